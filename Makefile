@@ -1,0 +1,38 @@
+# faqbot — `make help` lists the targets.
+.DEFAULT_GOAL := help
+VENV := .venv
+PY := $(VENV)/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: help install install-dev run test test-fast lint kb train clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+install: ## create .venv (Python 3.10) and install faqbot
+	@scripts/bootstrap.sh
+
+install-dev: ## install plus test tools and Chromium
+	@scripts/bootstrap.sh --dev
+
+run: install ## start the whole bot: Rasa :5005, actions :5055, web :8000 (Ctrl-C stops)
+	@$(VENV)/bin/faqbot run
+
+test: install-dev ## run the whole test suite (unit, integration with real servers, browser)
+	@$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: install-dev ## only the tests that need no model and no server
+	@$(PY) -m pytest -m "not slow and not browser" $(PYTEST_ARGS)
+
+lint: install-dev ## ruff and mypy
+	@$(VENV)/bin/ruff check bot actions tests
+	@$(VENV)/bin/mypy
+
+kb: install ## validate the knowledge base and rebuild its index if stale
+	@$(VENV)/bin/faqbot kb validate && $(VENV)/bin/faqbot kb build --if-stale
+
+train: install ## train the Rasa model if config, domain or data changed
+	@$(VENV)/bin/faqbot train
+
+clean: ## remove built indexes, models, databases and logs (keeps .venv)
+	rm -rf var models .pytest_cache test-artifacts

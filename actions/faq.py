@@ -1,0 +1,154 @@
+"""Answering questions from the knowledge base, and replies to the offer of a person."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import List, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, FollowupAction, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from bot import services
+from bot.errors import FaqbotError
+from bot.kb.models import FaqEntry
+from bot.messages import MessageProblem, inspect_message
+from bot.retrieval.decision import ANSWER, CLARIFY
+from bot.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+ACTION_START_HANDOFF = "action_start_handoff"
+
+
+def conversation_language(tracker: Tracker) -> str:
+    return tracker.get_slot("language") or get_settings().default_language
+
+
+def response_text(domain: DomainDict, response: str, lang: str) -> str:
+    """The text of a domain response in ``lang`` (for labels that code must place)."""
+    variations = domain.get("responses", {}).get(response, [])
+    default = ""
+    for variation in variations:
+        conditions = variation.get("condition") or []
+        if not conditions:
+            default = default or variation.get("text", "")
+        elif any(c.get("name") == "language" and c.get("value") == lang for c in conditions):
+            return str(variation.get("text", ""))
+    return default
+
+
+class ActionAnswerFaq(Action):
+    """Answers from the FAQ knowledge base, asks "did you mean", or offers a person."""
+
+    def name(self) -> Text:
+        return "action_answer_faq"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+        intent = (tracker.latest_message.get("intent") or {}).get("name")
+        if intent == "choose_faq":
+            return self._answer_chosen(dispatcher, tracker)
+        if intent == "none_of_these":
+            return self._no_answer(dispatcher, tracker)
+
+        settings = get_settings()
+        text = tracker.latest_message.get("text") or ""
+        problem = inspect_message(text, settings.max_message_chars)
+        if problem is MessageProblem.EMPTY:
+            dispatcher.utter_message(response="utter_empty_message")
+            return []
+        if problem is MessageProblem.TOO_LONG:
+            dispatcher.utter_message(
+                response="utter_message_too_long", length=len(text), max_chars=settings.max_message_chars
+            )
+            return []
+        if problem is MessageProblem.UNREADABLE:
+            dispatcher.utter_message(response="utter_unreadable_message")
+            return []
+
+        try:
+            answer = services.faq_service().ask(text, conversation_language(tracker))
+        except FaqbotError as exc:
+            log.error("FAQ search failed: %s", exc)
+            dispatcher.utter_message(response="utter_default")
+            return []
+        events: List[EventType] = [
+            SlotSet("last_question", text),
+            SlotSet("last_candidates", [c.to_dict() for c in answer.decision.candidates]),
+            SlotSet("kb_version", answer.kb_version),
+        ]
+        band = answer.decision.band
+        if band == ANSWER:
+            best = answer.decision.candidates[0]
+            entry = services.faq_service().index.entry(best.faq_id, answer.lang)
+            if entry is not None:
+                return events + self._utter_answer(dispatcher, entry, answer.kb_version, best.score)
+        if band == CLARIFY:
+            buttons = [
+                {"title": c.question, "payload": "/choose_faq" + json.dumps({"faq_id": c.faq_id})}
+                for c in answer.decision.choices
+            ]
+            none_label = response_text(domain, "utter_clarify_none_button", answer.lang)
+            if none_label:
+                buttons.append({"title": none_label, "payload": "/none_of_these"})
+            dispatcher.utter_message(response="utter_clarify", buttons=buttons, band=CLARIFY)
+            return events
+        return events + self._no_answer(dispatcher, tracker)
+
+    @staticmethod
+    def _utter_answer(dispatcher: CollectingDispatcher, entry: FaqEntry, kb_version: str, score: float | None) -> List[EventType]:
+        dispatcher.utter_message(
+            response="utter_faq_answer",
+            answer=entry.answer,
+            faq_id=entry.id,
+            kb_version=kb_version,
+            confidence=None if score is None else round(score, 4),
+        )
+        return [SlotSet("failed_answers", 0.0), SlotSet("handoff_offered", False), SlotSet("handoff_reason", None)]
+
+    def _answer_chosen(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> List[EventType]:
+        faq_id = next((e.get("value") for e in tracker.latest_message.get("entities", []) if e.get("entity") == "faq_id"), None)
+        service = services.faq_service()
+        lang = service.resolve_language(conversation_language(tracker))
+        entry = service.index.entry(str(faq_id), lang) if faq_id else None
+        if entry is None:
+            # The FAQ disappeared in a KB update, or the payload was forged.
+            return self._no_answer(dispatcher, tracker)
+        return self._utter_answer(dispatcher, entry, service.index.version, None)
+
+    @staticmethod
+    def _no_answer(dispatcher: CollectingDispatcher, tracker: Tracker) -> List[EventType]:
+        failures = int(tracker.get_slot("failed_answers") or 0) + 1
+        if failures >= get_settings().failed_answers_before_handoff:
+            dispatcher.utter_message(response="utter_handoff_after_failures")
+            return [
+                SlotSet("failed_answers", 0.0),
+                SlotSet("handoff_reason", "repeated_failure"),
+                FollowupAction(ACTION_START_HANDOFF),
+            ]
+        dispatcher.utter_message(response="utter_no_answer_offer_human")
+        return [
+            SlotSet("failed_answers", float(failures)),
+            SlotSet("handoff_offered", True),
+            SlotSet("handoff_reason", "low_confidence"),
+        ]
+
+
+class ActionReplyToOffer(Action):
+    """Yes / no from the customer: accepts or declines an offered person, else small talk."""
+
+    def name(self) -> Text:
+        return "action_reply_to_offer"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+        intent = (tracker.latest_message.get("intent") or {}).get("name")
+        offered = bool(tracker.get_slot("handoff_offered"))
+        if intent == "affirm" and offered:
+            return [SlotSet("handoff_offered", False), FollowupAction(ACTION_START_HANDOFF)]
+        if intent == "affirm":
+            dispatcher.utter_message(response="utter_you_are_welcome")
+            return []
+        dispatcher.utter_message(response="utter_handoff_declined")
+        return [SlotSet("handoff_offered", False), SlotSet("handoff_reason", None)] if offered else []

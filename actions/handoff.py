@@ -1,0 +1,145 @@
+"""Handing a conversation to a person: collect what is missing, store a ticket, pause the bot."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Dict, List, Text
+
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import ConversationPaused, EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from bot import services
+from bot.errors import FaqbotError
+from bot.handoff.context import (
+    clean_email,
+    clean_name,
+    find_email,
+    find_order_number,
+    transcript_from_events,
+)
+from bot.handoff.store import HandoffTicket
+from bot.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+ORDER_TAG = "orders"
+
+
+def _customer_texts(tracker: Tracker) -> List[str]:
+    return [e.get("text") or "" for e in tracker.events if e.get("event") == "user"]
+
+
+class ActionStartHandoff(Action):
+    """Opens a handoff: records why, and pre-fills what the conversation already told us."""
+
+    def name(self) -> Text:
+        return "action_start_handoff"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+        settings = get_settings()
+        intent = (tracker.latest_message.get("intent") or {}).get("name")
+        reason = "customer_request" if intent == "request_human" else tracker.get_slot("handoff_reason") or "low_confidence"
+        texts = _customer_texts(tracker)
+        events: List[EventType] = [SlotSet("handoff_reason", reason), SlotSet("handoff_offered", False)]
+
+        if tracker.get_slot("last_question") is None and intent == "request_human":
+            # "I want a person about my refund": the request is the question.
+            events.append(SlotSet("last_question", tracker.latest_message.get("text")))
+        if not tracker.get_slot("customer_email"):
+            email = find_email(texts)
+            if email:
+                events.append(SlotSet("customer_email", email))
+        order_number = tracker.get_slot("order_number") or find_order_number(texts, settings.order_number_pattern)
+        if order_number and not tracker.get_slot("order_number"):
+            events.append(SlotSet("order_number", order_number))
+        candidates = tracker.get_slot("last_candidates") or []
+        top = candidates[: settings.thresholds.max_choices]
+        about_orders = bool(order_number) or any(ORDER_TAG in (c.get("tags") or []) for c in top[:1])
+        events.append(SlotSet("order_related", about_orders))
+        if reason != "repeated_failure":
+            dispatcher.utter_message(response="utter_handoff_start")
+        return events
+
+
+class ValidateHandoffForm(FormValidationAction):
+    """Validates name, email and (for order questions) the order number."""
+
+    def name(self) -> Text:
+        return "validate_handoff_form"
+
+    async def required_slots(
+        self, domain_slots: List[Text], dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[Text]:
+        if tracker.get_slot("order_related"):
+            return domain_slots
+        return [slot for slot in domain_slots if slot != "order_number"]
+
+    def validate_customer_name(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        name = clean_name(value if isinstance(value, str) else None)
+        if name is None:
+            dispatcher.utter_message(response="utter_invalid_name")
+        return {"customer_name": name}
+
+    def validate_customer_email(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        email = clean_email(value if isinstance(value, str) else None)
+        if email is None:
+            dispatcher.utter_message(response="utter_invalid_email", value=str(value)[:80])
+        return {"customer_email": email}
+
+    def validate_order_number(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        number = find_order_number([value if isinstance(value, str) else ""], get_settings().order_number_pattern)
+        if number is None:
+            dispatcher.utter_message(response="utter_invalid_order_number", value=str(value)[:80])
+        return {"order_number": number}
+
+
+class ActionCreateTicket(Action):
+    """Stores the handoff ticket with full context, tells the customer, pauses the bot."""
+
+    def name(self) -> Text:
+        return "action_create_ticket"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+        customer = {
+            key: str(tracker.get_slot(key))
+            for key in ("customer_name", "customer_email", "order_number", "customer_id", "page_url")
+            if tracker.get_slot(key)
+        }
+        ticket = HandoffTicket(
+            conversation_id=tracker.sender_id,
+            channel=tracker.get_latest_input_channel() or "unknown",
+            language=tracker.get_slot("language") or get_settings().default_language,
+            customer=customer,
+            question=tracker.get_slot("last_question") or "",
+            candidates=list(tracker.get_slot("last_candidates") or []),
+            reason=tracker.get_slot("handoff_reason") or "customer_request",
+            transcript=transcript_from_events(tracker.events),
+            kb_version=tracker.get_slot("kb_version"),
+        )
+        try:
+            stored = services.handoff_store().create(ticket)
+        except FaqbotError as exc:
+            log.error("handoff for %s failed: %s", tracker.sender_id, exc)
+            dispatcher.utter_message(response="utter_handoff_failed")
+            return []
+        log.info("handoff ticket %s for conversation %s (%s)", stored.number, stored.conversation_id, stored.reason)
+        dispatcher.utter_message(
+            response="utter_handoff_created",
+            ticket_number=stored.number,
+            customer_name=customer.get("customer_name", ""),
+            customer_email=customer.get("customer_email", ""),
+        )
+        return [
+            SlotSet("ticket_number", stored.number),
+            SlotSet("failed_answers", 0.0),
+            ConversationPaused(),
+        ]
+

@@ -1,0 +1,64 @@
+"""Slots filled after every customer message: language and what the host page told us."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Text
+
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.forms import ValidationAction
+from rasa_sdk.types import DomainDict
+
+from bot.handoff.context import EMAIL_PATTERN, customer_from_metadata
+from bot.settings import get_settings
+from bot.text import detect_language
+
+METADATA_SLOTS = ("customer_name", "customer_email", "customer_id", "page_url")
+
+
+class ActionValidateSlotMappings(ValidationAction):
+    """Runs after each message: detects its language, takes customer fields from metadata."""
+
+    def domain_slots(self, domain: DomainDict) -> List[Text]:
+        return ["language", *METADATA_SLOTS]
+
+    async def extract_language(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        settings = get_settings()
+        previous = tracker.get_slot("language")
+        text = tracker.latest_message.get("text") or ""
+        metadata = tracker.latest_message.get("metadata") or {}
+        fallback = previous or _page_language(metadata, settings.languages) or settings.default_language
+        # Form answers (names, emails, order numbers) and button payloads say
+        # nothing about the customer's language: keep the conversation's.
+        if tracker.active_loop.get("name") or text.startswith("/") or EMAIL_PATTERN.search(text):
+            return {"language": fallback}
+        return {"language": detect_language(text, settings.languages, fallback)}
+
+    async def extract_customer_name(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> Dict[Text, Any]:
+        return _from_metadata("customer_name", tracker)
+
+    async def extract_customer_email(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> Dict[Text, Any]:
+        return _from_metadata("customer_email", tracker)
+
+    async def extract_customer_id(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> Dict[Text, Any]:
+        return _from_metadata("customer_id", tracker)
+
+    async def extract_page_url(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> Dict[Text, Any]:
+        return _from_metadata("page_url", tracker)
+
+
+def _from_metadata(slot: str, tracker: Tracker) -> Dict[Text, Any]:
+    value = customer_from_metadata(tracker.latest_message.get("metadata")).get(slot)
+    if value is None or value == tracker.get_slot(slot):
+        return {}
+    return {slot: value}
+
+
+def _page_language(metadata: Any, supported: tuple[str, ...]) -> str | None:
+    if isinstance(metadata, dict):
+        lang = str(metadata.get("language") or "")[:2].lower()
+        if lang in supported:
+            return lang
+    return None

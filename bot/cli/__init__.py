@@ -1,0 +1,70 @@
+"""The ``faqbot`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Sequence
+
+from bot.cli import kb
+from bot.errors import FaqbotError
+from bot.settings import Settings, from_env
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.cli.run import run
+
+    return run(settings)
+
+
+def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.cli.rasa_model import ensure_model
+
+    return 0 if ensure_model(settings, force=args.force) else 1
+
+
+def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
+    import waitress
+
+    from bot.web import create_app
+
+    port = args.port or settings.web_port
+    print(f"web app on http://{settings.host}:{port}/", flush=True)
+    waitress.serve(create_app(settings=settings), host=settings.host, port=port, threads=8, ident="faqbot")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="faqbot", description="A self-service FAQ chatbot with human handoff.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    commands = parser.add_subparsers(dest="command", required=True)
+    kb.add_parser(commands)
+
+    run = commands.add_parser("run", help="start Rasa, the action server and the web app together")
+    run.set_defaults(func=cmd_run)
+
+    train = commands.add_parser("train", help="train the Rasa model if its inputs changed")
+    train.add_argument("--force", action="store_true", help="train even if a model for these inputs exists")
+    train.set_defaults(func=cmd_train)
+
+    web = commands.add_parser("web", help="serve only the web app (demo page, agent page, API)")
+    web.add_argument("--port", type=int, help="port (default: FAQBOT_WEB_PORT or 8000)")
+    web.set_defaults(func=cmd_web)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        settings = from_env()
+        return int(args.func(args, settings))
+    except FaqbotError as exc:
+        print(f"faqbot: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

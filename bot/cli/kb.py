@@ -1,0 +1,132 @@
+"""``faqbot kb``: validate, build and search the knowledge base."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from bot import services
+from bot.errors import FaqbotError
+from bot.kb.loader import load_knowledge_base
+from bot.kb.models import KnowledgeBase
+from bot.retrieval.index import build_index, is_stale
+from bot.settings import Settings
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    kb = subparsers.add_parser("kb", help="validate, build and search the knowledge base")
+    commands = kb.add_subparsers(dest="kb_command", required=True)
+
+    validate = commands.add_parser("validate", help="check every FAQ file; exit 1 on errors")
+    validate.add_argument("--json", action="store_true", help="print one JSON object")
+    validate.set_defaults(func=cmd_validate)
+
+    build = commands.add_parser("build", help="embed the FAQs and make the new index live")
+    build.add_argument("--if-stale", action="store_true", help="do nothing when the index is up to date")
+    build.set_defaults(func=cmd_build)
+
+    search = commands.add_parser("search", help="rank FAQs for a question")
+    search.add_argument("question")
+    search.add_argument("--lang", help="language code (default: detected from the question)")
+    search.add_argument("-k", type=int, default=5, help="how many FAQs to show")
+    search.add_argument("--json", action="store_true", help="print one JSON object")
+    search.set_defaults(func=cmd_search)
+
+    for command in (validate, build, search):
+        command.add_argument("--kb", type=Path, help="knowledge base folder (default: knowledge_base/)")
+
+
+def _settings(args: argparse.Namespace, settings: Settings) -> Settings:
+    return settings.replace(kb_dir=args.kb.resolve()) if getattr(args, "kb", None) else settings
+
+
+def _load(settings: Settings) -> KnowledgeBase:
+    return load_knowledge_base(settings.kb_dir, settings.languages)
+
+
+def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
+    settings = _settings(args, settings)
+    kb = _load(settings)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "ok": not kb.errors,
+                    "entries": kb.counts(),
+                    "errors": [p.to_dict() for p in kb.errors],
+                    "warnings": [p.to_dict() for p in kb.warnings],
+                },
+                ensure_ascii=False,
+            )
+        )
+    else:
+        for problem in kb.problems:
+            print(problem, file=sys.stderr if problem.severity == "error" else sys.stdout)
+        counts = ", ".join(f"{lang}: {n}" for lang, n in kb.counts().items()) or "none"
+        print(f"{len(kb.entries)} FAQs loaded ({counts}); {len(kb.errors)} errors, {len(kb.warnings)} warnings")
+    return 1 if kb.errors else 0
+
+
+def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
+    settings = _settings(args, settings)
+    kb = _load(settings)
+    if kb.errors:
+        for problem in kb.errors:
+            print(problem, file=sys.stderr)
+        print(f"not building: {len(kb.errors)} errors (run 'faqbot kb validate')", file=sys.stderr)
+        return 1
+    if args.if_stale and not is_stale(kb, settings.index_dir, settings.embedding_model):
+        print("index is up to date")
+        return 0
+    report = build_index(kb, services.embedder(settings), settings.index_dir)
+    if report.unchanged:
+        print(f"index {report.version} is up to date ({report.entries} FAQs)")
+    else:
+        print(
+            f"built index {report.version}: {report.entries} FAQs, {report.rows} phrasings "
+            f"({report.embedded} embedded, {report.reused} reused) in {report.seconds:.1f}s"
+        )
+    return 0
+
+
+def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.text import detect_language
+
+    settings = _settings(args, settings)
+    lang = args.lang or detect_language(args.question, settings.languages, settings.default_language)
+    answer = services.faq_service(settings).ask(args.question, lang, k=args.k)
+    decision = answer.decision
+    if args.json:
+        print(
+            json.dumps(
+                {"question": args.question, "lang": answer.lang, "kb_version": answer.kb_version, **decision.to_dict()},
+                ensure_ascii=False,
+            )
+        )
+        return 0
+    print(f"[{answer.lang}] band: {decision.band}  (index {answer.kb_version})")
+    for rank, c in enumerate(decision.candidates[: args.k], start=1):
+        print(f"{rank:2d}. {c.score:.3f}  {c.faq_id:32s} {c.question}   (dense {c.dense:.3f}, lexical {c.lexical:.3f})")
+    return 0
+
+
+def ensure_index(settings: Settings) -> int:
+    """Validate the KB and rebuild its index if stale (used by ``faqbot run``)."""
+    kb = _load(settings)
+    for problem in kb.problems:
+        print(problem, file=sys.stderr)
+    if kb.errors:
+        print(f"knowledge base has {len(kb.errors)} errors; fix them and run 'faqbot kb validate'", file=sys.stderr)
+        return 1
+    if not is_stale(kb, settings.index_dir, settings.embedding_model):
+        print("knowledge base index is up to date")
+        return 0
+    try:
+        report = build_index(kb, services.embedder(settings), settings.index_dir)
+    except FaqbotError as exc:
+        print(f"cannot build index: {exc}", file=sys.stderr)
+        return 1
+    print(f"built index {report.version} ({report.embedded} phrasings embedded) in {report.seconds:.1f}s")
+    return 0

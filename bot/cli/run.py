@@ -1,0 +1,169 @@
+"""``faqbot run``: the whole bot on one machine (Rasa, action server, web app)."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from bot.cli.kb import ensure_index
+from bot.cli.rasa_model import ensure_model, rasa_command, rasa_env
+from bot.settings import Settings
+
+READY_TIMEOUT = 300.0
+
+
+def ensure_tokens(settings: Settings) -> Settings:
+    """API tokens from the environment, else generated once and kept in var/secrets.json."""
+    if settings.api_token and settings.rasa_token:
+        return settings
+    path = settings.var_dir / "secrets.json"
+    stored: dict[str, str] = {}
+    if path.exists():
+        stored = json.loads(path.read_text(encoding="utf-8"))
+    changed = False
+    for key in ("api_token", "rasa_token"):
+        if not stored.get(key):
+            stored[key] = secrets.token_urlsafe(24)
+            changed = True
+    if changed:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(stored, indent=1), encoding="utf-8")
+        path.chmod(0o600)
+    return settings.replace(
+        api_token=settings.api_token or stored["api_token"], rasa_token=settings.rasa_token or stored["rasa_token"]
+    )
+
+
+def child_env(settings: Settings) -> dict[str, str]:
+    env = rasa_env(settings)
+    env.update(
+        FAQBOT_HOME=str(settings.home),
+        FAQBOT_KB_DIR=str(settings.kb_dir),
+        FAQBOT_VAR_DIR=str(settings.var_dir),
+        FAQBOT_API_TOKEN=settings.api_token,
+        FAQBOT_RASA_TOKEN=settings.rasa_token,
+        FAQBOT_RASA_PORT=str(settings.rasa_port),
+        FAQBOT_ACTION_PORT=str(settings.action_port),
+        FAQBOT_WEB_PORT=str(settings.web_port),
+        FAQBOT_HOST=settings.host,
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def service_commands(settings: Settings, model: Path) -> dict[str, list[str]]:
+    """The three processes, by name."""
+    web_origin = f"http://localhost:{settings.web_port}"
+    return {
+        "actions": [sys.executable, "-m", "actions", "--port", str(settings.action_port)],
+        "rasa": rasa_command(
+            "run",
+            "--model", str(model),
+            "--enable-api",
+            "--auth-token", settings.rasa_token,
+            "--cors", web_origin, "--cors", f"http://127.0.0.1:{settings.web_port}",
+            "--interface", settings.host,
+            "--port", str(settings.rasa_port),
+            "--credentials", str(settings.home / "credentials.yml"),
+            "--endpoints", str(settings.home / "endpoints.yml"),
+        ),  # fmt: skip
+        "web": [sys.executable, "-m", "bot.cli", "web"],
+    }
+
+
+def readiness_urls(settings: Settings) -> dict[str, str]:
+    return {
+        "actions": f"{settings.action_server_url}/health",
+        "rasa": f"{settings.rasa_url}/",
+        "web": f"http://{settings.host}:{settings.web_port}/healthz",
+    }
+
+
+def wait_ready(url: str, process: subprocess.Popen, timeout: float = READY_TIMEOUT) -> bool:
+    """Poll ``url`` until it answers (any HTTP status) or the process dies."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return False
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return True
+        except urllib.error.HTTPError:
+            return True
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.5)
+    return False
+
+
+def stop_all(processes: dict[str, subprocess.Popen]) -> None:
+    for process in processes.values():
+        if process.poll() is None:
+            process.terminate()
+    deadline = time.monotonic() + 15
+    for process in processes.values():
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def run(settings: Settings) -> int:
+    """Prepare the KB and the Rasa model, start the three services, stop them on Ctrl-C."""
+    settings = ensure_tokens(settings)
+    if ensure_index(settings) != 0:
+        return 1
+    model = ensure_model(settings)
+    if model is None:
+        return 1
+    env = child_env(settings)
+    logs = settings.var_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    processes: dict[str, subprocess.Popen] = {}
+    stopping = False
+
+    def on_signal(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        for name, command in service_commands(settings, model).items():
+            print(f"starting {name} (log: {logs / (name + '.log')})", flush=True)
+            log_file = open(logs / f"{name}.log", "ab")
+            processes[name] = subprocess.Popen(
+                command, cwd=settings.home, env=env, stdout=log_file, stderr=subprocess.STDOUT
+            )
+        for name, url in readiness_urls(settings).items():
+            if stopping:
+                return 0
+            if not wait_ready(url, processes[name]):
+                print(f"{name} did not start; see {logs / (name + '.log')}", file=sys.stderr)
+                return 1
+            print(f"{name} is up: {url}", flush=True)
+        print(
+            f"\nfaqbot is running.\n"
+            f"  demo shop + chat widget: http://localhost:{settings.web_port}/\n"
+            f"  agent page:              http://localhost:{settings.web_port}/agent\n"
+            f"  health:                  http://localhost:{settings.web_port}/healthz\n"
+            f"  API token (var/secrets.json): {settings.api_token}\n"
+            f"Press Ctrl-C to stop.",
+            flush=True,
+        )
+        while not stopping:
+            for name, process in processes.items():
+                if process.poll() is not None:
+                    print(f"{name} exited with {process.returncode}; stopping", file=sys.stderr)
+                    return 1
+            time.sleep(0.5)
+        return 0
+    finally:
+        print("stopping...", flush=True)
+        stop_all(processes)

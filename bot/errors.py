@@ -1,0 +1,27 @@
+"""The faqbot exception hierarchy: every error faqbot raises on purpose is a FaqbotError."""
+
+from __future__ import annotations
+
+
+class FaqbotError(Exception):
+    """Root of faqbot's own exceptions."""
+
+
+class ConfigError(FaqbotError):
+    """A setting is missing or invalid."""
+
+
+class KnowledgeBaseError(FaqbotError):
+    """The knowledge base cannot be loaded or is invalid."""
+
+
+class IndexError_(FaqbotError):
+    """The search index is missing, stale or unreadable."""
+
+
+class ModelError(FaqbotError):
+    """The embedding model cannot be found or loaded."""
+
+
+class HandoffError(FaqbotError):
+    """A handoff ticket could not be stored or read."""

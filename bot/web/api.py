@@ -1,0 +1,44 @@
+"""JSON API (token required)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, jsonify, request
+from flask.typing import ResponseReturnValue
+
+from bot.errors import HandoffError
+from bot.web.common import handoff_store, settings, token_ok
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+
+@bp.before_request
+def require_token() -> ResponseReturnValue | None:
+    if not settings().api_token:
+        return jsonify(error="the API is disabled: set FAQBOT_API_TOKEN"), 503
+    if not token_ok():
+        return jsonify(error="missing or wrong API token"), 401
+    return None
+
+
+@bp.errorhandler(HandoffError)
+def store_unavailable(exc: HandoffError) -> ResponseReturnValue:
+    return jsonify(error=str(exc)), 503
+
+
+@bp.get("/handoffs")
+def list_handoffs() -> ResponseReturnValue:
+    """Handoff tickets, newest first; ``?status=waiting`` filters, ``?limit=`` caps (max 1000)."""
+    try:
+        limit = min(max(int(request.args.get("limit", 200)), 1), 1000)
+    except ValueError:
+        return jsonify(error="limit must be an integer"), 400
+    tickets = handoff_store().list(status=request.args.get("status") or None, limit=limit)
+    return jsonify(handoffs=[t.to_dict() for t in tickets])
+
+
+@bp.get("/handoffs/<int:ticket_id>")
+def get_handoff(ticket_id: int) -> ResponseReturnValue:
+    ticket = handoff_store().get(ticket_id)
+    if ticket is None:
+        abort(404)
+    return jsonify(ticket.to_dict())

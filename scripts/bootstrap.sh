@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Create .venv with Python 3.10 and install faqbot with its locked dependencies.
+# Idempotent: does nothing when .venv matches requirements.lock and pyproject.toml.
+# Usage: scripts/bootstrap.sh [--dev]   (--dev adds test tools and Chromium)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEV=0
+[ "${1:-}" = "--dev" ] && DEV=1
+VENV=.venv
+
+find_python() {
+    for candidate in python3.10 "$HOME"/.pyenv/versions/3.10*/bin/python3.10 /root/.pyenv/versions/3.10*/bin/python3.10 \
+                     /usr/local/bin/python3.10 /usr/bin/python3.10; do
+        if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c 'import sys; assert sys.version_info[:2] == (3, 10)' 2>/dev/null; then
+            command -v "$candidate"
+            return 0
+        fi
+    done
+    return 1
+}
+
+if [ ! -x "$VENV/bin/python" ]; then
+    if ! PY=$(find_python); then
+        cat >&2 <<MSG
+faqbot needs Python 3.10 (Rasa 3.6 supports 3.8-3.10) and none was found on PATH or under ~/.pyenv/versions.
+Install it, for example:  pyenv install 3.10   or   apt-get install python3.10 python3.10-venv
+MSG
+        exit 1
+    fi
+    echo "creating $VENV with $PY"
+    "$PY" -m venv "$VENV"
+fi
+
+stamp="$VENV/.faqbot-installed"
+want=$(cat requirements.lock requirements-dev.lock pyproject.toml | sha256sum | cut -c1-16)-$DEV
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    start=$(date +%s)
+    "$VENV/bin/python" -m pip install --quiet --upgrade "pip>=24"
+    "$VENV/bin/python" -m pip install --quiet -r requirements.lock
+    if [ "$DEV" = 1 ]; then
+        "$VENV/bin/python" -m pip install --quiet -r requirements-dev.lock
+    fi
+    "$VENV/bin/python" -m pip install --quiet --no-deps --no-build-isolation -e .
+    echo "$want" > "$stamp"
+    echo "installed dependencies in $(( $(date +%s) - start ))s"
+fi
+
+if [ "$DEV" = 1 ] && [ ! -x /usr/bin/chromium ]; then
+    echo "installing Chromium for the browser tests (apt-get)"
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-core >/dev/null
+    else
+        echo "Chromium is missing and this is not root: run 'sudo apt-get install chromium fonts-noto-core'" >&2
+        exit 1
+    fi
+fi

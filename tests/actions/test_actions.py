@@ -1,0 +1,239 @@
+"""Actions run on Tracker objects built in code; assertions are on exact events and response names."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from rasa_sdk import Tracker
+from rasa_sdk.events import ConversationPaused, FollowupAction, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.faq import ActionAnswerFaq, ActionReplyToOffer
+from actions.handoff import ActionCreateTicket, ActionStartHandoff, ValidateHandoffForm
+from actions.slots import ActionValidateSlotMappings
+from bot import services
+from bot.handoff.store import HandoffStore
+from bot.kb.loader import load_knowledge_base
+from bot.retrieval.index import build_index
+from bot.settings import PROJECT_ROOT, get_settings
+from tests.conftest import HashingEmbedder
+
+DOMAIN = yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(autouse=True)
+def action_env(monkeypatch, tmp_path: Path, small_kb: Path):
+    env = {
+        "FAQBOT_KB_DIR": str(small_kb),
+        "FAQBOT_VAR_DIR": str(tmp_path / "var"),
+        "FAQBOT_LANGUAGES": "en,ru",
+        "FAQBOT_EMBEDDING_MODEL": "hashing-test-embedder",
+        "FAQBOT_ANSWER_THRESHOLD": "0.6",
+        "FAQBOT_CLARIFY_THRESHOLD": "0.3",
+        "FAQBOT_CLARIFY_MARGIN": "0.05",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    get_settings.cache_clear()
+    services.faq_service.cache_clear()
+    services.handoff_store.cache_clear()
+    fake = HashingEmbedder()
+    monkeypatch.setattr(services, "embedder", lambda settings=None: fake)
+    build_index(load_knowledge_base(small_kb, ("en", "ru")), fake, tmp_path / "var" / "index")
+    yield
+    get_settings.cache_clear()
+    services.faq_service.cache_clear()
+    services.handoff_store.cache_clear()
+
+
+def tracker(
+    text: str = "",
+    intent: str = "ask_faq",
+    slots: dict[str, Any] | None = None,
+    events: list[dict[str, Any]] | None = None,
+    entities: list[dict[str, Any]] | None = None,
+    metadata: dict[str, Any] | None = None,
+    active_loop: dict[str, Any] | None = None,
+    channel: str = "rest",
+) -> Tracker:
+    latest = {
+        "text": text,
+        "intent": {"name": intent, "confidence": 0.9},
+        "entities": entities or [],
+        "metadata": metadata or {},
+    }
+    history = list(events or [])
+    history.append({"event": "user", "text": text, "timestamp": 10.0, "parse_data": latest, "input_channel": channel})
+    return Tracker("conv-1", dict(slots or {}), latest, history, False, None, active_loop or {}, "action_listen")
+
+
+def run(action, t: Tracker) -> tuple[list[dict[str, Any]], list[Any]]:
+    dispatcher = CollectingDispatcher()
+    events = asyncio.run(action.run(dispatcher, t, DOMAIN))
+    return dispatcher.messages, events
+
+
+def responses(messages) -> list[str]:
+    return [m.get("response") for m in messages]
+
+
+def test_answers_a_clear_question():
+    messages, events = run(ActionAnswerFaq(), tracker("where is my package"))
+    assert responses(messages) == ["utter_faq_answer"]
+    assert messages[0]["answer"] == "Use the tracking link in your shipping email."
+    assert messages[0]["faq_id"] == "order-tracking" and messages[0]["kb_version"]
+    slots = {e["name"]: e["value"] for e in events}
+    assert slots["last_question"] == "where is my package"
+    assert slots["last_candidates"][0]["id"] == "order-tracking"
+    assert slots["failed_answers"] == 0.0 and slots["handoff_offered"] is False
+
+
+def test_answers_in_the_conversation_language():
+    messages, _ = run(ActionAnswerFaq(), tracker("где моя посылка", slots={"language": "ru"}))
+    assert responses(messages) == ["utter_faq_answer"]
+    assert messages[0]["answer"] == "Используйте ссылку для отслеживания."
+
+
+def test_asks_did_you_mean_with_buttons(monkeypatch):
+    monkeypatch.setenv("FAQBOT_ANSWER_THRESHOLD", "0.99")
+    get_settings.cache_clear()
+    services.faq_service.cache_clear()
+    messages, events = run(ActionAnswerFaq(), tracker("return track package"))
+    assert responses(messages) == ["utter_clarify"]
+    buttons = messages[0]["buttons"]
+    assert buttons[0]["payload"].startswith('/choose_faq{"faq_id": "')
+    assert buttons[-1] == {"title": "None of these", "payload": "/none_of_these"}
+    assert 3 <= len(buttons) <= 4
+
+
+def test_chosen_faq_is_answered():
+    t = tracker('/choose_faq{"faq_id": "returns-how"}', intent="choose_faq", entities=[{"entity": "faq_id", "value": "returns-how"}])
+    messages, events = run(ActionAnswerFaq(), t)
+    assert responses(messages) == ["utter_faq_answer"] and messages[0]["faq_id"] == "returns-how"
+    forged = tracker("/choose_faq", intent="choose_faq", entities=[{"entity": "faq_id", "value": "no-such"}])
+    assert responses(run(ActionAnswerFaq(), forged)[0]) == ["utter_no_answer_offer_human"]
+
+
+def test_unknown_question_apologises_and_offers_a_person():
+    messages, events = run(ActionAnswerFaq(), tracker("zzqx vvbn klmp"))
+    assert responses(messages) == ["utter_no_answer_offer_human"]
+    assert SlotSet("handoff_offered", True) in events and SlotSet("failed_answers", 1.0) in events
+    assert SlotSet("handoff_reason", "low_confidence") in events
+
+
+def test_second_failure_in_a_row_hands_off():
+    messages, events = run(ActionAnswerFaq(), tracker("zzqx vvbn klmp", slots={"failed_answers": 1.0}))
+    assert responses(messages) == ["utter_handoff_after_failures"]
+    assert events[-3:] == [
+        SlotSet("failed_answers", 0.0),
+        SlotSet("handoff_reason", "repeated_failure"),
+        FollowupAction("action_start_handoff"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "text, response",
+    [("", "utter_empty_message"), ("x" * 5001, "utter_message_too_long"), ("\x00\x01\x02\x03", "utter_unreadable_message")],
+)
+def test_bad_messages_get_a_polite_reply(text, response):
+    messages, events = run(ActionAnswerFaq(), tracker(text))
+    assert responses(messages) == [response] and events == []
+    if response == "utter_message_too_long":
+        assert messages[0]["length"] == 5001 and messages[0]["max_chars"] == 5000
+
+
+def test_reply_to_offer():
+    yes = run(ActionReplyToOffer(), tracker("yes", intent="affirm", slots={"handoff_offered": True}))
+    assert yes == ([], [SlotSet("handoff_offered", False), FollowupAction("action_start_handoff")])
+    no = run(ActionReplyToOffer(), tracker("no", intent="deny", slots={"handoff_offered": True}))
+    assert responses(no[0]) == ["utter_handoff_declined"]
+    plain_yes = run(ActionReplyToOffer(), tracker("yes", intent="affirm"))
+    assert responses(plain_yes[0]) == ["utter_you_are_welcome"] and plain_yes[1] == []
+
+
+def test_slot_mappings_detect_language_and_read_metadata():
+    metadata = {"customer_name": "Ada", "customer_email": "ada@example.com", "page_url": "https://shop/x"}
+    _, events = run(ActionValidateSlotMappings(), tracker("Где моя посылка?", metadata=metadata))
+    assert {e["name"]: e["value"] for e in events} == {
+        "language": "ru",
+        "customer_name": "Ada",
+        "customer_email": "ada@example.com",
+        "page_url": "https://shop/x",
+    }
+    # a form answer or a button payload keeps the conversation's language
+    _, events = run(ActionValidateSlotMappings(), tracker("Ada", slots={"language": "ru"}, active_loop={"name": "handoff_form"}))
+    assert {e["name"]: e["value"] for e in events} == {"language": "ru"}
+    _, events = run(ActionValidateSlotMappings(), tracker("/affirm", slots={"language": "ru"}))
+    assert {e["name"]: e["value"] for e in events} == {"language": "ru"}
+
+
+def test_start_handoff_prefills_from_the_conversation():
+    history = [
+        {"event": "user", "text": "my order LK-123456 never came, mail me at ada@example.com", "timestamp": 1.0},
+    ]
+    t = tracker("I want a human", intent="request_human", events=history,
+                slots={"last_candidates": [{"id": "order-tracking", "tags": ["orders"], "score": 0.4}]})
+    messages, events = run(ActionStartHandoff(), t)
+    assert responses(messages) == ["utter_handoff_start"]
+    slots = {e["name"]: e["value"] for e in events}
+    assert slots["handoff_reason"] == "customer_request"
+    assert slots["customer_email"] == "ada@example.com"
+    assert slots["order_number"] == "LK-123456"
+    assert slots["order_related"] is True
+    assert slots["last_question"] == "I want a human"
+
+
+def test_form_asks_order_number_only_for_order_questions():
+    form = ValidateHandoffForm()
+    all_slots = ["customer_name", "customer_email", "order_number"]
+    d = CollectingDispatcher()
+    assert asyncio.run(form.required_slots(all_slots, d, tracker("x", slots={"order_related": True}), DOMAIN)) == all_slots
+    assert asyncio.run(form.required_slots(all_slots, d, tracker("x"), DOMAIN)) == all_slots[:2]
+
+
+def test_form_validation():
+    form, t = ValidateHandoffForm(), tracker("x")
+    d = CollectingDispatcher()
+    assert form.validate_customer_email("not an email", d, t, DOMAIN) == {"customer_email": None}
+    assert form.validate_customer_email("Ada@Example.com", d, t, DOMAIN) == {"customer_email": "Ada@example.com"}
+    assert form.validate_customer_name("12345", d, t, DOMAIN) == {"customer_name": None}
+    assert form.validate_order_number("it is lk-654321", d, t, DOMAIN) == {"order_number": "LK-654321"}
+    assert form.validate_order_number("dunno", d, t, DOMAIN) == {"order_number": None}
+    assert responses(d.messages) == ["utter_invalid_email", "utter_invalid_name", "utter_invalid_order_number"]
+
+
+def test_create_ticket_stores_full_context_and_pauses(tmp_path: Path):
+    history = [
+        {"event": "user", "text": "zzqx vvbn", "timestamp": 1.0, "parse_data": {"intent": {"name": "ask_faq"}}},
+        {"event": "bot", "text": "Sorry, shall I get a person?", "timestamp": 2.0, "data": {}},
+    ]
+    slots = {
+        "customer_name": "Ada",
+        "customer_email": "ada@example.com",
+        "language": "en",
+        "last_question": "zzqx vvbn",
+        "last_candidates": [{"id": "returns-how", "score": 0.2}],
+        "handoff_reason": "low_confidence",
+        "kb_version": "v-test",
+        "page_url": "https://shop/cart",
+    }
+    messages, events = run(ActionCreateTicket(), tracker("ada@example.com", slots=slots, events=history, channel="socketio"))
+    assert responses(messages) == ["utter_handoff_created"]
+    assert messages[0]["ticket_number"] == "T-000001" and messages[0]["customer_name"] == "Ada"
+    assert events == [SlotSet("ticket_number", "T-000001"), SlotSet("failed_answers", 0.0), ConversationPaused()]
+    (ticket,) = HandoffStore(tmp_path / "var" / "faqbot.db").list()
+    assert ticket.channel == "socketio" and ticket.reason == "low_confidence" and ticket.kb_version == "v-test"
+    assert ticket.customer == {"customer_name": "Ada", "customer_email": "ada@example.com", "page_url": "https://shop/cart"}
+    assert ticket.question == "zzqx vvbn" and ticket.candidates == [{"id": "returns-how", "score": 0.2}]
+    assert [m["role"] for m in ticket.transcript] == ["customer", "bot", "customer"]
+
+
+def test_create_ticket_reports_a_broken_store(tmp_path: Path):
+    (tmp_path / "var").mkdir(exist_ok=True)
+    (tmp_path / "var" / "faqbot.db").mkdir()  # a folder where the database file should be
+    messages, events = run(ActionCreateTicket(), tracker("x", slots={"customer_name": "Ada"}))
+    assert responses(messages) == ["utter_handoff_failed"] and events == []

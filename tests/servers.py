@@ -1,0 +1,110 @@
+"""Start the real bot (action server, Rasa, web app) on free loopback ports for tests.
+
+Uses the same launcher code as ``faqbot run``: same commands, same environment.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import requests
+
+from bot.cli.rasa_model import ensure_model
+from bot.cli.run import child_env, readiness_urls, service_commands, stop_all, wait_ready
+from bot.kb.loader import load_knowledge_base
+from bot.retrieval.index import build_index
+from bot.services import embedder
+from bot.settings import PROJECT_ROOT, Settings, from_env
+
+
+def free_port() -> int:
+    with contextlib.closing(socket.socket()) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class RunningBot:
+    """The three services of one test session, and helpers to talk to them."""
+
+    def __init__(self, settings: Settings, processes: dict[str, subprocess.Popen], logs: Path) -> None:
+        self.settings = settings
+        self.processes = processes
+        self.logs = logs
+
+    @property
+    def web_url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.web_port}"
+
+    def say(self, sender: str, text: str, metadata: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Send a message through Rasa's REST channel; returns the bot's replies."""
+        payload: dict[str, Any] = {"sender": sender, "message": text}
+        if metadata:
+            payload["metadata"] = metadata
+        response = requests.post(f"{self.settings.rasa_url}/webhooks/rest/webhook", json=payload, timeout=60)
+        response.raise_for_status()
+        return response.json()
+
+    def tracker(self, sender: str) -> dict[str, Any]:
+        response = requests.get(
+            f"{self.settings.rasa_url}/conversations/{sender}/tracker",
+            params={"token": self.settings.rasa_token},
+            timeout=30,
+        )
+        response.raise_for_status()
+        return response.json()
+
+    def bot_events(self, sender: str) -> list[dict[str, Any]]:
+        return [e for e in self.tracker(sender)["events"] if e["event"] == "bot"]
+
+    def alive(self) -> bool:
+        return all(p.poll() is None for p in self.processes.values())
+
+    def log_tail(self, name: str, lines: int = 60) -> str:
+        path = self.logs / f"{name}.log"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+
+
+@contextlib.contextmanager
+def running_bot(var_dir: Path) -> Iterator[RunningBot]:
+    """Build the real index, train (or reuse) the Rasa model, start all three services."""
+    base = from_env({})
+    settings = base.replace(
+        var_dir=var_dir,
+        rasa_port=free_port(),
+        action_port=free_port(),
+        web_port=free_port(),
+        api_token="integration-api-token",
+        rasa_token="integration-rasa-token",
+    )
+    kb = load_knowledge_base(settings.kb_dir, settings.languages)
+    assert not kb.errors, kb.errors
+    build_index(kb, embedder(settings), settings.index_dir)
+    model = ensure_model(settings.replace(home=PROJECT_ROOT))
+    assert model is not None, "rasa train failed"
+    logs = var_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    env = child_env(settings)
+    processes: dict[str, subprocess.Popen] = {}
+    try:
+        for name, command in service_commands(settings, model).items():
+            log = open(logs / f"{name}.log", "ab")
+            processes[name] = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        bot = RunningBot(settings, processes, logs)
+        for name, url in readiness_urls(settings).items():
+            if not wait_ready(url, processes[name], timeout=300):
+                raise RuntimeError(f"{name} did not start:\n{bot.log_tail(name)}")
+        # Rasa answers "/" before its model is loaded: wait until it is.
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            status = requests.get(f"{settings.rasa_url}/status", params={"token": settings.rasa_token}, timeout=10)
+            if status.ok and status.json().get("model_file"):
+                break
+            time.sleep(0.5)
+        yield bot
+    finally:
+        stop_all(processes)

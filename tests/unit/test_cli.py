@@ -1,0 +1,76 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from bot import services
+from bot.cli import main
+from bot.cli.rasa_model import inputs_hash
+from tests.conftest import HashingEmbedder, write_faqs
+
+
+@pytest.fixture
+def env(monkeypatch, tmp_path: Path, small_kb: Path):
+    monkeypatch.setenv("FAQBOT_KB_DIR", str(small_kb))
+    monkeypatch.setenv("FAQBOT_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("FAQBOT_LANGUAGES", "en,ru")
+    monkeypatch.setenv("FAQBOT_EMBEDDING_MODEL", "hashing-test-embedder")
+    fake = HashingEmbedder()
+    monkeypatch.setattr(services, "embedder", lambda settings=None: fake)
+    services.faq_service.cache_clear()
+    yield fake
+    services.faq_service.cache_clear()
+
+
+def test_validate_ok_and_json(env, capsys):
+    assert main(["kb", "validate"]) == 0
+    assert "6 FAQs loaded (en: 3, ru: 3); 0 errors" in capsys.readouterr().out
+    assert main(["kb", "validate", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert data["ok"] is True and data["entries"] == {"en": 3, "ru": 3}
+
+
+def test_validate_fails_with_file_and_line(env, small_kb: Path, capsys):
+    write_faqs(small_kb, "en", "broken.md", "## Broken?\n```yaml\nid: Not A Slug\n```\nx\n")
+    assert main(["kb", "validate"]) == 1
+    err = capsys.readouterr().err
+    assert "knowledge_base/en/broken.md:3: error: id 'Not A Slug'" in err
+    # a broken KB is never built (the live index stays as it was)
+    assert main(["kb", "build"]) == 1
+
+
+def test_validate_with_kb_option(env, tmp_path: Path, capsys):
+    other = tmp_path / "other_kb"
+    write_faqs(other, "en", "a.md", "## A?\n```yaml\nid: a\n```\nA.\n")
+    assert main(["kb", "validate", "--kb", str(other)]) == 0
+    assert "1 FAQs loaded (en: 1)" in capsys.readouterr().out
+
+
+def test_build_then_search(env, capsys):
+    assert main(["kb", "build"]) == 0
+    assert "15 phrasings (15 embedded, 0 reused)" in capsys.readouterr().out
+    assert main(["kb", "build", "--if-stale"]) == 0
+    assert "up to date" in capsys.readouterr().out
+    assert main(["kb", "search", "where is my package", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert data["lang"] == "en" and data["candidates"][0]["id"] == "order-tracking"
+    assert data["band"] in ("answer", "clarify", "handoff")
+    assert main(["kb", "search", "где моя посылка"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("[ru] band:") and "order-tracking" in out.splitlines()[1]
+
+
+def test_search_without_index_is_a_clear_error(env, capsys):
+    assert main(["kb", "search", "hello"]) == 2
+    assert "run 'faqbot kb build'" in capsys.readouterr().err
+
+
+def test_training_hash_follows_inputs(tmp_path: Path):
+    for name in ("config.yml", "domain.yml"):
+        (tmp_path / name).write_text(name)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "nlu.yml").write_text("a")
+    first = inputs_hash(tmp_path)
+    assert inputs_hash(tmp_path) == first
+    (tmp_path / "data" / "nlu.yml").write_text("b")
+    assert inputs_hash(tmp_path) != first

@@ -1,0 +1,95 @@
+from pathlib import Path
+
+import pytest
+
+from bot.faq import FaqService
+from bot.kb.loader import load_knowledge_base
+from bot.retrieval.decision import ANSWER, CLARIFY, HANDOFF, decide
+from bot.retrieval.index import build_index, load_index
+from bot.retrieval.search import Candidate, Retriever
+from bot.settings import Settings, Thresholds
+from tests.conftest import HashingEmbedder
+
+
+@pytest.fixture
+def retriever(small_kb: Path, tmp_path: Path, embedder: HashingEmbedder) -> Retriever:
+    build_index(load_knowledge_base(small_kb, ("en", "ru")), embedder, tmp_path / "index")
+    return Retriever(load_index(tmp_path / "index"), embedder)
+
+
+def test_ranks_the_matching_faq_first(retriever: Retriever):
+    assert retriever.search("where is my package?", "en")[0].faq_id == "order-tracking"
+    assert retriever.search("how can I return a product", "en")[0].faq_id == "returns-how"
+    assert retriever.search("где моя посылка", "ru")[0].faq_id == "order-tracking"
+
+
+def test_scores_are_fused_and_sorted(retriever: Retriever):
+    results = retriever.search("can I pay with paypal", "en", k=3)
+    assert [r.score for r in results] == sorted((r.score for r in results), reverse=True)
+    top = results[0]
+    assert top.faq_id == "payments-methods"
+    assert top.score == pytest.approx(retriever.calibration["en"].probability(top.dense, top.lexical))
+    assert top.dense == pytest.approx(1.0, abs=1e-5) and top.lexical == pytest.approx(1.0, abs=1e-5)
+    assert 0.0 <= results[-1].score <= top.score <= 1.0
+
+
+def test_searches_only_the_requested_language(retriever: Retriever):
+    assert {c.lang for c in retriever.search("где моя посылка", "ru", k=5)} == {"ru"}
+    assert retriever.search("anything", "fr") == []
+    assert retriever.search("   ", "en") == []
+
+
+def _c(faq_id: str, score: float) -> Candidate:
+    return Candidate(faq_id, "en", score, score, score, faq_id)
+
+
+T = Thresholds(answer=0.6, clarify=0.4, margin=0.05, max_choices=3)
+
+
+def test_decide_answers_a_clear_winner():
+    decision = decide([_c("a", 0.8), _c("b", 0.5)], T)
+    assert decision.band == ANSWER and decision.best.faq_id == "a"
+
+
+def test_decide_clarifies_between_close_candidates():
+    decision = decide([_c("a", 0.8), _c("b", 0.78), _c("c", 0.76), _c("d", 0.75)], T)
+    assert decision.band == CLARIFY and [c.faq_id for c in decision.choices] == ["a", "b", "c"]
+
+
+def test_decide_clarifies_a_weak_best_with_the_runner_up():
+    decision = decide([_c("a", 0.5), _c("b", 0.3)], T)
+    assert decision.band == CLARIFY and [c.faq_id for c in decision.choices] == ["a", "b"]
+
+
+def test_decide_hands_off_when_nothing_fits():
+    assert decide([_c("a", 0.39)], T).band == HANDOFF
+    assert decide([], T).band == HANDOFF
+
+
+def test_service_switches_to_a_new_version_and_survives_a_broken_one(
+    settings: Settings, small_kb: Path, embedder: HashingEmbedder
+):
+    settings = settings.replace(embedding_model=embedder.name)
+    build_index(load_knowledge_base(small_kb, ("en", "ru")), embedder, settings.index_dir)
+    service = FaqService(settings, embedder)
+    first = service.ask("where is my package", "en")
+    assert first.decision.best.faq_id == "order-tracking"
+
+    path = small_kb / "en" / "faq.md"
+    path.write_text(path.read_text().replace("  - where is my package\n", ""))
+    build_index(load_knowledge_base(small_kb, ("en", "ru")), embedder, settings.index_dir)
+    second = service.ask("where is my package", "en")
+    assert second.kb_version != first.kb_version
+
+    # A version that cannot be read is not served; the last good one is.
+    (settings.index_dir / "CURRENT").write_text("missing-version\n")
+    third = service.ask("where is my package", "en")
+    assert third.kb_version == second.kb_version
+    assert "missing-version" in (service.load_error or "")
+
+
+def test_service_falls_back_to_the_default_language(settings: Settings, small_kb: Path, embedder: HashingEmbedder):
+    settings = settings.replace(embedding_model=embedder.name)
+    build_index(load_knowledge_base(small_kb, ("en", "ru")), embedder, settings.index_dir)
+    answer = FaqService(settings, embedder).ask("how do I return an item", "ar")
+    assert answer.lang == "en" and answer.decision.best.faq_id == "returns-how"

@@ -1,0 +1,77 @@
+import ast
+from pathlib import Path
+
+import pytest
+
+from bot.errors import ConfigError
+from bot.settings import PROJECT_ROOT, from_env
+
+
+def test_defaults_resolve_from_the_project_root():
+    settings = from_env({})
+    assert settings.kb_dir == PROJECT_ROOT / "knowledge_base"
+    assert settings.index_dir == PROJECT_ROOT / "var" / "index"
+    assert (settings.rasa_port, settings.action_port, settings.web_port) == (5005, 5055, 8000)
+    assert settings.languages == ("en", "ar", "ru")
+
+
+def test_environment_overrides(tmp_path: Path):
+    settings = from_env(
+        {
+            "FAQBOT_HOME": str(tmp_path),
+            "FAQBOT_KB_DIR": "kb",
+            "FAQBOT_RASA_PORT": "6005",
+            "FAQBOT_ANSWER_THRESHOLD": "0.7",
+            "FAQBOT_LANGUAGES": "en,ru",
+            "FAQBOT_EMBEDDING_MODEL": "/models/other",
+        }
+    )
+    assert settings.kb_dir == tmp_path / "kb" and settings.var_dir == tmp_path / "var"
+    assert settings.rasa_port == 6005 and settings.thresholds.answer == 0.7
+    assert settings.languages == ("en", "ru") and settings.embedding_model == "/models/other"
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"FAQBOT_RASA_PORT": "abc"},
+        {"FAQBOT_ANSWER_THRESHOLD": "0.2", "FAQBOT_CLARIFY_THRESHOLD": "0.5"},
+        {"FAQBOT_LANGUAGES": "en", "FAQBOT_DEFAULT_LANGUAGE": "ru"},
+    ],
+)
+def test_invalid_settings_are_rejected(env):
+    with pytest.raises(ConfigError):
+        from_env(env)
+
+
+def _imports(folder: Path) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for path in folder.rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        names = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names.add(node.module.split(".")[0])
+        found[str(path.relative_to(PROJECT_ROOT))] = names
+    return found
+
+
+def test_bot_never_imports_rasa_or_rasa_sdk():
+    offenders = {p: n & {"rasa", "rasa_sdk"} for p, n in _imports(PROJECT_ROOT / "bot").items() if n & {"rasa", "rasa_sdk"}}
+    assert offenders == {}
+
+
+def test_actions_never_import_flask_or_rasa_core():
+    offenders = {p: n & {"flask", "rasa"} for p, n in _imports(PROJECT_ROOT / "actions").items() if n & {"flask", "rasa"}}
+    assert offenders == {}
+
+
+def test_only_settings_reads_the_environment():
+    readers = []
+    for path in (PROJECT_ROOT / "bot").rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        if "os.environ[" in text or "os.getenv" in text or "environ.get(" in text:
+            readers.append(path.name)
+    assert readers == []

@@ -1,0 +1,58 @@
+import pytest
+
+from bot.messages import MessageProblem, inspect_message
+from bot.text import detect_language, normalize
+
+LANGS = ("en", "ar", "ru")
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("Where is my order?", "en"),
+        ("أين طلبي؟", "ar"),
+        ("Где мой заказ?", "ru"),
+        ("мой order LK-123456 не пришёл", "ru"),
+        ("طلب رقم LK-123456", "ar"),
+    ],
+)
+def test_detects_language_by_script(text, expected):
+    assert detect_language(text, LANGS, "en") == expected
+
+
+def test_keeps_fallback_when_unsure_or_unsupported():
+    assert detect_language("12345 !!", LANGS, "ru") == "ru"
+    assert detect_language("ok", LANGS, "ar") == "en"
+    assert detect_language("Где мой заказ?", ("en", "ar"), "ar") == "ar"
+
+
+def test_normalize_arabic_spelling_variants():
+    # diacritics, tatweel, alef forms, ta marbuta and alef maqsura fold together
+    assert normalize("إِرْجَاعُ الـمنتَج", "ar") == normalize("ارجاع المنتج", "ar")
+    assert normalize("مدينة", "ar") == normalize("مدينه", "ar")
+    assert normalize("أين طلبي؟", "ar") == "اين طلبي"
+    assert normalize("على", "ar") == normalize("علي", "ar")
+
+
+def test_normalize_russian_and_case():
+    assert normalize("Ещё ЁЛКА!", "ru") == "еще елка"
+    assert normalize("  Where's   MY order?? ", "en") == "where s my order"
+
+
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ("", MessageProblem.EMPTY),
+        ("   \n\t", MessageProblem.EMPTY),
+        (None, MessageProblem.EMPTY),
+        ("x" * 5001, MessageProblem.TOO_LONG),
+        ("\x00\x01\x02\x03\x04\x05 \x06\x07\x08", MessageProblem.UNREADABLE),
+        ("\ufffd\ufffd\ufffdab\ufffd\ufffd", MessageProblem.UNREADABLE),
+        ("!!!???...", MessageProblem.UNREADABLE),
+        ("where is my order?", None),
+        ("أين طلبي؟", None),
+        ("x" * 5000, None),
+    ],
+)
+def test_inspect_message(text, problem):
+    assert inspect_message(text, 5000) is problem

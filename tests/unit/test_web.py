@@ -1,0 +1,112 @@
+from pathlib import Path
+
+import pytest
+
+from bot.handoff.store import HandoffStore, HandoffTicket
+from bot.kb.loader import load_knowledge_base
+from bot.retrieval.index import build_index
+from bot.settings import Settings
+from bot.web import create_app
+from tests.conftest import HashingEmbedder
+
+
+@pytest.fixture
+def app(settings: Settings):
+    # Nothing listens on these ports: health must report both services down.
+    settings = settings.replace(rasa_port=1, action_port=1)
+    return create_app(settings=settings, test_config={"TESTING": True})
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def _store(settings: Settings) -> HandoffStore:
+    return HandoffStore(settings.database_path)
+
+
+def _add_ticket(settings: Settings, **changes) -> HandoffTicket:
+    data = dict(
+        conversation_id="conv-1",
+        channel="socketio",
+        language="ar",
+        customer={"customer_name": "فاطمة", "customer_email": "f@example.com", "order_number": "LK-123456"},
+        question="أين طلبي؟",
+        candidates=[{"id": "order-tracking", "question": "كيف أتتبع طلبي؟", "score": 0.41}],
+        reason="low_confidence",
+        transcript=[{"role": "customer", "text": "أين طلبي؟", "timestamp": 1700000000.0}],
+        kb_version="v1",
+    )
+    data.update(changes)
+    return _store(settings).create(HandoffTicket(**data))
+
+
+def test_demo_page_embeds_the_widget(client, settings):
+    page = client.get("/").get_data(as_text=True)
+    assert "widget.js" in page and "vendor/socket.io.min.js" in page
+    assert 'data-socket-url="http://localhost:1"' in page
+    assert client.get("/static/widget.js").status_code == 200
+    assert client.get("/static/vendor/socket.io.min.js").status_code == 200
+    assert 'dir="rtl"' in client.get("/?lang=ar").get_data(as_text=True)
+
+
+def test_api_requires_the_token(client, settings):
+    assert client.get("/api/handoffs").status_code == 401
+    assert client.get("/api/handoffs", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    ok = client.get("/api/handoffs", headers={"Authorization": "Bearer test-token"})
+    assert ok.status_code == 200 and ok.get_json() == {"handoffs": []}
+
+
+def test_api_is_disabled_without_a_configured_token(settings):
+    client = create_app(settings=settings.replace(api_token="")).test_client()
+    response = client.get("/api/handoffs", headers={"Authorization": "Bearer "})
+    assert response.status_code == 503 and "FAQBOT_API_TOKEN" in response.get_json()["error"]
+
+
+def test_api_lists_tickets_with_full_context(client, settings):
+    ticket = _add_ticket(settings)
+    body = client.get("/api/handoffs?token=test-token").get_json()
+    (item,) = body["handoffs"]
+    assert item["number"] == ticket.number
+    assert item["customer"]["order_number"] == "LK-123456"
+    assert item["candidates"][0]["id"] == "order-tracking"
+    assert item["transcript"][0]["text"] == "أين طلبي؟"
+    assert client.get(f"/api/handoffs/{ticket.id}?token=test-token").get_json()["reason"] == "low_confidence"
+    assert client.get("/api/handoffs/999?token=test-token").status_code == 404
+    assert client.get("/api/handoffs?limit=x&token=test-token").status_code == 400
+
+
+def test_agent_pages_show_context(client, settings):
+    ticket = _add_ticket(settings)
+    listing = client.get("/agent/").get_data(as_text=True)
+    assert ticket.number in listing and "فاطمة" in listing and "LK-123456" in listing
+    detail = client.get(f"/agent/tickets/{ticket.id}").get_data(as_text=True)
+    for expected in ("order-tracking", "0.410", "conv-1", "socketio", "low confidence", "أين طلبي؟"):
+        assert expected in detail
+    assert client.get("/agent/tickets/999").status_code == 404
+
+
+def test_agent_page_refuses_remote_requests_without_token(client):
+    remote = {"REMOTE_ADDR": "203.0.113.9"}
+    assert client.get("/agent/", environ_base=remote).status_code == 403
+    assert client.get("/agent/?token=test-token", environ_base=remote).status_code == 200
+
+
+def test_agent_page_reports_an_unreadable_store(settings, tmp_path: Path):
+    broken = settings.replace(var_dir=tmp_path / "not-a-dir")
+    (tmp_path / "not-a-dir").write_text("a file where a folder should be")
+    page = create_app(settings=broken).test_client().get("/agent/").get_data(as_text=True)
+    assert "ticket store is unavailable" in page
+
+
+def test_healthz_reports_each_part(client, settings, small_kb, embedder: HashingEmbedder):
+    body = client.get("/healthz")
+    assert body.status_code == 503
+    data = body.get_json()
+    assert data["status"] == "degraded" and data["rasa"]["ok"] is False and data["action_server"]["ok"] is False
+    assert data["kb"]["ok"] is False and "faqbot kb build" in data["kb"]["error"]
+
+    build_index(load_knowledge_base(small_kb, ("en", "ru")), embedder, settings.index_dir)
+    kb = client.get("/healthz").get_json()["kb"]
+    assert kb["ok"] is True and kb["entries"] == {"en": 3, "ru": 3} and kb["version"]
