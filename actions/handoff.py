@@ -56,7 +56,10 @@ class ActionStartHandoff(Action):
             events.append(SlotSet("order_number", order_number))
         candidates = tracker.get_slot("last_candidates") or []
         top = candidates[: settings.thresholds.max_choices]
-        about_orders = bool(order_number) or any(ORDER_TAG in (c.get("tags") or []) for c in top[:1])
+        # Ask for an order number when one was mentioned, or when the question
+        # plausibly is about an order (a weak best guess for a pizza recipe is not).
+        plausible = [c for c in top if float(c.get("score") or 0) >= settings.thresholds.clarify]
+        about_orders = bool(order_number) or any(ORDER_TAG in (c.get("tags") or []) for c in plausible[:1])
         events.append(SlotSet("order_related", about_orders))
         if reason != "repeated_failure":
             dispatcher.utter_message(response="utter_handoff_start")

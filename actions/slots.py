@@ -9,7 +9,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import ValidationAction
 from rasa_sdk.types import DomainDict
 
-from bot.handoff.context import EMAIL_PATTERN, customer_from_metadata
+from bot.handoff.context import EMAIL_PATTERN, clean_email, clean_name, customer_from_metadata
 from bot.settings import get_settings
 from bot.text import detect_language
 
@@ -47,6 +47,30 @@ class ActionValidateSlotMappings(ValidationAction):
 
     async def extract_page_url(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> Dict[Text, Any]:
         return _from_metadata("page_url", tracker)
+
+    # Validation of what was extracted. While the handoff form runs, its own
+    # validator (actions/handoff.py) checks the customer's answers and explains
+    # what is wrong, so these pass values through then.
+
+    def validate_language(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> Dict[Text, Any]:
+        settings = get_settings()
+        return {"language": value if value in settings.languages else settings.default_language}
+
+    def validate_customer_name(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> Dict[Text, Any]:
+        if tracker.active_loop.get("name"):
+            return {"customer_name": value}
+        return {"customer_name": clean_name(value if isinstance(value, str) else None)}
+
+    def validate_customer_email(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> Dict[Text, Any]:
+        if tracker.active_loop.get("name"):
+            return {"customer_email": value}
+        return {"customer_email": clean_email(value if isinstance(value, str) else None)}
+
+    def validate_customer_id(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> Dict[Text, Any]:
+        return {"customer_id": value}
+
+    def validate_page_url(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> Dict[Text, Any]:
+        return {"page_url": value}
 
 
 def _from_metadata(slot: str, tracker: Tracker) -> Dict[Text, Any]:

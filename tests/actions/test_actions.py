@@ -237,3 +237,12 @@ def test_create_ticket_reports_a_broken_store(tmp_path: Path):
     (tmp_path / "var" / "faqbot.db").mkdir()  # a folder where the database file should be
     messages, events = run(ActionCreateTicket(), tracker("x", slots={"customer_name": "Ada"}))
     assert responses(messages) == ["utter_handoff_failed"] and events == []
+
+
+def test_a_weak_guess_about_orders_does_not_make_it_an_order_question():
+    weak = [{"id": "order-tracking", "tags": ["orders"], "score": 0.01}]
+    _, events = run(ActionStartHandoff(), tracker("yes", intent="affirm", slots={"last_candidates": weak}))
+    assert SlotSet("order_related", False) in events
+    strong = [{"id": "order-tracking", "tags": ["orders"], "score": 0.9}]
+    _, events = run(ActionStartHandoff(), tracker("yes", intent="affirm", slots={"last_candidates": strong}))
+    assert SlotSet("order_related", True) in events

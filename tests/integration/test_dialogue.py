@@ -1,0 +1,169 @@
+"""The real bot end to end: Rasa server + action server + model + FAISS, through the REST channel."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import requests
+
+from bot.handoff.store import HandoffStore
+from bot.kb.loader import load_knowledge_base
+from bot.settings import PROJECT_ROOT
+
+pytestmark = pytest.mark.slow
+
+KB = load_knowledge_base(PROJECT_ROOT / "knowledge_base", ("en", "ar", "ru"))
+
+
+def answer_of(faq_id: str, lang: str) -> str:
+    entry = KB.get(faq_id, lang)
+    assert entry is not None
+    return entry.answer
+
+
+def conversation() -> str:
+    return f"test-{uuid.uuid4().hex[:12]}"
+
+
+def texts(replies) -> list[str]:
+    return [r.get("text", "") for r in replies]
+
+
+def joined(replies) -> str:
+    """Rasa's channels send each paragraph of a text as its own message."""
+    return "\n\n".join(texts(replies))
+
+
+@pytest.mark.parametrize(
+    "lang, question, faq_id",
+    [
+        ("en", "I forgot my password and can't log in", "account-password-reset"),
+        ("ar", "متى سأستلم المبلغ المسترد؟", "returns-refund-time"),
+        ("ru", "где сейчас моя посылка?", "order-tracking"),
+    ],
+)
+def test_paraphrased_question_gets_the_right_answer_in_its_language(bot_servers, lang, question, faq_id):
+    sender = conversation()
+    replies = bot_servers.say(sender, question)
+    assert joined(replies) == answer_of(faq_id, lang)
+    (event,) = [e for e in bot_servers.bot_events(sender) if e.get("text")]
+    assert event["metadata"]["utter_action"] == "utter_faq_answer"
+    assert event["metadata"]["faq_id"] == faq_id and event["metadata"]["kb_version"]
+
+
+def test_greeting_in_each_language(bot_servers):
+    sender = conversation()
+    en = texts(bot_servers.say(sender, "hello"))[0]
+    ar = texts(bot_servers.say(sender, "السلام عليكم"))[0]
+    ru = texts(bot_servers.say(sender, "здравствуйте"))[0]
+    assert "Larkspur" in en and any("\u0600" <= ch <= "\u06ff" for ch in ar) and any("а" <= ch <= "я" for ch in ru.lower())
+
+
+def test_unrelated_question_offer_form_ticket_then_silence(bot_servers):
+    sender = conversation()
+    question = "Can you recommend a good pizza recipe for tonight?"
+    offer = bot_servers.say(sender, question)
+    assert len(offer) == 1 and [b["payload"] for b in offer[0]["buttons"]] == ["/affirm", "/deny"]
+
+    ask_name = bot_servers.say(sender, "/affirm")
+    assert len(ask_name) == 2  # "I'll connect you ..." + "What's your name?"
+    ask_email = bot_servers.say(sender, "Ada Lovelace")
+    assert len(ask_email) == 1
+    invalid = bot_servers.say(sender, "ada at example dot com")
+    assert "ada at example dot com" in texts(invalid)[0]  # invalid email, asked again
+    assert len(invalid) == 2
+    done = bot_servers.say(sender, "ada@example.com")
+    (confirmation,) = texts(done)
+    tickets = HandoffStore(bot_servers.settings.database_path).for_conversation(sender)
+    assert len(tickets) == 1
+    ticket = tickets[0]
+    assert ticket.number in confirmation and "Ada Lovelace" in confirmation and "ada@example.com" in confirmation
+
+    assert ticket.channel == "rest" and ticket.language == "en" and ticket.reason == "low_confidence"
+    assert ticket.customer == {"customer_name": "Ada Lovelace", "customer_email": "ada@example.com"}
+    assert ticket.question == question
+    assert len(ticket.candidates) >= 3 and all({"id", "score", "question"} <= set(c) for c in ticket.candidates)
+    assert ticket.kb_version
+    said = [m["text"] for m in ticket.transcript if m["role"] == "customer"]
+    assert said == [question, "/affirm", "Ada Lovelace", "ada at example dot com", "ada@example.com"]
+    assert any(m["role"] == "bot" for m in ticket.transcript)
+
+    # The bot is paused for this conversation: it says nothing more.
+    assert bot_servers.say(sender, "hello? anyone there?") == []
+    assert bot_servers.say(sender, "how do I reset my password") == []
+    assert bot_servers.tracker(sender)["paused"] is True
+
+
+def test_request_for_a_person_uses_what_the_page_already_told_us(bot_servers):
+    sender = conversation()
+    metadata = {"customer_name": "Нина", "customer_email": "nina@example.com", "page_url": "https://shop.example/cart"}
+    replies = bot_servers.say(sender, "позовите оператора", metadata=metadata)
+    # nothing left to ask: straight to the ticket
+    assert len(replies) == 2
+    (ticket,) = HandoffStore(bot_servers.settings.database_path).for_conversation(sender)
+    assert ticket.reason == "customer_request" and ticket.language == "ru"
+    assert ticket.customer["customer_name"] == "Нина" and ticket.customer["page_url"] == "https://shop.example/cart"
+    assert ticket.number in replies[1]["text"]
+
+
+def test_order_question_asks_for_the_order_number_unless_already_given(bot_servers):
+    sender = conversation()
+    bot_servers.say(sender, "my order LK-123456 is late, what should I do?")
+    replies = bot_servers.say(sender, "I want to talk to a human")
+    bot_servers.say(sender, "Grace Hopper")
+    done = bot_servers.say(sender, "grace@example.com")
+    (ticket,) = HandoffStore(bot_servers.settings.database_path).for_conversation(sender)
+    assert ticket.customer["order_number"] == "LK-123456"  # taken from the earlier message, not asked again
+    assert ticket.number in texts(done)[0] and len(replies) == 2
+
+
+def test_two_failed_answers_in_a_row_hand_off(bot_servers):
+    sender = conversation()
+    first = bot_servers.say(sender, "what is the capital of Mongolia")
+    assert [b["payload"] for b in first[0]["buttons"]] == ["/affirm", "/deny"]
+    second = bot_servers.say(sender, "who painted the Mona Lisa")
+    assert len(second) == 2  # the apology, then straight to the name question
+    tracker = bot_servers.tracker(sender)
+    assert tracker["active_loop"]["name"] == "handoff_form"
+    assert tracker["slots"]["handoff_reason"] == "repeated_failure"
+
+
+def test_did_you_mean_buttons_lead_to_the_answer(bot_servers):
+    sender = conversation()
+    replies = bot_servers.say(sender, "is there a phone number to call you")
+    if "buttons" not in replies[0] or replies[0]["buttons"][0]["payload"].startswith("/affirm"):
+        pytest.fail(f"expected a did-you-mean question, got {replies}")
+    choice = replies[0]["buttons"][0]
+    faq_id = choice["payload"].split('"faq_id": "')[1].split('"')[0]
+    assert joined(bot_servers.say(sender, choice["payload"])) == answer_of(faq_id, "en")
+
+
+@pytest.mark.parametrize(
+    "message",
+    ["", "   ", "a" * 6000, "\x00\x01\x02\x03\x04\x05\x06\x07", "\ufffd\ufffd\ufffd\ufffd", "😀" * 50],
+)
+def test_bad_input_gets_a_polite_reply_and_crashes_nothing(bot_servers, message):
+    replies = bot_servers.say(conversation(), message)
+    assert len(replies) >= 1 and all(r.get("text") for r in replies)
+    assert bot_servers.alive()
+
+
+def test_garbage_request_bodies_do_not_take_rasa_down(bot_servers):
+    url = f"{bot_servers.settings.rasa_url}/webhooks/rest/webhook"
+    for body in (b"\xff\xfe\x00garbage", b'{"sender": 1}', b"[]", b"{" * 10000):
+        requests.post(url, data=body, headers={"Content-Type": "application/json"}, timeout=30)
+    assert bot_servers.alive()
+    assert bot_servers.say(conversation(), "hello")
+
+
+def test_health_and_api_of_the_running_web_app(bot_servers):
+    health = requests.get(f"{bot_servers.web_url}/healthz", timeout=30).json()
+    assert health["status"] == "ok"
+    assert health["kb"]["entries"] == {"ar": 40, "en": 40, "ru": 40}
+    api = requests.get(
+        f"{bot_servers.web_url}/api/handoffs",
+        headers={"Authorization": f"Bearer {bot_servers.settings.api_token}"},
+        timeout=30,
+    )
+    assert api.status_code == 200 and isinstance(api.json()["handoffs"], list)
