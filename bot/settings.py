@@ -27,16 +27,17 @@ class Thresholds:
     """Confidence bands for the answer / clarify / hand-off decision.
 
     Scores are calibrated probabilities that a FAQ is the right one (see
-    bot/retrieval/calibration.py), so they mean the same in every language. The bot answers when the best
-    candidate reaches ``answer`` and leads the runner-up by ``margin``; it asks
-    "did you mean" when the best reaches ``clarify`` (offering every candidate
-    within ``margin`` of the best, at most ``max_choices``); otherwise it hands
-    off.
+    bot/retrieval/calibration.py), so they mean the same in every language.
+    The bot answers when the best candidate reaches ``answer`` and leads the
+    runner-up by ``margin`` in log-odds (1.0: the best is e, about 2.7 times,
+    likelier in odds); it asks "did you mean" when the best reaches
+    ``clarify``, offering every candidate within ``margin`` of the best (at
+    most ``max_choices``); otherwise it hands off.
     """
 
     answer: float = 0.5
     clarify: float = 0.15
-    margin: float = 0.15
+    margin: float = 1.0
     max_choices: int = 3
 
 

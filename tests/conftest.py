@@ -133,7 +133,7 @@ def settings(tmp_path: Path, small_kb: Path) -> Settings:
         embedding_model="hashing-test-embedder",
         languages=("en", "ru"),
         default_language="en",
-        thresholds=Thresholds(answer=0.6, clarify=0.3, margin=0.05, max_choices=3),
+        thresholds=Thresholds(answer=0.6, clarify=0.3, margin=1.0, max_choices=3),
         api_token="test-token",
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Sequence
 
 from bot.retrieval.search import Candidate
@@ -37,14 +38,23 @@ class Decision:
         }
 
 
+def log_odds(probability: float) -> float:
+    p = min(max(probability, 1e-9), 1 - 1e-9)
+    return math.log(p / (1 - p))
+
+
 def decide(candidates: Sequence[Candidate], thresholds: Thresholds) -> Decision:
-    """Choose the band for ranked ``candidates`` (best first)."""
+    """Choose the band for ranked ``candidates`` (best first).
+
+    Closeness is measured in log-odds, so 0.99 against 0.92 is a clear lead
+    while 0.60 against 0.52 is not.
+    """
     ranked = tuple(candidates)
     if not ranked or ranked[0].score < thresholds.clarify:
         return Decision(HANDOFF, ranked)
-    best = ranked[0]
-    close = tuple(c for c in ranked[: thresholds.max_choices] if best.score - c.score < thresholds.margin)
-    if best.score >= thresholds.answer and len(close) == 1:
+    lead = log_odds(ranked[0].score)
+    close = tuple(c for c in ranked[: thresholds.max_choices] if lead - log_odds(c.score) < thresholds.margin)
+    if ranked[0].score >= thresholds.answer and len(close) == 1:
         return Decision(ANSWER, ranked)
     if len(close) == 1:
         # Plausible but weak, and nothing else is close: offer the best and the runner-up.

@@ -76,6 +76,10 @@ class SentenceTransformerEmbedder:
             path = resolve_model_path(self.name)
             try:
                 from sentence_transformers import SentenceTransformer
+                from transformers.utils import logging as hf_logging
+
+                hf_logging.set_verbosity_error()  # the bundled weights carry an unused key it reports
+                hf_logging.disable_progress_bar()
 
                 self._model = SentenceTransformer(path, device="cpu")
             except Exception as exc:  # the library raises many unrelated types

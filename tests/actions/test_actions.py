@@ -34,7 +34,7 @@ def action_env(monkeypatch, tmp_path: Path, small_kb: Path):
         "FAQBOT_EMBEDDING_MODEL": "hashing-test-embedder",
         "FAQBOT_ANSWER_THRESHOLD": "0.6",
         "FAQBOT_CLARIFY_THRESHOLD": "0.3",
-        "FAQBOT_CLARIFY_MARGIN": "0.05",
+        "FAQBOT_CLARIFY_MARGIN": "1.0",
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)

@@ -43,7 +43,7 @@ def _c(faq_id: str, score: float) -> Candidate:
     return Candidate(faq_id, "en", score, score, score, faq_id)
 
 
-T = Thresholds(answer=0.6, clarify=0.4, margin=0.05, max_choices=3)
+T = Thresholds(answer=0.6, clarify=0.4, margin=1.0, max_choices=3)
 
 
 def test_decide_answers_a_clear_winner():
