@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import List, Text
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, FollowupAction, SlotSet
@@ -43,10 +42,10 @@ def response_text(domain: DomainDict, response: str, lang: str) -> str:
 class ActionAnswerFaq(Action):
     """Answers from the FAQ knowledge base, asks "did you mean", or offers a person."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_answer_faq"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         intent = (tracker.latest_message.get("intent") or {}).get("name")
         if intent == "choose_faq":
             return self._answer_chosen(dispatcher, tracker)
@@ -74,7 +73,7 @@ class ActionAnswerFaq(Action):
             log.error("FAQ search failed: %s", exc)
             dispatcher.utter_message(response="utter_default")
             return []
-        events: List[EventType] = [
+        events: list[EventType] = [
             SlotSet("last_question", text),
             SlotSet("last_candidates", [c.to_dict() for c in answer.decision.candidates]),
             SlotSet("kb_version", answer.kb_version),
@@ -98,7 +97,9 @@ class ActionAnswerFaq(Action):
         return events + self._no_answer(dispatcher, tracker)
 
     @staticmethod
-    def _utter_answer(dispatcher: CollectingDispatcher, entry: FaqEntry, kb_version: str, score: float | None) -> List[EventType]:
+    def _utter_answer(
+        dispatcher: CollectingDispatcher, entry: FaqEntry, kb_version: str, score: float | None
+    ) -> list[EventType]:
         dispatcher.utter_message(
             response="utter_faq_answer",
             answer=entry.answer,
@@ -108,8 +109,10 @@ class ActionAnswerFaq(Action):
         )
         return [SlotSet("failed_answers", 0.0), SlotSet("handoff_offered", False), SlotSet("handoff_reason", None)]
 
-    def _answer_chosen(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> List[EventType]:
-        faq_id = next((e.get("value") for e in tracker.latest_message.get("entities", []) if e.get("entity") == "faq_id"), None)
+    def _answer_chosen(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:
+        faq_id = next(
+            (e.get("value") for e in tracker.latest_message.get("entities", []) if e.get("entity") == "faq_id"), None
+        )
         service = services.faq_service()
         lang = service.resolve_language(conversation_language(tracker))
         entry = service.index.entry(str(faq_id), lang) if faq_id else None
@@ -119,7 +122,7 @@ class ActionAnswerFaq(Action):
         return self._utter_answer(dispatcher, entry, service.index.version, None)
 
     @staticmethod
-    def _no_answer(dispatcher: CollectingDispatcher, tracker: Tracker) -> List[EventType]:
+    def _no_answer(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:
         failures = int(tracker.get_slot("failed_answers") or 0) + 1
         if failures >= get_settings().failed_answers_before_handoff:
             dispatcher.utter_message(response="utter_handoff_after_failures")
@@ -139,10 +142,10 @@ class ActionAnswerFaq(Action):
 class ActionReplyToOffer(Action):
     """Yes / no from the customer: accepts or declines an offered person, else small talk."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_reply_to_offer"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         intent = (tracker.latest_message.get("intent") or {}).get("name")
         offered = bool(tracker.get_slot("handoff_offered"))
         if intent == "affirm" and offered:

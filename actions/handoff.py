@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, List, Text
+from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
 from rasa_sdk.events import ConversationPaused, EventType, SlotSet
@@ -27,22 +27,24 @@ log = logging.getLogger(__name__)
 ORDER_TAG = "orders"
 
 
-def _customer_texts(tracker: Tracker) -> List[str]:
+def _customer_texts(tracker: Tracker) -> list[str]:
     return [e.get("text") or "" for e in tracker.events if e.get("event") == "user"]
 
 
 class ActionStartHandoff(Action):
     """Opens a handoff: records why, and pre-fills what the conversation already told us."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_start_handoff"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         settings = get_settings()
         intent = (tracker.latest_message.get("intent") or {}).get("name")
-        reason = "customer_request" if intent == "request_human" else tracker.get_slot("handoff_reason") or "low_confidence"
+        reason = (
+            "customer_request" if intent == "request_human" else tracker.get_slot("handoff_reason") or "low_confidence"
+        )
         texts = _customer_texts(tracker)
-        events: List[EventType] = [SlotSet("handoff_reason", reason), SlotSet("handoff_offered", False)]
+        events: list[EventType] = [SlotSet("handoff_reason", reason), SlotSet("handoff_offered", False)]
 
         if tracker.get_slot("last_question") is None and intent == "request_human":
             # "I want a person about my refund": the request is the question.
@@ -69,19 +71,19 @@ class ActionStartHandoff(Action):
 class ValidateHandoffForm(FormValidationAction):
     """Validates name, email and (for order questions) the order number."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "validate_handoff_form"
 
     async def required_slots(
-        self, domain_slots: List[Text], dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> List[Text]:
+        self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[str]:
         if tracker.get_slot("order_related"):
             return domain_slots
         return [slot for slot in domain_slots if slot != "order_number"]
 
     def validate_customer_name(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> Dict[Text, Any]:
+    ) -> dict[str, Any]:
         name = clean_name(value if isinstance(value, str) else None)
         if name is None:
             dispatcher.utter_message(response="utter_invalid_name")
@@ -89,7 +91,7 @@ class ValidateHandoffForm(FormValidationAction):
 
     def validate_customer_email(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> Dict[Text, Any]:
+    ) -> dict[str, Any]:
         email = clean_email(value if isinstance(value, str) else None)
         if email is None:
             dispatcher.utter_message(response="utter_invalid_email", value=str(value)[:80])
@@ -97,7 +99,7 @@ class ValidateHandoffForm(FormValidationAction):
 
     def validate_order_number(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> Dict[Text, Any]:
+    ) -> dict[str, Any]:
         number = find_order_number([value if isinstance(value, str) else ""], get_settings().order_number_pattern)
         if number is None:
             dispatcher.utter_message(response="utter_invalid_order_number", value=str(value)[:80])
@@ -107,10 +109,10 @@ class ValidateHandoffForm(FormValidationAction):
 class ActionCreateTicket(Action):
     """Stores the handoff ticket with full context, tells the customer, pauses the bot."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_create_ticket"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         customer = {
             key: str(tracker.get_slot(key))
             for key in ("customer_name", "customer_email", "order_number", "customer_id", "page_url")
@@ -145,4 +147,3 @@ class ActionCreateTicket(Action):
             SlotSet("failed_answers", 0.0),
             ConversationPaused(),
         ]
-

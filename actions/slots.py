@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Text
+from typing import Any
 
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
@@ -19,12 +19,12 @@ METADATA_SLOTS = ("customer_name", "customer_email", "customer_id", "page_url")
 class ActionValidateSlotMappings(ValidationAction):
     """Runs after each message: detects its language, takes customer fields from metadata."""
 
-    def domain_slots(self, domain: DomainDict) -> List[Text]:
+    def domain_slots(self, domain: DomainDict) -> list[str]:
         return ["language", *METADATA_SLOTS]
 
     async def extract_language(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> Dict[Text, Any]:
+    ) -> dict[str, Any]:
         settings = get_settings()
         previous = tracker.get_slot("language")
         text = tracker.latest_message.get("text") or ""
@@ -36,44 +36,62 @@ class ActionValidateSlotMappings(ValidationAction):
             return {"language": fallback}
         return {"language": detect_language(text, settings.languages, fallback)}
 
-    async def extract_customer_name(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> Dict[Text, Any]:
+    async def extract_customer_name(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
         return _from_metadata("customer_name", tracker)
 
-    async def extract_customer_email(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> Dict[Text, Any]:
+    async def extract_customer_email(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
         return _from_metadata("customer_email", tracker)
 
-    async def extract_customer_id(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> Dict[Text, Any]:
+    async def extract_customer_id(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
         return _from_metadata("customer_id", tracker)
 
-    async def extract_page_url(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> Dict[Text, Any]:
+    async def extract_page_url(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
         return _from_metadata("page_url", tracker)
 
     # Validation of what was extracted. While the handoff form runs, its own
     # validator (actions/handoff.py) checks the customer's answers and explains
     # what is wrong, so these pass values through then.
 
-    def validate_language(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> Dict[Text, Any]:
+    def validate_language(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
         settings = get_settings()
         return {"language": value if value in settings.languages else settings.default_language}
 
-    def validate_customer_name(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> Dict[Text, Any]:
+    def validate_customer_name(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
         if tracker.active_loop.get("name"):
             return {"customer_name": value}
         return {"customer_name": clean_name(value if isinstance(value, str) else None)}
 
-    def validate_customer_email(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> Dict[Text, Any]:
+    def validate_customer_email(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
         if tracker.active_loop.get("name"):
             return {"customer_email": value}
         return {"customer_email": clean_email(value if isinstance(value, str) else None)}
 
-    def validate_customer_id(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> Dict[Text, Any]:
+    def validate_customer_id(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
         return {"customer_id": value}
 
-    def validate_page_url(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> Dict[Text, Any]:
+    def validate_page_url(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
         return {"page_url": value}
 
 
-def _from_metadata(slot: str, tracker: Tracker) -> Dict[Text, Any]:
+def _from_metadata(slot: str, tracker: Tracker) -> dict[str, Any]:
     value = customer_from_metadata(tracker.latest_message.get("metadata")).get(slot)
     if value is None or value == tracker.get_slot(slot):
         return {}

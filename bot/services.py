@@ -15,7 +15,7 @@ from bot.retrieval.embedder import SentenceTransformerEmbedder
 from bot.settings import Settings, get_settings
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _embedder(model: str) -> SentenceTransformerEmbedder:
     return SentenceTransformerEmbedder(model)
 
@@ -25,14 +25,14 @@ def embedder(settings: Settings | None = None) -> SentenceTransformerEmbedder:
     return _embedder((settings or get_settings()).embedding_model)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def faq_service(settings: Settings | None = None) -> FaqService:
     """The process-wide FAQ service for ``settings`` (the environment's by default)."""
     settings = settings or get_settings()
     return FaqService(settings, embedder(settings))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def handoff_store(settings: Settings | None = None) -> HandoffStore:
     """The process-wide handoff ticket store."""
     settings = settings or get_settings()

@@ -9,8 +9,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 from bot.errors import ConfigError
 
@@ -93,7 +93,7 @@ class Settings:
         """The Rasa socket.io address the browser widget connects to."""
         return self.public_rasa_url or f"http://localhost:{self.rasa_port}"
 
-    def replace(self, **changes: object) -> "Settings":
+    def replace(self, **changes: object) -> Settings:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
 
@@ -125,9 +125,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
     )
     if not 0 <= thresholds.clarify <= thresholds.answer <= 1:
         raise ConfigError("thresholds must satisfy 0 <= clarify <= answer <= 1")
-    languages = tuple(
-        lang.strip() for lang in env.get("FAQBOT_LANGUAGES", "en,ar,ru").split(",") if lang.strip()
-    )
+    languages = tuple(lang.strip() for lang in env.get("FAQBOT_LANGUAGES", "en,ar,ru").split(",") if lang.strip())
     default_language = env.get("FAQBOT_DEFAULT_LANGUAGE", languages[0] if languages else "en")
     if default_language not in languages:
         raise ConfigError(f"FAQBOT_DEFAULT_LANGUAGE={default_language!r} is not in {languages}")
@@ -141,9 +139,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         default_language=default_language,
         search_depth=int(_number(env, "FAQBOT_SEARCH_DEPTH", defaults.search_depth, int)),
         thresholds=thresholds,
-        max_message_chars=int(
-            _number(env, "FAQBOT_MAX_MESSAGE_CHARS", defaults.max_message_chars, int)
-        ),
+        max_message_chars=int(_number(env, "FAQBOT_MAX_MESSAGE_CHARS", defaults.max_message_chars, int)),
         failed_answers_before_handoff=int(
             _number(env, "FAQBOT_FAILURES_BEFORE_HANDOFF", defaults.failed_answers_before_handoff, int)
         ),

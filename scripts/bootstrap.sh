@@ -34,14 +34,18 @@ fi
 
 stamp="$VENV/.faqbot-installed"
 want=$(cat requirements.lock requirements-dev.lock pyproject.toml | sha256sum | cut -c1-16)-$DEV
+pip_install() {
+    # Some machines list local package mirrors that may be absent; pip warns per package.
+    "$VENV/bin/python" -m pip install --quiet "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+}
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     start=$(date +%s)
-    "$VENV/bin/python" -m pip install --quiet --upgrade "pip>=24"
-    "$VENV/bin/python" -m pip install --quiet -r requirements.lock
+    pip_install --upgrade "pip>=24"
+    pip_install -r requirements.lock
     if [ "$DEV" = 1 ]; then
-        "$VENV/bin/python" -m pip install --quiet -r requirements-dev.lock
+        pip_install -r requirements-dev.lock
     fi
-    "$VENV/bin/python" -m pip install --quiet --no-deps --no-build-isolation -e .
+    pip_install --no-deps --no-build-isolation -e .
     echo "$want" > "$stamp"
     echo "installed dependencies in $(( $(date +%s) - start ))s"
 fi

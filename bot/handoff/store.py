@@ -79,7 +79,7 @@ class HandoffStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
         conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA busy_timeout = %d" % int(self.timeout * 1000))
+        conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
         if not self._ready:
             with self._lock:
                 conn.execute("PRAGMA journal_mode = WAL")
@@ -124,7 +124,7 @@ class HandoffStore:
         rows = self._query("SELECT * FROM handoff_tickets WHERE id = ?", (ticket_id,))
         return rows[0] if rows else None
 
-    def list(self, status: str | None = None, limit: int = 200) -> list[HandoffTicket]:
+    def tickets(self, status: str | None = None, limit: int = 200) -> list[HandoffTicket]:
         """Newest first."""
         if status:
             return self._query(

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from bot.kb.models import FaqEntry, KbProblem, KnowledgeBase
 from bot.kb.parser import parse_file

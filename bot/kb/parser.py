@@ -91,9 +91,7 @@ def _split_blocks(text: str, path: str) -> tuple[list[_Block], list[KbProblem]]:
             if stripped.lower() in ("```yaml", "```yml"):
                 state, current.meta_line = "meta", number
             else:
-                current.problems.append(
-                    (number, "expected a ```yaml metadata block right after the question heading")
-                )
+                current.problems.append((number, "expected a ```yaml metadata block right after the question heading"))
                 state = "answer"
                 current.answer_lines.append(line)
             continue
@@ -162,9 +160,7 @@ def _load_meta(block: _Block, path: str) -> tuple[dict[str, Any], list[KbProblem
     if faq_id is None:
         problems.append(KbProblem(path, block.meta_line, "missing required field 'id'"))
     elif not isinstance(faq_id, str) or not ID_PATTERN.match(faq_id):
-        problems.append(
-            KbProblem(path, line_of("id"), f"id {faq_id!r} must be a lowercase slug like 'order-tracking'")
-        )
+        problems.append(KbProblem(path, line_of("id"), f"id {faq_id!r} must be a lowercase slug like 'order-tracking'"))
     for key in ("alternates", "tags"):
         value = meta.get(key)
         if value is None:

@@ -45,9 +45,7 @@ MIN_POSITIVES = 10
 PRIOR = 0.02
 
 
-def fit_calibration(
-    dense: np.ndarray, lexical: np.ndarray, query_rows: np.ndarray, faq_ids: list[str]
-) -> Calibration:
+def fit_calibration(dense: np.ndarray, lexical: np.ndarray, query_rows: np.ndarray, faq_ids: list[str]) -> Calibration:
     """Fit from similarities of held-out phrasings (``query_rows``) to all rows of one language.
 
     ``dense`` and ``lexical`` have one row per query and one column per phrasing;

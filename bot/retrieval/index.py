@@ -132,7 +132,7 @@ def build_index(kb: KnowledgeBase, embedder: Embedder, index_dir: Path) -> Build
     missing = sorted({row.text for row in rows if row.text_hash not in cache})
     if missing:
         fresh = embedder.encode(missing)
-        for text, vector in zip(missing, fresh):
+        for text, vector in zip(missing, fresh, strict=True):
             cache[IndexRow("", "", "", text).text_hash] = vector
     dimension = int(next(iter(cache.values())).shape[0]) if cache else embedder.dimension
     vectors = (

@@ -6,7 +6,8 @@ blueprint. The app talks to Rasa only over HTTP and never imports rasa.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from flask import Flask
 

@@ -32,7 +32,7 @@ def when(timestamp: float | None) -> str:
 @bp.get("/")
 def tickets() -> str:
     try:
-        items, error = handoff_store().list(limit=200), None
+        items, error = handoff_store().tickets(limit=200), None
     except HandoffError as exc:
         items, error = [], str(exc)
     return render_template("agent.html", tickets=items, error=error)

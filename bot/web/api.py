@@ -32,7 +32,7 @@ def list_handoffs() -> ResponseReturnValue:
         limit = min(max(int(request.args.get("limit", 200)), 1), 1000)
     except ValueError:
         return jsonify(error="limit must be an integer"), 400
-    tickets = handoff_store().list(status=request.args.get("status") or None, limit=limit)
+    tickets = handoff_store().tickets(status=request.args.get("status") or None, limit=limit)
     return jsonify(handoffs=[t.to_dict() for t in tickets])
 
 

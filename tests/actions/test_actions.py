@@ -111,7 +111,11 @@ def test_asks_did_you_mean_with_buttons(monkeypatch):
 
 
 def test_chosen_faq_is_answered():
-    t = tracker('/choose_faq{"faq_id": "returns-how"}', intent="choose_faq", entities=[{"entity": "faq_id", "value": "returns-how"}])
+    t = tracker(
+        '/choose_faq{"faq_id": "returns-how"}',
+        intent="choose_faq",
+        entities=[{"entity": "faq_id", "value": "returns-how"}],
+    )
     messages, events = run(ActionAnswerFaq(), t)
     assert responses(messages) == ["utter_faq_answer"] and messages[0]["faq_id"] == "returns-how"
     forged = tracker("/choose_faq", intent="choose_faq", entities=[{"entity": "faq_id", "value": "no-such"}])
@@ -137,7 +141,11 @@ def test_second_failure_in_a_row_hands_off():
 
 @pytest.mark.parametrize(
     "text, response",
-    [("", "utter_empty_message"), ("x" * 5001, "utter_message_too_long"), ("\x00\x01\x02\x03", "utter_unreadable_message")],
+    [
+        ("", "utter_empty_message"),
+        ("x" * 5001, "utter_message_too_long"),
+        ("\x00\x01\x02\x03", "utter_unreadable_message"),
+    ],
 )
 def test_bad_messages_get_a_polite_reply(text, response):
     messages, events = run(ActionAnswerFaq(), tracker(text))
@@ -165,7 +173,9 @@ def test_slot_mappings_detect_language_and_read_metadata():
         "page_url": "https://shop/x",
     }
     # a form answer or a button payload keeps the conversation's language
-    _, events = run(ActionValidateSlotMappings(), tracker("Ada", slots={"language": "ru"}, active_loop={"name": "handoff_form"}))
+    _, events = run(
+        ActionValidateSlotMappings(), tracker("Ada", slots={"language": "ru"}, active_loop={"name": "handoff_form"})
+    )
     assert {e["name"]: e["value"] for e in events} == {"language": "ru"}
     _, events = run(ActionValidateSlotMappings(), tracker("/affirm", slots={"language": "ru"}))
     assert {e["name"]: e["value"] for e in events} == {"language": "ru"}
@@ -175,8 +185,12 @@ def test_start_handoff_prefills_from_the_conversation():
     history = [
         {"event": "user", "text": "my order LK-123456 never came, mail me at ada@example.com", "timestamp": 1.0},
     ]
-    t = tracker("I want a human", intent="request_human", events=history,
-                slots={"last_candidates": [{"id": "order-tracking", "tags": ["orders"], "score": 0.4}]})
+    t = tracker(
+        "I want a human",
+        intent="request_human",
+        events=history,
+        slots={"last_candidates": [{"id": "order-tracking", "tags": ["orders"], "score": 0.4}]},
+    )
     messages, events = run(ActionStartHandoff(), t)
     assert responses(messages) == ["utter_handoff_start"]
     slots = {e["name"]: e["value"] for e in events}
@@ -191,7 +205,9 @@ def test_form_asks_order_number_only_for_order_questions():
     form = ValidateHandoffForm()
     all_slots = ["customer_name", "customer_email", "order_number"]
     d = CollectingDispatcher()
-    assert asyncio.run(form.required_slots(all_slots, d, tracker("x", slots={"order_related": True}), DOMAIN)) == all_slots
+    assert (
+        asyncio.run(form.required_slots(all_slots, d, tracker("x", slots={"order_related": True}), DOMAIN)) == all_slots
+    )
     assert asyncio.run(form.required_slots(all_slots, d, tracker("x"), DOMAIN)) == all_slots[:2]
 
 
@@ -221,13 +237,19 @@ def test_create_ticket_stores_full_context_and_pauses(tmp_path: Path):
         "kb_version": "v-test",
         "page_url": "https://shop/cart",
     }
-    messages, events = run(ActionCreateTicket(), tracker("ada@example.com", slots=slots, events=history, channel="socketio"))
+    messages, events = run(
+        ActionCreateTicket(), tracker("ada@example.com", slots=slots, events=history, channel="socketio")
+    )
     assert responses(messages) == ["utter_handoff_created"]
     assert messages[0]["ticket_number"] == "T-000001" and messages[0]["customer_name"] == "Ada"
     assert events == [SlotSet("ticket_number", "T-000001"), SlotSet("failed_answers", 0.0), ConversationPaused()]
-    (ticket,) = HandoffStore(tmp_path / "var" / "faqbot.db").list()
+    (ticket,) = HandoffStore(tmp_path / "var" / "faqbot.db").tickets()
     assert ticket.channel == "socketio" and ticket.reason == "low_confidence" and ticket.kb_version == "v-test"
-    assert ticket.customer == {"customer_name": "Ada", "customer_email": "ada@example.com", "page_url": "https://shop/cart"}
+    assert ticket.customer == {
+        "customer_name": "Ada",
+        "customer_email": "ada@example.com",
+        "page_url": "https://shop/cart",
+    }
     assert ticket.question == "zzqx vvbn" and ticket.candidates == [{"id": "returns-how", "score": 0.2}]
     assert [m["role"] for m in ticket.transcript] == ["customer", "bot", "customer"]
 

@@ -66,7 +66,9 @@ def test_customer_asks_in_english_and_arabic_and_reaches_a_person(bot_servers, b
         timeout=30_000,
     )
     # name, email, and the order number: the earlier refund question was about an order
-    ticket_shown = "[...document.querySelectorAll('[data-testid=faqbot-msg-bot]')].some(e => /T-\\d{6}/.test(e.innerText))"
+    ticket_shown = (
+        "[...document.querySelectorAll('[data-testid=faqbot-msg-bot]')].some(e => /T-\\d{6}/.test(e.innerText))"
+    )
     for answer in ("Ada Lovelace", "ada@example.com", "LK-123456"):
         count = page.get_by_test_id("faqbot-msg-bot").count()
         page.get_by_test_id("faqbot-input").fill(answer)

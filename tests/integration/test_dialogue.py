@@ -57,7 +57,9 @@ def test_greeting_in_each_language(bot_servers):
     en = texts(bot_servers.say(sender, "hello"))[0]
     ar = texts(bot_servers.say(sender, "السلام عليكم"))[0]
     ru = texts(bot_servers.say(sender, "здравствуйте"))[0]
-    assert "Larkspur" in en and any("\u0600" <= ch <= "\u06ff" for ch in ar) and any("а" <= ch <= "я" for ch in ru.lower())
+    assert (
+        "Larkspur" in en and any("\u0600" <= ch <= "\u06ff" for ch in ar) and any("а" <= ch <= "я" for ch in ru.lower())
+    )
 
 
 def test_unrelated_question_offer_form_ticket_then_silence(bot_servers):

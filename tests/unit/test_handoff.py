@@ -49,8 +49,8 @@ def test_list_newest_first_and_by_status(tmp_path: Path):
     store = HandoffStore(tmp_path / "faqbot.db")
     for i in range(3):
         store.create(_ticket(conversation_id=f"c{i}", question="q" * (i + 1)))
-    assert [t.conversation_id for t in store.list()] == ["c2", "c1", "c0"]
-    assert len(store.list(status="waiting")) == 3 and store.list(status="resolved") == []
+    assert [t.conversation_id for t in store.tickets()] == ["c2", "c1", "c0"]
+    assert len(store.tickets(status="waiting")) == 3 and store.tickets(status="resolved") == []
 
 
 def test_concurrent_writers_all_succeed(tmp_path: Path):
@@ -70,7 +70,7 @@ def test_concurrent_writers_all_succeed(tmp_path: Path):
     for t in threads:
         t.join()
     assert errors == []
-    assert len({t.id for t in store.list(limit=100)}) == 40
+    assert len({t.id for t in store.tickets(limit=100)}) == 40
 
 
 def test_locked_database_raises_a_clear_error(tmp_path: Path):
@@ -85,7 +85,7 @@ def test_locked_database_raises_a_clear_error(tmp_path: Path):
     finally:
         blocker.execute("ROLLBACK")
         blocker.close()
-    assert len(store.list()) == 1
+    assert len(store.tickets()) == 1
 
 
 def test_unknown_reason_is_rejected(tmp_path: Path):
@@ -123,7 +123,12 @@ def test_transcript_from_events():
     events = [
         {"event": "action", "name": "action_listen"},
         {"event": "user", "text": "hi", "timestamp": 1, "parse_data": {"intent": {"name": "greet"}}},
-        {"event": "bot", "text": "Hello", "timestamp": 2, "data": {"buttons": [{"title": "Yes", "payload": "/affirm"}]}},
+        {
+            "event": "bot",
+            "text": "Hello",
+            "timestamp": 2,
+            "data": {"buttons": [{"title": "Yes", "payload": "/affirm"}]},
+        },
         {"event": "slot", "name": "x", "value": 1},
         {"event": "bot", "text": None, "timestamp": 3, "data": {}},
     ]

@@ -49,7 +49,9 @@ def test_rebuild_embeds_only_what_changed(small_kb: Path, tmp_path: Path, embedd
     assert again.unchanged and again.version == first.version
 
     path = small_kb / "en" / "faq.md"
-    path.write_text(path.read_text().replace("  - track my parcel\n", "  - track my parcel\n  - parcel status please\n"))
+    path.write_text(
+        path.read_text().replace("  - track my parcel\n", "  - track my parcel\n  - parcel status please\n")
+    )
     kb = _kb(small_kb)
     assert is_stale(kb, index_dir, embedder.name)
     embedder.calls.clear()

@@ -59,12 +59,16 @@ def _imports(folder: Path) -> dict[str, set[str]]:
 
 
 def test_bot_never_imports_rasa_or_rasa_sdk():
-    offenders = {p: n & {"rasa", "rasa_sdk"} for p, n in _imports(PROJECT_ROOT / "bot").items() if n & {"rasa", "rasa_sdk"}}
+    offenders = {
+        p: n & {"rasa", "rasa_sdk"} for p, n in _imports(PROJECT_ROOT / "bot").items() if n & {"rasa", "rasa_sdk"}
+    }
     assert offenders == {}
 
 
 def test_actions_never_import_flask_or_rasa_core():
-    offenders = {p: n & {"flask", "rasa"} for p, n in _imports(PROJECT_ROOT / "actions").items() if n & {"flask", "rasa"}}
+    offenders = {
+        p: n & {"flask", "rasa"} for p, n in _imports(PROJECT_ROOT / "actions").items() if n & {"flask", "rasa"}
+    }
     assert offenders == {}
 
 
