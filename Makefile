@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: help install install-dev run test test-fast lint kb train clean
+.PHONY: help install install-dev run test test-fast lint kb train bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -33,6 +33,9 @@ kb: install ## validate the knowledge base and rebuild its index if stale
 
 train: install ## train the Rasa model if config, domain or data changed
 	@$(VENV)/bin/faqbot train
+
+bench: install ## answer quality and speed on ../shared/bench, peers side by side -> docs/benchmarks.md
+	@$(PY) scripts/bench.py
 
 clean: ## remove built indexes, models, databases and logs (keeps .venv)
 	rm -rf var models .pytest_cache test-artifacts

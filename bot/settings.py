@@ -52,7 +52,7 @@ class Settings:
     embedding_model: str = DEFAULT_EMBEDDING_MODEL
     languages: tuple[str, ...] = ("en", "ar", "ru")
     default_language: str = "en"
-    search_depth: int = 50
+    search_depth: int = 1024  # phrasings FAISS ranks per query; the rest count as no closer
     thresholds: Thresholds = Thresholds()
     # Dialogue
     max_message_chars: int = 5000

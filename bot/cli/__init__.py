@@ -7,7 +7,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from bot.cli import kb
+from bot.cli import evaluate, kb
 from bot.errors import FaqbotError
 from bot.settings import Settings, from_env
 
@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
     commands = parser.add_subparsers(dest="command", required=True)
     kb.add_parser(commands)
+    evaluate.add_parser(commands)
 
     run = commands.add_parser("run", help="start Rasa, the action server and the web app together")
     run.set_defaults(func=cmd_run)

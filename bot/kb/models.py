@@ -28,8 +28,20 @@ class FaqEntry:
 
     @property
     def phrasings(self) -> tuple[str, ...]:
-        """The question followed by its alternates: every way customers ask it."""
-        return (self.question, *self.alternates)
+        """Every way customers ask it: the question and its alternates.
+
+        An answer-only entry (no question, as in passage retrieval) is found by
+        its answer text instead.
+        """
+        asked = tuple(p for p in (self.question, *self.alternates) if p)
+        return asked or (self.answer,)
+
+    @property
+    def title(self) -> str:
+        """What to show for this FAQ in a list: its question, or the start of its answer."""
+        if self.question:
+            return self.question
+        return self.answer if len(self.answer) <= 80 else self.answer[:79].rstrip() + "…"
 
     @property
     def content_hash(self) -> str:

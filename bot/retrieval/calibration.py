@@ -31,6 +31,10 @@ class Calibration:
         z = self.dense_coef * dense + self.lexical_coef * lexical + self.intercept
         return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
 
+    def probabilities(self, dense: np.ndarray, lexical: np.ndarray) -> np.ndarray:
+        z = self.dense_coef * dense.astype(np.float64) + self.lexical_coef * lexical + self.intercept
+        return 1.0 / (1.0 + np.exp(-np.clip(z, -50.0, 50.0)))
+
 
 #: Used when a language has too little to learn from: an even blend that needs
 #: both similarities around 0.5 for a 50% confidence.

@@ -40,7 +40,7 @@ class IndexRow:
 
     faq_id: str
     lang: str
-    field: str  # "question" or "alternate"
+    field: str  # "question", "alternate", or "answer" for answer-only entries
     text: str
 
     @property
@@ -99,8 +99,11 @@ def index_version(kb: KnowledgeBase, model: str) -> str:
 def rows_for(entries: list[FaqEntry] | tuple[FaqEntry, ...]) -> list[IndexRow]:
     rows = []
     for entry in entries:
-        rows.append(IndexRow(entry.id, entry.lang, "question", entry.question))
+        if entry.question:
+            rows.append(IndexRow(entry.id, entry.lang, "question", entry.question))
         rows.extend(IndexRow(entry.id, entry.lang, "alternate", alt) for alt in entry.alternates)
+        if not entry.question and not entry.alternates:
+            rows.append(IndexRow(entry.id, entry.lang, "answer", entry.answer))
     return rows
 
 

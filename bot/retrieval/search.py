@@ -56,67 +56,76 @@ class _LexicalIndex:
         return np.asarray((self.matrix[rows] @ self.matrix.T).todense())
 
 
+class _LanguageRows:
+    """One language's rows grouped by FAQ, for per-FAQ maxima in one numpy call."""
+
+    def __init__(self, index: FaqIndex, lang: str) -> None:
+        self.row_ids = index.row_ids_by_lang[lang]
+        faq_of_row = [index.rows[int(i)].faq_id for i in self.row_ids]
+        self.faq_ids = sorted(set(faq_of_row))
+        position = {faq_id: n for n, faq_id in enumerate(self.faq_ids)}
+        groups = np.array([position[f] for f in faq_of_row], dtype=np.int64)
+        self.order = np.argsort(groups, kind="stable")
+        self.starts = np.flatnonzero(np.r_[True, np.diff(groups[self.order]) != 0])
+        self.faq_of_row = faq_of_row
+
+    def per_faq_max(self, row_scores: np.ndarray) -> np.ndarray:
+        return np.maximum.reduceat(row_scores[self.order], self.starts)
+
+
 class Retriever:
     """Ranks the FAQs of one index version for a question in a given language."""
 
-    def __init__(
-        self,
-        index: FaqIndex,
-        embedder: Embedder,
-        depth: int = 50,
-    ) -> None:
+    def __init__(self, index: FaqIndex, embedder: Embedder, depth: int = 1024) -> None:
         self.index = index
         self.embedder = embedder
         self.depth = depth
+        self._rows = {lang: _LanguageRows(index, lang) for lang, ids in index.row_ids_by_lang.items() if len(ids)}
         self._lexical = {
-            lang: _LexicalIndex(lang, [index.rows[i].text for i in ids])
-            for lang, ids in index.row_ids_by_lang.items()
-            if len(ids)
+            lang: _LexicalIndex(lang, [index.rows[int(i)].text for i in rows.row_ids])
+            for lang, rows in self._rows.items()
         }
-        self.calibration = {lang: self._calibrate(lang) for lang in self._lexical}
+        self.calibration = {lang: self._calibrate(lang) for lang in self._rows}
 
     def _calibrate(self, lang: str, max_queries: int = 2000) -> Calibration:
-        row_ids = self.index.row_ids_by_lang[lang]
-        local = np.arange(len(row_ids))
+        rows = self._rows[lang]
+        local = np.arange(len(rows.row_ids))
         if len(local) > max_queries:
             local = np.sort(np.random.default_rng(0).choice(local, max_queries, replace=False))
-        vectors = self.index.vectors[row_ids]
+        vectors = self.index.vectors[rows.row_ids]
         dense = vectors[local] @ vectors.T
         lexical = self._lexical[lang].row_similarities(local)
-        faq_ids = [self.index.rows[int(i)].faq_id for i in row_ids]
-        return fit_calibration(dense, lexical, local, faq_ids)
+        return fit_calibration(dense, lexical, local, rows.faq_of_row)
+
+    def signals(self, text: str, lang: str) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """Every FAQ of ``lang`` with its best dense and lexical similarity to ``text``."""
+        rows = self._rows[lang]
+        query = self.embedder.encode([text])
+        depth = min(self.depth, len(rows.row_ids))
+        scores, found = self.index.faiss_by_lang[lang].search(query, depth)
+        valid = found[0] >= 0
+        # Rows past the search depth score at most the last one returned.
+        dense_rows = np.full(len(rows.row_ids), scores[0][valid].min() if valid.any() else 0.0, dtype=np.float32)
+        dense_rows[found[0][valid]] = scores[0][valid]
+        dense = rows.per_faq_max(dense_rows)
+        lexical = rows.per_faq_max(self._lexical[lang].similarities(text))
+        return rows.faq_ids, dense, lexical
 
     def search(self, text: str, lang: str, k: int = 5) -> list[Candidate]:
         """The ``k`` best FAQs in ``lang`` for ``text``, best first."""
-        if lang not in self.index.faiss_by_lang or not text.strip():
+        if lang not in self._rows or not text.strip():
             return []
-        row_ids = self.index.row_ids_by_lang[lang]
-        query = self.embedder.encode([text])
-        depth = min(self.depth, len(row_ids))
-        _, local = self.index.faiss_by_lang[lang].search(query, depth)
-        lexical = self._lexical[lang].similarities(text)
-
-        # Candidates: the FAQs behind the best dense rows and the best lexical rows;
-        # then both scores exactly, as the best over each FAQ's phrasings.
-        picked = {int(i) for i in local[0] if i >= 0}
-        picked.update(int(i) for i in np.argsort(-lexical)[:depth])
-        faq_ids = {self.index.rows[int(row_ids[i])].faq_id for i in picked}
-        dense_all = self.index.vectors[row_ids] @ query[0]
-        best: dict[str, tuple[float, float]] = {}
-        for local_id, row_id in enumerate(row_ids):
-            faq_id = self.index.rows[int(row_id)].faq_id
-            if faq_id not in faq_ids:
-                continue
-            d, lx = float(dense_all[local_id]), float(lexical[local_id])
-            old = best.get(faq_id, (-1.0, 0.0))
-            best[faq_id] = (max(old[0], d), max(old[1], lx))
-
+        faq_ids, dense, lexical = self.signals(text, lang)
+        probability = self.calibration[lang].probabilities(dense, lexical)
+        top = np.argsort(-probability, kind="stable")[:k]
         candidates = []
-        for faq_id, (dense, lex) in best.items():
-            entry = self.index.entry(faq_id, lang)
+        for n in top:
+            entry = self.index.entry(faq_ids[n], lang)
             if entry is None:
                 continue
-            score = self.calibration[lang].probability(dense, lex)
-            candidates.append(Candidate(faq_id, lang, score, dense, lex, entry.question, entry.tags))
-        candidates.sort(key=lambda c: (-c.score, c.faq_id))
-        return candidates[:k]
+            candidates.append(
+                Candidate(
+                    entry.id, lang, float(probability[n]), float(dense[n]), float(lexical[n]), entry.title, entry.tags
+                )
+            )
+        return candidates

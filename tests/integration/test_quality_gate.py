@@ -1,0 +1,72 @@
+"""Answer-quality regression gate: fast subsets of ../shared/bench through the bot's own path.
+
+Each subset keeps every FAQ of a set with at most 10 phrasings each (for the
+passage set XQuAD-R: the passages of its first 8 articles), and a seeded
+sample of its dev questions about them (out-of-scope ones included). The floors
+sit just below what was measured when they were set (see docs/benchmarks.md
+for the full sets); a change that makes answers worse fails here.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from bot.cli.evaluate import evaluate_files
+from bot.settings import PROJECT_ROOT, from_env
+
+pytestmark = pytest.mark.slow
+
+BENCH = PROJECT_ROOT.parent / "shared" / "bench"
+
+#: set -> (questions sampled, {metric: floor}); floors = measured minus about 2 points.
+GATES = {
+    # measured 2026-11-23: 0.809 / 0.582 / 0.973
+    "clinc150": (300, {"top1": 0.79, "inscope_accuracy": 0.56, "oos_recall": 0.95}),
+    "banking77": (200, {"top1": 0.83}),  # measured 0.850
+    "arbanking77": (200, {"top1": 0.52}),  # measured 0.540
+    "xquad_r/ru": (200, {"mrr_at_10": 0.72}),  # measured 0.742
+}
+PASSAGE_ARTICLES = 8
+
+
+def subset(name: str, questions: int, tmp: Path) -> tuple[Path, Path]:
+    folder = BENCH / name
+    faqs = tmp / "faqs.jsonl"
+    kept = set()
+    with faqs.open("w", encoding="utf-8") as out:
+        for line in (folder / "faqs.jsonl").read_text(encoding="utf-8").splitlines():
+            faq = json.loads(line)
+            if faq.get("question") is None and int(faq["id"].split("-")[1]) >= PASSAGE_ARTICLES:
+                continue
+            faq["alternates"] = faq.get("alternates", [])[:9]
+            kept.add(faq["id"])
+            out.write(json.dumps(faq, ensure_ascii=False) + "\n")
+    lines = [
+        line
+        for line in (folder / "dev.jsonl").read_text(encoding="utf-8").splitlines()
+        if json.loads(line)["expected"] in kept or json.loads(line)["expected"] is None
+    ]
+    oos = [line for line in lines if '"expected": null' in line]
+    inscope = [line for line in lines if '"expected": null' not in line]
+    rng = random.Random(7)
+    picked = rng.sample(inscope, min(questions - min(len(oos), questions // 4), len(inscope)))
+    picked += oos[: questions // 4]
+    queries = tmp / "queries.jsonl"
+    queries.write_text("\n".join(picked) + "\n", encoding="utf-8")
+    return faqs, queries
+
+
+@pytest.mark.parametrize("name", list(GATES))
+def test_quality_does_not_regress(name: str, tmp_path: Path):
+    if not (BENCH / name / "faqs.jsonl").exists():
+        pytest.fail(f"benchmark data missing: {BENCH / name}")
+    questions, floors = GATES[name]
+    faqs, queries = subset(name, questions, tmp_path)
+    result = evaluate_files(from_env({}), faqs, queries)
+    print(name, json.dumps({k: result[k] for k in floors}))
+    for metric, floor in floors.items():
+        assert result[metric] is not None and result[metric] >= floor, f"{name} {metric} {result[metric]} < {floor}"
