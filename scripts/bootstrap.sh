@@ -32,22 +32,27 @@ MSG
     "$PY" -m venv "$VENV"
 fi
 
-stamp="$VENV/.faqbot-installed"
-want=$(cat requirements.lock requirements-dev.lock pyproject.toml | sha256sum | cut -c1-16)-$DEV
 pip_install() {
     # Some machines list local package mirrors that may be absent; pip warns per package.
     "$VENV/bin/python" -m pip install --quiet "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
 }
+
+# Each part is reinstalled only when its lock file changed.
+stamp="$VENV/.faqbot-installed"
+want=$(cat requirements.lock pyproject.toml | sha256sum | cut -c1-16)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     start=$(date +%s)
     pip_install --upgrade "pip>=24"
     pip_install -r requirements.lock
-    if [ "$DEV" = 1 ]; then
-        pip_install -r requirements-dev.lock
-    fi
     pip_install --no-deps --no-build-isolation -e .
     echo "$want" > "$stamp"
     echo "installed dependencies in $(( $(date +%s) - start ))s"
+fi
+dev_stamp="$VENV/.faqbot-installed-dev"
+dev_want=$(sha256sum requirements-dev.lock | cut -c1-16)
+if [ "$DEV" = 1 ] && [ "$(cat "$dev_stamp" 2>/dev/null)" != "$dev_want" ]; then
+    pip_install -r requirements-dev.lock
+    echo "$dev_want" > "$dev_stamp"
 fi
 
 if [ "$DEV" = 1 ] && [ ! -x /usr/bin/chromium ]; then

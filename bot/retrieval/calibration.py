@@ -40,6 +40,20 @@ class Calibration:
 #: both similarities around 0.5 for a 50% confidence.
 FALLBACK = Calibration(dense_coef=6.0, lexical_coef=6.0, intercept=-6.0)
 
+
+def fallback_for(dense_background: float) -> Calibration:
+    """The fallback, trusting dense vectors less the closer unrelated texts already are.
+
+    ``dense_background`` is the mean cosine between phrasings of different
+    FAQs. A model that knows the language keeps it low (English under the
+    default model: ~0.16); one that does not puts any two texts close (Arabic:
+    ~0.67), and there the dense signal gets no weight at all.
+    """
+    dense_weight = min(1.0, max(0.0, 1.0 - 2.0 * dense_background))
+    total = dense_weight + 1.0
+    return Calibration(dense_coef=12.0 * dense_weight / total, lexical_coef=12.0 / total, intercept=-6.0, samples=0)
+
+
 #: Fewer held-out phrasings with a right FAQ than this, and the fit is not trusted.
 MIN_POSITIVES = 10
 
@@ -49,16 +63,25 @@ MIN_POSITIVES = 10
 PRIOR = 0.02
 
 
+def dense_background(dense: np.ndarray, query_rows: np.ndarray, faq_ids: list[str]) -> float:
+    """Mean cosine between a query row and the rows of other FAQs."""
+    labels = np.array(faq_ids)
+    other = labels[query_rows][:, None] != labels[None, :]
+    return float(dense[other].mean()) if other.any() else 0.0
+
+
 def fit_calibration(dense: np.ndarray, lexical: np.ndarray, query_rows: np.ndarray, faq_ids: list[str]) -> Calibration:
     """Fit from similarities of held-out phrasings (``query_rows``) to all rows of one language.
 
     ``dense`` and ``lexical`` have one row per query and one column per phrasing;
-    ``faq_ids`` names the FAQ of each phrasing.
+    ``faq_ids`` names the FAQ of each phrasing. Without enough held-out
+    phrasings to learn from, the result is ``fallback_for`` the dense background.
     """
     labels = np.array(faq_ids)
     unique = sorted(set(faq_ids))
     if len(unique) < 2 or len(query_rows) == 0:
         return FALLBACK
+    fallback = fallback_for(dense_background(dense, query_rows, faq_ids))
     dense = dense.astype(np.float64, copy=True)
     lexical = lexical.astype(np.float64, copy=True)
     own = np.arange(len(query_rows))
@@ -72,7 +95,7 @@ def fit_calibration(dense: np.ndarray, lexical: np.ndarray, query_rows: np.ndarr
     y = targets[usable].astype(int)
     positives = int(y.sum())
     if positives < MIN_POSITIVES or positives == y.size:
-        return FALLBACK
+        return fallback
     negatives = y.size - positives
     weights = np.where(y == 1, 1.0, (1 - PRIOR) / PRIOR * positives / negatives)
     coefs, intercept = _fit(x, y, weights)
@@ -85,7 +108,7 @@ def fit_calibration(dense: np.ndarray, lexical: np.ndarray, query_rows: np.ndarr
         coefs = [0.0, 0.0]
         coefs[keep] = single[0]
         if coefs[keep] <= 0:
-            return FALLBACK
+            return fallback
     return Calibration(float(coefs[0]), float(coefs[1]), float(intercept), samples=int(y.size))
 
 

@@ -1,6 +1,6 @@
 import numpy as np
 
-from bot.retrieval.calibration import FALLBACK, fit_calibration
+from bot.retrieval.calibration import FALLBACK, fallback_for, fit_calibration
 
 
 def _synthetic(baseline: float, spread: float, seed: int = 0):
@@ -35,8 +35,9 @@ def test_query_subset_and_degenerate_inputs():
     rows = np.arange(0, 50, 2)
     cal = fit_calibration(dense[rows], lexical[rows], rows, faq_ids)
     assert cal.samples == 25 * 10 and cal.probability(0.7, 0.5) > 0.5
-    # too few held-out phrasings to trust a fit
-    assert fit_calibration(dense[:4], lexical[:4], np.arange(4), faq_ids) is FALLBACK
+    # too few held-out phrasings to trust a fit: the fallback for this background
+    small = fit_calibration(dense[:4], lexical[:4], np.arange(4), faq_ids)
+    assert small.samples == 0 and small.lexical_coef > 0
     assert fit_calibration(dense[:5, :5], lexical[:5, :5], np.arange(5), ["only"] * 5) is FALLBACK
     assert fit_calibration(dense, lexical, np.array([], dtype=int), faq_ids) is FALLBACK
 
@@ -47,3 +48,12 @@ def test_a_signal_that_only_adds_noise_is_dropped_not_inverted():
     cal = fit_calibration(noise, lexical, np.arange(50), faq_ids)
     assert cal.dense_coef >= 0 and cal.lexical_coef > 0
     assert cal.probability(0.9, 0.5) >= cal.probability(0.1, 0.5)
+
+
+def test_fallback_trusts_dense_vectors_only_where_the_model_separates_texts():
+    assert fallback_for(0.0) == FALLBACK
+    english, arabic = fallback_for(0.16), fallback_for(0.67)
+    assert 0 < english.dense_coef < FALLBACK.dense_coef and arabic.dense_coef == 0.0
+    # an exact match is confident either way; a dense-only resemblance is not, in Arabic
+    assert english.probability(1.0, 1.0) > 0.99 and arabic.probability(1.0, 1.0) > 0.99
+    assert arabic.probability(0.9, 0.1) < 0.05 < english.probability(0.9, 0.1)
