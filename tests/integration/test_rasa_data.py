@@ -42,3 +42,14 @@ def test_every_response_speaks_every_language():
         languages = {c["value"] for v in variations for c in (v.get("condition") or []) if c.get("name") == "language"}
         defaults = [v for v in variations if not v.get("condition")]
         assert languages == {"ar", "ru"} and len(defaults) == 1, name
+
+
+def test_endpoints_expand_the_launcher_environment(monkeypatch):
+    """Rasa expands ${VAR} only in unquoted YAML scalars; a quoted one became a file named after it."""
+    from rasa.utils.endpoints import read_endpoint_config
+
+    monkeypatch.setenv("FAQBOT_ACTION_ENDPOINT", "http://127.0.0.1:5999/webhook")
+    monkeypatch.setenv("FAQBOT_TRACKER_DB", "/tmp/tracker.db")
+    path = str(PROJECT_ROOT / "endpoints.yml")
+    assert read_endpoint_config(path, "action_endpoint").url == "http://127.0.0.1:5999/webhook"
+    assert read_endpoint_config(path, "tracker_store").kwargs["db"] == "/tmp/tracker.db"
