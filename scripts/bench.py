@@ -227,7 +227,7 @@ def plot(results: list[dict[str, object]], path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--bench", type=Path, default=ROOT.parent / "shared" / "bench")
+    parser.add_argument("--bench", type=Path, default=ROOT.parent / "shared" / "bench", help="benchmark data folder")
     parser.add_argument("--limit", type=int, help="first N queries of each set")
     parser.add_argument("--sets", default=",".join(SETS))
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")

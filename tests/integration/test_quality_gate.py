@@ -10,6 +10,7 @@ for the full sets); a change that makes answers worse fails here.
 from __future__ import annotations
 
 import json
+import os
 import random
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from bot.settings import PROJECT_ROOT, from_env
 
 pytestmark = pytest.mark.slow
 
-BENCH = PROJECT_ROOT.parent / "shared" / "bench"
+BENCH = Path(os.environ.get("FAQBOT_BENCH_DIR") or PROJECT_ROOT.parent / "shared" / "bench")
 
 #: set -> (questions sampled, {metric: floor}); floors = measured minus about 2 points.
 GATES = {
@@ -28,7 +29,7 @@ GATES = {
     "clinc150": (300, {"top1": 0.79, "inscope_accuracy": 0.56, "oos_recall": 0.95}),
     "banking77": (200, {"top1": 0.83}),  # measured 0.850
     "arbanking77": (200, {"top1": 0.52}),  # measured 0.540
-    "xquad_r/ru": (200, {"mrr_at_10": 0.72}),  # measured 0.742
+    "xquad_r/ru": (200, {"mrr_at_10": 0.81}),  # measured 0.830
 }
 PASSAGE_ARTICLES = 8
 
