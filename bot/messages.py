@@ -5,6 +5,11 @@ from __future__ import annotations
 import enum
 import unicodedata
 
+#: More than this share of control, private-use or replacement characters: unreadable.
+MAX_JUNK_SHARE = 0.2
+#: Fewer than this share of letters and digits among visible characters: unreadable.
+MIN_WORD_SHARE = 0.3
+
 
 class MessageProblem(str, enum.Enum):
     """Why a message cannot be searched as it is."""
@@ -27,6 +32,6 @@ def inspect_message(text: str | None, max_chars: int) -> MessageProblem | None:
     visible = [c for c in text if not c.isspace()]
     junk = sum(1 for c in visible if unicodedata.category(c) in ("Cc", "Cf", "Co", "Cs", "Cn") or c == "\ufffd")
     meaningful = sum(1 for c in visible if c.isalnum())
-    if meaningful == 0 or junk / len(visible) > 0.2 or meaningful / len(visible) < 0.3:
+    if meaningful == 0 or junk / len(visible) > MAX_JUNK_SHARE or meaningful / len(visible) < MIN_WORD_SHARE:
         return MessageProblem.UNREADABLE
     return None
