@@ -79,6 +79,11 @@ class FaqService:
             return retriever
 
     @property
+    def retriever(self) -> Retriever:
+        """The retriever of the live index version."""
+        return self._live()
+
+    @property
     def index(self) -> FaqIndex:
         return self._live().index
 
@@ -91,9 +96,9 @@ class FaqService:
         self._live()
         self.embedder.encode(["warm up"])
 
-    def resolve_language(self, lang: str) -> str:
+    def resolve_language(self, lang: str, index: FaqIndex | None = None) -> str:
         """``lang`` if the index has FAQs in it, else the default language."""
-        languages = self.index.languages
+        languages = (index or self.index).languages
         if lang in languages:
             return lang
         return self.settings.default_language if self.settings.default_language in languages else languages[0]
@@ -101,7 +106,7 @@ class FaqService:
     def ask(self, text: str, lang: str, k: int = 5) -> Answer:
         """Rank the FAQs for ``text`` and decide: answer, clarify or hand off."""
         retriever = self._live()
-        lang = self.resolve_language(lang)
+        lang = self.resolve_language(lang, retriever.index)
         query = text[: self.settings.max_message_chars]
         candidates = retriever.search(query, lang, k=max(k, self.settings.thresholds.max_choices))
         decision = decide(candidates, self.settings.thresholds)

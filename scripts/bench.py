@@ -84,7 +84,7 @@ def run_set(name: str, bench: Path, limit: int | None) -> dict[str, object]:
         load_seconds = time.perf_counter() - started
         faqbot = report(run_queries(service, queries))
 
-        retriever = service._live()
+        retriever = service.retriever
         dense_ranked, lexical_ranked = [], []
         languages = service.index.languages
         for q in queries:

@@ -99,11 +99,10 @@ def index_version(kb: KnowledgeBase, model: str) -> str:
 def rows_for(entries: list[FaqEntry] | tuple[FaqEntry, ...]) -> list[IndexRow]:
     rows = []
     for entry in entries:
-        if entry.question:
-            rows.append(IndexRow(entry.id, entry.lang, "question", entry.question))
-        rows.extend(IndexRow(entry.id, entry.lang, "alternate", alt) for alt in entry.alternates)
-        if not entry.question and not entry.alternates:
-            rows.append(IndexRow(entry.id, entry.lang, "answer", entry.answer))
+        asked = bool(entry.question or entry.alternates)
+        for n, text in enumerate(entry.phrasings):
+            field = ("question" if n == 0 and entry.question else "alternate") if asked else "answer"
+            rows.append(IndexRow(entry.id, entry.lang, field, text))
     return rows
 
 
