@@ -10,6 +10,7 @@ from rasa_sdk.events import ConversationPaused, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from actions.faq import conversation_language
 from bot import services
 from bot.errors import FaqbotError
 from bot.handoff.context import (
@@ -20,7 +21,7 @@ from bot.handoff.context import (
     transcript_from_events,
 )
 from bot.handoff.store import HandoffTicket
-from bot.settings import get_settings
+from bot.settings import Thresholds, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -57,15 +58,26 @@ class ActionStartHandoff(Action):
         if order_number and not tracker.get_slot("order_number"):
             events.append(SlotSet("order_number", order_number))
         candidates = tracker.get_slot("last_candidates") or []
-        top = candidates[: settings.thresholds.max_choices]
+        thresholds = _thresholds(tracker)
+        top = candidates[: thresholds.max_choices]
         # Ask for an order number when one was mentioned, or when the question
         # plausibly is about an order (a weak best guess for a pizza recipe is not).
-        plausible = [c for c in top if float(c.get("score") or 0) >= settings.thresholds.clarify]
+        plausible = [c for c in top if float(c.get("score") or 0) >= thresholds.clarify]
         about_orders = bool(order_number) or any(ORDER_TAG in (c.get("tags") or []) for c in plausible[:1])
         events.append(SlotSet("order_related", about_orders))
         if reason != "repeated_failure":
             dispatcher.utter_message(response="utter_handoff_start")
         return events
+
+
+def _thresholds(tracker: Tracker) -> Thresholds:
+    """The bands the FAQ answer was given under (the live KB's), or the settings' when it is unavailable."""
+    try:
+        service = services.faq_service()
+        return service.thresholds(service.resolve_language(conversation_language(tracker)))
+    except FaqbotError as exc:
+        log.warning("using the configured thresholds: %s", exc)
+        return get_settings().thresholds
 
 
 class ValidateHandoffForm(FormValidationAction):

@@ -18,7 +18,7 @@ from bot.retrieval.decision import Decision, decide
 from bot.retrieval.embedder import Embedder
 from bot.retrieval.index import FaqIndex, current_version, load_index
 from bot.retrieval.search import Retriever
-from bot.settings import Settings
+from bot.settings import Settings, Thresholds
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,7 @@ class Answer:
     decision: Decision
     kb_version: str
     lang: str
+    thresholds: Thresholds = Thresholds()
 
 
 class FaqService:
@@ -103,11 +104,20 @@ class FaqService:
             return lang
         return self.settings.default_language if self.settings.default_language in languages else languages[0]
 
+    def thresholds(self, lang: str, retriever: Retriever | None = None) -> Thresholds:
+        """The bands for ``lang``: fitted on the live KB unless the operator set them."""
+        configured = self.settings.thresholds
+        ranker = (retriever or self._live()).rankers.get(lang)
+        if not self.settings.fitted_thresholds or ranker is None or ranker.thresholds is None:
+            return configured
+        return dataclasses.replace(ranker.thresholds, max_choices=configured.max_choices)
+
     def ask(self, text: str, lang: str, k: int = 5) -> Answer:
         """Rank the FAQs for ``text`` and decide: answer, clarify or hand off."""
         retriever = self._live()
         lang = self.resolve_language(lang, retriever.index)
         query = text[: self.settings.max_message_chars]
-        candidates = retriever.search(query, lang, k=max(k, self.settings.thresholds.max_choices))
-        decision = decide(candidates, self.settings.thresholds)
-        return Answer(decision, retriever.index.version, lang)
+        thresholds = self.thresholds(lang, retriever)
+        candidates = retriever.search(query, lang, k=max(k, thresholds.max_choices))
+        decision = decide(candidates, thresholds)
+        return Answer(decision, retriever.index.version, lang, thresholds)

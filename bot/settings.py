@@ -42,6 +42,35 @@ class Thresholds:
 
 
 @dataclasses.dataclass(frozen=True)
+class Ranking:
+    """How the per-language ranking model is fitted on the KB at build time.
+
+    See bot/retrieval/ranker.py. A change here changes the index version, so
+    ``faqbot kb build`` refits.
+    """
+
+    #: Train a linear classifier on the FAQs' own phrasings (when they have
+    #: at least ``min_phrasings`` each on average) and use its score as a signal.
+    classifier: bool = True
+    classifier_c: float = 0.5
+    #: Scale of the sentence embedding among the classifier's n-gram features;
+    #: 0 leaves it out. Left out anyway where the model cannot separate the
+    #: language's texts (see calibration.fallback_for).
+    classifier_dense_weight: float = 2.0
+    min_phrasings: float = 2.0
+    #: Cross-validation folds that give held-out classifier scores to calibrate on.
+    folds: int = 3
+    #: Held-out phrasings per language the calibration is fitted on (a seeded sample).
+    calibration_queries: int = 2000
+    #: Where the KB cannot teach the fusion (answer-only entries): the share of
+    #: character n-grams in the lexical part; the rest goes to stemmed words.
+    fallback_char_share: float = 0.8
+
+    def key(self) -> str:
+        return ",".join(f"{f.name}={getattr(self, f.name)}" for f in dataclasses.fields(self))
+
+
+@dataclasses.dataclass(frozen=True)
 class Settings:
     """Everything configurable about faqbot, with documented defaults."""
 
@@ -54,6 +83,10 @@ class Settings:
     default_language: str = "en"
     search_depth: int = 1024  # phrasings FAISS ranks per query; the rest count as no closer
     thresholds: Thresholds = Thresholds()
+    #: Use the bands fitted on the KB at build time (stored with the index);
+    #: False when the operator set thresholds explicitly, which then apply.
+    fitted_thresholds: bool = True
+    ranking: Ranking = Ranking()
     # Dialogue
     max_message_chars: int = 5000
     failed_answers_before_handoff: int = 2
@@ -130,6 +163,20 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
     if default_language not in languages:
         raise ConfigError(f"FAQBOT_DEFAULT_LANGUAGE={default_language!r} is not in {languages}")
     defaults = Settings()
+    base_ranking = Ranking()
+    ranking = Ranking(
+        classifier=env.get("FAQBOT_CLASSIFIER", "on").lower() not in ("off", "0", "false", "no"),
+        classifier_c=_number(env, "FAQBOT_CLASSIFIER_C", base_ranking.classifier_c, float),
+        classifier_dense_weight=_number(
+            env, "FAQBOT_CLASSIFIER_DENSE_WEIGHT", base_ranking.classifier_dense_weight, float
+        ),
+        folds=int(_number(env, "FAQBOT_CALIBRATION_FOLDS", base_ranking.folds, int)),
+        fallback_char_share=_number(env, "FAQBOT_FALLBACK_CHAR_SHARE", base_ranking.fallback_char_share, float),
+    )
+    if ranking.folds < 2 or ranking.classifier_c <= 0 or not 0 <= ranking.fallback_char_share <= 1:
+        raise ConfigError(
+            "need FAQBOT_CALIBRATION_FOLDS >= 2, FAQBOT_CLASSIFIER_C > 0, 0 <= FAQBOT_FALLBACK_CHAR_SHARE <= 1"
+        )
     return Settings(
         home=home,
         kb_dir=_path(env.get("FAQBOT_KB_DIR", "knowledge_base"), home),
@@ -139,6 +186,10 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         default_language=default_language,
         search_depth=int(_number(env, "FAQBOT_SEARCH_DEPTH", defaults.search_depth, int)),
         thresholds=thresholds,
+        fitted_thresholds=not any(
+            env.get(name) for name in ("FAQBOT_ANSWER_THRESHOLD", "FAQBOT_CLARIFY_THRESHOLD", "FAQBOT_CLARIFY_MARGIN")
+        ),
+        ranking=ranking,
         max_message_chars=int(_number(env, "FAQBOT_MAX_MESSAGE_CHARS", defaults.max_message_chars, int)),
         failed_answers_before_handoff=int(
             _number(env, "FAQBOT_FAILURES_BEFORE_HANDOFF", defaults.failed_answers_before_handoff, int)

@@ -134,6 +134,7 @@ def settings(tmp_path: Path, small_kb: Path) -> Settings:
         languages=("en", "ru"),
         default_language="en",
         thresholds=Thresholds(answer=0.6, clarify=0.3, margin=1.0, max_choices=3),
+        fitted_thresholds=False,
         api_token="test-token",
     )
 

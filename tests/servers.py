@@ -84,7 +84,7 @@ def running_bot(var_dir: Path) -> Iterator[RunningBot]:
     )
     kb = load_knowledge_base(settings.kb_dir, settings.languages)
     assert not kb.errors, kb.errors
-    build_index(kb, embedder(settings), settings.index_dir)
+    build_index(kb, embedder(settings), settings.index_dir, settings.ranking)
     model = ensure_model(settings.replace(home=PROJECT_ROOT))
     assert model is not None, "rasa train failed"
     logs = var_dir / "logs"

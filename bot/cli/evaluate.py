@@ -43,23 +43,27 @@ def evaluate_files(
         local = settings.replace(var_dir=Path(tmp), languages=languages, default_language=languages[0])
         embedder = services.embedder(local)
         started = time.perf_counter()
-        build = build_index(kb, embedder, local.index_dir)
+        build = build_index(kb, embedder, local.index_dir, local.ranking)
         service = FaqService(local, embedder)
         service.warm_up()
         ready = time.perf_counter() - started
-        thresholds = local.thresholds
+        # The bands the bot would use: fitted on this KB at build time (per language).
+        used = {lang: service.thresholds(lang) for lang in languages}
+        thresholds = None
         if calibrate_on is not None:
-            thresholds = calibrate_thresholds(run_queries(service, load_queries(calibrate_on)), thresholds)
+            thresholds = calibrate_thresholds(run_queries(service, load_queries(calibrate_on)), local.thresholds)
         outcomes = run_queries(service, load_queries(queries, limit))
-        if thresholds != local.thresholds:
+        if thresholds is not None:
             outcomes = rebanded(outcomes, thresholds)
+            used = {lang: thresholds for lang in languages}
         result = report(outcomes)
         result.update(
             faqs=len(kb.entries),
             rows=build.rows,
             index_seconds=round(build.seconds, 2),
+            fit_seconds=round(build.fit_seconds, 2),
             ready_seconds=round(ready, 2),
-            thresholds=dataclasses.asdict(thresholds),
+            thresholds={lang: dataclasses.asdict(t) for lang, t in used.items()},
         )
         return result
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from bot import services
@@ -77,18 +79,32 @@ def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
             print(problem, file=sys.stderr)
         print(f"not building: {len(kb.errors)} errors (run 'faqbot kb validate')", file=sys.stderr)
         return 1
-    if args.if_stale and not is_stale(kb, settings.index_dir, settings.embedding_model):
+    if args.if_stale and not is_stale(kb, settings.index_dir, settings.embedding_model, settings.ranking):
         print("index is up to date")
         return 0
-    report = build_index(kb, services.embedder(settings), settings.index_dir)
+    report = build_index(
+        kb, services.embedder(settings), settings.index_dir, settings.ranking, progress=_progress_printer()
+    )
     if report.unchanged:
         print(f"index {report.version} is up to date ({report.entries} FAQs)")
     else:
+        fitted = ", ".join(report.fitted) or "none, all reused"
         print(
             f"built index {report.version}: {report.entries} FAQs, {report.rows} phrasings "
-            f"({report.embedded} embedded, {report.reused} reused) in {report.seconds:.1f}s"
+            f"({report.embedded} embedded, {report.reused} reused) in {report.seconds:.1f}s; "
+            f"rankers fitted: {fitted} ({report.fit_seconds:.1f}s)"
         )
     return 0
+
+
+def _progress_printer() -> Callable[[str], None]:
+    """Build steps on stderr, each with the time since the build started."""
+    started = time.perf_counter()
+
+    def say(message: str) -> None:
+        print(f"[{time.perf_counter() - started:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+    return say
 
 
 def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
@@ -108,7 +124,10 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     print(f"[{answer.lang}] band: {decision.band}  (index {answer.kb_version})")
     for rank, c in enumerate(decision.candidates[: args.k], start=1):
-        print(f"{rank:2d}. {c.score:.3f}  {c.faq_id:32s} {c.question}   (dense {c.dense:.3f}, lexical {c.lexical:.3f})")
+        print(
+            f"{rank:2d}. {c.score:.3f}  {c.faq_id:32s} {c.question}   "
+            f"(dense {c.dense:.3f}, lexical {c.lexical:.3f}, words {c.words:.3f}, classifier {c.classifier:+.3f})"
+        )
     return 0
 
 
@@ -120,11 +139,13 @@ def ensure_index(settings: Settings) -> int:
     if kb.errors:
         print(f"knowledge base has {len(kb.errors)} errors; fix them and run 'faqbot kb validate'", file=sys.stderr)
         return 1
-    if not is_stale(kb, settings.index_dir, settings.embedding_model):
+    if not is_stale(kb, settings.index_dir, settings.embedding_model, settings.ranking):
         print("knowledge base index is up to date")
         return 0
     try:
-        report = build_index(kb, services.embedder(settings), settings.index_dir)
+        report = build_index(
+            kb, services.embedder(settings), settings.index_dir, settings.ranking, progress=_progress_printer()
+        )
     except FaqbotError as exc:
         print(f"cannot build index: {exc}", file=sys.stderr)
         return 1

@@ -1,12 +1,13 @@
-"""Turn raw similarities into a calibrated confidence, learned from the KB itself.
+"""Turn raw signals into a calibrated confidence, learned from the KB itself.
 
 Raw similarities mean different things per language: the default English
 model puts any two Arabic sentences at cosine ~0.67, any two English ones at
-~0.16. So for each language we hold out every phrasing in turn (leave one
-out), score it against every FAQ with its remaining phrasings, and fit a
-logistic regression P(right FAQ | dense, lexical). No labelled traffic is
-needed, and the answer / clarify / hand-off thresholds become probabilities
-that mean the same in every language.
+~0.16. So for each language we hold out phrasings of the KB (leave one out
+for similarities, cross-validation folds for the classifier), score each
+against every FAQ with the rest, and fit a logistic regression
+P(right FAQ | signals). No labelled traffic is needed, and the answer /
+clarify / hand-off thresholds become probabilities that mean the same in
+every language.
 """
 
 from __future__ import annotations
@@ -17,41 +18,71 @@ import math
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
+#: The signals a candidate FAQ is scored on, in this order everywhere:
+#: best cosine of the sentence embeddings, best character n-gram TF-IDF
+#: cosine, best stemmed-word TF-IDF cosine, and the KB classifier's margin.
+SIGNALS = ("dense", "lexical", "words", "classifier")
+DENSE, LEXICAL, WORDS, CLASSIFIER = range(len(SIGNALS))
+
 
 @dataclasses.dataclass(frozen=True)
 class Calibration:
-    """P(correct) = sigmoid(dense_coef * dense + lexical_coef * lexical + intercept)."""
+    """P(correct) = sigmoid(weights · signals + intercept), one weight per entry of SIGNALS."""
 
-    dense_coef: float
-    lexical_coef: float
+    weights: tuple[float, ...]
     intercept: float
     samples: int = 0
 
-    def probability(self, dense: float, lexical: float) -> float:
-        z = self.dense_coef * dense + self.lexical_coef * lexical + self.intercept
-        return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
+    def weight(self, signal: str) -> float:
+        return self.weights[SIGNALS.index(signal)]
 
-    def probabilities(self, dense: np.ndarray, lexical: np.ndarray) -> np.ndarray:
-        z = self.dense_coef * dense.astype(np.float64) + self.lexical_coef * lexical + self.intercept
+    def probabilities(self, signals: np.ndarray) -> np.ndarray:
+        """``signals`` has SIGNALS along its last axis."""
+        z = signals.astype(np.float64) @ np.asarray(self.weights) + self.intercept
         return 1.0 / (1.0 + np.exp(-np.clip(z, -50.0, 50.0)))
 
+    def probability(self, **signals: float) -> float:
+        z = sum(self.weight(name) * value for name, value in signals.items()) + self.intercept
+        return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
 
-#: Used when a language has too little to learn from: an even blend that needs
-#: both similarities around 0.5 for a 50% confidence.
-FALLBACK = Calibration(dense_coef=6.0, lexical_coef=6.0, intercept=-6.0)
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "weights": dict(zip(SIGNALS, (round(w, 4) for w in self.weights), strict=True)),
+            "intercept": round(self.intercept, 4),
+            "samples": self.samples,
+        }
 
 
-def fallback_for(dense_background: float) -> Calibration:
+def _weights(**named: float) -> tuple[float, ...]:
+    return tuple(float(named.get(name, 0.0)) for name in SIGNALS)
+
+
+#: Used when a language has too little to learn from: an even blend of dense
+#: and character similarity that needs both around 0.5 for a 50% confidence.
+FALLBACK = Calibration(_weights(dense=6.0, lexical=6.0), intercept=-6.0)
+
+
+def fallback_for(dense_background: float, char_share: float = 1.0) -> Calibration:
     """The fallback, trusting dense vectors less the closer unrelated texts already are.
 
     ``dense_background`` is the mean cosine between phrasings of different
     FAQs. A model that knows the language keeps it low (English under the
     default model: ~0.16); one that does not puts any two texts close (Arabic:
-    ~0.67), and there the dense signal gets no weight at all.
+    ~0.67), and there the dense signal gets no weight at all. The lexical part
+    is split between character n-grams (``char_share``) and stemmed words.
     """
-    dense_weight = min(1.0, max(0.0, 1.0 - 2.0 * dense_background))
+    dense_weight = dense_trust(dense_background)
     total = dense_weight + 1.0
-    return Calibration(dense_coef=12.0 * dense_weight / total, lexical_coef=12.0 / total, intercept=-6.0, samples=0)
+    lexical = 12.0 / total
+    return Calibration(
+        _weights(dense=12.0 * dense_weight / total, lexical=lexical * char_share, words=lexical * (1 - char_share)),
+        intercept=-6.0,
+    )
+
+
+def dense_trust(dense_background: float) -> float:
+    """0..1: how far the embedding model separates this language's texts at all."""
+    return min(1.0, max(0.0, 1.0 - 2.0 * dense_background))
 
 
 #: Fewer held-out phrasings with a right FAQ than this, and the fit is not trusted.
@@ -63,53 +94,45 @@ MIN_POSITIVES = 10
 PRIOR = 0.02
 
 
-def dense_background(dense: np.ndarray, query_rows: np.ndarray, faq_ids: list[str]) -> float:
+def dense_background(dense: np.ndarray, query_rows: np.ndarray, faq_ids: list[str] | np.ndarray) -> float:
     """Mean cosine between a query row and the rows of other FAQs."""
-    labels = np.array(faq_ids)
+    labels = np.asarray(faq_ids)
     other = labels[query_rows][:, None] != labels[None, :]
     return float(dense[other].mean()) if other.any() else 0.0
 
 
-def fit_calibration(dense: np.ndarray, lexical: np.ndarray, query_rows: np.ndarray, faq_ids: list[str]) -> Calibration:
-    """Fit from similarities of held-out phrasings (``query_rows``) to all rows of one language.
+def fit_calibration(
+    signals: np.ndarray, targets: np.ndarray, fallback: Calibration = FALLBACK, available: tuple[str, ...] = SIGNALS
+) -> Calibration:
+    """Fit from held-out queries: ``signals`` is (queries, FAQs, SIGNALS), ``targets`` (queries, FAQs) bool.
 
-    ``dense`` and ``lexical`` have one row per query and one column per phrasing;
-    ``faq_ids`` names the FAQ of each phrasing. Without enough held-out
-    phrasings to learn from, the result is ``fallback_for`` the dense background.
+    A pair whose signals are not finite (the FAQ had no phrasing left once the
+    query was held out) is not used. Only ``available`` signals get a weight.
+    Without enough positives to learn from, the result is ``fallback``.
     """
-    labels = np.array(faq_ids)
-    unique = sorted(set(faq_ids))
-    if len(unique) < 2 or len(query_rows) == 0:
-        return FALLBACK
-    fallback = fallback_for(dense_background(dense, query_rows, faq_ids))
-    dense = dense.astype(np.float64, copy=True)
-    lexical = lexical.astype(np.float64, copy=True)
-    own = np.arange(len(query_rows))
-    dense[own, query_rows] = -np.inf  # leave the query itself out
-    lexical[own, query_rows] = -np.inf
-    dense_best = np.stack([dense[:, labels == faq].max(axis=1) for faq in unique], axis=1)
-    lexical_best = np.stack([lexical[:, labels == faq].max(axis=1) for faq in unique], axis=1)
-    targets = labels[query_rows][:, None] == np.array(unique)[None, :]
-    usable = np.isfinite(dense_best)
-    x = np.column_stack([dense_best[usable], lexical_best[usable]])
+    usable = np.isfinite(signals).all(axis=-1)
+    x = signals[usable].astype(np.float64)
     y = targets[usable].astype(int)
     positives = int(y.sum())
     if positives < MIN_POSITIVES or positives == y.size:
         return fallback
     negatives = y.size - positives
-    weights = np.where(y == 1, 1.0, (1 - PRIOR) / PRIOR * positives / negatives)
-    coefs, intercept = _fit(x, y, weights)
-    if min(coefs) < 0:
-        # More similar must never mean less likely: when one signal only adds
-        # noise given the other (dense vectors of a language the model does not
-        # know, say), drop it and fit on the other alone.
-        keep = int(np.argmax(coefs))
-        single, intercept = _fit(x[:, [keep]], y, weights)
-        coefs = [0.0, 0.0]
-        coefs[keep] = single[0]
-        if coefs[keep] <= 0:
-            return fallback
-    return Calibration(float(coefs[0]), float(coefs[1]), float(intercept), samples=int(y.size))
+    sample_weight = np.where(y == 1, 1.0, (1 - PRIOR) / PRIOR * positives / negatives)
+    active = [SIGNALS.index(name) for name in available]
+    while active:
+        coefs, intercept = _fit(x[:, active], y, sample_weight)
+        if min(coefs) >= 0:
+            weights = [0.0] * len(SIGNALS)
+            for column, coef in zip(active, coefs, strict=True):
+                weights[column] = coef
+            if max(weights) <= 0:
+                return fallback
+            return Calibration(tuple(weights), intercept, samples=int(y.size))
+        # More similar must never mean less likely: a signal that only adds
+        # noise given the others (dense vectors of a language the model does
+        # not know, say) is dropped, not inverted.
+        del active[int(np.argmin(coefs))]
+    return fallback
 
 
 def _fit(x: np.ndarray, y: np.ndarray, weights: np.ndarray) -> tuple[list[float], float]:

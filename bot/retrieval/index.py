@@ -3,8 +3,11 @@
 An index version lives in ``<index_dir>/<version>/``: ``manifest.json`` (model,
 dimension, KB hash, a content hash per entry), ``entries.json`` (the FAQs it
 was built from, so the bot always serves answers of the same version as its
-vectors), ``rows.json`` (one row per phrasing), ``vectors.npy`` and one FAISS
-inner-product index per language. ``<index_dir>/CURRENT`` names the live
+vectors), ``rows.json`` (one row per phrasing), ``vectors.npy``, one FAISS
+inner-product index per language, and ``ranker-<lang>.pkl``: the ranking
+model fitted on that language's phrasings (n-gram vectorizers, the KB
+classifier and the calibration, see ranker.py). A language whose phrasings,
+model and ranking settings did not change reuses the previous ranker. ``<index_dir>/CURRENT`` names the live
 version and is replaced atomically, so readers never see a half-written index.
 """
 
@@ -15,6 +18,7 @@ import hashlib
 import json
 import logging
 import os
+import pickle
 import shutil
 import tempfile
 import time
@@ -26,10 +30,12 @@ import numpy as np
 from bot.errors import IndexError_
 from bot.kb.models import FaqEntry, KnowledgeBase
 from bot.retrieval.embedder import Embedder
+from bot.retrieval.ranker import LanguageRanker, Progress, fit_ranker, ranker_key
+from bot.settings import Ranking
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 CURRENT_FILE = "CURRENT"
 KEEP_VERSIONS = 5
 
@@ -61,6 +67,7 @@ class FaqIndex:
     vectors: np.ndarray
     faiss_by_lang: dict[str, faiss.Index]
     row_ids_by_lang: dict[str, np.ndarray]
+    rankers: dict[str, LanguageRanker] = dataclasses.field(default_factory=dict)
     built_at: float = 0.0
 
     @property
@@ -89,11 +96,15 @@ class BuildReport:
     reused: int
     seconds: float
     unchanged: bool = False
+    fitted: tuple[str, ...] = ()  # languages whose ranker was fitted anew (the rest were reused)
+    fit_seconds: float = 0.0
 
 
-def index_version(kb: KnowledgeBase, model: str) -> str:
-    model_hash = hashlib.sha256(model.encode("utf-8")).hexdigest()[:6]
-    return f"{kb.content_hash}-{model_hash}"
+def index_version(kb: KnowledgeBase, model: str, ranking: Ranking | None = None) -> str:
+    """The version name: the KB's content hash plus a hash of everything else the index depends on."""
+    ranking = ranking or Ranking()
+    setup = f"{model}\0{FORMAT_VERSION}\0{ranking.key()}"
+    return f"{kb.content_hash}-{hashlib.sha256(setup.encode('utf-8')).hexdigest()[:6]}"
 
 
 def rows_for(entries: list[FaqEntry] | tuple[FaqEntry, ...]) -> list[IndexRow]:
@@ -115,16 +126,24 @@ def current_version(index_dir: Path) -> str | None:
     return version or None
 
 
-def is_stale(kb: KnowledgeBase, index_dir: Path, model: str) -> bool:
-    """True when the live index was not built from exactly this KB and model."""
+def is_stale(kb: KnowledgeBase, index_dir: Path, model: str, ranking: Ranking | None = None) -> bool:
+    """True when the live index was not built from exactly this KB, model and ranking settings."""
     version = current_version(index_dir)
-    return version != index_version(kb, model) or not (index_dir / version / "manifest.json").exists()
+    return version != index_version(kb, model, ranking) or not (index_dir / version / "manifest.json").exists()
 
 
-def build_index(kb: KnowledgeBase, embedder: Embedder, index_dir: Path) -> BuildReport:
-    """Embed the KB (reusing vectors of unchanged phrasings), save it, make it live."""
+def build_index(
+    kb: KnowledgeBase,
+    embedder: Embedder,
+    index_dir: Path,
+    ranking: Ranking | None = None,
+    progress: Progress | None = None,
+) -> BuildReport:
+    """Embed the KB (reusing vectors of unchanged phrasings), fit the rankers, save it, make it live."""
     started = time.perf_counter()
-    version = index_version(kb, embedder.name)
+    ranking = ranking or Ranking()
+    say = progress or (lambda message: None)
+    version = index_version(kb, embedder.name, ranking)
     target = index_dir / version
     rows = rows_for(kb.entries)
     if current_version(index_dir) == version and (target / "manifest.json").exists():
@@ -133,6 +152,7 @@ def build_index(kb: KnowledgeBase, embedder: Embedder, index_dir: Path) -> Build
     cache = _previous_vectors(index_dir, embedder.name)
     missing = sorted({row.text for row in rows if row.text_hash not in cache})
     if missing:
+        say(f"embedding {len(missing)} new phrasings ({len(rows) - len(missing)} reused)")
         fresh = embedder.encode(missing)
         for text, vector in zip(missing, fresh, strict=True):
             cache[IndexRow("", "", "", text).text_hash] = vector
@@ -143,10 +163,12 @@ def build_index(kb: KnowledgeBase, embedder: Embedder, index_dir: Path) -> Build
         else np.zeros((0, dimension), dtype=np.float32)
     )
 
+    rankers, fitted = _rankers(index_dir, rows, vectors, embedder.name, ranking, say)
+
     index_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=index_dir))
     try:
-        _write_version(staging, kb, rows, vectors, embedder.name, dimension, version)
+        _write_version(staging, kb, rows, vectors, embedder.name, dimension, version, rankers)
         if target.exists():
             shutil.rmtree(target)
         os.replace(staging, target)
@@ -157,7 +179,64 @@ def build_index(kb: KnowledgeBase, embedder: Embedder, index_dir: Path) -> Build
     _prune(index_dir, keep=KEEP_VERSIONS)
     seconds = time.perf_counter() - started
     log.info("built index %s: %d rows, %d embedded, %.2fs", version, len(rows), len(missing), seconds)
-    return BuildReport(version, target, len(kb.entries), len(rows), len(missing), len(rows) - len(missing), seconds)
+    return BuildReport(
+        version,
+        target,
+        len(kb.entries),
+        len(rows),
+        len(missing),
+        len(rows) - len(missing),
+        seconds,
+        fitted=tuple(fitted),
+        fit_seconds=sum(rankers[lang].fit_seconds for lang in fitted),
+    )
+
+
+def _rankers(
+    index_dir: Path, rows: list[IndexRow], vectors: np.ndarray, model: str, ranking: Ranking, say: Progress
+) -> tuple[dict[str, LanguageRanker], list[str]]:
+    """A ranker per language: the live version's when its key is unchanged, else fitted now."""
+    previous = _previous_rankers(index_dir)
+    rankers, fitted = {}, []
+    for lang in sorted({row.lang for row in rows}):
+        ids = [i for i, row in enumerate(rows) if row.lang == lang]
+        texts = [rows[i].text for i in ids]
+        faq_of_row = [rows[i].faq_id for i in ids]
+        key = ranker_key(lang, texts, faq_of_row, model, ranking)
+        old = previous.get(lang)
+        if old is not None and old.key == key:
+            rankers[lang] = old
+            continue
+        say(f"{lang}: fitting the ranker on {len(ids)} phrasings")
+        rankers[lang] = fit_ranker(lang, texts, faq_of_row, vectors[ids], ranking, key=key, progress=say)
+        fitted.append(lang)
+    return rankers, fitted
+
+
+def _previous_rankers(index_dir: Path) -> dict[str, LanguageRanker]:
+    version = current_version(index_dir)
+    if version is None or not (index_dir / version / "manifest.json").exists():
+        return {}
+    try:
+        return _load_rankers(index_dir / version, json.loads((index_dir / version / "manifest.json").read_text()))
+    except (OSError, ValueError, KeyError, IndexError_) as exc:
+        log.warning("not reusing the rankers of %s: %s", version, exc)
+        return {}
+
+
+def _load_rankers(path: Path, manifest: dict[str, object]) -> dict[str, LanguageRanker]:
+    # The index folder is the project's own build output, as trusted as its code.
+    rankers = {}
+    for lang in manifest.get("languages", []):  # type: ignore[attr-defined]
+        try:
+            with (path / f"ranker-{lang}.pkl").open("rb") as handle:
+                ranker = pickle.load(handle)  # noqa: S301
+        except (OSError, pickle.UnpicklingError, AttributeError, EOFError, ImportError) as exc:
+            raise IndexError_(f"ranker for {lang} in {path} is unreadable: {exc}") from exc
+        if not isinstance(ranker, LanguageRanker):
+            raise IndexError_(f"{path}/ranker-{lang}.pkl is not a ranker")
+        rankers[lang] = ranker
+    return rankers
 
 
 def load_index(index_dir: Path, version: str | None = None) -> FaqIndex:
@@ -175,7 +254,10 @@ def load_index(index_dir: Path, version: str | None = None) -> FaqIndex:
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise IndexError_(f"index {path} is unreadable: {exc}") from exc
     if manifest.get("format") != FORMAT_VERSION:
-        raise IndexError_(f"index {path} has format {manifest.get('format')}, expected {FORMAT_VERSION}")
+        raise IndexError_(
+            f"index {path} has format {manifest.get('format')}, expected {FORMAT_VERSION}: run 'faqbot kb build'"
+        )
+    rankers = _load_rankers(path, manifest)
     entries = {}
     for raw in entries_raw:
         raw = dict(raw, alternates=tuple(raw["alternates"]), tags=tuple(raw["tags"]))
@@ -196,6 +278,7 @@ def load_index(index_dir: Path, version: str | None = None) -> FaqIndex:
         vectors=vectors,
         faiss_by_lang=faiss_by_lang,
         row_ids_by_lang=row_ids_by_lang,
+        rankers=rankers,
         built_at=float(manifest.get("built_at", 0.0)),
     )
 
@@ -208,8 +291,12 @@ def _write_version(
     model: str,
     dimension: int,
     version: str,
+    rankers: dict[str, LanguageRanker],
 ) -> None:
     languages = sorted({row.lang for row in rows})
+    for lang, ranker in rankers.items():
+        with (path / f"ranker-{lang}.pkl").open("wb") as handle:
+            pickle.dump(ranker, handle, protocol=pickle.HIGHEST_PROTOCOL)
     for lang in languages:
         ids = [i for i, row in enumerate(rows) if row.lang == lang]
         index = faiss.IndexFlatIP(dimension)
@@ -232,6 +319,7 @@ def _write_version(
         "built_at": time.time(),
         "entries": {entry.key: entry.content_hash for entry in kb.entries},
         "row_text_hashes": [row.text_hash for row in rows],
+        "rankers": {lang: ranker.describe() for lang, ranker in rankers.items()},
     }
     (path / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
 
@@ -244,7 +332,8 @@ def _previous_vectors(index_dir: Path, model: str) -> dict[str, np.ndarray]:
     path = index_dir / version
     try:
         manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
-        if manifest.get("model") != model or manifest.get("format") != FORMAT_VERSION:
+        # Vectors and their text hashes are stored the same way since format 1.
+        if manifest.get("model") != model or manifest.get("format") not in (1, FORMAT_VERSION):
             return {}
         vectors = np.load(path / "vectors.npy")
         hashes = manifest["row_text_hashes"]

@@ -28,8 +28,13 @@ def test_scores_are_fused_and_sorted(retriever: Retriever):
     assert [r.score for r in results] == sorted((r.score for r in results), reverse=True)
     top = results[0]
     assert top.faq_id == "payments-methods"
-    assert top.score == pytest.approx(retriever.calibration["en"].probability(top.dense, top.lexical))
+    assert top.score == pytest.approx(
+        retriever.calibration["en"].probability(
+            dense=top.dense, lexical=top.lexical, words=top.words, classifier=top.classifier
+        )
+    )
     assert top.dense == pytest.approx(1.0, abs=1e-5) and top.lexical == pytest.approx(1.0, abs=1e-5)
+    assert top.words == pytest.approx(1.0, abs=1e-5)
     assert 0.0 <= results[-1].score <= top.score <= 1.0
 
 

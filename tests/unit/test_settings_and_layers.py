@@ -29,6 +29,16 @@ def test_environment_overrides(tmp_path: Path):
     assert settings.kb_dir == tmp_path / "kb" and settings.var_dir == tmp_path / "var"
     assert settings.rasa_port == 6005 and settings.thresholds.answer == 0.7
     assert settings.languages == ("en", "ru") and settings.embedding_model == "/models/other"
+    # a threshold set by the operator wins over the bands fitted on the KB
+    assert not settings.fitted_thresholds and from_env({}).fitted_thresholds
+
+
+def test_ranking_settings_from_the_environment():
+    ranking = from_env(
+        {"FAQBOT_CLASSIFIER": "off", "FAQBOT_CLASSIFIER_C": "0.25", "FAQBOT_CALIBRATION_FOLDS": "5"}
+    ).ranking
+    assert not ranking.classifier and ranking.classifier_c == 0.25 and ranking.folds == 5
+    assert from_env({}).ranking.classifier
 
 
 @pytest.mark.parametrize(
@@ -37,6 +47,8 @@ def test_environment_overrides(tmp_path: Path):
         {"FAQBOT_RASA_PORT": "abc"},
         {"FAQBOT_ANSWER_THRESHOLD": "0.2", "FAQBOT_CLARIFY_THRESHOLD": "0.5"},
         {"FAQBOT_LANGUAGES": "en", "FAQBOT_DEFAULT_LANGUAGE": "ru"},
+        {"FAQBOT_CALIBRATION_FOLDS": "1"},
+        {"FAQBOT_FALLBACK_CHAR_SHARE": "1.5"},
     ],
 )
 def test_invalid_settings_are_rejected(env):

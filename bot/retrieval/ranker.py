@@ -1,0 +1,333 @@
+"""The per-language ranking model, fitted on the KB when the index is built.
+
+For a question it scores every FAQ of one language on four signals (see
+calibration.SIGNALS):
+
+- dense: best cosine between the question's embedding and a phrasing's
+  (computed by the retriever with FAISS and passed in);
+- lexical: best character n-gram TF-IDF cosine, robust to typos and dialect
+  spellings;
+- words: best TF-IDF cosine over stemmed words (spaCy tokens, Snowball stems
+  for English, Arabic and Russian);
+- classifier: the margin of a linear SVM trained on the FAQs' own phrasings
+  over the same n-grams plus the embedding, when the FAQs have enough
+  phrasings to learn from.
+
+A logistic calibration fitted on held-out phrasings turns the four into one
+probability that the FAQ is the right one. Everything here depends only on
+the KB's text, the embedding vectors and the settings, so it is fitted once
+by ``faqbot kb build`` and reused while those stay the same.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+import snowballstemmer
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.svm import LinearSVC
+
+from bot.retrieval.bands import fit_thresholds
+from bot.retrieval.calibration import (
+    CLASSIFIER,
+    DENSE,
+    LEXICAL,
+    SIGNALS,
+    WORDS,
+    Calibration,
+    dense_background,
+    dense_trust,
+    fallback_for,
+    fit_calibration,
+)
+from bot.settings import Ranking, Thresholds
+from bot.text import normalize
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str], None]
+
+_STEMMERS = {"en": "english", "ar": "arabic", "ru": "russian", "fr": "french", "de": "german", "es": "spanish"}
+
+
+@functools.lru_cache(maxsize=16)
+def _tokenizer(lang: str) -> Callable[[str], object] | None:
+    import spacy  # imported on first use: it is slow to import and only the build needs it at once
+
+    try:
+        return spacy.blank(lang).tokenizer  # type: ignore[no-any-return]
+    except (ImportError, KeyError, ValueError):
+        return None
+
+
+@functools.lru_cache(maxsize=16)
+def _stemmer(lang: str) -> snowballstemmer.stemmer | None:
+    name = _STEMMERS.get(lang)
+    return snowballstemmer.stemmer(name) if name else None
+
+
+def word_tokens(lang: str, text: str) -> list[str]:
+    """Normalised, stemmed word tokens of ``text`` (module-level so vectorizers pickle)."""
+    clean = normalize(text, lang)
+    tokenizer = _tokenizer(lang)
+    tokens = [t.text for t in tokenizer(clean) if not t.is_space] if tokenizer else clean.split()  # type: ignore[attr-defined]
+    stemmer = _stemmer(lang)
+    return list(stemmer.stemWords(tokens)) if stemmer else tokens
+
+
+class RowGroups:
+    """Phrasing rows grouped by FAQ, for per-FAQ maxima in one numpy call."""
+
+    def __init__(self, faq_of_row: Sequence[str]) -> None:
+        self.faq_of_row = list(faq_of_row)
+        self.faq_ids = sorted(set(self.faq_of_row))
+        position = {faq_id: n for n, faq_id in enumerate(self.faq_ids)}
+        self.group = np.array([position[f] for f in self.faq_of_row], dtype=np.int64)
+        self.order = np.argsort(self.group, kind="stable")
+        self.starts: np.ndarray = (
+            np.flatnonzero(np.r_[True, np.diff(self.group[self.order]) != 0]) if len(self.group) else np.zeros(0, int)
+        )
+
+    def per_faq_max(self, row_scores: np.ndarray) -> np.ndarray:
+        """Max over each FAQ's rows, along the last axis."""
+        return np.maximum.reduceat(row_scores[..., self.order], self.starts, axis=-1)
+
+
+@dataclasses.dataclass
+class LanguageRanker:
+    """What is fitted for one language; scores its FAQs for a question."""
+
+    lang: str
+    key: str
+    groups: RowGroups
+    char: TfidfVectorizer
+    char_rows: sp.csr_matrix
+    words: TfidfVectorizer
+    word_rows: sp.csr_matrix
+    calibration: Calibration
+    dense_background: float
+    # The classifier: one row of weights per FAQ (groups.faq_ids order) over
+    # [char n-grams, words, embedding * classifier_dense_weight].
+    coef: np.ndarray | None = None
+    intercept: np.ndarray | None = None
+    classifier_dense_weight: float = 0.0
+    fit_seconds: float = 0.0
+    # Bands fitted on held-out phrasings (None: too little to learn from, use the settings').
+    thresholds: Thresholds | None = None
+    thresholds_fit: dict[str, float] = dataclasses.field(default_factory=dict)
+
+    @property
+    def faq_ids(self) -> list[str]:
+        return self.groups.faq_ids
+
+    @property
+    def needs_embedding(self) -> bool:
+        """False when no signal in use depends on the question's embedding (saves most of a query's time)."""
+        return self.calibration.weight("dense") > 0 or (
+            self.coef is not None and self.classifier_dense_weight > 0 and self.calibration.weight("classifier") > 0
+        )
+
+    def signals(self, text: str, dense: np.ndarray | None, vector: np.ndarray | None) -> np.ndarray:
+        """(FAQs, SIGNALS) for ``text``; ``dense`` are per-FAQ best cosines, ``vector`` its embedding."""
+        result = np.zeros((len(self.faq_ids), len(SIGNALS)), dtype=np.float64)
+        char = self.char.transform([normalize(text, self.lang)])
+        words = self.words.transform([text])
+        result[:, LEXICAL] = self.groups.per_faq_max(_dot_columns(self._char_columns, char))
+        result[:, WORDS] = self.groups.per_faq_max(_dot_columns(self._word_columns, words))
+        if dense is not None:
+            result[:, DENSE] = dense
+        if self.coef is not None and self.intercept is not None:
+            # Only the columns the question has: a few hundred of tens of thousands.
+            n_char = char.shape[1]
+            scores = self.coef[:, char.indices] @ char.data + self.coef[:, n_char + words.indices] @ words.data
+            if self.classifier_dense_weight > 0:
+                if vector is None:
+                    raise ValueError("this ranker's classifier needs the question's embedding")
+                scores += self.coef[:, n_char + words.shape[1] :] @ (vector * self.classifier_dense_weight)
+            result[:, CLASSIFIER] = scores + self.intercept
+        return result
+
+    @functools.cached_property
+    def _char_columns(self) -> sp.csc_matrix:
+        return self.char_rows.tocsc()
+
+    @functools.cached_property
+    def _word_columns(self) -> sp.csc_matrix:
+        return self.word_rows.tocsc()
+
+    def describe(self) -> dict[str, object]:
+        return {
+            "faqs": len(self.faq_ids),
+            "rows": len(self.groups.faq_of_row),
+            "classifier": self.coef is not None,
+            "dense_background": round(self.dense_background, 4),
+            "calibration": self.calibration.to_dict(),
+            "thresholds": dataclasses.asdict(self.thresholds) if self.thresholds else None,
+            "thresholds_fit": self.thresholds_fit,
+            "fit_seconds": round(self.fit_seconds, 2),
+        }
+
+
+def ranker_key(lang: str, texts: Sequence[str], faq_of_row: Sequence[str], model: str, config: Ranking) -> str:
+    """Identifies a fit: the same key means the same ranker (reused across builds)."""
+    digest = hashlib.sha256(f"{lang}\0{model}\0{config.key()}\0{FIT_VERSION}".encode())
+    for text, faq_id in zip(texts, faq_of_row, strict=True):
+        digest.update(f"\0{faq_id}\0{text}".encode())
+    return digest.hexdigest()[:24]
+
+
+#: Bump when the fitting procedure changes, so saved rankers are refitted.
+FIT_VERSION = 2
+
+
+def fit_ranker(
+    lang: str,
+    texts: Sequence[str],
+    faq_of_row: Sequence[str],
+    vectors: np.ndarray,
+    config: Ranking,
+    key: str = "",
+    progress: Progress | None = None,
+) -> LanguageRanker:
+    """Fit the ranker of one language from its phrasings, their FAQs and their embeddings."""
+    started = time.perf_counter()
+    say = progress or (lambda message: None)
+    groups = RowGroups(faq_of_row)
+    char = TfidfVectorizer(
+        analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True, dtype=np.float32, preprocessor=None
+    )
+    char_rows = char.fit_transform([normalize(t, lang) for t in texts]).tocsr()
+    words = TfidfVectorizer(analyzer=functools.partial(word_tokens, lang), sublinear_tf=True, dtype=np.float32)
+    word_rows = words.fit_transform(texts).tocsr()
+
+    rng = np.random.default_rng(0)
+    n_rows = len(texts)
+    queries = np.arange(n_rows)
+    if n_rows > config.calibration_queries:
+        queries = np.sort(rng.choice(n_rows, config.calibration_queries, replace=False))
+    dense_rows = vectors[queries] @ vectors.T
+    background = dense_background(dense_rows, queries, groups.faq_of_row) if len(queries) else 0.0
+    n_faqs = len(groups.faq_ids)
+    use_classifier = config.classifier and n_faqs >= 2 and n_rows >= config.min_phrasings * n_faqs
+    dense_weight = config.classifier_dense_weight if dense_trust(background) > 0 else 0.0
+
+    # Held-out signals for the calibration: each query phrasing against all
+    # the others (leave one out), and classifier scores from a model that did
+    # not see it (cross-validation folds).
+    held_out = np.zeros((len(queries), n_faqs, len(SIGNALS)))
+    own = np.arange(len(queries))
+    for column, matrix in (
+        (DENSE, dense_rows),
+        (LEXICAL, _row_cosines(char_rows, queries)),
+        (WORDS, _row_cosines(word_rows, queries)),
+    ):
+        matrix = matrix.astype(np.float64)
+        matrix[own, queries] = -np.inf
+        held_out[:, :, column] = groups.per_faq_max(matrix)
+    available = ["dense", "lexical", "words"]
+    coef = intercept = None
+    if use_classifier:
+        features = _classifier_features(char_rows, word_rows, vectors, dense_weight)
+        folds = _folds(groups.group, config.folds, rng)
+        for fold in range(config.folds):
+            say(f"{lang}: classifier fold {fold + 1}/{config.folds} ({n_rows} phrasings, {n_faqs} FAQs)")
+            train = folds != fold
+            in_fold = folds[queries] == fold
+            scores = np.full((int(in_fold.sum()), n_faqs), -np.inf)
+            model = _train(features[train], groups.group[train], config.classifier_c)
+            if model is not None:
+                fold_coef, fold_intercept, classes = model
+                scores[:, classes] = features[queries[in_fold]] @ fold_coef.T + fold_intercept
+            held_out[in_fold, :, CLASSIFIER] = scores
+        say(f"{lang}: classifier on all phrasings")
+        model = _train(features, groups.group, config.classifier_c)
+        if model is not None and len(model[2]) == n_faqs:
+            coef, intercept = model[0].astype(np.float32), model[1].astype(np.float32)
+            available.append("classifier")
+    targets = groups.group[queries][:, None] == np.arange(n_faqs)[None, :]
+    if coef is None:
+        held_out[:, :, CLASSIFIER] = 0.0
+    say(f"{lang}: calibrating on {len(queries)} held-out phrasings")
+    fallback = fallback_for(background, config.fallback_char_share)
+    calibration = fit_calibration(held_out, targets, fallback, tuple(available)) if n_faqs >= 2 else fallback
+    thresholds: Thresholds | None = None
+    thresholds_fit: dict[str, float] = {}
+    if calibration.samples:
+        usable = np.isfinite(held_out).all(axis=(1, 2))
+        if usable.sum() >= 10:
+            say(f"{lang}: fitting the answer / clarify / hand-off bands")
+            probabilities = calibration.probabilities(held_out[usable])
+            thresholds, thresholds_fit = fit_thresholds(probabilities, targets[usable], Thresholds())
+    seconds = time.perf_counter() - started
+    log.info("ranker %s: %d FAQs, %d phrasings, classifier=%s, %.1fs", lang, n_faqs, n_rows, coef is not None, seconds)
+    return LanguageRanker(
+        lang=lang,
+        key=key,
+        groups=groups,
+        char=char,
+        char_rows=char_rows,
+        words=words,
+        word_rows=word_rows,
+        calibration=calibration,
+        dense_background=background,
+        coef=coef,
+        intercept=intercept,
+        classifier_dense_weight=dense_weight if coef is not None else 0.0,
+        fit_seconds=seconds,
+        thresholds=thresholds,
+        thresholds_fit=thresholds_fit,
+    )
+
+
+def _dot_columns(columns: sp.csc_matrix, query: sp.csr_matrix) -> np.ndarray:
+    """``columns @ query.T`` as a dense vector, touching only the query's non-zero columns."""
+    if query.nnz == 0:
+        return np.zeros(columns.shape[0], dtype=np.float32)
+    return np.asarray(columns[:, query.indices] @ query.data).ravel()
+
+
+def _row_cosines(rows: sp.csr_matrix, queries: np.ndarray) -> np.ndarray:
+    return np.asarray((rows[queries] @ rows.T).todense())
+
+
+def _classifier_features(
+    char_rows: sp.csr_matrix, word_rows: sp.csr_matrix, vectors: np.ndarray, dense_weight: float
+) -> sp.csr_matrix:
+    blocks = [char_rows, word_rows]
+    if dense_weight > 0:
+        blocks.append(sp.csr_matrix(vectors * dense_weight))
+    return sp.hstack(blocks, format="csr")
+
+
+def _folds(group: np.ndarray, folds: int, rng: np.random.Generator) -> np.ndarray:
+    """A fold per row, dealt round-robin within each FAQ so every fold holds out a share of every FAQ."""
+    assignment = np.zeros(len(group), dtype=np.int64)
+    for faq in np.unique(group):
+        rows = np.flatnonzero(group == faq)
+        start = int(rng.integers(folds))
+        assignment[rng.permutation(rows)] = (np.arange(len(rows)) + start) % folds
+    return assignment
+
+
+def _train(features: sp.csr_matrix, labels: np.ndarray, c: float) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """A one-vs-rest linear SVM: (weights per class, intercepts, class labels), or None with < 2 classes."""
+    classes = np.unique(labels)
+    if len(classes) < 2:
+        return None
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = LinearSVC(C=c, max_iter=2000).fit(features, labels)
+    coef, intercept = np.asarray(model.coef_), np.asarray(model.intercept_)
+    if len(classes) == 2:  # sklearn keeps one hyperplane for two classes
+        coef, intercept = np.vstack([-coef, coef]), np.r_[-intercept, intercept]
+    return coef, intercept, classes

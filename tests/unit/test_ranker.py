@@ -1,0 +1,167 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from bot.kb.loader import load_knowledge_base
+from bot.retrieval.calibration import CLASSIFIER, DENSE, LEXICAL, WORDS
+from bot.retrieval.index import build_index, load_index
+from bot.retrieval.ranker import RowGroups, _folds, fit_ranker, word_tokens
+from bot.settings import Ranking
+from bot.text import normalize
+from tests.conftest import HashingEmbedder
+
+# Six FAQs with five phrasings each: enough for the KB classifier.
+TOPICS = {
+    "track": [
+        "where is my parcel",
+        "track my order",
+        "has my package shipped",
+        "order status please",
+        "when will my order arrive",
+    ],
+    "refund": [
+        "i want my money back",
+        "refund my purchase",
+        "how long do refunds take",
+        "get a refund",
+        "refund status",
+    ],
+    "password": [
+        "i forgot my password",
+        "reset my password",
+        "cannot log in",
+        "change my password",
+        "password reset link",
+    ],
+    "card": [
+        "my card was declined",
+        "card payment failed",
+        "why was my card refused",
+        "declined payment",
+        "card not accepted",
+    ],
+    "address": [
+        "change my delivery address",
+        "update shipping address",
+        "wrong address on order",
+        "new address",
+        "edit address",
+    ],
+    "cancel": ["cancel my order", "stop my order", "i want to cancel", "cancel purchase", "how to cancel an order"],
+}
+
+
+DEFAULT_RANKING = Ranking()
+
+
+def _fit(config: Ranking = DEFAULT_RANKING, topics: dict[str, list[str]] = TOPICS):
+    texts = [t for phrasings in topics.values() for t in phrasings]
+    faq_of_row = [faq for faq, phrasings in topics.items() for _ in phrasings]
+    vectors = HashingEmbedder(dimension=128).encode(texts)
+    return fit_ranker("en", texts, faq_of_row, vectors, config), texts, vectors
+
+
+def test_word_tokens_are_normalised_and_stemmed():
+    assert word_tokens("en", "Refunds, REFUNDED!") == ["refund", "refund"]
+    assert word_tokens("ru", "Заказы заказ Ёлка") == ["заказ", "заказ", "елк"]
+    # diacritics and alef forms folded, the article stripped by the Arabic stemmer
+    assert word_tokens("ar", "الطَّلبات") == word_tokens("ar", "الطلبات") == ["طلب"]
+    assert word_tokens("xx", "Plain words") == ["plain", "words"]  # no stemmer: tokens as they are
+
+
+def test_row_groups_take_the_best_row_per_faq():
+    groups = RowGroups(["b", "a", "b", "c"])
+    assert groups.faq_ids == ["a", "b", "c"]
+    assert groups.per_faq_max(np.array([0.1, 0.5, 0.7, 0.2])).tolist() == [0.5, 0.7, 0.2]
+    assert groups.per_faq_max(np.array([[0.1, 0.5, 0.7, 0.2], [0.9, 0.0, 0.3, 0.4]])).tolist() == [
+        [0.5, 0.7, 0.2],
+        [0.0, 0.9, 0.4],
+    ]
+
+
+def test_folds_hold_out_a_share_of_every_faq():
+    group = np.repeat(np.arange(4), [6, 3, 2, 1])
+    folds = _folds(group, 3, np.random.default_rng(0))
+    for faq, size in enumerate([6, 3, 2, 1]):
+        counts = np.bincount(folds[group == faq], minlength=3)
+        assert counts.max() - counts.min() <= 1 and counts.sum() == size
+
+
+def test_fits_a_classifier_and_calibrates_it_on_held_out_phrasings():
+    ranker, _, _ = _fit()
+    assert ranker.coef is not None and ranker.coef.shape[0] == 6
+    assert ranker.calibration.samples > 0
+    assert ranker.calibration.weight("classifier") > 0
+    faq_ids = ranker.faq_ids
+    for question, expected in [("where is my parcel now", "track"), ("please reset password", "password")]:
+        vector = HashingEmbedder(dimension=128).encode([question])[0]
+        signals = ranker.signals(question, None, vector)
+        assert faq_ids[int(np.argmax(signals[:, CLASSIFIER]))] == expected
+        assert faq_ids[int(np.argmax(ranker.calibration.probabilities(signals)))] == expected
+
+
+def test_query_signals_match_a_brute_force_computation():
+    ranker, texts, vectors = _fit()
+    question = "my card got declined"
+    vector = HashingEmbedder(dimension=128).encode([question])[0]
+    dense = ranker.groups.per_faq_max(vectors @ vector)
+    signals = ranker.signals(question, dense, vector)
+    char = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True)
+    rows = char.fit_transform([normalize(t, "en") for t in texts])
+    brute = (rows @ char.transform([normalize(question, "en")]).T).toarray().ravel()
+    assert np.allclose(signals[:, LEXICAL], ranker.groups.per_faq_max(brute), atol=1e-5)
+    assert np.allclose(signals[:, DENSE], dense)
+    assert signals[ranker.faq_ids.index("card"), WORDS] == signals[:, WORDS].max() > 0
+    # the classifier score is the SVM margin: weights · features + intercept
+    assert signals[ranker.faq_ids.index("card"), CLASSIFIER] == pytest.approx(signals[:, CLASSIFIER].max())
+
+
+def test_no_classifier_for_answer_only_entries_or_when_switched_off():
+    one_each = {faq: phrasings[:1] for faq, phrasings in TOPICS.items()}
+    ranker, _, _ = _fit(topics=one_each)
+    assert ranker.coef is None and ranker.calibration.samples == 0  # nothing held out to learn from
+    assert ranker.calibration.weight("words") > 0 and ranker.calibration.weight("classifier") == 0
+    off, _, _ = _fit(Ranking(classifier=False))
+    assert off.coef is None and off.calibration.weight("classifier") == 0 and off.calibration.samples > 0
+
+
+def test_a_language_the_model_cannot_separate_skips_the_embedding():
+    texts = [t for phrasings in TOPICS.values() for t in phrasings]
+    faq_of_row = [faq for faq, phrasings in TOPICS.items() for _ in phrasings]
+    # every text at cosine ~0.9 from every other: the model knows nothing of this "language"
+    rng = np.random.default_rng(0)
+    vectors = np.ones((len(texts), 32)) + rng.normal(0, 0.1, size=(len(texts), 32))
+    vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+    ranker = fit_ranker("en", texts, faq_of_row, vectors, Ranking())
+    assert ranker.dense_background > 0.5
+    assert ranker.classifier_dense_weight == 0 and ranker.calibration.weight("dense") == 0
+    assert not ranker.needs_embedding
+    assert ranker.signals("reset my password", None, None).shape == (6, 4)
+
+
+def test_build_refits_only_the_languages_that_changed(small_kb: Path, tmp_path: Path):
+    embedder = HashingEmbedder()
+    index_dir = tmp_path / "index"
+    first = build_index(load_knowledge_base(small_kb, ("en", "ru")), embedder, index_dir)
+    assert first.fitted == ("en", "ru")
+    path = small_kb / "en" / "faq.md"
+    path.write_text(path.read_text().replace("  - track my parcel\n", "  - track my parcel\n  - parcel status\n"))
+    second = build_index(load_knowledge_base(small_kb, ("en", "ru")), embedder, index_dir)
+    assert second.fitted == ("en",)
+    index = load_index(index_dir)
+    assert set(index.rankers) == {"en", "ru"}
+    assert "parcel status" in [index.rows[int(i)].text for i in index.row_ids_by_lang["en"]]
+    # other ranking settings are another index version, fitted anew
+    third = build_index(load_knowledge_base(small_kb, ("en", "ru")), embedder, index_dir, Ranking(classifier_c=1.0))
+    assert third.version != second.version and third.fitted == ("en", "ru")
+
+
+def test_an_unreadable_ranker_is_an_index_error(small_kb: Path, tmp_path: Path):
+    from bot.errors import IndexError_
+
+    report = build_index(load_knowledge_base(small_kb, ("en", "ru")), HashingEmbedder(), tmp_path / "index")
+    (report.path / "ranker-ru.pkl").write_bytes(b"not a pickle")
+    with pytest.raises(IndexError_, match="ranker for ru"):
+        load_index(tmp_path / "index")
