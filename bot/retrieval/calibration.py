@@ -20,9 +20,11 @@ from sklearn.linear_model import LogisticRegression
 
 #: The signals a candidate FAQ is scored on, in this order everywhere:
 #: best cosine of the sentence embeddings, best character n-gram TF-IDF
-#: cosine, best stemmed-word TF-IDF cosine, and the KB classifier's margin.
-SIGNALS = ("dense", "lexical", "words", "classifier")
-DENSE, LEXICAL, WORDS, CLASSIFIER = range(len(SIGNALS))
+#: cosine, best stemmed-word TF-IDF cosine (all over the question and its
+#: alternates), the KB classifier's margin, and the stemmed-word TF-IDF cosine
+#: to the FAQ's answer text (a field of its own).
+SIGNALS = ("dense", "lexical", "words", "classifier", "answer")
+DENSE, LEXICAL, WORDS, CLASSIFIER, ANSWER_TEXT = range(len(SIGNALS))
 
 
 @dataclasses.dataclass(frozen=True)

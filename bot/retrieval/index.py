@@ -163,7 +163,7 @@ def build_index(
         else np.zeros((0, dimension), dtype=np.float32)
     )
 
-    rankers, fitted = _rankers(index_dir, rows, vectors, embedder.name, ranking, say)
+    rankers, fitted = _rankers(index_dir, kb.entries, rows, vectors, embedder.name, ranking, say)
 
     index_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=index_dir))
@@ -193,7 +193,13 @@ def build_index(
 
 
 def _rankers(
-    index_dir: Path, rows: list[IndexRow], vectors: np.ndarray, model: str, ranking: Ranking, say: Progress
+    index_dir: Path,
+    entries: tuple[FaqEntry, ...] | list[FaqEntry],
+    rows: list[IndexRow],
+    vectors: np.ndarray,
+    model: str,
+    ranking: Ranking,
+    say: Progress,
 ) -> tuple[dict[str, LanguageRanker], list[str]]:
     """A ranker per language: the live version's when its key is unchanged, else fitted now."""
     previous = _previous_rankers(index_dir)
@@ -202,13 +208,18 @@ def _rankers(
         ids = [i for i, row in enumerate(rows) if row.lang == lang]
         texts = [rows[i].text for i in ids]
         faq_of_row = [rows[i].faq_id for i in ids]
-        key = ranker_key(lang, texts, faq_of_row, model, ranking)
+        answered = {e.id: e.answer for e in entries if e.lang == lang and (e.question or e.alternates)}
+        # Answer-only entries: the phrasing is the answer already.
+        answers = answered if answered and ranking.answer_field else None
+        key = ranker_key(lang, texts, faq_of_row, model, ranking, answers)
         old = previous.get(lang)
         if old is not None and old.key == key:
             rankers[lang] = old
             continue
         say(f"{lang}: fitting the ranker on {len(ids)} phrasings")
-        rankers[lang] = fit_ranker(lang, texts, faq_of_row, vectors[ids], ranking, key=key, progress=say)
+        rankers[lang] = fit_ranker(
+            lang, texts, faq_of_row, vectors[ids], ranking, key=key, progress=say, answers=answers
+        )
         fitted.append(lang)
     return rankers, fitted
 

@@ -11,7 +11,9 @@ calibration.SIGNALS):
   for English, Arabic and Russian);
 - classifier: the margin of a linear SVM trained on the FAQs' own phrasings
   over the same n-grams plus the embedding, when the FAQs have enough
-  phrasings to learn from.
+  phrasings to learn from;
+- answer: stemmed-word TF-IDF cosine to the FAQ's answer text, indexed as a
+  field of its own (a question may use the answer's words, not the question's).
 
 A logistic calibration fitted on held-out phrasings turns the four into one
 probability that the FAQ is the right one. Everything here depends only on
@@ -37,6 +39,7 @@ from sklearn.svm import LinearSVC
 
 from bot.retrieval.bands import fit_thresholds
 from bot.retrieval.calibration import (
+    ANSWER_TEXT,
     CLASSIFIER,
     DENSE,
     LEXICAL,
@@ -123,6 +126,9 @@ class LanguageRanker:
     # Bands fitted on held-out phrasings (None: too little to learn from, use the settings').
     thresholds: Thresholds | None = None
     thresholds_fit: dict[str, float] = dataclasses.field(default_factory=dict)
+    # The answer field: stemmed-word TF-IDF of each FAQ's answer (groups.faq_ids order).
+    answers: TfidfVectorizer | None = None
+    answer_rows: sp.csr_matrix | None = None
 
     @property
     def faq_ids(self) -> list[str]:
@@ -144,6 +150,8 @@ class LanguageRanker:
         result[:, WORDS] = self.groups.per_faq_max(_dot_columns(self._word_columns, words))
         if dense is not None:
             result[:, DENSE] = dense
+        if self.answers is not None and self.answer_rows is not None:
+            result[:, ANSWER_TEXT] = _dot_columns(self._answer_columns, self.answers.transform([text]))
         if self.coef is not None and self.intercept is not None:
             # Only the columns the question has: a few hundred of tens of thousands.
             n_char = char.shape[1]
@@ -163,6 +171,11 @@ class LanguageRanker:
     def _word_columns(self) -> sp.csc_matrix:
         return self.word_rows.tocsc()
 
+    @functools.cached_property
+    def _answer_columns(self) -> sp.csc_matrix:
+        assert self.answer_rows is not None
+        return self.answer_rows.tocsc()
+
     def describe(self) -> dict[str, object]:
         return {
             "faqs": len(self.faq_ids),
@@ -176,16 +189,25 @@ class LanguageRanker:
         }
 
 
-def ranker_key(lang: str, texts: Sequence[str], faq_of_row: Sequence[str], model: str, config: Ranking) -> str:
+def ranker_key(
+    lang: str,
+    texts: Sequence[str],
+    faq_of_row: Sequence[str],
+    model: str,
+    config: Ranking,
+    answers: dict[str, str] | None = None,
+) -> str:
     """Identifies a fit: the same key means the same ranker (reused across builds)."""
     digest = hashlib.sha256(f"{lang}\0{model}\0{config.key()}\0{FIT_VERSION}".encode())
     for text, faq_id in zip(texts, faq_of_row, strict=True):
         digest.update(f"\0{faq_id}\0{text}".encode())
+    for faq_id, answer in sorted((answers or {}).items()):
+        digest.update(f"\1{faq_id}\0{answer}".encode())
     return digest.hexdigest()[:24]
 
 
 #: Bump when the fitting procedure changes, so saved rankers are refitted.
-FIT_VERSION = 2
+FIT_VERSION = 3
 
 
 def fit_ranker(
@@ -196,8 +218,13 @@ def fit_ranker(
     config: Ranking,
     key: str = "",
     progress: Progress | None = None,
+    answers: dict[str, str] | None = None,
 ) -> LanguageRanker:
-    """Fit the ranker of one language from its phrasings, their FAQs and their embeddings."""
+    """Fit the ranker of one language from its phrasings, their FAQs and their embeddings.
+
+    ``answers`` maps FAQ ids to answer texts, indexed as a field of their own
+    (None for answer-only entries, whose phrasing already is the answer).
+    """
     started = time.perf_counter()
     say = progress or (lambda message: None)
     groups = RowGroups(faq_of_row)
@@ -233,6 +260,15 @@ def fit_ranker(
         matrix[own, queries] = -np.inf
         held_out[:, :, column] = groups.per_faq_max(matrix)
     available = ["dense", "lexical", "words"]
+    answer_vectorizer = answer_rows = None
+    if answers and any(answers.get(faq, "").strip() for faq in groups.faq_ids):
+        answer_vectorizer = TfidfVectorizer(
+            analyzer=functools.partial(word_tokens, lang), sublinear_tf=True, dtype=np.float32
+        )
+        answer_rows = answer_vectorizer.fit_transform([answers.get(faq, "") for faq in groups.faq_ids]).tocsr()
+        query_answers = answer_vectorizer.transform([texts[int(i)] for i in queries])
+        held_out[:, :, ANSWER_TEXT] = np.asarray((query_answers @ answer_rows.T).todense())
+        available.append("answer")
     coef = intercept = None
     if use_classifier:
         features = _classifier_features(char_rows, word_rows, vectors, dense_weight)
@@ -262,7 +298,7 @@ def fit_ranker(
     thresholds_fit: dict[str, float] = {}
     if calibration.samples:
         usable = np.isfinite(held_out).all(axis=(1, 2))
-        if usable.sum() >= 10:
+        if usable.sum() >= max(10, config.min_band_phrasings):
             say(f"{lang}: fitting the answer / clarify / hand-off bands")
             probabilities = calibration.probabilities(held_out[usable])
             thresholds, thresholds_fit = fit_thresholds(probabilities, targets[usable], Thresholds())
@@ -284,6 +320,8 @@ def fit_ranker(
         fit_seconds=seconds,
         thresholds=thresholds,
         thresholds_fit=thresholds_fit,
+        answers=answer_vectorizer,
+        answer_rows=answer_rows,
     )
 
 

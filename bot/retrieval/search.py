@@ -6,7 +6,7 @@ import dataclasses
 
 import numpy as np
 
-from bot.retrieval.calibration import CLASSIFIER, DENSE, LEXICAL, SIGNALS, WORDS, Calibration
+from bot.retrieval.calibration import ANSWER_TEXT, CLASSIFIER, DENSE, LEXICAL, SIGNALS, WORDS, Calibration
 from bot.retrieval.embedder import Embedder
 from bot.retrieval.index import FaqIndex
 
@@ -24,6 +24,7 @@ class Candidate:
     tags: tuple[str, ...] = ()
     words: float = 0.0
     classifier: float = 0.0
+    answer: float = 0.0
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -34,6 +35,7 @@ class Candidate:
             "lexical": round(self.lexical, 4),
             "words": round(self.words, 4),
             "classifier": round(self.classifier, 4),
+            "answer": round(self.answer, 4),
             "question": self.question,
             "tags": list(self.tags),
         }
@@ -97,6 +99,7 @@ class Retriever:
                     entry.tags,
                     words=float(row[WORDS]),
                     classifier=float(row[CLASSIFIER]),
+                    answer=float(row[ANSWER_TEXT]),
                 )
             )
         return candidates

@@ -9,7 +9,7 @@ from bot.retrieval.bands import _bands, fit_thresholds
 from bot.retrieval.decision import ANSWER, HANDOFF, decide
 from bot.retrieval.index import build_index
 from bot.retrieval.search import Candidate
-from bot.settings import Settings, Thresholds
+from bot.settings import Ranking, Settings, Thresholds
 from tests.conftest import HashingEmbedder
 
 
@@ -67,9 +67,13 @@ def test_the_service_uses_the_bands_stored_with_the_index_unless_set(
     (kb_dir / "en").mkdir(parents=True)
     (kb_dir / "en" / "faq.md").write_text("\n".join(lines))
     fitted_settings = dataclasses.replace(
-        settings, embedding_model=embedder.name, fitted_thresholds=True, languages=("en",)
+        settings,
+        embedding_model=embedder.name,
+        fitted_thresholds=True,
+        languages=("en",),
+        ranking=Ranking(min_band_phrasings=10),
     )
-    build_index(load_knowledge_base(kb_dir, ("en",)), embedder, fitted_settings.index_dir)
+    build_index(load_knowledge_base(kb_dir, ("en",)), embedder, fitted_settings.index_dir, fitted_settings.ranking)
     service = FaqService(fitted_settings, embedder)
     stored = service.retriever.rankers["en"].thresholds
     assert stored is not None
@@ -77,3 +81,7 @@ def test_the_service_uses_the_bands_stored_with_the_index_unless_set(
     assert service.ask("problem with refund", "en").thresholds == service.thresholds("en")
     explicit = FaqService(dataclasses.replace(fitted_settings, fitted_thresholds=False), embedder)
     assert explicit.thresholds("en") == settings.thresholds
+    # too few held-out phrasings to trust a fit: the configured bands
+    build_index(load_knowledge_base(kb_dir, ("en",)), embedder, fitted_settings.index_dir, Ranking())
+    small = FaqService(fitted_settings, embedder)
+    assert small.retriever.rankers["en"].thresholds is None and small.thresholds("en") == settings.thresholds

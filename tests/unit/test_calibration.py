@@ -32,7 +32,7 @@ def test_learns_that_higher_similarity_means_more_likely_right():
     assert cal.weight("dense") > 0 and cal.weight("lexical") > 0 and cal.samples == 50 * 10
     assert cal.weight("classifier") == 0.0  # not available, never weighted
     assert _p(cal, 0.7, 0.5, 0.35) > 0.8 > 0.1 > _p(cal, 0.2, 0.1, 0.05)
-    vector = cal.probabilities(np.array([[0.7, 0.5, 0.35, 9.0]]))[0]
+    vector = cal.probabilities(np.array([[0.7, 0.5, 0.35, 9.0, 3.0]]))[0]
     assert vector == _p(cal, 0.7, 0.5, 0.35)
 
 

@@ -5,7 +5,7 @@ import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from bot.kb.loader import load_knowledge_base
-from bot.retrieval.calibration import CLASSIFIER, DENSE, LEXICAL, WORDS
+from bot.retrieval.calibration import ANSWER_TEXT, CLASSIFIER, DENSE, LEXICAL, SIGNALS, WORDS
 from bot.retrieval.index import build_index, load_index
 from bot.retrieval.ranker import RowGroups, _folds, fit_ranker, word_tokens
 from bot.settings import Ranking
@@ -118,6 +118,23 @@ def test_query_signals_match_a_brute_force_computation():
     assert signals[ranker.faq_ids.index("card"), CLASSIFIER] == pytest.approx(signals[:, CLASSIFIER].max())
 
 
+def test_the_answer_text_is_a_field_of_its_own():
+    texts = [t for phrasings in TOPICS.values() for t in phrasings]
+    faq_of_row = [faq for faq, phrasings in TOPICS.items() for _ in phrasings]
+    vectors = HashingEmbedder(dimension=128).encode(texts)
+    answers = {faq: f"Answer about {faq}." for faq in TOPICS}
+    answers["refund"] = "Refunds reach your card within five working days of the warehouse receiving the parcel."
+    ranker = fit_ranker("en", texts, faq_of_row, vectors, Ranking(), answers=answers)
+    question = "how many working days until the warehouse sends it"
+    signals = ranker.signals(question, None, HashingEmbedder(dimension=128).encode([question])[0])
+    assert ranker.faq_ids[int(np.argmax(signals[:, ANSWER_TEXT]))] == "refund"
+    assert signals[:, ANSWER_TEXT].max() > 0.3
+    # without answers the field is empty, and the key differs
+    plain, _, _ = _fit()
+    vector = HashingEmbedder(dimension=128).encode([question])[0]
+    assert plain.answers is None and plain.signals(question, None, vector)[:, ANSWER_TEXT].max() == 0
+
+
 def test_no_classifier_for_answer_only_entries_or_when_switched_off():
     one_each = {faq: phrasings[:1] for faq, phrasings in TOPICS.items()}
     ranker, _, _ = _fit(topics=one_each)
@@ -138,7 +155,7 @@ def test_a_language_the_model_cannot_separate_skips_the_embedding():
     assert ranker.dense_background > 0.5
     assert ranker.classifier_dense_weight == 0 and ranker.calibration.weight("dense") == 0
     assert not ranker.needs_embedding
-    assert ranker.signals("reset my password", None, None).shape == (6, 4)
+    assert ranker.signals("reset my password", None, None).shape == (6, len(SIGNALS))
 
 
 def test_build_refits_only_the_languages_that_changed(small_kb: Path, tmp_path: Path):

@@ -30,7 +30,7 @@ def test_scores_are_fused_and_sorted(retriever: Retriever):
     assert top.faq_id == "payments-methods"
     assert top.score == pytest.approx(
         retriever.calibration["en"].probability(
-            dense=top.dense, lexical=top.lexical, words=top.words, classifier=top.classifier
+            dense=top.dense, lexical=top.lexical, words=top.words, classifier=top.classifier, answer=top.answer
         )
     )
     assert top.dense == pytest.approx(1.0, abs=1e-5) and top.lexical == pytest.approx(1.0, abs=1e-5)
