@@ -87,7 +87,9 @@ def edit_one(kb: KnowledgeBase) -> KnowledgeBase:
     return replace(kb, entries=(changed, *kb.entries[1:]))
 
 
-def run_diet(name: str, bench: Path, epochs: int, limit: int | None, use_cache: bool) -> dict[str, object] | None:
+def run_diet(
+    name: str, bench: Path, epochs: int, limit: int | None, use_cache: bool, cache_only: bool = False
+) -> dict[str, object] | None:
     """Peer (c): Rasa's DIET on the same FAQs, in its own process (cached by data hash and epochs)."""
     if epochs <= 0:
         return None
@@ -98,6 +100,8 @@ def run_diet(name: str, bench: Path, epochs: int, limit: int | None, use_cache: 
         cache = cache.with_name(cache.stem + f"-limit{limit}.json")
     if use_cache and cache.exists():
         return json.loads(cache.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+    if cache_only:
+        return {"skipped": f"not trained in this run (no cached {epochs}-epoch result; see Notes)"}
     command = [sys.executable, str(ROOT / "scripts" / "bench_rasa.py"), str(folder / "faqs.jsonl"),
                str(folder / "dev.jsonl"), "--epochs", str(epochs), "--out", str(cache)]  # fmt: skip
     if limit:
@@ -351,16 +355,22 @@ def main() -> None:
     parser.add_argument("--render-only", action="store_true", help="rewrite the report from benchmarks.json")
     parser.add_argument("--diet-epochs", type=int, default=DIET_EPOCHS, help="peer (c) DIET epochs; 0 skips it")
     parser.add_argument("--no-diet-cache", action="store_true", help="retrain DIET even if a cached result exists")
+    parser.add_argument("--diet-cache-only", action="store_true", help="use cached DIET results, train none")
     args = parser.parse_args()
     if args.render_only:
         results = json.loads((args.out.parent / "benchmarks.json").read_text(encoding="utf-8"))
+        for result in results:  # pick up DIET results trained since
+            if not result.get("diet") or "top1" not in result["diet"]:
+                result["diet"] = run_diet(str(result["set"]), args.bench, args.diet_epochs, args.limit, True, True)
         write_report(results, args.out, args)
         return
     results = []
     for name in args.sets.split(","):
         print(f"== {name}", flush=True)
         result = run_set(name, args.bench, args.limit)
-        result["diet"] = run_diet(name, args.bench, args.diet_epochs, args.limit, not args.no_diet_cache)
+        result["diet"] = run_diet(
+            name, args.bench, args.diet_epochs, args.limit, not args.no_diet_cache, args.diet_cache_only
+        )
         f = result["faqbot"]
         print(
             json.dumps({k: f[k] for k in ("top1", "mrr_at_10", "inscope_accuracy", "oos_recall", "p95_ms")}), flush=True
