@@ -180,10 +180,17 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         folds=int(_number(env, "FAQBOT_CALIBRATION_FOLDS", base_ranking.folds, int)),
         fallback_char_share=_number(env, "FAQBOT_FALLBACK_CHAR_SHARE", base_ranking.fallback_char_share, float),
         answer_field=env.get("FAQBOT_ANSWER_FIELD", "on").lower() not in ("off", "0", "false", "no"),
+        min_band_phrasings=int(_number(env, "FAQBOT_MIN_BAND_PHRASINGS", base_ranking.min_band_phrasings, int)),
     )
-    if ranking.folds < 2 or ranking.classifier_c <= 0 or not 0 <= ranking.fallback_char_share <= 1:
+    if (
+        ranking.folds < 2
+        or ranking.min_band_phrasings < 1
+        or ranking.classifier_c <= 0
+        or not 0 <= ranking.fallback_char_share <= 1
+    ):
         raise ConfigError(
-            "need FAQBOT_CALIBRATION_FOLDS >= 2, FAQBOT_CLASSIFIER_C > 0, 0 <= FAQBOT_FALLBACK_CHAR_SHARE <= 1"
+            "need FAQBOT_CALIBRATION_FOLDS >= 2, FAQBOT_MIN_BAND_PHRASINGS >= 1, FAQBOT_CLASSIFIER_C > 0, "
+            "0 <= FAQBOT_FALLBACK_CHAR_SHARE <= 1"
         )
     return Settings(
         home=home,

@@ -28,6 +28,7 @@ import functools
 import hashlib
 import logging
 import time
+import warnings
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -228,9 +229,7 @@ def fit_ranker(
     started = time.perf_counter()
     say = progress or (lambda message: None)
     groups = RowGroups(faq_of_row)
-    char = TfidfVectorizer(
-        analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True, dtype=np.float32, preprocessor=None
-    )
+    char = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True, dtype=np.float32)
     char_rows = char.fit_transform([normalize(t, lang) for t in texts]).tocsr()
     words = TfidfVectorizer(analyzer=functools.partial(word_tokens, lang), sublinear_tf=True, dtype=np.float32)
     word_rows = words.fit_transform(texts).tocsr()
@@ -298,7 +297,7 @@ def fit_ranker(
     thresholds_fit: dict[str, float] = {}
     if calibration.samples:
         usable = np.isfinite(held_out).all(axis=(1, 2))
-        if usable.sum() >= max(10, config.min_band_phrasings):
+        if usable.sum() >= config.min_band_phrasings:
             say(f"{lang}: fitting the answer / clarify / hand-off bands")
             probabilities = calibration.probabilities(held_out[usable])
             thresholds, thresholds_fit = fit_thresholds(probabilities, targets[usable], Thresholds())
@@ -360,8 +359,6 @@ def _train(features: sp.csr_matrix, labels: np.ndarray, c: float) -> tuple[np.nd
     classes = np.unique(labels)
     if len(classes) < 2:
         return None
-    import warnings
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model = LinearSVC(C=c, max_iter=2000).fit(features, labels)

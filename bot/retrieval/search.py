@@ -6,7 +6,7 @@ import dataclasses
 
 import numpy as np
 
-from bot.retrieval.calibration import ANSWER_TEXT, CLASSIFIER, DENSE, LEXICAL, SIGNALS, WORDS, Calibration
+from bot.retrieval.calibration import ANSWER_TEXT, CLASSIFIER, DENSE, LEXICAL, WORDS, Calibration
 from bot.retrieval.embedder import Embedder
 from bot.retrieval.index import FaqIndex
 
@@ -103,6 +103,3 @@ class Retriever:
                 )
             )
         return candidates
-
-
-__all__ = ["SIGNALS", "Candidate", "Retriever"]
