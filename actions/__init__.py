@@ -4,6 +4,14 @@ The action server imports this package and registers every Action subclass;
 each module holds one concern (slots, FAQ answers, handoff).
 """
 
+from actions.desk import (
+    ActionDeliverAgentMessages,
+    ActionHandoffCancelled,
+    ActionHandoffResolved,
+    ActionSaveCsat,
+    ActionSaveCsatComment,
+    ValidateCsatCommentForm,
+)
 from actions.faq import ActionAnswerFaq, ActionReplyToOffer
 from actions.handoff import ActionCreateTicket, ActionStartHandoff, ValidateHandoffForm
 from actions.slots import ActionValidateSlotMappings
@@ -11,6 +19,12 @@ from actions.slots import ActionValidateSlotMappings
 __all__ = [
     "ActionAnswerFaq",
     "ActionCreateTicket",
+    "ActionDeliverAgentMessages",
+    "ActionHandoffCancelled",
+    "ActionHandoffResolved",
+    "ActionSaveCsat",
+    "ActionSaveCsatComment",
+    "ValidateCsatCommentForm",
     "ActionReplyToOffer",
     "ActionStartHandoff",
     "ActionValidateSlotMappings",

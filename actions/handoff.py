@@ -20,6 +20,8 @@ from bot.handoff.context import (
     find_order_number,
     transcript_from_events,
 )
+from bot.handoff.hours import BusinessHours
+from bot.handoff.outlook import outlook_for
 from bot.handoff.store import HandoffTicket
 from bot.settings import Thresholds, get_settings
 
@@ -154,8 +156,31 @@ class ActionCreateTicket(Action):
             customer_name=customer.get("customer_name", ""),
             customer_email=customer.get("customer_email", ""),
         )
+        _tell_what_happens_next(dispatcher, stored, customer)
         return [
             SlotSet("ticket_number", stored.number),
             SlotSet("failed_answers", 0.0),
             ConversationPaused(),
         ]
+
+
+def _tell_what_happens_next(dispatcher: CollectingDispatcher, ticket: HandoffTicket, customer: dict[str, str]) -> None:
+    """Queue position and typical wait, or (outside business hours) when people are back."""
+    settings = get_settings()
+    try:
+        hours = BusinessHours.parse(settings.business_hours, settings.timezone, settings.holidays)
+        outlook = outlook_for(services.handoff_store(), hours, ticket)
+    except (FaqbotError, ValueError) as exc:
+        log.error("cannot work out the queue for %s: %s", ticket.number, exc)
+        return
+    if outlook.kind == "offline":
+        dispatcher.utter_message(
+            response="utter_handoff_offline",
+            opening=outlook.opening,
+            timezone=outlook.timezone,
+            customer_email=customer.get("customer_email", ""),
+        )
+    else:
+        dispatcher.utter_message(
+            response=f"utter_handoff_{outlook.kind}", position=outlook.position, wait_minutes=outlook.wait_minutes
+        )

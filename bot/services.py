@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 
+from bot.accounts import UserStore
 from bot.faq import FaqService
 from bot.handoff.store import HandoffStore
 from bot.retrieval.embedder import SentenceTransformerEmbedder
@@ -36,4 +37,17 @@ def faq_service(settings: Settings | None = None) -> FaqService:
 def handoff_store(settings: Settings | None = None) -> HandoffStore:
     """The process-wide handoff ticket store."""
     settings = settings or get_settings()
-    return HandoffStore(settings.database_path, timeout=settings.http_timeout)
+    return HandoffStore(
+        settings.database_path,
+        timeout=settings.http_timeout,
+        webhook=bool(settings.webhook_url),
+        desk_url=settings.web_url,
+        max_text=settings.max_message_chars,
+    )
+
+
+@functools.cache
+def user_store(settings: Settings | None = None) -> UserStore:
+    """The process-wide store of desk users."""
+    settings = settings or get_settings()
+    return UserStore(settings.database_path, timeout=settings.http_timeout)

@@ -107,6 +107,22 @@ class Settings:
     rasa_token: str = ""
     public_rasa_url: str = ""
     http_timeout: float = 5.0
+    # Human handoff (see docs/handoff.md)
+    #: When people answer: "24/7" or rules like "mon-fri 09:00-18:00; sat 10:00-14:00".
+    business_hours: str = "mon-fri 09:00-18:00"
+    timezone: str = "UTC"
+    holidays: str = ""
+    webhook_url: str = ""
+    webhook_secret: str = ""
+    webhook_max_attempts: int = 15
+    #: Seconds between relay passes (customer messages to the desk, replies to Rasa).
+    relay_interval: float = 1.0
+    #: Signs the desk's session cookies; generated into var/secrets.json by `faqbot run` when unset.
+    secret_key: str = ""
+    #: Send session cookies over HTTPS only (set when the web app is behind TLS).
+    secure_cookies: bool = False
+    #: Where people reach the web app, for links in webhook packets (default http://localhost:<web port>).
+    public_web_url: str = ""
 
     @property
     def index_dir(self) -> Path:
@@ -119,6 +135,14 @@ class Settings:
     @property
     def models_dir(self) -> Path:
         return self.home / "models"
+
+    @property
+    def web_url(self) -> str:
+        return (self.public_web_url or f"http://localhost:{self.web_port}").rstrip("/")
+
+    @property
+    def drafts_dir(self) -> Path:
+        return self.kb_dir / "drafts"
 
     @property
     def rasa_url(self) -> str:
@@ -192,7 +216,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
             "need FAQBOT_CALIBRATION_FOLDS >= 2, FAQBOT_MIN_BAND_PHRASINGS >= 1, FAQBOT_CLASSIFIER_C > 0, "
             "0 <= FAQBOT_FALLBACK_CHAR_SHARE <= 1"
         )
-    return Settings(
+    settings = Settings(
         home=home,
         kb_dir=_path(env.get("FAQBOT_KB_DIR", "knowledge_base"), home),
         var_dir=_path(env.get("FAQBOT_VAR_DIR", "var"), home),
@@ -218,7 +242,45 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         rasa_token=env.get("FAQBOT_RASA_TOKEN", ""),
         public_rasa_url=env.get("FAQBOT_PUBLIC_RASA_URL", ""),
         http_timeout=_number(env, "FAQBOT_HTTP_TIMEOUT", defaults.http_timeout, float),
+        business_hours=env.get("FAQBOT_BUSINESS_HOURS", defaults.business_hours),
+        timezone=env.get("FAQBOT_TIMEZONE", defaults.timezone),
+        holidays=env.get("FAQBOT_HOLIDAYS", defaults.holidays),
+        webhook_url=env.get("FAQBOT_WEBHOOK_URL", ""),
+        webhook_secret=env.get("FAQBOT_WEBHOOK_SECRET", ""),
+        webhook_max_attempts=int(_number(env, "FAQBOT_WEBHOOK_MAX_ATTEMPTS", defaults.webhook_max_attempts, int)),
+        relay_interval=_number(env, "FAQBOT_RELAY_INTERVAL", defaults.relay_interval, float),
+        secret_key=env.get("FAQBOT_SECRET_KEY", ""),
+        secure_cookies=_flag(env, "FAQBOT_SECURE_COOKIES", False),
+        public_web_url=env.get("FAQBOT_PUBLIC_WEB_URL", ""),
     )
+    _check_handoff(settings)
+    return settings
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name}={raw!r} is not on/off")
+
+
+def _check_handoff(settings: Settings) -> None:
+    from bot.handoff.hours import BusinessHours
+
+    BusinessHours.parse(settings.business_hours, settings.timezone, settings.holidays)
+    if settings.webhook_url:
+        if not settings.webhook_url.startswith(("http://", "https://")):
+            raise ConfigError(f"FAQBOT_WEBHOOK_URL={settings.webhook_url!r} is not an http(s) URL")
+        if not settings.webhook_secret:
+            raise ConfigError(
+                "FAQBOT_WEBHOOK_URL is set: set FAQBOT_WEBHOOK_SECRET too, so receivers can verify packets"
+            )
+    if settings.webhook_max_attempts < 1 or settings.relay_interval <= 0:
+        raise ConfigError("need FAQBOT_WEBHOOK_MAX_ATTEMPTS >= 1 and FAQBOT_RELAY_INTERVAL > 0")
 
 
 @functools.lru_cache(maxsize=1)

@@ -6,17 +6,22 @@ Uses the same launcher code as ``faqbot run``: same commands, same environment.
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import requests
 
+from bot.accounts import UserStore
 from bot.cli.rasa_model import ensure_model
 from bot.cli.run import child_env, readiness_urls, service_commands, stop_all, wait_ready
+from bot.handoff.store import HandoffStore
 from bot.kb.loader import load_knowledge_base
 from bot.retrieval.index import build_index
 from bot.services import embedder
@@ -29,13 +34,48 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+WEBHOOK_SECRET = "integration-webhook-secret"
+
+
+class WebhookReceiver:
+    """A helpdesk stand-in on loopback: records every webhook request it gets."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        received = self.requests
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                received.append({"headers": dict(self.headers), "body": body, "packet": json.loads(body)})
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def packets(self, ticket_number: str) -> list[dict[str, Any]]:
+        return [r["packet"] for r in self.requests if r["packet"]["ticket"]["number"] == ticket_number]
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
 class RunningBot:
     """The three services of one test session, and helpers to talk to them."""
 
-    def __init__(self, settings: Settings, processes: dict[str, subprocess.Popen], logs: Path) -> None:
+    def __init__(
+        self, settings: Settings, processes: dict[str, subprocess.Popen], logs: Path, webhook: WebhookReceiver
+    ) -> None:
         self.settings = settings
         self.processes = processes
         self.logs = logs
+        self.webhook = webhook
 
     @property
     def web_url(self) -> str:
@@ -62,6 +102,24 @@ class RunningBot:
     def bot_events(self, sender: str) -> list[dict[str, Any]]:
         return [e for e in self.tracker(sender)["events"] if e["event"] == "bot"]
 
+    def store(self) -> HandoffStore:
+        return HandoffStore(self.settings.database_path)
+
+    def add_user(self, username: str, password: str, role: str = "agent", name: str = "") -> None:
+        users = UserStore(self.settings.database_path)
+        if users.get(username) is None:
+            users.add(username, password, role=role, display_name=name)
+
+    def wait_for(self, condition: Any, timeout: float = 30.0, what: str = "condition") -> Any:
+        """Poll ``condition()`` until it returns something truthy; fail with the logs after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = condition()
+            if value:
+                return value
+            time.sleep(0.2)
+        raise AssertionError(f"timed out waiting for {what}\n--- web log ---\n{self.log_tail('web')}")
+
     def alive(self) -> bool:
         return all(p.poll() is None for p in self.processes.values())
 
@@ -74,7 +132,13 @@ class RunningBot:
 def running_bot(var_dir: Path) -> Iterator[RunningBot]:
     """Build the real index, train (or reuse) the Rasa model, start all three services."""
     base = from_env({})
+    webhook = WebhookReceiver()
     settings = base.replace(
+        business_hours="24/7",
+        webhook_url=webhook.url,
+        webhook_secret=WEBHOOK_SECRET,
+        relay_interval=0.3,
+        secret_key="integration-secret-key",
         var_dir=var_dir,
         rasa_port=free_port(),
         action_port=free_port(),
@@ -95,7 +159,7 @@ def running_bot(var_dir: Path) -> Iterator[RunningBot]:
         for name, command in service_commands(settings, model).items():
             log = open(logs / f"{name}.log", "ab")
             processes[name] = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        bot = RunningBot(settings, processes, logs)
+        bot = RunningBot(settings, processes, logs, webhook)
         for name, url in readiness_urls(settings).items():
             if not wait_ready(url, processes[name], timeout=300):
                 raise RuntimeError(f"{name} did not start:\n{bot.log_tail(name)}")
@@ -109,3 +173,4 @@ def running_bot(var_dir: Path) -> Iterator[RunningBot]:
         yield bot
     finally:
         stop_all(processes)
+        webhook.close()

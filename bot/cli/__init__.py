@@ -7,7 +7,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from bot.cli import evaluate, kb
+from bot.cli import evaluate, kb, users
 from bot.errors import FaqbotError
 from bot.settings import Settings, from_env
 
@@ -27,11 +27,18 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
     import waitress
 
-    from bot.web import create_app
+    from bot.web import create_app, start_workers
 
     port = args.port or settings.web_port
+    app = create_app(settings=settings)
+    workers = start_workers(app)
     print(f"web app on http://{settings.host}:{port}/", flush=True)
-    waitress.serve(create_app(settings=settings), host=settings.host, port=port, threads=8, ident="faqbot")
+    try:
+        # Event streams hold a thread each for up to 25 s: leave room for them.
+        waitress.serve(app, host=settings.host, port=port, threads=32, ident="faqbot")
+    finally:
+        for worker in workers:
+            worker.stop()
     return 0
 
 
@@ -41,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     kb.add_parser(commands)
     evaluate.add_parser(commands)
+    users.add_parser(commands)
 
     run = commands.add_parser("run", help="start Rasa, the action server and the web app together")
     run.set_defaults(func=cmd_run)

@@ -21,14 +21,14 @@ READY_TIMEOUT = 300.0
 
 def ensure_tokens(settings: Settings) -> Settings:
     """API tokens from the environment, else generated once and kept in var/secrets.json."""
-    if settings.api_token and settings.rasa_token:
+    if settings.api_token and settings.rasa_token and settings.secret_key:
         return settings
     path = settings.var_dir / "secrets.json"
     stored: dict[str, str] = {}
     if path.exists():
         stored = json.loads(path.read_text(encoding="utf-8"))
     changed = False
-    for key in ("api_token", "rasa_token"):
+    for key in ("api_token", "rasa_token", "secret_key"):
         if not stored.get(key):
             stored[key] = secrets.token_urlsafe(24)
             changed = True
@@ -37,8 +37,22 @@ def ensure_tokens(settings: Settings) -> Settings:
         path.write_text(json.dumps(stored, indent=1), encoding="utf-8")
         path.chmod(0o600)
     return settings.replace(
-        api_token=settings.api_token or stored["api_token"], rasa_token=settings.rasa_token or stored["rasa_token"]
+        api_token=settings.api_token or stored["api_token"],
+        rasa_token=settings.rasa_token or stored["rasa_token"],
+        secret_key=settings.secret_key or stored["secret_key"],
     )
+
+
+def ensure_admin(settings: Settings) -> str | None:
+    """Create the first desk user (``admin``) when there is none; returns its new password, once."""
+    from bot.accounts import UserStore
+
+    users = UserStore(settings.database_path, settings.http_timeout)
+    if users.count():
+        return None
+    password = secrets.token_urlsafe(12)
+    users.add("admin", password, role="admin", display_name="Admin")
+    return password
 
 
 def child_env(settings: Settings) -> dict[str, str]:
@@ -53,6 +67,17 @@ def child_env(settings: Settings) -> dict[str, str]:
         FAQBOT_ACTION_PORT=str(settings.action_port),
         FAQBOT_WEB_PORT=str(settings.web_port),
         FAQBOT_HOST=settings.host,
+        FAQBOT_HTTP_TIMEOUT=str(settings.http_timeout),
+        FAQBOT_BUSINESS_HOURS=settings.business_hours,
+        FAQBOT_TIMEZONE=settings.timezone,
+        FAQBOT_HOLIDAYS=settings.holidays,
+        FAQBOT_WEBHOOK_URL=settings.webhook_url,
+        FAQBOT_WEBHOOK_SECRET=settings.webhook_secret,
+        FAQBOT_WEBHOOK_MAX_ATTEMPTS=str(settings.webhook_max_attempts),
+        FAQBOT_RELAY_INTERVAL=str(settings.relay_interval),
+        FAQBOT_SECRET_KEY=settings.secret_key,
+        FAQBOT_SECURE_COOKIES="on" if settings.secure_cookies else "off",
+        FAQBOT_PUBLIC_WEB_URL=settings.public_web_url,
         PYTHONUNBUFFERED="1",
     )
     return env
@@ -126,6 +151,7 @@ def stop_all(processes: dict[str, subprocess.Popen]) -> None:
 def run(settings: Settings) -> int:
     """Prepare the KB and the Rasa model, start the three services, stop them on Ctrl-C."""
     settings = ensure_tokens(settings)
+    admin_password = ensure_admin(settings)
     if ensure_index(settings) != 0:
         return 1
     model = ensure_model(settings)
@@ -160,12 +186,18 @@ def run(settings: Settings) -> int:
         print(
             f"\nfaqbot is running.\n"
             f"  demo shop + chat widget: http://localhost:{settings.web_port}/\n"
-            f"  agent page:              http://localhost:{settings.web_port}/agent\n"
+            f"  agent desk:              http://localhost:{settings.web_port}/desk\n"
             f"  health:                  http://localhost:{settings.web_port}/healthz\n"
             f"  API token (var/secrets.json): {settings.api_token}\n"
             f"Press Ctrl-C to stop.",
             flush=True,
         )
+        if admin_password:
+            print(
+                f"\nFirst start: desk user 'admin' created with password {admin_password}\n"
+                f"  (shown once; add agents with `faqbot user add NAME --role agent`)",
+                flush=True,
+            )
         while not stopping:
             for name, process in processes.items():
                 if process.poll() is not None:

@@ -1,8 +1,13 @@
-"""Handoff tickets: what a human agent needs to take over a conversation.
+"""Handoff tickets and their life: bot -> waiting -> with_agent -> resolved (or cancelled).
 
-Stored in SQLite by default (``var/faqbot.db``). Every write is one short
-transaction with a busy timeout, so the action server and the web app can use
-the same file at once; a locked or broken database raises ``HandoffError``.
+A ticket is created by the action server when the bot hands a conversation
+to a person. While it is ``waiting`` or ``with_agent`` the conversation
+belongs to people: the bot is paused, the customer's messages are copied in
+(``add_customer_message``) and agents' replies are queued for delivery
+through Rasa. Every transition is one transaction that checks the current
+status in its ``UPDATE`` (two agents claiming at once: exactly one wins),
+records a ``handoff_events`` row, queues what Rasa must do (``rasa_commands``)
+and, when a webhook is configured, the webhook packet (transactional outbox).
 """
 
 from __future__ import annotations
@@ -10,32 +15,38 @@ from __future__ import annotations
 import dataclasses
 import json
 import sqlite3
-import threading
+import statistics
 import time
 from pathlib import Path
 from typing import Any
 
 from bot.errors import HandoffError
+from bot.handoff import outbox
+from bot.handoff.db import Database
+from bot.handoff.packets import build_packet
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS handoff_tickets (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    conversation_id TEXT NOT NULL,
-    channel TEXT NOT NULL,
-    language TEXT NOT NULL,
-    customer TEXT NOT NULL,
-    question TEXT NOT NULL,
-    candidates TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    transcript TEXT NOT NULL,
-    kb_version TEXT,
-    status TEXT NOT NULL DEFAULT 'waiting',
-    created_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS handoff_tickets_conversation ON handoff_tickets (conversation_id);
-"""
+REASONS = ("customer_request", "low_confidence", "repeated_failure", "offline_message")
+OPEN = ("waiting", "with_agent")
+STATUSES = (*OPEN, "resolved", "cancelled")
 
-REASONS = ("customer_request", "low_confidence", "repeated_failure")
+#: action -> (statuses it may start from, status it leads to, webhook event)
+TRANSITIONS: dict[str, tuple[tuple[str, ...], str, str]] = {
+    "claim": (("waiting",), "with_agent", "handoff.claimed"),
+    "release": (("with_agent",), "waiting", "handoff.released"),
+    "resolve": (("with_agent",), "resolved", "handoff.resolved"),
+    "cancel": (OPEN, "cancelled", "handoff.cancelled"),
+}
+
+#: What Rasa must do after a transition (see bot/handoff/relay.py).
+COMMAND_AFTER = {"resolve": "resume_resolved", "cancel": "resume_cancelled"}
+
+
+class TransitionError(HandoffError):
+    """The ticket is not in a state that allows the requested change."""
+
+
+class InvalidMessage(HandoffError):
+    """A message is empty or too long."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,11 +65,22 @@ class HandoffTicket:
     status: str = "waiting"
     id: int | None = None
     created_at: float = 0.0
+    agent: str | None = None
+    claimed_at: float | None = None
+    first_reply_at: float | None = None
+    closed_at: float | None = None
+    rating_score: int | None = None
+    rating_comment: str | None = None
+    rated_at: float | None = None
 
     @property
     def number(self) -> str:
         """The ticket number customers and agents see, e.g. ``T-000042``."""
         return f"T-{self.id:06d}" if self.id is not None else ""
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -66,90 +88,401 @@ class HandoffTicket:
         return data
 
 
+@dataclasses.dataclass(frozen=True)
+class HandoffMessage:
+    """One message while a person owns the conversation: customer, agent, internal note or system."""
+
+    id: int
+    ticket_id: int
+    conversation_id: str
+    role: str
+    author: str | None
+    text: str
+    created_at: float
+    delivered_at: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class RasaCommand:
+    """Something Rasa must do for a conversation: deliver agent messages, or resume the bot."""
+
+    id: int
+    conversation_id: str
+    kind: str
+    ticket_id: int | None
+    attempts: int
+
+
 class HandoffStore:
-    """Creates and reads handoff tickets in a SQLite database file."""
+    """Tickets, their transitions, messages and events in the shared SQLite file."""
 
-    def __init__(self, path: Path, timeout: float = 5.0) -> None:
+    def __init__(
+        self, path: Path, timeout: float = 5.0, webhook: bool = False, desk_url: str = "", max_text: int = 5000
+    ) -> None:
+        self.db = Database(path, timeout, extra_schema=(outbox.OUTBOX_SCHEMA,))
         self.path = path
-        self.timeout = timeout
-        self._ready = False
-        self._lock = threading.Lock()
+        self.webhook = webhook
+        self.desk_url = desk_url.rstrip("/")
+        self.max_text = max_text
 
-    def _connect(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
-        conn.row_factory = sqlite3.Row
-        conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
-        if not self._ready:
-            with self._lock:
-                conn.execute("PRAGMA journal_mode = WAL")
-                conn.executescript(SCHEMA)
-                self._ready = True
-        return conn
+    # -- creating and reading ---------------------------------------------
 
     def create(self, ticket: HandoffTicket) -> HandoffTicket:
-        """Store ``ticket`` and return it with its id and creation time."""
+        """Store ``ticket`` as waiting and return it with its id and creation time."""
         if ticket.reason not in REASONS:
             raise HandoffError(f"unknown handoff reason {ticket.reason!r}")
         created = time.time()
-        try:
-            conn = self._connect()
-            try:
-                cursor = conn.execute(
-                    "INSERT INTO handoff_tickets (conversation_id, channel, language, customer, question,"
-                    " candidates, reason, transcript, kb_version, status, created_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        ticket.conversation_id,
-                        ticket.channel,
-                        ticket.language,
-                        json.dumps(ticket.customer, ensure_ascii=False),
-                        ticket.question,
-                        json.dumps(ticket.candidates, ensure_ascii=False),
-                        ticket.reason,
-                        json.dumps(ticket.transcript, ensure_ascii=False),
-                        ticket.kb_version,
-                        ticket.status,
-                        created,
-                    ),
-                )
-                ticket_id = cursor.lastrowid
-            finally:
-                conn.close()
-        except (sqlite3.Error, OSError) as exc:
-            raise HandoffError(f"cannot store handoff ticket in {self.path}: {exc}") from exc
-        return dataclasses.replace(ticket, id=ticket_id, created_at=created)
+        email = (ticket.customer.get("customer_email") or "").lower() or None
+        key = ticket.customer.get("customer_id") or None
+        with self.db.transaction() as conn:
+            cursor = conn.execute(
+                "INSERT INTO handoff_tickets (conversation_id, channel, language, customer, question, candidates,"
+                " reason, transcript, kb_version, status, created_at, customer_email, customer_key)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'waiting', ?, ?, ?)",
+                (
+                    ticket.conversation_id,
+                    ticket.channel,
+                    ticket.language,
+                    _json(ticket.customer),
+                    ticket.question,
+                    _json(ticket.candidates),
+                    ticket.reason,
+                    _json(ticket.transcript),
+                    ticket.kb_version,
+                    created,
+                    email,
+                    key,
+                ),
+            )
+            ticket_id = int(cursor.lastrowid or 0)
+            self._event(conn, ticket_id, "created", None, "waiting", "bot", {"reason": ticket.reason}, created)
+            self._publish(conn, ticket_id, "handoff.created", created)
+        return dataclasses.replace(ticket, id=ticket_id, created_at=created, status="waiting")
 
     def get(self, ticket_id: int) -> HandoffTicket | None:
-        rows = self._query("SELECT * FROM handoff_tickets WHERE id = ?", (ticket_id,))
-        return rows[0] if rows else None
+        rows = self.db.query("SELECT * FROM handoff_tickets WHERE id = ?", (ticket_id,))
+        return _ticket(rows[0]) if rows else None
 
-    def tickets(self, status: str | None = None, limit: int = 200) -> list[HandoffTicket]:
-        """Newest first."""
+    def by_number(self, number: str) -> HandoffTicket | None:
+        """The ticket ``T-000042`` (or ``42``), or None."""
+        digits = number.strip().upper().removeprefix("T-")
+        return self.get(int(digits)) if digits.isdigit() else None
+
+    def tickets(self, status: str | None = None, limit: int = 200, agent: str | None = None) -> list[HandoffTicket]:
+        """Newest first, optionally one status and/or one agent's."""
+        where, params = [], []
         if status:
-            return self._query(
-                "SELECT * FROM handoff_tickets WHERE status = ? ORDER BY id DESC LIMIT ?", (status, limit)
-            )
-        return self._query("SELECT * FROM handoff_tickets ORDER BY id DESC LIMIT ?", (limit,))
+            where.append("status = ?")
+            params.append(status)
+        if agent:
+            where.append("agent = ?")
+            params.append(agent)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        rows = self.db.query(f"SELECT * FROM handoff_tickets {clause} ORDER BY id DESC LIMIT ?", (*params, limit))
+        return [_ticket(row) for row in rows]
+
+    def open_tickets(self) -> list[HandoffTicket]:
+        """Waiting and claimed tickets, oldest first (the queue order)."""
+        rows = self.db.query("SELECT * FROM handoff_tickets WHERE status IN ('waiting', 'with_agent') ORDER BY id")
+        return [_ticket(row) for row in rows]
 
     def for_conversation(self, conversation_id: str) -> list[HandoffTicket]:
-        return self._query(
+        rows = self.db.query(
             "SELECT * FROM handoff_tickets WHERE conversation_id = ? ORDER BY id DESC", (conversation_id,)
         )
-
-    def _query(self, sql: str, params: tuple[Any, ...]) -> list[HandoffTicket]:
-        try:
-            conn = self._connect()
-            try:
-                rows = conn.execute(sql, params).fetchall()
-            finally:
-                conn.close()
-        except (sqlite3.Error, OSError) as exc:
-            raise HandoffError(f"cannot read handoff tickets from {self.path}: {exc}") from exc
         return [_ticket(row) for row in rows]
+
+    def open_for_conversation(self, conversation_id: str) -> HandoffTicket | None:
+        rows = self.db.query(
+            "SELECT * FROM handoff_tickets WHERE conversation_id = ? AND status IN ('waiting', 'with_agent')"
+            " ORDER BY id DESC LIMIT 1",
+            (conversation_id,),
+        )
+        return _ticket(rows[0]) if rows else None
+
+    def related(self, ticket: HandoffTicket, limit: int = 20) -> list[HandoffTicket]:
+        """The same customer's other tickets on any channel, matched by email or customer id."""
+        email = (ticket.customer.get("customer_email") or "").lower()
+        key = ticket.customer.get("customer_id") or ""
+        if not email and not key:
+            return []
+        rows = self.db.query(
+            "SELECT * FROM handoff_tickets WHERE id != ? AND ((customer_email = ? AND ? != '')"
+            " OR (customer_key = ? AND ? != '')) ORDER BY id DESC LIMIT ?",
+            (ticket.id, email, email, key, key, limit),
+        )
+        return [_ticket(row) for row in rows]
+
+    # -- the queue ----------------------------------------------------------
+
+    def queue_position(self, ticket_id: int) -> int:
+        """1 for the next waiting ticket to be claimed; 0 when the ticket is not waiting."""
+        rows = self.db.query(
+            "SELECT COUNT(*) AS n FROM handoff_tickets WHERE status = 'waiting' AND id <= ?"
+            " AND EXISTS (SELECT 1 FROM handoff_tickets WHERE id = ? AND status = 'waiting')",
+            (ticket_id, ticket_id),
+        )
+        return int(rows[0]["n"])
+
+    def typical_wait(self, recent: int = 20, window: float = 14 * 86400.0) -> float | None:
+        """Median seconds from creation to claim over the last ``recent`` claimed tickets, or None."""
+        rows = self.db.query(
+            "SELECT claimed_at - created_at AS wait FROM handoff_tickets"
+            " WHERE claimed_at IS NOT NULL AND created_at > ? ORDER BY id DESC LIMIT ?",
+            (time.time() - window, recent),
+        )
+        waits = [float(row["wait"]) for row in rows if row["wait"] is not None and row["wait"] >= 0]
+        return statistics.median(waits) if waits else None
+
+    # -- transitions ---------------------------------------------------------
+
+    def transition(self, ticket_id: int, action: str, actor: str, *, owner: str | None = None) -> HandoffTicket:
+        """Apply ``action`` (claim, release, resolve, cancel) as ``actor``; race-safe.
+
+        ``owner``: when given, the ticket must currently belong to this agent
+        (releasing or resolving someone else's conversation is refused).
+        Raises ``TransitionError`` when the ticket's status does not allow it.
+        """
+        if action not in TRANSITIONS:
+            raise HandoffError(f"unknown transition {action!r}")
+        sources, target, event = TRANSITIONS[action]
+        now = time.time()
+        with self.db.transaction() as conn:
+            row = conn.execute("SELECT * FROM handoff_tickets WHERE id = ?", (ticket_id,)).fetchone()
+            if row is None:
+                raise TransitionError(f"there is no ticket {ticket_id}")
+            current = _ticket(row)
+            if current.status not in sources:
+                who = f" by {current.agent}" if current.status == "with_agent" and current.agent else ""
+                raise TransitionError(f"{current.number} is {current.status.replace('_', ' ')}{who}: cannot {action}")
+            if owner is not None and current.agent not in (None, owner):
+                raise TransitionError(f"{current.number} belongs to {current.agent}: cannot {action}")
+            changes, params = {
+                "claim": ("agent = ?, claimed_at = COALESCE(claimed_at, ?)", (actor, now)),
+                "release": ("agent = NULL", ()),
+                "resolve": ("closed_at = ?", (now,)),
+                "cancel": ("closed_at = ?", (now,)),
+            }[action]
+            cursor = conn.execute(
+                f"UPDATE handoff_tickets SET status = ?, {changes} WHERE id = ? AND status = ?",
+                (target, *params, ticket_id, current.status),
+            )
+            if cursor.rowcount != 1:  # pragma: no cover - BEGIN IMMEDIATE serialises writers
+                raise TransitionError(f"{current.number} changed meanwhile: cannot {action}")
+            self._event(conn, ticket_id, action, current.status, target, actor, {}, now)
+            if action in COMMAND_AFTER:
+                self._command(conn, current.conversation_id, COMMAND_AFTER[action], ticket_id, now)
+            self._publish(conn, ticket_id, event, now)
+            updated = conn.execute("SELECT * FROM handoff_tickets WHERE id = ?", (ticket_id,)).fetchone()
+        return _ticket(updated)
+
+    def rate(self, ticket_id: int, score: int, comment: str | None = None) -> HandoffTicket:
+        """Store the customer's 1-5 rating (and optional comment) of a resolved ticket; a later one replaces it."""
+        if not 1 <= int(score) <= 5:
+            raise HandoffError(f"a rating is 1 to 5, not {score}")
+        now = time.time()
+        comment = (comment or "").strip()[: self.max_text] or None
+        with self.db.transaction() as conn:
+            cursor = conn.execute(
+                "UPDATE handoff_tickets SET rating_score = ?, rating_comment = ?, rated_at = ? WHERE id = ?",
+                (int(score), comment, now, ticket_id),
+            )
+            if cursor.rowcount != 1:
+                raise HandoffError(f"there is no ticket {ticket_id}")
+            self._event(conn, ticket_id, "rated", None, None, "customer", {"score": int(score)}, now)
+            self._publish(conn, ticket_id, "handoff.rated", now)
+            row = conn.execute("SELECT * FROM handoff_tickets WHERE id = ?", (ticket_id,)).fetchone()
+        return _ticket(row)
+
+    # -- messages ----------------------------------------------------------------
+
+    def add_agent_message(self, ticket_id: int, agent: str, text: str) -> HandoffMessage:
+        """Queue an agent's reply for delivery; the agent must own the open ticket."""
+        text = _clean_text(text, self.max_text)
+        now = time.time()
+        with self.db.transaction() as conn:
+            current = self._locked(conn, ticket_id)
+            if current.status != "with_agent" or current.agent != agent:
+                raise TransitionError(f"{current.number} is not with {agent}: claim it before replying")
+            message = self._insert_message(conn, current, "agent", agent, text, now, None)
+            conn.execute(
+                "UPDATE handoff_tickets SET first_reply_at = COALESCE(first_reply_at, ?) WHERE id = ?", (now, ticket_id)
+            )
+            self._command(conn, current.conversation_id, "deliver", ticket_id, now)
+            self._publish(conn, ticket_id, "handoff.message", now, message)
+        return message
+
+    def add_note(self, ticket_id: int, author: str, text: str) -> HandoffMessage:
+        """An internal note: agents see it, the customer never does."""
+        text = _clean_text(text, self.max_text)
+        with self.db.transaction() as conn:
+            current = self._locked(conn, ticket_id)
+            return self._insert_message(conn, current, "note", author, text, time.time(), None)
+
+    def add_customer_message(self, ticket_id: int, text: str, source_ts: float) -> HandoffMessage | None:
+        """Copy a customer's message (identified by its tracker timestamp); None if already copied."""
+        text = (text or "")[: self.max_text]
+        now = time.time()
+        with self.db.transaction() as conn:
+            current = self._locked(conn, ticket_id)
+            try:
+                message = self._insert_message(conn, current, "customer", None, text, now, source_ts)
+            except sqlite3.IntegrityError:
+                return None
+            self._publish(conn, ticket_id, "handoff.message", now, message)
+        return message
+
+    def messages(self, ticket_id: int, after: int = 0) -> list[HandoffMessage]:
+        rows = self.db.query(
+            "SELECT * FROM handoff_messages WHERE ticket_id = ? AND id > ? ORDER BY id", (ticket_id, after)
+        )
+        return [_message(row) for row in rows]
+
+    def take_undelivered(self, conversation_id: str) -> list[HandoffMessage]:
+        """Agent messages not yet sent to the customer, oldest first, marked delivered in the same step.
+
+        Called by the action that sends them, so each is handed out exactly once.
+        """
+        with self.db.transaction() as conn:
+            rows = conn.execute(
+                "UPDATE handoff_messages SET delivered_at = ? WHERE conversation_id = ? AND role = 'agent'"
+                " AND delivered_at IS NULL RETURNING *",
+                (time.time(), conversation_id),
+            ).fetchall()
+        return sorted((_message(row) for row in rows), key=lambda m: m.id)
+
+    def last_customer_source(self, ticket_id: int) -> float:
+        rows = self.db.query(
+            "SELECT MAX(source_ts) AS ts FROM handoff_messages WHERE ticket_id = ? AND role = 'customer'", (ticket_id,)
+        )
+        return float(rows[0]["ts"] or 0.0)
+
+    def events(self, ticket_id: int) -> list[dict[str, Any]]:
+        rows = self.db.query("SELECT * FROM handoff_events WHERE ticket_id = ? ORDER BY id", (ticket_id,))
+        return [{**dict(row), "data": json.loads(row["data"])} for row in rows]
+
+    # -- Rasa commands (processed by bot/handoff/relay.py) -------------------------
+
+    def due_commands(self, now: float | None = None, limit: int = 50) -> list[RasaCommand]:
+        rows = self.db.query(
+            "SELECT * FROM rasa_commands WHERE done_at IS NULL AND next_attempt_at <= ? ORDER BY id LIMIT ?",
+            (now or time.time(), limit),
+        )
+        return [RasaCommand(r["id"], r["conversation_id"], r["kind"], r["ticket_id"], r["attempts"]) for r in rows]
+
+    def command_done(self, command_id: int) -> None:
+        with self.db.transaction() as conn:
+            conn.execute(
+                "UPDATE rasa_commands SET done_at = ?, last_error = NULL WHERE id = ?", (time.time(), command_id)
+            )
+
+    def command_failed(self, command_id: int, error: str, retry_in: float) -> None:
+        with self.db.transaction() as conn:
+            conn.execute(
+                "UPDATE rasa_commands SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ?",
+                (error[:500], time.time() + retry_in, command_id),
+            )
+
+    def pending_commands(self) -> int:
+        return int(self.db.query("SELECT COUNT(*) AS n FROM rasa_commands WHERE done_at IS NULL")[0]["n"])
+
+    # -- internals -------------------------------------------------------------------
+
+    def _locked(self, conn: sqlite3.Connection, ticket_id: int) -> HandoffTicket:
+        row = conn.execute("SELECT * FROM handoff_tickets WHERE id = ?", (ticket_id,)).fetchone()
+        if row is None:
+            raise TransitionError(f"there is no ticket {ticket_id}")
+        return _ticket(row)
+
+    def _insert_message(
+        self,
+        conn: sqlite3.Connection,
+        ticket: HandoffTicket,
+        role: str,
+        author: str | None,
+        text: str,
+        now: float,
+        source_ts: float | None,
+    ) -> HandoffMessage:
+        cursor = conn.execute(
+            "INSERT INTO handoff_messages (ticket_id, conversation_id, role, author, text, created_at, source_ts)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (ticket.id, ticket.conversation_id, role, author, text, now, source_ts),
+        )
+        return HandoffMessage(
+            int(cursor.lastrowid or 0), int(ticket.id or 0), ticket.conversation_id, role, author, text, now
+        )
+
+    @staticmethod
+    def _event(
+        conn: sqlite3.Connection,
+        ticket_id: int,
+        kind: str,
+        source: str | None,
+        target: str | None,
+        actor: str | None,
+        data: dict[str, Any],
+        now: float,
+    ) -> None:
+        conn.execute(
+            "INSERT INTO handoff_events (ticket_id, kind, from_status, to_status, actor, data, at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (ticket_id, kind, source, target, actor, _json(data), now),
+        )
+
+    @staticmethod
+    def _command(conn: sqlite3.Connection, conversation_id: str, kind: str, ticket_id: int, now: float) -> None:
+        conn.execute(
+            "INSERT INTO rasa_commands (conversation_id, kind, ticket_id, created_at, next_attempt_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (conversation_id, kind, ticket_id, now, now),
+        )
+
+    def _publish(
+        self, conn: sqlite3.Connection, ticket_id: int, event: str, now: float, message: HandoffMessage | None = None
+    ) -> None:
+        if not self.webhook:
+            return
+        row = conn.execute("SELECT * FROM handoff_tickets WHERE id = ?", (ticket_id,)).fetchone()
+        ticket = _ticket(row)
+        messages = [
+            _message(r)
+            for r in conn.execute(
+                "SELECT * FROM handoff_messages WHERE ticket_id = ? AND role IN ('customer', 'agent') ORDER BY id",
+                (ticket_id,),
+            )
+        ]
+        agent = None
+        if ticket.agent:
+            user = conn.execute("SELECT display_name FROM users WHERE username = ?", (ticket.agent,)).fetchone()
+            agent = {"username": ticket.agent, "display_name": user["display_name"] if user else ticket.agent}
+        desk = f"{self.desk_url}/desk/tickets/{ticket_id}" if self.desk_url else None
+        packet = build_packet(event, ticket, messages, agent, now, desk, message)
+        outbox.enqueue(conn, event, packet, now)
+
+
+def _clean_text(text: str, limit: int) -> str:
+    text = (text or "").strip()
+    if not text:
+        raise InvalidMessage("the message is empty")
+    if len(text) > limit:
+        raise InvalidMessage(f"the message is longer than {limit} characters")
+    return text
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _ticket(row: sqlite3.Row) -> HandoffTicket:
+    keys = row.keys()
+
+    def col(name: str) -> Any:
+        return row[name] if name in keys else None
+
     return HandoffTicket(
         id=row["id"],
         conversation_id=row["conversation_id"],
@@ -163,4 +496,24 @@ def _ticket(row: sqlite3.Row) -> HandoffTicket:
         kb_version=row["kb_version"],
         status=row["status"],
         created_at=row["created_at"],
+        agent=col("agent"),
+        claimed_at=col("claimed_at"),
+        first_reply_at=col("first_reply_at"),
+        closed_at=col("closed_at"),
+        rating_score=col("rating_score"),
+        rating_comment=col("rating_comment"),
+        rated_at=col("rated_at"),
+    )
+
+
+def _message(row: sqlite3.Row) -> HandoffMessage:
+    return HandoffMessage(
+        id=row["id"],
+        ticket_id=row["ticket_id"],
+        conversation_id=row["conversation_id"],
+        role=row["role"],
+        author=row["author"],
+        text=row["text"],
+        created_at=row["created_at"],
+        delivered_at=row["delivered_at"],
     )

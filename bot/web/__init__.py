@@ -1,30 +1,110 @@
-"""The web app: demo shop page with the chat widget, agent page, JSON API, health.
+"""The web app: demo shop with the chat widget, agent desk, JSON API, health.
 
 ``create_app(settings=None)`` is the application factory; each screen is a
 blueprint. The app talks to Rasa only over HTTP and never imports rasa.
+Background workers (the relay to Rasa, the webhook outbox) are started by
+``start_workers``, which ``faqbot web`` calls; tests drive them directly.
 """
 
 from __future__ import annotations
 
+import datetime
+import logging
+import secrets
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask
+from flask import Flask, Response, render_template
 
+from bot.errors import HandoffError
 from bot.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the Flask app for ``settings`` (the environment's by default)."""
+    settings = settings or get_settings()
     app = Flask(__name__)
-    app.config.from_mapping(FAQBOT_SETTINGS=settings or get_settings(), JSON_SORT_KEYS=False)
+    if not settings.secret_key:
+        log.warning("FAQBOT_SECRET_KEY is not set: desk sessions end when the web app restarts")
+    app.config.from_mapping(
+        FAQBOT_SETTINGS=settings,
+        JSON_SORT_KEYS=False,
+        SECRET_KEY=settings.secret_key or secrets.token_hex(32),
+        SESSION_COOKIE_NAME="faqbot_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.secure_cookies,
+        PERMANENT_SESSION_LIFETIME=datetime.timedelta(hours=12),
+        MAX_CONTENT_LENGTH=1_000_000,
+    )
     if test_config:
         app.config.from_mapping(test_config)
 
-    from bot.web import agent, api, health, shop
+    from bot.web import api, auth, desk, health, shop
 
     app.register_blueprint(shop.bp)
-    app.register_blueprint(agent.bp)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(desk.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(health.bp)
+    app.jinja_env.globals["csrf_token"] = auth.csrf_token
+
+    @app.template_filter("when")
+    def when(timestamp: float | None) -> str:
+        if not timestamp:
+            return ""
+        moment = datetime.datetime.fromtimestamp(float(timestamp), datetime.timezone.utc)
+        return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+    @app.get("/agent/")
+    @app.get("/agent")
+    def old_agent_page() -> Response:
+        from flask import redirect, url_for
+
+        return redirect(url_for("desk.queue"), 301)  # type: ignore[return-value]
+
+    @app.errorhandler(HandoffError)
+    def store_unavailable(exc: HandoffError) -> tuple[str, int]:
+        log.error("%s", exc)
+        return render_template("error.html", message=f"The ticket store is unavailable: {exc}"), 503
+
+    @app.after_request
+    def security_headers(response: Response) -> Response:
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        if not (response.mimetype or "").startswith("text/event-stream"):
+            response.headers.setdefault("X-Frame-Options", "DENY")
+        return response
+
     return app
+
+
+def start_workers(app: Flask) -> list[Any]:
+    """Start the relay (desk <-> Rasa) and, when a webhook is configured, the outbox worker."""
+    from bot import services
+    from bot.handoff.outbox import OutboxWorker, WebhookSender
+    from bot.handoff.rasa_client import RasaClient
+    from bot.handoff.relay import Relay, RelayWorker
+
+    settings: Settings = app.config["FAQBOT_SETTINGS"]
+    store = services.handoff_store(settings)
+    rasa = RasaClient(settings.rasa_url, settings.rasa_token, timeout=max(settings.http_timeout, 10.0))
+    relay = RelayWorker(Relay(store, rasa), settings.relay_interval)
+    relay.start()
+    app.extensions["faqbot_relay"] = relay
+    workers: list[Any] = [relay]
+    if settings.webhook_url:
+        sender = WebhookSender(
+            settings.database_path,
+            settings.webhook_url,
+            settings.webhook_secret,
+            timeout=settings.http_timeout,
+            max_attempts=settings.webhook_max_attempts,
+        )
+        outbox = OutboxWorker(sender, interval=settings.relay_interval)
+        outbox.start()
+        app.extensions["faqbot_outbox"] = outbox
+        workers.append(outbox)
+    return workers

@@ -42,3 +42,20 @@ def get_handoff(ticket_id: int) -> ResponseReturnValue:
     if ticket is None:
         abort(404)
     return jsonify(ticket.to_dict())
+
+
+@bp.get("/conversations/<path:conversation_id>/handoff")
+def conversation_handoff(conversation_id: str) -> ResponseReturnValue:
+    """The conversation's latest ticket and its messages, for integrations whose channel cannot push
+    (Rasa's REST channel): poll this for agent replies (``?after=<message id>``)."""
+    store = handoff_store()
+    tickets = store.for_conversation(conversation_id)
+    if not tickets:
+        abort(404)
+    try:
+        after = int(request.args.get("after", 0))
+    except ValueError:
+        return jsonify(error="after must be an integer"), 400
+    ticket = tickets[0]
+    messages = [m.to_dict() for m in store.messages(int(ticket.id or 0), after) if m.role in ("customer", "agent")]
+    return jsonify(ticket=ticket.to_dict(), messages=messages)

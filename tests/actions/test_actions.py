@@ -17,37 +17,9 @@ from actions.handoff import ActionCreateTicket, ActionStartHandoff, ValidateHand
 from actions.slots import ActionValidateSlotMappings
 from bot import services
 from bot.handoff.store import HandoffStore
-from bot.kb.loader import load_knowledge_base
-from bot.retrieval.index import build_index
 from bot.settings import PROJECT_ROOT, get_settings
-from tests.conftest import HashingEmbedder
 
 DOMAIN = yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text(encoding="utf-8"))
-
-
-@pytest.fixture(autouse=True)
-def action_env(monkeypatch, tmp_path: Path, small_kb: Path):
-    env = {
-        "FAQBOT_KB_DIR": str(small_kb),
-        "FAQBOT_VAR_DIR": str(tmp_path / "var"),
-        "FAQBOT_LANGUAGES": "en,ru",
-        "FAQBOT_EMBEDDING_MODEL": "hashing-test-embedder",
-        "FAQBOT_ANSWER_THRESHOLD": "0.6",
-        "FAQBOT_CLARIFY_THRESHOLD": "0.3",
-        "FAQBOT_CLARIFY_MARGIN": "1.0",
-    }
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    get_settings.cache_clear()
-    services.faq_service.cache_clear()
-    services.handoff_store.cache_clear()
-    fake = HashingEmbedder()
-    monkeypatch.setattr(services, "embedder", lambda settings=None: fake)
-    build_index(load_knowledge_base(small_kb, ("en", "ru")), fake, tmp_path / "var" / "index")
-    yield
-    get_settings.cache_clear()
-    services.faq_service.cache_clear()
-    services.handoff_store.cache_clear()
 
 
 def tracker(
@@ -240,8 +212,9 @@ def test_create_ticket_stores_full_context_and_pauses(tmp_path: Path):
     messages, events = run(
         ActionCreateTicket(), tracker("ada@example.com", slots=slots, events=history, channel="socketio")
     )
-    assert responses(messages) == ["utter_handoff_created"]
+    assert responses(messages) == ["utter_handoff_created", "utter_handoff_queue_no_estimate"]
     assert messages[0]["ticket_number"] == "T-000001" and messages[0]["customer_name"] == "Ada"
+    assert messages[1]["position"] == 1
     assert events == [SlotSet("ticket_number", "T-000001"), SlotSet("failed_answers", 0.0), ConversationPaused()]
     (ticket,) = HandoffStore(tmp_path / "var" / "faqbot.db").tickets()
     assert ticket.channel == "socketio" and ticket.reason == "low_confidence" and ticket.kb_version == "v-test"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -78,7 +79,47 @@ def test_customer_asks_in_english_and_arabic_and_reaches_a_person(bot_servers, b
         )
     page.wait_for_function(ticket_shown, timeout=30_000)
     page.screenshot(path=str(ARTIFACTS / "widget-handoff.png"))
-    agent = browser.new_page()
-    agent.goto(bot_servers.web_url + "/agent/")
-    assert "Ada Lovelace" in agent.content()
-    agent.screenshot(path=str(ARTIFACTS / "agent-page.png"))
+    number = re.search(r"T-\d{6}", page.get_by_test_id("faqbot-panel").inner_text()).group(0)
+
+    # An agent signs in to the desk, sees the ticket in the live queue, claims it and replies.
+    bot_servers.add_user("ann", "browser test password", name="Ann")
+    agent = browser.new_page(viewport={"width": 1280, "height": 900})
+    agent.goto(bot_servers.web_url + "/desk/")
+    agent.fill("input[name=username]", "ann")
+    agent.fill("input[name=password]", "browser test password")
+    agent.click("button[type=submit]")
+    agent.wait_for_selector("#desk-queue")
+    agent.wait_for_selector("#live-status:text('Live')", timeout=15_000)
+    waiting = agent.locator("[data-list=waiting] .queue-item", has_text=number)
+    waiting.wait_for(timeout=15_000)
+    assert "Ada Lovelace" in waiting.inner_text()
+    agent.screenshot(path=str(ARTIFACTS / "desk-queue.png"))
+    waiting.locator("a").click()
+    agent.wait_for_selector("#desk-ticket")
+    for expected in ("Ada Lovelace", "ada@example.com", "LK-123456", "I want to talk to a human"):
+        assert expected in agent.content()
+    agent.click("#claim")
+    agent.wait_for_selector("#send:enabled", timeout=15_000)
+    agent.fill("#reply-text", "Hi Ada, I'm Ann. Your refund for LK-123456 was sent today.")
+    agent.click("#send")
+
+    # The customer sees the reply in the widget, marked as coming from a person.
+    reply = page.locator("[data-testid=faqbot-msg-bot]", has_text="Your refund for LK-123456 was sent today")
+    reply.wait_for(timeout=30_000)
+    assert "Ann (support team)" in reply.inner_text()
+    agent.wait_for_selector("#transcript .delivery:text('delivered')", timeout=15_000)
+    agent.screenshot(path=str(ARTIFACTS / "desk-ticket.png"))
+
+    # The agent resolves; the bot is back, thanks the customer and asks for a rating.
+    agent.click("#resolve")
+    rating = page.locator("[data-testid=faqbot-msg-bot]", has_text="How happy are you")
+    rating.wait_for(timeout=30_000)
+    page.get_by_role("button", name="4", exact=True).last.click()
+    page.locator("[data-testid=faqbot-msg-bot]", has_text="Anything you'd like to tell us").wait_for(timeout=30_000)
+    page.get_by_test_id("faqbot-input").fill("Ann was very helpful")
+    page.get_by_test_id("faqbot-send").click()
+    page.locator("[data-testid=faqbot-msg-bot]", has_text="Thank you for your feedback").wait_for(timeout=30_000)
+    page.screenshot(path=str(ARTIFACTS / "widget-rated.png"))
+    stored = bot_servers.store().by_number(number)
+    assert (stored.status, stored.rating_score, stored.rating_comment) == ("resolved", 4, "Ann was very helpful")
+    agent.wait_for_selector("#rating:text('4/5')", timeout=15_000)

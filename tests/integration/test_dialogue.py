@@ -76,7 +76,10 @@ def test_unrelated_question_offer_form_ticket_then_silence(bot_servers):
     assert "ada at example dot com" in texts(invalid)[0]  # invalid email, asked again
     assert len(invalid) == 2
     done = bot_servers.say(sender, "ada@example.com")
-    (confirmation,) = texts(done)
+    confirmation, queue = texts(done)
+    assert "in the queue" in queue and done[1]["buttons"] == [
+        {"title": "Back to the bot", "payload": "/cancel_handoff"}
+    ]
     tickets = HandoffStore(bot_servers.settings.database_path).for_conversation(sender)
     assert len(tickets) == 1
     ticket = tickets[0]
@@ -101,8 +104,8 @@ def test_request_for_a_person_uses_what_the_page_already_told_us(bot_servers):
     sender = conversation()
     metadata = {"customer_name": "Нина", "customer_email": "nina@example.com", "page_url": "https://shop.example/cart"}
     replies = bot_servers.say(sender, "позовите оператора", metadata=metadata)
-    # nothing left to ask: straight to the ticket
-    assert len(replies) == 2
+    # nothing left to ask: straight to the ticket, then the place in the queue
+    assert len(replies) == 3 and "в очереди" in replies[2]["text"]
     (ticket,) = HandoffStore(bot_servers.settings.database_path).for_conversation(sender)
     assert ticket.reason == "customer_request" and ticket.language == "ru"
     assert ticket.customer["customer_name"] == "Нина" and ticket.customer["page_url"] == "https://shop.example/cart"

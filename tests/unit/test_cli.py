@@ -74,3 +74,37 @@ def test_training_hash_follows_inputs(tmp_path: Path):
     assert inputs_hash(tmp_path) == first
     (tmp_path / "data" / "nlu.yml").write_text("b")
     assert inputs_hash(tmp_path) != first
+
+
+def test_first_run_generates_secrets_and_one_admin(tmp_path: Path):
+    from bot.accounts import UserStore
+    from bot.cli.run import ensure_admin, ensure_tokens
+    from bot.settings import Settings
+
+    settings = Settings(var_dir=tmp_path / "var")
+    first = ensure_tokens(settings)
+    assert first.api_token and first.rasa_token and len(first.secret_key) > 20
+    assert ensure_tokens(settings).secret_key == first.secret_key  # kept in var/secrets.json
+    assert (tmp_path / "var" / "secrets.json").stat().st_mode & 0o077 == 0
+    password = ensure_admin(first)
+    assert password and UserStore(first.database_path).authenticate("admin", password).role == "admin"
+    assert ensure_admin(first) is None  # only once
+
+
+def test_user_commands(env, monkeypatch, capsys, tmp_path: Path):
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("a long password\n"))
+    assert main(["user", "add", "Ann", "--role", "agent", "--name", "Ann A.", "--password-stdin"]) == 0
+    assert "created agent ann (Ann A.)" in capsys.readouterr().out
+    monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
+    assert main(["user", "add", "bob", "--password-stdin"]) == 2
+    assert "at least 8 characters" in capsys.readouterr().err
+    monkeypatch.setattr("sys.stdin", io.StringIO("another password\n"))
+    assert main(["user", "add", "ann", "--password-stdin"]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert main(["user", "disable", "ann"]) == 0
+    capsys.readouterr()
+    assert main(["user", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert "ann" in listing and "agent" in listing and "(disabled)" in listing

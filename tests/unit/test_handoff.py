@@ -80,7 +80,7 @@ def test_locked_database_raises_a_clear_error(tmp_path: Path):
     blocker = sqlite3.connect(path, isolation_level=None)
     blocker.execute("BEGIN EXCLUSIVE")
     try:
-        with pytest.raises(HandoffError, match="cannot store handoff ticket"):
+        with pytest.raises(HandoffError, match="busy or broken"):
             store.create(_ticket())
     finally:
         blocker.execute("ROLLBACK")

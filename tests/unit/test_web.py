@@ -1,5 +1,3 @@
-from pathlib import Path
-
 import pytest
 
 from bot.handoff.store import HandoffStore, HandoffTicket
@@ -77,27 +75,18 @@ def test_api_lists_tickets_with_full_context(client, settings):
     assert client.get("/api/handoffs?limit=x&token=test-token").status_code == 400
 
 
-def test_agent_pages_show_context(client, settings):
+def test_rest_integrations_can_poll_a_conversations_agent_replies(client, settings):
     ticket = _add_ticket(settings)
-    listing = client.get("/agent/").get_data(as_text=True)
-    assert ticket.number in listing and "فاطمة" in listing and "LK-123456" in listing
-    detail = client.get(f"/agent/tickets/{ticket.id}").get_data(as_text=True)
-    for expected in ("order-tracking", "0.410", "conv-1", "socketio", "low confidence", "أين طلبي؟"):
-        assert expected in detail
-    assert client.get("/agent/tickets/999").status_code == 404
-
-
-def test_agent_page_refuses_remote_requests_without_token(client):
-    remote = {"REMOTE_ADDR": "203.0.113.9"}
-    assert client.get("/agent/", environ_base=remote).status_code == 403
-    assert client.get("/agent/?token=test-token", environ_base=remote).status_code == 200
-
-
-def test_agent_page_reports_an_unreadable_store(settings, tmp_path: Path):
-    broken = settings.replace(var_dir=tmp_path / "not-a-dir")
-    (tmp_path / "not-a-dir").write_text("a file where a folder should be")
-    page = create_app(settings=broken).test_client().get("/agent/").get_data(as_text=True)
-    assert "ticket store is unavailable" in page
+    store = _store(settings)
+    store.transition(int(ticket.id), "claim", "ann")
+    first = store.add_agent_message(int(ticket.id), "ann", "مرحباً فاطمة")
+    store.add_note(int(ticket.id), "ann", "internal")
+    body = client.get("/api/conversations/conv-1/handoff?token=test-token").get_json()
+    assert body["ticket"]["status"] == "with_agent" and [m["text"] for m in body["messages"]] == ["مرحباً فاطمة"]
+    later = client.get(f"/api/conversations/conv-1/handoff?after={first.id}&token=test-token").get_json()
+    assert later["messages"] == []
+    assert client.get("/api/conversations/nope/handoff?token=test-token").status_code == 404
+    assert client.get("/api/conversations/conv-1/handoff").status_code == 401
 
 
 def test_healthz_reports_each_part(client, settings, small_kb, embedder: HashingEmbedder):

@@ -1,0 +1,69 @@
+"""``faqbot user``: desk accounts (agents, editors, admins)."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+
+from bot.accounts import ROLES, UserStore
+from bot.settings import Settings
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    user = commands.add_parser("user", help="manage desk users")
+    sub = user.add_subparsers(dest="user_command", required=True)
+    add = sub.add_parser("add", help="create a user (asks for the password, or reads it from stdin)")
+    add.add_argument("username")
+    add.add_argument("--role", choices=ROLES, default="agent")
+    add.add_argument("--name", default="", help="the name customers and colleagues see (default: the username)")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    add.set_defaults(func=cmd_add)
+    passwd = sub.add_parser("passwd", help="set a user's password")
+    passwd.add_argument("username")
+    passwd.add_argument("--password-stdin", action="store_true")
+    passwd.set_defaults(func=cmd_passwd)
+    for name, disabled in (("disable", True), ("enable", False)):
+        cmd = sub.add_parser(name, help=f"{name} a user's sign-in")
+        cmd.add_argument("username")
+        cmd.set_defaults(func=cmd_disable, disabled=disabled)
+    listing = sub.add_parser("list", help="list users")
+    listing.set_defaults(func=cmd_list)
+
+
+def _store(settings: Settings) -> UserStore:
+    return UserStore(settings.database_path, settings.http_timeout)
+
+
+def _password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("password: ")
+    if first != getpass.getpass("again: "):
+        raise SystemExit("faqbot: the passwords differ")
+    return first
+
+
+def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
+    user = _store(settings).add(args.username, _password(args), role=args.role, display_name=args.name)
+    print(f"created {user.role} {user.username} ({user.display_name})")
+    return 0
+
+
+def cmd_passwd(args: argparse.Namespace, settings: Settings) -> int:
+    _store(settings).set_password(args.username, _password(args))
+    print(f"password of {args.username} changed")
+    return 0
+
+
+def cmd_disable(args: argparse.Namespace, settings: Settings) -> int:
+    _store(settings).set_disabled(args.username, args.disabled)
+    print(f"{args.username} {'disabled' if args.disabled else 'enabled'}")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
+    for user in _store(settings).users():
+        state = " (disabled)" if user.disabled else ""
+        print(f"{user.username:20} {user.role:7} {user.display_name}{state}")
+    return 0

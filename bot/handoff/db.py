@@ -1,0 +1,179 @@
+"""The web app's own tables in one SQLite file (``var/faqbot.db``).
+
+Tickets, their events and messages, Rasa-bound commands, the webhook outbox
+and desk users live here; conversations themselves live in Rasa's tracker
+store. Every write is one short ``BEGIN IMMEDIATE`` transaction with a busy
+timeout, so the action server and the web app can share the file; a locked or
+broken database raises ``HandoffError`` with the file's path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from bot.errors import HandoffError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS handoff_tickets (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    conversation_id TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    language TEXT NOT NULL,
+    customer TEXT NOT NULL,
+    question TEXT NOT NULL,
+    candidates TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    transcript TEXT NOT NULL,
+    kb_version TEXT,
+    status TEXT NOT NULL DEFAULT 'waiting',
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS handoff_tickets_conversation ON handoff_tickets (conversation_id);
+
+CREATE TABLE IF NOT EXISTS handoff_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ticket_id INTEGER NOT NULL REFERENCES handoff_tickets (id),
+    kind TEXT NOT NULL,
+    from_status TEXT,
+    to_status TEXT,
+    actor TEXT,
+    data TEXT NOT NULL DEFAULT '{}',
+    at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS handoff_events_ticket ON handoff_events (ticket_id);
+
+CREATE TABLE IF NOT EXISTS handoff_messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ticket_id INTEGER NOT NULL REFERENCES handoff_tickets (id),
+    conversation_id TEXT NOT NULL,
+    role TEXT NOT NULL,
+    author TEXT,
+    text TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    source_ts REAL,
+    delivered_at REAL
+);
+CREATE INDEX IF NOT EXISTS handoff_messages_ticket ON handoff_messages (ticket_id, id);
+CREATE UNIQUE INDEX IF NOT EXISTS handoff_messages_source
+    ON handoff_messages (ticket_id, role, source_ts) WHERE source_ts IS NOT NULL;
+CREATE INDEX IF NOT EXISTS handoff_messages_undelivered
+    ON handoff_messages (conversation_id, id) WHERE role = 'agent' AND delivered_at IS NULL;
+
+CREATE TABLE IF NOT EXISTS rasa_commands (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    conversation_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    ticket_id INTEGER,
+    created_at REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL,
+    done_at REAL,
+    last_error TEXT
+);
+CREATE INDEX IF NOT EXISTS rasa_commands_due ON rasa_commands (done_at, next_attempt_at);
+
+CREATE TABLE IF NOT EXISTS users (
+    username TEXT PRIMARY KEY,
+    display_name TEXT NOT NULL,
+    role TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    disabled INTEGER NOT NULL DEFAULT 0
+);
+"""
+
+#: Columns added to ``handoff_tickets`` after its first release (issue #2):
+#: added in place to an existing database.
+TICKET_COLUMNS = {
+    "customer_email": "TEXT",
+    "customer_key": "TEXT",
+    "agent": "TEXT",
+    "claimed_at": "REAL",
+    "first_reply_at": "REAL",
+    "closed_at": "REAL",
+    "rating_score": "INTEGER",
+    "rating_comment": "TEXT",
+    "rated_at": "REAL",
+}
+
+
+class Database:
+    """A SQLite file with faqbot's schema, opened per operation."""
+
+    def __init__(self, path: Path, timeout: float = 5.0, extra_schema: Sequence[str] = ()) -> None:
+        self.path = path
+        self.timeout = timeout
+        self._extra_schema = tuple(extra_schema)
+        self._ready = False
+        self._lock = threading.Lock()
+
+    def connect(self) -> sqlite3.Connection:
+        """A new connection in autocommit mode, the schema applied once per process."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+            if not self._ready:
+                with self._lock:
+                    if not self._ready:
+                        self._migrate(conn)
+                        self._ready = True
+        except (sqlite3.Error, OSError) as exc:
+            raise HandoffError(f"cannot open the database {self.path}: {exc}") from exc
+        return conn
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.executescript(SCHEMA)
+        for script in self._extra_schema:
+            conn.executescript(script)
+        present = {row["name"] for row in conn.execute("PRAGMA table_info(handoff_tickets)")}
+        for column, kind in TICKET_COLUMNS.items():
+            if column not in present:
+                try:
+                    conn.execute(f"ALTER TABLE handoff_tickets ADD COLUMN {column} {kind}")
+                except sqlite3.OperationalError as exc:  # another process added it meanwhile
+                    if "duplicate column" not in str(exc):
+                        raise
+        conn.execute("CREATE INDEX IF NOT EXISTS handoff_tickets_status ON handoff_tickets (status, id)")
+        conn.execute("CREATE INDEX IF NOT EXISTS handoff_tickets_email ON handoff_tickets (customer_email)")
+        conn.execute("CREATE INDEX IF NOT EXISTS handoff_tickets_customer ON handoff_tickets (customer_key)")
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (``BEGIN IMMEDIATE``): committed on success, rolled back on error."""
+        conn = self.connect()
+        try:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise HandoffError(f"the database {self.path} is busy or broken: {exc}") from exc
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise HandoffError(f"cannot write to the database {self.path}: {exc}") from exc
+        except sqlite3.Error as exc:
+            raise HandoffError(f"database error in {self.path}: {exc}") from exc
+        finally:
+            conn.close()
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        """Rows of one read."""
+        conn = self.connect()
+        try:
+            return conn.execute(sql, tuple(params)).fetchall()
+        except sqlite3.Error as exc:
+            raise HandoffError(f"cannot read from the database {self.path}: {exc}") from exc
+        finally:
+            conn.close()

@@ -1,0 +1,76 @@
+"""The few calls the web app makes to Rasa's HTTP API (never an import of rasa)."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+import requests
+
+from bot.errors import HandoffError
+
+
+class RasaUnavailable(HandoffError):
+    """Rasa did not answer, or answered with an error."""
+
+
+class RasaClient:
+    """Rasa's HTTP API with its auth token; every call has a timeout."""
+
+    def __init__(
+        self, base_url: str, token: str, timeout: float = 5.0, session: requests.Session | None = None
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self.timeout = timeout
+        self.session = session or requests.Session()
+
+    def tracker(self, conversation_id: str) -> dict[str, Any]:
+        """The conversation's events since its last restart."""
+        result = self._call("GET", f"/conversations/{quote(conversation_id, safe='')}/tracker", {})
+        return result if isinstance(result, dict) else {}
+
+    def execute(self, conversation_id: str, action: str) -> None:
+        """Run ``action`` now; its messages go out on the customer's latest channel (paused or not)."""
+        self._call(
+            "POST",
+            f"/conversations/{quote(conversation_id, safe='')}/execute",
+            {"output_channel": "latest"},
+            {"name": action},
+        )
+
+    def resume(self, conversation_id: str) -> None:
+        """Un-pause the conversation so the bot answers again.
+
+        The bot then "listens", as after any turn of its own: without that
+        step, Rasa's rules would not match the customer's next message.
+        """
+        events = [{"event": "resume"}, {"event": "action", "name": "action_listen"}]
+        self._call("POST", f"/conversations/{quote(conversation_id, safe='')}/tracker/events", {}, events)
+
+    def trigger(self, conversation_id: str, intent: str, entities: dict[str, Any] | None = None) -> None:
+        """Act as if the customer said ``intent``; replies go out on their latest channel."""
+        self._call(
+            "POST",
+            f"/conversations/{quote(conversation_id, safe='')}/trigger_intent",
+            {"output_channel": "latest"},
+            {"name": intent, "entities": entities or {}},
+        )
+
+    def _call(self, method: str, path: str, params: dict[str, str], body: Any = None) -> Any:
+        try:
+            response = self.session.request(
+                method,
+                self.base_url + path,
+                params={**params, "token": self.token},
+                json=body,
+                timeout=self.timeout,
+            )
+        except requests.RequestException as exc:
+            raise RasaUnavailable(f"Rasa at {self.base_url} is unreachable: {exc}") from exc
+        if response.status_code >= 400:
+            raise RasaUnavailable(f"Rasa answered {response.status_code} to {method} {path}: {response.text[:200]}")
+        try:
+            return response.json()
+        except ValueError:
+            return None

@@ -1,0 +1,145 @@
+"""The relay between Rasa and the desk while people own a conversation.
+
+Runs in the web app (``RelayWorker``) and does two things each pass:
+
+- copies the customer's new messages of every open ticket from Rasa's
+  tracker into the ticket (Rasa keeps logging them while the bot is paused),
+  and cancels the ticket when the customer asks to go back to the bot;
+- carries out ``rasa_commands`` in order per conversation: deliver queued
+  agent replies (by running ``action_deliver_agent_messages``, which takes
+  each undelivered reply exactly once), or resume the bot after a resolve or
+  cancel. A command that fails (Rasa down) is retried with backoff; later
+  commands of the same conversation wait, so replies never overtake.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from bot.errors import FaqbotError
+from bot.handoff.rasa_client import RasaClient
+from bot.handoff.store import HandoffStore, HandoffTicket, TransitionError
+
+log = logging.getLogger(__name__)
+
+CANCEL_INTENT = "cancel_handoff"
+CANCEL_CONFIDENCE = 0.7
+DELIVER_ACTION = "action_deliver_agent_messages"
+MAX_RETRY_DELAY = 60.0
+
+
+class Relay:
+    """One pass of syncing and delivery; ``run_once`` is what the worker repeats."""
+
+    def __init__(self, store: HandoffStore, rasa: RasaClient) -> None:
+        self.store = store
+        self.rasa = rasa
+
+    def run_once(self) -> dict[str, int]:
+        """Sync every open ticket, then run due commands; returns counts of what happened."""
+        counts = {"copied": 0, "cancelled": 0, "commands": 0, "failed": 0}
+        for ticket in self.store.open_tickets():
+            try:
+                copied, cancelled = self.sync(ticket)
+            except FaqbotError as exc:
+                log.warning("cannot sync %s: %s", ticket.number, exc)
+                continue
+            counts["copied"] += copied
+            counts["cancelled"] += int(cancelled)
+        done, failed = self.run_commands()
+        counts["commands"], counts["failed"] = done, failed
+        return counts
+
+    def sync(self, ticket: HandoffTicket) -> tuple[int, bool]:
+        """Copy the customer's messages sent after ``ticket`` opened; cancel it if they asked to."""
+        events = self.rasa.tracker(ticket.conversation_id).get("events") or []
+        since = max(ticket.created_at, self.store.last_customer_source(int(ticket.id or 0)))
+        copied = 0
+        for event in events:
+            if event.get("event") != "user" or float(event.get("timestamp") or 0) <= since:
+                continue
+            if _asks_to_cancel(event):
+                try:
+                    self.store.transition(int(ticket.id or 0), "cancel", "customer")
+                except TransitionError:
+                    pass
+                log.info("customer cancelled %s", ticket.number)
+                return copied, True
+            if self.store.add_customer_message(int(ticket.id or 0), event.get("text") or "", event["timestamp"]):
+                copied += 1
+        return copied, False
+
+    def run_commands(self) -> tuple[int, int]:
+        done = failed = 0
+        blocked: set[str] = set()
+        for command in self.store.due_commands():
+            if command.conversation_id in blocked:
+                continue
+            try:
+                self._run(command.kind, command.conversation_id, command.ticket_id)
+            except FaqbotError as exc:
+                delay = min(MAX_RETRY_DELAY, 2.0 ** min(command.attempts, 6))
+                log.warning("%s for %s failed (retry in %.0fs): %s", command.kind, command.conversation_id, delay, exc)
+                self.store.command_failed(command.id, str(exc), delay)
+                blocked.add(command.conversation_id)
+                failed += 1
+                continue
+            self.store.command_done(command.id)
+            done += 1
+        return done, failed
+
+    def _run(self, kind: str, conversation_id: str, ticket_id: int | None) -> None:
+        if kind == "deliver":
+            self.rasa.execute(conversation_id, DELIVER_ACTION)
+        elif kind in ("resume_resolved", "resume_cancelled"):
+            ticket = self.store.get(ticket_id) if ticket_id else None
+            self.rasa.resume(conversation_id)
+            intent = "handoff_resolved" if kind == "resume_resolved" else "handoff_cancelled"
+            self.rasa.trigger(conversation_id, intent, {"ticket_number": ticket.number if ticket else ""})
+        else:
+            log.error("unknown Rasa command %r for %s: skipped", kind, conversation_id)
+
+
+def _asks_to_cancel(event: dict[str, Any]) -> bool:
+    text = (event.get("text") or "").strip()
+    if text.startswith(f"/{CANCEL_INTENT}"):
+        return True
+    intent = (event.get("parse_data") or {}).get("intent") or {}
+    return intent.get("name") == CANCEL_INTENT and float(intent.get("confidence") or 0) >= CANCEL_CONFIDENCE
+
+
+class RelayWorker:
+    """Runs ``Relay.run_once`` every ``interval`` seconds in a daemon thread; ``wake`` runs it now."""
+
+    def __init__(self, relay: Relay, interval: float = 1.0) -> None:
+        self.relay = relay
+        self.interval = interval
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._loop, name="faqbot-relay", daemon=True)
+            self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.relay.run_once()
+            except Exception:  # noqa: BLE001 - the relay must survive anything and try again
+                log.exception("relay pass failed")
+            self._wake.wait(self.interval)
+            self._wake.clear()

@@ -1,0 +1,331 @@
+"""The agent desk: a live queue, the ticket with its full context, replies, notes, resolve.
+
+Pages are server-rendered; ``desk.js`` keeps them live through server-sent
+events (``/desk/events`` for the queue, ``/desk/tickets/<id>/events`` for a
+conversation). Every action is a POST with the session's CSRF token and
+answers JSON; a refused transition (someone else claimed first) is 409.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request, stream_with_context
+from flask.typing import ResponseReturnValue
+
+from bot import services
+from bot.errors import FaqbotError, HandoffError, KnowledgeBaseError
+from bot.handoff.store import HandoffMessage, HandoffTicket, InvalidMessage, TransitionError
+from bot.kb.drafts import add_alternate, write_draft
+from bot.web.auth import current_user, login_required
+from bot.web.common import handoff_store, settings
+
+bp = Blueprint("desk", __name__, url_prefix="/desk")
+
+#: An event stream ends after this long and the browser reconnects (frees the server thread).
+STREAM_SECONDS = 25.0
+STREAM_POLL = 0.5
+
+
+@bp.errorhandler(TransitionError)
+def refused(exc: TransitionError) -> ResponseReturnValue:
+    return jsonify(error=str(exc)), 409
+
+
+@bp.errorhandler(KnowledgeBaseError)
+@bp.errorhandler(HandoffError)
+def failed(exc: FaqbotError) -> ResponseReturnValue:
+    return jsonify(error=str(exc)), 400 if isinstance(exc, (KnowledgeBaseError, InvalidMessage)) else 503
+
+
+def _wake_relay() -> None:
+    worker = current_app.extensions.get("faqbot_relay")
+    if worker is not None:
+        worker.wake()
+
+
+def _ticket_or_404(ticket_id: int) -> HandoffTicket:
+    ticket = handoff_store().get(ticket_id)
+    if ticket is None:
+        abort(404)
+    return ticket
+
+
+def queue_snapshot(user: str) -> dict[str, Any]:
+    """The queue as agents see it: waiting (oldest first), mine, others', recently closed."""
+    now = time.time()
+    store = handoff_store()
+
+    def item(t: HandoffTicket) -> dict[str, Any]:
+        return {
+            "id": t.id,
+            "number": t.number,
+            "status": t.status,
+            "question": t.question,
+            "customer": t.customer.get("customer_name") or t.customer.get("customer_email") or "",
+            "language": t.language,
+            "channel": t.channel,
+            "reason": t.reason,
+            "agent": t.agent,
+            "waiting_seconds": round(now - t.created_at),
+            "rating": t.rating_score,
+        }
+
+    open_tickets = store.open_tickets()
+    return {
+        "waiting": [item(t) for t in open_tickets if t.status == "waiting"],
+        "mine": [item(t) for t in open_tickets if t.status == "with_agent" and t.agent == user],
+        "others": [item(t) for t in open_tickets if t.status == "with_agent" and t.agent != user],
+        "closed": [item(t) for t in store.tickets(limit=60) if not t.is_open][:20],
+    }
+
+
+def ticket_view(ticket: HandoffTicket) -> dict[str, Any]:
+    store = handoff_store()
+    return {
+        "ticket": ticket.to_dict(),
+        "messages": [m.to_dict() for m in store.messages(int(ticket.id or 0))],
+        "related": [
+            {
+                "id": t.id,
+                "number": t.number,
+                "status": t.status,
+                "question": t.question,
+                "channel": t.channel,
+                "created_at": t.created_at,
+                "rating": t.rating_score,
+            }
+            for t in store.related(ticket)
+        ],  # fmt: skip
+    }
+
+
+def _sse(stream: Iterator[str]) -> Response:
+    response = Response(stream_with_context(stream), mimetype="text/event-stream")
+    response.headers["Cache-Control"] = "no-cache"
+    response.headers["X-Accel-Buffering"] = "no"
+    return response
+
+
+def _event(name: str, data: Any) -> str:
+    return f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+@bp.get("/")
+@login_required("agent")
+def queue() -> str:
+    user = current_user()
+    assert user is not None
+    try:
+        snapshot, error = queue_snapshot(user.username), None
+    except HandoffError as exc:
+        snapshot, error = {"waiting": [], "mine": [], "others": [], "closed": []}, str(exc)
+    return render_template("desk_queue.html", queue=snapshot, user=user, error=error)
+
+
+@bp.get("/queue.json")
+@login_required("agent")
+def queue_json() -> ResponseReturnValue:
+    user = current_user()
+    assert user is not None
+    return jsonify(queue_snapshot(user.username))
+
+
+@bp.get("/events")
+@login_required("agent")
+def queue_events() -> Response:
+    """The queue, sent again whenever it changes (and every few seconds, for the waiting times)."""
+    user = current_user()
+    assert user is not None
+    username = user.username
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+
+    def stream() -> Iterator[str]:
+        yield "retry: 1000\n\n"
+        last, last_sent, deadline = "", 0.0, time.monotonic() + STREAM_SECONDS
+        while time.monotonic() < deadline:
+            with app.app_context():
+                try:
+                    snapshot = queue_snapshot(username)
+                except HandoffError as exc:
+                    yield _event("failure", {"error": str(exc)})
+                    return
+            digest = hashlib.sha1(json.dumps({k: [(i["id"], i["status"], i["agent"]) for i in v]
+                                              for k, v in snapshot.items()}).encode()).hexdigest()  # fmt: skip
+            if digest != last or time.monotonic() - last_sent > 10:
+                last, last_sent = digest, time.monotonic()
+                yield _event("queue", snapshot)
+            time.sleep(STREAM_POLL)
+
+    return _sse(stream())
+
+
+@bp.get("/tickets/<int:ticket_id>")
+@login_required("agent")
+def ticket(ticket_id: int) -> str:
+    item = _ticket_or_404(ticket_id)
+    view = ticket_view(item)
+    return render_template(
+        "desk_ticket.html", ticket=item, messages=view["messages"], related=view["related"], user=current_user()
+    )
+
+
+@bp.get("/tickets/<int:ticket_id>.json")
+@login_required("agent")
+def ticket_json(ticket_id: int) -> ResponseReturnValue:
+    return jsonify(ticket_view(_ticket_or_404(ticket_id)))
+
+
+@bp.get("/tickets/<int:ticket_id>/events")
+@login_required("agent")
+def ticket_events(ticket_id: int) -> Response:
+    """New messages (``message``) and status changes (``ticket``) of one conversation."""
+    _ticket_or_404(ticket_id)
+    try:
+        after = int(request.args.get("after") or request.headers.get("Last-Event-ID") or 0)
+    except ValueError:
+        after = 0
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+
+    def stream() -> Iterator[str]:
+        yield "retry: 1000\n\n"
+        state, deadline = "", time.monotonic() + STREAM_SECONDS
+        delivered: dict[int, float | None] = {}
+        while time.monotonic() < deadline:
+            with app.app_context():
+                store = handoff_store()
+                try:
+                    current = store.get(ticket_id)
+                    messages: list[HandoffMessage] = store.messages(ticket_id)
+                except HandoffError as exc:
+                    yield _event("failure", {"error": str(exc)})
+                    return
+            for message in messages:
+                known = message.id in delivered
+                if (message.id > after and not known) or (known and delivered[message.id] != message.delivered_at):
+                    yield f"id: {message.id}\n" + _event("message", message.to_dict())
+                delivered[message.id] = message.delivered_at
+            if current is not None:
+                key = f"{current.status}:{current.agent}:{current.rating_score}"
+                if key != state:
+                    state = key
+                    yield _event("ticket", current.to_dict())
+            time.sleep(STREAM_POLL)
+
+    return _sse(stream())
+
+
+def _me() -> str:
+    user = current_user()
+    assert user is not None
+    return user.username
+
+
+def _is_admin() -> bool:
+    user = current_user()
+    return user is not None and user.role == "admin"
+
+
+@bp.post("/tickets/<int:ticket_id>/claim")
+@login_required("agent")
+def claim(ticket_id: int) -> ResponseReturnValue:
+    return jsonify(handoff_store().transition(ticket_id, "claim", _me()).to_dict())
+
+
+@bp.post("/tickets/<int:ticket_id>/release")
+@login_required("agent")
+def release(ticket_id: int) -> ResponseReturnValue:
+    owner = None if _is_admin() else _me()
+    return jsonify(handoff_store().transition(ticket_id, "release", _me(), owner=owner).to_dict())
+
+
+@bp.post("/tickets/<int:ticket_id>/resolve")
+@login_required("agent")
+def resolve(ticket_id: int) -> ResponseReturnValue:
+    owner = None if _is_admin() else _me()
+    ticket = handoff_store().transition(ticket_id, "resolve", _me(), owner=owner)
+    _wake_relay()
+    return jsonify(ticket.to_dict())
+
+
+def _text() -> str:
+    data = request.get_json(silent=True) if request.is_json else None
+    value = (data or {}).get("text") if isinstance(data, dict) else request.form.get("text")
+    return str(value or "")
+
+
+@bp.post("/tickets/<int:ticket_id>/reply")
+@login_required("agent")
+def reply(ticket_id: int) -> ResponseReturnValue:
+    message = handoff_store().add_agent_message(ticket_id, _me(), _text())
+    _wake_relay()
+    return jsonify(message.to_dict()), 201
+
+
+@bp.post("/tickets/<int:ticket_id>/note")
+@login_required("agent")
+def note(ticket_id: int) -> ResponseReturnValue:
+    _ticket_or_404(ticket_id)
+    return jsonify(handoff_store().add_note(ticket_id, _me(), _text()).to_dict()), 201
+
+
+@bp.get("/kb-search")
+@login_required("agent")
+def kb_search() -> ResponseReturnValue:
+    """FAQs matching ``q`` in ``lang``, with their answers, for inserting into a reply."""
+    query = (request.args.get("q") or "").strip()[:500]
+    if not query:
+        return jsonify(results=[])
+    service = services.faq_service(settings())
+    try:
+        answer = service.ask(query, request.args.get("lang") or settings().default_language, k=5)
+    except FaqbotError as exc:
+        return jsonify(error=str(exc)), 503
+    index = service.index
+    results = []
+    for candidate in answer.decision.candidates:
+        entry = index.entry(candidate.faq_id, candidate.lang)
+        results.append(
+            {"id": candidate.faq_id, "lang": candidate.lang, "question": candidate.question,
+             "score": round(candidate.score, 3), "answer": entry.answer if entry else ""}
+        )  # fmt: skip
+    return jsonify(results=results, kb_version=answer.kb_version)
+
+
+def _resolved(ticket_id: int) -> HandoffTicket:
+    item = _ticket_or_404(ticket_id)
+    if item.status != "resolved":
+        raise TransitionError(f"{item.number} is {item.status}: only resolved tickets feed the knowledge base")
+    return item
+
+
+@bp.post("/tickets/<int:ticket_id>/draft-faq")
+@login_required("agent")
+def draft_faq(ticket_id: int) -> ResponseReturnValue:
+    """Turn the agent's answer into a draft FAQ in knowledge_base/drafts/<lang>/."""
+    item = _resolved(ticket_id)
+    data = request.get_json(silent=True) or {}
+    question = str(data.get("question") or item.question)
+    answer = str(data.get("answer") or "")
+    if not answer:
+        replies = [m for m in handoff_store().messages(ticket_id) if m.role == "agent"]
+        answer = "\n\n".join(m.text for m in replies)
+    path = write_draft(settings().drafts_dir, item.language, question, answer, item.number)
+    return jsonify(path=str(path.relative_to(settings().kb_dir.parent))), 201
+
+
+@bp.post("/tickets/<int:ticket_id>/add-alternate")
+@login_required("agent")
+def alternate(ticket_id: int) -> ResponseReturnValue:
+    """Add the customer's question as an alternate phrasing of an existing FAQ."""
+    item = _resolved(ticket_id)
+    data = request.get_json(silent=True) or {}
+    faq_id = str(data.get("faq_id") or "").strip()
+    if not faq_id:
+        raise KnowledgeBaseError("choose the FAQ the question belongs to")
+    path = add_alternate(settings().kb_dir, item.language, faq_id, str(data.get("question") or item.question))
+    return jsonify(path=str(path.relative_to(settings().kb_dir.parent)), faq_id=faq_id), 201

@@ -1,0 +1,262 @@
+/*
+ * faqbot agent desk: keeps the queue and a ticket live over server-sent events,
+ * and sends the agent's actions (claim, reply, note, resolve...) with the CSRF token.
+ * Plain ES2018, no framework. All customer text is inserted as text, never as HTML.
+ */
+(function () {
+  "use strict";
+
+  const csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
+
+  function el(tag, attrs, text) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v !== undefined && v !== null) node.setAttribute(k, v);
+    }
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function waited(seconds) {
+    if (seconds < 60) return `${seconds}s`;
+    const minutes = Math.floor(seconds / 60);
+    if (minutes < 60) return `${minutes} min`;
+    return `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
+  }
+
+  function when(ts) {
+    if (!ts) return "";
+    return new Date(ts * 1000).toISOString().replace("T", " ").slice(0, 19) + " UTC";
+  }
+
+  async function post(url, body) {
+    const response = await fetch(url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf, Accept: "application/json" },
+      body: JSON.stringify(body || {}),
+    });
+    let data = {};
+    try {
+      data = await response.json();
+    } catch (e) {
+      data = { error: `HTTP ${response.status}` };
+    }
+    if (!response.ok) throw new Error(data.error || `HTTP ${response.status}`);
+    return data;
+  }
+
+  function live(url, handlers, statusNode) {
+    const source = new EventSource(url, { withCredentials: true });
+    source.onopen = () => statusNode && (statusNode.textContent = "Live");
+    source.onerror = () => statusNode && (statusNode.textContent = "Reconnecting…");
+    for (const [name, fn] of Object.entries(handlers)) {
+      source.addEventListener(name, (event) => fn(JSON.parse(event.data), event));
+    }
+    return source;
+  }
+
+  /* ---------- the queue ---------- */
+  function queuePage(root) {
+    const status = document.getElementById("live-status");
+    const base = root.dataset.ticketUrl.replace(/0$/, "");
+    let received = Date.now();
+
+    function render(snapshot) {
+      received = Date.now();
+      for (const [key, items] of Object.entries(snapshot)) {
+        const list = root.querySelector(`[data-list="${key}"]`);
+        const count = root.querySelector(`[data-count="${key}"]`);
+        if (!list) continue;
+        if (count) count.textContent = String(items.length);
+        list.replaceChildren();
+        if (!items.length) list.appendChild(el("li", { class: "empty" }, "Nothing here."));
+        for (const t of items) {
+          const li = el("li", { class: "queue-item", "data-id": t.id });
+          const link = el("a", { href: base + t.id });
+          link.appendChild(el("span", { class: "ticket-number" }, t.number));
+          li.appendChild(link);
+          li.appendChild(el("span", { class: "q", dir: "auto" }, t.question || "—"));
+          const parts = [t.customer, t.language, t.channel, (t.reason || "").replace(/_/g, " ")];
+          if (t.agent && key !== "mine") parts.push(`with ${t.agent}`);
+          if (t.rating) parts.push(`rated ${t.rating}/5`);
+          li.appendChild(el("span", { class: "meta" }, parts.filter(Boolean).join(" · ")));
+          const wait = el("span", { class: "wait", "data-seconds": t.waiting_seconds });
+          if (key === "closed") wait.removeAttribute("data-seconds");
+          li.appendChild(wait);
+          list.appendChild(li);
+        }
+      }
+      tick();
+    }
+
+    function tick() {
+      const extra = Math.round((Date.now() - received) / 1000);
+      for (const node of root.querySelectorAll(".wait[data-seconds]")) {
+        node.textContent = `waiting ${waited(Number(node.dataset.seconds) + extra)}`;
+      }
+    }
+
+    tick();
+    setInterval(tick, 1000);
+    live(root.dataset.events, { queue: render, failure: (d) => (status.textContent = d.error) }, status);
+  }
+
+  /* ---------- one ticket ---------- */
+  function ticketPage(root) {
+    const base = root.dataset.base;
+    const me = root.dataset.me;
+    const transcript = document.getElementById("transcript");
+    const errorBox = document.getElementById("error");
+    const textBox = document.getElementById("reply-text");
+    const seen = new Set();
+    let ticket = { status: root.dataset.status, agent: root.dataset.agent || null };
+    let lastId = 0;
+
+    function showError(message) {
+      errorBox.textContent = message || "";
+      errorBox.hidden = !message;
+    }
+
+    function addMessage(m) {
+      if (seen.has(m.id)) return;
+      seen.add(m.id);
+      lastId = Math.max(lastId, m.id);
+      const who = m.role === "agent" ? `${m.author} (agent)` : m.role === "note" ? `note by ${m.author}` : m.role;
+      const li = el("li", { class: m.role, "data-message-id": m.id });
+      li.appendChild(el("span", { class: "who" }, who));
+      li.appendChild(document.createTextNode(" "));
+      li.appendChild(el("span", { class: "when" }, when(m.created_at)));
+      li.appendChild(el("div", { class: "text", dir: "auto" }, m.text));
+      if (m.role === "agent") {
+        li.appendChild(el("div", { class: "meta delivery" }, m.delivered_at ? "delivered" : "sending…"));
+      }
+      transcript.appendChild(li);
+      li.scrollIntoView({ block: "nearest" });
+    }
+
+    function applyTicket(t) {
+      ticket = t;
+      document.getElementById("status").textContent = t.status.replace(/_/g, " ");
+      document.getElementById("owner").textContent = t.agent ? `with ${t.agent}` : "";
+      const rating = document.getElementById("rating");
+      if (t.rating_score) rating.textContent = `${t.rating_score}/5 ${t.rating_comment || ""}`;
+      const mine = t.status === "with_agent" && t.agent === me;
+      document.getElementById("claim").disabled = t.status !== "waiting";
+      document.getElementById("release").disabled = !mine;
+      document.getElementById("resolve").disabled = !mine;
+      document.getElementById("send").disabled = !mine;
+      textBox.disabled = !mine;
+      textBox.placeholder = mine ? "" : t.status === "waiting" ? "Claim the conversation to reply" : "";
+      document.getElementById("closed-loop").hidden = t.status !== "resolved";
+      root.dataset.status = t.status;
+    }
+
+    async function act(path, body) {
+      showError("");
+      try {
+        const result = await post(`${base}/${path}`, body);
+        if (result.status) applyTicket(result);
+        return result;
+      } catch (e) {
+        showError(e.message);
+        return null;
+      }
+    }
+
+    for (const m of JSON.parse(document.getElementById("initial-messages").textContent || "[]")) addMessage(m);
+    applyTicket(ticket);
+
+    document.getElementById("claim").addEventListener("click", () => act("claim"));
+    document.getElementById("release").addEventListener("click", () => act("release"));
+    document.getElementById("resolve").addEventListener("click", () => act("resolve"));
+    document.getElementById("reply-form").addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const text = textBox.value.trim();
+      if (!text) return;
+      const message = await act("reply", { text });
+      if (message) {
+        textBox.value = "";
+        addMessage(message);
+      }
+    });
+    document.getElementById("add-note").addEventListener("click", async () => {
+      const text = textBox.value.trim();
+      if (!text) return;
+      const message = await act("note", { text });
+      if (message) {
+        textBox.value = "";
+        addMessage(message);
+      }
+    });
+
+    document.getElementById("kb-search-form").addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const q = document.getElementById("kb-query").value.trim();
+      const list = document.getElementById("kb-results");
+      list.replaceChildren();
+      if (!q) return;
+      const url = `${root.dataset.search}?lang=${encodeURIComponent(root.dataset.lang)}&q=${encodeURIComponent(q)}`;
+      const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
+      const data = await response.json();
+      if (!response.ok) {
+        list.appendChild(el("li", { class: "error" }, data.error || "search failed"));
+        return;
+      }
+      for (const r of data.results) {
+        const li = el("li");
+        li.appendChild(el("strong", { dir: "auto" }, r.question));
+        li.appendChild(el("span", { class: "meta" }, ` ${r.id} · ${r.score.toFixed(2)} `));
+        const insert = el("button", { type: "button", class: "secondary insert-answer" }, "Insert answer");
+        insert.addEventListener("click", () => {
+          textBox.value = (textBox.value ? textBox.value + "\n\n" : "") + r.answer;
+          textBox.focus();
+        });
+        li.appendChild(insert);
+        li.appendChild(el("div", { class: "text", dir: "auto" }, r.answer));
+        list.appendChild(li);
+      }
+      if (!data.results.length) list.appendChild(el("li", { class: "empty" }, "No match."));
+    });
+
+    const loopResult = document.getElementById("loop-result");
+    document.getElementById("draft-faq").addEventListener("click", async () => {
+      const result = await act("draft-faq", {});
+      if (result) loopResult.textContent = `Draft written: ${result.path}`;
+    });
+    document.getElementById("alternate-form").addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const faq = document.getElementById("alternate-faq").value.trim();
+      const result = await act("add-alternate", { faq_id: faq });
+      if (result) loopResult.textContent = `Added to ${result.faq_id} in ${result.path}`;
+    });
+
+    const status = null;
+    let source = null;
+    function connect() {
+      if (source) source.close();
+      source = live(
+        `${root.dataset.events}?after=${lastId}`,
+        {
+          message: (m) => {
+            if (seen.has(m.id)) {
+              const node = transcript.querySelector(`[data-message-id="${m.id}"] .delivery`);
+              if (node && m.delivered_at) node.textContent = "delivered";
+              return;
+            }
+            addMessage(m);
+          },
+          ticket: applyTicket,
+          failure: (d) => showError(d.error),
+        },
+        status
+      );
+    }
+    connect();
+  }
+
+  const queueRoot = document.getElementById("desk-queue");
+  if (queueRoot) queuePage(queueRoot);
+  const ticketRoot = document.getElementById("desk-ticket");
+  if (ticketRoot) ticketPage(ticketRoot);
+})();
