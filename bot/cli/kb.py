@@ -11,8 +11,10 @@ from pathlib import Path
 
 from bot import services
 from bot.errors import FaqbotError
+from bot.kb.checks import NEAR_DUPLICATE_SIMILARITY
 from bot.kb.loader import load_knowledge_base
 from bot.kb.models import KnowledgeBase
+from bot.kb.validation import validate
 from bot.retrieval.index import build_index, is_stale
 from bot.settings import Settings
 
@@ -23,6 +25,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
     validate = commands.add_parser("validate", help="check every FAQ file; exit 1 on errors")
     validate.add_argument("--json", action="store_true", help="print one JSON object")
+    validate.add_argument(
+        "--similarity",
+        type=float,
+        default=NEAR_DUPLICATE_SIMILARITY,
+        help=f"cosine from which questions of different FAQs are near-duplicates (default {NEAR_DUPLICATE_SIMILARITY})",
+    )
+    validate.add_argument("--no-tests", action="store_true", help="skip the test questions of tests.yml")
     validate.set_defaults(func=cmd_validate)
 
     build = commands.add_parser("build", help="embed the FAQs and make the new index live")
@@ -50,25 +59,25 @@ def _load(settings: Settings) -> KnowledgeBase:
 
 def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
     settings = _settings(args, settings)
-    kb = _load(settings)
+    report = validate(settings, services.embedder(settings), similarity=args.similarity, run_tests=not args.no_tests)
+    kb = report.kb
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "ok": not kb.errors,
-                    "entries": kb.counts(),
-                    "errors": [p.to_dict() for p in kb.errors],
-                    "warnings": [p.to_dict() for p in kb.warnings],
-                },
-                ensure_ascii=False,
-            )
-        )
-    else:
-        for problem in kb.problems:
-            print(problem, file=sys.stderr if problem.severity == "error" else sys.stdout)
-        counts = ", ".join(f"{lang}: {n}" for lang, n in kb.counts().items()) or "none"
-        print(f"{len(kb.entries)} FAQs loaded ({counts}); {len(kb.errors)} errors, {len(kb.warnings)} warnings")
-    return 1 if kb.errors else 0
+        print(json.dumps(report.to_dict(), ensure_ascii=False))
+        return 0 if report.ok else 1
+    for problem in report.problems:
+        print(problem, file=sys.stderr if problem.severity == "error" else sys.stdout)
+    for note in report.notes:
+        print(f"note: {note}")
+    counts = ", ".join(f"{lang}: {n}" for lang, n in kb.counts().items()) or "none"
+    found = ", ".join(f"{name} {n}" for name, n in report.counts().items() if n)
+    passed = sum(o.passed for o in report.outcomes)
+    tests = f"; test questions: {passed}/{len(report.outcomes)} passed" if report.outcomes else ""
+    print(
+        f"{len(kb.entries)} FAQs loaded ({counts}); {len(report.errors)} errors, {len(report.warnings)} warnings"
+        + (f" ({found})" if found else "")
+        + tests
+    )
+    return 0 if report.ok else 1
 
 
 def cmd_build(args: argparse.Namespace, settings: Settings) -> int:

@@ -22,19 +22,25 @@ def load_knowledge_base(root: Path, languages: Iterable[str]) -> KnowledgeBase:
     problems: list[KbProblem] = []
     entries: list[FaqEntry] = []
     if not root.is_dir():
-        problems.append(KbProblem(str(root), 0, "knowledge base directory does not exist"))
+        problems.append(KbProblem(str(root), 0, "knowledge base directory does not exist", check="layout"))
         return KnowledgeBase(root=root, entries=(), problems=tuple(problems))
     for child in sorted(root.iterdir()):
         if child.is_dir() and child.name not in languages and child.name not in NON_CONTENT_DIRS:
             if not child.name.startswith("."):
                 problems.append(
-                    KbProblem(_shown(child, root), 0, f"folder {child.name!r} is not a configured language", "warning")
+                    KbProblem(
+                        _shown(child, root),
+                        0,
+                        f"folder {child.name!r} is not a configured language",
+                        "warning",
+                        "layout",
+                    )
                 )
     seen: dict[tuple[str, str], FaqEntry] = {}
     for lang in languages:
         lang_dir = root / lang
         if not lang_dir.is_dir():
-            problems.append(KbProblem(_shown(lang_dir, root), 0, f"no FAQs for language {lang!r}", "warning"))
+            problems.append(KbProblem(_shown(lang_dir, root), 0, f"no FAQs for language {lang!r}", "warning", "layout"))
             continue
         for path in sorted(lang_dir.rglob("*.md")):
             file_entries, file_problems = parse_file(path, lang, _shown(path, root))
@@ -47,6 +53,7 @@ def load_knowledge_base(root: Path, languages: Iterable[str]) -> KnowledgeBase:
                             entry.path,
                             entry.line,
                             f"duplicate id {entry.id!r} in {lang} (first defined at {first.path}:{first.line})",
+                            check="duplicate-id",
                         )
                     )
                     continue
@@ -71,6 +78,7 @@ def _missing_translations(entries: list[FaqEntry], languages: tuple[str, ...]) -
                     source.line,
                     f"FAQ {faq_id!r} has no translation in: {', '.join(missing)}",
                     "warning",
+                    "missing-translation",
                 )
             )
     return problems

@@ -5,12 +5,23 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from collections.abc import Mapping
 from pathlib import Path
+
+#: The channels an answer can be restricted to (``channels:`` in a FAQ's metadata).
+CHANNELS = ("web", "telegram", "slack", "messenger", "twilio", "callback", "rest")
 
 
 @dataclasses.dataclass(frozen=True)
 class FaqEntry:
-    """One FAQ in one language. Translations of a FAQ share its ``id``."""
+    """One FAQ in one language. Translations of a FAQ share its ``id``.
+
+    ``related`` names follow-up FAQs (same language) offered after the answer;
+    ``channels`` and ``audience`` restrict where the answer may be given (empty:
+    everywhere, everyone); ``updated`` is the ISO date it last changed ("" when
+    unknown). ``lines`` locates its metadata keys and phrasings in the file
+    (``"related"``, ``"alternates[0]"``, ...) for messages; it is not content.
+    """
 
     id: str
     lang: str
@@ -20,6 +31,32 @@ class FaqEntry:
     tags: tuple[str, ...] = ()
     path: str = ""
     line: int = 0
+    related: tuple[str, ...] = ()
+    channels: tuple[str, ...] = ()
+    audience: tuple[str, ...] = ()
+    updated: str = ""
+    lines: Mapping[str, int] = dataclasses.field(default_factory=dict, compare=False, hash=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # Entries read back from JSON (an index's entries.json) carry lists.
+        for name in ("alternates", "tags", "related", "channels", "audience"):
+            value = getattr(self, name)
+            if not isinstance(value, tuple):
+                object.__setattr__(self, name, tuple(value))
+
+    def line_of(self, key: str) -> int:
+        """The file line of a metadata key or phrasing (``"alternates[2]"``), else the heading's."""
+        return self.lines.get(key) or self.lines.get(key.split("[")[0]) or self.line
+
+    def phrasing_line(self, index: int) -> int:
+        """The line of ``phrasings[index]``: the heading for the question, else its alternate."""
+        if index == 0 and self.question:
+            return self.line
+        return self.line_of(f"alternates[{index - 1 if self.question else index}]")
+
+    def allows_channel(self, channel: str) -> bool:
+        """Whether the answer may be given on ``channel``."""
+        return not self.channels or channel in self.channels
 
     @property
     def key(self) -> str:
@@ -45,11 +82,17 @@ class FaqEntry:
 
     @property
     def content_hash(self) -> str:
-        """A hash of everything that affects search, so edits can be detected per entry."""
-        payload = json.dumps(
-            [self.id, self.lang, self.question, list(self.alternates), self.answer, list(self.tags)],
-            ensure_ascii=False,
-        )
+        """A hash of everything the bot serves, so edits can be detected per entry.
+
+        ``updated`` is bookkeeping and left out; the follow-ups and restrictions
+        count only when set, so entries without them keep their earlier hashes.
+        """
+        content: list[object] = [self.id, self.lang, self.question, list(self.alternates), self.answer, list(self.tags)]
+        restrictions = (("related", self.related), ("channels", self.channels), ("audience", self.audience))
+        extra = {key: list(value) for key, value in restrictions if value}
+        if extra:
+            content.append(extra)
+        payload = json.dumps(content, ensure_ascii=False)
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
 
     def to_dict(self) -> dict[str, object]:
@@ -62,6 +105,10 @@ class FaqEntry:
             "answer": self.answer,
             "path": self.path,
             "line": self.line,
+            "related": list(self.related),
+            "channels": list(self.channels),
+            "audience": list(self.audience),
+            "updated": self.updated,
         }
 
 
@@ -73,6 +120,7 @@ class KbProblem:
     line: int
     message: str
     severity: str = "error"  # "error" or "warning"
+    check: str = ""  # which check found it ("schema", "near-duplicate", ...), for counts
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line}: {self.severity}: {self.message}"

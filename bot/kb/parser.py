@@ -9,18 +9,36 @@ file and line and skipped; the others in the file still load.
 from __future__ import annotations
 
 import dataclasses
+import datetime
+import functools
+import json
 import re
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import yaml
 
-from bot.kb.models import FaqEntry, KbProblem
+from bot.kb.models import CHANNELS, FaqEntry, KbProblem
+from bot.settings import PROJECT_ROOT
 
 ID_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 TAG_PATTERN = re.compile(r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$")
-KNOWN_KEYS = {"id", "alternates", "tags", "updated"}
+KNOWN_KEYS = {"id", "alternates", "tags", "related", "channels", "audience", "updated"}
+LIST_KEYS = ("alternates", "tags", "related", "channels", "audience")
 MAX_FILE_BYTES = 5_000_000
+#: The JSON Schema of the metadata block, documented with the format.
+SCHEMA_PATH = PROJECT_ROOT / "knowledge_base" / "schema.json"
+UNKNOWN = "unknown-key"
+_TOP_KEY = re.compile(r"^([A-Za-z0-9_-]+)\s*:")
+
+
+@functools.cache
+def schema_validator() -> jsonschema.Draft202012Validator:
+    """The validator for knowledge_base/schema.json (read once per process)."""
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
 
 
 @dataclasses.dataclass
@@ -54,14 +72,14 @@ def parse_file(path: Path, lang: str, display_path: str | None = None) -> tuple[
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        return [], [KbProblem(shown, 0, f"cannot read file: {exc.strerror or exc}")]
+        return [], [KbProblem(shown, 0, f"cannot read file: {exc.strerror or exc}", check="format")]
     if len(raw) > MAX_FILE_BYTES:
-        return [], [KbProblem(shown, 0, f"file is larger than {MAX_FILE_BYTES} bytes")]
+        return [], [KbProblem(shown, 0, f"file is larger than {MAX_FILE_BYTES} bytes", check="format")]
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        return [], [KbProblem(shown, line, "file is not valid UTF-8 text")]
+        return [], [KbProblem(shown, line, "file is not valid UTF-8 text", check="format")]
     return parse_text(text.lstrip("\ufeff"), lang, shown)
 
 
@@ -81,7 +99,9 @@ def _split_blocks(text: str, path: str) -> tuple[list[_Block], list[KbProblem]]:
         if state == "preamble":
             if stripped and not line.startswith("# ") and not stripped.startswith("<!--"):
                 problems.append(
-                    KbProblem(path, number, "text before the first '## question' heading is ignored", "warning")
+                    KbProblem(
+                        path, number, "text before the first '## question' heading is ignored", "warning", "format"
+                    )
                 )
             continue
         assert current is not None
@@ -110,18 +130,20 @@ def _split_blocks(text: str, path: str) -> tuple[list[_Block], list[KbProblem]]:
 
 
 def _build_entry(block: _Block, lang: str, path: str) -> tuple[FaqEntry | None, list[KbProblem]]:
-    problems = [KbProblem(path, line, message) for line, message in block.problems]
+    problems = [KbProblem(path, line, message, check="format") for line, message in block.problems]
     if not block.question:
-        problems.append(KbProblem(path, block.line, "the '##' heading has no question text"))
+        problems.append(KbProblem(path, block.line, "the '##' heading has no question text", check="format"))
     if not block.meta_closed:
         if not block.problems:
-            problems.append(KbProblem(path, block.line, "FAQ has no ```yaml metadata block"))
+            problems.append(KbProblem(path, block.line, "FAQ has no ```yaml metadata block", check="format"))
         return None, problems
-    meta, meta_problems = _load_meta(block, path)
+    meta, lines, meta_problems = _load_meta(block, path)
     problems.extend(meta_problems)
     answer = "\n".join(block.answer_lines).strip()
     if not answer:
-        problems.append(KbProblem(path, block.line, f"FAQ {meta.get('id', block.question)!r} has no answer"))
+        problems.append(
+            KbProblem(path, block.line, f"FAQ {meta.get('id', block.question)!r} has no answer", check="format")
+        )
     if any(p.severity == "error" for p in problems):
         return None, problems
     entry = FaqEntry(
@@ -133,12 +155,17 @@ def _build_entry(block: _Block, lang: str, path: str) -> tuple[FaqEntry | None, 
         tags=tuple(meta.get("tags") or ()),
         path=path,
         line=block.line,
+        related=tuple(meta.get("related") or ()),
+        channels=tuple(meta.get("channels") or ()),
+        audience=tuple(meta.get("audience") or ()),
+        updated=str(meta.get("updated") or ""),
+        lines=dict(lines, meta=block.meta_line),
     )
     return entry, problems
 
 
-def _load_meta(block: _Block, path: str) -> tuple[dict[str, Any], list[KbProblem]]:
-    problems: list[KbProblem] = []
+def _load_meta(block: _Block, path: str) -> tuple[dict[str, Any], dict[str, int], list[KbProblem]]:
+    """The metadata as a dict (checked against knowledge_base/schema.json), the lines of its keys, problems."""
     first = block.meta_line + 1
     try:
         meta = yaml.safe_load("\n".join(block.meta_lines)) or {}
@@ -146,32 +173,75 @@ def _load_meta(block: _Block, path: str) -> tuple[dict[str, Any], list[KbProblem
         mark = getattr(exc, "problem_mark", None)
         line = first + mark.line if mark is not None else block.meta_line
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        return {}, [KbProblem(path, line, f"invalid YAML: {problem}")]
+        return {}, {}, [KbProblem(path, line, f"invalid YAML: {problem}", check="format")]
     if not isinstance(meta, dict):
-        return {}, [KbProblem(path, block.meta_line, "the metadata block must be a YAML mapping")]
+        return {}, {}, [KbProblem(path, block.meta_line, "the metadata block must be a YAML mapping", check="format")]
+    lines = _key_lines(block.meta_lines, first)
+    if isinstance(meta.get("updated"), datetime.date) and not isinstance(meta["updated"], datetime.datetime):
+        meta["updated"] = meta["updated"].isoformat()
+    problems = [
+        KbProblem(path, lines.get(str(key), block.meta_line), f"unknown field {key!r} is ignored", "warning", UNKNOWN)
+        for key in sorted(set(meta) - KNOWN_KEYS, key=str)
+    ]
+    known = {key: value for key, value in meta.items() if key in KNOWN_KEYS}
+    seen: set[tuple[int, str]] = set()
+    for error in sorted(schema_validator().iter_errors(known), key=lambda e: [str(p) for p in e.absolute_path]):
+        where = [str(p) for p in error.absolute_path]
+        line = lines.get(f"{where[0]}[{where[1]}]" if len(where) > 1 else where[0], 0) if where else 0
+        line = line or (lines.get(where[0], block.meta_line) if where else block.meta_line)
+        message = _schema_message(error)
+        if (line, message) not in seen:
+            seen.add((line, message))
+            problems.append(KbProblem(path, line, message, check="schema"))
+    for key in LIST_KEYS:
+        if isinstance(known.get(key), list) and all(isinstance(v, str) for v in known[key]):
+            known[key] = [v.strip() for v in known[key]]
+    return known, lines, problems
 
-    def line_of(key: str) -> int:
-        for offset, text in enumerate(block.meta_lines):
-            if text.lstrip().startswith(f"{key}:"):
-                return first + offset
-        return block.meta_line
 
-    faq_id = meta.get("id")
-    if faq_id is None:
-        problems.append(KbProblem(path, block.meta_line, "missing required field 'id'"))
-    elif not isinstance(faq_id, str) or not ID_PATTERN.match(faq_id):
-        problems.append(KbProblem(path, line_of("id"), f"id {faq_id!r} must be a lowercase slug like 'order-tracking'"))
-    for key in ("alternates", "tags"):
-        value = meta.get(key)
-        if value is None:
-            continue
-        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-            problems.append(KbProblem(path, line_of(key), f"'{key}' must be a list of non-empty strings"))
-            continue
-        meta[key] = [v.strip() for v in value]
-    for tag in meta.get("tags") or []:
-        if isinstance(tag, str) and not TAG_PATTERN.match(tag):
-            problems.append(KbProblem(path, line_of("tags"), f"tag {tag!r} must be a lowercase slug"))
-    for key in sorted(set(meta) - KNOWN_KEYS, key=str):
-        problems.append(KbProblem(path, line_of(str(key)), f"unknown field {key!r} is ignored", "warning"))
-    return meta, problems
+def _schema_message(error: jsonschema.ValidationError) -> str:
+    """A message an editor understands for one schema violation."""
+    where = list(error.absolute_path)
+    key, value = (str(where[0]) if where else ""), error.instance
+    if not key:
+        if error.validator == "required":
+            return "missing required field 'id'"
+        return f"metadata: {error.message}"
+    if key == "id":
+        return f"id {value!r} must be a lowercase slug like 'order-tracking'"
+    if key == "updated":
+        return f"'updated' must be an ISO date like 2024-05-31, not {value!r}"
+    if len(where) == 1:
+        if error.validator == "uniqueItems":
+            return f"'{key}' lists the same item twice"
+        if error.validator == "minItems":
+            return f"'{key}' is empty: leave it out to mean 'all'"
+        return f"'{key}' must be a list of non-empty strings"
+    if key == "channels":
+        return f"channel {value!r} is not one of: {', '.join(CHANNELS)}"
+    if key == "alternates" or not isinstance(value, str):
+        return f"'{key}' must be a list of non-empty strings"
+    noun = {"tags": "tag", "related": "related id", "audience": "audience"}.get(key, key)
+    return f"{noun} {value!r} must be a lowercase slug"
+
+
+def _key_lines(meta_lines: list[str], first: int) -> dict[str, int]:
+    """File lines of the top-level keys and of block-list items (``"alternates[0]"``)."""
+    lines: dict[str, int] = {}
+    key: str | None = None
+    item = 0
+    item_indent: int | None = None
+    for offset, text in enumerate(meta_lines):
+        stripped = text.lstrip()
+        indent = len(text) - len(stripped)
+        match = _TOP_KEY.match(text)
+        if match:
+            key, item, item_indent = match.group(1), 0, None
+            lines.setdefault(key, first + offset)
+        elif key is not None and stripped.startswith("-") and stripped[1:2] in ("", " "):
+            if item_indent is None:
+                item_indent = indent
+            if indent == item_indent:
+                lines[f"{key}[{item}]"] = first + offset
+                item += 1
+    return lines
