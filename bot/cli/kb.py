@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bot import services
+from bot.cli import kb_io
 from bot.errors import FaqbotError
 from bot.kb.checks import NEAR_DUPLICATE_SIMILARITY
 from bot.kb.loader import load_knowledge_base
@@ -45,7 +46,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     search.add_argument("--json", action="store_true", help="print one JSON object")
     search.set_defaults(func=cmd_search)
 
-    for command in (validate, build, search):
+    io_commands = kb_io.add_parsers(commands)
+
+    for command in (validate, build, search, *io_commands):
         command.add_argument("--kb", type=Path, help="knowledge base folder (default: knowledge_base/)")
 
 

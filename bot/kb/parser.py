@@ -50,6 +50,8 @@ class _Block:
     meta_lines: list[str] = dataclasses.field(default_factory=list)
     meta_line: int = 0
     meta_closed: bool = False
+    meta_end: int = 0  # the line of the closing fence
+    end: int = 0  # the block's last line
     answer_lines: list[str] = dataclasses.field(default_factory=list)
     problems: list[tuple[int, str]] = dataclasses.field(default_factory=list)
 
@@ -117,7 +119,7 @@ def _split_blocks(text: str, path: str) -> tuple[list[_Block], list[KbProblem]]:
             continue
         if state == "meta":
             if stripped == "```":
-                current.meta_closed, state = True, "answer"
+                current.meta_closed, current.meta_end, state = True, number, "answer"
             else:
                 current.meta_lines.append(line)
             continue
@@ -126,7 +128,32 @@ def _split_blocks(text: str, path: str) -> tuple[list[_Block], list[KbProblem]]:
         current.answer_lines.append(line)
     if current is not None and state == "meta":
         current.problems.append((current.meta_line, "the ```yaml block is never closed with ```"))
+    total = len(text.splitlines())
+    for n, block in enumerate(blocks):
+        block.end = blocks[n + 1].line - 1 if n + 1 < len(blocks) else total
     return blocks, problems
+
+
+@dataclasses.dataclass(frozen=True)
+class BlockSpan:
+    """Where one FAQ sits in its file (1-based lines): heading, metadata fences, last line."""
+
+    heading: int
+    meta_start: int
+    meta_end: int
+    end: int
+
+
+def block_spans(text: str) -> dict[int, BlockSpan]:
+    """The spans of the FAQs with a closed metadata block, by heading line (``FaqEntry.line``)."""
+    blocks, _ = _split_blocks(text, "")
+    return {b.line: BlockSpan(b.line, b.meta_line, b.meta_end, b.end) for b in blocks if b.meta_closed}
+
+
+def schema_messages(meta: dict[str, Any]) -> list[tuple[list[str], str]]:
+    """Violations of knowledge_base/schema.json by known keys: (path to the value, message), in path order."""
+    errors = sorted(schema_validator().iter_errors(meta), key=lambda e: [str(p) for p in e.absolute_path])
+    return [([str(p) for p in error.absolute_path], _schema_message(error)) for error in errors]
 
 
 def _build_entry(block: _Block, lang: str, path: str) -> tuple[FaqEntry | None, list[KbProblem]]:
@@ -185,11 +212,9 @@ def _load_meta(block: _Block, path: str) -> tuple[dict[str, Any], dict[str, int]
     ]
     known = {key: value for key, value in meta.items() if key in KNOWN_KEYS}
     seen: set[tuple[int, str]] = set()
-    for error in sorted(schema_validator().iter_errors(known), key=lambda e: [str(p) for p in e.absolute_path]):
-        where = [str(p) for p in error.absolute_path]
+    for where, message in schema_messages(known):
         line = lines.get(f"{where[0]}[{where[1]}]" if len(where) > 1 else where[0], 0) if where else 0
         line = line or (lines.get(where[0], block.meta_line) if where else block.meta_line)
-        message = _schema_message(error)
         if (line, message) not in seen:
             seen.add((line, message))
             problems.append(KbProblem(path, line, message, check="schema"))
