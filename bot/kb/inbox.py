@@ -1,0 +1,281 @@
+"""The unanswered-questions inbox: what customers asked that the knowledge base did not answer.
+
+Questions the bot was unsure about ("did you mean", a person offered) or that
+ended with a person (bot/conversations.py) are grouped by meaning: per
+language, a question joins the group whose centre it is closest to, if the
+cosine reaches the threshold, else it starts a group. Most-asked texts are
+placed first, so they become their groups' representatives.
+
+Closeness is the embedding's cosine where the model tells the language's
+texts apart; where it does not (the default English model on Arabic or
+Russian puts any two texts close), it is the cosine of character n-grams, as
+in the bot's own lexical signal. Each group carries the FAQ the bot ranks
+first for it, as a hint of where the question may belong.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+
+import numpy as np
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from bot import services
+from bot.conversations import AskedQuestion, TrackerReader, iso_time, tracker_location
+from bot.errors import FaqbotError
+from bot.faq import FaqService
+from bot.retrieval.calibration import dense_trust
+from bot.retrieval.decision import CLARIFY, HANDOFF
+from bot.retrieval.embedder import Embedder
+from bot.settings import Settings
+from bot.text import normalize
+
+log = logging.getLogger(__name__)
+
+#: Cosine to a group's centre from which a question joins it. With
+#: all-MiniLM-L6-v2 on shop questions, paraphrases ("do you sell gift cards",
+#: "are gift vouchers available") join at 0.55 while the closest unrelated
+#: pair scored 0.44.
+DEFAULT_THRESHOLD = 0.55
+#: The same for character n-grams (languages the model cannot separate): they
+#: see shared words, not meaning, so wordings of one question score lower
+#: (0.2-0.4 with a word in common, 0.85 for a variant spelling; unrelated below 0.12).
+LEXICAL_THRESHOLD = 0.3
+#: Embeddings are used where the model separates texts at least this well
+#: (calibration.dense_trust of the typical cosine between unrelated texts).
+MIN_DENSE_TRUST = 0.5
+#: Distinct questions needed to estimate it from the questions themselves
+#: (when the live index, which measured it on the KB, is not at hand).
+MIN_BACKGROUND_SAMPLE = 3
+#: Example texts kept per cluster for display.
+EXAMPLES = 5
+
+
+@dataclasses.dataclass(frozen=True)
+class FaqHint:
+    """The existing FAQ closest to a cluster, with the bot's calibrated score."""
+
+    faq_id: str
+    score: float
+    question: str
+
+    def to_dict(self) -> dict[str, object]:
+        return {"faq_id": self.faq_id, "score": round(self.score, 4), "question": self.question}
+
+
+@dataclasses.dataclass(frozen=True)
+class Cluster:
+    """Customers' unanswered questions that mean the same.
+
+    ``id`` is stable: a hash of the language and the representative text (the
+    most asked). ``texts`` are the distinct wordings, most asked first;
+    ``count`` counts every time one was asked; ``outcomes`` how often the bot
+    asked "did you mean" (clarify), offered a person (handoff) or a handoff
+    started (handed_off).
+    """
+
+    id: str
+    representative: str
+    languages: tuple[str, ...]
+    count: int
+    texts: tuple[str, ...]
+    first_seen: float
+    last_seen: float
+    conversations: int
+    outcomes: tuple[tuple[str, int], ...]
+    hint: FaqHint | None = None
+
+    @property
+    def examples(self) -> tuple[str, ...]:
+        return self.texts[:EXAMPLES]
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "representative": self.representative,
+            "count": self.count,
+            "examples": list(self.examples),
+            "distinct": len(self.texts),
+            "languages": list(self.languages),
+            "first_seen": iso_time(self.first_seen),
+            "last_seen": iso_time(self.last_seen),
+            "conversations": self.conversations,
+            "outcomes": dict(self.outcomes),
+            "hint": self.hint.to_dict() if self.hint else None,
+        }
+
+
+def cluster_id(lang: str, text: str) -> str:
+    """A stable id for a cluster represented by ``text``."""
+    return hashlib.sha256(f"{lang}\0{normalize(text, lang)}".encode()).hexdigest()[:12]
+
+
+@dataclasses.dataclass
+class _Wording:
+    """One distinct text (after normalising) and every time it was asked."""
+
+    key: str
+    asked: list[AskedQuestion]
+
+    @property
+    def text(self) -> str:
+        """The spelling customers used most (the first of them on a tie)."""
+        counts: dict[str, int] = {}
+        for q in self.asked:
+            counts[q.text] = counts.get(q.text, 0) + 1
+        return max(counts, key=lambda t: counts[t])
+
+
+def cluster_questions(
+    questions: Iterable[AskedQuestion],
+    embedder: Embedder,
+    threshold: float = DEFAULT_THRESHOLD,
+    backgrounds: Mapping[str, float] | None = None,
+    lexical_threshold: float = LEXICAL_THRESHOLD,
+) -> list[Cluster]:
+    """Group questions by meaning, per language; the most asked clusters first (no hints yet).
+
+    ``backgrounds`` is the embedding's typical cosine between unrelated texts per
+    language (the live index knows it); where it is not given it is estimated
+    from the questions.
+    """
+    by_lang: dict[str, dict[str, _Wording]] = {}
+    for question in sorted(questions, key=lambda q: (q.timestamp, q.event_id)):
+        key = normalize(question.text, question.lang).strip()
+        if not key:
+            continue
+        wordings = by_lang.setdefault(question.lang, {})
+        wordings.setdefault(key, _Wording(key, [])).asked.append(question)
+    clusters = []
+    for lang, wordings in sorted(by_lang.items()):
+        # Most asked first (then earliest): they found and name the clusters.
+        ordered = sorted(wordings.values(), key=lambda w: -len(w.asked))
+        vectors = _unit(np.asarray(embedder.encode([w.text for w in ordered]), dtype=np.float32))
+        background = (backgrounds or {}).get(lang)
+        if background is None:
+            background = _background(vectors)
+        if dense_trust(background) >= MIN_DENSE_TRUST:
+            groups = _leader_clusters(vectors, threshold)
+        else:
+            log.info("%s: the embedding does not separate its texts (%.2f): clustering on characters", lang, background)
+            groups = _leader_clusters(_char_vectors([w.key for w in ordered]), lexical_threshold)
+        clusters += [_cluster(lang, [ordered[i] for i in members]) for members in groups]
+    clusters.sort(key=lambda c: (-c.count, -c.last_seen, c.id))
+    return clusters
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.where(norms == 0, 1.0, norms)
+
+
+def _background(unit: np.ndarray) -> float:
+    """Median cosine between different questions: most pairs are unrelated (0, trusting the model, with too few)."""
+    n = len(unit)
+    if n < MIN_BACKGROUND_SAMPLE:
+        return 0.0
+    upper = np.triu_indices(n, k=1)
+    return float(np.median((unit @ unit.T)[upper]))
+
+
+def _char_vectors(texts: Sequence[str]) -> np.ndarray:
+    """Unit TF-IDF vectors of character 2-4-grams (within words) of normalised texts."""
+    vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True, max_features=4096)
+    return np.asarray(vectorizer.fit_transform(texts).toarray(), dtype=np.float32)
+
+
+def _leader_clusters(vectors: np.ndarray, threshold: float) -> list[list[int]]:
+    """Greedy clustering: each row joins the closest centre at cosine >= threshold, or starts a cluster."""
+    unit = _unit(vectors)
+    members: list[list[int]] = []
+    sums: list[np.ndarray] = []
+    for i, vector in enumerate(unit):
+        if sums:
+            centres = np.stack(sums)
+            centres /= np.maximum(np.linalg.norm(centres, axis=1, keepdims=True), 1e-12)
+            similarity = centres @ vector
+            best = int(np.argmax(similarity))
+            if similarity[best] >= threshold:
+                members[best].append(i)
+                sums[best] = sums[best] + vector
+                continue
+        members.append([i])
+        sums.append(vector.copy())
+    return members
+
+
+def _cluster(lang: str, wordings: Sequence[_Wording]) -> Cluster:
+    asked = [q for w in wordings for q in w.asked]
+    outcomes = {
+        CLARIFY: sum(1 for q in asked if q.band == CLARIFY),
+        HANDOFF: sum(1 for q in asked if q.band == HANDOFF),
+        "handed_off": sum(1 for q in asked if q.handed_off),
+    }
+    texts = tuple(w.text for w in sorted(wordings, key=lambda w: -len(w.asked)))  # stable: ties keep first seen
+    return Cluster(
+        id=cluster_id(lang, texts[0]),
+        representative=texts[0],
+        languages=(lang,),
+        count=len(asked),
+        texts=texts,
+        first_seen=min(q.timestamp for q in asked),
+        last_seen=max(q.timestamp for q in asked),
+        conversations=len({q.conversation_id for q in asked}),
+        outcomes=tuple(outcomes.items()),
+    )
+
+
+def with_hints(clusters: Sequence[Cluster], service: FaqService) -> list[Cluster]:
+    """The clusters with the FAQ the bot ranks first for each representative (none without an index)."""
+    result = []
+    for cluster in clusters:
+        try:
+            best = service.ask(cluster.representative, cluster.languages[0], k=1).decision.best
+        except FaqbotError as exc:
+            log.info("no FAQ hints: %s", exc)
+            return list(clusters)
+        hint = FaqHint(best.faq_id, best.score, best.question) if best is not None else None
+        result.append(dataclasses.replace(cluster, hint=hint))
+    return result
+
+
+def index_backgrounds(service: FaqService, embedder: Embedder) -> dict[str, float]:
+    """Per language, the mean cosine between unrelated KB phrasings, as measured when the index was built."""
+    try:
+        retriever = service.retriever
+    except FaqbotError:
+        return {}
+    if retriever.index.model != embedder.name:
+        return {}
+    return {lang: ranker.dense_background for lang, ranker in retriever.rankers.items()}
+
+
+def unanswered_clusters(
+    settings: Settings,
+    since: str | float | datetime | None,
+    until: str | float | datetime | None = None,
+    lang: str | None = None,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    reader: TrackerReader | None = None,
+    embedder: Embedder | None = None,
+    service: FaqService | None = None,
+) -> list[Cluster]:
+    """The unanswered questions asked in ``[since, until)``, clustered, most asked first, with FAQ hints.
+
+    Reads the tracker store of ``settings`` (or ``reader``); embeds with the
+    process-wide model (or ``embedder``); hints come from the live index (or
+    ``service``).
+    """
+    reader = reader or TrackerReader(tracker_location(settings), settings.default_language, settings.http_timeout)
+    questions = [q for q in reader.questions(since, until, lang) if q.unanswered]
+    if not questions:
+        return []
+    embedder = embedder or services.embedder(settings)
+    service = service or services.faq_service(settings)
+    clusters = cluster_questions(questions, embedder, threshold, index_backgrounds(service, embedder))
+    return with_hints(clusters, service)
