@@ -81,7 +81,7 @@ class ActionAnswerFaq(Action):
         band = answer.decision.band
         if band == ANSWER:
             best = answer.decision.candidates[0]
-            entry = services.faq_service().index.entry(best.faq_id, answer.lang)
+            entry = answer.entry(best.faq_id)
             if entry is not None:
                 return events + self._utter_answer(dispatcher, entry, answer.kb_version, best.score)
         if band == CLARIFY:
@@ -113,13 +113,13 @@ class ActionAnswerFaq(Action):
         faq_id = next(
             (e.get("value") for e in tracker.latest_message.get("entities", []) if e.get("entity") == "faq_id"), None
         )
-        service = services.faq_service()
-        lang = service.resolve_language(conversation_language(tracker))
-        entry = service.index.entry(str(faq_id), lang) if faq_id else None
+        index = services.faq_service().index  # one version for the lookup and the record
+        lang = services.faq_service().resolve_language(conversation_language(tracker), index)
+        entry = index.entry(str(faq_id), lang) if faq_id else None
         if entry is None:
             # The FAQ disappeared in a KB update, or the payload was forged.
             return self._no_answer(dispatcher, tracker)
-        return self._utter_answer(dispatcher, entry, service.index.version, None)
+        return self._utter_answer(dispatcher, entry, index.version, None)
 
     @staticmethod
     def _no_answer(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:

@@ -11,9 +11,11 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 
 from bot.errors import IndexError_
+from bot.kb.models import FaqEntry
 from bot.retrieval.decision import Decision, decide
 from bot.retrieval.embedder import Embedder
 from bot.retrieval.index import FaqIndex, current_version, load_index
@@ -31,6 +33,13 @@ class Answer:
     kb_version: str
     lang: str
     thresholds: Thresholds = Thresholds()
+    #: The FAQs of the very index version that produced the decision (by "lang:id"),
+    #: so an answer never mixes two versions when a new one goes live meanwhile.
+    entries: Mapping[str, FaqEntry] = dataclasses.field(default_factory=dict, repr=False, compare=False)
+
+    def entry(self, faq_id: str) -> FaqEntry | None:
+        """The FAQ ``faq_id`` as it was in the version this answer came from."""
+        return self.entries.get(f"{self.lang}:{faq_id}")
 
 
 class FaqService:
@@ -120,4 +129,4 @@ class FaqService:
         thresholds = self.thresholds(lang, retriever)
         candidates = retriever.search(query, lang, k=max(k, thresholds.max_choices))
         decision = decide(candidates, thresholds)
-        return Answer(decision, retriever.index.version, lang, thresholds)
+        return Answer(decision, retriever.index.version, lang, thresholds, retriever.index.entries)

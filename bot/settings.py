@@ -123,6 +123,9 @@ class Settings:
     secure_cookies: bool = False
     #: Where people reach the web app, for links in webhook packets (default http://localhost:<web port>).
     public_web_url: str = ""
+    # Knowledge base hot reload (bot/kb/watch.py, run by the web app)
+    kb_reload: bool = True
+    kb_reload_interval: float = 0.25
 
     @property
     def index_dir(self) -> Path:
@@ -252,6 +255,8 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         secret_key=env.get("FAQBOT_SECRET_KEY", ""),
         secure_cookies=_flag(env, "FAQBOT_SECURE_COOKIES", False),
         public_web_url=env.get("FAQBOT_PUBLIC_WEB_URL", ""),
+        kb_reload=_flag(env, "FAQBOT_KB_RELOAD", True),
+        kb_reload_interval=_number(env, "FAQBOT_KB_RELOAD_INTERVAL", defaults.kb_reload_interval, float),
     )
     _check_handoff(settings)
     return settings

@@ -129,8 +129,11 @@ class RunningBot:
 
 
 @contextlib.contextmanager
-def running_bot(var_dir: Path) -> Iterator[RunningBot]:
-    """Build the real index, train (or reuse) the Rasa model, start all three services."""
+def running_bot(var_dir: Path, **changes: Any) -> Iterator[RunningBot]:
+    """Build the real index, train (or reuse) the Rasa model, start all three services.
+
+    ``changes`` override the test settings (e.g. ``relay_interval=1.0``).
+    """
     base = from_env({})
     webhook = WebhookReceiver()
     settings = base.replace(
@@ -146,6 +149,7 @@ def running_bot(var_dir: Path) -> Iterator[RunningBot]:
         api_token="integration-api-token",
         rasa_token="integration-rasa-token",
     )
+    settings = settings.replace(**changes)
     kb = load_knowledge_base(settings.kb_dir, settings.languages)
     assert not kb.errors, kb.errors
     build_index(kb, embedder(settings), settings.index_dir, settings.ranking)

@@ -78,6 +78,8 @@ def child_env(settings: Settings) -> dict[str, str]:
         FAQBOT_SECRET_KEY=settings.secret_key,
         FAQBOT_SECURE_COOKIES="on" if settings.secure_cookies else "off",
         FAQBOT_PUBLIC_WEB_URL=settings.public_web_url,
+        FAQBOT_KB_RELOAD="on" if settings.kb_reload else "off",
+        FAQBOT_KB_RELOAD_INTERVAL=str(settings.kb_reload_interval),
         PYTHONUNBUFFERED="1",
     )
     return env

@@ -82,7 +82,7 @@ def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] 
 
 
 def start_workers(app: Flask) -> list[Any]:
-    """Start the relay (desk <-> Rasa) and, when a webhook is configured, the outbox worker."""
+    """Start the relay (desk <-> Rasa), the KB hot reload and, with a webhook, the outbox worker."""
     from bot import services
     from bot.handoff.outbox import OutboxWorker, WebhookSender
     from bot.handoff.rasa_client import RasaClient
@@ -95,6 +95,13 @@ def start_workers(app: Flask) -> list[Any]:
     relay.start()
     app.extensions["faqbot_relay"] = relay
     workers: list[Any] = [relay]
+    if settings.kb_reload:
+        from bot.kb.watch import KbWatcher
+
+        watcher = KbWatcher(settings, services.embedder(settings), interval=settings.kb_reload_interval)
+        watcher.start()
+        app.extensions["faqbot_kb_watcher"] = watcher
+        workers.append(watcher)
     if settings.webhook_url:
         sender = WebhookSender(
             settings.database_path,

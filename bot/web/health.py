@@ -9,6 +9,7 @@ import urllib.request
 from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 
+from bot.kb.watch import read_status
 from bot.retrieval.index import current_version
 from bot.web.common import settings
 
@@ -38,7 +39,16 @@ def kb_status() -> dict[str, object]:
     for key in manifest.get("entries", {}):
         lang = key.split(":", 1)[0]
         entries[lang] = entries.get(lang, 0) + 1
-    return {"ok": True, "version": version, "model": manifest.get("model"), "entries": dict(sorted(entries.items()))}
+    result: dict[str, object] = {
+        "ok": True,
+        "version": version,
+        "model": manifest.get("model"),
+        "entries": dict(sorted(entries.items())),
+    }
+    reload = read_status(settings())
+    if reload is not None:
+        result["reload"] = reload
+    return result
 
 
 @bp.get("/healthz")
@@ -51,4 +61,7 @@ def healthz() -> ResponseReturnValue:
         "kb": kb_status(),
     }
     ok = all(part["ok"] for part in report.values())
-    return jsonify(status="ok" if ok else "degraded", **report), 200 if ok else 503
+    # A rejected edit leaves the previous KB serving: still up, but say so.
+    reload = report["kb"].get("reload")
+    rejected = isinstance(reload, dict) and not reload.get("ok", True)
+    return jsonify(status="ok" if ok and not rejected else "degraded", **report), 200 if ok else 503

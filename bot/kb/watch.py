@@ -1,0 +1,154 @@
+"""Hot reload: an edited knowledge base goes live within seconds, a broken one never does.
+
+``KbWatcher`` polls the KB folder (file names, sizes and modification times)
+every ``interval`` seconds. When something changed it loads the KB; if the KB
+has errors, nothing is built, the previous index keeps serving and the errors
+are recorded in ``var/kb-status.json`` (shown by ``/healthz`` and the editor).
+Otherwise it builds a new index version (reusing the vectors of unchanged
+phrasings and the rankers of unchanged languages) and switches the live
+pointer atomically; every running ``FaqService`` picks the new version up at
+its next question, and each answer records the version it came from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from bot.errors import FaqbotError
+from bot.kb.loader import NON_CONTENT_DIRS, load_knowledge_base
+from bot.retrieval.embedder import Embedder
+from bot.retrieval.index import build_index, current_version
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+STATUS_FILE = "kb-status.json"
+MAX_PROBLEMS = 50
+
+
+def status_path(settings: Settings) -> Path:
+    return settings.var_dir / STATUS_FILE
+
+
+def read_status(settings: Settings) -> dict[str, Any] | None:
+    """The last reload's outcome, or None when the watcher never ran."""
+    try:
+        data = json.loads(status_path(settings).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def kb_signature(kb_dir: Path) -> tuple[tuple[str, int, int], ...]:
+    """What identifies the KB's content on disk: every markdown file's path, size and mtime."""
+    files = []
+    if kb_dir.is_dir():
+        for path in kb_dir.rglob("*.md"):
+            relative = path.relative_to(kb_dir)
+            if relative.parts[0] in NON_CONTENT_DIRS or any(p.startswith(".") for p in relative.parts):
+                continue
+            try:
+                stat = path.stat()
+            except OSError:
+                continue
+            files.append((str(relative), stat.st_size, stat.st_mtime_ns))
+    return tuple(sorted(files))
+
+
+@dataclasses.dataclass(frozen=True)
+class ReloadOutcome:
+    """What one reload did: ``live`` (new version), ``unchanged``, or ``rejected`` (errors)."""
+
+    state: str
+    version: str | None
+    seconds: float
+    problems: tuple[str, ...] = ()
+
+
+class KbWatcher:
+    """Rebuilds and publishes the index when the KB files change."""
+
+    def __init__(self, settings: Settings, embedder: Embedder, interval: float = 0.25) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self.interval = interval
+        self._signature: tuple[tuple[str, int, int], ...] | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def check_once(self) -> ReloadOutcome | None:
+        """Reload if the files changed since the last check; None when they did not."""
+        signature = kb_signature(self.settings.kb_dir)
+        if signature == self._signature:
+            return None
+        self._signature = signature
+        return self.reload()
+
+    def reload(self) -> ReloadOutcome:
+        """Load, validate and (when valid) build and publish the KB now."""
+        started = time.perf_counter()
+        kb = load_knowledge_base(self.settings.kb_dir, self.settings.languages)
+        if kb.errors or not kb.entries:
+            problems = tuple(str(p) for p in kb.errors[:MAX_PROBLEMS]) or ("the knowledge base has no FAQs",)
+            outcome = ReloadOutcome("rejected", current_version(self.settings.index_dir), 0.0, problems)
+            log.error("knowledge base not reloaded (%d errors): %s", len(kb.errors), problems[0])
+        else:
+            try:
+                report = build_index(kb, self.embedder, self.settings.index_dir, self.settings.ranking)
+            except FaqbotError as exc:
+                outcome = ReloadOutcome("rejected", current_version(self.settings.index_dir), 0.0, (str(exc),))
+                log.error("knowledge base not reloaded: %s", exc)
+            else:
+                state = "unchanged" if report.unchanged else "live"
+                outcome = ReloadOutcome(state, report.version, time.perf_counter() - started)
+                if state == "live":
+                    log.info("knowledge base version %s is live (%.2fs)", report.version, outcome.seconds)
+        self._write_status(outcome)
+        return outcome
+
+    def _write_status(self, outcome: ReloadOutcome) -> None:
+        data = {
+            "ok": outcome.state != "rejected",
+            "state": outcome.state,
+            "version": outcome.version,
+            "seconds": round(outcome.seconds, 3),
+            "problems": list(outcome.problems),
+            "checked_at": time.time(),
+        }
+        path = status_path(self.settings)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{STATUS_FILE}.", dir=path.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, ensure_ascii=False)
+        os.replace(tmp, path)
+
+    def start(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._loop, name="faqbot-kb-watch", daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        try:
+            self.embedder.encode(["warm up"])  # load the model before the first edit, not during it
+        except Exception:  # noqa: BLE001 - reported by the first reload instead
+            log.exception("cannot load the embedding model")
+        while not self._stop.is_set():
+            try:
+                self.check_once()
+            except Exception:  # noqa: BLE001 - the watcher must survive anything and look again
+                log.exception("knowledge base reload failed")
+            self._stop.wait(self.interval)

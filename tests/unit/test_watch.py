@@ -1,0 +1,153 @@
+"""Hot reload: edits go live, broken edits never do, and answers never mix two versions."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+from bot.faq import FaqService
+from bot.kb.watch import KbWatcher, kb_signature, read_status
+from bot.retrieval.index import current_version
+from bot.settings import Settings
+from tests.conftest import HashingEmbedder
+
+ORDERS = "Use the tracking link in your shipping email."
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new), encoding="utf-8")
+
+
+def test_an_edit_goes_live_and_a_broken_edit_does_not(settings: Settings, embedder: HashingEmbedder):
+    watcher = KbWatcher(settings, embedder)
+    first = watcher.check_once()
+    assert first is not None and first.state == "live" and current_version(settings.index_dir) == first.version
+    assert watcher.check_once() is None  # nothing changed on disk
+
+    service = FaqService(settings, embedder)
+    assert service.ask("how do I track my order", "en").entry("order-tracking").answer == ORDERS
+
+    orders = settings.kb_dir / "en" / "faq.md"
+    _edit(orders, ORDERS, "Open *My orders* and follow the tracking link.")
+    second = watcher.check_once()
+    assert second.state == "live" and second.version != first.version
+    answer = service.ask("how do I track my order", "en")
+    assert answer.kb_version == second.version
+    assert answer.entry("order-tracking").answer == "Open *My orders* and follow the tracking link."
+
+    _edit(orders, "id: order-tracking", "id: Order Tracking!")  # an invalid id: an error
+    rejected = watcher.check_once()
+    assert rejected.state == "rejected" and rejected.version == second.version
+    assert any("Order Tracking" in p for p in rejected.problems)
+    assert current_version(settings.index_dir) == second.version  # the previous KB keeps serving
+    assert service.ask("how do I track my order", "en").kb_version == second.version
+    status = read_status(settings)
+    assert status["ok"] is False and status["state"] == "rejected" and status["problems"]
+
+    _edit(orders, "id: Order Tracking!", "id: order-tracking")
+    fixed = watcher.check_once()
+    # back to the content that is already live: nothing to build, and the error is cleared
+    assert fixed.state == "unchanged" and fixed.version == second.version and read_status(settings)["ok"] is True
+
+
+def test_drafts_and_hidden_files_do_not_trigger_a_reload(settings: Settings):
+    before = kb_signature(settings.kb_dir)
+    (settings.kb_dir / "drafts" / "en").mkdir(parents=True)
+    (settings.kb_dir / "drafts" / "en" / "new.md").write_text("## Draft\n", encoding="utf-8")
+    (settings.kb_dir / "en" / ".faq.md.swp.md").write_text("editor swap file", encoding="utf-8")
+    assert kb_signature(settings.kb_dir) == before
+    (settings.kb_dir / "en" / "more.md").write_text("", encoding="utf-8")
+    assert kb_signature(settings.kb_dir) != before
+
+
+def test_answers_during_reloads_never_mix_two_versions(settings: Settings, embedder: HashingEmbedder):
+    watcher = KbWatcher(settings, embedder, interval=0.01)
+    watcher.check_once()
+    service = FaqService(settings, embedder)
+    orders = settings.kb_dir / "en" / "faq.md"
+    answer_of: dict[str, str] = {}  # version -> the answer text that version holds
+    answer_of[current_version(settings.index_dir)] = ORDERS
+    errors: list[BaseException] = []
+    seen: list[tuple[str, str]] = []
+    stop = threading.Event()
+
+    def ask() -> None:
+        while not stop.is_set():
+            try:
+                answer = service.ask("how do I track my order", "en")
+                seen.append((answer.kb_version, answer.entry("order-tracking").answer))
+            except BaseException as exc:  # noqa: BLE001 - any error fails the test
+                errors.append(exc)
+                return
+
+    threads = [threading.Thread(target=ask) for _ in range(4)]
+    for t in threads:
+        t.start()
+    text = ORDERS
+    try:
+        for i in range(6):
+            new = f"Tracking answer number {i}."
+            _edit(orders, text, new)
+            text = new
+            outcome = watcher.check_once()
+            assert outcome.state == "live"
+            answer_of[outcome.version] = new
+            deadline = time.monotonic() + 20
+            while not any(v == outcome.version for v, _ in seen[-50:]) and time.monotonic() < deadline:
+                time.sleep(0.01)  # until the readers have answered from the new version
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert not errors, errors
+    assert len({version for version, _ in seen}) == 7  # the readers lived through every reload
+    assert all(answer_of[version] == text_seen for version, text_seen in seen)
+
+
+def test_the_status_file_is_valid_json_for_healthz(settings: Settings, embedder: HashingEmbedder):
+    KbWatcher(settings, embedder).check_once()
+    data = json.loads((settings.var_dir / "kb-status.json").read_text(encoding="utf-8"))
+    assert data["ok"] is True and data["version"] == current_version(settings.index_dir)
+
+
+def test_healthz_shows_a_rejected_edit(settings: Settings, embedder: HashingEmbedder):
+    from bot.web import create_app
+
+    watcher = KbWatcher(settings, embedder)
+    watcher.check_once()
+    _edit(settings.kb_dir / "en" / "faq.md", "id: order-tracking", "id: Bad Id")
+    watcher.check_once()
+    body = create_app(settings=settings.replace(rasa_port=1, action_port=1)).test_client().get("/healthz").get_json()
+    assert body["status"] == "degraded" and body["kb"]["ok"] is True  # still serving the previous version
+    assert body["kb"]["reload"]["ok"] is False and "Bad Id" in body["kb"]["reload"]["problems"][0]
+
+
+def test_rollback_serves_the_previous_version(settings: Settings, embedder: HashingEmbedder, capsys):
+    from bot.cli import kb_live
+    from bot.errors import IndexError_
+    from bot.retrieval.versions import list_versions, make_live
+
+    watcher = KbWatcher(settings, embedder)
+    first = watcher.check_once().version
+    _edit(settings.kb_dir / "en" / "faq.md", ORDERS, "A newer answer.")
+    second = watcher.check_once().version
+    assert [v.version for v in list_versions(settings.index_dir)][:2] == [second, first]
+    assert make_live(settings.index_dir).version == first
+    service = FaqService(settings, embedder)
+    assert service.ask("how do I track my order", "en").entry("order-tracking").answer == ORDERS
+    assert make_live(settings.index_dir, second).version == second
+    try:
+        make_live(settings.index_dir, "no-such-version")
+    except IndexError_ as exc:
+        assert "no index version" in str(exc)
+    else:
+        raise AssertionError("an unknown version must be refused")
+    import argparse
+
+    assert kb_live.cmd_versions(argparse.Namespace(kb=None), settings) == 0
+    out = capsys.readouterr().out
+    assert f"* {second}" in out and first in out
