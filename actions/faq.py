@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+from collections.abc import Callable
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, FollowupAction, SlotSet
@@ -21,9 +23,60 @@ log = logging.getLogger(__name__)
 
 ACTION_START_HANDOFF = "action_start_handoff"
 
+#: Rasa's input channels by the names a FAQ's ``channels:`` uses. A channel not
+#: listed here gets only the FAQs that are not restricted to channels.
+KB_CHANNELS = {
+    "socketio": "web",
+    "rest": "rest",
+    "callback": "callback",
+    "telegram": "telegram",
+    "slack": "slack",
+    "facebook": "messenger",
+    "twilio": "twilio",
+}
+
+#: At most this many follow-up questions (a FAQ's ``related:``) under an answer.
+MAX_FOLLOW_UPS = 3
+
 
 def conversation_language(tracker: Tracker) -> str:
     return tracker.get_slot("language") or get_settings().default_language
+
+
+@dataclasses.dataclass(frozen=True)
+class Reach:
+    """Where a conversation takes place and with whom: the KB channel and audience it may be answered for."""
+
+    channel: str | None = None
+    audience: str | None = None
+
+    @classmethod
+    def of(cls, tracker: Tracker) -> Reach:
+        audience = tracker.get_slot("audience")
+        return cls(KB_CHANNELS.get(tracker.get_latest_input_channel() or ""), str(audience) if audience else None)
+
+    def allows(self, entry: FaqEntry) -> bool:
+        """Whether ``entry`` may be given here: no restriction, or one this conversation meets."""
+        if entry.channels and self.channel not in entry.channels:
+            return False
+        return not entry.audience or self.audience in entry.audience
+
+
+def follow_up_buttons(entry: FaqEntry, lookup: Callable[[str], FaqEntry | None], reach: Reach) -> list[dict[str, str]]:
+    """Buttons for ``entry``'s related FAQs that exist (``lookup``: same language and version) and may be given."""
+    buttons: list[dict[str, str]] = []
+    for faq_id in dict.fromkeys(entry.related):
+        related = lookup(faq_id) if faq_id != entry.id else None
+        if related is not None and reach.allows(related):
+            buttons.append({"title": related.title, "payload": choose_payload(related.id)})
+        if len(buttons) == MAX_FOLLOW_UPS:
+            break
+    return buttons
+
+
+def choose_payload(faq_id: str) -> str:
+    """The payload of a button that picks FAQ ``faq_id`` (the ``choose_faq`` intent)."""
+    return "/choose_faq" + json.dumps({"faq_id": faq_id})
 
 
 def response_text(domain: DomainDict, response: str, lang: str) -> str:
@@ -67,8 +120,9 @@ class ActionAnswerFaq(Action):
             dispatcher.utter_message(response="utter_unreadable_message")
             return []
 
+        reach = Reach.of(tracker)
         try:
-            answer = services.faq_service().ask(text, conversation_language(tracker))
+            answer = services.faq_service().ask(text, conversation_language(tracker), allowed=reach.allows)
         except FaqbotError as exc:
             log.error("FAQ search failed: %s", exc)
             dispatcher.utter_message(response="utter_default")
@@ -83,12 +137,10 @@ class ActionAnswerFaq(Action):
             best = answer.decision.candidates[0]
             entry = answer.entry(best.faq_id)
             if entry is not None:
-                return events + self._utter_answer(dispatcher, entry, answer.kb_version, best.score)
+                buttons = follow_up_buttons(entry, answer.entry, reach)
+                return events + self._utter_answer(dispatcher, entry, answer.kb_version, best.score, buttons)
         if band == CLARIFY:
-            buttons = [
-                {"title": c.question, "payload": "/choose_faq" + json.dumps({"faq_id": c.faq_id})}
-                for c in answer.decision.choices
-            ]
+            buttons = [{"title": c.question, "payload": choose_payload(c.faq_id)} for c in answer.decision.choices]
             none_label = response_text(domain, "utter_clarify_none_button", answer.lang)
             if none_label:
                 buttons.append({"title": none_label, "payload": "/none_of_these"})
@@ -98,10 +150,15 @@ class ActionAnswerFaq(Action):
 
     @staticmethod
     def _utter_answer(
-        dispatcher: CollectingDispatcher, entry: FaqEntry, kb_version: str, score: float | None
+        dispatcher: CollectingDispatcher,
+        entry: FaqEntry,
+        kb_version: str,
+        score: float | None,
+        buttons: list[dict[str, str]],
     ) -> list[EventType]:
         dispatcher.utter_message(
             response="utter_faq_answer",
+            buttons=buttons,
             answer=entry.answer,
             faq_id=entry.id,
             kb_version=kb_version,
@@ -116,10 +173,13 @@ class ActionAnswerFaq(Action):
         index = services.faq_service().index  # one version for the lookup and the record
         lang = services.faq_service().resolve_language(conversation_language(tracker), index)
         entry = index.entry(str(faq_id), lang) if faq_id else None
-        if entry is None:
-            # The FAQ disappeared in a KB update, or the payload was forged.
+        reach = Reach.of(tracker)
+        if entry is None or not reach.allows(entry):
+            # The FAQ disappeared in a KB update, or the payload was forged
+            # (possibly to get an answer restricted to another channel or audience).
             return self._no_answer(dispatcher, tracker)
-        return self._utter_answer(dispatcher, entry, index.version, None)
+        buttons = follow_up_buttons(entry, lambda related: index.entry(related, lang), reach)
+        return self._utter_answer(dispatcher, entry, index.version, None, buttons)
 
     @staticmethod
     def _no_answer(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:

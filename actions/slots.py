@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from typing import Any
 
 from rasa_sdk import Tracker
@@ -14,13 +16,15 @@ from bot.settings import get_settings
 from bot.text import detect_language
 
 METADATA_SLOTS = ("customer_name", "customer_email", "customer_id", "page_url")
+#: An audience is a slug, as in a FAQ's ``audience:`` (knowledge_base/schema.json).
+AUDIENCE_PATTERN = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
 
 
 class ActionValidateSlotMappings(ValidationAction):
     """Runs after each message: detects its language, takes customer fields from metadata."""
 
     def domain_slots(self, domain: DomainDict) -> list[str]:
-        return ["language", *METADATA_SLOTS]
+        return ["language", *METADATA_SLOTS, "audience"]
 
     async def extract_language(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -56,6 +60,14 @@ class ActionValidateSlotMappings(ValidationAction):
     ) -> dict[str, Any]:
         return _from_metadata("page_url", tracker)
 
+    async def extract_audience(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        value = _page_audience(tracker.latest_message.get("metadata"))
+        if value is None or value == tracker.get_slot("audience"):
+            return {}
+        return {"audience": value}
+
     # Validation of what was extracted. While the handoff form runs, its own
     # validator (actions/handoff.py) checks the customer's answers and explains
     # what is wrong, so these pass values through then.
@@ -89,6 +101,18 @@ class ActionValidateSlotMappings(ValidationAction):
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
         return {"page_url": value}
+
+
+def _page_audience(metadata: Any) -> str | None:
+    """The audience the host page passed (``audience`` or ``customer.audience``), as a slug, or None."""
+    if not isinstance(metadata, Mapping):
+        return None
+    nested = metadata.get("customer")
+    for source in (metadata, nested if isinstance(nested, Mapping) else {}):
+        value = source.get("audience")
+        if isinstance(value, str) and AUDIENCE_PATTERN.fullmatch(value.strip().lower()):
+            return value.strip().lower()
+    return None
 
 
 def _from_metadata(slot: str, tracker: Tracker) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from bot.errors import IndexError_
@@ -121,12 +121,27 @@ class FaqService:
             return configured
         return dataclasses.replace(ranker.thresholds, max_choices=configured.max_choices)
 
-    def ask(self, text: str, lang: str, k: int = 5) -> Answer:
-        """Rank the FAQs for ``text`` and decide: answer, clarify or hand off."""
+    def ask(self, text: str, lang: str, k: int = 5, allowed: Callable[[FaqEntry], bool] | None = None) -> Answer:
+        """Rank the FAQs for ``text`` and decide: answer, clarify or hand off.
+
+        With ``allowed``, the FAQs it rejects (restricted to another channel or
+        audience) leave the ranking before the decision: the bot then answers
+        with, or asks among, the allowed ones, or hands off; never with a rejected one.
+        """
         retriever = self._live()
         lang = self.resolve_language(lang, retriever.index)
         query = text[: self.settings.max_message_chars]
         thresholds = self.thresholds(lang, retriever)
-        candidates = retriever.search(query, lang, k=max(k, thresholds.max_choices))
+        depth = max(k, thresholds.max_choices)
+        if allowed is None:
+            candidates = retriever.search(query, lang, k=depth)
+        else:
+            # Rank every FAQ so that filtering still leaves ``depth`` candidates when it can.
+            ranked = retriever.search(query, lang, k=len(retriever.index.entries))
+            candidates = [c for c in ranked if _allows(retriever.index.entry(c.faq_id, c.lang), allowed)][:depth]
         decision = decide(candidates, thresholds)
         return Answer(decision, retriever.index.version, lang, thresholds, retriever.index.entries)
+
+
+def _allows(entry: FaqEntry | None, allowed: Callable[[FaqEntry], bool]) -> bool:
+    return entry is not None and allowed(entry)

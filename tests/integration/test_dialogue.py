@@ -172,3 +172,19 @@ def test_health_and_api_of_the_running_web_app(bot_servers):
         timeout=30,
     )
     assert api.status_code == 200 and isinstance(api.json()["handoffs"], list)
+
+
+def test_an_answer_offers_its_follow_up_questions_and_a_click_answers_one(bot_servers):
+    sender = conversation()
+    source = KB.get("returns-how", "en")
+    assert source is not None and source.related
+    replies = bot_servers.say(sender, "How can I send back an item I bought?")
+    assert joined(replies) == source.answer
+    follow_ups = [entry for entry in (KB.get(faq_id, "en") for faq_id in source.related) if entry][:3]
+    assert replies[-1]["buttons"] == [
+        {"title": entry.question, "payload": f'/choose_faq{{"faq_id": "{entry.id}"}}'} for entry in follow_ups
+    ]
+    clicked = bot_servers.say(sender, replies[-1]["buttons"][0]["payload"])
+    assert joined(clicked) == follow_ups[0].answer
+    event = [e for e in bot_servers.bot_events(sender) if e.get("text")][-1]
+    assert event["metadata"]["faq_id"] == follow_ups[0].id
