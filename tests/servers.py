@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 import socket
 import subprocess
 import threading
@@ -149,7 +150,11 @@ def running_bot(var_dir: Path, **changes: Any) -> Iterator[RunningBot]:
         api_token="integration-api-token",
         rasa_token="integration-rasa-token",
     )
-    settings = settings.replace(**changes)
+    # The bot serves a copy of the KB, so editor tests never touch the repository's knowledge_base/.
+    kb_copy = var_dir / "knowledge_base"
+    if not kb_copy.exists():
+        shutil.copytree(base.kb_dir, kb_copy, ignore=shutil.ignore_patterns("drafts"))
+    settings = settings.replace(kb_dir=kb_copy, **changes)
     kb = load_knowledge_base(settings.kb_dir, settings.languages)
     assert not kb.errors, kb.errors
     build_index(kb, embedder(settings), settings.index_dir, settings.ranking)

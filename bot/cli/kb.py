@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bot import services
-from bot.cli import kb_io, kb_live
+from bot.cli import kb_extra, kb_io, kb_live
 from bot.errors import FaqbotError
 from bot.kb.checks import NEAR_DUPLICATE_SIMILARITY
 from bot.kb.loader import load_knowledge_base
@@ -49,6 +49,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     io_commands = kb_io.add_parsers(commands)
 
     live_commands = kb_live.add_parsers(commands)
+    kb_extra.add_parsers(commands)  # diff, unanswered (they take --kb themselves)
     for command in (validate, build, search, *io_commands, *live_commands):
         command.add_argument("--kb", type=Path, help="knowledge base folder (default: knowledge_base/)")
 

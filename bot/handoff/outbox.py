@@ -277,8 +277,11 @@ class WebhookSender:
             conn.row_factory = sqlite3.Row
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
             if not self._ready:
-                conn.execute("PRAGMA journal_mode = WAL")
-                conn.executescript(OUTBOX_SCHEMA)
+                # Only write when needed: two senders starting together must not fight over the schema.
+                if str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+                    conn.execute("PRAGMA journal_mode = WAL")
+                if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'webhook_outbox'").fetchone() is None:
+                    conn.executescript(OUTBOX_SCHEMA)
                 self._ready = True
         except BaseException:
             conn.close()

@@ -101,11 +101,11 @@ def _failed(key: str) -> None:
         _failures().setdefault(key, []).append(time.monotonic())
 
 
-def _safe_next(target: str | None) -> str:
-    """Only same-site paths: never redirect a login to another host."""
+def _safe_next(target: str | None, user: User) -> str:
+    """Only same-site paths: never redirect a login to another host. Default: the user's own screen."""
     if target and target.startswith("/") and not target.startswith("//") and not urlparse(target).netloc:
         return target
-    return url_for("desk.queue")
+    return url_for("editor.index") if user.role == "editor" else url_for("desk.queue")
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -127,7 +127,7 @@ def login() -> ResponseReturnValue:
                 session.permanent = True
                 session["user"] = user.username
                 csrf_token()
-                return redirect(_safe_next(request.args.get("next")))
+                return redirect(_safe_next(request.args.get("next"), user))
     return render_template("login.html", error=error), 401 if error else 200
 
 

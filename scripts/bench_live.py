@@ -1,19 +1,23 @@
-"""How fast the handoff loop feels: customer -> desk and agent -> customer latencies on the real bot.
+"""How fast the running bot reacts: a KB edit going live, and the handoff loop.
 
 Starts Rasa, the action server and the web app on free ports (as the tests
-do), hands a REST conversation off, then measures:
+do, on a copy of knowledge_base/), then measures:
+
+- edit -> live: from writing an edited FAQ file until the bot's answer over
+  REST is the edited one (hot reload: watcher, validation, index build, swap);
 
 - customer -> desk: from the customer's message until it is on the ticket;
 - agent -> customer: from the desk's reply POST until the reply is in the
   conversation (Rasa's tracker), i.e. sent on the customer's channel;
 - resolve -> bot back: from the resolve POST until the bot has asked for a rating.
 
-Usage: .venv/bin/python scripts/bench_handoff.py [--rounds 30]
+Usage: .venv/bin/python scripts/bench_live.py [--rounds 30] [--json FILE]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import statistics
 import sys
@@ -48,8 +52,10 @@ def _wait(condition, timeout: float = 30.0) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--json", type=Path, help="also write the numbers to this file")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, running_bot(Path(tmp), relay_interval=1.0) as bot:
+        reload_times = _edit_to_live(bot, max(5, args.rounds // 3))
         sender = f"bench-{uuid.uuid4().hex[:8]}"
         bot.say(sender, "I want to talk to a human")
         bot.say(sender, "Ada Lovelace")
@@ -98,7 +104,53 @@ def main() -> int:
                 f"p95 {_percentile(values, 0.95) * 1000:.0f} ms, max {max(values) * 1000:.0f} ms"
             )
         print(f"resolve -> rating question: {back * 1000:.0f} ms")
+        print(
+            f"edit -> live ({len(reload_times)} edits): median {statistics.median(reload_times):.2f} s, "
+            f"p95 {_percentile(reload_times, 0.95):.2f} s, max {max(reload_times):.2f} s"
+        )
+        if args.json:
+            summary = {
+                "edit_to_live_s": _summary(reload_times),
+                "customer_to_desk_ms": _summary([v * 1000 for v in to_desk]),
+                "agent_to_customer_ms": _summary([v * 1000 for v in to_customer]),
+                "resolve_to_rating_ms": round(back * 1000),
+                "relay_interval_s": bot.settings.relay_interval,
+                "kb_reload_interval_s": bot.settings.kb_reload_interval,
+            }
+            args.json.write_text(json.dumps(summary, indent=1), encoding="utf-8")
     return 0
+
+
+def _summary(values: list[float]) -> dict[str, float]:
+    return {
+        "n": len(values),
+        "median": round(statistics.median(values), 3),
+        "p95": round(_percentile(values, 0.95), 3),
+        "max": round(max(values), 3),
+    }
+
+
+def _edit_to_live(bot, rounds: int) -> list[float]:
+    """Append a new sentence to an FAQ answer, time until the bot says it."""
+    path = bot.settings.kb_dir / "en" / "returns.md"
+    original = path.read_text(encoding="utf-8")
+    anchor = "gift card are refunded to the gift card."
+    times = []
+    try:
+        for i in range(rounds):
+            marker = f"Edit number {i} {uuid.uuid4().hex[:6]}."
+            path.write_text(original.replace(anchor, f"{anchor} {marker}"), encoding="utf-8")
+            start = time.perf_counter()
+            while True:
+                replies = bot.say(f"live-{uuid.uuid4().hex[:8]}", "How long do refunds take?")
+                if any(marker in (r.get("text") or "") for r in replies):
+                    break
+                if time.perf_counter() - start > 60:
+                    raise TimeoutError("the edit did not go live within 60 s")
+            times.append(time.perf_counter() - start)
+    finally:
+        path.write_text(original, encoding="utf-8")
+    return times
 
 
 if __name__ == "__main__":

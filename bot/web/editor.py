@@ -1,0 +1,281 @@
+"""The knowledge editor (editor role): FAQs with their use, edit with preview and checks, try, history.
+
+Saving writes the markdown file atomically (one git commit per save, authored
+by the editor, when the KB is in a git work tree); the hot reload of
+bot/kb/watch.py makes it live within seconds. A file with errors is never
+saved, so an edit cannot break the bot; a file changed on disk since the
+editor opened it is not overwritten (409).
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, jsonify, render_template, request
+from flask.typing import ResponseReturnValue
+from markdown_it import MarkdownIt
+
+from bot import services
+from bot.conversations import TrackerReader, tracker_location
+from bot.errors import FaqbotError, KnowledgeBaseError
+from bot.kb.drafts import add_alternate, write_draft
+from bot.kb.history import commit_file, content_hash, history, in_git, safe_path, text_at, write_file
+from bot.kb.loader import load_knowledge_base
+from bot.kb.parser import parse_text
+from bot.kb.watch import read_status
+from bot.web.auth import current_user, login_required
+from bot.web.common import settings
+
+bp = Blueprint("editor", __name__, url_prefix="/editor")
+
+HIT_WINDOW_DAYS = 30
+_markdown = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
+
+
+@bp.errorhandler(KnowledgeBaseError)
+def refused(exc: KnowledgeBaseError) -> ResponseReturnValue:
+    return jsonify(error=str(exc)), 400
+
+
+def _lang_of(relative: str) -> str:
+    parts = Path(relative).parts
+    lang = parts[1] if parts[0] == "drafts" and len(parts) > 2 else parts[0]
+    if lang not in settings().languages:
+        raise KnowledgeBaseError(f"{relative!r} is not in a language folder ({', '.join(settings().languages)})")
+    return lang
+
+
+def hit_counts(days: int = HIT_WINDOW_DAYS) -> tuple[dict[tuple[str, str], int], str | None]:
+    """How often each (lang, FAQ id) was the bot's answer in the last ``days`` days, from the tracker store."""
+    try:
+        reader = TrackerReader(tracker_location(settings()), settings().default_language)
+        asked = reader.questions(since=time.time() - days * 86400)
+    except FaqbotError as exc:
+        return {}, str(exc)
+    counts: collections.Counter[tuple[str, str]] = collections.Counter()
+    for question in asked:
+        faq = question.faq_id if question.band == "answer" else getattr(question, "chosen_faq_id", None)
+        if faq:
+            counts[(question.lang, faq)] += 1
+    return dict(counts), None
+
+
+def _problems(text: str, lang: str, relative: str) -> tuple[list[dict[str, Any]], int]:
+    entries, problems = parse_text(text, lang, relative)
+    return [p.to_dict() for p in problems], len(entries)
+
+
+@bp.get("/")
+@login_required("editor")
+def index() -> str:
+    s = settings()
+    kb = load_knowledge_base(s.kb_dir, s.languages)
+    hits, hits_error = hit_counts()
+    query = (request.args.get("q") or "").strip().casefold()
+    lang = request.args.get("lang") or ""
+    rows: list[dict[str, Any]] = []
+    for entry in kb.entries:
+        if lang and entry.lang != lang:
+            continue
+        haystack = " ".join((entry.id, entry.question, *entry.alternates, entry.answer)).casefold()
+        if query and query not in haystack:
+            continue
+        rows.append({"entry": entry, "hits": hits.get((entry.lang, entry.id), 0), "file": entry.path.split("/", 1)[-1]})
+    rows.sort(key=lambda r: (-int(r["hits"]), r["entry"].lang, r["entry"].id))
+    drafts = sorted(str(p.relative_to(s.kb_dir)) for p in s.drafts_dir.rglob("*.md")) if s.drafts_dir.is_dir() else []
+    return render_template(
+        "editor_index.html",
+        rows=rows,
+        drafts=drafts,
+        problems=kb.problems,
+        status=read_status(s),
+        hits_error=hits_error,
+        query=request.args.get("q") or "",
+        lang=lang,
+        languages=s.languages,
+        user=current_user(),
+        window=HIT_WINDOW_DAYS,
+    )
+
+
+@bp.get("/edit")
+@login_required("editor")
+def edit() -> str:
+    relative = request.args.get("file") or ""
+    path = safe_path(settings().kb_dir, relative)
+    lang = _lang_of(relative)
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    return render_template(
+        "editor_edit.html",
+        file=relative,
+        lang=lang,
+        text=text,
+        base=content_hash(text),
+        versioned=in_git(path.parent),
+        user=current_user(),
+    )
+
+
+@bp.post("/preview")
+@login_required("editor")
+def preview() -> ResponseReturnValue:
+    """The answers rendered as customers see them, and every problem with its line."""
+    data = request.get_json(silent=True) or {}
+    relative, text = str(data.get("file") or ""), str(data.get("text") or "")
+    safe_path(settings().kb_dir, relative)
+    lang = _lang_of(relative)
+    entries, problems = parse_text(text, lang, relative)
+    return jsonify(
+        problems=[p.to_dict() for p in problems],
+        entries=[
+            {
+                "id": e.id,
+                "question": e.question,
+                "line": e.line,
+                "alternates": list(e.alternates),
+                "html": _markdown.render(e.answer),
+            }
+            for e in entries
+        ],  # fmt: skip
+    )
+
+
+@bp.post("/save")
+@login_required("editor")
+def save() -> ResponseReturnValue:
+    data = request.get_json(silent=True) or {}
+    relative, text = str(data.get("file") or ""), str(data.get("text") or "").replace("\r\n", "\n")
+    path = safe_path(settings().kb_dir, relative)
+    lang = _lang_of(relative)
+    problems, count = _problems(text, lang, relative)
+    errors = [p for p in problems if p["severity"] == "error"]
+    if errors or count == 0:
+        message = "the file has errors: nothing was saved" if errors else "the file has no FAQ: nothing was saved"
+        return jsonify(error=message, problems=problems), 422
+    current = path.read_text(encoding="utf-8") if path.exists() else ""
+    if str(data.get("base") or "") != content_hash(current):
+        return jsonify(error="someone changed this file since you opened it: reload it and redo your edit"), 409
+    user = current_user()
+    assert user is not None
+    write_file(path, text)
+    commit = commit_file(path, f"KB: edit {relative} (web editor)", user.display_name, f"{user.username}@faqbot")
+    return jsonify(saved=relative, base=content_hash(text), commit=commit, problems=problems)
+
+
+@bp.get("/try")
+@login_required("editor")
+def try_question() -> ResponseReturnValue:
+    """What the live bot would do with a question: ranked FAQs with scores, and the band."""
+    question = (request.args.get("q") or "").strip()[: settings().max_message_chars]
+    if not question:
+        return jsonify(error="type a question"), 400
+    try:
+        answer = services.faq_service(settings()).ask(question, request.args.get("lang") or settings().default_language)
+    except FaqbotError as exc:
+        return jsonify(error=str(exc)), 503
+    t = answer.thresholds
+    return jsonify(
+        band=answer.decision.band,
+        kb_version=answer.kb_version,
+        lang=answer.lang,
+        thresholds={"answer": t.answer, "clarify": t.clarify, "margin": t.margin},
+        candidates=[
+            {"id": c.faq_id, "question": c.question, "score": round(c.score, 3)} for c in answer.decision.candidates
+        ],
+        choices=[c.faq_id for c in answer.decision.choices],
+    )
+
+
+@bp.get("/history")
+@login_required("editor")
+def file_history() -> ResponseReturnValue:
+    path = safe_path(settings().kb_dir, request.args.get("file") or "")
+    return jsonify(revisions=[r.__dict__ for r in history(path)])
+
+
+@bp.post("/rollback")
+@login_required("editor")
+def rollback() -> ResponseReturnValue:
+    """Bring a file back to how it was at a commit (as a new commit, so nothing is lost)."""
+    data = request.get_json(silent=True) or {}
+    relative, commit = str(data.get("file") or ""), str(data.get("commit") or "")
+    path = safe_path(settings().kb_dir, relative)
+    old = text_at(path, commit)
+    problems, count = _problems(old, _lang_of(relative), relative)
+    if any(p["severity"] == "error" for p in problems) or count == 0:
+        return jsonify(error="that version does not pass the checks any more", problems=problems), 422
+    user = current_user()
+    assert user is not None
+    write_file(path, old)
+    new = commit_file(path, f"KB: roll back {relative} to {commit[:10]}", user.display_name, f"{user.username}@faqbot")
+    return jsonify(saved=relative, base=content_hash(old), commit=new, text=old)
+
+
+@bp.get("/inbox")
+@login_required("editor")
+def inbox() -> str:
+    from bot.kb.inbox import unanswered_clusters
+
+    since = request.args.get("since") or "7d"
+    try:
+        clusters, error = unanswered_clusters(settings(), since), None
+    except (FaqbotError, ValueError) as exc:
+        clusters, error = [], str(exc)
+    return render_template("editor_inbox.html", clusters=clusters, error=error, since=since, user=current_user())
+
+
+@bp.post("/inbox/alternate")
+@login_required("editor")
+def inbox_alternate() -> ResponseReturnValue:
+    data = request.get_json(silent=True) or {}
+    lang, faq_id, question = str(data.get("lang") or ""), str(data.get("faq_id") or ""), str(data.get("question") or "")
+    if lang not in settings().languages:
+        raise KnowledgeBaseError(f"unknown language {lang!r}")
+    path = add_alternate(settings().kb_dir, lang, faq_id.strip(), question)
+    user = current_user()
+    assert user is not None
+    commit_file(path, f"KB: add an alternate to {faq_id} from the inbox", user.display_name, f"{user.username}@faqbot")
+    return jsonify(file=str(path.relative_to(settings().kb_dir)), faq_id=faq_id), 201
+
+
+@bp.post("/inbox/draft")
+@login_required("editor")
+def inbox_draft() -> ResponseReturnValue:
+    data = request.get_json(silent=True) or {}
+    lang, question = str(data.get("lang") or ""), str(data.get("question") or "")
+    if lang not in settings().languages:
+        raise KnowledgeBaseError(f"unknown language {lang!r}")
+    answer = str(data.get("answer") or "").strip() or "(write the answer here)"
+    path = write_draft(settings().drafts_dir, lang, question, answer, "the unanswered-questions inbox")
+    return jsonify(file=str(path.relative_to(settings().kb_dir))), 201
+
+
+@bp.post("/publish")
+@login_required("editor")
+def publish() -> ResponseReturnValue:
+    """Move a reviewed draft into its language folder, if the KB with it still has no errors."""
+    data = request.get_json(silent=True) or {}
+    relative = str(data.get("file") or "")
+    parts = Path(relative).parts
+    if len(parts) != 3 or parts[0] != "drafts":
+        raise KnowledgeBaseError(f"{relative!r} is not a draft")
+    s = settings()
+    source = safe_path(s.kb_dir, relative)
+    target = safe_path(s.kb_dir, f"{parts[1]}/{parts[2]}")
+    if target.exists():
+        raise KnowledgeBaseError(f"{parts[1]}/{parts[2]} already exists: rename the draft first")
+    text = source.read_text(encoding="utf-8")
+    write_file(target, text)
+    kb = load_knowledge_base(s.kb_dir, s.languages)
+    errors = [p for p in kb.errors if p.path.endswith(f"{parts[1]}/{parts[2]}") or "duplicate id" in p.message]
+    if errors:
+        target.unlink()
+        return jsonify(error="the draft does not fit the KB yet", problems=[p.to_dict() for p in errors]), 422
+    source.unlink()
+    user = current_user()
+    assert user is not None
+    commit = commit_file(target, f"KB: publish {parts[1]}/{parts[2]}", user.display_name, f"{user.username}@faqbot")
+    return jsonify(saved=f"{parts[1]}/{parts[2]}", commit=commit), 201

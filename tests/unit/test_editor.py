@@ -1,0 +1,159 @@
+"""The knowledge editor over HTTP: roles, list with hit counts, preview and checks, save (git), try, history,
+rollback, drafts, and the unanswered inbox's one-click fixes."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from bot import services
+from bot.accounts import UserStore
+from bot.kb.history import content_hash
+from bot.kb.loader import load_knowledge_base
+from bot.kb.watch import KbWatcher
+from bot.settings import Settings
+from bot.web import create_app
+from tests.conftest import HashingEmbedder
+from tests.unit.test_conversations import Conversation, save_conversations
+
+PASSWORD = "editor test password"
+
+
+def _git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
+
+
+@pytest.fixture
+def app(settings: Settings, monkeypatch):
+    kb = settings.kb_dir
+    _git(kb, "init", "-q")
+    _git(kb, "-c", "user.name=t", "-c", "user.email=t@t", "add", ".")
+    _git(kb, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "initial KB")
+    settings = settings.replace(rasa_port=1, action_port=1, secret_key="k")
+    fake = HashingEmbedder()
+    monkeypatch.setattr(services, "embedder", lambda settings=None: fake)
+    services.faq_service.cache_clear()
+    KbWatcher(settings, fake).check_once()
+    users = UserStore(settings.database_path)
+    users.add("eve", PASSWORD, role="editor", display_name="Eve Editor")
+    users.add("ann", PASSWORD, role="agent")
+    now = time.time() - 3600
+    save_conversations(
+        settings.var_dir / "rasa_tracker.db",
+        [
+            Conversation("c1", now).answered("where is my parcel", "order-tracking", 0.9),
+            Conversation("c2", now + 60).answered("track my order", "order-tracking", 0.8),
+            Conversation("c3", now + 120).answered("how do I return this", "returns-how", 0.8),
+            Conversation("c4", now + 180).offered("do you sell gift cards", [("payments-methods", 0.1)]),
+        ],
+    )
+    yield create_app(settings=settings, test_config={"TESTING": True})
+    services.faq_service.cache_clear()
+
+
+def _client(app, username: str = "eve"):
+    client = app.test_client()
+    page = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    response = client.post("/login", data={"username": username, "password": PASSWORD, "csrf_token": token})
+    assert response.status_code == 302
+    return client, response.headers["Location"]
+
+
+def _csrf(client) -> None:
+    page = client.get("/editor/").get_data(as_text=True)
+    client.environ_base["HTTP_X_CSRF_TOKEN"] = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
+
+
+def test_editors_land_on_the_editor_and_agents_may_not_edit(app):
+    client, landing = _client(app)
+    assert landing.endswith("/editor/")
+    agent, landing = _client(app, "ann")
+    assert landing.endswith("/desk/") and agent.get("/editor/").status_code == 403
+
+
+def test_faq_list_with_hit_counts_and_search(app):
+    client, _ = _client(app)
+    page = client.get("/editor/").get_data(as_text=True)
+    rows = re.findall(r'<tr data-faq="([^"]+)">.*?<td class="hits">(\d+)</td>', page, re.S)
+    assert rows[0] == ("order-tracking", "2") and ("returns-how", "1") in rows
+    filtered = client.get("/editor/?q=payment").get_data(as_text=True)
+    assert "payments-methods" in filtered and "order-tracking" not in filtered
+    assert "Live version" in page
+
+
+def test_preview_renders_safely_and_reports_problems_with_lines(app):
+    client, _ = _client(app)
+    _csrf(client)
+    text = "## Q?\n```yaml\nid: Bad Id\n```\nAnswer <script>alert(1)</script> with a [link](https://x.example)\n"
+    data = client.post("/editor/preview", json={"file": "en/faq.md", "text": text}).get_json()
+    assert any(p["line"] == 3 and "Bad Id" in p["message"] for p in data["problems"])
+    good = text.replace("Bad Id", "good-id")
+    data = client.post("/editor/preview", json={"file": "en/faq.md", "text": good}).get_json()
+    html = data["entries"][0]["html"]
+    assert "<script>" not in html and "&lt;script&gt;" in html and '<a href="https://x.example">' in html
+    assert client.post("/editor/preview", json={"file": "../secrets.md", "text": ""}).status_code == 400
+
+
+def test_save_commits_in_the_editors_name_and_refuses_errors_and_stale_bases(app):
+    settings = app.config["FAQBOT_SETTINGS"]
+    client, _ = _client(app)
+    _csrf(client)
+    path = settings.kb_dir / "en" / "faq.md"
+    original = path.read_text(encoding="utf-8")
+    edited = original.replace("Use the tracking link in your shipping email.", "Open *My orders* to track it.")
+
+    broken = edited.replace("id: order-tracking", "id: Not An Id")
+    refused = client.post("/editor/save", json={"file": "en/faq.md", "text": broken, "base": content_hash(original)})
+    assert refused.status_code == 422 and path.read_text(encoding="utf-8") == original
+
+    stale = client.post("/editor/save", json={"file": "en/faq.md", "text": edited, "base": "not-the-hash"})
+    assert stale.status_code == 409 and path.read_text(encoding="utf-8") == original
+
+    saved = client.post("/editor/save", json={"file": "en/faq.md", "text": edited, "base": content_hash(original)})
+    assert saved.status_code == 200 and saved.get_json()["commit"]
+    assert path.read_text(encoding="utf-8") == edited
+    log = _git(settings.kb_dir, "log", "-1", "--format=%an|%s")
+    assert log.strip() == "Eve Editor|KB: edit en/faq.md (web editor)"
+    kb = load_knowledge_base(settings.kb_dir, settings.languages)
+    assert kb.get("order-tracking", "en").answer == "Open *My orders* to track it."
+
+    history = client.get("/editor/history?file=en/faq.md").get_json()["revisions"]
+    assert [r["author"] for r in history] == ["Eve Editor", "t"]
+    rolled = client.post("/editor/rollback", json={"file": "en/faq.md", "commit": history[1]["commit"]})
+    assert rolled.status_code == 200 and path.read_text(encoding="utf-8") == original
+    assert "roll back en/faq.md" in _git(settings.kb_dir, "log", "-1", "--format=%s")
+
+
+def test_try_a_question_shows_the_band_and_ranked_candidates(app):
+    client, _ = _client(app)
+    data = client.get("/editor/try?lang=en&q=how do I track my order").get_json()
+    assert data["band"] in ("answer", "clarify", "handoff") and data["candidates"][0]["id"] == "order-tracking"
+    assert data["kb_version"] and client.get("/editor/try?q=").status_code == 400
+
+
+def test_inbox_adds_an_alternate_or_starts_a_draft_and_drafts_are_published(app):
+    settings = app.config["FAQBOT_SETTINGS"]
+    client, _ = _client(app)
+    _csrf(client)
+    page = client.get("/editor/inbox?since=7d").get_data(as_text=True)
+    assert "do you sell gift cards" in page
+    added = client.post(
+        "/editor/inbox/alternate", json={"lang": "en", "faq_id": "payments-methods", "question": "pay with gift card?"}
+    )
+    assert added.status_code == 201
+    kb = load_knowledge_base(settings.kb_dir, settings.languages)
+    assert "pay with gift card?" in kb.get("payments-methods", "en").alternates
+    draft = client.post("/editor/inbox/draft", json={"lang": "en", "question": "Do you sell gift cards?"})
+    assert draft.status_code == 201
+    relative = draft.get_json()["file"]
+    assert relative.startswith("drafts/en/") and relative in client.get("/editor/").get_data(as_text=True)
+    published = client.post("/editor/publish", json={"file": relative})
+    assert published.status_code == 201
+    kb = load_knowledge_base(settings.kb_dir, settings.languages)
+    assert not kb.errors and any(e.question == "Do you sell gift cards?" for e in kb.entries)
+    assert not (settings.kb_dir / relative).exists()
