@@ -12,6 +12,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from bot.channels_config import channel_status, read_template, write_credentials
 from bot.cli.kb import ensure_index
 from bot.cli.rasa_model import ensure_model, rasa_command, rasa_env
 from bot.settings import Settings
@@ -85,6 +86,15 @@ def child_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+def credentials_file(settings: Settings) -> Path:
+    """var/credentials.yml: the channels of credentials.yml whose variables are set (docs/channels.md)."""
+    template, env = settings.home / "credentials.yml", rasa_env(settings)
+    for status in channel_status(read_template(template), env):
+        if not status.enabled and len(status.missing) < len(status.required):
+            print(f"channel {status.name} is off: set {', '.join(status.missing)}", file=sys.stderr)
+    return write_credentials(template, settings.var_dir / "credentials.yml", env)
+
+
 def service_commands(settings: Settings, model: Path) -> dict[str, list[str]]:
     """The three processes, by name."""
     web_origin = f"http://localhost:{settings.web_port}"
@@ -106,7 +116,7 @@ def service_commands(settings: Settings, model: Path) -> dict[str, list[str]]:
             "--port",
             str(settings.rasa_port),
             "--credentials",
-            str(settings.home / "credentials.yml"),
+            str(credentials_file(settings)),
             "--endpoints",
             str(settings.home / "endpoints.yml"),
         ),  # fmt: skip

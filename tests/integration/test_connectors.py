@@ -1,0 +1,165 @@
+"""Messaging connectors end to end, against fake providers on loopback (no live service).
+
+The real Rasa, action server and web app run with the callback channel
+switched on by its environment variables. Each fake provider is a small HTTP
+server that records what Rasa sends it. For each connector: a customer's
+message in the provider's format gets the right FAQ answer back through the
+provider; buttons arrive the way the channel can show them; and after a
+handoff through that channel, an agent's reply from the desk reaches the
+customer on it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+
+from bot.kb.loader import load_knowledge_base
+from bot.settings import PROJECT_ROOT
+
+pytestmark = pytest.mark.slow
+
+KB = load_knowledge_base(PROJECT_ROOT / "knowledge_base", ("en", "ar", "ru"))
+PASSWORD = "connector agent pw"
+RETURNS_QUESTION = "How can I send back an item I bought?"  # answered by returns-how, which has follow-ups
+
+
+class FakeProvider:
+    """A provider's API on 127.0.0.1: records every request; ``respond(path, body)`` makes the reply."""
+
+    def __init__(self, respond: Callable[[str, dict[str, Any]], Any] | None = None) -> None:
+        self.requests: list[dict[str, Any]] = []
+        received, answer = self.requests, respond or (lambda path, body: {"ok": True})
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                kind = self.headers.get("Content-Type") or ""
+                if "json" in kind:
+                    body = json.loads(raw or b"{}")
+                else:
+                    body = {k: v[0] for k, v in parse_qs(raw.decode("utf-8"), keep_blank_values=True).items()}
+                url = urlsplit(self.path)
+                received.append({"path": url.path, "query": parse_qs(url.query), "body": body})
+                payload = json.dumps(answer(url.path, body)).encode("utf-8")
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def callback_provider() -> Iterator[FakeProvider]:
+    provider = FakeProvider()
+    yield provider
+    provider.close()
+
+
+@pytest.fixture(scope="module")
+def connector_bot(tmp_path_factory, callback_provider):
+    """The real bot with the connectors switched on by their variables, as `faqbot run` would."""
+    from tests.servers import running_bot
+
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("FAQBOT_CALLBACK_URL", f"{callback_provider.url}/bot-says")
+        env.setenv("FAQBOT_CALLBACK_TOKEN", "callback-secret")
+        with running_bot(tmp_path_factory.mktemp("connectors-var")) as bot:
+            env.undo()  # the servers have their environment; keep it from other tests
+            yield bot
+
+
+def _desk(bot, username: str) -> requests.Session:
+    """An agent signed in to the desk, with the CSRF header every POST needs."""
+    bot.add_user(username, PASSWORD, name=username.title() + " Agent")
+    session = requests.Session()
+    page = session.get(f"{bot.web_url}/login", timeout=10).text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    response = session.post(
+        f"{bot.web_url}/login", data={"username": username, "password": PASSWORD, "csrf_token": token}, timeout=10
+    )
+    assert response.ok and "/login" not in response.url
+    desk_token = re.search(r'name="csrf-token" content="([^"]+)"', session.get(f"{bot.web_url}/desk/").text)
+    session.headers["X-CSRF-Token"] = desk_token.group(1)
+    return session
+
+
+def _agent_replies(bot, conversation_id: str, username: str, texts: list[str]) -> None:
+    """The customer's ticket claimed and answered by an agent through the desk's HTTP API."""
+    (ticket,) = bot.store().for_conversation(conversation_id)
+    assert ticket.status == "waiting", ticket
+    desk = _desk(bot, username)
+    base = f"{bot.web_url}/desk/tickets/{ticket.id}"
+    assert desk.post(f"{base}/claim", timeout=10).json()["agent"] == username
+    for text in texts:
+        assert desk.post(f"{base}/reply", json={"text": text}, timeout=10).status_code == 201
+
+
+def _follow_ups(faq_id: str) -> list[Any]:
+    source = KB.get(faq_id, "en")
+    assert source is not None and source.related
+    return [entry for entry in (KB.get(related, "en") for related in source.related) if entry][:3]
+
+
+# --- callback --------------------------------------------------------------------------------
+
+
+def _callback_messages(provider: FakeProvider, recipient: str) -> list[dict[str, Any]]:
+    return [r["body"] for r in provider.requests if r["body"].get("recipient_id") == recipient]
+
+
+def _callback_say(bot, sender: str, text: str) -> None:
+    response = requests.post(
+        f"{bot.settings.rasa_url}/webhooks/callback/webhook", json={"sender": sender, "message": text}, timeout=60
+    )
+    assert response.ok and response.text == "success"
+
+
+def test_callback_answer_with_follow_up_buttons_as_json(connector_bot, callback_provider):
+    bot, sender = connector_bot, f"cb-{uuid.uuid4().hex[:8]}"
+    _callback_say(bot, sender, RETURNS_QUESTION)
+    messages = bot.wait_for(lambda: _callback_messages(callback_provider, sender), what="the callback's messages")
+    assert "\n\n".join(m["text"] for m in messages) == KB.get("returns-how", "en").answer
+    assert messages[-1]["buttons"] == [
+        {"title": entry.question, "payload": f'/choose_faq{{"faq_id": "{entry.id}"}}'}
+        for entry in _follow_ups("returns-how")
+    ]
+    assert all(r["query"] == {"token": ["callback-secret"]} for r in callback_provider.requests)
+    assert {r["path"] for r in callback_provider.requests} == {"/bot-says"}
+
+
+def test_callback_handoff_agent_reply_reaches_the_customer(connector_bot, callback_provider):
+    bot, sender = connector_bot, f"cb-{uuid.uuid4().hex[:8]}"
+    for text in ("I want to talk to a human", "Ada Lovelace", f"{sender}@example.com"):
+        _callback_say(bot, sender, text)
+    said = " ".join(m.get("text") or "" for m in _callback_messages(callback_provider, sender))
+    assert re.search(r"T-\d{6}", said) and "in the queue" in said, said
+    assert bot.store().for_conversation(sender)[0].channel == "callback"
+
+    _agent_replies(bot, sender, "ivy", ["Hello Ada, your refund is on its way."])
+    bot.wait_for(
+        lambda: any(
+            m.get("text") == "Ivy Agent (support team): Hello Ada, your refund is on its way."
+            for m in _callback_messages(callback_provider, sender)
+        ),
+        what="the agent's reply at the callback URL",
+    )
