@@ -75,14 +75,45 @@ def callback_provider() -> Iterator[FakeProvider]:
     provider.close()
 
 
+TELEGRAM_TOKEN = "123456:TEST-token"
+TELEGRAM_BOT = "faqbot_test_bot"
+TELEGRAM_SECRET = "telegram-webhook-secret"
+TELEGRAM_WEBHOOK = "https://bot.example/webhooks/telegram/webhook"
+
+
+def _telegram_api(path: str, body: dict[str, Any]) -> Any:
+    """Answers of the Bot API methods Rasa calls, in the shapes aiogram parses."""
+    method = path.rsplit("/", 1)[-1]
+    if method == "getMe":
+        result: Any = {"id": 123456, "is_bot": True, "first_name": "Shop", "username": TELEGRAM_BOT}
+    elif method == "sendMessage":
+        chat = {"id": int(body["chat_id"]), "type": "private"}
+        result = {"message_id": 1, "date": 1700000000, "chat": chat, "text": body.get("text", "")}
+    else:  # setWebhook, answerCallbackQuery, ...
+        result = True
+    return {"ok": True, "result": result}
+
+
 @pytest.fixture(scope="module")
-def connector_bot(tmp_path_factory, callback_provider):
+def telegram_provider() -> Iterator[FakeProvider]:
+    provider = FakeProvider(_telegram_api)
+    yield provider
+    provider.close()
+
+
+@pytest.fixture(scope="module")
+def connector_bot(tmp_path_factory, callback_provider, telegram_provider):
     """The real bot with the connectors switched on by their variables, as `faqbot run` would."""
     from tests.servers import running_bot
 
     with pytest.MonkeyPatch.context() as env:
         env.setenv("FAQBOT_CALLBACK_URL", f"{callback_provider.url}/bot-says")
         env.setenv("FAQBOT_CALLBACK_TOKEN", "callback-secret")
+        env.setenv("FAQBOT_TELEGRAM_TOKEN", TELEGRAM_TOKEN)
+        env.setenv("FAQBOT_TELEGRAM_BOT_NAME", TELEGRAM_BOT)
+        env.setenv("FAQBOT_TELEGRAM_WEBHOOK_URL", TELEGRAM_WEBHOOK)
+        env.setenv("FAQBOT_TELEGRAM_SECRET_TOKEN", TELEGRAM_SECRET)
+        env.setenv("FAQBOT_TELEGRAM_API_SERVER", telegram_provider.url)
         with running_bot(tmp_path_factory.mktemp("connectors-var")) as bot:
             env.undo()  # the servers have their environment; keep it from other tests
             yield bot
@@ -162,4 +193,84 @@ def test_callback_handoff_agent_reply_reaches_the_customer(connector_bot, callba
             for m in _callback_messages(callback_provider, sender)
         ),
         what="the agent's reply at the callback URL",
+    )
+
+
+# --- Telegram --------------------------------------------------------------------------------
+
+
+def _telegram_sent(provider: FakeProvider, chat_id: int) -> list[dict[str, Any]]:
+    """What the bot sent the customer: sendMessage calls to their chat, in order."""
+    return [
+        r["body"]
+        for r in provider.requests
+        if r["path"] == f"/bot{TELEGRAM_TOKEN}/sendMessage" and r["body"].get("chat_id") == str(chat_id)
+    ]
+
+
+def _telegram_update(chat_id: int, text: str | None = None, button: str | None = None) -> dict[str, Any]:
+    message = {
+        "message_id": 7,
+        "date": 1700000000,
+        "chat": {"id": chat_id, "type": "private", "first_name": "Ada"},
+        "from": {"id": chat_id, "is_bot": False, "first_name": "Ada"},
+    }
+    if button is None:
+        return {"update_id": chat_id, "message": {**message, "text": text}}
+    query = {"id": "cb1", "from": message["from"], "chat_instance": "1", "data": button, "message": message}
+    return {"update_id": chat_id, "callback_query": query}
+
+
+def _telegram_post(bot, update: dict[str, Any], secret: str = TELEGRAM_SECRET) -> requests.Response:
+    return requests.post(
+        f"{bot.settings.rasa_url}/webhooks/telegram/webhook",
+        json=update,
+        headers={"X-Telegram-Bot-Api-Secret-Token": secret},
+        timeout=60,
+    )
+
+
+def _telegram_chat() -> int:
+    return 10_000_000 + uuid.uuid4().int % 10_000_000
+
+
+def test_telegram_webhook_is_set_with_its_secret_and_unsigned_updates_are_refused(connector_bot, telegram_provider):
+    bot, chat = connector_bot, _telegram_chat()
+    webhook_calls = [r["body"] for r in telegram_provider.requests if r["path"].endswith("/setWebhook")]
+    assert {"url": TELEGRAM_WEBHOOK, "secret_token": TELEGRAM_SECRET} in webhook_calls
+    assert _telegram_post(bot, _telegram_update(chat, "hello"), secret="forged").status_code == 403
+    assert _telegram_sent(telegram_provider, chat) == []
+
+
+def test_telegram_answer_and_buttons_as_an_inline_keyboard(connector_bot, telegram_provider):
+    bot, chat = connector_bot, _telegram_chat()
+    assert _telegram_post(bot, _telegram_update(chat, RETURNS_QUESTION)).text == "success"
+    sent = bot.wait_for(lambda: _telegram_sent(telegram_provider, chat), what="the answer sent to Telegram")
+    assert "\n\n".join(m["text"] for m in sent) == KB.get("returns-how", "en").answer
+    keyboard = json.loads(sent[-1]["reply_markup"])["inline_keyboard"]
+    follow_ups = _follow_ups("returns-how")
+    assert keyboard == [  # one question per row; a tap sends the payload back
+        [{"text": entry.question, "callback_data": f'/choose_faq{{"faq_id": "{entry.id}"}}'}] for entry in follow_ups
+    ]
+
+    assert _telegram_post(bot, _telegram_update(chat, button=keyboard[0][0]["callback_data"])).text == "success"
+    after = _telegram_sent(telegram_provider, chat)[len(sent) :]
+    assert "\n\n".join(m["text"] for m in after) == follow_ups[0].answer
+
+
+def test_telegram_handoff_agent_reply_reaches_the_customer(connector_bot, telegram_provider):
+    bot, chat = connector_bot, _telegram_chat()
+    for text in ("I want to talk to a human", "Ada Lovelace", f"ada{chat}@example.com"):
+        assert _telegram_post(bot, _telegram_update(chat, text)).text == "success"
+    said = " ".join(m["text"] for m in _telegram_sent(telegram_provider, chat))
+    assert re.search(r"T-\d{6}", said) and "in the queue" in said, said
+    assert bot.store().for_conversation(str(chat))[0].channel == "telegram"
+
+    _agent_replies(bot, str(chat), "tom", ["Hi Ada, I have your order in front of me."])
+    bot.wait_for(
+        lambda: any(
+            m["text"] == "Tom Agent (support team): Hi Ada, I have your order in front of me."
+            for m in _telegram_sent(telegram_provider, chat)
+        ),
+        what="the agent's reply sent to the customer's Telegram chat",
     )
