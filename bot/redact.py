@@ -1,0 +1,122 @@
+"""Masking personal data in text people will see in reports: emails, phones, cards, order numbers.
+
+``redact(text)`` replaces each email address with ``[email]``, phone number
+with ``[phone]``, payment card number (13-19 digits, Luhn-valid, spaces or
+dashes allowed) with ``[card]`` and order number (``order_number_pattern``,
+the same setting the handoff form uses) with ``[order]``. Digits in any
+script count (Arabic-Indic ``٠١٢``, Persian ``۰۱۲``); ordinary numbers ("3
+items", "2024", "1.000.000", dates) are left alone.
+
+Matching happens on a copy whose digits are ASCII (same length, same
+positions), so the output keeps the customer's own script outside the masks.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+
+from bot.settings import Settings
+
+EMAIL, PHONE, CARD, ORDER = "[email]", "[phone]", "[card]", "[order]"
+
+_EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[^\W\d_]{2,}(?!\w)")
+#: 13-19 digits, single spaces or dashes between them.
+_CARD = re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9]){12,18}(?![0-9])")
+#: An optional +country or 00 prefix, an optional (area code), then groups of digits.
+_PHONE = re.compile(
+    r"(?<![\w+])(?:(?:\+|00)[0-9]{1,4}[ .-]?)?(?:\([0-9]{1,5}\)[ .-]?)?[0-9]{1,5}(?:[ .-]?[0-9]{1,5}){0,5}(?![\w])"
+)
+_YEAR = re.compile(r"(?:19|20)[0-9]{2}")
+_DATE = re.compile(r"[0-9]{4}[-./][0-9]{1,2}[-./][0-9]{1,2}|[0-9]{1,2}[-./][0-9]{1,2}[-./][0-9]{2,4}")
+_SEPARATORS = re.compile(r"[ .()-]+")
+MIN_PHONE_DIGITS, MAX_PHONE_DIGITS = 7, 15
+
+
+def redact(text: str, order_pattern: str | None = None) -> str:
+    """``text`` with emails, phone, card and order numbers masked (default order pattern: the setting's)."""
+    return _redactor(order_pattern or Settings.order_number_pattern)(text)
+
+
+def redactor_for(settings: Settings) -> Redactor:
+    """The redactor for the operator's order number pattern."""
+    return _redactor(settings.order_number_pattern)
+
+
+class Redactor:
+    """Masks personal data; one instance per order number pattern."""
+
+    def __init__(self, order_pattern: str) -> None:
+        self.order = re.compile(order_pattern)
+
+    def __call__(self, text: str) -> str:
+        if not text:
+            return text
+        plain = ascii_digits(text)
+        spans: list[tuple[int, int, str]] = []
+
+        def add(start: int, end: int, mask: str) -> None:
+            if all(end <= s or start >= e for s, e, _ in spans):
+                spans.append((start, end, mask))
+
+        for match in _EMAIL.finditer(plain):
+            add(match.start(), match.end(), EMAIL)
+        for match in _CARD.finditer(plain):
+            if _luhn(re.sub(r"[^0-9]", "", match.group())):
+                add(match.start(), match.end(), CARD)
+        for match in self.order.finditer(plain):
+            add(match.start(), match.end(), ORDER)
+        for match in _PHONE.finditer(plain):
+            start, end = match.start(), match.end()
+            candidate = match.group()
+            while candidate and candidate[-1] in " .-":  # trailing separators are not the number's
+                candidate, end = candidate[:-1], end - 1
+            if _is_phone(candidate):
+                add(start, end, PHONE)
+        out, last = [], 0
+        for start, end, mask in sorted(spans):
+            out += [text[last:start], mask]
+            last = end
+        out.append(text[last:])
+        return "".join(out)
+
+
+@functools.lru_cache(maxsize=8)
+def _redactor(order_pattern: str) -> Redactor:
+    return Redactor(order_pattern)
+
+
+def ascii_digits(text: str) -> str:
+    """``text`` with every decimal digit of any script as ASCII 0-9 (same length)."""
+    if text.isascii():
+        return text
+    return "".join(str(unicodedata.decimal(ch)) if ch.isdecimal() else ch for ch in text)
+
+
+def _luhn(digits: str) -> bool:
+    if not 13 <= len(digits) <= 19 or len(set(digits)) == 1:
+        return False
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = int(char)
+        if position % 2:
+            value = value * 2 - 9 if value > 4 else value * 2
+        total += value
+    return total % 10 == 0
+
+
+def _is_phone(candidate: str) -> bool:
+    digits = re.sub(r"[^0-9]", "", candidate)
+    if not MIN_PHONE_DIGITS <= len(digits) <= MAX_PHONE_DIGITS:
+        return False
+    if candidate.startswith(("+", "00")) or "(" in candidate:
+        return True
+    if _DATE.fullmatch(candidate):
+        return False
+    groups = [g for g in _SEPARATORS.split(candidate) if g]
+    if all(_YEAR.fullmatch(g) for g in groups):  # "2019-2023", "2023 2024"
+        return False
+    if len(groups) > 1 and len(groups[0]) <= 3 and all(len(g) == 3 for g in groups[1:]):
+        return candidate.startswith("0")  # "1 000 000" and "1.250.000" are amounts; "0 800 555 123" a phone
+    return True
