@@ -7,7 +7,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from bot.cli import evaluate, kb, users
+from bot.cli import evaluate, kb, report, users
 from bot.errors import FaqbotError
 from bot.settings import Settings, from_env
 
@@ -49,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     kb.add_parser(commands)
     evaluate.add_parser(commands)
     users.add_parser(commands)
+    report.add_parser(commands)
 
     run = commands.add_parser("run", help="start Rasa, the action server and the web app together")
     run.set_defaults(func=cmd_run)

@@ -10,6 +10,12 @@ import requests
 from bot.errors import HandoffError
 
 
+def _id(conversation_id: str) -> str:
+    """The conversation id as a URL path segment. Rasa's server (Sanic) does not unescape path parameters,
+    so only what would break the path is escaped: phone numbers (``+1555…``, ``whatsapp:+1…``) stay as they are."""
+    return quote(conversation_id, safe="+:@!$&'()*,;=-._~")
+
+
 class RasaUnavailable(HandoffError):
     """Rasa did not answer, or answered with an error."""
 
@@ -27,14 +33,14 @@ class RasaClient:
 
     def tracker(self, conversation_id: str) -> dict[str, Any]:
         """The conversation's events since its last restart."""
-        result = self._call("GET", f"/conversations/{quote(conversation_id, safe='')}/tracker", {})
+        result = self._call("GET", f"/conversations/{_id(conversation_id)}/tracker", {})
         return result if isinstance(result, dict) else {}
 
     def execute(self, conversation_id: str, action: str) -> None:
         """Run ``action`` now; its messages go out on the customer's latest channel (paused or not)."""
         self._call(
             "POST",
-            f"/conversations/{quote(conversation_id, safe='')}/execute",
+            f"/conversations/{_id(conversation_id)}/execute",
             {"output_channel": "latest"},
             {"name": action},
         )
@@ -46,13 +52,13 @@ class RasaClient:
         step, Rasa's rules would not match the customer's next message.
         """
         events = [{"event": "resume"}, {"event": "action", "name": "action_listen"}]
-        self._call("POST", f"/conversations/{quote(conversation_id, safe='')}/tracker/events", {}, events)
+        self._call("POST", f"/conversations/{_id(conversation_id)}/tracker/events", {}, events)
 
     def trigger(self, conversation_id: str, intent: str, entities: dict[str, Any] | None = None) -> None:
         """Act as if the customer said ``intent``; replies go out on their latest channel."""
         self._call(
             "POST",
-            f"/conversations/{quote(conversation_id, safe='')}/trigger_intent",
+            f"/conversations/{_id(conversation_id)}/trigger_intent",
             {"output_channel": "latest"},
             {"name": intent, "entities": entities or {}},
         )

@@ -42,12 +42,13 @@ def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] 
     if test_config:
         app.config.from_mapping(test_config)
 
-    from bot.web import api, auth, desk, editor, health, shop
+    from bot.web import api, auth, dashboard, desk, editor, health, shop
 
     app.register_blueprint(shop.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(desk.bp)
     app.register_blueprint(editor.bp)
+    app.register_blueprint(dashboard.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(health.bp)
     app.jinja_env.globals["csrf_token"] = auth.csrf_token

@@ -334,11 +334,6 @@ def test_sms_buttons_become_a_numbered_list_and_a_number_picks_one(connector_bot
     assert "\n\n".join(_sms_received(twilio_provider, phone)[len(received) :]) == follow_ups[1].answer
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bot/handoff/rasa_client.py quotes '+' in the conversation id (%2B) and Rasa (Sanic) does not unquote "
-    "path parameters, so /conversations/%2B1555.../execute is 404 for phone-number conversations",
-)
 def test_sms_handoff_agent_reply_reaches_the_customer(connector_bot, twilio_provider):
     bot, phone = connector_bot, _phone()
     for text in ("I want to talk to a human", "Ada Lovelace", "ada.sms@example.com"):
