@@ -72,6 +72,14 @@ class Ranking:
     #: resemble real questions poorly, and the fit handed off 43-59 % of covered
     #: ones; there the configured bands apply.
     min_band_phrasings: int = 1000
+    #: Answer-only languages (every entry is a passage with no question):
+    #: score the character n-grams and stemmed words with BM25 (see
+    #: retrieval/bm25.py) instead of TF-IDF cosine, which penalises long passages.
+    passage_bm25: bool = True
+    #: ... and add this share of the better of the two neighbouring passages'
+    #: scores (the entries before and after in the KB's order: the same
+    #: document's context); 0 turns it off.
+    passage_context: float = 0.2
 
     def key(self) -> str:
         return ",".join(f"{f.name}={getattr(self, f.name)}" for f in dataclasses.fields(self))
@@ -181,16 +189,19 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         fallback_char_share=_number(env, "FAQBOT_FALLBACK_CHAR_SHARE", base_ranking.fallback_char_share, float),
         answer_field=env.get("FAQBOT_ANSWER_FIELD", "on").lower() not in ("off", "0", "false", "no"),
         min_band_phrasings=int(_number(env, "FAQBOT_MIN_BAND_PHRASINGS", base_ranking.min_band_phrasings, int)),
+        passage_bm25=env.get("FAQBOT_PASSAGE_BM25", "on").lower() not in ("off", "0", "false", "no"),
+        passage_context=_number(env, "FAQBOT_PASSAGE_CONTEXT", base_ranking.passage_context, float),
     )
     if (
         ranking.folds < 2
         or ranking.min_band_phrasings < 1
         or ranking.classifier_c <= 0
         or not 0 <= ranking.fallback_char_share <= 1
+        or not 0 <= ranking.passage_context <= 1
     ):
         raise ConfigError(
             "need FAQBOT_CALIBRATION_FOLDS >= 2, FAQBOT_MIN_BAND_PHRASINGS >= 1, FAQBOT_CLASSIFIER_C > 0, "
-            "0 <= FAQBOT_FALLBACK_CHAR_SHARE <= 1"
+            "0 <= FAQBOT_FALLBACK_CHAR_SHARE <= 1, 0 <= FAQBOT_PASSAGE_CONTEXT <= 1"
         )
     return Settings(
         home=home,
