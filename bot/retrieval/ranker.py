@@ -91,8 +91,13 @@ def _stop_words(lang: str) -> frozenset[str]:
     return frozenset(normalize(word, lang) for word in words)
 
 
+@functools.lru_cache(maxsize=256)
 def word_tokens(lang: str, text: str, skip_stop_words: bool = False) -> list[str]:
-    """Normalised, stemmed word tokens of ``text`` (module-level so vectorizers pickle)."""
+    """Normalised, stemmed word tokens of ``text`` (module-level so vectorizers pickle).
+
+    Cached: a question is tokenised for the word, answer and classifier
+    features alike. The list is shared, so callers must not change it.
+    """
     clean = normalize(text, lang)
     tokenizer = _tokenizer(lang)
     tokens = [t.text for t in tokenizer(clean) if not t.is_space] if tokenizer else clean.split()  # type: ignore[attr-defined]
@@ -189,15 +194,22 @@ class LanguageRanker:
         if self.answers is not None and self.answer_rows is not None:
             result[:, ANSWER_TEXT] = _dot_columns(self._answer_columns, self.answers.transform([text]))
         if self.coef is not None and self.intercept is not None:
-            # Only the columns the question has: a few hundred of tens of thousands.
+            # Only the features the question has: a few hundred of tens of thousands.
+            weights = self._coef_by_feature
             n_char = char.shape[1]
-            scores = self.coef[:, char.indices] @ char.data + self.coef[:, n_char + words.indices] @ words.data
+            scores = char.data @ weights[char.indices] + words.data @ weights[n_char + words.indices]
             if self.classifier_dense_weight > 0:
                 if vector is None:
                     raise ValueError("this ranker's classifier needs the question's embedding")
-                scores += self.coef[:, n_char + words.shape[1] :] @ (vector * self.classifier_dense_weight)
+                scores += (vector * self.classifier_dense_weight) @ weights[n_char + words.shape[1] :]
             result[:, CLASSIFIER] = scores + self.intercept
         return result
+
+    @functools.cached_property
+    def _coef_by_feature(self) -> np.ndarray:
+        """The classifier's weights as (features, FAQs): a question's features are contiguous rows."""
+        assert self.coef is not None
+        return np.ascontiguousarray(self.coef.T)
 
     @functools.cached_property
     def _char_columns(self) -> sp.csc_matrix:
