@@ -178,22 +178,24 @@ class LanguageRanker:
     def signals(self, text: str, dense: np.ndarray | None, vector: np.ndarray | None) -> np.ndarray:
         """(FAQs, SIGNALS) for ``text``; ``dense`` are per-FAQ best cosines, ``vector`` its embedding."""
         result = np.zeros((len(self.faq_ids), len(SIGNALS)), dtype=np.float64)
-        char = self.char.transform([normalize(text, self.lang)])
-        words = self.words.transform([text])
+        # Passages are scored with BM25: their TF-IDF vectors only feed a classifier, if any.
+        ngrams = self.passage_char is None or self.coef is not None
+        char = self.char.transform([normalize(text, self.lang)]) if ngrams else None
+        words = self.words.transform([text]) if ngrams else None
         if self.passage_char is not None and self.passage_words is not None:
             result[:, LEXICAL] = self.groups.per_faq_max(self.passage_char.scores(text))
             result[:, WORDS] = self.groups.per_faq_max(self.passage_words.scores(text))
             if self.context > 0 and self.neighbours is not None:
                 for column in (LEXICAL, WORDS):
                     result[:, column] += self.context * _neighbour_best(result[:, column], self.neighbours)
-        else:
+        elif char is not None and words is not None:
             result[:, LEXICAL] = self.groups.per_faq_max(_dot_columns(self._char_columns, char))
             result[:, WORDS] = self.groups.per_faq_max(_dot_columns(self._word_columns, words))
         if dense is not None:
             result[:, DENSE] = dense
         if self.answers is not None and self.answer_rows is not None:
             result[:, ANSWER_TEXT] = _dot_columns(self._answer_columns, self.answers.transform([text]))
-        if self.coef is not None and self.intercept is not None:
+        if self.coef is not None and self.intercept is not None and char is not None and words is not None:
             # Only the features the question has: a few hundred of tens of thousands.
             weights = self._coef_by_feature
             n_char = char.shape[1]
