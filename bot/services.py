@@ -17,13 +17,14 @@ from bot.settings import Settings, get_settings
 
 
 @functools.cache
-def _embedder(model: str) -> SentenceTransformerEmbedder:
-    return SentenceTransformerEmbedder(model)
+def _embedder(model: str, int8: bool = False) -> SentenceTransformerEmbedder:
+    return SentenceTransformerEmbedder(model, int8=int8)
 
 
 def embedder(settings: Settings | None = None) -> SentenceTransformerEmbedder:
     """The process-wide embedder for the configured model (loaded on first encode)."""
-    return _embedder((settings or get_settings()).embedding_model)
+    settings = settings or get_settings()
+    return _embedder(settings.embedding_model, settings.embedding_int8)
 
 
 @functools.cache

@@ -72,6 +72,14 @@ class Ranking:
     #: resemble real questions poorly, and the fit handed off 43-59 % of covered
     #: ones; there the configured bands apply.
     min_band_phrasings: int = 1000
+    #: Answer-only languages (every entry is a passage with no question):
+    #: score the character n-grams and stemmed words with BM25 (see
+    #: retrieval/bm25.py) instead of TF-IDF cosine, which penalises long passages.
+    passage_bm25: bool = True
+    #: ... and add this share of the better of the two neighbouring passages'
+    #: scores (the entries before and after in the KB's order: the same
+    #: document's context); 0 turns it off.
+    passage_context: float = 0.2
 
     def key(self) -> str:
         return ",".join(f"{f.name}={getattr(self, f.name)}" for f in dataclasses.fields(self))
@@ -86,6 +94,10 @@ class Settings:
     var_dir: Path = PROJECT_ROOT / "var"
     # Retrieval
     embedding_model: str = DEFAULT_EMBEDDING_MODEL
+    #: Run the model's linear layers in int8 (dynamic quantisation, see
+    #: retrieval/embedder.py): about 3 times faster per question on CPU, with
+    #: slightly different vectors, so it is another model name and index.
+    embedding_int8: bool = False
     languages: tuple[str, ...] = ("en", "ar", "ru")
     default_language: str = "en"
     search_depth: int = 1024  # phrasings FAISS ranks per query; the rest count as no closer
@@ -208,22 +220,26 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         fallback_char_share=_number(env, "FAQBOT_FALLBACK_CHAR_SHARE", base_ranking.fallback_char_share, float),
         answer_field=env.get("FAQBOT_ANSWER_FIELD", "on").lower() not in ("off", "0", "false", "no"),
         min_band_phrasings=int(_number(env, "FAQBOT_MIN_BAND_PHRASINGS", base_ranking.min_band_phrasings, int)),
+        passage_bm25=env.get("FAQBOT_PASSAGE_BM25", "on").lower() not in ("off", "0", "false", "no"),
+        passage_context=_number(env, "FAQBOT_PASSAGE_CONTEXT", base_ranking.passage_context, float),
     )
     if (
         ranking.folds < 2
         or ranking.min_band_phrasings < 1
         or ranking.classifier_c <= 0
         or not 0 <= ranking.fallback_char_share <= 1
+        or not 0 <= ranking.passage_context <= 1
     ):
         raise ConfigError(
             "need FAQBOT_CALIBRATION_FOLDS >= 2, FAQBOT_MIN_BAND_PHRASINGS >= 1, FAQBOT_CLASSIFIER_C > 0, "
-            "0 <= FAQBOT_FALLBACK_CHAR_SHARE <= 1"
+            "0 <= FAQBOT_FALLBACK_CHAR_SHARE <= 1, 0 <= FAQBOT_PASSAGE_CONTEXT <= 1"
         )
     settings = Settings(
         home=home,
         kb_dir=_path(env.get("FAQBOT_KB_DIR", "knowledge_base"), home),
         var_dir=_path(env.get("FAQBOT_VAR_DIR", "var"), home),
         embedding_model=env.get("FAQBOT_EMBEDDING_MODEL", DEFAULT_EMBEDDING_MODEL),
+        embedding_int8=env.get("FAQBOT_EMBEDDING_INT8", "off").lower() in ("on", "1", "true", "yes"),
         languages=languages,
         default_language=default_language,
         search_depth=int(_number(env, "FAQBOT_SEARCH_DEPTH", defaults.search_depth, int)),

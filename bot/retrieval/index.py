@@ -30,7 +30,7 @@ import numpy as np
 from bot.errors import IndexError_
 from bot.kb.models import FaqEntry, KnowledgeBase
 from bot.retrieval.embedder import Embedder
-from bot.retrieval.ranker import LanguageRanker, Progress, fit_ranker, ranker_key
+from bot.retrieval.ranker import FIT_VERSION, LanguageRanker, Progress, fit_ranker, ranker_key
 from bot.settings import Ranking
 
 log = logging.getLogger(__name__)
@@ -103,7 +103,7 @@ class BuildReport:
 def index_version(kb: KnowledgeBase, model: str, ranking: Ranking | None = None) -> str:
     """The version name: the KB's content hash plus a hash of everything else the index depends on."""
     ranking = ranking or Ranking()
-    setup = f"{model}\0{FORMAT_VERSION}\0{ranking.key()}"
+    setup = f"{model}\0{FORMAT_VERSION}\0{FIT_VERSION}\0{ranking.key()}"
     return f"{kb.content_hash}-{hashlib.sha256(setup.encode('utf-8')).hexdigest()[:6]}"
 
 
@@ -218,7 +218,15 @@ def _rankers(
             continue
         say(f"{lang}: fitting the ranker on {len(ids)} phrasings")
         rankers[lang] = fit_ranker(
-            lang, texts, faq_of_row, vectors[ids], ranking, key=key, progress=say, answers=answers
+            lang,
+            texts,
+            faq_of_row,
+            vectors[ids],
+            ranking,
+            key=key,
+            progress=say,
+            answers=answers,
+            passages=not answered,
         )
         fitted.append(lang)
     return rankers, fitted

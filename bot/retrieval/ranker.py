@@ -39,6 +39,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.svm import LinearSVC
 
 from bot.retrieval.bands import fit_thresholds
+from bot.retrieval.bm25 import Bm25
 from bot.retrieval.calibration import (
     ANSWER_TEXT,
     CLASSIFIER,
@@ -78,13 +79,38 @@ def _stemmer(lang: str) -> snowballstemmer.stemmer | None:
     return snowballstemmer.stemmer(name) if name else None
 
 
-def word_tokens(lang: str, text: str) -> list[str]:
-    """Normalised, stemmed word tokens of ``text`` (module-level so vectorizers pickle)."""
+@functools.lru_cache(maxsize=16)
+def _stop_words(lang: str) -> frozenset[str]:
+    """spaCy's stop words for ``lang``, normalised as the text is (empty when spaCy has none)."""
+    import spacy
+
+    try:
+        words = spacy.blank(lang).Defaults.stop_words
+    except (ImportError, KeyError, ValueError):
+        return frozenset()
+    return frozenset(normalize(word, lang) for word in words)
+
+
+@functools.lru_cache(maxsize=256)
+def word_tokens(lang: str, text: str, skip_stop_words: bool = False) -> list[str]:
+    """Normalised, stemmed word tokens of ``text`` (module-level so vectorizers pickle).
+
+    Cached: a question is tokenised for the word, answer and classifier
+    features alike. The list is shared, so callers must not change it.
+    """
     clean = normalize(text, lang)
     tokenizer = _tokenizer(lang)
     tokens = [t.text for t in tokenizer(clean) if not t.is_space] if tokenizer else clean.split()  # type: ignore[attr-defined]
+    if skip_stop_words:
+        stop = _stop_words(lang)
+        tokens = [t for t in tokens if t not in stop]
     stemmer = _stemmer(lang)
     return list(stemmer.stemWords(tokens)) if stemmer else tokens
+
+
+def content_tokens(lang: str, text: str) -> list[str]:
+    """``word_tokens`` without stop words ("what", "когда", "من"): for BM25 over passages."""
+    return word_tokens(lang, text, skip_stop_words=True)
 
 
 class RowGroups:
@@ -130,6 +156,13 @@ class LanguageRanker:
     # The answer field: stemmed-word TF-IDF of each FAQ's answer (groups.faq_ids order).
     answers: TfidfVectorizer | None = None
     answer_rows: sp.csr_matrix | None = None
+    # Answer-only languages: BM25 over the passages' character n-grams and
+    # stemmed words replaces the TF-IDF cosines, and each passage also gets
+    # ``context`` times the better of its neighbours' (groups.faq_ids order).
+    passage_char: Bm25 | None = None
+    passage_words: Bm25 | None = None
+    context: float = 0.0
+    neighbours: np.ndarray | None = None  # (2, FAQs): the FAQs before and after each one, -1 for none
 
     @property
     def faq_ids(self) -> list[str]:
@@ -145,24 +178,40 @@ class LanguageRanker:
     def signals(self, text: str, dense: np.ndarray | None, vector: np.ndarray | None) -> np.ndarray:
         """(FAQs, SIGNALS) for ``text``; ``dense`` are per-FAQ best cosines, ``vector`` its embedding."""
         result = np.zeros((len(self.faq_ids), len(SIGNALS)), dtype=np.float64)
-        char = self.char.transform([normalize(text, self.lang)])
-        words = self.words.transform([text])
-        result[:, LEXICAL] = self.groups.per_faq_max(_dot_columns(self._char_columns, char))
-        result[:, WORDS] = self.groups.per_faq_max(_dot_columns(self._word_columns, words))
+        # Passages are scored with BM25: their TF-IDF vectors only feed a classifier, if any.
+        ngrams = self.passage_char is None or self.coef is not None
+        char = self.char.transform([normalize(text, self.lang)]) if ngrams else None
+        words = self.words.transform([text]) if ngrams else None
+        if self.passage_char is not None and self.passage_words is not None:
+            result[:, LEXICAL] = self.groups.per_faq_max(self.passage_char.scores(text))
+            result[:, WORDS] = self.groups.per_faq_max(self.passage_words.scores(text))
+            if self.context > 0 and self.neighbours is not None:
+                for column in (LEXICAL, WORDS):
+                    result[:, column] += self.context * _neighbour_best(result[:, column], self.neighbours)
+        elif char is not None and words is not None:
+            result[:, LEXICAL] = self.groups.per_faq_max(_dot_columns(self._char_columns, char))
+            result[:, WORDS] = self.groups.per_faq_max(_dot_columns(self._word_columns, words))
         if dense is not None:
             result[:, DENSE] = dense
         if self.answers is not None and self.answer_rows is not None:
             result[:, ANSWER_TEXT] = _dot_columns(self._answer_columns, self.answers.transform([text]))
-        if self.coef is not None and self.intercept is not None:
-            # Only the columns the question has: a few hundred of tens of thousands.
+        if self.coef is not None and self.intercept is not None and char is not None and words is not None:
+            # Only the features the question has: a few hundred of tens of thousands.
+            weights = self._coef_by_feature
             n_char = char.shape[1]
-            scores = self.coef[:, char.indices] @ char.data + self.coef[:, n_char + words.indices] @ words.data
+            scores = char.data @ weights[char.indices] + words.data @ weights[n_char + words.indices]
             if self.classifier_dense_weight > 0:
                 if vector is None:
                     raise ValueError("this ranker's classifier needs the question's embedding")
-                scores += self.coef[:, n_char + words.shape[1] :] @ (vector * self.classifier_dense_weight)
+                scores += (vector * self.classifier_dense_weight) @ weights[n_char + words.shape[1] :]
             result[:, CLASSIFIER] = scores + self.intercept
         return result
+
+    @functools.cached_property
+    def _coef_by_feature(self) -> np.ndarray:
+        """The classifier's weights as (features, FAQs): a question's features are contiguous rows."""
+        assert self.coef is not None
+        return np.ascontiguousarray(self.coef.T)
 
     @functools.cached_property
     def _char_columns(self) -> sp.csc_matrix:
@@ -208,7 +257,7 @@ def ranker_key(
 
 
 #: Bump when the fitting procedure changes, so saved rankers are refitted.
-FIT_VERSION = 3
+FIT_VERSION = 5
 
 
 def fit_ranker(
@@ -220,11 +269,14 @@ def fit_ranker(
     key: str = "",
     progress: Progress | None = None,
     answers: dict[str, str] | None = None,
+    passages: bool = False,
 ) -> LanguageRanker:
     """Fit the ranker of one language from its phrasings, their FAQs and their embeddings.
 
     ``answers`` maps FAQ ids to answer texts, indexed as a field of their own
     (None for answer-only entries, whose phrasing already is the answer).
+    ``passages``: every entry is answer-only, ``texts`` are its passages in
+    the KB's order (BM25 and neighbouring passages, see settings.Ranking).
     """
     started = time.perf_counter()
     say = progress or (lambda message: None)
@@ -301,6 +353,13 @@ def fit_ranker(
             say(f"{lang}: fitting the answer / clarify / hand-off bands")
             probabilities = calibration.probabilities(held_out[usable])
             thresholds, thresholds_fit = fit_thresholds(probabilities, targets[usable], Thresholds())
+    passage_char = passage_words = neighbours = None
+    if passages and config.passage_bm25:
+        say(f"{lang}: BM25 over {n_rows} passages")
+        char_analyzer = char.build_analyzer()
+        passage_char = Bm25.fit(functools.partial(_normalized_analyzer, char_analyzer, lang), texts)
+        passage_words = Bm25.fit(functools.partial(content_tokens, lang), texts)
+        neighbours = _neighbours(groups)
     seconds = time.perf_counter() - started
     log.info("ranker %s: %d FAQs, %d phrasings, classifier=%s, %.1fs", lang, n_faqs, n_rows, coef is not None, seconds)
     return LanguageRanker(
@@ -321,7 +380,36 @@ def fit_ranker(
         thresholds_fit=thresholds_fit,
         answers=answer_vectorizer,
         answer_rows=answer_rows,
+        passage_char=passage_char,
+        passage_words=passage_words,
+        context=config.passage_context if neighbours is not None else 0.0,
+        neighbours=neighbours,
     )
+
+
+def _normalized_analyzer(analyzer: Callable[[str], list[str]], lang: str, text: str) -> list[str]:
+    """``analyzer`` over the normalised text (module-level so it pickles)."""
+    return analyzer(normalize(text, lang))
+
+
+def _neighbours(groups: RowGroups) -> np.ndarray:
+    """(2, FAQs): for each FAQ (groups.faq_ids order), the FAQ whose rows come just before and just after its own."""
+    first: dict[str, int] = {}
+    for faq in groups.faq_of_row:
+        first.setdefault(faq, len(first))
+    in_order = sorted(first, key=first.__getitem__)
+    position = {faq: n for n, faq in enumerate(groups.faq_ids)}
+    result = np.full((2, len(groups.faq_ids)), -1, dtype=np.int64)
+    for before, after in zip(in_order[:-1], in_order[1:], strict=True):
+        result[1, position[before]] = position[after]
+        result[0, position[after]] = position[before]
+    return result
+
+
+def _neighbour_best(scores: np.ndarray, neighbours: np.ndarray) -> np.ndarray:
+    """For each FAQ, the better score of the FAQs just before and after it (0 where there is none)."""
+    padded = np.r_[scores, 0.0]  # index -1 reads the padding
+    return np.maximum(padded[neighbours[0]], padded[neighbours[1]])
 
 
 def _dot_columns(columns: sp.csc_matrix, query: sp.csr_matrix) -> np.ndarray:

@@ -29,7 +29,9 @@ GATES = {
     "clinc150": (300, {"top1": 0.87, "inscope_accuracy": 0.80, "oos_recall": 0.91}),
     "banking77": (200, {"top1": 0.84}),  # measured 0.865
     "arbanking77": (200, {"top1": 0.57}),  # measured 0.590 (at most 10 phrasings per FAQ here)
-    "xquad_r/ru": (200, {"mrr_at_10": 0.81}),  # measured 0.832
+    # measured with BM25 over the passages and their neighbours: 0.856 / 0.822 (0.832 / – before)
+    "xquad_r/ru": (200, {"mrr_at_10": 0.83}),
+    "xquad_r/ar": (200, {"mrr_at_10": 0.80}),
 }
 PASSAGE_ARTICLES = 8
 
