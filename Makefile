@@ -36,6 +36,7 @@ train: install ## train the Rasa model if config, domain or data changed
 
 bench: install ## answer quality and speed on ../shared/bench, peers side by side -> docs/benchmarks.md
 	@$(PY) scripts/bench.py $(BENCH_ARGS)
+	@$(PY) scripts/bench_live.py
 
 clean: ## remove built indexes, models, databases and logs (keeps .venv)
 	rm -rf var models .pytest_cache test-artifacts

@@ -338,6 +338,11 @@ def write_report(results: list[dict[str, object]], out: Path, args: argparse.Nam
     lines += ["", "## Notes", ""] + [f"- {note}" for note in NOTES]
     if args.limit:
         lines.append(f"- Queries were limited to the first {args.limit} per set.")
+    live = out.parent / "benchmarks-live.json"
+    if live.exists():  # written by scripts/bench_live.py (make bench runs it after this)
+        from bench_live import live_section
+
+        lines += ["", *live_section(json.loads(live.read_text(encoding="utf-8")))]
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     (out.parent / "benchmarks.json").write_text(json.dumps(results, indent=1, ensure_ascii=False), encoding="utf-8")
     plot(results, out.parent / "benchmarks.png")

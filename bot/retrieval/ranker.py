@@ -91,12 +91,14 @@ def _stop_words(lang: str) -> frozenset[str]:
     return frozenset(normalize(word, lang) for word in words)
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=65536)
 def word_tokens(lang: str, text: str, skip_stop_words: bool = False) -> list[str]:
     """Normalised, stemmed word tokens of ``text`` (module-level so vectorizers pickle).
 
     Cached: a question is tokenised for the word, answer and classifier
-    features alike. The list is shared, so callers must not change it.
+    features alike, and a hot reload's refit stems only the phrasings that
+    changed (stemming was half the refit time). The list is shared, so
+    callers must not change it.
     """
     clean = normalize(text, lang)
     tokenizer = _tokenizer(lang)

@@ -28,7 +28,6 @@ def app(settings: Settings):
     users.add("ann", PASSWORD, role="agent")
     users.add("root", PASSWORD, role="admin")
     app = create_app(settings=settings, test_config={"TESTING": True})
-    app.register_blueprint(dashboard.bp)
     return app
 
 
