@@ -15,11 +15,14 @@ from actions.desk import (
 from actions.faq import ActionAnswerFaq, ActionReplyToOffer
 from actions.handoff import ActionCreateTicket, ActionStartHandoff, ValidateHandoffForm
 from actions.slots import ActionValidateSlotMappings
+from actions.survey import ActionGoodbye, ActionInactivitySurvey
 
 __all__ = [
     "ActionAnswerFaq",
     "ActionCreateTicket",
     "ActionDeliverAgentMessages",
+    "ActionGoodbye",
+    "ActionInactivitySurvey",
     "ActionHandoffCancelled",
     "ActionHandoffResolved",
     "ActionSaveCsat",

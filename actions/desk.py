@@ -18,6 +18,7 @@ from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from actions import survey
 from bot import services
 from bot.errors import FaqbotError
 from bot.handoff.store import HandoffTicket
@@ -155,6 +156,8 @@ class ActionSaveCsat(Action):
         number = tracker.get_slot("csat_ticket")
         score = parse_rating(tracker)
         ticket = _ticket(number)
+        if ticket is None and tracker.get_slot("survey_pending") and score is not None:
+            return survey.save(dispatcher, tracker, score)
         if ticket is None or (score is None and len(tracker.latest_message.get("text") or "") > 40):
             # Nothing is waiting for a rating, or this is a question with a number in it: answer it.
             return [FollowupAction("action_answer_faq")]

@@ -12,6 +12,7 @@ from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from actions import survey
 from bot import services
 from bot.errors import FaqbotError
 from bot.kb.models import FaqEntry
@@ -164,7 +165,12 @@ class ActionAnswerFaq(Action):
             kb_version=kb_version,
             confidence=None if score is None else round(score, 4),
         )
-        return [SlotSet("failed_answers", 0.0), SlotSet("handoff_offered", False), SlotSet("handoff_reason", None)]
+        return [
+            SlotSet("failed_answers", 0.0),
+            SlotSet("handoff_offered", False),
+            SlotSet("handoff_reason", None),
+            *survey.reminder(),
+        ]
 
     def _answer_chosen(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:
         faq_id = next(

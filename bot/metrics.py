@@ -37,6 +37,7 @@ from bot.errors import HandoffError
 from bot.redact import Redactor, redactor_for
 from bot.retrieval.decision import ANSWER, CLARIFY
 from bot.settings import Settings
+from bot.surveys import read_surveys
 
 #: Rasa runs this action when a session (re)starts: each session is one conversation.
 SESSION_START_ACTION = "action_session_start"
@@ -189,7 +190,7 @@ class Report:
     unanswered_examples: list[dict[str, Any]]
     series: list[dict[str, Any]]
     faqs: list[dict[str, Any]]
-    # Not measured yet (docs/metrics.md): the survey and the widget's thumbs do not exist.
+    # CES comes from the post-conversation survey; thumbs (helpfulness) do not exist yet (docs/metrics.md).
     ces: float | None = None
     ces_distribution: dict[str, int] | None = None
     helpfulness: float | None = None
@@ -426,7 +427,33 @@ def compute(
 
     period_tickets = [t for t in tickets if ticket_kept(t)]
     redactor = redactor_for(settings)
-    return _report(kept, period_tickets, question_kept, start, end, filters, interval, redactor)
+    report = _report(kept, period_tickets, question_kept, start, end, filters, interval, redactor)
+    return _with_surveys(report, read_surveys(database or settings.database_path, start, end), filters, faqs)
+
+
+def _with_surveys(report: Report, answers: list[dict[str, Any]], filters: Filters, faqs: set[str] | None) -> Report:
+    """Add the post-conversation survey of bot-only conversations: its CSAT answers join the tickets' ratings
+    in ``csat``; ``ces`` comes from it alone. Answers cannot be tied to one FAQ or KB version, so those
+    filters leave them out."""
+    if faqs is not None or filters.kb_version:
+        answers = []
+    answers = [
+        a
+        for a in answers
+        if (not filters.channel or a["channel"] == filters.channel)
+        and (not filters.lang or a["language"] == filters.lang)
+    ]
+    bot_csat = [int(a["score"]) for a in answers if a["kind"] == "csat"]
+    ces = [int(a["score"]) for a in answers if a["kind"] == "ces"]
+    ratings = [int(score) for score, n in report.csat_distribution.items() for _ in range(n)] + bot_csat
+    return dataclasses.replace(
+        report,
+        csat=sum(ratings) / len(ratings) if ratings else None,
+        csat_responses=len(ratings),
+        csat_distribution={str(score): ratings.count(score) for score in range(1, 6)},
+        ces=sum(ces) / len(ces) if ces else None,
+        ces_distribution={str(score): ces.count(score) for score in range(1, 6)} if ces else None,
+    )
 
 
 def _report(

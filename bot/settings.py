@@ -135,6 +135,11 @@ class Settings:
     secure_cookies: bool = False
     #: Where people reach the web app, for links in webhook packets (default http://localhost:<web port>).
     public_web_url: str = ""
+    # Post-conversation survey after bot-only conversations (actions/desk.py)
+    #: Ask "how easy was it to get help today?" (CES, 1-5) after the CSAT question.
+    survey_ces: bool = True
+    #: Minutes of customer silence after an answer before the survey is asked; 0: only on goodbye.
+    survey_after_minutes: float = 10.0
     # Knowledge base hot reload (bot/kb/watch.py, run by the web app)
     kb_reload: bool = True
     kb_reload_interval: float = 0.25
@@ -271,6 +276,8 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         secret_key=env.get("FAQBOT_SECRET_KEY", ""),
         secure_cookies=_flag(env, "FAQBOT_SECURE_COOKIES", False),
         public_web_url=env.get("FAQBOT_PUBLIC_WEB_URL", ""),
+        survey_ces=_flag(env, "FAQBOT_SURVEY_CES", True),
+        survey_after_minutes=_number(env, "FAQBOT_SURVEY_AFTER_MINUTES", defaults.survey_after_minutes, float),
         kb_reload=_flag(env, "FAQBOT_KB_RELOAD", True),
         kb_reload_interval=_number(env, "FAQBOT_KB_RELOAD_INTERVAL", defaults.kb_reload_interval, float),
     )

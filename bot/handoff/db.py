@@ -77,6 +77,17 @@ CREATE TABLE IF NOT EXISTS rasa_commands (
 );
 CREATE INDEX IF NOT EXISTS rasa_commands_due ON rasa_commands (done_at, next_attempt_at);
 
+CREATE TABLE IF NOT EXISTS surveys (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    conversation_id TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    language TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    score INTEGER NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS surveys_created ON surveys (created_at);
+
 CREATE TABLE IF NOT EXISTS users (
     username TEXT PRIMARY KEY,
     display_name TEXT NOT NULL,

@@ -24,6 +24,7 @@ def action_env(monkeypatch, tmp_path: Path, small_kb: Path):
         "FAQBOT_CLARIFY_THRESHOLD": "0.3",
         "FAQBOT_CLARIFY_MARGIN": "1.0",
         "FAQBOT_BUSINESS_HOURS": "24/7",
+        "FAQBOT_SURVEY_AFTER_MINUTES": "0",
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)

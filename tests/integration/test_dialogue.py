@@ -188,3 +188,21 @@ def test_an_answer_offers_its_follow_up_questions_and_a_click_answers_one(bot_se
     assert joined(clicked) == follow_ups[0].answer
     event = [e for e in bot_servers.bot_events(sender) if e.get("text")][-1]
     assert event["metadata"]["faq_id"] == follow_ups[0].id
+
+
+def test_goodbye_after_an_answer_asks_the_survey_once(bot_servers):
+    from bot.surveys import read_surveys
+
+    sender = conversation()
+    bot_servers.say(sender, "I forgot my password and can't log in")
+    bye = bot_servers.say(sender, "bye")
+    assert len(bye) >= 2 and "how happy are you with my help" in bye[-1]["text"]
+    assert [b["payload"] for b in bye[-1]["buttons"]][-1] == '/csat{"csat_score": "5"}'
+    ces = bot_servers.say(sender, '/csat{"csat_score": "5"}')
+    assert "how easy was it" in joined(ces)
+    thanks = bot_servers.say(sender, '/csat{"csat_score": "4"}')
+    assert "Thank you for your feedback" in joined(thanks)
+    answers = [a for a in read_surveys(bot_servers.settings.database_path) if a["conversation_id"] == sender]
+    assert [(a["kind"], a["score"], a["channel"]) for a in answers] == [("csat", 5, "rest"), ("ces", 4, "rest")]
+    again = bot_servers.say(sender, "bye")
+    assert "how happy" not in joined(again)  # never twice in one conversation

@@ -272,3 +272,26 @@ def test_cli_report_prints_a_table_and_ends_with_json(seeded: Settings, capsys: 
 
 def test_report_is_a_dataclass_with_to_dict():
     assert Report.__dataclass_fields__["ces"].default is None
+
+
+def test_the_post_conversation_survey_feeds_csat_and_ces(seeded: Settings):
+    import sqlite3
+
+    from bot.surveys import record
+
+    for kind, score, channel in (
+        ("csat", 5, "socketio"),
+        ("ces", 4, "socketio"),
+        ("ces", 2, "telegram"),
+        ("csat", 1, "telegram"),
+    ):
+        record(seeded.database_path, f"s-{kind}-{score}", channel, "en", kind, score)
+    with sqlite3.connect(seeded.database_path) as conn:  # inside the period
+        conn.execute("UPDATE surveys SET created_at = ?", (T0 + 60,))
+    report = compute(seeded, SINCE, UNTIL)
+    # tickets' ratings 5 and 3 (4.0 over 2, see above) plus the bot-only answers 5 and 1
+    assert (report.csat, report.csat_responses) == (3.5, 4)
+    assert report.ces == 3.0 and report.ces_distribution == {"1": 0, "2": 1, "3": 0, "4": 1, "5": 0}
+    web = compute(seeded, SINCE, UNTIL, Filters(channel="socketio"))
+    assert web.ces == 4.0
+    assert compute(seeded, SINCE, UNTIL, Filters(faq="order-tracking")).ces is None  # not tied to a FAQ
