@@ -21,6 +21,7 @@ from rasa_sdk.types import DomainDict
 from actions import survey
 from bot import services
 from bot.errors import FaqbotError
+from bot.handoff.relay import CANCEL_CONFIDENCE
 from bot.handoff.store import HandoffTicket
 
 log = logging.getLogger(__name__)
@@ -34,8 +35,6 @@ NO_COMMENT = {
     "تخط", "تخطٍّ", "لا", "لا شكرا", "لا شكراً", "لا تعليق", "لا شيء",
     "пропустить", "нет", "нет спасибо", "нет, спасибо", "без комментариев", "нечего добавить",
 }  # fmt: skip
-#: Below this NLU confidence a typed "never mind" outside a handoff is treated as a question.
-CONFIDENT = 0.8
 
 
 def _agent_name(username: str | None) -> str:
@@ -110,7 +109,7 @@ class ActionHandoffCancelled(Action):
         number = tracker.get_slot("ticket_number") or _entity(tracker, "ticket_number")
         intent = tracker.latest_message.get("intent") or {}
         typed = not (tracker.latest_message.get("text") or "").startswith("/")
-        if not number and typed and float(intent.get("confidence") or 0) < CONFIDENT:
+        if not number and typed and float(intent.get("confidence") or 0) < CANCEL_CONFIDENCE:
             # Probably a question that merely sounds like "never mind": answer it.
             return [FollowupAction("action_answer_faq")]
         if number:

@@ -56,8 +56,7 @@ class UserStore:
             if conn.execute("SELECT 1 FROM users WHERE username = ?", (username,)).fetchone():
                 raise AccountError(f"user {username!r} already exists")
             conn.execute(
-                "INSERT INTO users (username, display_name, role, password_hash, created_at)"
-                " VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO users (username, display_name, role, password_hash, created_at) VALUES (?, ?, ?, ?, ?)",
                 (username, display, role, generate_password_hash(password), time.time()),
             )
         return User(username, display, role)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import sqlite3
 import statistics
 import time
 from collections import Counter, defaultdict
@@ -21,7 +20,6 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from bot.conversations import (
     HANDOFF_ACTION,
@@ -33,7 +31,7 @@ from bot.conversations import (
     parse_time,
     tracker_location,
 )
-from bot.errors import HandoffError
+from bot.handoff.db import read_only_rows
 from bot.redact import Redactor, redactor_for
 from bot.retrieval.decision import ANSWER, CLARIFY
 from bot.settings import Settings
@@ -287,8 +285,6 @@ def _conversation(rows: list[_Row], default_language: str) -> Conversation | Non
 
 def read_tickets(path: Path, since: float | None = None, until: float | None = None) -> list[dict[str, Any]]:
     """Tickets created in ``[since, until)``, oldest first, as dicts; read-only, none when the file is absent."""
-    if not path.exists() or path.stat().st_size == 0:
-        return []
     where, params = ["1 = 1"], []
     if since is not None:
         where.append("created_at >= ?")
@@ -296,26 +292,12 @@ def read_tickets(path: Path, since: float | None = None, until: float | None = N
     if until is not None:
         where.append("created_at < ?")
         params.append(until)
-    try:
-        conn = sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro", uri=True, timeout=5.0)
-    except sqlite3.Error as exc:
-        raise HandoffError(f"cannot open the database {path}: {exc}") from exc
-    conn.row_factory = sqlite3.Row
-    try:
-        rows = conn.execute(
-            f"SELECT * FROM handoff_tickets WHERE {' AND '.join(where)} ORDER BY created_at, id", params
-        ).fetchall()
-    except sqlite3.OperationalError as exc:
-        if "no such table" in str(exc):
-            return []
-        raise HandoffError(f"cannot read tickets from {path}: {exc}") from exc
-    except sqlite3.DatabaseError as exc:
-        raise HandoffError(f"cannot read tickets from {path}: {exc}") from exc
-    finally:
-        conn.close()
+    rows = read_only_rows(
+        path, f"SELECT * FROM handoff_tickets WHERE {' AND '.join(where)} ORDER BY created_at, id", params, "tickets"
+    )
     tickets = []
     for row in rows:
-        ticket = {key: row[key] for key in row.keys()}
+        ticket = dict(row)
         for column in ("claimed_at", "first_reply_at", "closed_at", "rating_score"):
             ticket.setdefault(column, None)
         try:

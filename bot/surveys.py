@@ -6,14 +6,12 @@ Ratings of conversations an agent handled are stored with their ticket
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from bot.errors import HandoffError
-from bot.handoff.db import Database
+from bot.handoff.db import Database, read_only_rows
 
 KINDS = ("csat", "ces")
 
@@ -32,22 +30,9 @@ def record(path: Path, conversation_id: str, channel: str, language: str, kind: 
 
 def read_surveys(path: Path, since: float | None = None, until: float | None = None) -> list[dict[str, Any]]:
     """Survey answers in ``[since, until)``, read-only; none when the file or table is absent."""
-    if not path.exists() or path.stat().st_size == 0:
-        return []
-    try:
-        conn = sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro", uri=True, timeout=5.0)
-    except sqlite3.Error as exc:
-        raise HandoffError(f"cannot open the database {path}: {exc}") from exc
-    conn.row_factory = sqlite3.Row
-    try:
-        rows = conn.execute(
-            "SELECT * FROM surveys WHERE created_at >= ? AND created_at < ? ORDER BY id",
-            (since if since is not None else 0.0, until if until is not None else float("inf")),
-        ).fetchall()
-    except sqlite3.OperationalError as exc:
-        if "no such table" in str(exc):
-            return []
-        raise HandoffError(f"cannot read surveys from {path}: {exc}") from exc
-    finally:
-        conn.close()
-    return [dict(row) for row in rows]
+    return read_only_rows(
+        path,
+        "SELECT * FROM surveys WHERE created_at >= ? AND created_at < ? ORDER BY id",
+        (since if since is not None else 0.0, until if until is not None else float("inf")),
+        "surveys",
+    )

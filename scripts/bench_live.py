@@ -27,8 +27,6 @@ import time
 import uuid
 from pathlib import Path
 
-import requests
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -67,13 +65,7 @@ def main() -> int:
         bot.say(sender, "Ada Lovelace")
         text = " ".join(r.get("text", "") for r in bot.say(sender, "ada@example.com"))
         ticket = bot.store().by_number(re.search(r"T-\d{6}", text).group(0))
-        bot.add_user("bench", PASSWORD)
-        desk = requests.Session()
-        token = re.search(r'name="csrf_token" value="([^"]+)"', desk.get(f"{bot.web_url}/login").text).group(1)
-        desk.post(f"{bot.web_url}/login", data={"username": "bench", "password": PASSWORD, "csrf_token": token})
-        desk.headers["X-CSRF-Token"] = re.search(
-            r'name="csrf-token" content="([^"]+)"', desk.get(f"{bot.web_url}/desk/").text
-        ).group(1)
+        desk = bot.desk_session("bench", PASSWORD)
         base = f"{bot.web_url}/desk/tickets/{ticket.id}"
         desk.post(f"{base}/claim").raise_for_status()
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import shutil
 import socket
 import subprocess
@@ -110,6 +111,25 @@ class RunningBot:
         users = UserStore(self.settings.database_path)
         if users.get(username) is None:
             users.add(username, password, role=role, display_name=name)
+
+    def desk_session(self, username: str, password: str) -> requests.Session:
+        """An agent signed in to the desk (created when missing, named "<Username> Agent"),
+        with the CSRF header every POST needs."""
+        self.add_user(username, password, name=username.title() + " Agent")
+        session = requests.Session()
+        page = session.get(f"{self.web_url}/login", timeout=10).text
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+        assert token, page[:300]
+        response = session.post(
+            f"{self.web_url}/login",
+            data={"username": username, "password": password, "csrf_token": token.group(1)},
+            timeout=10,
+        )
+        assert response.ok and "/login" not in response.url, "sign-in failed"
+        desk = re.search(r'name="csrf-token" content="([^"]+)"', session.get(f"{self.web_url}/desk/", timeout=10).text)
+        assert desk, "no CSRF token on the desk"
+        session.headers["X-CSRF-Token"] = desk.group(1)
+        return session
 
     def wait_for(self, condition: Any, timeout: float = 30.0, what: str = "condition") -> Any:
         """Poll ``condition()`` until it returns something truthy; fail with the logs after ``timeout``."""

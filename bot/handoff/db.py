@@ -15,6 +15,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from bot.errors import HandoffError
 
@@ -188,3 +189,28 @@ class Database:
             raise HandoffError(f"cannot read from the database {self.path}: {exc}") from exc
         finally:
             conn.close()
+
+
+def read_only_rows(path: Path, sql: str, params: Sequence[Any] = (), what: str = "rows") -> list[dict[str, Any]]:
+    """Rows of one query on ``path`` opened read-only (never created, never locked for writing).
+
+    None when the file or the queried table does not exist yet; a broken file
+    raises ``HandoffError`` naming ``what`` was being read.
+    """
+    if not path.exists() or path.stat().st_size == 0:
+        return []
+    try:
+        conn = sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro", uri=True, timeout=5.0)
+    except sqlite3.Error as exc:
+        raise HandoffError(f"cannot open the database {path}: {exc}") from exc
+    conn.row_factory = sqlite3.Row
+    try:
+        return [dict(row) for row in conn.execute(sql, tuple(params)).fetchall()]
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return []
+        raise HandoffError(f"cannot read {what} from {path}: {exc}") from exc
+    except sqlite3.DatabaseError as exc:
+        raise HandoffError(f"cannot read {what} from {path}: {exc}") from exc
+    finally:
+        conn.close()

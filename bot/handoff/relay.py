@@ -25,7 +25,9 @@ from bot.handoff.store import HandoffStore, HandoffTicket, TransitionError
 log = logging.getLogger(__name__)
 
 CANCEL_INTENT = "cancel_handoff"
-CANCEL_CONFIDENCE = 0.7
+#: NLU confidence above which a typed message means "back to the bot" (below it, outside a handoff, it is
+#: treated as a question; inside one, as a message for the agent).
+CANCEL_CONFIDENCE = 0.8
 DELIVER_ACTION = "action_deliver_agent_messages"
 MAX_RETRY_DELAY = 60.0
 

@@ -9,14 +9,13 @@ would not parse is left as it was.
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 import time
 import unicodedata
 from pathlib import Path
 
 from bot.errors import KnowledgeBaseError
+from bot.kb.history import write_file
 from bot.kb.parser import parse_file, parse_text
 
 MAX_SLUG = 60
@@ -52,7 +51,7 @@ def write_draft(drafts_dir: Path, lang: str, question: str, answer: str, source:
     entries, problems = parse_text(text, lang, str(path))
     if not entries or any(p.severity == "error" for p in problems):
         raise KnowledgeBaseError("; ".join(str(p) for p in problems) or "the draft does not parse")
-    _write_atomic(path, text)
+    write_file(path, text)
     return path
 
 
@@ -77,7 +76,7 @@ def add_alternate(kb_dir: Path, lang: str, faq_id: str, phrasing: str) -> Path:
         changed = next((e for e in new_entries if e.id == faq_id), None)
         if changed is None or phrasing not in changed.alternates or len(new_entries) != len(entries):
             raise KnowledgeBaseError(f"could not add the alternate to {faq_id!r} in {path} safely; edit it by hand")
-        _write_atomic(path, updated)
+        write_file(path, updated)
         return path
     raise KnowledgeBaseError(f"there is no FAQ {faq_id!r} in {lang}")
 
@@ -109,15 +108,3 @@ def _insert_alternate(text: str, heading_line: int, phrasing: str) -> str:
             last = i
     lines.insert(last + 1, f"{indent}- {item}")
     return "\n".join(lines)
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

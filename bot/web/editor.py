@@ -63,9 +63,16 @@ def hit_counts(days: int = HIT_WINDOW_DAYS) -> tuple[dict[tuple[str, str], int],
     return dict(counts), None
 
 
-def _problems(text: str, lang: str, relative: str) -> tuple[list[dict[str, Any]], int]:
+def _problems(text: str, lang: str, relative: str) -> tuple[list[dict[str, Any]], bool]:
+    """The file's problems, and whether it may be written (no errors, at least one FAQ)."""
     entries, problems = parse_text(text, lang, relative)
-    return [p.to_dict() for p in problems], len(entries)
+    return [p.to_dict() for p in problems], bool(entries) and not any(p.severity == "error" for p in problems)
+
+
+def _commit_as_editor(path: Path, message: str) -> str | None:
+    user = current_user()
+    assert user is not None
+    return commit_file(path, message, user.display_name, f"{user.username}@faqbot")
 
 
 @bp.get("/")
@@ -150,18 +157,14 @@ def save() -> ResponseReturnValue:
     relative, text = str(data.get("file") or ""), str(data.get("text") or "").replace("\r\n", "\n")
     path = safe_path(settings().kb_dir, relative)
     lang = _lang_of(relative)
-    problems, count = _problems(text, lang, relative)
-    errors = [p for p in problems if p["severity"] == "error"]
-    if errors or count == 0:
-        message = "the file has errors: nothing was saved" if errors else "the file has no FAQ: nothing was saved"
-        return jsonify(error=message, problems=problems), 422
+    problems, valid = _problems(text, lang, relative)
+    if not valid:
+        return jsonify(error="the file has errors or no FAQ: nothing was saved", problems=problems), 422
     current = path.read_text(encoding="utf-8") if path.exists() else ""
     if str(data.get("base") or "") != content_hash(current):
         return jsonify(error="someone changed this file since you opened it: reload it and redo your edit"), 409
-    user = current_user()
-    assert user is not None
     write_file(path, text)
-    commit = commit_file(path, f"KB: edit {relative} (web editor)", user.display_name, f"{user.username}@faqbot")
+    commit = _commit_as_editor(path, f"KB: edit {relative} (web editor)")
     return jsonify(saved=relative, base=content_hash(text), commit=commit, problems=problems)
 
 
@@ -204,13 +207,11 @@ def rollback() -> ResponseReturnValue:
     relative, commit = str(data.get("file") or ""), str(data.get("commit") or "")
     path = safe_path(settings().kb_dir, relative)
     old = text_at(path, commit)
-    problems, count = _problems(old, _lang_of(relative), relative)
-    if any(p["severity"] == "error" for p in problems) or count == 0:
+    problems, valid = _problems(old, _lang_of(relative), relative)
+    if not valid:
         return jsonify(error="that version does not pass the checks any more", problems=problems), 422
-    user = current_user()
-    assert user is not None
     write_file(path, old)
-    new = commit_file(path, f"KB: roll back {relative} to {commit[:10]}", user.display_name, f"{user.username}@faqbot")
+    new = _commit_as_editor(path, f"KB: roll back {relative} to {commit[:10]}")
     return jsonify(saved=relative, base=content_hash(old), commit=new, text=old)
 
 
@@ -235,9 +236,7 @@ def inbox_alternate() -> ResponseReturnValue:
     if lang not in settings().languages:
         raise KnowledgeBaseError(f"unknown language {lang!r}")
     path = add_alternate(settings().kb_dir, lang, faq_id.strip(), question)
-    user = current_user()
-    assert user is not None
-    commit_file(path, f"KB: add an alternate to {faq_id} from the inbox", user.display_name, f"{user.username}@faqbot")
+    _commit_as_editor(path, f"KB: add an alternate to {faq_id} from the inbox")
     return jsonify(file=str(path.relative_to(settings().kb_dir)), faq_id=faq_id), 201
 
 
@@ -275,7 +274,5 @@ def publish() -> ResponseReturnValue:
         target.unlink()
         return jsonify(error="the draft does not fit the KB yet", problems=[p.to_dict() for p in errors]), 422
     source.unlink()
-    user = current_user()
-    assert user is not None
-    commit = commit_file(target, f"KB: publish {parts[1]}/{parts[2]}", user.display_name, f"{user.username}@faqbot")
+    commit = _commit_as_editor(target, f"KB: publish {parts[1]}/{parts[2]}")
     return jsonify(saved=f"{parts[1]}/{parts[2]}", commit=commit), 201

@@ -135,18 +135,7 @@ def connector_bot(tmp_path_factory, callback_provider, telegram_provider, twilio
 
 
 def _desk(bot, username: str) -> requests.Session:
-    """An agent signed in to the desk, with the CSRF header every POST needs."""
-    bot.add_user(username, PASSWORD, name=username.title() + " Agent")
-    session = requests.Session()
-    page = session.get(f"{bot.web_url}/login", timeout=10).text
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-    response = session.post(
-        f"{bot.web_url}/login", data={"username": username, "password": PASSWORD, "csrf_token": token}, timeout=10
-    )
-    assert response.ok and "/login" not in response.url
-    desk_token = re.search(r'name="csrf-token" content="([^"]+)"', session.get(f"{bot.web_url}/desk/").text)
-    session.headers["X-CSRF-Token"] = desk_token.group(1)
-    return session
+    return bot.desk_session(username, PASSWORD)
 
 
 def _agent_replies(bot, conversation_id: str, username: str, texts: list[str]) -> None:

@@ -38,17 +38,7 @@ def _hand_off(bot, sender: str, question: str = "I want to talk to a human") -> 
 
 
 def _desk(bot, username: str = "lena") -> requests.Session:
-    bot.add_user(username, PASSWORD, name=username.title() + " Agent")
-    session = requests.Session()
-    page = session.get(f"{bot.web_url}/login", timeout=10).text
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-    response = session.post(
-        f"{bot.web_url}/login", data={"username": username, "password": PASSWORD, "csrf_token": token}, timeout=10
-    )
-    assert response.ok and "/login" not in response.url
-    desk_token = re.search(r'name="csrf-token" content="([^"]+)"', session.get(f"{bot.web_url}/desk/").text)
-    session.headers["X-CSRF-Token"] = desk_token.group(1)
-    return session
+    return bot.desk_session(username, PASSWORD)
 
 
 def _bot_texts(bot, sender: str, action: str) -> list[str]:
