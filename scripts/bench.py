@@ -208,7 +208,10 @@ NOTES = [
     " fallback scale, so more passage questions are handed off than before.",
     "Dense vectors from the default English model collapse on Arabic and Russian (unrelated texts sit at"
     " cosine ~0.6-0.7), which caps XQuAD-R ar/ru; no multilingual model is available as a package here.",
-    "The p50/p95 columns of the table above come from the run that wrote this report, while other tests shared the machine's 2 cores (load average 2-5), so they overstate; the per-component numbers here were taken on a lightly loaded machine. Latency, per question on Banking77 (2 cores, the machine otherwise lightly loaded): the MiniLM"
+    "The p50/p95 columns of the table above come from the run that wrote this report, while other tests"
+    " shared the machine's 2 cores (load average 2-5), so they overstate; the per-component numbers here were"
+    " taken on a lightly loaded machine. Latency, per question on Banking77 (2 cores, the machine otherwise"
+    " lightly loaded): the MiniLM"
     " forward pass through sentence-transformers' encode takes p50 17.5 / p95 24.3 ms, the same pass"
     " through the model's modules directly 14.4 / 21.5 ms (identical vectors; now the bot's path),"
     " int8 dynamic quantisation 5.9 / 8.6 ms (FAQBOT_EMBEDDING_INT8); FAISS plus per-FAQ maxima 0.5 /"
