@@ -70,7 +70,12 @@ class ActionDeliverAgentMessages(Action):
             author = message.author or ""
             if author not in names:
                 names[author] = _agent_name(author)
-            dispatcher.utter_message(response="utter_agent_message", agent_name=names[author], message=message.text)
+            dispatcher.utter_message(
+                response="utter_agent_message",
+                handoff_state="with_agent",
+                agent_name=names[author],
+                message=message.text,
+            )
         return []
 
 
@@ -85,6 +90,7 @@ class ActionHandoffResolved(Action):
         ticket = _ticket(number)
         dispatcher.utter_message(
             response="utter_handoff_resolved",
+            handoff_state="bot",
             agent_name=_agent_name(ticket.agent if ticket else None),
             ticket_number=number or "",
         )
@@ -113,7 +119,7 @@ class ActionHandoffCancelled(Action):
             # Probably a question that merely sounds like "never mind": answer it.
             return [FollowupAction("action_answer_faq")]
         if number:
-            dispatcher.utter_message(response="utter_handoff_cancelled", ticket_number=number)
+            dispatcher.utter_message(response="utter_handoff_cancelled", handoff_state="bot", ticket_number=number)
         else:
             dispatcher.utter_message(response="utter_handoff_not_needed")
         return [

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import uuid
 from collections.abc import Callable
 
 from rasa_sdk import Action, Tracker
@@ -161,6 +162,8 @@ class ActionAnswerFaq(Action):
             response="utter_faq_answer",
             buttons=buttons,
             answer=entry.answer,
+            # identifies this answer for the customer's thumbs up/down (bot/feedback.py)
+            answer_id=uuid.uuid4().hex,
             faq_id=entry.id,
             kb_version=kb_version,
             confidence=None if score is None else round(score, 4),

@@ -152,6 +152,7 @@ class ActionCreateTicket(Action):
         log.info("handoff ticket %s for conversation %s (%s)", stored.number, stored.conversation_id, stored.reason)
         dispatcher.utter_message(
             response="utter_handoff_created",
+            handoff_state="waiting",  # the widget stops showing "assistant is typing"
             ticket_number=stored.number,
             customer_name=customer.get("customer_name", ""),
             customer_email=customer.get("customer_email", ""),

@@ -135,6 +135,9 @@ class Settings:
     secure_cookies: bool = False
     #: Where people reach the web app, for links in webhook packets (default http://localhost:<web port>).
     public_web_url: str = ""
+    #: Other sites (origins like "https://shop.example") whose pages embed the widget and may call
+    #: its API (thumbs, leave a message); the web app's own origin always may. "*": any site.
+    widget_origins: tuple[str, ...] = ()
     # Post-conversation survey after bot-only conversations (actions/desk.py)
     #: Ask "how easy was it to get help today?" (CES, 1-5) after the CSAT question.
     survey_ces: bool = True
@@ -276,6 +279,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         secret_key=env.get("FAQBOT_SECRET_KEY", ""),
         secure_cookies=_flag(env, "FAQBOT_SECURE_COOKIES", False),
         public_web_url=env.get("FAQBOT_PUBLIC_WEB_URL", ""),
+        widget_origins=_origins(env.get("FAQBOT_WIDGET_ORIGINS", "")),
         survey_ces=_flag(env, "FAQBOT_SURVEY_CES", True),
         survey_after_minutes=_number(env, "FAQBOT_SURVEY_AFTER_MINUTES", defaults.survey_after_minutes, float),
         kb_reload=_flag(env, "FAQBOT_KB_RELOAD", True),
@@ -283,6 +287,14 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
     )
     _check_handoff(settings)
     return settings
+
+
+def _origins(raw: str) -> tuple[str, ...]:
+    origins = tuple(origin.strip().rstrip("/") for origin in raw.split(",") if origin.strip())
+    for origin in origins:
+        if origin != "*" and not origin.startswith(("http://", "https://")):
+            raise ConfigError(f"FAQBOT_WIDGET_ORIGINS: {origin!r} is not an origin like https://shop.example")
+    return origins
 
 
 def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:

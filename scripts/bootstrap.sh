@@ -64,3 +64,15 @@ if [ "$DEV" = 1 ] && [ ! -x /usr/bin/chromium ]; then
         exit 1
     fi
 fi
+
+# Test-only browser tools from the npm registry (axe-core for the accessibility check), per package-lock.json.
+npm_stamp="node_modules/.faqbot-installed"
+npm_want=$(sha256sum package-lock.json | cut -c1-16)
+if [ "$DEV" = 1 ] && [ "$(cat "$npm_stamp" 2>/dev/null)" != "$npm_want" ]; then
+    if ! command -v npm >/dev/null 2>&1; then
+        echo "npm is missing: install Node.js (apt-get install nodejs npm) for the browser tests' axe-core" >&2
+        exit 1
+    fi
+    npm ci --no-audit --no-fund --loglevel=error >/dev/null
+    echo "$npm_want" > "$npm_stamp"
+fi

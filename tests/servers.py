@@ -68,16 +68,120 @@ class WebhookReceiver:
         self.server.shutdown()
 
 
+class HostSite:
+    """Somebody else's website on loopback (another origin than the web app) that embeds the widget.
+
+    ``page(name, html)`` publishes a page at ``/<name>``; ``url(name)`` is its address.
+    """
+
+    def __init__(self) -> None:
+        self.pages: dict[str, str] = {}
+        pages = self.pages
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                html = pages.get(self.path.split("?")[0].lstrip("/"))
+                body = (html or "not found").encode("utf-8")
+                self.send_response(200 if html is not None else 404)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.origin = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def page(self, name: str, html: str) -> str:
+        self.pages[name] = html
+        return self.url(name)
+
+    def url(self, name: str) -> str:
+        return f"{self.origin}/{name}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+class TcpProxy:
+    """A TCP relay on loopback to ``target_port``, whose "network" a test can cut (``stop``) and restore
+    (``start``, same port): every connection through it drops at once, as when a customer's Wi-Fi goes."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.port = free_port()
+        self._listener: socket.socket | None = None
+        self._connections: list[socket.socket] = []
+        self._lock = threading.Lock()
+
+    def start(self) -> TcpProxy:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        with self._lock:
+            listener, self._listener = self._listener, None
+            connections, self._connections = self._connections, []
+        for sock in ([listener] if listener else []) + connections:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
+            except OSError:
+                client.close()
+                continue
+            upstream.settimeout(None)
+            with self._lock:
+                self._connections += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, sink):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+
 class RunningBot:
     """The three services of one test session, and helpers to talk to them."""
 
     def __init__(
-        self, settings: Settings, processes: dict[str, subprocess.Popen], logs: Path, webhook: WebhookReceiver
+        self,
+        settings: Settings,
+        processes: dict[str, subprocess.Popen],
+        logs: Path,
+        webhook: WebhookReceiver,
+        host_site: HostSite,
     ) -> None:
         self.settings = settings
         self.processes = processes
         self.logs = logs
         self.webhook = webhook
+        self.host_site = host_site
 
     @property
     def web_url(self) -> str:
@@ -157,7 +261,9 @@ def running_bot(var_dir: Path, **changes: Any) -> Iterator[RunningBot]:
     """
     base = from_env({})
     webhook = WebhookReceiver()
+    host_site = HostSite()
     settings = base.replace(
+        widget_origins=(host_site.origin,),
         business_hours="24/7",
         webhook_url=webhook.url,
         webhook_secret=WEBHOOK_SECRET,
@@ -188,7 +294,7 @@ def running_bot(var_dir: Path, **changes: Any) -> Iterator[RunningBot]:
         for name, command in service_commands(settings, model).items():
             log = open(logs / f"{name}.log", "ab")
             processes[name] = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        bot = RunningBot(settings, processes, logs, webhook)
+        bot = RunningBot(settings, processes, logs, webhook, host_site)
         for name, url in readiness_urls(settings).items():
             if not wait_ready(url, processes[name], timeout=300):
                 raise RuntimeError(f"{name} did not start:\n{bot.log_tail(name)}")
@@ -203,3 +309,4 @@ def running_bot(var_dir: Path, **changes: Any) -> Iterator[RunningBot]:
     finally:
         stop_all(processes)
         webhook.close()
+        host_site.close()

@@ -79,6 +79,7 @@ def child_env(settings: Settings) -> dict[str, str]:
         FAQBOT_SECRET_KEY=settings.secret_key,
         FAQBOT_SECURE_COOKIES="on" if settings.secure_cookies else "off",
         FAQBOT_PUBLIC_WEB_URL=settings.public_web_url,
+        FAQBOT_WIDGET_ORIGINS=",".join(settings.widget_origins),
         FAQBOT_KB_RELOAD="on" if settings.kb_reload else "off",
         FAQBOT_SURVEY_CES="on" if settings.survey_ces else "off",
         FAQBOT_SURVEY_AFTER_MINUTES=str(settings.survey_after_minutes),

@@ -42,7 +42,7 @@ def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] 
     if test_config:
         app.config.from_mapping(test_config)
 
-    from bot.web import api, auth, dashboard, desk, editor, health, shop
+    from bot.web import api, auth, dashboard, desk, editor, health, shop, widget_api
 
     app.register_blueprint(shop.bp)
     app.register_blueprint(auth.bp)
@@ -51,6 +51,7 @@ def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] 
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(widget_api.bp)
     app.jinja_env.globals["csrf_token"] = auth.csrf_token
 
     @app.template_filter("when")

@@ -71,14 +71,14 @@ def test_the_project_template_has_every_connector_and_starts_with_none_configure
     template = read_template(PROJECT_ROOT / "credentials.yml")
     assert set(template) == {
         "rest",
-        "socketio",
+        "channels.socketio.SocketIOInput",
         "callback",
         "channels.telegram.TelegramInput",
         "slack",
         "facebook",
         "channels.twilio.TwilioInput",
     }
-    assert set(effective_credentials(template, {})) == {"rest", "socketio"}
+    assert set(effective_credentials(template, {})) == {"rest", "channels.socketio.SocketIOInput"}
 
 
 def test_a_broken_template_is_a_config_error(tmp_path):

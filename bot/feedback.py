@@ -1,0 +1,174 @@
+"""Customers' thumbs up / down on the bot's FAQ answers, and the widget's view of a conversation.
+
+Each FAQ answer the bot gives carries an ``answer_id`` (actions/faq.py), kept
+by Rasa in the bot event's metadata with the FAQ id and index version, and sent
+to the widget (channels/socketio.py). A vote names the conversation and the
+answer; it is checked against the conversation's tracker (the answer must be
+there), and the FAQ, KB version, language and channel are taken from the
+tracker, never from the client. One vote per answer: voting again changes it.
+Votes live in the ``answer_feedback`` table of the web app's database.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from bot.errors import FaqbotError
+from bot.handoff.db import Database, read_only_rows
+
+#: A vote's value by what the widget sends.
+VALUES = {"up": 1, "down": -1}
+
+FEEDBACK_SCHEMA = """
+CREATE TABLE IF NOT EXISTS answer_feedback (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    conversation_id TEXT NOT NULL,
+    answer_id TEXT NOT NULL,
+    faq_id TEXT NOT NULL,
+    kb_version TEXT,
+    language TEXT,
+    channel TEXT,
+    value INTEGER NOT NULL,
+    answered_at REAL NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    UNIQUE (conversation_id, answer_id)
+);
+CREATE INDEX IF NOT EXISTS answer_feedback_created ON answer_feedback (created_at);
+"""
+
+
+class FeedbackError(FaqbotError):
+    """A vote that cannot be taken: unknown answer, or a bad value."""
+
+
+@dataclasses.dataclass(frozen=True)
+class AnsweredFaq:
+    """One FAQ answer the bot gave in a conversation, as the tracker has it."""
+
+    conversation_id: str
+    answer_id: str
+    faq_id: str
+    kb_version: str | None
+    language: str | None
+    channel: str | None
+    answered_at: float
+
+
+def find_answer(tracker: Mapping[str, Any], answer_id: str) -> AnsweredFaq | None:
+    """The answer ``answer_id`` in a tracker of Rasa's HTTP API (``/conversations/<id>/tracker``), or None."""
+    language: str | None = None
+    channel: str | None = None
+    for event in tracker.get("events") or []:
+        kind = event.get("event")
+        if kind == "slot" and event.get("name") == "language" and event.get("value"):
+            language = str(event["value"])
+        elif kind == "user":
+            channel = event.get("input_channel") or channel
+        elif kind == "bot":
+            metadata = event.get("metadata") or {}
+            if metadata.get("answer_id") == answer_id and metadata.get("faq_id"):
+                return AnsweredFaq(
+                    conversation_id=str(tracker.get("sender_id") or ""),
+                    answer_id=answer_id,
+                    faq_id=str(metadata["faq_id"]),
+                    kb_version=metadata.get("kb_version"),
+                    language=language,
+                    channel=channel,
+                    answered_at=float(event.get("timestamp") or 0.0),
+                )
+    return None
+
+
+#: Keys of a bot event's metadata the widget gets (as channels/socketio.py sends them).
+WIDGET_KEYS = ("answer_id", "faq_id", "kb_version", "handoff_state")
+
+
+def widget_history(tracker: Mapping[str, Any], after: float, channel: str) -> list[dict[str, Any]] | None:
+    """The messages of a tracker (Rasa's HTTP API) as the widget shows them, after timestamp ``after``.
+
+    None when the conversation was never held on ``channel`` (unknown, or
+    another channel's). Customers' button presses show as the button's title;
+    other commands ("/restart") are left out. ``after`` > 0 gives only the
+    bot's messages: the widget shows its customer's own messages itself.
+    """
+    events = tracker.get("events") or []
+    if not any(e.get("event") == "user" and e.get("input_channel") == channel for e in events):
+        return None
+    messages: list[dict[str, Any]] = []
+    titles: dict[str, str] = {}
+    for event in events:
+        timestamp = float(event.get("timestamp") or 0.0)
+        kind = event.get("event")
+        if kind == "bot":
+            data = event.get("data") or {}
+            buttons = [
+                {"title": str(b.get("title")), "payload": str(b.get("payload") or b.get("title"))}
+                for b in (data.get("buttons") or data.get("quick_replies") or [])
+                if isinstance(b, Mapping) and b.get("title")
+            ]
+            titles = {b["payload"]: b["title"] for b in buttons}
+            if timestamp <= after or not (event.get("text") or buttons):
+                continue
+            metadata = event.get("metadata") or {}
+            context = {key: metadata[key] for key in WIDGET_KEYS if metadata.get(key) not in (None, "")}
+            context["timestamp"] = timestamp
+            messages.append({"from": "bot", "text": event.get("text") or "", "buttons": buttons, "faqbot": context})
+        elif kind == "user" and after <= 0:
+            text = str(event.get("text") or "")
+            shown = titles.get(text) or ("" if text.startswith("/") else text)
+            if shown:
+                messages.append({"from": "user", "text": shown})
+    return messages
+
+
+class FeedbackStore:
+    """Votes on answers in the web app's SQLite file."""
+
+    def __init__(self, path: Path, timeout: float = 5.0) -> None:
+        self.path = path
+        self.db = Database(path, timeout, extra_schema=(FEEDBACK_SCHEMA,))
+
+    def vote(self, answer: AnsweredFaq, value: str) -> dict[str, Any]:
+        """Record (or change) the vote on ``answer``; returns the stored row."""
+        if value not in VALUES:
+            raise FeedbackError(f"a vote is 'up' or 'down', not {value!r}")
+        now = time.time()
+        with self.db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO answer_feedback (conversation_id, answer_id, faq_id, kb_version, language, channel,"
+                " value, answered_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (conversation_id, answer_id) DO UPDATE SET value = excluded.value,"
+                " updated_at = excluded.updated_at",
+                (
+                    answer.conversation_id,
+                    answer.answer_id,
+                    answer.faq_id,
+                    answer.kb_version,
+                    answer.language,
+                    answer.channel,
+                    VALUES[value],
+                    answer.answered_at,
+                    now,
+                    now,
+                ),
+            )
+            row = conn.execute(
+                "SELECT * FROM answer_feedback WHERE conversation_id = ? AND answer_id = ?",
+                (answer.conversation_id, answer.answer_id),
+            ).fetchone()
+        return dict(row)
+
+
+def read_feedback(path: Path, since: float | None = None, until: float | None = None) -> list[dict[str, Any]]:
+    """Votes on answers given in ``[since, until)``, read-only; none when the file or table is absent."""
+    return read_only_rows(
+        path,
+        "SELECT * FROM answer_feedback WHERE answered_at >= ? AND answered_at < ? ORDER BY id",
+        (since if since is not None else 0.0, until if until is not None else float("inf")),
+        "answer feedback",
+    )

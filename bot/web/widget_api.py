@@ -1,0 +1,217 @@
+"""The chat widget's own API: thumbs on answers, what it missed while disconnected, and
+"leave a message" when the bot is unreachable.
+
+Public (customers are not signed in), so: JSON only, small bodies, requests
+from the web app's own origin or from ``FAQBOT_WIDGET_ORIGINS`` only (CORS
+answers those and refuses the rest), and a per-address rate limit. A
+conversation is named by the widget's session id, a random secret the
+browser keeps (the same that joins its socket.io room); history is only given
+for conversations held over socket.io, never for a guessable id such as a
+phone number of an SMS conversation.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from typing import Any, cast
+
+from flask import Blueprint, Response, current_app, jsonify, request
+from flask.typing import ResponseReturnValue
+
+from bot.errors import HandoffError
+from bot.feedback import VALUES, FeedbackStore, find_answer, widget_history
+from bot.handoff.context import clean_email, clean_name
+from bot.handoff.rasa_client import RasaClient
+from bot.handoff.store import HandoffTicket
+from bot.web.common import handoff_store, settings
+
+bp = Blueprint("widget_api", __name__, url_prefix="/widget/api")
+
+#: Requests per address and window (seconds), per kind.
+LIMITS = {"feedback": (60, 60.0), "message": (5, 600.0), "history": (60, 60.0)}
+#: The channel whose conversations the widget may read back.
+WIDGET_CHANNEL = "socketio"
+#: Messages one history call returns at most (the latest).
+MAX_HISTORY = 100
+#: Entries of the widget's own transcript kept with a left message, and their length.
+MAX_TRANSCRIPT_ENTRIES, MAX_ENTRY_CHARS = 50, 2000
+MAX_ID_CHARS = 200
+_limits_lock = threading.Lock()
+
+
+def _origin_allowed(origin: str) -> bool:
+    if not origin:
+        return True  # not a browser's cross-site request (curl, a server)
+    own = request.host_url.rstrip("/")
+    allowed = settings().widget_origins
+    return origin.rstrip("/") in (own, settings().web_url) or "*" in allowed or origin.rstrip("/") in allowed
+
+
+@bp.before_request
+def check_origin() -> ResponseReturnValue | None:
+    origin = request.headers.get("Origin", "")
+    if not _origin_allowed(origin):
+        return jsonify(error=f"the widget API does not accept requests from {origin}: see FAQBOT_WIDGET_ORIGINS"), 403
+    if request.method == "OPTIONS":
+        return Response(status=204)
+    return None
+
+
+@bp.after_request
+def cors_headers(response: Response) -> Response:
+    origin = request.headers.get("Origin", "")
+    if origin and _origin_allowed(origin):
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Allow-Methods"] = "POST, OPTIONS"
+        response.headers["Access-Control-Allow-Headers"] = "Content-Type"
+        response.headers["Access-Control-Max-Age"] = "600"
+        response.headers.add("Vary", "Origin")
+    return response
+
+
+def _rate_limited(kind: str) -> bool:
+    limit, window = LIMITS[kind]
+    key = f"{kind}:{request.remote_addr}"
+    now = time.monotonic()
+    with _limits_lock:
+        hits = cast("dict[str, deque[float]]", current_app.extensions.setdefault("faqbot_widget_hits", {}))
+        recent = hits.setdefault(key, deque())
+        while recent and now - recent[0] > window:
+            recent.popleft()
+        if len(recent) >= limit:
+            return True
+        recent.append(now)
+        return False
+
+
+def _body() -> dict[str, Any]:
+    data = request.get_json(silent=True)
+    return data if isinstance(data, dict) else {}
+
+
+def _text(data: dict[str, Any], key: str, limit: int) -> str:
+    value = data.get(key)
+    return " ".join(str(value).split())[:limit] if isinstance(value, (str, int, float)) else ""
+
+
+@bp.route("/feedback", methods=["POST", "OPTIONS"])
+def feedback() -> ResponseReturnValue:
+    """Thumbs up / down on one answer: ``{"conversation_id", "answer_id", "value": "up" | "down"}``."""
+    if _rate_limited("feedback"):
+        return jsonify(error="too many votes from this address: try again in a minute"), 429
+    data = _body()
+    conversation_id = _text(data, "conversation_id", MAX_ID_CHARS)
+    answer_id = _text(data, "answer_id", MAX_ID_CHARS)
+    value = _text(data, "value", 8)
+    if not conversation_id or not answer_id or value not in VALUES:
+        return jsonify(error='send {"conversation_id", "answer_id", "value": "up" or "down"}'), 400
+    config = settings()
+    rasa = RasaClient(config.rasa_url, config.rasa_token, timeout=config.http_timeout)
+    try:
+        answer = find_answer(rasa.tracker(conversation_id), answer_id)
+    except HandoffError as exc:
+        current_app.logger.warning("cannot check a vote on %s: %s", conversation_id, exc)
+        return jsonify(error="the bot is unreachable right now: the vote is kept and sent again later"), 503
+    if answer is None:
+        return jsonify(error="no such answer in this conversation"), 404
+    try:
+        row = FeedbackStore(config.database_path, timeout=config.http_timeout).vote(answer, value)
+    except HandoffError as exc:
+        current_app.logger.error("cannot store a vote: %s", exc)
+        return jsonify(error="votes cannot be stored right now: try again later"), 503
+    return jsonify(faq_id=row["faq_id"], kb_version=row["kb_version"], value=value)
+
+
+@bp.route("/history", methods=["POST", "OPTIONS"])
+def history() -> ResponseReturnValue:
+    """The conversation's messages after ``after`` (a bot message's timestamp; 0: all), oldest first:
+    ``{"conversation_id", "after"}`` -> ``{"messages": [{"from", "text", "buttons", "faqbot"}]}``.
+
+    POST, so the session id never lands in a URL or an access log.
+    """
+    if _rate_limited("history"):
+        return jsonify(error="too many requests from this address: try again in a minute"), 429
+    data = _body()
+    conversation_id = _text(data, "conversation_id", MAX_ID_CHARS)
+    try:
+        after = float(data.get("after") or 0.0)
+    except (TypeError, ValueError):
+        return jsonify(error="after is a timestamp"), 400
+    if not conversation_id:
+        return jsonify(error='send {"conversation_id", "after"}'), 400
+    config = settings()
+    rasa = RasaClient(config.rasa_url, config.rasa_token, timeout=config.http_timeout)
+    try:
+        tracker = rasa.tracker(conversation_id)
+    except HandoffError as exc:
+        current_app.logger.warning("cannot read the history of a widget conversation: %s", exc)
+        return jsonify(error="the bot is unreachable right now"), 503
+    messages = widget_history(tracker, after, WIDGET_CHANNEL)
+    if messages is None:
+        return jsonify(error="no such conversation"), 404
+    return jsonify(messages=messages[-MAX_HISTORY:])
+
+
+@bp.route("/messages", methods=["POST", "OPTIONS"])
+def leave_message() -> ResponseReturnValue:
+    """A message left while the bot is unreachable: a ticket for people, answered by email.
+
+    ``{"email", "message", "name"?, "conversation_id"?, "language"?, "page_url"?, "customer_id"?,
+    "transcript"?: [{"from": "user"|"bot", "text"}]}`` -> ``{"ticket_number"}``.
+    """
+    if _rate_limited("message"):
+        return jsonify(error="too many messages from this address: try again in a few minutes"), 429
+    config = settings()
+    data = _body()
+    message = str(data.get("message") or "").strip()
+    email = clean_email(_text(data, "email", 254))
+    name = clean_name(_text(data, "name", 200))
+    errors = {}
+    if not message:
+        errors["message"] = "empty"
+    elif len(message) > config.max_message_chars:
+        errors["message"] = f"longer than {config.max_message_chars} characters"
+    if not email:
+        errors["email"] = "not an email address"
+    if errors:
+        return jsonify(error="please check the form", fields=errors), 400
+    language = _text(data, "language", 8)
+    customer = {"customer_email": str(email)}
+    if name:
+        customer["customer_name"] = name
+    for key, field in (("customer_id", "customer_id"), ("page_url", "page_url")):
+        value = _text(data, key, 500)
+        if value:
+            customer[field] = value
+    conversation_id = _text(data, "conversation_id", MAX_ID_CHARS) or f"web-message-{time.time_ns():x}"
+    ticket = HandoffTicket(
+        conversation_id=conversation_id,
+        channel="socketio",
+        language=language if language in config.languages else config.default_language,
+        customer=customer,
+        question=message,
+        candidates=[],
+        reason="offline_message",
+        transcript=_transcript(data.get("transcript"), message),
+    )
+    try:
+        stored = handoff_store().create(ticket)
+    except HandoffError as exc:
+        current_app.logger.error("cannot store a left message: %s", exc)
+        return jsonify(error="your message could not be stored: please try again in a moment"), 503
+    current_app.logger.info("message left as %s for %s", stored.number, conversation_id)
+    return jsonify(ticket_number=stored.number, email=email), 201
+
+
+def _transcript(entries: Any, message: str) -> list[dict[str, Any]]:
+    """What the customer saw in the widget (their own copy), then the message they left."""
+    now = time.time()
+    transcript: list[dict[str, Any]] = []
+    for entry in entries[-MAX_TRANSCRIPT_ENTRIES:] if isinstance(entries, list) else []:
+        if isinstance(entry, dict) and entry.get("from") in ("user", "bot") and isinstance(entry.get("text"), str):
+            role = "customer" if entry["from"] == "user" else "bot"
+            transcript.append({"role": role, "text": entry["text"][:MAX_ENTRY_CHARS], "timestamp": None})
+    transcript.append({"role": "customer", "text": message, "timestamp": now})
+    return transcript
