@@ -197,6 +197,10 @@ class TrackerReader:
                 if lang is None or question.lang == lang:
                     yield question
 
+    def events(self, sender_id: str) -> list[_Row]:
+        """Every user, bot, slot and action event of one ``sender_id``, in the order Rasa stored them."""
+        return self._rows(None, sender_id)
+
     # Reading rows
 
     _QUERY = (
@@ -204,28 +208,36 @@ class TrackerReader:
         "WHERE type_name IN ('user', 'bot', 'slot', 'action'){where} ORDER BY sender_id, id"
     )
 
-    def _rows(self, since: float | None) -> list[_Row]:
+    def _rows(self, since: float | None, sender_id: str | None = None) -> list[_Row]:
         path = self.sqlite_path
         if path is not None:
-            raw = self._sqlite_rows(path, since)
+            raw = self._sqlite_rows(path, since, sender_id)
         else:
-            raw = self._sqlalchemy_rows(since)
+            raw = self._sqlalchemy_rows(since, sender_id)
         return [row for row in (_row(r) for r in raw) if row is not None]
 
-    def _sqlite_rows(self, path: Path, since: float | None) -> list[tuple[Any, ...]]:
+    def _sqlite_rows(self, path: Path, since: float | None, sender_id: str | None = None) -> list[tuple[Any, ...]]:
         if not path.exists():
             log.info("no tracker store at %s yet: no conversations", path)
             return []
         if path.stat().st_size == 0:
             return []
         uri = f"file:{quote(str(path.resolve()))}?mode=ro"
-        query = self._QUERY.format(where=" AND timestamp >= ?" if since is not None else "")
+        where = ""
+        params: list[Any] = []
+        if since is not None:
+            where += " AND timestamp >= ?"
+            params.append(since)
+        if sender_id is not None:
+            where += " AND sender_id = ?"
+            params.append(sender_id)
+        query = self._QUERY.format(where=where)
         try:
             connection = sqlite3.connect(uri, uri=True, timeout=self.timeout)
         except sqlite3.Error as exc:
             raise TrackerStoreError(f"cannot open the tracker store {path}: {exc}") from exc
         try:
-            return connection.execute(query, () if since is None else (since,)).fetchall()
+            return connection.execute(query, params).fetchall()
         except sqlite3.OperationalError as exc:
             if "no such table" in str(exc):
                 raise TrackerStoreError(f"{path} has no 'events' table: is it Rasa's tracker store?") from exc
@@ -235,17 +247,25 @@ class TrackerReader:
         finally:
             connection.close()
 
-    def _sqlalchemy_rows(self, since: float | None) -> list[tuple[Any, ...]]:
+    def _sqlalchemy_rows(self, since: float | None, sender_id: str | None = None) -> list[tuple[Any, ...]]:
         import sqlalchemy as sa
 
-        query = sa.text(self._QUERY.format(where=" AND timestamp >= :since" if since is not None else ""))
+        where = ""
+        params: dict[str, Any] = {}
+        if since is not None:
+            where += " AND timestamp >= :since"
+            params["since"] = since
+        if sender_id is not None:
+            where += " AND sender_id = :sender_id"
+            params["sender_id"] = sender_id
+        query = sa.text(self._QUERY.format(where=where))
         try:
             engine = sa.create_engine(self.location)
         except (sa.exc.SQLAlchemyError, ImportError, ValueError) as exc:
             raise TrackerStoreError(f"cannot use the tracker store {self._shown_url()}: {exc}") from exc
         try:
             with engine.connect() as connection:
-                result = connection.execute(query, {"since": since} if since is not None else {})
+                result = connection.execute(query, params)
                 return [tuple(row) for row in result]
         except sa.exc.SQLAlchemyError as exc:
             raise TrackerStoreError(f"cannot read the tracker store {self._shown_url()}: {exc}") from exc

@@ -3,128 +3,59 @@
 Computed on demand from the two sources of truth, both read-only: Rasa's
 tracker store (conversations, questions and what the bot did, through
 ``bot.conversations``) and the web app's ``handoff_tickets`` table (what
-people did). Nothing is copied, so nothing can drift. Every definition is in
-docs/metrics.md; rates are in [0, 1], or None when nothing was there to
-count; times are in seconds.
+people did). Nothing is copied, so nothing can drift. Which conversations
+count and what each adds to every number is decided once, in
+``bot.outcomes``; the lists behind the numbers (``bot.metrics_drilldown``)
+come from the same code. Every definition is in docs/metrics.md; rates are in
+[0, 1], or None when nothing was there to count; times are in seconds.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 import statistics
-import time
-from collections import Counter, defaultdict
+import threading
+import weakref
+from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bot.conversations import (
-    HANDOFF_ACTION,
-    AskedQuestion,
-    TrackerReader,
-    _by_conversation,
-    _questions_of,
-    _Row,
-    parse_time,
-    tracker_location,
+from bot.conversations import TrackerReader
+from bot.errors import FaqbotError
+from bot.outcomes import (
+    METRICS,
+    Conversation,
+    Filters,
+    QuestionFilter,
+    Selection,
+    Tally,
+    answered,
+    select,
+    tally,
 )
-from bot.handoff.db import read_only_rows
 from bot.redact import Redactor, redactor_for
-from bot.retrieval.decision import ANSWER, CLARIFY
+from bot.retrieval.embedder import CachingEmbedder, Embedder
 from bot.settings import Settings
 from bot.surveys import read_surveys
 
-#: Rasa runs this action when a session (re)starts: each session is one conversation.
-SESSION_START_ACTION = "action_session_start"
+if TYPE_CHECKING:
+    from bot.faq import FaqService
+    from bot.kb.inbox import Cluster, FaqHint
+
+log = logging.getLogger(__name__)
+
 INTERVALS = ("day", "week")
 #: How many unanswered questions the report quotes, most asked first.
 EXAMPLES = 10
 #: How many FAQs the top and bottom lists hold.
 TOP = 10
-
-
-@dataclasses.dataclass(frozen=True)
-class Filters:
-    """Which conversations count: every field left None means all."""
-
-    channel: str | None = None
-    lang: str | None = None
-    faq: str | None = None
-    tag: str | None = None
-    kb_version: str | None = None
-
-    def to_dict(self) -> dict[str, str | None]:
-        return dataclasses.asdict(self)
-
-
-@dataclasses.dataclass
-class Conversation:
-    """One Rasa session of one customer, with what the bot and people did in it."""
-
-    sender_id: str
-    start: float
-    channel: str
-    lang: str
-    questions: list[AskedQuestion]
-    handoff_times: list[float]
-    handoff_reason: str | None
-    tickets: list[dict[str, Any]] = dataclasses.field(default_factory=list)
-
-    @property
-    def handed_off(self) -> bool:
-        return bool(self.handoff_times or self.tickets)
-
-    @property
-    def reason(self) -> str:
-        """Why it went to a person: the first ticket's reason, else the one the handoff recorded."""
-        if self.tickets:
-            return str(self.tickets[0]["reason"])
-        return self.handoff_reason or "unknown"
-
-    @property
-    def abandoned(self) -> bool:
-        """The customer left without an answer from the bot or a person (docs/metrics.md)."""
-        if self.handoff_times and not self.tickets:
-            return True  # left in the handoff form
-        if self.tickets:
-            return all(t["status"] == "cancelled" and t.get("first_reply_at") is None for t in self.tickets)
-        return bool(self.questions) and not _answered(self.questions[-1])
-
-    @property
-    def contained(self) -> bool:
-        return not self.handed_off and not self.abandoned
-
-    def answers(self) -> list[tuple[AskedQuestion, str, bool]]:
-        """Each answer the bot gave (question, FAQ id, resolved on first contact)."""
-        found = []
-        for index, question in enumerate(self.questions):
-            faq = _answer_faq(question)
-            if faq is None:
-                continue
-            later = self.questions[index + 1] if index + 1 < len(self.questions) else None
-            asked_again = later is not None and (not _answered(later) or _answer_faq(later) == faq)
-            found.append((question, faq, not asked_again and not self.handoff_after(question)))
-        return found
-
-    def handoff_after(self, question: AskedQuestion) -> bool:
-        """A handoff started (or a ticket was created) after the customer asked ``question``."""
-        return any(t > question.timestamp for t in self.handoff_times) or any(
-            t["created_at"] > question.timestamp for t in self.tickets
-        )
-
-
-def _answer_faq(question: AskedQuestion) -> str | None:
-    """The FAQ the customer got for this question: the answer, or their pick from "did you mean"."""
-    if question.band == ANSWER and question.faq_id:
-        return question.faq_id
-    return question.chosen_faq_id
-
-
-def _answered(question: AskedQuestion) -> bool:
-    return _answer_faq(question) is not None
+#: How many clusters of unanswered questions the report lists (largest first), each with a FAQ hint.
+CLUSTERS = 10
 
 
 @dataclasses.dataclass(frozen=True)
@@ -192,7 +123,9 @@ class Report:
     ces: float | None = None
     ces_distribution: dict[str, int] | None = None
     helpfulness: float | None = None
+    # The unanswered questions grouped as the editor's inbox groups them (None: not clustered).
     unanswered_clusters: int | None = None
+    largest_clusters: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
     @property
     def top_faqs(self) -> list[dict[str, Any]]:
@@ -219,128 +152,6 @@ class Report:
         return json.dumps(self.to_dict(), ensure_ascii=False, sort_keys=False)
 
 
-# -- reading -------------------------------------------------------------------
-
-
-def read_conversations(reader: TrackerReader, since: float | None, until: float | None) -> list[Conversation]:
-    """The conversations whose first customer message falls in ``[since, until)``, tickets not yet attached.
-
-    A Rasa session (from one ``action_session_start`` to the next) is one
-    conversation; its channel is its first message's, its language the last
-    one the bot set. Only events from ``since`` on are read.
-    """
-    found = []
-    # The reader's row access is shared so both read the same snapshot, SQLite or any SQL server.
-    for rows in _by_conversation(reader._rows(since)):
-        for session in _sessions(rows):
-            conversation = _conversation(session, reader.default_language)
-            if conversation is None:
-                continue
-            if since is not None and conversation.start < since or until is not None and conversation.start >= until:
-                continue
-            found.append(conversation)
-    return found
-
-
-def _sessions(rows: list[_Row]) -> Iterable[list[_Row]]:
-    current: list[_Row] = []
-    for row in rows:
-        if row.type_name == "action" and row.action_name == SESSION_START_ACTION and current:
-            yield current
-            current = []
-        current.append(row)
-    if current:
-        yield current
-
-
-def _conversation(rows: list[_Row], default_language: str) -> Conversation | None:
-    users = [r for r in rows if r.type_name == "user"]
-    if not users:
-        return None
-    lang, action = default_language, None
-    handoff_times: list[float] = []
-    reason: str | None = None
-    for row in rows:
-        if row.type_name == "action":
-            action = row.action_name or row.data.get("name")
-            if action == HANDOFF_ACTION:
-                handoff_times.append(row.timestamp)
-        elif row.type_name == "slot":
-            name, value = row.data.get("name"), row.data.get("value")
-            if name == "language" and isinstance(value, str) and value:
-                lang = value
-            elif name == "handoff_reason" and value and action == HANDOFF_ACTION and reason is None:
-                reason = str(value)
-    first = users[0]
-    return Conversation(
-        sender_id=first.sender_id,
-        start=float(first.data.get("timestamp") or first.timestamp),
-        channel=str(first.data.get("input_channel") or "unknown"),
-        lang=lang,
-        questions=_questions_of(rows, default_language),
-        handoff_times=handoff_times,
-        handoff_reason=reason,
-    )
-
-
-def read_tickets(path: Path, since: float | None = None, until: float | None = None) -> list[dict[str, Any]]:
-    """Tickets created in ``[since, until)``, oldest first, as dicts; read-only, none when the file is absent."""
-    where, params = ["1 = 1"], []
-    if since is not None:
-        where.append("created_at >= ?")
-        params.append(since)
-    if until is not None:
-        where.append("created_at < ?")
-        params.append(until)
-    rows = read_only_rows(
-        path, f"SELECT * FROM handoff_tickets WHERE {' AND '.join(where)} ORDER BY created_at, id", params, "tickets"
-    )
-    tickets = []
-    for row in rows:
-        ticket = dict(row)
-        for column in ("claimed_at", "first_reply_at", "closed_at", "rating_score"):
-            ticket.setdefault(column, None)
-        try:
-            candidates = json.loads(ticket.get("candidates") or "[]")
-        except ValueError:
-            candidates = []
-        ticket["candidate_ids"] = [str(c.get("id")) for c in candidates if isinstance(c, dict) and c.get("id")]
-        tickets.append(ticket)
-    return tickets
-
-
-def _attach(conversations: list[Conversation], tickets: list[dict[str, Any]]) -> None:
-    """Each ticket goes to its customer's latest conversation that started before it (or their first)."""
-    by_sender: dict[str, list[Conversation]] = defaultdict(list)
-    for conversation in sorted(conversations, key=lambda c: c.start):
-        by_sender[conversation.sender_id].append(conversation)
-    for ticket in tickets:
-        sessions = by_sender.get(str(ticket["conversation_id"]))
-        if not sessions:
-            continue
-        owner = sessions[0]
-        for session in sessions:
-            if session.start <= ticket["created_at"]:
-                owner = session
-        owner.tickets.append(ticket)
-
-
-# -- filtering -------------------------------------------------------------------
-
-
-def _about(question: AskedQuestion, faqs: set[str]) -> bool:
-    """A question is about a FAQ it was answered with, picked, or whose best candidate it is."""
-    ids = {question.faq_id, question.chosen_faq_id, question.candidates[0] if question.candidates else None}
-    return bool(ids & faqs)
-
-
-def _kb_faqs(settings: Settings, tag: str) -> set[str]:
-    from bot.kb.loader import load_knowledge_base
-
-    kb = load_knowledge_base(settings.kb_dir, settings.languages)
-    return {e.id for e in kb.entries if tag in getattr(e, "tags", ())}
-
-
 # -- computing -------------------------------------------------------------------
 
 
@@ -355,62 +166,33 @@ def compute(
     database: Path | None = None,
     tag_faqs: Mapping[str, Iterable[str]] | None = None,
     now: float | None = None,
+    clusters: bool = True,
+    embedder: Embedder | None = None,
+    service: FaqService | None = None,
 ) -> Report:
     """The report for conversations that started in ``[since, until)`` (until: now) matching ``filters``.
 
     ``reader`` and ``database`` default to the settings' tracker store and
     faqbot.db; ``tag_faqs`` maps a tag to its FAQ ids (default: read from the
-    knowledge base when a tag filter is given).
+    knowledge base when a tag filter is given). With ``clusters`` the
+    unanswered questions are grouped as the editor's inbox groups them, with
+    the process-wide model and live index (or ``embedder`` and ``service``);
+    when the model cannot be loaded ``unanswered_clusters`` stays None.
     """
     if interval not in INTERVALS:
         raise ValueError(f"interval is one of {INTERVALS}, not {interval!r}")
-    filters = filters or Filters()
-    start = parse_time(since, now=now)
-    end = parse_time(until, now=now)
-    end = end if end is not None else (time.time() if now is None else now)
-    reader = reader or TrackerReader(tracker_location(settings), settings.default_language)
-    conversations = read_conversations(reader, start, end)
-    tickets = read_tickets(database or settings.database_path, start, end)
-    _attach(conversations, tickets)
-
-    faqs: set[str] | None = None
-    if filters.faq:
-        faqs = {filters.faq}
-    if filters.tag:
-        tagged = set(tag_faqs.get(filters.tag, ())) if tag_faqs is not None else _kb_faqs(settings, filters.tag)
-        faqs = tagged if faqs is None else faqs & tagged
-
-    def question_kept(question: AskedQuestion) -> bool:
-        if filters.kb_version and question.kb_version != filters.kb_version:
-            return False
-        return faqs is None or _about(question, faqs)
-
-    kept: list[Conversation] = []
-    for conversation in conversations:
-        if filters.channel and conversation.channel != filters.channel:
-            continue
-        if filters.lang and conversation.lang != filters.lang:
-            continue
-        if (faqs is not None or filters.kb_version) and not any(question_kept(q) for q in conversation.questions):
-            continue
-        kept.append(conversation)
-    kept_ids = {id(t) for c in kept for t in c.tickets}
-
-    def ticket_kept(ticket: dict[str, Any]) -> bool:
-        if filters.channel and ticket["channel"] != filters.channel:
-            return False
-        if filters.lang and ticket["language"] != filters.lang:
-            return False
-        if filters.kb_version and ticket.get("kb_version") != filters.kb_version:
-            return False
-        if faqs is not None:
-            return id(ticket) in kept_ids or bool(set(ticket["candidate_ids"][:1]) & faqs)
-        return True
-
-    period_tickets = [t for t in tickets if ticket_kept(t)]
+    selection = select(settings, since, until, filters, reader=reader, database=database, tag_faqs=tag_faqs, now=now)
+    start, end, filters = selection.since, selection.until, selection.filters
     redactor = redactor_for(settings)
-    report = _report(kept, period_tickets, question_kept, start, end, filters, interval, redactor)
-    return _with_surveys(report, read_surveys(database or settings.database_path, start, end), filters, faqs)
+    report = _report(
+        selection.conversations, selection.tickets, selection.question_kept, start, end, filters, interval, redactor
+    )
+    report = _with_surveys(
+        report, read_surveys(database or settings.database_path, start, end), filters, selection.faqs
+    )
+    if clusters:
+        report = _with_clusters(report, selection, settings, redactor, embedder, service)
+    return report
 
 
 def _with_surveys(report: Report, answers: list[dict[str, Any]], filters: Filters, faqs: set[str] | None) -> Report:
@@ -441,16 +223,17 @@ def _with_surveys(report: Report, answers: list[dict[str, Any]], filters: Filter
 def _report(
     conversations: list[Conversation],
     tickets: list[dict[str, Any]],
-    question_kept: Any,
+    question_kept: QuestionFilter,
     since: float | None,
     until: float,
     filters: Filters,
     interval: str,
     redactor: Redactor,
 ) -> Report:
-    counts = _conversation_counts(conversations, question_kept)
+    tallies = [tally(c, question_kept) for c in conversations]
+    counts = _totals(tallies)
     questions = [q for c in conversations for q in c.questions if question_kept(q)]
-    unanswered = Counter(redactor(q.text.strip()) for q in questions if not _answered(q))
+    unanswered = Counter(redactor(q.text.strip()) for q in questions if not answered(q))
     ratings = [int(t["rating_score"]) for t in tickets if t.get("rating_score") is not None]
     return Report(
         since=since,
@@ -465,7 +248,7 @@ def _report(
         fcr_rate=rate(counts["resolved"], counts["answers"]),
         handoffs=counts["handoffs"],
         handoff_rate=rate(counts["handoffs"], counts["conversations"]),
-        handoffs_by_reason=dict(sorted(Counter(c.reason for c in conversations if c.handed_off).items())),
+        handoffs_by_reason=dict(sorted(Counter(t.reason for t in tallies if t.reason is not None).items())),
         clarified=counts["clarified"],
         clarify_rate=rate(counts["clarified"], counts["questions"]),
         abandoned=counts["abandoned"],
@@ -483,7 +266,7 @@ def _report(
             if t["status"] == "resolved" and t.get("closed_at") is not None
         ),
         queue_wait=Times.of(t["claimed_at"] - t["created_at"] for t in tickets if t.get("claimed_at") is not None),
-        unanswered_questions=sum(unanswered.values()),
+        unanswered_questions=counts["unanswered"],
         unanswered_examples=[
             {"text": text, "count": n} for text, n in sorted(unanswered.items(), key=lambda i: (-i[1], i[0]))[:EXAMPLES]
         ],
@@ -492,24 +275,16 @@ def _report(
     )
 
 
-def _conversation_counts(conversations: list[Conversation], question_kept: Any) -> dict[str, int]:
-    counts: Counter[str] = Counter()
-    for conversation in conversations:
-        counts["conversations"] += 1
-        counts["contained"] += conversation.contained
-        counts["handoffs"] += conversation.handed_off
-        counts["abandoned"] += conversation.abandoned
-        for question in conversation.questions:
-            if question_kept(question):
-                counts["questions"] += 1
-                counts["clarified"] += question.band == CLARIFY
-        for question, _faq, resolved in conversation.answers():
-            if question_kept(question):
-                counts["answers"] += 1
-                counts["resolved"] += resolved
-    for key in ("conversations", "contained", "handoffs", "abandoned", "questions", "clarified", "answers", "resolved"):
-        counts.setdefault(key, 0)
-    return dict(counts)
+def _conversation_counts(conversations: list[Conversation], question_kept: QuestionFilter) -> dict[str, int]:
+    return _totals([tally(c, question_kept) for c in conversations])
+
+
+def _totals(tallies: Iterable[Tally]) -> dict[str, int]:
+    """Every number of ``METRICS``: the sum of what each conversation adds to it."""
+    totals: Counter[str] = Counter({metric: 0 for metric in METRICS})
+    for one in tallies:
+        totals.update(one.counts)
+    return dict(totals)
 
 
 def _bucket(timestamp: float, interval: str) -> str:
@@ -574,6 +349,89 @@ def _faq_table(conversations: list[Conversation], question_kept: Any) -> list[di
         }
         for faq, row in sorted(table.items())
     ]
+
+
+#: Vectors of recently clustered questions, per embedder: the same questions come back at each load.
+_VECTORS: weakref.WeakKeyDictionary[Any, CachingEmbedder] = weakref.WeakKeyDictionary()
+#: FAQ hints of recently listed clusters by (index folder, version, language, text): they change with the index only.
+_HINTS: OrderedDict[tuple[str, str, str, str], FaqHint] = OrderedDict()
+_HINTS_LOCK = threading.Lock()
+HINT_CACHE_SIZE = 1024
+
+
+def _with_clusters(
+    report: Report,
+    selection: Selection,
+    settings: Settings,
+    redactor: Redactor,
+    embedder: Embedder | None,
+    service: FaqService | None,
+) -> Report:
+    """Add how many groups of meaning the unanswered questions form, and the largest with a FAQ hint each.
+
+    The questions are the ones ``unanswered_questions`` counts; they are grouped
+    by ``bot.kb.inbox``, the editor's inbox's clustering.
+    """
+    questions = [
+        q for c in selection.conversations for q in c.questions if selection.question_kept(q) and not answered(q)
+    ]
+    if not questions:
+        return dataclasses.replace(report, unanswered_clusters=0, largest_clusters=[])
+    from bot import services
+    from bot.kb.inbox import cluster_questions, index_backgrounds
+
+    try:
+        model = embedder or services.embedder(settings)
+        faqs = service or services.faq_service(settings)
+        cached = _VECTORS.get(model)
+        if cached is None:
+            cached = _VECTORS[model] = CachingEmbedder(model)
+        found = cluster_questions(questions, cached, backgrounds=index_backgrounds(faqs, model))
+        largest = _hinted(found[:CLUSTERS], faqs)
+    except (FaqbotError, ValueError) as exc:  # as the editor's inbox: no model, or nothing to vectorise
+        log.warning("the unanswered questions are not clustered: %s", exc)
+        return report
+    rows = [_cluster_row(c, redactor) for c in largest]
+    return dataclasses.replace(report, unanswered_clusters=len(found), largest_clusters=rows)
+
+
+def _hinted(clusters: list[Cluster], service: FaqService) -> list[Cluster]:
+    """The inbox's ``with_hints``, asking the live index only about clusters it has not hinted yet."""
+    from bot.kb.inbox import with_hints
+
+    try:
+        where = (str(service.index_dir), service.index.version)
+    except FaqbotError:
+        return with_hints(clusters, service)  # no index: no hints, and the inbox's log line says why
+
+    def key(cluster: Cluster) -> tuple[str, str, str, str]:
+        return (*where, cluster.languages[0], cluster.representative)
+
+    with _HINTS_LOCK:
+        known = {key(c): _HINTS[key(c)] for c in clusters if key(c) in _HINTS}
+        for seen in known:
+            _HINTS.move_to_end(seen)
+    fresh = with_hints([c for c in clusters if key(c) not in known], service)
+    with _HINTS_LOCK:
+        for cluster in fresh:
+            if cluster.hint is not None:  # none (no candidate, or the index failed): ask again next time
+                _HINTS[key(cluster)] = known[key(cluster)] = cluster.hint
+        while len(_HINTS) > HINT_CACHE_SIZE:
+            _HINTS.popitem(last=False)
+    return [dataclasses.replace(c, hint=known.get(key(c))) for c in clusters]
+
+
+def _cluster_row(cluster: Cluster, redactor: Redactor) -> dict[str, Any]:
+    return {
+        "id": cluster.id,
+        "size": cluster.count,
+        "language": cluster.languages[0],
+        "example": redactor(cluster.representative),
+        "distinct": len(cluster.texts),
+        "conversations": cluster.conversations,
+        "hint_faq_id": cluster.hint.faq_id if cluster.hint else None,
+        "hint_score": round(cluster.hint.score, 4) if cluster.hint else None,
+    }
 
 
 def _iso(timestamp: float) -> str:

@@ -36,3 +36,10 @@ def read_surveys(path: Path, since: float | None = None, until: float | None = N
         (since if since is not None else 0.0, until if until is not None else float("inf")),
         "surveys",
     )
+
+
+def surveys_of(path: Path, conversation_id: str) -> list[dict[str, Any]]:
+    """One conversation's survey answers, oldest first, read-only; none when the file or table is absent."""
+    return read_only_rows(
+        path, "SELECT * FROM surveys WHERE conversation_id = ? ORDER BY created_at, id", (conversation_id,), "surveys"
+    )

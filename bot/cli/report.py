@@ -20,12 +20,15 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     report.add_argument("--kb-version", help="only questions answered by this index version")
     report.add_argument("--interval", choices=("day", "week"), default="day", help="time series step")
     report.add_argument("--json", action="store_true", help="end with the whole report as one JSON line")
+    report.add_argument(
+        "--no-clusters", action="store_true", help="do not group the unanswered questions (no embedding model loaded)"
+    )
     report.set_defaults(func=cmd_report)
 
 
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     filters = Filters(channel=args.channel, lang=args.lang, faq=args.faq, tag=args.tag, kb_version=args.kb_version)
-    result = compute(settings, args.since, args.until, filters, interval=args.interval)
+    result = compute(settings, args.since, args.until, filters, interval=args.interval, clusters=not args.no_clusters)
     print(render(result))
     if args.json:
         print(json.dumps(result.to_dict(), ensure_ascii=False))
@@ -72,6 +75,7 @@ def render(report: Report) -> str:
         ("first response time", _times(report.first_response_time)),
         ("resolution time", _times(report.resolution_time)),
         ("unanswered questions", str(report.unanswered_questions)),
+        ("content gaps", "-" if report.unanswered_clusters is None else f"{report.unanswered_clusters} clusters"),
     ]
     width = max(len(name) for name, _ in rows)
     lines = [f"{name.ljust(width)}  {value}" for name, value in rows]
@@ -83,4 +87,11 @@ def render(report: Report) -> str:
     if report.unanswered_examples:
         lines += ["", "most asked without an answer:"]
         lines += [f"  {e['count']} x {e['text']}" for e in report.unanswered_examples]
+    if report.largest_clusters:
+        lines += ["", "largest content gaps (questions, language, example, closest FAQ):"]
+        lines += [
+            f"  {c['size']} x [{c['language']}] {c['example']}"
+            + (f" -> {c['hint_faq_id']}" if c["hint_faq_id"] else "")
+            for c in report.largest_clusters
+        ]
     return "\n".join(lines)

@@ -49,6 +49,11 @@ class InvalidMessage(HandoffError):
     """A message is empty or too long."""
 
 
+def ticket_number(ticket_id: int) -> str:
+    """The number customers and agents see for the ticket with this row id, e.g. ``T-000042``."""
+    return f"T-{ticket_id:06d}"
+
+
 @dataclasses.dataclass(frozen=True)
 class HandoffTicket:
     """A conversation handed to a person, with the context the bot collected."""
@@ -76,7 +81,7 @@ class HandoffTicket:
     @property
     def number(self) -> str:
         """The ticket number customers and agents see, e.g. ``T-000042``."""
-        return f"T-{self.id:06d}" if self.id is not None else ""
+        return ticket_number(self.id) if self.id is not None else ""
 
     @property
     def is_open(self) -> bool:

@@ -154,11 +154,13 @@ def cluster_questions(
     for lang, wordings in sorted(by_lang.items()):
         # Most asked first (then earliest): they found and name the clusters.
         ordered = sorted(wordings.values(), key=lambda w: -len(w.asked))
-        vectors = _unit(np.asarray(embedder.encode([w.text for w in ordered]), dtype=np.float32))
         background = (backgrounds or {}).get(lang)
-        if background is None:
-            background = _background(vectors)
-        if dense_trust(background) >= MIN_DENSE_TRUST:
+        vectors = None
+        if background is None or dense_trust(background) >= MIN_DENSE_TRUST:  # else no need to embed
+            vectors = _unit(np.asarray(embedder.encode([w.text for w in ordered]), dtype=np.float32))
+            if background is None:
+                background = _background(vectors)
+        if vectors is not None and dense_trust(background) >= MIN_DENSE_TRUST:
             groups = _leader_clusters(vectors, threshold)
         else:
             log.info("%s: the embedding does not separate its texts (%.2f): clustering on characters", lang, background)

@@ -6,6 +6,7 @@ import importlib.util
 import logging
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
@@ -166,3 +167,43 @@ class SentenceTransformerEmbedder:
             output = self._model(prepare(list(texts)))
             vectors = torch.nn.functional.normalize(output["sentence_embedding"].float(), dim=1)
         return vectors.numpy()  # type: ignore[no-any-return]
+
+
+class CachingEmbedder:
+    """Another embedder, remembering the vectors of the last ``size`` distinct texts it encoded.
+
+    For texts that come back again and again (the dashboard clusters the same
+    unanswered questions at every load): each is encoded once, by the wrapped
+    embedder, so the vectors are its own.
+    """
+
+    def __init__(self, inner: Embedder, size: int = 4096) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.size = size
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @property
+    def dimension(self) -> int:
+        return self.inner.dimension
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        found: dict[str, np.ndarray] = {}
+        with self._lock:
+            for text in texts:
+                vector = self._vectors.get(text)
+                if vector is not None:
+                    self._vectors.move_to_end(text)
+                    found[text] = vector
+        missing = [text for text in dict.fromkeys(texts) if text not in found]
+        if missing:
+            fresh = np.asarray(self.inner.encode(missing), dtype=np.float32)
+            found.update(zip(missing, fresh, strict=True))
+            with self._lock:
+                self._vectors.update(zip(missing, fresh, strict=True))
+                while len(self._vectors) > self.size:
+                    self._vectors.popitem(last=False)
+        return np.stack([found[text] for text in texts])

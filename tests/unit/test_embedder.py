@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
 
-from bot.retrieval.embedder import INT8_SUFFIX, SentenceTransformerEmbedder
+from bot.retrieval.embedder import INT8_SUFFIX, CachingEmbedder, SentenceTransformerEmbedder
 from bot.settings import from_env
+from tests.conftest import HashingEmbedder
 
 
 def test_int8_is_another_model_name_and_off_by_default():
@@ -31,3 +32,18 @@ def test_a_text_gets_the_same_vector_alone_or_in_a_batch():
     for embedder in (SentenceTransformerEmbedder(), SentenceTransformerEmbedder(int8=True)):
         alone = np.vstack([embedder.encode([text]) for text in texts])
         assert np.allclose(embedder.encode(texts * 3)[:3], alone, atol=1e-5), embedder.name
+
+
+def test_the_caching_embedder_encodes_each_text_once_and_forgets_the_oldest():
+    inner = HashingEmbedder()
+    cached = CachingEmbedder(inner, size=3)
+    assert cached.name == inner.name and cached.dimension == inner.dimension
+    first = cached.encode(["a b", "c d", "a b"])
+    assert np.array_equal(first, inner.encode(["a b", "c d", "a b"])) and inner.calls[0] == ["a b", "c d"]
+    inner.calls.clear()
+    assert np.array_equal(cached.encode(["c d", "e f"]), inner.encode(["c d", "e f"]))
+    assert inner.calls[0] == ["e f"]  # "c d" was kept
+    cached.encode(["g h"])  # four texts seen, three kept: "a b" (least recently used) is forgotten
+    inner.calls.clear()
+    cached.encode(["a b", "g h"])
+    assert inner.calls == [["a b"]] and cached.encode([]).shape == (0, inner.dimension)

