@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.conversations import TrackerReader
 from bot.errors import FaqbotError
+from bot.feedback import read_feedback
 from bot.outcomes import (
     METRICS,
     Conversation,
@@ -119,10 +120,12 @@ class Report:
     unanswered_examples: list[dict[str, Any]]
     series: list[dict[str, Any]]
     faqs: list[dict[str, Any]]
-    # CES comes from the post-conversation survey; thumbs (helpfulness) do not exist yet (docs/metrics.md).
+    # CES comes from the post-conversation survey; helpfulness from the widget's thumbs (docs/metrics.md).
     ces: float | None = None
     ces_distribution: dict[str, int] | None = None
     helpfulness: float | None = None
+    votes: int = 0
+    helpful_votes: int = 0
     # The unanswered questions grouped as the editor's inbox groups them (None: not clustered).
     unanswered_clusters: int | None = None
     largest_clusters: list[dict[str, Any]] = dataclasses.field(default_factory=list)
@@ -134,8 +137,15 @@ class Report:
 
     @property
     def bottom_faqs(self) -> list[dict[str, Any]]:
-        """Most often followed by a handoff or the same question again, as a share of answers."""
-        return sorted(self.faqs, key=lambda f: (f["fcr_rate"], -f["answers"], f["faq_id"]))[:TOP]
+        """Least helpful by customers' thumbs first; then (and where nobody voted) most often followed by
+        a handoff or the same question again, as a share of answers."""
+
+        def key(f: dict[str, Any]) -> tuple[float, float, int, str]:
+            helpful = f["helpfulness"] if f["helpfulness"] is not None else 2.0
+            fcr = f["fcr_rate"] if f["fcr_rate"] is not None else 2.0
+            return (helpful, fcr, -f["answers"], f["faq_id"])
+
+        return sorted(self.faqs, key=key)[:TOP]
 
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
@@ -190,6 +200,7 @@ def compute(
     report = _with_surveys(
         report, read_surveys(database or settings.database_path, start, end), filters, selection.faqs
     )
+    report = _with_votes(report, read_feedback(database or settings.database_path, start, end), filters, selection.faqs)
     if clusters:
         report = _with_clusters(report, selection, settings, redactor, embedder, service)
     return report
@@ -217,6 +228,34 @@ def _with_surveys(report: Report, answers: list[dict[str, Any]], filters: Filter
         csat_distribution={str(score): ratings.count(score) for score in range(1, 6)},
         ces=sum(ces) / len(ces) if ces else None,
         ces_distribution={str(score): ces.count(score) for score in range(1, 6)} if ces else None,
+    )
+
+
+def _with_votes(report: Report, votes: list[dict[str, Any]], filters: Filters, faqs: set[str] | None) -> Report:
+    """Add the thumbs on answers given in the period: ``helpfulness`` is the share of thumbs up, overall and
+    per FAQ. A vote is filtered by its own answer's channel, language, FAQ and KB version."""
+    kept = [
+        v
+        for v in votes
+        if (not filters.channel or v["channel"] == filters.channel)
+        and (not filters.lang or v["language"] == filters.lang)
+        and (faqs is None or v["faq_id"] in faqs)
+        and (not filters.kb_version or v["kb_version"] == filters.kb_version)
+    ]
+    per_faq: dict[str, Counter[str]] = defaultdict(Counter)
+    for vote in kept:
+        per_faq[vote["faq_id"]]["up" if int(vote["value"]) > 0 else "down"] += 1
+    rows = {row["faq_id"]: dict(row) for row in report.faqs}
+    for faq, n in per_faq.items():
+        row = rows.setdefault(faq, _faq_row(faq, Counter()))  # voted on, answered before the period
+        row.update(votes_up=n["up"], votes_down=n["down"], helpfulness=rate(n["up"], n["up"] + n["down"]))
+    up = sum(n["up"] for n in per_faq.values())
+    return dataclasses.replace(
+        report,
+        faqs=[rows[faq] for faq in sorted(rows)],
+        votes=len(kept),
+        helpful_votes=up,
+        helpfulness=rate(up, len(kept)),
     )
 
 
@@ -338,17 +377,21 @@ def _faq_table(conversations: list[Conversation], question_kept: Any) -> list[di
             row["answers"] += 1
             row["resolved"] += resolved
             row["handoffs_after"] += conversation.handoff_after(question)
-    return [
-        {
-            "faq_id": faq,
-            "answers": row["answers"],
-            "handoffs_after": row["handoffs_after"],
-            "resolved": row["resolved"],
-            "fcr_rate": rate(row["resolved"], row["answers"]),
-            "helpfulness": None,  # thumbs arrive with the widget (issue #6)
-        }
-        for faq, row in sorted(table.items())
-    ]
+    return [_faq_row(faq, row) for faq, row in sorted(table.items())]
+
+
+def _faq_row(faq: str, row: Counter[str]) -> dict[str, Any]:
+    """One FAQ's line; ``_with_votes`` fills in the thumbs."""
+    return {
+        "faq_id": faq,
+        "answers": row["answers"],
+        "handoffs_after": row["handoffs_after"],
+        "resolved": row["resolved"],
+        "fcr_rate": rate(row["resolved"], row["answers"]),
+        "votes_up": 0,
+        "votes_down": 0,
+        "helpfulness": None,
+    }
 
 
 #: Vectors of recently clustered questions, per embedder: the same questions come back at each load.

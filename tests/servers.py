@@ -216,10 +216,10 @@ class RunningBot:
         if users.get(username) is None:
             users.add(username, password, role=role, display_name=name)
 
-    def desk_session(self, username: str, password: str) -> requests.Session:
-        """An agent signed in to the desk (created when missing, named "<Username> Agent"),
+    def desk_session(self, username: str, password: str, role: str = "agent") -> requests.Session:
+        """An agent (or ``role``) signed in to the desk (created when missing, named "<Username> Agent"),
         with the CSRF header every POST needs."""
-        self.add_user(username, password, name=username.title() + " Agent")
+        self.add_user(username, password, role=role, name=username.title() + " Agent")
         session = requests.Session()
         page = session.get(f"{self.web_url}/login", timeout=10).text
         token = re.search(r'name="csrf_token" value="([^"]+)"', page)

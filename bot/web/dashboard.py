@@ -31,6 +31,7 @@ from bot.web.common import settings
 
 bp = Blueprint("dashboard", __name__, url_prefix="/admin")
 
+FAQ_COLUMNS = ("faq_id", "answers", "handoffs_after", "resolved", "fcr_rate", "votes_up", "votes_down", "helpfulness")
 #: The tables a CSV export can hold, and their columns.
 TABLES: dict[str, tuple[str, ...]] = {
     "summary": ("metric", "value"),
@@ -44,9 +45,9 @@ TABLES: dict[str, tuple[str, ...]] = {
         "clarify_rate",
         "csat",
     ),
-    "faqs": ("faq_id", "answers", "handoffs_after", "resolved", "fcr_rate", "helpfulness"),
-    "top_faqs": ("faq_id", "answers", "handoffs_after", "resolved", "fcr_rate", "helpfulness"),
-    "bottom_faqs": ("faq_id", "answers", "handoffs_after", "resolved", "fcr_rate", "helpfulness"),
+    "faqs": FAQ_COLUMNS,
+    "top_faqs": FAQ_COLUMNS,
+    "bottom_faqs": FAQ_COLUMNS,
     "reasons": ("reason", "handoffs"),
     "csat": ("score", "ratings"),
     "unanswered": ("text", "count"),

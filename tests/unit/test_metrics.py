@@ -205,6 +205,8 @@ def test_daily_series_and_faq_tables(seeded: Settings):
         "handoffs_after": 1,
         "resolved": 2,
         "fcr_rate": 0.5,
+        "votes_up": 0,
+        "votes_down": 0,
         "helpfulness": None,
     }
     assert {f: (row["answers"], row["resolved"]) for f, row in faqs.items()} == {
@@ -323,6 +325,40 @@ def test_the_post_conversation_survey_feeds_csat_and_ces(seeded: Settings):
     web = compute(seeded, SINCE, UNTIL, Filters(channel="socketio"))
     assert web.ces == 4.0
     assert compute(seeded, SINCE, UNTIL, Filters(faq="order-tracking")).ces is None  # not tied to a FAQ
+
+
+def test_thumbs_give_helpfulness_overall_and_per_faq_with_the_filters(seeded: Settings):
+    from bot.feedback import AnsweredFaq, FeedbackStore
+
+    store = FeedbackStore(seeded.database_path)
+    votes = [  # (conversation, faq, version, language, channel, when, value)
+        ("a-answer", "order-tracking", KB_VERSION, "en", "socketio", T0 + 5, "up"),
+        ("a-repeat", "order-tracking", KB_VERSION, "en", "socketio", T0 + 6, "down"),
+        ("a-repeat", "order-tracking", KB_VERSION, "en", "socketio", T0 + 7, "down"),
+        ("a-ru", "order-tracking", "v-old", "ru", "telegram", T0 + DAY, "up"),
+        ("a-clarify", "payments-methods", KB_VERSION, "en", "socketio", T0 + 8, "up"),
+        ("old", "returns-how", KB_VERSION, "en", "socketio", SINCE - 100, "down"),  # answered before the period
+    ]
+    for i, (conversation, faq, version, lang, channel, when, value) in enumerate(votes):
+        store.vote(AnsweredFaq(conversation, f"answer-{i}", faq, version, lang, channel, when), value)
+    store.vote(AnsweredFaq("a-answer", "answer-0", "order-tracking", KB_VERSION, "en", "socketio", T0 + 5), "up")
+
+    report = compute(seeded, SINCE, UNTIL)
+    assert (report.votes, report.helpful_votes, report.helpfulness) == (5, 3, 3 / 5)
+    faqs = {f["faq_id"]: f for f in report.faqs}
+    assert (faqs["order-tracking"]["votes_up"], faqs["order-tracking"]["votes_down"]) == (2, 2)
+    assert faqs["order-tracking"]["helpfulness"] == 0.5 and faqs["payments-methods"]["helpfulness"] == 1.0
+    assert faqs["returns-how"]["helpfulness"] is None and faqs["returns-how"]["votes_down"] == 0
+    # least helpful first among the FAQs with votes, then the others by FCR
+    assert [f["faq_id"] for f in report.bottom_faqs][:2] == ["order-tracking", "payments-methods"]
+    assert report.to_dict()["helpfulness"] == 3 / 5
+
+    assert compute(seeded, SINCE, UNTIL, Filters(lang="ru")).helpfulness == 1.0
+    assert compute(seeded, SINCE, UNTIL, Filters(channel="socketio")).votes == 4
+    by_version = compute(seeded, SINCE, UNTIL, Filters(kb_version=KB_VERSION))
+    assert (by_version.votes, by_version.helpful_votes) == (4, 2)
+    payments = compute(seeded, SINCE, UNTIL, Filters(faq="payments-methods"))
+    assert (payments.votes, payments.helpfulness) == (1, 1.0)
 
 
 # -- the conversations behind each number -------------------------------------------
