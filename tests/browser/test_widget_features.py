@@ -138,7 +138,7 @@ def test_one_tag_on_another_site_answers_with_thumbs_that_are_recorded(bot_serve
     assert up.get_attribute("aria-pressed") == "false" and down.get_attribute("aria-pressed") == "true"
     page.screenshot(path=str(ARTIFACTS / "widget-en.png"))
     # The operator sees the vote against that FAQ.
-    admin = bot_servers.desk_session("olga", "widget test password", role="admin")
+    admin = bot_servers.desk_session("wanda", "widget test password", role="admin")
     metrics = admin.get(f"{bot_servers.web_url}/admin/api/metrics?faq={vote['faq_id']}", timeout=60).json()
     (row,) = [f for f in metrics["faqs"] if f["faq_id"] == vote["faq_id"]]
     assert row["votes_down"] >= 1 and metrics["votes"] >= 1 and metrics["helpfulness"] is not None
