@@ -82,6 +82,25 @@ class Redactor:
         return "".join(out)
 
 
+def mask_cards(text: str) -> str:
+    """``text`` with only payment card numbers masked (``[card]``): what may never be stored at all.
+
+    Emails, phones and order numbers stay, because the people who answer a
+    handed-off conversation need them; everything shown in reports is
+    ``redact``-ed in full.
+    """
+    if not text:
+        return text
+    plain = ascii_digits(text)
+    out, last = [], 0
+    for match in _CARD.finditer(plain):
+        if _luhn(re.sub(r"[^0-9]", "", match.group())):
+            out += [text[last : match.start()], CARD]
+            last = match.end()
+    out.append(text[last:])
+    return "".join(out)
+
+
 @functools.lru_cache(maxsize=8)
 def _redactor(order_pattern: str) -> Redactor:
     return Redactor(order_pattern)

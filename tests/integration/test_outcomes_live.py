@@ -112,3 +112,17 @@ def test_every_metric_of_real_conversations_matches_the_hand_count(bot_servers):
     assert behind("handoffs", "customer_request") == {handed}
     assert behind("abandoned") == {left, form}
     assert behind("unanswered") == {left, form}
+
+
+def test_a_card_number_a_customer_types_is_never_stored(bot_servers):
+    import sqlite3
+
+    from bot.conversations import tracker_location
+
+    sender = f"card-{uuid.uuid4().hex[:8]}x"
+    bot_servers.say(sender, "can I pay with my card 4111 1111 1111 1111?")
+    texts = [e["text"] for e in bot_servers.tracker(sender)["events"] if e["event"] == "user"]
+    assert texts == ["can I pay with my card [card]?"]  # what Rasa, the relay and the desk read back
+    with sqlite3.connect(f"file:{tracker_location(bot_servers.settings)}?mode=ro", uri=True) as conn:
+        rows = conn.execute("SELECT data FROM events WHERE sender_id = ?", (sender,)).fetchall()
+    assert rows and not any("4111" in data for (data,) in rows)
