@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,26 @@ from bot.settings import PROJECT_ROOT, from_env
 
 pytestmark = pytest.mark.slow
 
-BENCH = Path(os.environ.get("FAQBOT_BENCH_DIR") or PROJECT_ROOT.parent / "shared" / "bench")
+
+def bench_dir() -> Path:
+    """The shared benchmark data: ``FAQBOT_BENCH_DIR``, else ``../shared/bench`` beside this checkout, else
+    beside the repository it was cloned from (a clone made elsewhere, e.g. in a temporary folder)."""
+    if os.environ.get("FAQBOT_BENCH_DIR"):
+        return Path(os.environ["FAQBOT_BENCH_DIR"])
+    candidates = [PROJECT_ROOT.parent / "shared" / "bench"]
+    origin = subprocess.run(
+        ["git", "-C", str(PROJECT_ROOT), "config", "--get", "remote.origin.url"],
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=False,
+    ).stdout.strip()
+    if origin and "://" not in origin and not origin.startswith("git@"):
+        candidates.append(Path(origin).resolve().parent / "shared" / "bench")
+    return next((c for c in candidates if c.exists()), candidates[0])
+
+
+BENCH = bench_dir()
 
 #: set -> (questions sampled, {metric: floor}); floors = measured minus about 2 points.
 GATES = {
