@@ -1,4 +1,4 @@
-"""Customers' thumbs up / down on the bot's FAQ answers, and the widget's view of a conversation.
+"""Customers' thumbs up / down on the bot's FAQ answers.
 
 Each FAQ answer the bot gives carries an ``answer_id`` (actions/faq.py), kept
 by Rasa in the bot event's metadata with the FAQ id and index version, and sent
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.errors import FaqbotError
-from bot.handoff.db import Database, read_only_rows
+from bot.handoff.db import Database, rows_in_period
 
 #: A vote's value by what the widget sends.
 VALUES = {"up": 1, "down": -1}
@@ -84,48 +84,6 @@ def find_answer(tracker: Mapping[str, Any], answer_id: str) -> AnsweredFaq | Non
     return None
 
 
-#: Keys of a bot event's metadata the widget gets (as channels/socketio.py sends them).
-WIDGET_KEYS = ("answer_id", "faq_id", "kb_version", "handoff_state")
-
-
-def widget_history(tracker: Mapping[str, Any], after: float, channel: str) -> list[dict[str, Any]] | None:
-    """The messages of a tracker (Rasa's HTTP API) as the widget shows them, after timestamp ``after``.
-
-    None when the conversation was never held on ``channel`` (unknown, or
-    another channel's). Customers' button presses show as the button's title;
-    other commands ("/restart") are left out. ``after`` > 0 gives only the
-    bot's messages: the widget shows its customer's own messages itself.
-    """
-    events = tracker.get("events") or []
-    if not any(e.get("event") == "user" and e.get("input_channel") == channel for e in events):
-        return None
-    messages: list[dict[str, Any]] = []
-    titles: dict[str, str] = {}
-    for event in events:
-        timestamp = float(event.get("timestamp") or 0.0)
-        kind = event.get("event")
-        if kind == "bot":
-            data = event.get("data") or {}
-            buttons = [
-                {"title": str(b.get("title")), "payload": str(b.get("payload") or b.get("title"))}
-                for b in (data.get("buttons") or data.get("quick_replies") or [])
-                if isinstance(b, Mapping) and b.get("title")
-            ]
-            titles = {b["payload"]: b["title"] for b in buttons}
-            if timestamp <= after or not (event.get("text") or buttons):
-                continue
-            metadata = event.get("metadata") or {}
-            context = {key: metadata[key] for key in WIDGET_KEYS if metadata.get(key) not in (None, "")}
-            context["timestamp"] = timestamp
-            messages.append({"from": "bot", "text": event.get("text") or "", "buttons": buttons, "faqbot": context})
-        elif kind == "user" and after <= 0:
-            text = str(event.get("text") or "")
-            shown = titles.get(text) or ("" if text.startswith("/") else text)
-            if shown:
-                messages.append({"from": "user", "text": shown})
-    return messages
-
-
 class FeedbackStore:
     """Votes on answers in the web app's SQLite file."""
 
@@ -166,9 +124,4 @@ class FeedbackStore:
 
 def read_feedback(path: Path, since: float | None = None, until: float | None = None) -> list[dict[str, Any]]:
     """Votes on answers given in ``[since, until)``, read-only; none when the file or table is absent."""
-    return read_only_rows(
-        path,
-        "SELECT * FROM answer_feedback WHERE answered_at >= ? AND answered_at < ? ORDER BY id",
-        (since if since is not None else 0.0, until if until is not None else float("inf")),
-        "answer feedback",
-    )
+    return rows_in_period(path, "answer_feedback", "answered_at", since, until, "answer feedback")

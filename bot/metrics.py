@@ -212,12 +212,7 @@ def _with_surveys(report: Report, answers: list[dict[str, Any]], filters: Filter
     filters leave them out."""
     if faqs is not None or filters.kb_version:
         answers = []
-    answers = [
-        a
-        for a in answers
-        if (not filters.channel or a["channel"] == filters.channel)
-        and (not filters.lang or a["language"] == filters.lang)
-    ]
+    answers = [a for a in answers if _reached(a, filters)]
     bot_csat = [int(a["score"]) for a in answers if a["kind"] == "csat"]
     ces = [int(a["score"]) for a in answers if a["kind"] == "ces"]
     ratings = [int(score) for score, n in report.csat_distribution.items() for _ in range(n)] + bot_csat
@@ -231,14 +226,20 @@ def _with_surveys(report: Report, answers: list[dict[str, Any]], filters: Filter
     )
 
 
+def _reached(row: Mapping[str, Any], filters: Filters) -> bool:
+    """A survey answer or vote (a row with its own ``channel`` and ``language``) passes those two filters."""
+    return (not filters.channel or row["channel"] == filters.channel) and (
+        not filters.lang or row["language"] == filters.lang
+    )
+
+
 def _with_votes(report: Report, votes: list[dict[str, Any]], filters: Filters, faqs: set[str] | None) -> Report:
     """Add the thumbs on answers given in the period: ``helpfulness`` is the share of thumbs up, overall and
     per FAQ. A vote is filtered by its own answer's channel, language, FAQ and KB version."""
     kept = [
         v
         for v in votes
-        if (not filters.channel or v["channel"] == filters.channel)
-        and (not filters.lang or v["language"] == filters.lang)
+        if _reached(v, filters)
         and (faqs is None or v["faq_id"] in faqs)
         and (not filters.kb_version or v["kb_version"] == filters.kb_version)
     ]

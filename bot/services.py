@@ -11,6 +11,7 @@ import functools
 
 from bot.accounts import UserStore
 from bot.faq import FaqService
+from bot.feedback import FeedbackStore
 from bot.handoff.store import HandoffStore
 from bot.retrieval.embedder import SentenceTransformerEmbedder
 from bot.settings import Settings, get_settings
@@ -45,6 +46,13 @@ def handoff_store(settings: Settings | None = None) -> HandoffStore:
         desk_url=settings.web_url,
         max_text=settings.max_message_chars,
     )
+
+
+@functools.cache
+def feedback_store(settings: Settings | None = None) -> FeedbackStore:
+    """The process-wide store of customers' votes on answers."""
+    settings = settings or get_settings()
+    return FeedbackStore(settings.database_path, timeout=settings.http_timeout)
 
 
 @functools.cache

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.errors import HandoffError
-from bot.handoff.db import Database, read_only_rows
+from bot.handoff.db import Database, read_only_rows, rows_in_period
 
 KINDS = ("csat", "ces")
 
@@ -30,12 +30,7 @@ def record(path: Path, conversation_id: str, channel: str, language: str, kind: 
 
 def read_surveys(path: Path, since: float | None = None, until: float | None = None) -> list[dict[str, Any]]:
     """Survey answers in ``[since, until)``, read-only; none when the file or table is absent."""
-    return read_only_rows(
-        path,
-        "SELECT * FROM surveys WHERE created_at >= ? AND created_at < ? ORDER BY id",
-        (since if since is not None else 0.0, until if until is not None else float("inf")),
-        "surveys",
-    )
+    return rows_in_period(path, "surveys", "created_at", since, until, "surveys")
 
 
 def surveys_of(path: Path, conversation_id: str) -> list[dict[str, Any]]:

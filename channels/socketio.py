@@ -10,7 +10,7 @@ here every bot message goes out whole, as
     {"text": ..., "quick_replies": [...],
      "faqbot": {"answer_id", "faq_id", "kb_version", "handoff_state", "timestamp"}}
 
-``faqbot`` holds only the keys of ``WIDGET_KEYS`` that are set: what the
+``faqbot`` is ``bot.widget_view.widget_context``: the whitelisted keys the
 action set (``dispatcher.utter_message(..., faq_id=...)`` keeps them in the
 bot event's metadata, and Rasa passes the metadata to the output channel),
 and the bot event's timestamp, with which the widget asks the web app for
@@ -28,20 +28,14 @@ from rasa.core.channels import socketio
 from rasa.core.channels.channel import OutputChannel, UserMessage
 from sanic import Blueprint
 
-#: Metadata of a bot message that the widget gets (the rest stays in the tracker).
-WIDGET_KEYS = ("answer_id", "faq_id", "kb_version", "handoff_state", "timestamp")
-
-
-def widget_context(kwargs: dict[str, Any]) -> dict[str, Any]:
-    """The ``faqbot`` part of a message: the whitelisted metadata that is set."""
-    return {key: kwargs[key] for key in WIDGET_KEYS if kwargs.get(key) not in (None, "")}
+from bot.widget_view import widget_context
 
 
 class SocketIOOutput(socketio.SocketIOOutput):
     """Sends each bot message whole, with its buttons and widget context."""
 
     async def _send(self, recipient_id: str, message: dict[str, Any], kwargs: dict[str, Any]) -> None:
-        context = widget_context(kwargs)
+        context = widget_context(kwargs, kwargs.get("timestamp"))
         if context:
             message["faqbot"] = context
         await self._send_message(recipient_id, message)

@@ -39,36 +39,47 @@ def free_port() -> int:
 WEBHOOK_SECRET = "integration-webhook-secret"
 
 
-class WebhookReceiver:
+class QuietHandler(BaseHTTPRequestHandler):
+    """http.server's handler without its access log on stderr."""
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+class LoopbackServer:
+    """A threaded HTTP server on a free loopback port, serving ``handler`` until ``close``."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.origin = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+class WebhookReceiver(LoopbackServer):
     """A helpdesk stand-in on loopback: records every webhook request it gets."""
 
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
         received = self.requests
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 received.append({"headers": dict(self.headers), "body": body, "packet": json.loads(body)})
                 self.send_response(204)
                 self.end_headers()
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        super().__init__(Handler)
+        self.url = f"{self.origin}/hook"
 
     def packets(self, ticket_number: str) -> list[dict[str, Any]]:
         return [r["packet"] for r in self.requests if r["packet"]["ticket"]["number"] == ticket_number]
 
-    def close(self) -> None:
-        self.server.shutdown()
 
-
-class HostSite:
+class HostSite(LoopbackServer):
     """Somebody else's website on loopback (another origin than the web app) that embeds the widget.
 
     ``page(name, html)`` publishes a page at ``/<name>``; ``url(name)`` is its address.
@@ -78,7 +89,7 @@ class HostSite:
         self.pages: dict[str, str] = {}
         pages = self.pages
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:  # noqa: N802 - http.server's naming
                 html = pages.get(self.path.split("?")[0].lstrip("/"))
                 body = (html or "not found").encode("utf-8")
@@ -88,13 +99,7 @@ class HostSite:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.origin = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        super().__init__(Handler)
 
     def page(self, name: str, html: str) -> str:
         self.pages[name] = html
@@ -102,9 +107,6 @@ class HostSite:
 
     def url(self, name: str) -> str:
         return f"{self.origin}/{name}"
-
-    def close(self) -> None:
-        self.server.shutdown()
 
 
 class TcpProxy:

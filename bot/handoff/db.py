@@ -214,3 +214,16 @@ def read_only_rows(path: Path, sql: str, params: Sequence[Any] = (), what: str =
         raise HandoffError(f"cannot read {what} from {path}: {exc}") from exc
     finally:
         conn.close()
+
+
+def rows_in_period(
+    path: Path, table: str, column: str, since: float | None, until: float | None, what: str
+) -> list[dict[str, Any]]:
+    """Rows of ``table`` whose ``column`` (a time) is in ``[since, until)``, oldest row first, read-only
+    (``read_only_rows``). ``table`` and ``column`` are faqbot's own names, never user input."""
+    return read_only_rows(
+        path,
+        f"SELECT * FROM {table} WHERE {column} >= ? AND {column} < ? ORDER BY id",
+        (since if since is not None else 0.0, until if until is not None else float("inf")),
+        what,
+    )

@@ -20,18 +20,20 @@ from typing import Any, cast
 from flask import Blueprint, Response, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
+from bot import services
 from bot.errors import HandoffError
-from bot.feedback import VALUES, FeedbackStore, find_answer, widget_history
+from bot.feedback import VALUES, find_answer
 from bot.handoff.context import clean_email, clean_name
 from bot.handoff.rasa_client import RasaClient
 from bot.handoff.store import HandoffTicket
 from bot.web.common import handoff_store, settings
+from bot.widget_view import widget_history
 
 bp = Blueprint("widget_api", __name__, url_prefix="/widget/api")
 
 #: Requests per address and window (seconds), per kind.
 LIMITS = {"feedback": (60, 60.0), "message": (5, 600.0), "history": (60, 60.0)}
-#: The channel whose conversations the widget may read back.
+#: The widget's Rasa channel: conversations the widget may read back, and where left messages come from.
 WIDGET_CHANNEL = "socketio"
 #: Messages one history call returns at most (the latest).
 MAX_HISTORY = 100
@@ -86,6 +88,11 @@ def _rate_limited(kind: str) -> bool:
         return False
 
 
+def _rasa() -> RasaClient:
+    config = settings()
+    return RasaClient(config.rasa_url, config.rasa_token, timeout=config.http_timeout)
+
+
 def _body() -> dict[str, Any]:
     data = request.get_json(silent=True)
     return data if isinstance(data, dict) else {}
@@ -107,17 +114,15 @@ def feedback() -> ResponseReturnValue:
     value = _text(data, "value", 8)
     if not conversation_id or not answer_id or value not in VALUES:
         return jsonify(error='send {"conversation_id", "answer_id", "value": "up" or "down"}'), 400
-    config = settings()
-    rasa = RasaClient(config.rasa_url, config.rasa_token, timeout=config.http_timeout)
     try:
-        answer = find_answer(rasa.tracker(conversation_id), answer_id)
+        answer = find_answer(_rasa().tracker(conversation_id), answer_id)
     except HandoffError as exc:
         current_app.logger.warning("cannot check a vote on %s: %s", conversation_id, exc)
         return jsonify(error="the bot is unreachable right now: the vote is kept and sent again later"), 503
     if answer is None:
         return jsonify(error="no such answer in this conversation"), 404
     try:
-        row = FeedbackStore(config.database_path, timeout=config.http_timeout).vote(answer, value)
+        row = services.feedback_store(settings()).vote(answer, value)
     except HandoffError as exc:
         current_app.logger.error("cannot store a vote: %s", exc)
         return jsonify(error="votes cannot be stored right now: try again later"), 503
@@ -141,10 +146,8 @@ def history() -> ResponseReturnValue:
         return jsonify(error="after is a timestamp"), 400
     if not conversation_id:
         return jsonify(error='send {"conversation_id", "after"}'), 400
-    config = settings()
-    rasa = RasaClient(config.rasa_url, config.rasa_token, timeout=config.http_timeout)
     try:
-        tracker = rasa.tracker(conversation_id)
+        tracker = _rasa().tracker(conversation_id)
     except HandoffError as exc:
         current_app.logger.warning("cannot read the history of a widget conversation: %s", exc)
         return jsonify(error="the bot is unreachable right now"), 503
@@ -181,14 +184,14 @@ def leave_message() -> ResponseReturnValue:
     customer = {"customer_email": str(email)}
     if name:
         customer["customer_name"] = name
-    for key, field in (("customer_id", "customer_id"), ("page_url", "page_url")):
+    for key in ("customer_id", "page_url"):
         value = _text(data, key, 500)
         if value:
-            customer[field] = value
+            customer[key] = value
     conversation_id = _text(data, "conversation_id", MAX_ID_CHARS) or f"web-message-{time.time_ns():x}"
     ticket = HandoffTicket(
         conversation_id=conversation_id,
-        channel="socketio",
+        channel=WIDGET_CHANNEL,
         language=language if language in config.languages else config.default_language,
         customer=customer,
         question=message,

@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import uuid
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -25,6 +23,7 @@ import requests
 
 from bot.kb.loader import load_knowledge_base
 from bot.settings import PROJECT_ROOT
+from tests.servers import LoopbackServer, QuietHandler
 
 pytestmark = pytest.mark.slow
 
@@ -33,14 +32,14 @@ PASSWORD = "connector agent pw"
 RETURNS_QUESTION = "How can I send back an item I bought?"  # answered by returns-how, which has follow-ups
 
 
-class FakeProvider:
+class FakeProvider(LoopbackServer):
     """A provider's API on 127.0.0.1: records every request; ``respond(path, body)`` makes the reply."""
 
     def __init__(self, respond: Callable[[str, dict[str, Any]], Any] | None = None) -> None:
         self.requests: list[dict[str, Any]] = []
         received, answer = self.requests, respond or (lambda path, body: {"ok": True})
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 kind = self.headers.get("Content-Type") or ""
@@ -57,15 +56,8 @@ class FakeProvider:
                 self.end_headers()
                 self.wfile.write(payload)
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
+        super().__init__(Handler)
+        self.url = self.origin
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
-from bot import services
 from bot.accounts import UserStore
 from bot.conversations import iso_time
 from bot.settings import Settings
@@ -25,13 +24,9 @@ QUERY = urlencode({"since": iso_time(SINCE), "until": iso_time(UNTIL)})
 
 
 @pytest.fixture(autouse=True)
-def embedder(monkeypatch: pytest.MonkeyPatch) -> HashingEmbedder:
-    """The model the web app loads through bot.services to cluster unanswered questions: a small fake."""
-    fake = HashingEmbedder(dimension=1024)
-    monkeypatch.setattr(services, "embedder", lambda settings=None: fake)
-    services.faq_service.cache_clear()
-    yield fake
-    services.faq_service.cache_clear()
+def embedder(services_model: HashingEmbedder) -> HashingEmbedder:
+    """The model the clustering of unanswered questions loads through bot.services: a small fake."""
+    return services_model
 
 
 @pytest.fixture

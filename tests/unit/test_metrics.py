@@ -134,13 +134,9 @@ def seed_tickets(path: Path) -> None:
 
 
 @pytest.fixture(autouse=True)
-def embedder(monkeypatch: pytest.MonkeyPatch) -> HashingEmbedder:
-    """The model the clustering of unanswered questions loads through bot.services: a small fake here."""
-    fake = HashingEmbedder(dimension=1024)
-    monkeypatch.setattr(services, "embedder", lambda settings=None: fake)
-    services.faq_service.cache_clear()
-    yield fake
-    services.faq_service.cache_clear()
+def embedder(services_model: HashingEmbedder) -> HashingEmbedder:
+    """The model the clustering of unanswered questions loads through bot.services: a small fake."""
+    return services_model
 
 
 @pytest.fixture

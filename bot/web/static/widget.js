@@ -33,6 +33,7 @@
   const MAX_MESSAGES = 100;
   const TYPING_TIMEOUT_MS = 15000;
   const VOTE_RETRY_MS = 30000;
+  const API_TIMEOUT_MS = 15000; // every call to the web app's widget API
   const HUMAN_PAYLOAD = "/request_human";
 
   const STRINGS = {
@@ -330,19 +331,25 @@
     return node;
   }
 
+  // Rejects (like a network error) when the web app does not answer within API_TIMEOUT_MS.
   function postJson(path, body) {
+    const abort = typeof AbortController === "function" ? new AbortController() : null;
+    const timer = abort ? setTimeout(() => abort.abort(), API_TIMEOUT_MS) : null;
     return fetch(apiUrl + path, {
       method: "POST",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify(body),
       credentials: "omit",
       mode: "cors",
-    }).then((response) =>
-      response
-        .json()
-        .catch(() => ({}))
-        .then((data) => ({ ok: response.ok, status: response.status, data }))
-    );
+      signal: abort ? abort.signal : undefined,
+    })
+      .then((response) =>
+        response
+          .json()
+          .catch(() => ({}))
+          .then((data) => ({ ok: response.ok, status: response.status, data }))
+      )
+      .finally(() => clearTimeout(timer));
   }
 
   const ICON_CHAT =
