@@ -14,8 +14,9 @@ import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from bot.errors import IndexError_
+from bot.errors import IndexError_, ModelError
 from bot.kb.models import FaqEntry
+from bot.retrieval.adaptation import adapted_embedder
 from bot.retrieval.decision import Decision, decide
 from bot.retrieval.embedder import Embedder
 from bot.retrieval.index import FaqIndex, current_version, load_index
@@ -72,11 +73,7 @@ class FaqService:
                         f"index {index.version} was built with {index.model!r}, "
                         f"but the configured model is {self.embedder.name!r}: run 'faqbot kb build'"
                     )
-                retriever = Retriever(
-                    index,
-                    self.embedder,
-                    depth=self.settings.search_depth,
-                )
+                retriever = Retriever(index, self._encoder(index), depth=self.settings.search_depth)
             except IndexError_ as exc:
                 # Keep serving the previous version when the new one cannot be loaded.
                 self._load_error = str(exc)
@@ -101,10 +98,23 @@ class FaqService:
     def load_error(self) -> str | None:
         return self._load_error
 
+    def _encoder(self, index: FaqIndex) -> Embedder:
+        """What embeds questions for ``index``: the model, with the KB's adapter when it was built with one."""
+        base_model = getattr(self.embedder, "model", None)
+        if index.adapter is None or not isinstance(base_model, str):
+            return self.embedder
+        encoder = adapted_embedder(
+            base_model, self.index_dir, index.adapter, bool(getattr(self.embedder, "int8", False))
+        )
+        try:
+            encoder.warm_up()
+        except ModelError as exc:
+            raise IndexError_(f"index {index.version}: {exc}") from exc
+        return encoder
+
     def warm_up(self) -> None:
         """Load the model and the live index now rather than on the first question."""
-        self._live()
-        self.embedder.encode(["warm up"])
+        self._live().embedder.encode(["warm up"])
 
     def resolve_language(self, lang: str, index: FaqIndex | None = None) -> str:
         """``lang`` if the index has FAQs in it, else the default language."""

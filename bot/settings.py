@@ -80,6 +80,18 @@ class Ranking:
     #: scores (the entries before and after in the KB's order: the same
     #: document's context); 0 turns it off.
     passage_context: float = 0.2
+    #: Adapt the embedding model to the KB (see retrieval/adaptation.py):
+    #: fine-tune its top ``adapt_layers`` layers on the FAQs' own phrasings,
+    #: for languages with at least ``adapt_min_rows`` phrasings and
+    #: ``adapt_min_per_faq`` per FAQ on average, keeping ``adapt_holdout`` of
+    #: each FAQ's phrasings out of training for the calibration and bands.
+    adapt: bool = True
+    adapt_layers: int = 2
+    adapt_epochs: float = 2.0
+    adapt_learning_rate: float = 1e-4
+    adapt_holdout: float = 1 / 3
+    adapt_min_rows: int = 1000
+    adapt_min_per_faq: float = 20.0
 
     def key(self) -> str:
         return ",".join(f"{f.name}={getattr(self, f.name)}" for f in dataclasses.fields(self))
@@ -230,6 +242,8 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         min_band_phrasings=int(_number(env, "FAQBOT_MIN_BAND_PHRASINGS", base_ranking.min_band_phrasings, int)),
         passage_bm25=env.get("FAQBOT_PASSAGE_BM25", "on").lower() not in ("off", "0", "false", "no"),
         passage_context=_number(env, "FAQBOT_PASSAGE_CONTEXT", base_ranking.passage_context, float),
+        adapt=env.get("FAQBOT_ADAPT", "on").lower() not in ("off", "0", "false", "no"),
+        adapt_epochs=_number(env, "FAQBOT_ADAPT_EPOCHS", base_ranking.adapt_epochs, float),
     )
     if (
         ranking.folds < 2
@@ -237,10 +251,11 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         or ranking.classifier_c <= 0
         or not 0 <= ranking.fallback_char_share <= 1
         or not 0 <= ranking.passage_context <= 1
+        or ranking.adapt_epochs <= 0
     ):
         raise ConfigError(
             "need FAQBOT_CALIBRATION_FOLDS >= 2, FAQBOT_MIN_BAND_PHRASINGS >= 1, FAQBOT_CLASSIFIER_C > 0, "
-            "0 <= FAQBOT_FALLBACK_CHAR_SHARE <= 1, 0 <= FAQBOT_PASSAGE_CONTEXT <= 1"
+            "0 <= FAQBOT_FALLBACK_CHAR_SHARE <= 1, 0 <= FAQBOT_PASSAGE_CONTEXT <= 1, FAQBOT_ADAPT_EPOCHS > 0"
         )
     settings = Settings(
         home=home,

@@ -62,6 +62,8 @@ def evaluate_files(
             rows=build.rows,
             index_seconds=round(build.seconds, 2),
             fit_seconds=round(build.fit_seconds, 2),
+            adapter=build.adapter,
+            adapt_seconds=round(build.adapt_seconds, 2),
             ready_seconds=round(ready, 2),
             thresholds={lang: dataclasses.asdict(t) for lang, t in used.items()},
         )
@@ -72,7 +74,8 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     result = evaluate_files(settings, args.faqs, args.queries, args.calibrate_on, args.limit)
     per_language: dict[str, dict[str, object]] = result["per_language"]  # type: ignore[assignment]
     rows = [("all", result), *per_language.items()]
-    print(f"{result['faqs']} FAQs, {result['queries']} queries; index {result['index_seconds']}s")
+    adapted = f", model adapted in {result['adapt_seconds']}s" if result.get("adapter") else ""
+    print(f"{result['faqs']} FAQs, {result['queries']} queries; index {result['index_seconds']}s{adapted}")
     print("lang  " + " ".join(f"{k:>10.10}" for k in KEYS))
     for name, values in rows:
         cells = ("" if values.get(k) is None else f"{values[k]:.3f}" if k[-3:] != "_ms" else f"{values[k]:.1f}"

@@ -108,6 +108,9 @@ def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
             f"({report.embedded} embedded, {report.reused} reused) in {report.seconds:.1f}s; "
             f"rankers fitted: {fitted} ({report.fit_seconds:.1f}s)"
         )
+        if report.adapter:
+            trained = f"trained in {report.adapt_seconds:.1f}s" if report.adapt_seconds else "reused"
+            print(f"model adapted to this KB: adapter {report.adapter} ({trained})")
     return 0
 
 

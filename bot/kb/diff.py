@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import json
 import logging
 import shutil
 import subprocess
@@ -26,6 +27,7 @@ from bot.errors import FaqbotError
 from bot.faq import FaqService
 from bot.kb.loader import load_knowledge_base
 from bot.kb.models import KnowledgeBase
+from bot.retrieval.adaptation import ADAPTERS_DIR
 from bot.retrieval.decision import ANSWER, CLARIFY, HANDOFF, Decision
 from bot.retrieval.embedder import Embedder
 from bot.retrieval.index import BuildReport, build_index, current_version
@@ -249,8 +251,15 @@ class ScratchIndex:
             return
         try:
             shutil.copytree(live_index_dir / version, self.settings.index_dir / version)
+            adapter = json.loads((live_index_dir / version / "manifest.json").read_text(encoding="utf-8")).get(
+                "adapter"
+            )
+            if adapter and (live_index_dir / ADAPTERS_DIR / adapter).is_dir():
+                shutil.copytree(
+                    live_index_dir / ADAPTERS_DIR / adapter, self.settings.index_dir / ADAPTERS_DIR / adapter
+                )
             (self.settings.index_dir / "CURRENT").write_text(version + "\n", encoding="utf-8")
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
             log.warning("not reusing the live index %s: %s", version, exc)
 
     def build(self, kb: KnowledgeBase, progress: Progress | None = None) -> tuple[FaqService | None, BuildReport]:
@@ -258,7 +267,7 @@ class ScratchIndex:
         started = time.perf_counter()
         if not kb.entries:
             return None, BuildReport("", self.settings.index_dir, 0, 0, 0, 0, 0.0)
-        report = build_index(kb, self.embedder, self.settings.index_dir, self.settings.ranking, progress)
+        report = build_index(kb, self.embedder, self.settings.index_dir, self.settings.ranking, progress, adapt="reuse")
         service = FaqService(self.settings.replace(kb_dir=kb.root), self.embedder)
         service.warm_up()
         return service, dataclasses.replace(report, seconds=time.perf_counter() - started)

@@ -109,7 +109,7 @@ def run_tests(kb: KnowledgeBase, tests: list[EditorTest], settings: Settings, em
         return []
     with tempfile.TemporaryDirectory(prefix="faqbot-kb-tests-") as tmp:
         scratch = settings.replace(var_dir=Path(tmp), kb_dir=kb.root)
-        build_index(kb, embedder, scratch.index_dir, scratch.ranking)
+        build_index(kb, embedder, scratch.index_dir, scratch.ranking, adapt="reuse")
         service = FaqService(scratch, embedder)
         outcomes = []
         for test in tests:

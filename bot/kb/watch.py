@@ -102,7 +102,8 @@ class KbWatcher:
             log.error("knowledge base not reloaded (%d errors): %s", len(kb.errors), problems[0])
         else:
             try:
-                report = build_index(kb, self.embedder, self.settings.index_dir, self.settings.ranking)
+                # Live in seconds: an adapter (minutes to train) is reused, the next 'faqbot kb build' retrains.
+                report = build_index(kb, self.embedder, self.settings.index_dir, self.settings.ranking, adapt="reuse")
             except FaqbotError as exc:
                 outcome = ReloadOutcome("rejected", current_version(self.settings.index_dir), 0.0, (str(exc),))
                 log.error("knowledge base not reloaded: %s", exc)

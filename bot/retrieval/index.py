@@ -29,6 +29,8 @@ import numpy as np
 
 from bot.errors import IndexError_
 from bot.kb.models import FaqEntry, KnowledgeBase
+from bot.retrieval import adaptation
+from bot.retrieval.adaptation import AdapterInfo
 from bot.retrieval.embedder import Embedder
 from bot.retrieval.ranker import FIT_VERSION, LanguageRanker, Progress, fit_ranker, ranker_key
 from bot.settings import Ranking
@@ -69,6 +71,8 @@ class FaqIndex:
     row_ids_by_lang: dict[str, np.ndarray]
     rankers: dict[str, LanguageRanker] = dataclasses.field(default_factory=dict)
     built_at: float = 0.0
+    #: The adapter the vectors were embedded with (see adaptation.py), None for the model as it is.
+    adapter: str | None = None
 
     @property
     def languages(self) -> tuple[str, ...]:
@@ -98,13 +102,20 @@ class BuildReport:
     unchanged: bool = False
     fitted: tuple[str, ...] = ()  # languages whose ranker was fitted anew (the rest were reused)
     fit_seconds: float = 0.0
+    adapter: str | None = None
+    adapt_seconds: float = 0.0  # training the adapter in this build (0 when reused or none)
 
 
-def index_version(kb: KnowledgeBase, model: str, ranking: Ranking | None = None) -> str:
-    """The version name: the KB's content hash plus a hash of everything else the index depends on."""
+def index_version(kb: KnowledgeBase, model: str, ranking: Ranking | None = None, adapter: str | None = None) -> str:
+    """The version name: the KB's content hash plus a hash of everything else the index depends on.
+
+    With an adapter, its key too: a full build that trains one after a hot
+    reload kept an older one is a new version, which running bots switch to.
+    """
     ranking = ranking or Ranking()
     setup = f"{model}\0{FORMAT_VERSION}\0{FIT_VERSION}\0{ranking.key()}"
-    return f"{kb.content_hash}-{hashlib.sha256(setup.encode('utf-8')).hexdigest()[:6]}"
+    version = f"{kb.content_hash}-{hashlib.sha256(setup.encode('utf-8')).hexdigest()[:6]}"
+    return f"{version}-a{adapter[:8]}" if adapter else version
 
 
 def rows_for(entries: list[FaqEntry] | tuple[FaqEntry, ...]) -> list[IndexRow]:
@@ -127,9 +138,16 @@ def current_version(index_dir: Path) -> str | None:
 
 
 def is_stale(kb: KnowledgeBase, index_dir: Path, model: str, ranking: Ranking | None = None) -> bool:
-    """True when the live index was not built from exactly this KB, model and ranking settings."""
+    """True when the live index was not built from exactly this KB, model and ranking settings.
+
+    Also when it was built by a hot reload with an earlier KB's adapter
+    (``adapt="reuse"``): a full build trains this KB's own.
+    """
     version = current_version(index_dir)
-    return version != index_version(kb, model, ranking) or not (index_dir / version / "manifest.json").exists()
+    expected = _expected_adapter(rows_for(kb.entries), model, ranking or Ranking())
+    return (
+        version != index_version(kb, model, ranking, expected) or not (index_dir / version / "manifest.json").exists()
+    )
 
 
 def build_index(
@@ -138,22 +156,38 @@ def build_index(
     index_dir: Path,
     ranking: Ranking | None = None,
     progress: Progress | None = None,
+    adapt: str = "train",
 ) -> BuildReport:
-    """Embed the KB (reusing vectors of unchanged phrasings), fit the rankers, save it, make it live."""
+    """Embed the KB (reusing vectors of unchanged phrasings), fit the rankers, save it, make it live.
+
+    ``adapt``: "train" adapts the model to this KB when it has enough
+    phrasings (see adaptation.py; an adapter saved for the same phrasings is
+    reused); "reuse" (hot reloads, which must be live in seconds) keeps the
+    live version's adapter when this KB has none yet, and the next full
+    build trains one.
+    """
     started = time.perf_counter()
     ranking = ranking or Ranking()
     say = progress or (lambda message: None)
-    version = index_version(kb, embedder.name, ranking)
-    target = index_dir / version
     rows = rows_for(kb.entries)
-    if current_version(index_dir) == version and (target / "manifest.json").exists():
-        return BuildReport(version, target, len(kb.entries), len(rows), 0, len(rows), 0.0, unchanged=True)
+    expected = _expected_adapter(rows, str(getattr(embedder, "model", embedder.name)), ranking)
+    plain = index_version(kb, embedder.name, ranking)
+    live = current_version(index_dir)
+    # A hot reload accepts this KB's index with any adapter; a full build wants the KB's own.
+    same = live == index_version(kb, embedder.name, ranking, expected) or (
+        adapt == "reuse" and live is not None and (live == plain or live.startswith(f"{plain}-a"))
+    )
+    if same and live is not None and (index_dir / live / "manifest.json").exists():
+        return BuildReport(live, index_dir / live, len(kb.entries), len(rows), 0, len(rows), 0.0, unchanged=True)
 
-    cache = _previous_vectors(index_dir, embedder.name)
+    encoder, adapter, adapt_seconds = _encoder(rows, embedder, index_dir, ranking, expected, adapt, say)
+    version = index_version(kb, embedder.name, ranking, adapter.key if adapter else None)
+    target = index_dir / version
+    cache = _previous_vectors(index_dir, encoder.name)
     missing = sorted({row.text for row in rows if row.text_hash not in cache})
     if missing:
         say(f"embedding {len(missing)} new phrasings ({len(rows) - len(missing)} reused)")
-        fresh = embedder.encode(missing)
+        fresh = encoder.encode(missing)
         for text, vector in zip(missing, fresh, strict=True):
             cache[IndexRow("", "", "", text).text_hash] = vector
     dimension = int(next(iter(cache.values())).shape[0]) if cache else embedder.dimension
@@ -163,12 +197,13 @@ def build_index(
         else np.zeros((0, dimension), dtype=np.float32)
     )
 
-    rankers, fitted = _rankers(index_dir, kb.entries, rows, vectors, embedder.name, ranking, say)
+    trained = adapter.trained if adapter else frozenset()
+    rankers, fitted = _rankers(index_dir, kb.entries, rows, vectors, encoder.name, ranking, say, trained)
 
     index_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=index_dir))
     try:
-        _write_version(staging, kb, rows, vectors, embedder.name, dimension, version, rankers)
+        _write_version(staging, kb, rows, vectors, embedder.name, dimension, version, rankers, adapter, encoder.name)
         if target.exists():
             shutil.rmtree(target)
         os.replace(staging, target)
@@ -189,7 +224,64 @@ def build_index(
         seconds,
         fitted=tuple(fitted),
         fit_seconds=sum(rankers[lang].fit_seconds for lang in fitted),
+        adapter=adapter.key if adapter else None,
+        adapt_seconds=adapt_seconds,
     )
+
+
+def _expected_adapter(rows: list[IndexRow], model: str, ranking: Ranking) -> str | None:
+    """The key of the adapter a full build of these rows uses (None: the model stays as it is)."""
+    mask = adaptation.eligible_rows([r.lang for r in rows], [r.faq_id for r in rows], ranking)
+    if not mask.any():
+        return None
+    chosen = [row for row, keep in zip(rows, mask, strict=True) if keep]
+    return adaptation.adapter_key(
+        model, [r.lang for r in chosen], [r.faq_id for r in chosen], [r.text for r in chosen], ranking
+    )
+
+
+def _live_adapter(index_dir: Path) -> str | None:
+    version = current_version(index_dir)
+    if version is None:
+        return None
+    try:
+        manifest = json.loads((index_dir / version / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return manifest.get("adapter")  # type: ignore[no-any-return]
+
+
+def _encoder(
+    rows: list[IndexRow],
+    embedder: Embedder,
+    index_dir: Path,
+    ranking: Ranking,
+    expected: str | None,
+    adapt: str,
+    say: Progress,
+) -> tuple[Embedder, AdapterInfo | None, float]:
+    """What embeds this build's phrasings (and later its questions): the model, or the model with an adapter."""
+    base_model = getattr(embedder, "model", None)
+    if expected is None or not isinstance(base_model, str):
+        return embedder, None, 0.0
+    int8 = bool(getattr(embedder, "int8", False))
+    info = adaptation.load_info(index_dir, expected)
+    seconds = 0.0
+    if info is None and adapt == "reuse":
+        live = _live_adapter(index_dir)
+        info = adaptation.load_info(index_dir, live) if live else None
+        if info is None:
+            return embedder, None, 0.0
+    if info is None:
+        mask = adaptation.eligible_rows([r.lang for r in rows], [r.faq_id for r in rows], ranking)
+        chosen = [row for row, keep in zip(rows, mask, strict=True) if keep]
+        texts = [row.text for row in chosen]
+        groups = [f"{row.lang}\0{row.faq_id}" for row in chosen]
+        held = adaptation.holdout(groups, texts, ranking.adapt_holdout)
+        started = time.perf_counter()
+        info = adaptation.train_adapter(base_model, texts, groups, held, ranking, expected, index_dir, say)
+        seconds = time.perf_counter() - started
+    return adaptation.adapted_embedder(base_model, index_dir, info.key, int8), info, seconds
 
 
 def _rankers(
@@ -200,6 +292,7 @@ def _rankers(
     model: str,
     ranking: Ranking,
     say: Progress,
+    trained: frozenset[str] = frozenset(),
 ) -> tuple[dict[str, LanguageRanker], list[str]]:
     """A ranker per language: the live version's when its key is unchanged, else fitted now."""
     previous = _previous_rankers(index_dir)
@@ -227,6 +320,8 @@ def _rankers(
             progress=say,
             answers=answers,
             passages=not answered,
+            # Calibrate only on phrasings the adapter never saw (all of them without one).
+            calibration_rows=np.array([rows[i].text_hash not in trained for i in ids]) if trained else None,
         )
         fitted.append(lang)
     return rankers, fitted
@@ -299,6 +394,7 @@ def load_index(index_dir: Path, version: str | None = None) -> FaqIndex:
         row_ids_by_lang=row_ids_by_lang,
         rankers=rankers,
         built_at=float(manifest.get("built_at", 0.0)),
+        adapter=manifest.get("adapter"),
     )
 
 
@@ -311,6 +407,8 @@ def _write_version(
     dimension: int,
     version: str,
     rankers: dict[str, LanguageRanker],
+    adapter: AdapterInfo | None = None,
+    encoder: str | None = None,
 ) -> None:
     languages = sorted({row.lang for row in rows})
     for lang, ranker in rankers.items():
@@ -332,6 +430,9 @@ def _write_version(
         "format": FORMAT_VERSION,
         "version": version,
         "model": model,
+        "encoder": encoder or model,
+        "adapter": adapter.key if adapter else None,
+        "adaptation": ({k: v for k, v in adapter.to_dict().items() if k != "trained"} if adapter else None),
         "dimension": dimension,
         "kb_hash": kb.content_hash,
         "languages": languages,
@@ -352,7 +453,7 @@ def _previous_vectors(index_dir: Path, model: str) -> dict[str, np.ndarray]:
     try:
         manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
         # Vectors and their text hashes are stored the same way since format 1.
-        if manifest.get("model") != model or manifest.get("format") not in (1, FORMAT_VERSION):
+        if manifest.get("encoder", manifest.get("model")) != model or manifest.get("format") not in (1, FORMAT_VERSION):
             return {}
         vectors = np.load(path / "vectors.npy")
         hashes = manifest["row_text_hashes"]
@@ -370,7 +471,11 @@ def _set_current(index_dir: Path, version: str) -> None:
 
 def _prune(index_dir: Path, keep: int) -> None:
     versions = sorted(
-        (p for p in index_dir.iterdir() if p.is_dir() and not p.name.startswith(".")),
+        (
+            p
+            for p in index_dir.iterdir()
+            if p.is_dir() and not p.name.startswith(".") and p.name != adaptation.ADAPTERS_DIR
+        ),
         key=lambda p: p.stat().st_mtime,
         reverse=True,
     )
@@ -378,3 +483,12 @@ def _prune(index_dir: Path, keep: int) -> None:
     for old in versions[keep:]:
         if old.name != live:
             shutil.rmtree(old, ignore_errors=True)
+    used = set()
+    for path in [*versions[:keep], *([index_dir / live] if live else [])]:
+        try:
+            key = json.loads((path / "manifest.json").read_text(encoding="utf-8")).get("adapter")
+        except (OSError, ValueError):
+            continue
+        if key:
+            used.add(key)
+    adaptation.prune(index_dir, used)

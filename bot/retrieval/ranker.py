@@ -259,7 +259,7 @@ def ranker_key(
 
 
 #: Bump when the fitting procedure changes, so saved rankers are refitted.
-FIT_VERSION = 5
+FIT_VERSION = 6
 
 
 def fit_ranker(
@@ -272,6 +272,7 @@ def fit_ranker(
     progress: Progress | None = None,
     answers: dict[str, str] | None = None,
     passages: bool = False,
+    calibration_rows: np.ndarray | None = None,
 ) -> LanguageRanker:
     """Fit the ranker of one language from its phrasings, their FAQs and their embeddings.
 
@@ -290,9 +291,9 @@ def fit_ranker(
 
     rng = np.random.default_rng(0)
     n_rows = len(texts)
-    queries = np.arange(n_rows)
-    if n_rows > config.calibration_queries:
-        queries = np.sort(rng.choice(n_rows, config.calibration_queries, replace=False))
+    queries = np.arange(n_rows) if calibration_rows is None else np.flatnonzero(calibration_rows)
+    if len(queries) > config.calibration_queries:
+        queries = np.sort(rng.choice(queries, config.calibration_queries, replace=False))
     dense_rows = vectors[queries] @ vectors.T
     background = dense_background(dense_rows, queries, groups.faq_of_row) if len(queries) else 0.0
     n_faqs = len(groups.faq_ids)
