@@ -61,7 +61,7 @@ LATENCY_TARGET_MS = 20.0
 #: Sets also run without the answer field, to show its share.
 ABLATE_ANSWER_FIELD = ("clinc150", "banking77")
 #: ... and with the model not adapted to the KB.
-ABLATE_ADAPTER = ("clinc150", "banking77", "arbanking77")
+ABLATE_ADAPTER = ("clinc150", "banking77")
 
 #: DIET epochs for peer (c). Rasa's own FAQ examples train 100; on this
 #: 2-core machine one CLINC150 epoch takes minutes, so the bench uses fewer
@@ -205,8 +205,11 @@ NOTES = [
     " FAQs per step, scale 20, 2 epochs, AdamW at 1e-4 with 10 % warm-up and linear decay, no dropout),"
     " the 4 layers below frozen and computed once per phrasing; a third of each FAQ's phrasings, chosen"
     " by text hash, is never trained on, and the calibration and bands are fitted on those only. It applies"
-    " to languages with >= 1,000 phrasings and >= 20 per FAQ: CLINC150, Banking77 and ArBanking77 here,"
-    " not XQuAD-R or the demo KB. The rows *model not adapted* above are the same run with FAQBOT_ADAPT=off."
+    " to languages the model knows (English for MiniLM) with >= 1,000 phrasings and >= 20 per FAQ:"
+    " CLINC150 and Banking77 here, not ArBanking77 (the English model's word pieces cut Arabic into 3-4"
+    " times as many tokens: 4.9 s per training step instead of 0.4, about 20 min for ArBanking77, for a"
+    " model that puts any two Arabic texts at cosine ~0.67), XQuAD-R or the demo KB."
+    " The rows *model not adapted* above are the same run with FAQBOT_ADAPT=off."
     " Variants measured on CLINC150 dev with the same pipeline (in-scope / OOS at the bands the KB gives;"
     " *oracle*: the best in-scope accuracy one threshold on the calibrated probability gives at >= 85 %"
     " OOS recall on dev itself, a measure of separation never used to fit): the default 95.0 / 86.0"

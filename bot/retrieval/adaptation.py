@@ -90,8 +90,9 @@ def text_hash(text: str) -> str:
 def eligible_rows(langs: Sequence[str], faq_ids: Sequence[str], config: Ranking) -> np.ndarray:
     """Which rows to adapt on: those of languages with enough phrasings to learn from (bool mask).
 
-    A language qualifies with at least ``adapt_min_rows`` phrasings and
-    ``adapt_min_per_faq`` per FAQ on average. Small KBs with a few alternates
+    A language qualifies when the model knows it (``adapt_languages``), with
+    at least ``adapt_min_rows`` phrasings and ``adapt_min_per_faq`` per FAQ
+    on average. Small KBs with a few alternates
     per FAQ (the demo's ~6) keep the model as it is: there is too little to
     hold out and still teach.
     """
@@ -99,7 +100,7 @@ def eligible_rows(langs: Sequence[str], faq_ids: Sequence[str], config: Ranking)
     if not config.adapt:
         return mask
     lang_array = np.asarray(langs)
-    for lang in set(langs):
+    for lang in set(langs) & set(config.adapt_languages):
         rows = lang_array == lang
         faqs = {f for f, keep in zip(faq_ids, rows, strict=True) if keep}
         if rows.sum() >= config.adapt_min_rows and rows.sum() >= config.adapt_min_per_faq * len(faqs):
@@ -252,8 +253,9 @@ def train_adapter(
         raise ModelError("adaptation needs at least two FAQs with two phrasings to train on")
     say(f"adapting the model: the frozen layers over {len(train_rows)} phrasings")
     states: dict[int, object] = {}
-    for start in range(0, len(train_rows), 256):
-        chunk = train_rows[start : start + 256]
+    by_length = sorted(train_rows, key=lambda n: len(texts[n]))  # batches of alike lengths: little padding
+    for start in range(0, len(by_length), 256):
+        chunk = by_length[start : start + 256]
         states.update(zip(chunk, encoder.lower([texts[n] for n in chunk]), strict=True))
     trained_rows = sum(len(rows) for rows in pairs.values())
     steps = max(1, math.ceil(config.adapt_epochs * trained_rows / (2 * BATCH_FAQS)))
@@ -398,15 +400,17 @@ class AdaptedEmbedder:
             if single:
                 torch.set_num_threads(1)
             try:
+                # Batches of alike lengths (as sentence-transformers does): little padding.
+                order = sorted(range(len(texts)), key=lambda n: len(texts[n]))
+                result = np.zeros((len(texts), self.dimension), dtype=np.float32)
                 with torch.inference_mode():
-                    parts = [
-                        encoder.top(encoder.lower(texts[start : start + step])).numpy()
-                        for start in range(0, len(texts), step)
-                    ]
+                    for start in range(0, len(order), step):
+                        chunk = order[start : start + step]
+                        result[chunk] = encoder.top(encoder.lower([texts[n] for n in chunk])).numpy()
             finally:
                 if single:
                     torch.set_num_threads(threads)
-        return np.ascontiguousarray(np.vstack(parts), dtype=np.float32)
+        return result
 
 
 @functools.lru_cache(maxsize=4)

@@ -66,6 +66,12 @@ def test_only_languages_with_enough_phrasings_are_adapted():
     assert mask[:200].all() and not mask[200:].any()
     assert not eligible_rows(langs, faqs, Ranking(adapt=False)).any()
     assert not eligible_rows(langs, faqs, Ranking(adapt_min_rows=100, adapt_min_per_faq=30)).any()
+    # only languages the model knows (the default model: English)
+    arabic = eligible_rows(["ar"] * 200, faqs[:200], Ranking(adapt_min_rows=100, adapt_min_per_faq=10))
+    assert not arabic.any()
+    assert eligible_rows(
+        ["ar"] * 200, faqs[:200], Ranking(adapt_min_rows=100, adapt_min_per_faq=10, adapt_languages=("en", "ar"))
+    ).all()
 
 
 @pytest.mark.slow
