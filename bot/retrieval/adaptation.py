@@ -382,9 +382,11 @@ class AdaptedEmbedder:
     def warm_up(self) -> None:
         self._load()
 
-    @property
+    @functools.cached_property
     def dimension(self) -> int:
-        return int(self._load().model.get_sentence_embedding_dimension())
+        model = self._load().model
+        size = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        return int(size())
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         import torch
