@@ -55,7 +55,6 @@ ADAPTERS_DIR = "adapters"
 BATCH_FAQS = 64
 #: Scale of the cosines in the in-batch softmax (sentence-transformers' MultipleNegativesRankingLoss default).
 SCALE = 20.0
-MAX_TOKENS = 128
 
 
 @dataclasses.dataclass(frozen=True)
@@ -171,6 +170,7 @@ class _Encoder:
             raise ModelError(f"cannot adapt {layers} of the model's {len(encoder_layers)} layers")
         model.eval()
         self.model = model
+        self.max_tokens = int(model.max_seq_length)  # where the base model truncates, so vectors match it
         self.bert = bert
         self.tokenizer = model.tokenizer
         self.cut = len(encoder_layers) - layers
@@ -180,7 +180,9 @@ class _Encoder:
         """The frozen layers' output for each text, without its padding."""
         import torch
 
-        encoded = self.tokenizer(list(texts), padding=True, truncation=True, max_length=MAX_TOKENS, return_tensors="pt")
+        encoded = self.tokenizer(
+            list(texts), padding=True, truncation=True, max_length=self.max_tokens, return_tensors="pt"
+        )
         mask = encoded["attention_mask"]
         with torch.inference_mode():
             x = self.bert.embeddings(input_ids=encoded["input_ids"], token_type_ids=encoded.get("token_type_ids"))
@@ -300,20 +302,26 @@ def train_adapter(
     return info
 
 
-def _save(index_dir: Path, info: AdapterInfo, weights: dict[str, np.ndarray]) -> None:
-    root = index_dir / ADAPTERS_DIR
-    root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{info.key}.", dir=root))
+def write_folder(target: Path, fill: Callable[[Path], None]) -> None:
+    """Write ``target`` whole or not at all: ``fill`` writes into a staging folder beside it, then one rename."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        np.savez(staging / "layers.npz", **weights)
-        (staging / "adapter.json").write_text(json.dumps(info.to_dict(), indent=1), encoding="utf-8")
-        target = root / info.key
+        fill(staging)
         if target.exists():
             shutil.rmtree(target)
         os.replace(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def _save(index_dir: Path, info: AdapterInfo, weights: dict[str, np.ndarray]) -> None:
+    def fill(folder: Path) -> None:
+        np.savez(folder / "layers.npz", **weights)
+        (folder / "adapter.json").write_text(json.dumps(info.to_dict(), indent=1), encoding="utf-8")
+
+    write_folder(index_dir / ADAPTERS_DIR / info.key, fill)
 
 
 def load_info(index_dir: Path, key: str) -> AdapterInfo | None:

@@ -20,7 +20,6 @@ import logging
 import os
 import pickle
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -200,16 +199,12 @@ def build_index(
     trained = adapter.trained if adapter else frozenset()
     rankers, fitted = _rankers(index_dir, kb.entries, rows, vectors, encoder.name, ranking, say, trained)
 
-    index_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=index_dir))
-    try:
-        _write_version(staging, kb, rows, vectors, embedder.name, dimension, version, rankers, adapter, encoder.name)
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    adaptation.write_folder(
+        target,
+        lambda folder: _write_version(
+            folder, kb, rows, vectors, embedder.name, dimension, version, rankers, adapter, encoder.name
+        ),
+    )
     _set_current(index_dir, version)
     _prune(index_dir, keep=KEEP_VERSIONS)
     seconds = time.perf_counter() - started
@@ -272,15 +267,14 @@ def _encoder(
         info = adaptation.load_info(index_dir, live) if live else None
         if info is None:
             return embedder, None, 0.0
-    if info is None:
+    if info is None:  # trained now
         mask = adaptation.eligible_rows([r.lang for r in rows], [r.faq_id for r in rows], ranking)
         chosen = [row for row, keep in zip(rows, mask, strict=True) if keep]
         texts = [row.text for row in chosen]
         groups = [f"{row.lang}\0{row.faq_id}" for row in chosen]
         held = adaptation.holdout(groups, texts, ranking.adapt_holdout)
-        started = time.perf_counter()
         info = adaptation.train_adapter(base_model, texts, groups, held, ranking, expected, index_dir, say)
-        seconds = time.perf_counter() - started
+        seconds = info.seconds
     return adaptation.adapted_embedder(base_model, index_dir, info.key, int8), info, seconds
 
 
