@@ -104,7 +104,11 @@ class FaqService:
         if index.adapter is None or not isinstance(base_model, str):
             return self.embedder
         encoder = adapted_embedder(
-            base_model, self.index_dir, index.adapter, bool(getattr(self.embedder, "int8", False))
+            base_model,
+            self.index_dir,
+            index.adapter,
+            bool(getattr(self.embedder, "int8", False)),
+            str(getattr(self.embedder, "runtime", "torch")),
         )
         try:
             encoder.warm_up()

@@ -8,6 +8,7 @@ embedding model, one live index and one store per process.
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 from bot.accounts import UserStore
 from bot.faq import FaqService
@@ -18,14 +19,14 @@ from bot.settings import Settings, get_settings
 
 
 @functools.cache
-def _embedder(model: str, int8: bool = False) -> SentenceTransformerEmbedder:
-    return SentenceTransformerEmbedder(model, int8=int8)
+def _embedder(model: str, int8: bool, runtime: str, onnx_dir: Path) -> SentenceTransformerEmbedder:
+    return SentenceTransformerEmbedder(model, int8=int8, runtime=runtime, onnx_dir=onnx_dir)
 
 
 def embedder(settings: Settings | None = None) -> SentenceTransformerEmbedder:
     """The process-wide embedder for the configured model (loaded on first encode)."""
     settings = settings or get_settings()
-    return _embedder(settings.embedding_model, settings.embedding_int8)
+    return _embedder(settings.embedding_model, settings.embedding_int8, settings.embedding_runtime, settings.onnx_dir)
 
 
 @functools.cache

@@ -115,6 +115,10 @@ class Settings:
     #: retrieval/embedder.py): about 3 times faster per question on CPU, with
     #: slightly different vectors, so it is another model name and index.
     embedding_int8: bool = False
+    #: What runs the model: "onnx" (ONNX Runtime, an export made once from the
+    #: weights; 2-3 times faster per question, the same vectors) or "torch"
+    #: (PyTorch). int8 always runs on PyTorch. See retrieval/onnx_runtime.py.
+    embedding_runtime: str = "onnx"
     languages: tuple[str, ...] = ("en", "ar", "ru")
     default_language: str = "en"
     search_depth: int = 1024  # phrasings FAISS ranks per query; the rest count as no closer
@@ -167,6 +171,11 @@ class Settings:
     @property
     def index_dir(self) -> Path:
         return self.var_dir / "index"
+
+    @property
+    def onnx_dir(self) -> Path:
+        """Where the base model's ONNX export is cached (adapted models keep theirs with the adapter)."""
+        return self.var_dir / "cache" / "onnx"
 
     @property
     def database_path(self) -> Path:
@@ -234,6 +243,9 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
     if default_language not in languages:
         raise ConfigError(f"FAQBOT_DEFAULT_LANGUAGE={default_language!r} is not in {languages}")
     defaults = Settings()
+    runtime = env.get("FAQBOT_EMBEDDING_RUNTIME", defaults.embedding_runtime).strip().lower()
+    if runtime not in ("onnx", "torch"):
+        raise ConfigError(f"FAQBOT_EMBEDDING_RUNTIME={runtime!r}: use onnx or torch")
     base_ranking = Ranking()
     ranking = Ranking(
         classifier=env.get("FAQBOT_CLASSIFIER", "on").lower() not in ("off", "0", "false", "no"),
@@ -273,6 +285,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         var_dir=_path(env.get("FAQBOT_VAR_DIR", "var"), home),
         embedding_model=env.get("FAQBOT_EMBEDDING_MODEL", DEFAULT_EMBEDDING_MODEL),
         embedding_int8=env.get("FAQBOT_EMBEDDING_INT8", "off").lower() in ("on", "1", "true", "yes"),
+        embedding_runtime=runtime,
         languages=languages,
         default_language=default_language,
         search_depth=int(_number(env, "FAQBOT_SEARCH_DEPTH", defaults.search_depth, int)),

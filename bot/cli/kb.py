@@ -96,9 +96,8 @@ def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
     if args.if_stale and not is_stale(kb, settings.index_dir, settings.embedding_model, settings.ranking):
         print("index is up to date")
         return 0
-    report = build_index(
-        kb, services.embedder(settings), settings.index_dir, settings.ranking, progress=_progress_printer()
-    )
+    embedder = services.embedder(settings)
+    report = build_index(kb, embedder, settings.index_dir, settings.ranking, progress=_progress_printer())
     if report.unchanged:
         print(f"index {report.version} is up to date ({report.entries} FAQs)")
     else:
@@ -111,7 +110,13 @@ def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
         if report.adapter:
             trained = f"trained in {report.adapt_seconds:.1f}s" if report.adapt_seconds else "reused"
             print(f"model adapted to this KB: adapter {report.adapter} ({trained})")
+        backend = getattr(embedder, "backend", None)
+        if backend and report.embedded:
+            print(f"embedding model {embedder.name} runs on {RUNTIME_NAMES.get(backend, backend)}")
     return 0
+
+
+RUNTIME_NAMES = {"onnx": "ONNX Runtime", "torch": "PyTorch"}
 
 
 def _progress_printer() -> Callable[[str], None]:

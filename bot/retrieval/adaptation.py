@@ -42,7 +42,9 @@ from pathlib import Path
 import numpy as np
 
 from bot.errors import ModelError
-from bot.retrieval.embedder import SINGLE_THREAD_BATCH, resolve_model_path
+from bot.retrieval import onnx_runtime
+from bot.retrieval.embedder import SINGLE_THREAD_BATCH, mean_pooled, resolve_model_path
+from bot.retrieval.onnx_runtime import OnnxEncoder
 from bot.settings import Ranking
 
 log = logging.getLogger(__name__)
@@ -163,7 +165,7 @@ class _Encoder:
             or encoder_layers is None
             or not hasattr(bert, "embeddings")
             or type(pooling).__name__ != "Pooling"
-            or not _mean_pooled(pooling)
+            or not mean_pooled(pooling)
         ):
             raise ModelError(f"adaptation needs a mean-pooled BERT-style model; {model_name!r} is not one")
         if not 1 <= layers < len(encoder_layers):
@@ -207,12 +209,6 @@ class _Encoder:
             x = _first(layer(x, attention_mask=extended))
         pooled = (x * mask[..., None]).sum(dim=1) / mask.sum(dim=1, keepdim=True).clamp(min=1)
         return torch.nn.functional.normalize(pooled, dim=1)
-
-
-def _mean_pooled(pooling: object) -> bool:
-    """Pooling by the mean of the tokens (``pooling_mode`` in sentence-transformers 5, a flag before)."""
-    mode = getattr(pooling, "pooling_mode", None)
-    return mode == "mean" if mode is not None else bool(getattr(pooling, "pooling_mode_mean_tokens", False))
 
 
 def _extended(mask, dtype):  # (batch, tokens) 0/1 -> the additive attention mask BERT layers take
@@ -347,9 +343,23 @@ def prune(index_dir: Path, keep: set[str]) -> None:
 
 
 class AdaptedEmbedder:
-    """The base model with an adapter's top layers: embeds the KB's phrasings and questions alike."""
+    """The base model with an adapter's top layers: embeds the KB's phrasings and questions alike.
 
-    def __init__(self, model_name: str, index_dir: Path, key: str, int8: bool = False, batch_size: int = 64) -> None:
+    With ``runtime="onnx"`` the adapted model is exported once into the
+    adapter's folder (``model-<key>.onnx``) and run by ONNX Runtime, as the
+    base model is (see onnx_runtime.py); otherwise, or when the export fails,
+    by PyTorch.
+    """
+
+    def __init__(
+        self,
+        model_name: str,
+        index_dir: Path,
+        key: str,
+        int8: bool = False,
+        batch_size: int = 64,
+        runtime: str = "torch",
+    ) -> None:
         from bot.retrieval.embedder import INT8_SUFFIX
 
         self.key = key
@@ -357,73 +367,103 @@ class AdaptedEmbedder:
         self.name = f"{model_name}{INT8_SUFFIX if int8 else ''}@{key}"
         self.int8 = int8
         self.batch_size = batch_size
+        self.runtime = "torch" if int8 else runtime
+        self.backend = self.runtime
         self.path = index_dir / ADAPTERS_DIR / key
         self._encoder: _Encoder | None = None
+        self._onnx: OnnxEncoder | None = None
+        self._dimension = 0
         self._lock = threading.Lock()
 
-    def _load(self) -> _Encoder:
-        if self._encoder is not None:
-            return self._encoder
+    def _load(self) -> None:
+        if self._encoder is not None or self._onnx is not None:
+            return
         with self._lock:
-            if self._encoder is None:
-                info = load_info(self.path.parent.parent, self.key)
-                if info is None:
-                    raise ModelError(f"adapter {self.key} is missing from {self.path.parent}: run 'faqbot kb build'")
-                import torch
+            if self._encoder is not None or self._onnx is not None:
+                return
+            info = load_info(self.path.parent.parent, self.key)
+            if info is None:
+                raise ModelError(f"adapter {self.key} is missing from {self.path.parent}: run 'faqbot kb build'")
+            import torch
 
-                encoder = _Encoder(self.model_name, info.layers)
-                try:
-                    with np.load(self.path / "layers.npz") as saved:
-                        state = {name: torch.from_numpy(saved[name]) for name in saved.files}
-                    encoder.upper.load_state_dict(state)
-                except (OSError, ValueError, RuntimeError, KeyError) as exc:
-                    raise ModelError(f"adapter {self.path} is unreadable: {exc}") from exc
-                encoder.bert.eval()
-                if self.int8:
-                    torch.ao.quantization.quantize_dynamic(
-                        encoder.bert, {torch.nn.Linear}, dtype=torch.qint8, inplace=True
-                    )
+            encoder = _Encoder(self.model_name, info.layers)
+            try:
+                with np.load(self.path / "layers.npz") as saved:
+                    state = {name: torch.from_numpy(saved[name]) for name in saved.files}
+                encoder.upper.load_state_dict(state)
+            except (OSError, ValueError, RuntimeError, KeyError) as exc:
+                raise ModelError(f"adapter {self.path} is unreadable: {exc}") from exc
+            encoder.bert.eval()
+            model = encoder.model
+            size = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+            self._dimension = int(size())
+            if self.int8:
+                torch.ao.quantization.quantize_dynamic(encoder.bert, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
+            if self.runtime == "onnx":
+                self._onnx = self._load_onnx(encoder)
+            if self._onnx is None:
                 self._encoder = encoder
-                log.info("loaded adapter %s", self.path)
-        return self._encoder
+            self.backend = "onnx" if self._onnx is not None else "torch"
+            log.info("loaded adapter %s (%s)", self.path, self.backend)
+
+    def _load_onnx(self, encoder: _Encoder) -> OnnxEncoder | None:
+        try:
+            return onnx_runtime.load_or_export(
+                self.path,
+                "model",
+                f"adapter {self.key}\n{onnx_runtime.model_identity(resolve_model_path(self.model_name))}",
+                lambda: encoder.bert,
+                encoder.tokenizer,
+                encoder.max_tokens,
+                lambda texts: self._torch_encode(encoder, texts, len(texts)),
+            )
+        except ModelError as exc:
+            log.warning("adapter %s runs on PyTorch: %s", self.key, exc)
+            return None
 
     def warm_up(self) -> None:
         self._load()
 
-    @functools.cached_property
+    @property
     def dimension(self) -> int:
-        model = self._load().model
-        size = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
-        return int(size())
+        self._load()
+        return self._dimension
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        import torch
-
-        encoder = self._load()
+        self._load()
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        if self._onnx is not None:
+            return self._onnx.encode(texts, self.batch_size)
+        import torch
+
+        assert self._encoder is not None
         # As the base embedder: one thread for a question; int8 one text at a time.
-        step = 1 if self.int8 else self.batch_size
         threads = torch.get_num_threads()
         single = (len(texts) <= SINGLE_THREAD_BATCH or self.int8) and threads > 1
         with self._lock:
             if single:
                 torch.set_num_threads(1)
             try:
-                # Batches of alike lengths (as sentence-transformers does): little padding.
-                order = sorted(range(len(texts)), key=lambda n: len(texts[n]))
-                result = np.zeros((len(texts), self.dimension), dtype=np.float32)
-                with torch.inference_mode():
-                    for start in range(0, len(order), step):
-                        chunk = order[start : start + step]
-                        result[chunk] = encoder.top(encoder.lower([texts[n] for n in chunk])).numpy()
+                return self._torch_encode(self._encoder, texts, 1 if self.int8 else self.batch_size)
             finally:
                 if single:
                     torch.set_num_threads(threads)
+
+    def _torch_encode(self, encoder: _Encoder, texts: Sequence[str], step: int) -> np.ndarray:
+        import torch
+
+        # Batches of alike lengths (as sentence-transformers does): little padding.
+        order = sorted(range(len(texts)), key=lambda n: len(texts[n]))
+        result = np.zeros((len(texts), self._dimension), dtype=np.float32)
+        with torch.inference_mode():
+            for start in range(0, len(order), step):
+                chunk = order[start : start + step]
+                result[chunk] = encoder.top(encoder.lower([texts[n] for n in chunk])).numpy()
         return result
 
 
 @functools.lru_cache(maxsize=4)
-def adapted_embedder(model_name: str, index_dir: Path, key: str, int8: bool) -> AdaptedEmbedder:
-    """One loaded adapter per (model, folder, key) in a process: index versions that share it share it."""
-    return AdaptedEmbedder(model_name, index_dir, key, int8=int8)
+def adapted_embedder(model_name: str, index_dir: Path, key: str, int8: bool, runtime: str = "torch") -> AdaptedEmbedder:
+    """One loaded adapter per (model, folder, key, runtime) in a process: index versions that share it share it."""
+    return AdaptedEmbedder(model_name, index_dir, key, int8=int8, runtime=runtime)

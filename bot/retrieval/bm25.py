@@ -13,11 +13,14 @@ questions, like a cosine.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Sequence
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import CountVectorizer
+
+from bot.retrieval.sparse import Columns
 
 #: Defaults of the Anserini toolkit for passage retrieval (MS MARCO), not fitted here.
 K1 = 0.9
@@ -48,6 +51,14 @@ class Bm25:
         unseen = np.log(1.0 + (n_passages + 0.5) / 0.5) * (k1 + 1.0)
         return cls(vectorizer, weights, idf * (k1 + 1.0), float(unseen))
 
+    @functools.cached_property
+    def _analyzer(self) -> Callable[[str], list[str]]:
+        return self.vectorizer.build_analyzer()  # type: ignore[no-any-return]
+
+    @functools.cached_property
+    def _columns(self) -> Columns:
+        return Columns(self.weights)
+
     def scores(self, text: str) -> np.ndarray:
         """0..1 per passage: BM25 of ``text`` (each distinct term counted once) over its ceiling.
 
@@ -55,10 +66,10 @@ class Bm25:
         so a question mostly about something else scores low everywhere.
         """
         vocabulary = self.vectorizer.vocabulary_
-        tokens = set(self.vectorizer.build_analyzer()(text))
+        tokens = set(self._analyzer(text))
         terms = np.array(sorted(vocabulary[t] for t in tokens if t in vocabulary), dtype=np.int64)
         ceiling = float(self.ceiling[terms].sum()) + self.unseen_ceiling * (len(tokens) - len(terms))
         if ceiling <= 0:
             return np.zeros(self.weights.shape[0])
-        total = np.asarray(self.weights[:, terms].sum(axis=1)).ravel() if len(terms) else 0.0
+        total = self._columns.dot(terms, np.ones(len(terms)))
         return np.zeros(self.weights.shape[0]) + total / ceiling

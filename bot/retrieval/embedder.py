@@ -9,11 +9,13 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from bot.errors import ModelError
+from bot.retrieval import onnx_runtime
+from bot.retrieval.onnx_runtime import OnnxEncoder
 from bot.settings import DEFAULT_EMBEDDING_MODEL
 
 log = logging.getLogger(__name__)
@@ -63,62 +65,117 @@ INT8_SUFFIX = "+int8"
 #: Encode at most this many texts with one thread (see ``encode``).
 SINGLE_THREAD_BATCH = 4
 
+#: How the model runs: ONNX Runtime (see onnx_runtime.py) or PyTorch.
+RUNTIMES = ("onnx", "torch")
+
 
 class SentenceTransformerEmbedder:
     """A sentence-transformers model, loaded on first use and shared by its callers."""
 
-    def __init__(self, model: str = DEFAULT_EMBEDDING_MODEL, batch_size: int = 64, int8: bool = False) -> None:
+    def __init__(
+        self,
+        model: str = DEFAULT_EMBEDDING_MODEL,
+        batch_size: int = 64,
+        int8: bool = False,
+        runtime: str = "torch",
+        onnx_dir: Path | None = None,
+    ) -> None:
         # int8 vectors differ from float ones: a name of their own keeps their indexes apart.
+        # The runtime does not change the vectors (to 2e-7), so it keeps the name.
         self.name = f"{model}{INT8_SUFFIX}" if int8 else model
         self.model = model
         self.int8 = int8
         self.batch_size = batch_size
+        if runtime not in RUNTIMES:
+            raise ModelError(f"unknown embedding runtime {runtime!r}: use one of {', '.join(RUNTIMES)}")
+        if runtime == "onnx" and onnx_dir is None:
+            raise ModelError("the onnx runtime needs a folder for its export (onnx_dir)")
+        #: What was asked for; ``backend`` is what runs once loaded (int8 is PyTorch's own quantisation).
+        self.runtime = "torch" if int8 else runtime
+        self.backend = self.runtime
+        self.onnx_dir = onnx_dir
         self._model = None
+        self._onnx: OnnxEncoder | None = None
+        self._dimension = 0
         self._lock = threading.Lock()
         self._encode_lock = threading.Lock()
 
     def warm_up(self) -> None:
         """Load the model now (it is otherwise loaded by the first ``encode``)."""
-        if self._model is not None:
+        if self._model is not None or self._onnx is not None:
             return
         with self._lock:
-            if self._model is not None:
+            if self._model is not None or self._onnx is not None:
                 return
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-            path = resolve_model_path(self.model)
-            try:
-                from sentence_transformers import SentenceTransformer
-                from transformers.utils import logging as hf_logging
-
-                hf_logging.set_verbosity_error()  # the bundled weights carry an unused key it reports
-                hf_logging.disable_progress_bar()
-
-                model = SentenceTransformer(path, device="cpu")
-                if self.int8:
-                    import torch
-
-                    # Dynamic quantisation: int8 weights for every linear layer,
-                    # activations quantised on the fly (CPU only, no calibration data).
-                    torch.ao.quantization.quantize_dynamic(
-                        model[0].auto_model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True
-                    )
+            model = self._load_torch()
+            size = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+            self._dimension = int(size())
+            if self.runtime == "onnx":
+                self._onnx = self._load_onnx(model)
+            if self._onnx is None:
                 self._model = model
-            except Exception as exc:  # the library raises many unrelated types
-                raise ModelError(f"cannot load embedding model {self.name!r} from {path}: {exc}") from exc
-            log.info("loaded embedding model %s from %s", self.name, path)
+            self.backend = "onnx" if self._onnx is not None else "torch"
+
+    def _load_torch(self):  # -> SentenceTransformer
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        path = resolve_model_path(self.model)
+        try:
+            from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.set_verbosity_error()  # the bundled weights carry an unused key it reports
+            hf_logging.disable_progress_bar()
+
+            model = SentenceTransformer(path, device="cpu")
+            if self.int8:
+                import torch
+
+                # Dynamic quantisation: int8 weights for every linear layer,
+                # activations quantised on the fly (CPU only, no calibration data).
+                torch.ao.quantization.quantize_dynamic(
+                    model[0].auto_model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True
+                )
+        except Exception as exc:  # the library raises many unrelated types
+            raise ModelError(f"cannot load embedding model {self.name!r} from {path}: {exc}") from exc
+        log.info("loaded embedding model %s from %s", self.name, path)
+        return model
+
+    def _load_onnx(self, model) -> OnnxEncoder | None:  # model: SentenceTransformer
+        """The model's ONNX export (made now when missing), or None (with a warning) to stay on PyTorch."""
+        assert self.onnx_dir is not None
+        transformer = mean_pooled_transformer(model)
+        if transformer is None:
+            log.warning("embedding model %s is not a mean-pooled transformer: it runs on PyTorch", self.name)
+            return None
+        module = model[0]
+        try:
+            return onnx_runtime.load_or_export(
+                self.onnx_dir,
+                Path(self.model).name or "model",
+                onnx_runtime.model_identity(resolve_model_path(self.model)),
+                lambda: transformer,
+                module.tokenizer,
+                int(model.max_seq_length),
+                lambda texts: self._forward(texts, model),
+                lower_case=bool(getattr(module, "do_lower_case", False)),
+            )
+        except ModelError as exc:
+            log.warning("embedding model %s runs on PyTorch: %s", self.name, exc)
+            return None
 
     @property
     def dimension(self) -> int:
         self.warm_up()
-        assert self._model is not None
-        return int(self._model.get_sentence_embedding_dimension())
+        return self._dimension
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         self.warm_up()
-        assert self._model is not None
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        if self._onnx is not None:
+            return self._onnx.encode(texts, self.batch_size)
+        assert self._model is not None
         import torch
 
         # A customer's question is one short text: one thread is as fast, and
@@ -136,9 +193,9 @@ class SentenceTransformerEmbedder:
                     # int8 activations are scaled per batch, padding included, so
                     # a text's vector depends on its batch-mates: one at a time,
                     # the KB's phrasings get exactly the vectors a question would.
-                    vectors = np.vstack([self._forward([text]) for text in texts])
+                    vectors = np.vstack([self._forward([text], self._model) for text in texts])
                 elif len(texts) <= SINGLE_THREAD_BATCH:
-                    vectors = self._forward(texts)
+                    vectors = self._forward(texts, self._model)
                 else:
                     vectors = self._model.encode(
                         list(texts),
@@ -152,7 +209,8 @@ class SentenceTransformerEmbedder:
                     torch.set_num_threads(threads)
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
-    def _forward(self, texts: Sequence[str]) -> np.ndarray:
+    @staticmethod
+    def _forward(texts: Sequence[str], model) -> np.ndarray:  # model: SentenceTransformer
         """A few texts through the model's modules directly: the same vectors as ``encode``.
 
         ``SentenceTransformer.encode`` sorts, batches and converts around the
@@ -161,12 +219,29 @@ class SentenceTransformerEmbedder:
         """
         import torch
 
-        assert self._model is not None
-        prepare = getattr(self._model, "preprocess", None) or self._model.tokenize
+        prepare = getattr(model, "preprocess", None) or model.tokenize
         with torch.inference_mode():
-            output = self._model(prepare(list(texts)))
+            output = model(prepare(list(texts)))
             vectors = torch.nn.functional.normalize(output["sentence_embedding"].float(), dim=1)
         return vectors.numpy()  # type: ignore[no-any-return]
+
+
+def mean_pooled_transformer(model) -> Any:  # model: SentenceTransformer; the Hugging Face model or None
+    """The Hugging Face model inside a sentence-transformers model that mean-pools it, else None."""
+    modules = list(model)
+    transformer = getattr(modules[0], "auto_model", None) if modules else None
+    pooling = modules[1] if len(modules) > 1 else None
+    if transformer is None or type(pooling).__name__ != "Pooling" or not mean_pooled(pooling):
+        return None
+    if any(type(m).__name__ not in ("Pooling", "Normalize") for m in modules[2:]):
+        return None  # a dense layer or the like after the pooling
+    return transformer
+
+
+def mean_pooled(pooling: object) -> bool:
+    """Pooling by the mean of the tokens (``pooling_mode`` in sentence-transformers 5, a flag before)."""
+    mode = getattr(pooling, "pooling_mode", None)
+    return mode == "mean" if mode is not None else bool(getattr(pooling, "pooling_mode_mean_tokens", False))
 
 
 class CachingEmbedder:

@@ -275,7 +275,8 @@ def _encoder(
         held = adaptation.holdout(groups, texts, ranking.adapt_holdout)
         info = adaptation.train_adapter(base_model, texts, groups, held, ranking, expected, index_dir, say)
         seconds = info.seconds
-    return adaptation.adapted_embedder(base_model, index_dir, info.key, int8), info, seconds
+    runtime = str(getattr(embedder, "runtime", "torch"))
+    return adaptation.adapted_embedder(base_model, index_dir, info.key, int8, runtime), info, seconds
 
 
 def _rankers(

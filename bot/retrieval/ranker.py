@@ -53,6 +53,7 @@ from bot.retrieval.calibration import (
     fallback_for,
     fit_calibration,
 )
+from bot.retrieval.sparse import Columns, QueryVectorizer
 from bot.settings import Ranking, Thresholds
 from bot.text import normalize
 
@@ -182,8 +183,8 @@ class LanguageRanker:
         result = np.zeros((len(self.faq_ids), len(SIGNALS)), dtype=np.float64)
         # Passages are scored with BM25: their TF-IDF vectors only feed a classifier, if any.
         ngrams = self.passage_char is None or self.coef is not None
-        char = self.char.transform([normalize(text, self.lang)]) if ngrams else None
-        words = self.words.transform([text]) if ngrams else None
+        char = self._char_query(normalize(text, self.lang)) if ngrams else None
+        words = self._word_query(text) if ngrams else None
         if self.passage_char is not None and self.passage_words is not None:
             result[:, LEXICAL] = self.groups.per_faq_max(self.passage_char.scores(text))
             result[:, WORDS] = self.groups.per_faq_max(self.passage_words.scores(text))
@@ -191,21 +192,22 @@ class LanguageRanker:
                 for column in (LEXICAL, WORDS):
                     result[:, column] += self.context * _neighbour_best(result[:, column], self.neighbours)
         elif char is not None and words is not None:
-            result[:, LEXICAL] = self.groups.per_faq_max(_dot_columns(self._char_columns, char))
-            result[:, WORDS] = self.groups.per_faq_max(_dot_columns(self._word_columns, words))
+            result[:, LEXICAL] = self.groups.per_faq_max(self._char_columns.dot(*char))
+            result[:, WORDS] = self.groups.per_faq_max(self._word_columns.dot(*words))
         if dense is not None:
             result[:, DENSE] = dense
         if self.answers is not None and self.answer_rows is not None:
-            result[:, ANSWER_TEXT] = _dot_columns(self._answer_columns, self.answers.transform([text]))
+            result[:, ANSWER_TEXT] = self._answer_columns.dot(*self._answer_query(text))
         if self.coef is not None and self.intercept is not None and char is not None and words is not None:
             # Only the features the question has: a few hundred of tens of thousands.
             weights = self._coef_by_feature
-            n_char = char.shape[1]
-            scores = char.data @ weights[char.indices] + words.data @ weights[n_char + words.indices]
+            n_char, n_words = self._char_query.features, self._word_query.features
+            (char_features, char_values), (word_features, word_values) = char, words
+            scores = char_values @ weights[char_features] + word_values @ weights[n_char + word_features]
             if self.classifier_dense_weight > 0:
                 if vector is None:
                     raise ValueError("this ranker's classifier needs the question's embedding")
-                scores += (vector * self.classifier_dense_weight) @ weights[n_char + words.shape[1] :]
+                scores += (vector * self.classifier_dense_weight) @ weights[n_char + n_words :]
             result[:, CLASSIFIER] = scores + self.intercept
         return result
 
@@ -215,18 +217,32 @@ class LanguageRanker:
         assert self.coef is not None
         return np.ascontiguousarray(self.coef.T)
 
+    # A question's vectors and the KB's rows by column, for one question at a time (see sparse.py).
     @functools.cached_property
-    def _char_columns(self) -> sp.csc_matrix:
-        return self.char_rows.tocsc()
+    def _char_query(self) -> QueryVectorizer:
+        return QueryVectorizer(self.char)
 
     @functools.cached_property
-    def _word_columns(self) -> sp.csc_matrix:
-        return self.word_rows.tocsc()
+    def _word_query(self) -> QueryVectorizer:
+        return QueryVectorizer(self.words)
 
     @functools.cached_property
-    def _answer_columns(self) -> sp.csc_matrix:
+    def _answer_query(self) -> QueryVectorizer:
+        assert self.answers is not None
+        return QueryVectorizer(self.answers)
+
+    @functools.cached_property
+    def _char_columns(self) -> Columns:
+        return Columns(self.char_rows)
+
+    @functools.cached_property
+    def _word_columns(self) -> Columns:
+        return Columns(self.word_rows)
+
+    @functools.cached_property
+    def _answer_columns(self) -> Columns:
         assert self.answer_rows is not None
-        return self.answer_rows.tocsc()
+        return Columns(self.answer_rows)
 
     def describe(self) -> dict[str, object]:
         return {
@@ -413,13 +429,6 @@ def _neighbour_best(scores: np.ndarray, neighbours: np.ndarray) -> np.ndarray:
     """For each FAQ, the better score of the FAQs just before and after it (0 where there is none)."""
     padded = np.r_[scores, 0.0]  # index -1 reads the padding
     return np.maximum(padded[neighbours[0]], padded[neighbours[1]])
-
-
-def _dot_columns(columns: sp.csc_matrix, query: sp.csr_matrix) -> np.ndarray:
-    """``columns @ query.T`` as a dense vector, touching only the query's non-zero columns."""
-    if query.nnz == 0:
-        return np.zeros(columns.shape[0], dtype=np.float32)
-    return np.asarray(columns[:, query.indices] @ query.data).ravel()
 
 
 def _row_cosines(rows: sp.csr_matrix, queries: np.ndarray) -> np.ndarray:

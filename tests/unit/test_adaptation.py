@@ -108,6 +108,13 @@ def test_adapting_separates_held_out_phrasings_and_the_bot_asks_through_the_adap
     text = rows[5].text
     assert np.allclose(service.retriever.embedder.encode([text])[0], index.vectors[5], atol=1e-5)
     assert service.ask("what is the way to get my money back", "en").decision.best.faq_id == "refund"
+    # ... and so it does on ONNX Runtime (the product's default): the adapted model exported into its folder
+    onnx_service = FaqService(local, SentenceTransformerEmbedder(runtime="onnx", onnx_dir=tmp_path / "onnx"))
+    onnx_encoder = onnx_service.retriever.embedder
+    assert onnx_encoder.name == service.retriever.embedder.name and onnx_encoder.backend == "onnx"
+    assert np.abs(onnx_encoder.encode([r.text for r in rows[:20]]) - index.vectors[:20]).max() < 1e-5
+    adapter_folder = local.index_dir / adaptation.ADAPTERS_DIR / report.adapter
+    assert len(list(adapter_folder.glob("model-*.onnx"))) == 1
 
     # the calibration learnt only from phrasings the adapter never saw
     ranker = index.rankers["en"]
