@@ -86,17 +86,23 @@ class Ranking:
     #: ``adapt_min_per_faq`` per FAQ on average, keeping ``adapt_holdout`` of
     #: each FAQ's phrasings out of training for the calibration and bands.
     adapt: bool = True
-    #: Languages the embedding model knows, the only ones worth adapting it
-    #: on: the default model is English-only (it puts any two Arabic texts at
-    #: cosine ~0.67, and its word pieces cut Arabic into 3-4 times as many
-    #: tokens, so a training step takes about ten times as long).
-    adapt_languages: tuple[str, ...] = ("en",)
+    #: Languages the embedding model knows. The default model is English-only:
+    #: it puts any two Arabic texts at cosine ~0.67, and its word pieces cut
+    #: Arabic into 3-4 times as many tokens. Only these are adapted on; and a
+    #: language outside them whose KB is large enough to learn from
+    #: (``learns_alone``) is ranked without the embedding: on ArBanking77 it
+    #: added nothing (top-1 92.8 with and without) and cost p95 25 ms a question.
+    model_languages: tuple[str, ...] = ("en",)
     adapt_layers: int = 2
     adapt_epochs: float = 2.0
     adapt_learning_rate: float = 1e-4
     adapt_holdout: float = 1 / 3
     adapt_min_rows: int = 1000
     adapt_min_per_faq: float = 20.0
+
+    def learns_alone(self, rows: int, faqs: int) -> bool:
+        """Enough phrasings to learn a language from: ``adapt_min_rows``, and ``adapt_min_per_faq`` per FAQ."""
+        return rows >= self.adapt_min_rows and rows >= self.adapt_min_per_faq * faqs
 
     def key(self) -> str:
         return ",".join(f"{f.name}={getattr(self, f.name)}" for f in dataclasses.fields(self))
@@ -261,9 +267,12 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         passage_context=_number(env, "FAQBOT_PASSAGE_CONTEXT", base_ranking.passage_context, float),
         adapt=env.get("FAQBOT_ADAPT", "on").lower() not in ("off", "0", "false", "no"),
         adapt_epochs=_number(env, "FAQBOT_ADAPT_EPOCHS", base_ranking.adapt_epochs, float),
-        adapt_languages=tuple(
+        model_languages=tuple(
             lang.strip()
-            for lang in env.get("FAQBOT_ADAPT_LANGUAGES", ",".join(base_ranking.adapt_languages)).split(",")
+            for lang in env.get(
+                "FAQBOT_MODEL_LANGUAGES",
+                env.get("FAQBOT_ADAPT_LANGUAGES", ",".join(base_ranking.model_languages)),  # its first name
+            ).split(",")
             if lang.strip()
         ),
     )

@@ -91,7 +91,7 @@ def text_hash(text: str) -> str:
 def eligible_rows(langs: Sequence[str], faq_ids: Sequence[str], config: Ranking) -> np.ndarray:
     """Which rows to adapt on: those of languages with enough phrasings to learn from (bool mask).
 
-    A language qualifies when the model knows it (``adapt_languages``), with
+    A language qualifies when the model knows it (``model_languages``), with
     at least ``adapt_min_rows`` phrasings and ``adapt_min_per_faq`` per FAQ
     on average. Small KBs with a few alternates
     per FAQ (the demo's ~6) keep the model as it is: there is too little to
@@ -101,10 +101,10 @@ def eligible_rows(langs: Sequence[str], faq_ids: Sequence[str], config: Ranking)
     if not config.adapt:
         return mask
     lang_array = np.asarray(langs)
-    for lang in set(langs) & set(config.adapt_languages):
+    for lang in set(langs) & set(config.model_languages):
         rows = lang_array == lang
         faqs = {f for f, keep in zip(faq_ids, rows, strict=True) if keep}
-        if rows.sum() >= config.adapt_min_rows and rows.sum() >= config.adapt_min_per_faq * len(faqs):
+        if config.learns_alone(int(rows.sum()), len(faqs)):
             mask |= rows
     return mask
 

@@ -314,7 +314,12 @@ def fit_ranker(
     background = dense_background(dense_rows, queries, groups.faq_of_row) if len(queries) else 0.0
     n_faqs = len(groups.faq_ids)
     use_classifier = config.classifier and n_faqs >= 2 and n_rows >= config.min_phrasings * n_faqs
-    dense_weight = config.classifier_dense_weight if dense_trust(background) > 0 else 0.0
+    # A language the model does not know, with phrasings enough for the
+    # n-grams and the classifier to carry it, is ranked without the embedding
+    # (settings.Ranking.model_languages): it adds nothing there, and a
+    # question then needs no forward pass.
+    embedded = lang in config.model_languages or not (use_classifier and config.learns_alone(n_rows, n_faqs))
+    dense_weight = config.classifier_dense_weight if embedded and dense_trust(background) > 0 else 0.0
 
     # Held-out signals for the calibration: each query phrasing against all
     # the others (leave one out), and classifier scores from a model that did
@@ -329,7 +334,9 @@ def fit_ranker(
         matrix = matrix.astype(np.float64)
         matrix[own, queries] = -np.inf
         held_out[:, :, column] = groups.per_faq_max(matrix)
-    available = ["dense", "lexical", "words"]
+    available = ["dense", "lexical", "words"] if embedded else ["lexical", "words"]
+    if not embedded:
+        held_out[:, :, DENSE] = 0.0
     answer_vectorizer = answer_rows = None
     if answers and any(answers.get(faq, "").strip() for faq in groups.faq_ids):
         answer_vectorizer = TfidfVectorizer(
@@ -362,7 +369,7 @@ def fit_ranker(
     if coef is None:
         held_out[:, :, CLASSIFIER] = 0.0
     say(f"{lang}: calibrating on {len(queries)} held-out phrasings")
-    fallback = fallback_for(background, config.fallback_char_share)
+    fallback = fallback_for(background if embedded else 1.0, config.fallback_char_share)
     calibration = fit_calibration(held_out, targets, fallback, tuple(available)) if n_faqs >= 2 else fallback
     thresholds: Thresholds | None = None
     thresholds_fit: dict[str, float] = {}

@@ -70,7 +70,7 @@ def test_only_languages_with_enough_phrasings_are_adapted():
     arabic = eligible_rows(["ar"] * 200, faqs[:200], Ranking(adapt_min_rows=100, adapt_min_per_faq=10))
     assert not arabic.any()
     assert eligible_rows(
-        ["ar"] * 200, faqs[:200], Ranking(adapt_min_rows=100, adapt_min_per_faq=10, adapt_languages=("en", "ar"))
+        ["ar"] * 200, faqs[:200], Ranking(adapt_min_rows=100, adapt_min_per_faq=10, model_languages=("en", "ar"))
     ).all()
 
 

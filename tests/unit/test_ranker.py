@@ -158,6 +158,23 @@ def test_a_language_the_model_cannot_separate_skips_the_embedding():
     assert ranker.signals("reset my password", None, None).shape == (6, len(SIGNALS))
 
 
+def test_a_large_kb_in_a_language_the_model_does_not_know_is_ranked_without_the_embedding():
+    texts = [t for phrasings in TOPICS.values() for t in phrasings]
+    faq_of_row = [faq for faq, phrasings in TOPICS.items() for _ in phrasings]
+    vectors = HashingEmbedder(dimension=128).encode(texts)
+    rich = Ranking(adapt_min_rows=20, adapt_min_per_faq=5)  # 30 phrasings, 5 per FAQ: enough to learn from
+    known = fit_ranker("en", texts, faq_of_row, vectors, rich)
+    assert known.needs_embedding and known.classifier_dense_weight > 0
+    other = fit_ranker("ar", texts, faq_of_row, vectors, rich)
+    assert other.coef is not None and other.classifier_dense_weight == 0 and other.calibration.weight("dense") == 0
+    assert not other.needs_embedding  # a question in it needs no forward pass
+    assert other.calibration.weight("classifier") > 0  # the n-grams and the classifier carry it
+    assert fit_ranker("ar", texts, faq_of_row, vectors, rich.__class__(model_languages=("en", "ar"),
+                      adapt_min_rows=20, adapt_min_per_faq=5)).needs_embedding  # fmt: skip
+    # a small KB keeps whatever the embedding gives it
+    assert fit_ranker("ar", texts, faq_of_row, vectors, Ranking()).classifier_dense_weight > 0
+
+
 def test_build_refits_only_the_languages_that_changed(small_kb: Path, tmp_path: Path):
     embedder = HashingEmbedder()
     index_dir = tmp_path / "index"
