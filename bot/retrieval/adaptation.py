@@ -43,7 +43,7 @@ import numpy as np
 
 from bot.errors import ModelError
 from bot.retrieval import onnx_runtime
-from bot.retrieval.embedder import SINGLE_THREAD_BATCH, mean_pooled, resolve_model_path
+from bot.retrieval.embedder import mean_pooled, resolve_model_path, torch_threads
 from bot.retrieval.onnx_runtime import OnnxEncoder
 from bot.settings import Ranking
 
@@ -435,20 +435,9 @@ class AdaptedEmbedder:
             return np.zeros((0, self.dimension), dtype=np.float32)
         if self._onnx is not None:
             return self._onnx.encode(texts, self.batch_size)
-        import torch
-
         assert self._encoder is not None
-        # As the base embedder: one thread for a question; int8 one text at a time.
-        threads = torch.get_num_threads()
-        single = (len(texts) <= SINGLE_THREAD_BATCH or self.int8) and threads > 1
-        with self._lock:
-            if single:
-                torch.set_num_threads(1)
-            try:
-                return self._torch_encode(self._encoder, texts, 1 if self.int8 else self.batch_size)
-            finally:
-                if single:
-                    torch.set_num_threads(threads)
+        with self._lock, torch_threads(len(texts), self.int8):
+            return self._torch_encode(self._encoder, texts, 1 if self.int8 else self.batch_size)
 
     def _torch_encode(self, encoder: _Encoder, texts: Sequence[str], step: int) -> np.ndarray:
         import torch

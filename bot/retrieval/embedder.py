@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -67,6 +68,29 @@ SINGLE_THREAD_BATCH = 4
 
 #: How the model runs: ONNX Runtime (see onnx_runtime.py) or PyTorch.
 RUNTIMES = ("onnx", "torch")
+
+
+@contextlib.contextmanager
+def torch_threads(texts: int, int8: bool) -> Iterator[None]:
+    """PyTorch's thread count while encoding ``texts`` texts: one for a question (or int8), every thread for a batch.
+
+    A customer's question is one short text: one thread is as fast, and a
+    second one left spinning after the forward pass slows the n-gram and
+    classifier work that follows (measured on 2 cores, Banking77: p95 per
+    question 91 ms with 2 threads, 41 ms with 1). int8 encodes one text at a
+    time. Batches (index builds) keep every thread.
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    single = (texts <= SINGLE_THREAD_BATCH or int8) and threads > 1
+    if single:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        if single:
+            torch.set_num_threads(threads)
 
 
 class SentenceTransformerEmbedder:
@@ -176,37 +200,22 @@ class SentenceTransformerEmbedder:
         if self._onnx is not None:
             return self._onnx.encode(texts, self.batch_size)
         assert self._model is not None
-        import torch
-
-        # A customer's question is one short text: one thread is as fast, and
-        # a second one left spinning after the forward pass slows the n-gram
-        # and classifier work that follows (measured on 2 cores, Banking77:
-        # p95 per question 91 ms with 2 threads, 41 ms with 1). Batches (index
-        # builds) keep every thread.
-        threads = torch.get_num_threads()
-        single = (len(texts) <= SINGLE_THREAD_BATCH or self.int8) and threads > 1
-        with self._encode_lock:
-            if single:
-                torch.set_num_threads(1)
-            try:
-                if self.int8:
-                    # int8 activations are scaled per batch, padding included, so
-                    # a text's vector depends on its batch-mates: one at a time,
-                    # the KB's phrasings get exactly the vectors a question would.
-                    vectors = np.vstack([self._forward([text], self._model) for text in texts])
-                elif len(texts) <= SINGLE_THREAD_BATCH:
-                    vectors = self._forward(texts, self._model)
-                else:
-                    vectors = self._model.encode(
-                        list(texts),
-                        batch_size=self.batch_size,
-                        normalize_embeddings=True,
-                        convert_to_numpy=True,
-                        show_progress_bar=False,
-                    )
-            finally:
-                if single:
-                    torch.set_num_threads(threads)
+        with self._encode_lock, torch_threads(len(texts), self.int8):
+            if self.int8:
+                # int8 activations are scaled per batch, padding included, so
+                # a text's vector depends on its batch-mates: one at a time,
+                # the KB's phrasings get exactly the vectors a question would.
+                vectors = np.vstack([self._forward([text], self._model) for text in texts])
+            elif len(texts) <= SINGLE_THREAD_BATCH:
+                vectors = self._forward(texts, self._model)
+            else:
+                vectors = self._model.encode(
+                    list(texts),
+                    batch_size=self.batch_size,
+                    normalize_embeddings=True,
+                    convert_to_numpy=True,
+                    show_progress_bar=False,
+                )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
     @staticmethod

@@ -163,7 +163,8 @@ def load_or_export(
         if old != path:
             old.unlink(missing_ok=True)
     log.info("exported %s to %s", stem, path)
-    return OnnxEncoder(path, tokenizer, max_tokens, lower_case)
+    encoder.path = path  # the session checked above has the model in memory: no second load
+    return encoder
 
 
 def _export(
