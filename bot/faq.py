@@ -73,7 +73,7 @@ class FaqService:
                         f"index {index.version} was built with {index.model!r}, "
                         f"but the configured model is {self.embedder.name!r}: run 'faqbot kb build'"
                     )
-                retriever = Retriever(index, self._encoder(index), depth=self.settings.search_depth)
+                retriever = Retriever(index, self._encoder(index))
             except IndexError_ as exc:
                 # Keep serving the previous version when the new one cannot be loaded.
                 self._load_error = str(exc)

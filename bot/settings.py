@@ -127,7 +127,6 @@ class Settings:
     embedding_runtime: str = "onnx"
     languages: tuple[str, ...] = ("en", "ar", "ru")
     default_language: str = "en"
-    search_depth: int = 1024  # phrasings FAISS ranks per query; the rest count as no closer
     thresholds: Thresholds = Thresholds()
     #: Use the bands fitted on the KB at build time (stored with the index);
     #: False when the operator set thresholds explicitly, which then apply.
@@ -297,7 +296,6 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         embedding_runtime=runtime,
         languages=languages,
         default_language=default_language,
-        search_depth=int(_number(env, "FAQBOT_SEARCH_DEPTH", defaults.search_depth, int)),
         thresholds=thresholds,
         fitted_thresholds=not any(
             env.get(name) for name in ("FAQBOT_ANSWER_THRESHOLD", "FAQBOT_CLARIFY_THRESHOLD", "FAQBOT_CLARIFY_MARGIN")

@@ -27,6 +27,7 @@ import dataclasses
 import functools
 import hashlib
 import logging
+import threading
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -61,6 +62,7 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[str], None]
 
+_STEM_LOCK = threading.Lock()
 _STEMMERS = {"en": "english", "ar": "arabic", "ru": "russian", "fr": "french", "de": "german", "es": "spanish"}
 
 
@@ -107,8 +109,16 @@ def word_tokens(lang: str, text: str, skip_stop_words: bool = False) -> list[str
     if skip_stop_words:
         stop = _stop_words(lang)
         tokens = [t for t in tokens if t not in stop]
-    stemmer = _stemmer(lang)
-    return list(stemmer.stemWords(tokens)) if stemmer else tokens
+    return [_stem(lang, token) for token in tokens] if _stemmer(lang) else tokens
+
+
+@functools.lru_cache(maxsize=1 << 17)
+def _stem(lang: str, word: str) -> str:
+    """One word's stem, cached: a new question's words are mostly words seen before, and Snowball in
+    Python costs about 0.9 ms for a Banking77 question (a sixth of its n-gram work).
+    A Snowball stemmer keeps the word it works on in itself, so one thread stems at a time."""
+    with _STEM_LOCK:
+        return _stemmer(lang).stemWord(word)  # type: ignore[union-attr]
 
 
 def content_tokens(lang: str, text: str) -> list[str]:

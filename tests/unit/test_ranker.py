@@ -1,10 +1,14 @@
+import concurrent.futures
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import snowballstemmer
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from bot.kb.loader import load_knowledge_base
+from bot.retrieval import ranker
 from bot.retrieval.calibration import ANSWER_TEXT, CLASSIFIER, DENSE, LEXICAL, SIGNALS, WORDS
 from bot.retrieval.index import build_index, load_index
 from bot.retrieval.ranker import RowGroups, _folds, fit_ranker, word_tokens
@@ -69,6 +73,29 @@ def test_word_tokens_are_normalised_and_stemmed():
     # diacritics and alef forms folded, the article stripped by the Arabic stemmer
     assert word_tokens("ar", "الطَّلبات") == word_tokens("ar", "الطلبات") == ["طلب"]
     assert word_tokens("xx", "Plain words") == ["plain", "words"]  # no stemmer: tokens as they are
+
+
+def test_words_are_stemmed_alike_from_many_threads():
+    words = [
+        f"{stem}{suffix}"
+        for stem in ("refund", "deliver", "charg", "transfer", "verif")
+        for suffix in ("ing", "ed", "s", "ation", "ies")
+    ]
+    serial = [snowballstemmer.stemmer("english").stemWord(w) for w in words]
+
+    def stem_all(n: int) -> list[str]:
+        ranker._stem.cache_clear()  # so that the threads stem, not only read the cache
+        return [ranker._stem("en", w) for w in words[n % 5 :] + words[: n % 5]]
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads switch inside a word's stemming
+    try:
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            results = list(pool.map(stem_all, range(200)))
+    finally:
+        sys.setswitchinterval(interval)
+    for n, result in enumerate(results):
+        assert result == serial[n % 5 :] + serial[: n % 5]
 
 
 def test_row_groups_take_the_best_row_per_faq():

@@ -1,12 +1,15 @@
 from pathlib import Path
 
+import faiss
+import numpy as np
 import pytest
 
+from bot.errors import IndexError_
 from bot.faq import FaqService
 from bot.kb.loader import load_knowledge_base
 from bot.retrieval.decision import ANSWER, CLARIFY, HANDOFF, decide
 from bot.retrieval.index import build_index, load_index
-from bot.retrieval.search import Candidate, Retriever
+from bot.retrieval.search import Candidate, Retriever, stored_vectors
 from bot.settings import Settings, Thresholds
 from tests.conftest import HashingEmbedder
 
@@ -98,3 +101,30 @@ def test_service_falls_back_to_the_default_language(settings: Settings, small_kb
     build_index(load_knowledge_base(small_kb, ("en", "ru")), embedder, settings.index_dir)
     answer = FaqService(settings, embedder).ask("how do I return an item", "ar")
     assert answer.lang == "en" and answer.decision.best.faq_id == "returns-how"
+
+
+def test_dense_scores_every_faq_exactly_over_the_stored_vectors(retriever: Retriever):
+    index = retriever.index
+    for lang in index.languages:
+        rows = index.row_ids_by_lang[lang]
+        text = "how long does delivery take to my country"
+        vector, dense = retriever.dense(text, lang)
+        # Brute force over the index's own vectors: every phrasing, every FAQ (no search depth, no floor).
+        cosines = index.vectors[rows] @ retriever.embedder.encode([text])[0]
+        expected = {}
+        for row, cosine in zip(rows, cosines, strict=True):
+            faq_id = index.rows[row].faq_id
+            expected[faq_id] = max(expected.get(faq_id, -np.inf), float(cosine))
+        assert dense.tolist() == pytest.approx([expected[f] for f in retriever.rankers[lang].faq_ids], abs=1e-6)
+        assert np.array_equal(vector, retriever.embedder.encode([text])[0])
+
+
+def test_the_stored_vectors_are_a_read_only_view_of_faiss(retriever: Retriever):
+    for lang, flat in retriever.index.faiss_by_lang.items():
+        matrix = retriever.matrices[lang]
+        assert matrix.shape == (flat.ntotal, flat.d) and not matrix.flags.writeable
+        assert np.array_equal(matrix, retriever.index.vectors[retriever.index.row_ids_by_lang[lang]])
+    with pytest.raises(IndexError_, match="flat inner-product"):
+        stored_vectors(faiss.IndexFlatL2(8))
+    with pytest.raises(IndexError_, match="flat inner-product"):
+        stored_vectors(faiss.IndexHNSWFlat(8, 4, faiss.METRIC_INNER_PRODUCT))
