@@ -117,13 +117,15 @@ class Settings:
     var_dir: Path = PROJECT_ROOT / "var"
     # Retrieval
     embedding_model: str = DEFAULT_EMBEDDING_MODEL
-    #: Run the model's linear layers in int8 (dynamic quantisation, see
-    #: retrieval/embedder.py): about 3 times faster per question on CPU, with
-    #: slightly different vectors, so it is another model name and index.
+    #: Run the model's linear layers in int8 (dynamic quantisation): on ONNX
+    #: Runtime the export quantised with one scale per output channel (see
+    #: retrieval/onnx_runtime.py), on PyTorch its own quantisation. Other
+    #: vectors than the float model's (and than each other's), so another
+    #: model name and index.
     embedding_int8: bool = False
     #: What runs the model: "onnx" (ONNX Runtime, an export made once from the
     #: weights; 2-3 times faster per question, the same vectors) or "torch"
-    #: (PyTorch). int8 always runs on PyTorch. See retrieval/onnx_runtime.py.
+    #: (PyTorch). See retrieval/onnx_runtime.py.
     embedding_runtime: str = "onnx"
     languages: tuple[str, ...] = ("en", "ar", "ru")
     default_language: str = "en"

@@ -348,7 +348,9 @@ class AdaptedEmbedder:
     With ``runtime="onnx"`` the adapted model is exported once into the
     adapter's folder (``model-<key>.onnx``) and run by ONNX Runtime, as the
     base model is (see onnx_runtime.py); otherwise, or when the export fails,
-    by PyTorch.
+    by PyTorch. With ``int8`` on ONNX Runtime, that export's int8 quantisation
+    (``model-<key>-int8.onnx``) runs, and a failure is an error: PyTorch's int8
+    would give other vectors than the index holds.
     """
 
     def __init__(
@@ -360,14 +362,14 @@ class AdaptedEmbedder:
         batch_size: int = 64,
         runtime: str = "torch",
     ) -> None:
-        from bot.retrieval.embedder import INT8_SUFFIX
+        from bot.retrieval.embedder import model_suffix
 
         self.key = key
         self.model_name = model_name
-        self.name = f"{model_name}{INT8_SUFFIX if int8 else ''}@{key}"
+        self.name = f"{model_name}{model_suffix(int8, runtime)}@{key}"
         self.int8 = int8
         self.batch_size = batch_size
-        self.runtime = "torch" if int8 else runtime
+        self.runtime = runtime
         self.backend = self.runtime
         self.path = index_dir / ADAPTERS_DIR / key
         self._encoder: _Encoder | None = None
@@ -397,7 +399,7 @@ class AdaptedEmbedder:
             model = encoder.model
             size = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
             self._dimension = int(size())
-            if self.int8:
+            if self.int8 and self.runtime == "torch":
                 torch.ao.quantization.quantize_dynamic(encoder.bert, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
             if self.runtime == "onnx":
                 self._onnx = self._load_onnx(encoder)
@@ -416,8 +418,14 @@ class AdaptedEmbedder:
                 encoder.tokenizer,
                 encoder.max_tokens,
                 lambda texts: self._torch_encode(encoder, texts, len(texts)),
+                int8=self.int8,
             )
         except ModelError as exc:
+            if self.int8:  # PyTorch's int8 gives other vectors than the index holds
+                raise ModelError(
+                    f"adapter {self.key} cannot run in int8 on ONNX Runtime ({exc}):"
+                    " set FAQBOT_EMBEDDING_RUNTIME=torch or FAQBOT_EMBEDDING_INT8=off, then run 'faqbot kb build'"
+                ) from exc
             log.warning("adapter %s runs on PyTorch: %s", self.key, exc)
             return None
 

@@ -60,8 +60,19 @@ def resolve_model_path(model: str) -> str:
     return model
 
 
-#: Appended to the model's name when it runs in int8.
+#: Appended to the model's name when it runs in int8 on PyTorch.
 INT8_SUFFIX = "+int8"
+#: Appended to the model's name when it runs in int8 on ONNX Runtime: other
+#: vectors than PyTorch's int8 (another quantisation), so another name.
+ONNX_INT8_SUFFIX = "+int8-onnx"
+
+
+def model_suffix(int8: bool, runtime: str) -> str:
+    """What the model's name gets for its numerics: float vectors are alike on either runtime, int8 ones are not."""
+    if not int8:
+        return ""
+    return ONNX_INT8_SUFFIX if runtime == "onnx" else INT8_SUFFIX
+
 
 #: Encode at most this many texts with one thread (see ``encode``).
 SINGLE_THREAD_BATCH = 4
@@ -104,18 +115,18 @@ class SentenceTransformerEmbedder:
         runtime: str = "torch",
         onnx_dir: Path | None = None,
     ) -> None:
-        # int8 vectors differ from float ones: a name of their own keeps their indexes apart.
-        # The runtime does not change the vectors (to 2e-7), so it keeps the name.
-        self.name = f"{model}{INT8_SUFFIX}" if int8 else model
-        self.model = model
-        self.int8 = int8
-        self.batch_size = batch_size
         if runtime not in RUNTIMES:
             raise ModelError(f"unknown embedding runtime {runtime!r}: use one of {', '.join(RUNTIMES)}")
         if runtime == "onnx" and onnx_dir is None:
             raise ModelError("the onnx runtime needs a folder for its export (onnx_dir)")
-        #: What was asked for; ``backend`` is what runs once loaded (int8 is PyTorch's own quantisation).
-        self.runtime = "torch" if int8 else runtime
+        # int8 vectors differ from float ones: a name of their own keeps their indexes apart.
+        # The runtime does not change float vectors (to 2e-7), so they keep the name.
+        self.name = f"{model}{model_suffix(int8, runtime)}"
+        self.model = model
+        self.int8 = int8
+        self.batch_size = batch_size
+        #: What was asked for; ``backend`` is what runs once loaded.
+        self.runtime = runtime
         self.backend = self.runtime
         self.onnx_dir = onnx_dir
         self._model = None
@@ -152,7 +163,7 @@ class SentenceTransformerEmbedder:
             hf_logging.disable_progress_bar()
 
             model = SentenceTransformer(path, device="cpu")
-            if self.int8:
+            if self.int8 and self.runtime == "torch":
                 import torch
 
                 # Dynamic quantisation: int8 weights for every linear layer,
@@ -183,8 +194,14 @@ class SentenceTransformerEmbedder:
                 int(model.max_seq_length),
                 lambda texts: self._forward(texts, model),
                 lower_case=bool(getattr(module, "do_lower_case", False)),
+                int8=self.int8,
             )
         except ModelError as exc:
+            if self.int8:  # PyTorch's int8 gives other vectors than this model's indexes hold
+                raise ModelError(
+                    f"embedding model {self.name} cannot run in int8 on ONNX Runtime ({exc}):"
+                    " set FAQBOT_EMBEDDING_RUNTIME=torch or FAQBOT_EMBEDDING_INT8=off, then run 'faqbot kb build'"
+                ) from exc
             log.warning("embedding model %s runs on PyTorch: %s", self.name, exc)
             return None
 

@@ -3,9 +3,12 @@ import pytest
 
 from bot.errors import ConfigError, ModelError
 from bot.retrieval import onnx_runtime
-from bot.retrieval.embedder import INT8_SUFFIX, CachingEmbedder, SentenceTransformerEmbedder
+from bot.retrieval.adaptation import AdaptedEmbedder
+from bot.retrieval.embedder import INT8_SUFFIX, ONNX_INT8_SUFFIX, CachingEmbedder, SentenceTransformerEmbedder
 from bot.settings import from_env
 from tests.conftest import HashingEmbedder
+
+RUNTIME_CASES = [(False, "torch"), (False, "onnx"), (True, "torch"), (True, "onnx")]
 
 
 def test_int8_is_another_model_name_and_off_by_default():
@@ -51,16 +54,24 @@ def test_the_caching_embedder_encodes_each_text_once_and_forgets_the_oldest():
     assert inner.calls == [["a b"]] and cached.encode([]).shape == (0, inner.dimension)
 
 
-def test_the_runtime_is_a_setting_onnx_by_default_and_int8_stays_on_pytorch(tmp_path):
+def test_the_runtime_is_a_setting_onnx_by_default(tmp_path):
     assert from_env({}).embedding_runtime == "onnx"
     assert from_env({"FAQBOT_EMBEDDING_RUNTIME": "torch"}).embedding_runtime == "torch"
     with pytest.raises(ConfigError):
         from_env({"FAQBOT_EMBEDDING_RUNTIME": "tensorflow"})
     with pytest.raises(ModelError):
         SentenceTransformerEmbedder(runtime="onnx")  # nowhere to keep the export
-    assert SentenceTransformerEmbedder(int8=True, runtime="onnx", onnx_dir=tmp_path).runtime == "torch"
     onnx = SentenceTransformerEmbedder(runtime="onnx", onnx_dir=tmp_path)
     assert onnx.name == SentenceTransformerEmbedder().name  # the same vectors, so the same indexes
+    # int8 vectors depend on the quantisation: each runtime's have their own name (and indexes)
+    onnx_int8 = SentenceTransformerEmbedder(int8=True, runtime="onnx", onnx_dir=tmp_path)
+    assert onnx_int8.runtime == "onnx" and onnx_int8.name == onnx.name + ONNX_INT8_SUFFIX
+    assert len({onnx.name, onnx_int8.name, SentenceTransformerEmbedder(int8=True).name}) == 3
+    adapted = [AdaptedEmbedder(onnx.model, tmp_path, "k", int8=int8, runtime=r) for int8, r in RUNTIME_CASES]
+    assert [a.name for a in adapted] == [
+        f"{onnx.model}{suffix}@k" for suffix in ("", "", INT8_SUFFIX, ONNX_INT8_SUFFIX)
+    ]
+    assert [a.runtime for a in adapted] == [r for _, r in RUNTIME_CASES]
 
 
 @pytest.mark.slow
@@ -101,3 +112,46 @@ def test_a_model_the_export_gets_wrong_stays_on_pytorch(tmp_path, monkeypatch, c
     assert embedder.backend == "torch" and "differs from PyTorch" in caplog.text
     assert np.allclose(vectors, SentenceTransformerEmbedder().encode(["where is my parcel"]), atol=1e-6)
     assert not list(tmp_path.glob("*.onnx")) and not list(tmp_path.glob(".*"))  # nothing half-written kept
+
+
+@pytest.mark.slow
+def test_int8_on_onnx_runtime_quantises_the_export_once_and_stays_close(tmp_path):
+    texts = ["where is my parcel", "a longer question about how the refund for a cancelled order is worked out", "x",
+             "كيف أغير كلمة المرور", "Когда придёт моя посылка?"]  # fmt: skip
+    plain = SentenceTransformerEmbedder().encode(texts)
+    folder = tmp_path / "onnx"
+    int8 = SentenceTransformerEmbedder(int8=True, runtime="onnx", onnx_dir=folder)
+    vectors = int8.encode(texts)
+    assert int8.backend == "onnx" and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-4)
+    cosines = np.sum(plain * vectors, axis=1)
+    assert not np.allclose(plain, vectors, atol=1e-3) and (cosines >= onnx_runtime.INT8_AGREEMENT).all()
+    # per-channel scales: closer to the float vectors than PyTorch's int8 (one scale per matrix)
+    torch_int8 = SentenceTransformerEmbedder(int8=True).encode(texts)
+    assert cosines.mean() > np.sum(plain * torch_int8, axis=1).mean()
+    # activations are scaled per input: one text at a time, so a batch changes nothing
+    alone = np.vstack([int8.encode([text]) for text in texts])
+    assert np.array_equal(int8.encode(texts * 2)[: len(texts)], alone)
+    (quantised,) = folder.glob(f"*{onnx_runtime.INT8_SUFFIX}.onnx")
+    assert quantised.stat().st_size < 0.4 * next(p for p in folder.glob("*.onnx") if p != quantised).stat().st_size
+    stamp = quantised.stat().st_mtime_ns
+    again = SentenceTransformerEmbedder(int8=True, runtime="onnx", onnx_dir=folder)
+    assert np.array_equal(again.encode(texts), vectors) and quantised.stat().st_mtime_ns == stamp
+    quantised.write_bytes(b"not a model")  # damaged: quantised again
+    repaired = SentenceTransformerEmbedder(int8=True, runtime="onnx", onnx_dir=folder)
+    assert np.allclose(repaired.encode(texts), vectors, atol=1e-6) and not list(folder.glob(".*"))
+
+
+@pytest.mark.slow
+def test_int8_that_cannot_run_on_onnx_runtime_is_an_error_not_other_vectors(tmp_path, monkeypatch):
+    real = onnx_runtime.OnnxEncoder.encode
+
+    def off(self, texts, batch_size=64):
+        vectors = real(self, texts, batch_size)
+        return vectors[:, ::-1].copy() if self.one_at_a_time else vectors  # a quantisation gone wrong
+
+    monkeypatch.setattr(onnx_runtime.OnnxEncoder, "encode", off)
+    embedder = SentenceTransformerEmbedder(int8=True, runtime="onnx", onnx_dir=tmp_path)
+    with pytest.raises(ModelError, match="cannot run in int8 on ONNX Runtime.*FAQBOT_EMBEDDING_RUNTIME=torch"):
+        embedder.encode(["where is my parcel"])
+    assert not list(tmp_path.glob(f"*{onnx_runtime.INT8_SUFFIX}.onnx")) and not list(tmp_path.glob(".*"))
