@@ -117,8 +117,11 @@ class FaqService:
         return encoder
 
     def warm_up(self) -> None:
-        """Load the model and the live index now rather than on the first question."""
-        self._live().embedder.encode(["warm up"])
+        """Load the model, the live index and its languages' text tools now rather than on the first question."""
+        retriever = self._live()
+        retriever.embedder.encode(["warm up"])
+        for lang in retriever.rankers:
+            retriever.search("warm up", lang)
 
     def resolve_language(self, lang: str, index: FaqIndex | None = None) -> str:
         """``lang`` if the index has FAQs in it, else the default language."""

@@ -181,23 +181,40 @@ def _edit_to_live(bot, rounds: int) -> list[float]:
     anchor = "gift card are refunded to the gift card."
     times: list[float] = []
     builds: list[float] = []
+    published: list[float] = []  # write -> the watcher's status says the new version is live
+    reloads: list[int] = []  # the watcher's reloads between the write and the answer (1 when all is well)
     try:
         for i in range(rounds):
             marker = f"Edit number {i} {uuid.uuid4().hex[:6]}."
+            written = time.time()
             path.write_text(original.replace(anchor, f"{anchor} {marker}"), encoding="utf-8")
             start = time.perf_counter()
+            seen: dict[float, dict] = {}
             while True:
                 replies = bot.say(f"live-{uuid.uuid4().hex[:8]}", "How long do refunds take?")
+                status = read_status(bot.settings) or {}
+                if float(status.get("checked_at") or 0.0) > written:
+                    seen[float(status["checked_at"])] = status
                 if any(marker in (r.get("text") or "") for r in replies):
                     break
                 if time.perf_counter() - start > 60:
                     raise TimeoutError("the edit did not go live within 60 s")
             times.append(time.perf_counter() - start)
             status = read_status(bot.settings) or {}
+            seen[float(status.get("checked_at") or 0.0)] = status
             builds.append(float(status.get("seconds") or 0.0))
+            published.append(float(status.get("checked_at") or written) - written)
+            reloads.append(sum(1 for at in seen if at > written))
     finally:
         path.write_text(original, encoding="utf-8")
-    print(f"  of which the watcher's load + check + build: median {statistics.median(builds):.2f} s")
+    print(
+        f"  of which the watcher's load + check + build: median {statistics.median(builds):.2f} s"
+        f" (each: {', '.join(f'{b:.2f}' for b in builds)})"
+    )
+    print(
+        f"  write -> status live: median {statistics.median(published):.2f} s, max {max(published):.2f} s;"
+        f" reloads seen per edit: {reloads}"
+    )
     return times
 
 

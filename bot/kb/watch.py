@@ -26,6 +26,7 @@ from bot.errors import FaqbotError
 from bot.kb.loader import NON_CONTENT_DIRS, load_knowledge_base
 from bot.retrieval.embedder import Embedder
 from bot.retrieval.index import build_index, current_version
+from bot.retrieval.ranker import load_text_tools
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -144,9 +145,11 @@ class KbWatcher:
 
     def _loop(self) -> None:
         try:
-            self.embedder.encode(["warm up"])  # load the model before the first edit, not during it
+            # The model and the text tools load before the first edit, not during it.
+            self.embedder.encode(["warm up"])
+            load_text_tools(self.settings.languages)
         except Exception:  # noqa: BLE001 - reported by the first reload instead
-            log.exception("cannot load the embedding model")
+            log.exception("cannot load the embedding model or the text tools")
         while not self._stop.is_set():
             try:
                 self.check_once()

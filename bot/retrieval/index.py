@@ -317,6 +317,7 @@ def _rankers(
             passages=not answered,
             # Calibrate only on phrasings the adapter never saw (all of them without one).
             calibration_rows=np.array([rows[i].text_hash not in trained for i in ids]) if trained else None,
+            previous=old,
         )
         fitted.append(lang)
     return rankers, fitted

@@ -1,7 +1,11 @@
 from pathlib import Path
 
+import yaml
+
+from bot.kb import parser
 from bot.kb.loader import load_knowledge_base
 from bot.kb.parser import parse_file, parse_text
+from bot.settings import PROJECT_ROOT
 from tests.conftest import SMALL_KB_EN, write_faqs
 
 
@@ -146,3 +150,12 @@ def test_demo_knowledge_base_is_valid_and_complete():
     assert ids["en"] == ids["ar"] == ids["ru"]
     topics = {e.tags[0] for e in kb.entries}
     assert {"orders", "shipping", "returns", "payments", "account", "privacy", "contact"} <= topics
+
+
+def test_libyaml_reads_the_metadata_exactly_as_pyyaml_does(monkeypatch):
+    assert parser.SAFE_LOADER is yaml.CSafeLoader  # PyYAML's wheels carry libyaml: the reload's parse is in C
+    kb_dir = PROJECT_ROOT / "knowledge_base"
+    fast = load_knowledge_base(kb_dir, ("en", "ar", "ru"))
+    monkeypatch.setattr(parser, "SAFE_LOADER", yaml.SafeLoader)
+    slow = load_knowledge_base(kb_dir, ("en", "ar", "ru"))
+    assert fast.entries == slow.entries and len(fast.entries) > 100 and fast.errors == slow.errors

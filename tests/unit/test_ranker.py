@@ -226,3 +226,33 @@ def test_an_unreadable_ranker_is_an_index_error(small_kb: Path, tmp_path: Path):
     (report.path / "ranker-ru.pkl").write_bytes(b"not a pickle")
     with pytest.raises(IndexError_, match="ranker for ru"):
         load_index(tmp_path / "index")
+
+
+def test_a_refit_with_the_same_phrasings_reuses_the_trained_classifier(monkeypatch):
+    texts = [t for phrasings in TOPICS.values() for t in phrasings]
+    faq_of_row = [faq for faq, phrasings in TOPICS.items() for _ in phrasings]
+    vectors = HashingEmbedder(dimension=128).encode(texts)
+    answers = {faq: f"About {faq}." for faq in TOPICS}
+    trained = []
+    real = ranker._train
+    monkeypatch.setattr(ranker, "_train", lambda *args: trained.append(1) or real(*args))
+    first = fit_ranker("en", texts, faq_of_row, vectors, DEFAULT_RANKING, answers=answers)
+    assert len(trained) == DEFAULT_RANKING.folds + 1 and first.coef is not None
+
+    # An answer edited: the same phrasings, so the same SVMs; the answer field and the calibration are refitted.
+    edited = dict(answers, refund="Refunds reach your card within 5 working days.")
+    messages: list[str] = []
+    second = fit_ranker(
+        "en", texts, faq_of_row, vectors, DEFAULT_RANKING, answers=edited, progress=messages.append, previous=first
+    )
+    assert len(trained) == DEFAULT_RANKING.folds + 1 and "en: classifier unchanged (its phrasings are)" in messages
+    assert np.array_equal(second.coef, first.coef) and np.array_equal(second.intercept, first.intercept)
+    question = "how many days until the refund is on my card"
+    vector = HashingEmbedder(dimension=128).encode([question])[0]
+    before, after = (r.signals(question, None, vector)[:, ANSWER_TEXT] for r in (first, second))
+    assert not np.allclose(before, after)
+
+    # A phrasing edited: trained again.
+    changed = [*texts[:-1], "how do I cancel what I ordered"]
+    third = fit_ranker("en", changed, faq_of_row, vectors, DEFAULT_RANKING, answers=edited, previous=second)
+    assert len(trained) == 2 * (DEFAULT_RANKING.folds + 1) and third.classifier_key != second.classifier_key

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from bot.faq import FaqService
 from bot.kb.watch import KbWatcher, kb_signature, read_status
+from bot.retrieval import ranker
 from bot.retrieval.index import current_version
 from bot.settings import Settings
 from tests.conftest import HashingEmbedder
@@ -151,3 +152,27 @@ def test_rollback_serves_the_previous_version(settings: Settings, embedder: Hash
     assert kb_live.cmd_versions(argparse.Namespace(kb=None), settings) == 0
     out = capsys.readouterr().out
     assert f"* {second}" in out and first in out
+
+
+def test_the_text_tools_load_at_start_not_at_the_first_edit_or_question(
+    settings: Settings, embedder: HashingEmbedder, monkeypatch
+):
+    KbWatcher(settings, embedder).check_once()  # the index exists: a restart finds it unchanged
+    loaded: list[str] = []
+    real = ranker._tokenizer.__wrapped__
+    monkeypatch.setattr(ranker, "_tokenizer", lambda lang: loaded.append(lang) or real(lang))
+    ranker.word_tokens.cache_clear()
+    watcher = KbWatcher(settings, embedder, interval=0.05)
+    watcher.start()
+    try:
+        deadline = time.monotonic() + 10
+        while set(loaded) < set(settings.languages) and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        watcher.stop()
+    assert set(loaded) >= set(settings.languages)  # spaCy's pipelines, before any edit
+    loaded.clear()
+    ranker.word_tokens.cache_clear()
+    service = FaqService(settings, embedder)
+    service.warm_up()
+    assert set(loaded) >= set(service.index.languages)  # ... and before the first question
