@@ -202,7 +202,7 @@ def load_or_export(
 
 
 def quantized(exported: OnnxEncoder, path: Path, reference: Reference) -> OnnxEncoder:
-    """``exported``'s linear layers in int8 at ``path`` (made now when missing), checked against ``reference``.
+    """``exported`` with its linear layers quantised to int8, written to ``path`` once checked against ``reference``.
 
     Dynamic quantisation with one scale per output channel of each weight
     matrix: weights a quarter of the size, activations quantised on the fly.
