@@ -83,6 +83,7 @@ EVENTS = (
 USER_AGENT = "faqbot-webhook/1"
 JITTER = 0.2  # +-20 % on every backoff delay, so many bots do not retry in step
 LEASE_MARGIN = 5.0  # seconds a claim outlives the longest possible send
+LOCKED_RETRY = 0.02  # seconds between tries of a read SQLite refused as locked
 ERROR_EXCERPT_CHARS = 200
 _PENDING = "delivered_at IS NULL AND dead_at IS NULL"
 
@@ -289,14 +290,24 @@ class WebhookSender:
         return conn
 
     def _read(self, sql: str, params: tuple[Any, ...]) -> list[sqlite3.Row]:
-        try:
-            conn = self._connect()
+        deadline = time.monotonic() + self.busy_timeout
+        while True:
             try:
-                return conn.execute(sql, params).fetchall()
-            finally:
-                conn.close()
-        except (sqlite3.Error, OSError) as exc:
-            raise HandoffError(f"webhook outbox {self.db_path}: cannot read: {exc}") from exc
+                conn = self._connect()
+                try:
+                    return conn.execute(sql, params).fetchall()
+                finally:
+                    conn.close()
+            except sqlite3.OperationalError as exc:
+                # SQLite answers "locked" at once, without its busy handler, where waiting could
+                # deadlock: two connections switching a new database to WAL together, for one.
+                # A read holds nothing, so it can wait and try again within the same budget.
+                if "locked" in str(exc) and time.monotonic() < deadline:
+                    time.sleep(LOCKED_RETRY)
+                    continue
+                raise HandoffError(f"webhook outbox {self.db_path}: cannot read: {exc}") from exc
+            except (sqlite3.Error, OSError) as exc:
+                raise HandoffError(f"webhook outbox {self.db_path}: cannot read: {exc}") from exc
 
     def _claim(self, now: float) -> _Row | None:
         """The head of the queue, leased to this sender, or None when the head is not due (or leased)."""
