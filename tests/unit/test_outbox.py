@@ -120,6 +120,28 @@ def make_packet(event: str = "handoff.created", ticket_id: int = 1) -> dict[str,
     return packet
 
 
+def run_together(
+    senders: list[WebhookSender], work: Callable[[WebhookSender], None], timeout: float
+) -> list[BaseException]:
+    """``work(sender)`` for every sender in a thread of its own, all released at once; what they raised."""
+    start = threading.Barrier(len(senders))
+    errors: list[BaseException] = []
+
+    def run(sender: WebhookSender) -> None:
+        start.wait()
+        try:
+            work(sender)
+        except BaseException as exc:  # returned to the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(s,)) for s in senders]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout)
+    return errors
+
+
 def enqueue_many(db: Path, count: int, now: float, event: str = "handoff.created") -> list[str]:
     """Enqueue ``count`` packets in one committed transaction, as the store does."""
     conn = sqlite3.connect(db, isolation_level=None)
@@ -305,23 +327,13 @@ def test_two_senders_at_once_send_each_packet_exactly_once_in_order(tmp_path: Pa
     ids = enqueue_many(db, 20, time.time())
     receiver.delay = 0.005
     senders = [WebhookSender(db, receiver.url, SECRET) for _ in range(2)]
-    start = threading.Barrier(2)
-    errors: list[BaseException] = []
 
     def run(sender: WebhookSender) -> None:
-        try:
-            start.wait()
-            deadline = time.monotonic() + 10
-            while sender.stats()["pending"] and time.monotonic() < deadline:
-                sender.deliver_due(limit=3)
-        except BaseException as exc:  # surfaced below
-            errors.append(exc)
+        deadline = time.monotonic() + 10
+        while sender.stats()["pending"] and time.monotonic() < deadline:
+            sender.deliver_due(limit=3)
 
-    threads = [threading.Thread(target=run, args=(s,)) for s in senders]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(15)
+    errors = run_together(senders, run, timeout=15)
     assert errors == []
     assert [r["headers"]["X-Faqbot-Delivery"] for r in receiver.requests] == ids
     assert all(r["attempts"] == 1 and r["delivered_at"] for r in rows(db))
@@ -477,23 +489,13 @@ def test_the_documented_receiver_accepts_signed_packets_once_and_refuses_the_res
 def test_senders_starting_together_on_a_new_database_never_see_it_locked(tmp_path: Path):
     # Both switch the database to WAL on their first read; SQLite refuses one of them at once
     # ("database is locked", no busy wait) about once in 150 such starts without the retry.
+    def first_read(sender: WebhookSender) -> None:
+        assert sender.stats()["pending"] == 1
+
     errors: list[BaseException] = []
     for n in range(300):
         db = tmp_path / f"start-{n}.db"
         enqueue_many(db, 1, time.time())
         senders = [WebhookSender(db, "http://127.0.0.1:9/unused", SECRET) for _ in range(2)]
-        start = threading.Barrier(2)
-
-        def first_read(sender: WebhookSender, start: threading.Barrier = start) -> None:
-            start.wait()
-            try:
-                assert sender.stats()["pending"] == 1
-            except BaseException as exc:  # surfaced below
-                errors.append(exc)
-
-        threads = [threading.Thread(target=first_read, args=(s,)) for s in senders]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(10)
+        errors += run_together(senders, first_read, timeout=10)
     assert errors == []
