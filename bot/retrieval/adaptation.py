@@ -421,11 +421,8 @@ class AdaptedEmbedder:
                 int8=self.int8,
             )
         except ModelError as exc:
-            if self.int8:  # PyTorch's int8 gives other vectors than the index holds
-                raise ModelError(
-                    f"adapter {self.key} cannot run in int8 on ONNX Runtime ({exc}):"
-                    " set FAQBOT_EMBEDDING_RUNTIME=torch or FAQBOT_EMBEDDING_INT8=off, then run 'faqbot kb build'"
-                ) from exc
+            if self.int8:  # load_or_export says why and what to set; no fallback to other vectors
+                raise
             log.warning("adapter %s runs on PyTorch: %s", self.key, exc)
             return None
 

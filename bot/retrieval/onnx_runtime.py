@@ -160,24 +160,23 @@ def load_or_export(
     ``transformer`` returns the (Hugging Face) model to export, mean-pooled and
     normalised in the graph; ``reference`` embeds texts with PyTorch, for the check.
     With ``int8``, the export's int8 quantisation (``<stem>-<key>-int8.onnx``, see
-    ``quantized``). Raises ModelError when ONNX Runtime is missing or the export
-    fails or disagrees.
+    ``quantized``), and a ModelError that says what to set when it cannot run.
+    Raises ModelError when ONNX Runtime is missing or the export fails or disagrees.
     """
     missing = available()
     if missing:
         raise ModelError(missing)
     key = export_key(identity)
     if int8:
-        quantized_path = folder / f"{stem}-{key}{INT8_SUFFIX}.onnx"
-        if quantized_path.exists():
-            try:
-                return OnnxEncoder(quantized_path, tokenizer, max_tokens, lower_case, one_at_a_time=True)
-            except ModelError as exc:
-                log.warning("quantising %s again: %s", quantized_path, exc)
-        exported = load_or_export(folder, stem, identity, transformer, tokenizer, max_tokens, reference, lower_case)
-        encoder = quantized(exported, quantized_path, reference)
-        _remove_older(folder, f"{stem}-{'?' * len(key)}{INT8_SUFFIX}.onnx", quantized_path)
-        return encoder
+        try:
+            return _load_or_quantise(
+                folder, stem, key, identity, transformer, tokenizer, max_tokens, reference, lower_case
+            )
+        except ModelError as exc:  # no fallback: PyTorch's int8 gives other vectors than the index holds
+            raise ModelError(
+                f"{folder / stem} cannot run in int8 on ONNX Runtime ({exc}): set FAQBOT_EMBEDDING_RUNTIME=torch"
+                " or FAQBOT_EMBEDDING_INT8=off, then run 'faqbot kb build'"
+            ) from exc
     path = folder / f"{stem}-{key}.onnx"
     if path.exists():
         try:
@@ -198,6 +197,30 @@ def load_or_export(
     _remove_older(folder, f"{stem}-{'?' * len(key)}.onnx", path)
     log.info("exported %s to %s", stem, path)
     encoder.path = path  # the session checked above has the model in memory: no second load
+    return encoder
+
+
+def _load_or_quantise(
+    folder: Path,
+    stem: str,
+    key: str,
+    identity: str,
+    transformer: Callable[[], Callable[..., Sequence]],
+    tokenizer: Tokenizer,
+    max_tokens: int,
+    reference: Reference,
+    lower_case: bool,
+) -> OnnxEncoder:
+    """The cached int8 quantisation of the model's export (``folder/<stem>-<key>-int8.onnx``), made now when missing."""
+    path = folder / f"{stem}-{key}{INT8_SUFFIX}.onnx"
+    if path.exists():
+        try:
+            return OnnxEncoder(path, tokenizer, max_tokens, lower_case, one_at_a_time=True)
+        except ModelError as exc:
+            log.warning("quantising %s again: %s", path, exc)
+    exported = load_or_export(folder, stem, identity, transformer, tokenizer, max_tokens, reference, lower_case)
+    encoder = quantized(exported, path, reference)
+    _remove_older(folder, f"{stem}-{'?' * len(key)}{INT8_SUFFIX}.onnx", path)
     return encoder
 
 
