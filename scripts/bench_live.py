@@ -189,19 +189,17 @@ def _edit_to_live(bot, rounds: int) -> list[float]:
             written = time.time()
             path.write_text(original.replace(anchor, f"{anchor} {marker}"), encoding="utf-8")
             start = time.perf_counter()
-            seen: dict[float, dict] = {}
+            seen: set[float] = set()  # the watcher's status times since the write: one per reload
             while True:
                 replies = bot.say(f"live-{uuid.uuid4().hex[:8]}", "How long do refunds take?")
-                status = read_status(bot.settings) or {}
-                if float(status.get("checked_at") or 0.0) > written:
-                    seen[float(status["checked_at"])] = status
+                seen.add(float((read_status(bot.settings) or {}).get("checked_at") or 0.0))
                 if any(marker in (r.get("text") or "") for r in replies):
                     break
                 if time.perf_counter() - start > 60:
                     raise TimeoutError("the edit did not go live within 60 s")
             times.append(time.perf_counter() - start)
             status = read_status(bot.settings) or {}
-            seen[float(status.get("checked_at") or 0.0)] = status
+            seen.add(float(status.get("checked_at") or 0.0))
             builds.append(float(status.get("seconds") or 0.0))
             published.append(float(status.get("checked_at") or written) - written)
             reloads.append(sum(1 for at in seen if at > written))

@@ -298,15 +298,13 @@ class WebhookSender:
                     return conn.execute(sql, params).fetchall()
                 finally:
                     conn.close()
-            except sqlite3.OperationalError as exc:
+            except (sqlite3.Error, OSError) as exc:
                 # SQLite answers "locked" at once, without its busy handler, where waiting could
                 # deadlock: two connections switching a new database to WAL together, for one.
                 # A read holds nothing, so it can wait and try again within the same budget.
-                if "locked" in str(exc) and time.monotonic() < deadline:
+                if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc) and time.monotonic() < deadline:
                     time.sleep(LOCKED_RETRY)
                     continue
-                raise HandoffError(f"webhook outbox {self.db_path}: cannot read: {exc}") from exc
-            except (sqlite3.Error, OSError) as exc:
                 raise HandoffError(f"webhook outbox {self.db_path}: cannot read: {exc}") from exc
 
     def _claim(self, now: float) -> _Row | None:
