@@ -1,10 +1,18 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from bot.errors import ConfigError, ModelError
-from bot.retrieval import onnx_runtime
+from bot.retrieval import onnx_fusion, onnx_runtime
 from bot.retrieval.adaptation import AdaptedEmbedder
-from bot.retrieval.embedder import INT8_SUFFIX, ONNX_INT8_SUFFIX, CachingEmbedder, SentenceTransformerEmbedder
+from bot.retrieval.embedder import (
+    INT8_SUFFIX,
+    ONNX_INT8_SUFFIX,
+    CachingEmbedder,
+    SentenceTransformerEmbedder,
+    resolve_model_path,
+)
 from bot.settings import from_env
 from tests.conftest import HashingEmbedder
 
@@ -87,6 +95,7 @@ def test_onnx_runtime_gives_pytorchs_vectors_and_exports_once(tmp_path, caplog):
     alone = np.vstack([onnx.encode([text]) for text in texts])
     assert np.abs(alone - torch_vectors).max() < 1e-5  # padding in a batch changes nothing
     (export,) = folder.glob("*.onnx")
+    assert onnx_fusion.attention_layers(export) == 6  # each of MiniLM-L6's layers is one fused kernel
     stamp = export.stat().st_mtime_ns
     # another process (here: another embedder) loads the cached export
     again = SentenceTransformerEmbedder(runtime="onnx", onnx_dir=folder)
@@ -96,6 +105,44 @@ def test_onnx_runtime_gives_pytorchs_vectors_and_exports_once(tmp_path, caplog):
     repaired = SentenceTransformerEmbedder(runtime="onnx", onnx_dir=folder)
     assert np.abs(repaired.encode(texts) - torch_vectors).max() < 1e-5 and repaired.backend == "onnx"
     assert [p.name for p in folder.glob("*.onnx")] == [export.name]
+
+
+@pytest.mark.slow
+def test_the_classic_attention_gives_transformers_vectors_and_is_put_back():
+    import torch
+
+    embedder = SentenceTransformerEmbedder()
+    embedder.warm_up()
+    module = embedder._model[0]
+    bert = module.auto_model
+    before = bert.config._attn_implementation
+    batch = module.tokenizer(["where is my parcel", "a much longer question about a refund", "x"], padding=True,
+                             return_tensors="pt")  # fmt: skip
+    with torch.inference_mode():
+        expected = bert(**batch)[0]
+        with onnx_fusion.classic_attention_in(bert):
+            assert bert.config._attn_implementation == onnx_fusion.CLASSIC_ATTENTION
+            mask = onnx_fusion.additive_mask(batch["attention_mask"])
+            classic = bert(**dict(batch, attention_mask=mask))[0]
+    assert bert.config._attn_implementation == before
+    real = batch["attention_mask"].bool()  # padding positions are never pooled
+    assert torch.allclose(classic[real], expected[real], atol=1e-5)
+
+
+@pytest.mark.slow
+def test_a_graph_onnx_runtime_cannot_fuse_is_exported_plain(tmp_path, monkeypatch, caplog):
+    def partial(source, target, heads, hidden, layers):
+        raise ModelError(f"ONNX Runtime fused 5 of the model's {layers} attention layers")
+
+    monkeypatch.setattr(onnx_fusion, "fuse", partial)
+    texts = ["where is my parcel", "a longer question about how the refund for a cancelled order is worked out"]
+    embedder = SentenceTransformerEmbedder(runtime="onnx", onnx_dir=tmp_path)
+    with caplog.at_level("INFO"):
+        vectors = embedder.encode(texts)
+    assert embedder.backend == "onnx" and "without fused attention: ONNX Runtime fused 5" in caplog.text
+    assert np.abs(vectors - SentenceTransformerEmbedder().encode(texts)).max() < 1e-5
+    (export,) = tmp_path.glob("*.onnx")
+    assert onnx_fusion.attention_layers(export) == 0 and not list(tmp_path.glob(".*"))
 
 
 @pytest.mark.slow
@@ -132,8 +179,11 @@ def test_int8_on_onnx_runtime_quantises_the_export_once_and_stays_close(tmp_path
     # activations are scaled per input: one text at a time, so a batch changes nothing
     alone = np.vstack([int8.encode([text]) for text in texts])
     assert np.array_equal(int8.encode(texts * 2)[: len(texts)], alone)
-    (quantised,) = folder.glob(f"*{onnx_runtime.INT8_SUFFIX}.onnx")
-    assert quantised.stat().st_size < 0.4 * next(p for p in folder.glob("*.onnx") if p != quantised).stat().st_size
+    # quantised from a plain export that is not kept
+    (quantised,) = folder.glob("*.onnx")
+    assert quantised.name.endswith(f"{onnx_runtime.INT8_SUFFIX}.onnx") and onnx_fusion.attention_layers(quantised) == 0
+    weights = Path(resolve_model_path(int8.model)) / "model.safetensors"
+    assert quantised.stat().st_size < 0.4 * weights.stat().st_size
     stamp = quantised.stat().st_mtime_ns
     again = SentenceTransformerEmbedder(int8=True, runtime="onnx", onnx_dir=folder)
     assert np.array_equal(again.encode(texts), vectors) and quantised.stat().st_mtime_ns == stamp
