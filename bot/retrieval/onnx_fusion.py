@@ -79,7 +79,7 @@ def classic_attention_in(model: Any) -> Iterator[None]:
     try:
         yield
     finally:
-        model.set_attn_implementation(previous)
+        model.set_attn_implementation(previous or "eager")
 
 
 def additive_mask(attention_mask: Any) -> Any:

@@ -23,8 +23,9 @@ upgrade re-exports.
 
 With ``FAQBOT_EMBEDDING_INT8=on`` a plain (unfused) export is quantised to
 int8 once (``<stem>-<key>-int8.onnx``; the float file is not kept): weights a
-quarter of the size, one scale per output channel. A question's forward pass is 30-40 % faster (Banking77, with
-its adapter: p50 5.1 / p95 8.6 ms against 7.4 / 12.9 in the same run), and
+quarter of the size, one scale per output channel. A question's forward pass
+is 30-40 % faster than the plain float export's (Banking77, with its adapter:
+p50 5.1 / p95 8.6 ms against 7.4 / 12.9 in the same run), and
 the vectors keep a cosine of 0.995 on average to the float ones (PyTorch's
 int8: 0.85-0.95 on the probes). It is not the default: CLINC150's in-scope
 accuracy falls from 95.0 to 94.9 %, under the target (see docs/benchmarks.md).
@@ -256,9 +257,9 @@ def _load_or_quantise(
         except ModelError as exc:
             log.warning("quantising %s again: %s", path, exc)
     folder.mkdir(parents=True, exist_ok=True)
-    # Quantised from a plain export, made for it and not kept: the quantiser
-    # gives each linear layer one scale per output channel, which it cannot
-    # do inside a fused attention.
+    # Quantised from a plain export, made for it and not kept: ONNX Runtime's
+    # quantiser cannot type the fused attention's outputs, and the int8
+    # quality measured (docs/benchmarks.md) is the plain graph's.
     with _staging(folder, stem) as staging:
         exported = _export_checked(transformer(), tokenizer, max_tokens, staging, lower_case, reference, fused=False)
         encoder = quantized(exported, path, reference)
@@ -327,11 +328,16 @@ def _remove_older(folder: Path, pattern: str, keep: Path) -> None:
 
 def _export_fused(model: Any, tokenizer: Tokenizer, max_tokens: int, path: Path, lower_case: bool) -> None:
     """``_export`` with ONNX Runtime's fused attention, or a ModelError when the model's graph does not fuse."""
-    config = model.config
+    config = getattr(model, "config", None)
+    heads, hidden, layers = (
+        getattr(config, name, 0) for name in ("num_attention_heads", "hidden_size", "num_hidden_layers")
+    )
+    if not all(isinstance(size, int) and size > 0 for size in (heads, hidden, layers)):
+        raise ModelError("the model's config gives no number of heads, hidden size and layers")
     with _staging(path.parent, path.stem) as unfused:
         with onnx_fusion.classic_attention_in(model):
             _export(model, tokenizer, max_tokens, unfused, lower_case, additive_mask=True)
-        onnx_fusion.fuse(unfused, path, config.num_attention_heads, config.hidden_size, config.num_hidden_layers)
+        onnx_fusion.fuse(unfused, path, heads, hidden, layers)
 
 
 def _export(
