@@ -514,7 +514,7 @@ def _fit_classifier(
     """
     digest = hashlib.sha256(f"{FIT_VERSION}\0{c}\0{n_faqs}\0{features.shape}".encode())
     for part in (features.data, features.indices, features.indptr, group, folds, queries):
-        digest.update(np.ascontiguousarray(part).view(np.uint8))
+        digest.update(np.ascontiguousarray(part).tobytes())
     key = digest.hexdigest()[:24]
     if (
         previous is not None
