@@ -359,6 +359,11 @@ def write_report(results: list[dict[str, object]], out: Path, args: argparse.Nam
         value = r["faqbot"][metric]
         status = "met" if value is not None and value >= target else "**missed**"
         lines.append(f"| {name} | {metric} | {fmt(target)} | {fmt(value)} | {status} |")
+    for r in results:
+        p95 = r["faqbot"].get("p95_ms")
+        status = "met" if p95 is not None and p95 <= LATENCY_TARGET_MS else "**missed**"
+        shown = f"{p95:.1f}" if p95 is not None else "–"
+        lines.append(f"| {r['set']} | p95_ms | ≤ {LATENCY_TARGET_MS:.0f} | {shown} | {status} |")
     lines += [
         "",
         "## Speed",
