@@ -140,36 +140,21 @@ def _name_heads(graph: Any, heads: int) -> None:
     transformers 5 writes it as -1 (inferred).
     """
     from onnx import numpy_helper
+    from onnxruntime.transformers.onnx_model import OnnxModel
 
-    constants = {init.name: init for init in graph.graph.initializer}
-    made = {node.output[0]: node for node in graph.graph.node if node.op_type == "Constant"}
-    producer = {output: node for node in graph.graph.node for output in node.output}
-    for node in graph.graph.node:
-        if node.op_type != "Reshape" or len(node.input) < 2:
-            continue
-        concat = producer.get(node.input[1])
+    model = OnnxModel(graph)  # a view: changes go to ``graph``
+    producers = model.output_name_to_node()
+    for node in model.get_nodes_by_op_type("Reshape"):
+        concat = model.get_parent(node, 1, producers)
         if concat is None or concat.op_type != "Concat" or len(concat.input) != 4:
             continue
-        value = _constant(concat.input[2], constants, made)
-        if value is None or value.size != 1 or int(value.reshape(-1)[0]) != -1:
+        value = model.get_constant_value(concat.input[2])
+        if not isinstance(value, np.ndarray) or value.size != 1 or int(value.reshape(-1)[0]) != -1:
             continue
         name = f"{concat.input[2]}_heads"
-        if name not in constants:
-            constants[name] = numpy_helper.from_array(np.array([heads], dtype=value.dtype), name)
-            graph.graph.initializer.append(constants[name])
+        if model.get_initializer(name) is None:
+            model.add_initializer(numpy_helper.from_array(np.array([heads], dtype=value.dtype), name))
         concat.input[2] = name
-
-
-def _constant(name: str, constants: dict[str, Any], made: dict[str, Any]) -> np.ndarray | None:
-    from onnx import numpy_helper
-
-    if name in constants:
-        return numpy_helper.to_array(constants[name])  # type: ignore[no-any-return]
-    node = made.get(name)
-    if node is None:
-        return None
-    value = next((a for a in node.attribute if a.name == "value"), None)
-    return numpy_helper.to_array(value.t) if value is not None else None
 
 
 @contextlib.contextmanager

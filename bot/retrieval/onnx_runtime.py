@@ -278,23 +278,16 @@ def quantized(exported: OnnxEncoder, path: Path, reference: Reference) -> OnnxEn
     """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    handle, staging = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".onnx", dir=path.parent)
-    os.close(handle)
-    try:
+    with _staging(path.parent, path.stem) as staging:
         try:
             with warnings.catch_warnings(), _without(QUANTISER_ADVICE):
                 warnings.simplefilter("ignore")
-                quantize_dynamic(str(exported.path), staging, weight_type=QuantType.QInt8, per_channel=True)
+                quantize_dynamic(str(exported.path), str(staging), weight_type=QuantType.QInt8, per_channel=True)
         except Exception as exc:  # the quantiser raises many unrelated types
             raise ModelError(f"cannot quantise {exported.path} to int8: {exc}") from exc
-        encoder = OnnxEncoder(
-            Path(staging), exported.tokenizer, exported.max_tokens, exported.lower_case, one_at_a_time=True
-        )
+        encoder = OnnxEncoder(staging, exported.tokenizer, exported.max_tokens, exported.lower_case, one_at_a_time=True)
         _check_int8(encoder, reference)
         os.replace(staging, path)
-    except BaseException:
-        Path(staging).unlink(missing_ok=True)
-        raise
     log.info("quantised %s to %s", exported.path, path)
     encoder.path = path
     return encoder
