@@ -180,6 +180,11 @@ class Settings:
         return self.var_dir / "index"
 
     @property
+    def services_status_path(self) -> Path:
+        """Where ``faqbot run``'s supervisor writes the state of each service (read by ``/healthz``)."""
+        return self.var_dir / "run" / "services.json"
+
+    @property
     def onnx_dir(self) -> Path:
         """Where the base model's ONNX export is cached (adapted models keep theirs with the adapter)."""
         return self.var_dir / "cache" / "onnx"

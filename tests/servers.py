@@ -10,7 +10,6 @@ import json
 import re
 import shutil
 import socket
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -22,12 +21,13 @@ import requests
 
 from bot.accounts import UserStore
 from bot.cli.rasa_model import ensure_model
-from bot.cli.run import child_env, readiness_urls, service_commands, stop_all, wait_ready
+from bot.cli.run import supervisor_for
 from bot.handoff.store import HandoffStore
 from bot.kb.loader import load_knowledge_base
 from bot.retrieval.index import build_index
 from bot.services import embedder
 from bot.settings import PROJECT_ROOT, Settings, from_env
+from bot.supervisor import Supervisor
 
 
 def free_port() -> int:
@@ -169,21 +169,21 @@ class TcpProxy:
 
 
 class RunningBot:
-    """The three services of one test session, and helpers to talk to them."""
+    """The three services of one test session (under faqbot's own supervisor), and helpers to talk to them."""
 
     def __init__(
-        self,
-        settings: Settings,
-        processes: dict[str, subprocess.Popen],
-        logs: Path,
-        webhook: WebhookReceiver,
-        host_site: HostSite,
+        self, settings: Settings, supervisor: Supervisor, webhook: WebhookReceiver, host_site: HostSite
     ) -> None:
         self.settings = settings
-        self.processes = processes
-        self.logs = logs
+        self.supervisor = supervisor
+        self.logs = supervisor.logs
         self.webhook = webhook
         self.host_site = host_site
+
+    def pid(self, name: str) -> int | None:
+        """The process id of service ``name`` while it runs."""
+        process = self.supervisor.runs[name].process
+        return process.pid if process is not None and process.poll() is None else None
 
     @property
     def web_url(self) -> str:
@@ -248,11 +248,25 @@ class RunningBot:
         raise AssertionError(f"timed out waiting for {what}\n--- web log ---\n{self.log_tail('web')}")
 
     def alive(self) -> bool:
-        return all(p.poll() is None for p in self.processes.values())
+        return all(self.pid(name) is not None for name in self.supervisor.runs)
 
     def log_tail(self, name: str, lines: int = 60) -> str:
         path = self.logs / f"{name}.log"
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+
+
+def wait_for_model(settings: Settings, timeout: float = 120.0) -> None:
+    """Rasa answers "/" before its model is loaded: wait until it is."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            status = requests.get(f"{settings.rasa_url}/status", params={"token": settings.rasa_token}, timeout=10)
+            if status.ok and status.json().get("model_file"):
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"Rasa loaded no model within {timeout:.0f} s")
 
 
 @contextlib.contextmanager
@@ -288,27 +302,19 @@ def running_bot(var_dir: Path, **changes: Any) -> Iterator[RunningBot]:
     build_index(kb, embedder(settings), settings.index_dir, settings.ranking)
     model = ensure_model(settings.replace(home=PROJECT_ROOT))
     assert model is not None, "rasa train failed"
-    logs = var_dir / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    env = child_env(settings)
-    processes: dict[str, subprocess.Popen] = {}
+    supervisor = supervisor_for(settings, model)
+    keeper = threading.Thread(target=supervisor.supervise, name="test-supervisor", daemon=True)
     try:
-        for name, command in service_commands(settings, model).items():
-            log = open(logs / f"{name}.log", "ab")
-            processes[name] = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        bot = RunningBot(settings, processes, logs, webhook, host_site)
-        for name, url in readiness_urls(settings).items():
-            if not wait_ready(url, processes[name], timeout=300):
-                raise RuntimeError(f"{name} did not start:\n{bot.log_tail(name)}")
-        # Rasa answers "/" before its model is loaded: wait until it is.
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            status = requests.get(f"{settings.rasa_url}/status", params={"token": settings.rasa_token}, timeout=10)
-            if status.ok and status.json().get("model_file"):
-                break
-            time.sleep(0.5)
+        supervisor.start()
+        bot = RunningBot(settings, supervisor, webhook, host_site)
+        not_ready = supervisor.wait_ready(300)
+        if not_ready:
+            raise RuntimeError("did not start:\n" + "\n".join(f"{n}:\n{bot.log_tail(n)}" for n in not_ready))
+        wait_for_model(settings)
+        keeper.start()  # from here on the supervisor restarts a service that dies, as under `faqbot run`
         yield bot
     finally:
-        stop_all(processes)
+        supervisor.stop()
+        keeper.join(timeout=5)
         webhook.close()
         host_site.close()

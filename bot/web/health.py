@@ -11,6 +11,8 @@ from flask.typing import ResponseReturnValue
 
 from bot.kb.watch import read_status
 from bot.retrieval.index import current_version
+from bot.supervisor import UP
+from bot.supervisor import read_status as read_services
 from bot.web.common import settings
 
 bp = Blueprint("health", __name__)
@@ -51,6 +53,21 @@ def kb_status() -> dict[str, object]:
     return result
 
 
+def services_status() -> dict[str, object] | None:
+    """What ``faqbot run``'s supervisor says of each process (restarts, last exit), or None without one."""
+    status = read_services(settings().services_status_path)
+    if status is None:
+        return None
+    services = status.get("services") or {}
+    result: dict[str, object] = {
+        "ok": bool(status.get("supervisor_alive")) and all(s.get("state") == UP for s in services.values()),
+        "services": services,
+    }
+    if not status.get("supervisor_alive"):
+        result["error"] = "the supervisor (faqbot run) is not running: nothing restarts a service that stops"
+    return result
+
+
 @bp.get("/healthz")
 def healthz() -> ResponseReturnValue:
     s = settings()
@@ -60,6 +77,9 @@ def healthz() -> ResponseReturnValue:
         "action_server": probe(f"{s.action_server_url}/health", timeout),
         "kb": kb_status(),
     }
+    supervised = services_status()
+    if supervised is not None:
+        report["supervisor"] = supervised
     ok = all(part["ok"] for part in report.values())
     # A rejected edit leaves the previous KB serving: still up, but say so.
     reload = report["kb"].get("reload")

@@ -99,3 +99,26 @@ def test_healthz_reports_each_part(client, settings, small_kb, embedder: Hashing
     build_index(load_knowledge_base(small_kb, ("en", "ru")), embedder, settings.index_dir)
     kb = client.get("/healthz").get_json()["kb"]
     assert kb["ok"] is True and kb["entries"] == {"en": 3, "ru": 3} and kb["version"]
+
+
+def test_healthz_reports_the_supervisors_view_of_each_process(client, settings):
+    import json
+    import os
+
+    path = settings.services_status_path
+    path.parent.mkdir(parents=True)
+    services = {
+        "rasa": {"state": "backoff", "restarts": 2, "last_exit_code": -9, "next_start_at": 1.0},
+        "actions": {"state": "up", "restarts": 0},
+        "web": {"state": "up", "restarts": 0},
+    }
+    path.write_text(json.dumps({"supervisor_pid": os.getpid(), "services": services}))
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    supervisor = response.get_json()["supervisor"]
+    assert supervisor["ok"] is False and supervisor["services"]["rasa"]["restarts"] == 2
+    assert supervisor["services"]["rasa"]["last_exit_code"] == -9
+
+    services["rasa"] = {"state": "up", "restarts": 2}
+    path.write_text(json.dumps({"supervisor_pid": os.getpid(), "services": services}))
+    assert client.get("/healthz").get_json()["supervisor"]["ok"] is True
