@@ -11,7 +11,10 @@ import logging
 from rasa_sdk import endpoint
 
 from bot import services
-from bot.settings import get_settings
+from bot.handoff.rasa_client import RasaClient
+from bot.handoff.spool import SpoolDrainer
+from bot.settings import Settings, get_settings
+from bot.worker import PeriodicWorker
 
 
 def main() -> None:
@@ -23,7 +26,23 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not args.no_warm_up:
         services.faq_service().warm_up()
-    endpoint.run(action_package_name="actions", port=args.port)
+    drainer = spool_worker(settings)
+    drainer.start()
+    try:
+        endpoint.run(action_package_name="actions", port=args.port)
+    finally:
+        drainer.stop()
+
+
+def spool_worker(settings: Settings) -> PeriodicWorker:
+    """Stores the handoffs this server spooled while the ticket store was away, and has the bot announce them."""
+    rasa = RasaClient(settings.rasa_url, settings.rasa_token, timeout=settings.http_timeout)
+    drainer = SpoolDrainer(
+        services.handoff_spool(settings),
+        services.handoff_store(settings),
+        notify=lambda ticket: rasa.execute(ticket.conversation_id, "action_handoff_stored"),
+    )
+    return PeriodicWorker("faqbot-handoff-spool", drainer.drain, settings.handoff_retry_interval)
 
 
 if __name__ == "__main__":

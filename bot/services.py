@@ -13,6 +13,7 @@ from pathlib import Path
 from bot.accounts import UserStore
 from bot.faq import FaqService
 from bot.feedback import FeedbackStore
+from bot.handoff.spool import HandoffSpool
 from bot.handoff.store import HandoffStore
 from bot.retrieval.embedder import SentenceTransformerEmbedder
 from bot.settings import Settings, get_settings
@@ -47,6 +48,13 @@ def handoff_store(settings: Settings | None = None) -> HandoffStore:
         desk_url=settings.web_url,
         max_text=settings.max_message_chars,
     )
+
+
+@functools.cache
+def handoff_spool(settings: Settings | None = None) -> HandoffSpool:
+    """Where handoffs wait while the ticket store is unavailable."""
+    settings = settings or get_settings()
+    return HandoffSpool(settings.handoff_spool_dir)
 
 
 @functools.cache

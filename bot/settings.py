@@ -157,6 +157,8 @@ class Settings:
     webhook_max_attempts: int = 15
     #: Seconds between relay passes (customer messages to the desk, replies to Rasa).
     relay_interval: float = 1.0
+    #: Seconds between tries to store handoffs spooled while the ticket store was unavailable.
+    handoff_retry_interval: float = 5.0
     #: Signs the desk's session cookies; generated into var/secrets.json by `faqbot run` when unset.
     secret_key: str = ""
     #: Send session cookies over HTTPS only (set when the web app is behind TLS).
@@ -178,6 +180,11 @@ class Settings:
     @property
     def index_dir(self) -> Path:
         return self.var_dir / "index"
+
+    @property
+    def handoff_spool_dir(self) -> Path:
+        """Handoffs waiting for the database (bot/handoff/spool.py)."""
+        return self.var_dir / "spool" / "handoffs"
 
     @property
     def services_status_path(self) -> Path:
@@ -328,6 +335,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         webhook_secret=env.get("FAQBOT_WEBHOOK_SECRET", ""),
         webhook_max_attempts=int(_number(env, "FAQBOT_WEBHOOK_MAX_ATTEMPTS", defaults.webhook_max_attempts, int)),
         relay_interval=_number(env, "FAQBOT_RELAY_INTERVAL", defaults.relay_interval, float),
+        handoff_retry_interval=_number(env, "FAQBOT_HANDOFF_RETRY_INTERVAL", defaults.handoff_retry_interval, float),
         secret_key=env.get("FAQBOT_SECRET_KEY", ""),
         secure_cookies=_flag(env, "FAQBOT_SECURE_COOKIES", False),
         public_web_url=env.get("FAQBOT_PUBLIC_WEB_URL", ""),
@@ -371,8 +379,10 @@ def _check_handoff(settings: Settings) -> None:
             raise ConfigError(
                 "FAQBOT_WEBHOOK_URL is set: set FAQBOT_WEBHOOK_SECRET too, so receivers can verify packets"
             )
-    if settings.webhook_max_attempts < 1 or settings.relay_interval <= 0:
-        raise ConfigError("need FAQBOT_WEBHOOK_MAX_ATTEMPTS >= 1 and FAQBOT_RELAY_INTERVAL > 0")
+    if settings.webhook_max_attempts < 1 or settings.relay_interval <= 0 or settings.handoff_retry_interval <= 0:
+        raise ConfigError(
+            "need FAQBOT_WEBHOOK_MAX_ATTEMPTS >= 1, FAQBOT_RELAY_INTERVAL > 0 and FAQBOT_HANDOFF_RETRY_INTERVAL > 0"
+        )
 
 
 @functools.lru_cache(maxsize=1)

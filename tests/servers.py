@@ -284,6 +284,7 @@ def running_bot(var_dir: Path, **changes: Any) -> Iterator[RunningBot]:
         webhook_url=webhook.url,
         webhook_secret=WEBHOOK_SECRET,
         relay_interval=0.3,
+        handoff_retry_interval=1.0,
         secret_key="integration-secret-key",
         var_dir=var_dir,
         rasa_port=free_port(),

@@ -73,6 +73,7 @@ def child_env(settings: Settings) -> dict[str, str]:
         FAQBOT_WEBHOOK_SECRET=settings.webhook_secret,
         FAQBOT_WEBHOOK_MAX_ATTEMPTS=str(settings.webhook_max_attempts),
         FAQBOT_RELAY_INTERVAL=str(settings.relay_interval),
+        FAQBOT_HANDOFF_RETRY_INTERVAL=str(settings.handoff_retry_interval),
         FAQBOT_SECRET_KEY=settings.secret_key,
         FAQBOT_SECURE_COOKIES="on" if settings.secure_cookies else "off",
         FAQBOT_PUBLIC_WEB_URL=settings.public_web_url,

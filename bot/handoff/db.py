@@ -19,6 +19,16 @@ from urllib.parse import quote
 
 from bot.errors import HandoffError
 
+
+class DatabaseUnavailable(HandoffError):
+    """The database cannot be reached right now (locked, missing, a disk error): trying later may work."""
+
+
+def _error(message: str, exc: sqlite3.Error) -> HandoffError:
+    """``HandoffError`` for ``exc``: ``DatabaseUnavailable`` when SQLite could not do its job at all."""
+    kind = DatabaseUnavailable if isinstance(exc, sqlite3.OperationalError) else HandoffError
+    return kind(f"{message}: {exc}")
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS handoff_tickets (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -111,6 +121,7 @@ TICKET_COLUMNS = {
     "rating_score": "INTEGER",
     "rating_comment": "TEXT",
     "rated_at": "REAL",
+    "spool_id": "TEXT",
 }
 
 
@@ -136,8 +147,10 @@ class Database:
                     if not self._ready:
                         self._migrate(conn)
                         self._ready = True
-        except (sqlite3.Error, OSError) as exc:
-            raise HandoffError(f"cannot open the database {self.path}: {exc}") from exc
+        except sqlite3.Error as exc:
+            raise _error(f"cannot open the database {self.path}", exc) from exc
+        except OSError as exc:
+            raise DatabaseUnavailable(f"cannot open the database {self.path}: {exc}") from exc
         return conn
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
@@ -156,6 +169,10 @@ class Database:
         conn.execute("CREATE INDEX IF NOT EXISTS handoff_tickets_status ON handoff_tickets (status, id)")
         conn.execute("CREATE INDEX IF NOT EXISTS handoff_tickets_email ON handoff_tickets (customer_email)")
         conn.execute("CREATE INDEX IF NOT EXISTS handoff_tickets_customer ON handoff_tickets (customer_key)")
+        conn.execute(
+            "CREATE UNIQUE INDEX IF NOT EXISTS handoff_tickets_spool ON handoff_tickets (spool_id)"
+            " WHERE spool_id IS NOT NULL"
+        )
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -165,7 +182,7 @@ class Database:
             try:
                 conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
-                raise HandoffError(f"the database {self.path} is busy or broken: {exc}") from exc
+                raise _error(f"the database {self.path} is busy or broken", exc) from exc
             try:
                 yield conn
             except BaseException:
@@ -174,9 +191,9 @@ class Database:
             try:
                 conn.execute("COMMIT")
             except sqlite3.Error as exc:
-                raise HandoffError(f"cannot write to the database {self.path}: {exc}") from exc
+                raise _error(f"cannot write to the database {self.path}", exc) from exc
         except sqlite3.Error as exc:
-            raise HandoffError(f"database error in {self.path}: {exc}") from exc
+            raise _error(f"database error in {self.path}", exc) from exc
         finally:
             conn.close()
 
@@ -186,7 +203,7 @@ class Database:
         try:
             return conn.execute(sql, tuple(params)).fetchall()
         except sqlite3.Error as exc:
-            raise HandoffError(f"cannot read from the database {self.path}: {exc}") from exc
+            raise _error(f"cannot read from the database {self.path}", exc) from exc
         finally:
             conn.close()
 

@@ -49,6 +49,10 @@ class InvalidMessage(HandoffError):
     """A message is empty or too long."""
 
 
+class InvalidTicket(HandoffError):
+    """A ticket that can never be stored as it is (not a passing database problem)."""
+
+
 def ticket_number(ticket_id: int) -> str:
     """The number customers and agents see for the ticket with this row id, e.g. ``T-000042``."""
     return f"T-{ticket_id:06d}"
@@ -135,18 +139,27 @@ class HandoffStore:
 
     # -- creating and reading ---------------------------------------------
 
-    def create(self, ticket: HandoffTicket) -> HandoffTicket:
-        """Store ``ticket`` as waiting and return it with its id and creation time."""
+    def create(
+        self, ticket: HandoffTicket, *, spool_id: str | None = None, created_at: float | None = None
+    ) -> HandoffTicket:
+        """Store ``ticket`` as waiting and return it with its id and creation time.
+
+        ``spool_id`` and ``created_at``: a handoff kept in the spool while the
+        database was away (bot/handoff/spool.py), stored with the time it was
+        asked for; a spool id is stored at most once. Raises ``InvalidTicket``
+        for a ticket that can never be stored, ``DatabaseUnavailable`` when the
+        database cannot take it now.
+        """
         if ticket.reason not in REASONS:
-            raise HandoffError(f"unknown handoff reason {ticket.reason!r}")
-        created = time.time()
+            raise InvalidTicket(f"unknown handoff reason {ticket.reason!r}")
+        created = created_at or time.time()
         email = (ticket.customer.get("customer_email") or "").lower() or None
         key = ticket.customer.get("customer_id") or None
         with self.db.transaction() as conn:
             cursor = conn.execute(
                 "INSERT INTO handoff_tickets (conversation_id, channel, language, customer, question, candidates,"
-                " reason, transcript, kb_version, status, created_at, customer_email, customer_key)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'waiting', ?, ?, ?)",
+                " reason, transcript, kb_version, status, created_at, customer_email, customer_key, spool_id)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'waiting', ?, ?, ?, ?)",
                 (
                     ticket.conversation_id,
                     ticket.channel,
@@ -160,6 +173,7 @@ class HandoffStore:
                     created,
                     email,
                     key,
+                    spool_id,
                 ),
             )
             ticket_id = int(cursor.lastrowid or 0)
@@ -169,6 +183,11 @@ class HandoffStore:
 
     def get(self, ticket_id: int) -> HandoffTicket | None:
         rows = self.db.query("SELECT * FROM handoff_tickets WHERE id = ?", (ticket_id,))
+        return _ticket(rows[0]) if rows else None
+
+    def by_spool_id(self, spool_id: str) -> HandoffTicket | None:
+        """The ticket stored from spooled handoff ``spool_id``, or None (not stored yet)."""
+        rows = self.db.query("SELECT * FROM handoff_tickets WHERE spool_id = ?", (spool_id,))
         return _ticket(rows[0]) if rows else None
 
     def by_number(self, number: str) -> HandoffTicket | None:

@@ -7,7 +7,10 @@ each test kills one real process and waits until the supervisor has it back.
 from __future__ import annotations
 
 import os
+import re
 import signal
+import threading
+import time
 import uuid
 from typing import Any
 
@@ -15,6 +18,7 @@ import pytest
 import requests
 
 from tests.servers import RunningBot, wait_for_model
+from tests.unit.test_spool import locked
 
 pytestmark = pytest.mark.slow
 
@@ -94,3 +98,90 @@ def test_web_app_killed_is_restarted_and_the_desk_is_back(bot_servers: RunningBo
     back_up(bot, "web", old)
     assert requests.get(f"{bot.web_url}/login", timeout=10).status_code == 200
     assert bot.pid("rasa") == rasa_pid  # the others were never touched
+
+
+def test_handoffs_while_the_database_is_locked_are_stored_later_and_announced(bot_servers: RunningBot) -> None:
+    """A handoff the ticket store refused (locked by another writer) is spooled, stored when the lock goes,
+    exactly once, with every message the customer wrote meanwhile, and the bot tells them the number."""
+    bot = bot_servers
+    senders = [f"fault-lock-{uuid.uuid4().hex[:8]}" for _ in range(3)]
+    for sender in senders:
+        bot.say(sender, "I want to talk to a human about my cracked table")
+        bot.say(sender, "Kim Lee")
+    replies: dict[str, list[dict[str, Any]]] = {}
+
+    def last_step(sender: str) -> None:
+        replies[sender] = bot.say(sender, f"{sender}@example.com")
+
+    with locked(bot.settings.database_path):
+        threads = [threading.Thread(target=last_step, args=(sender,)) for sender in senders]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        for sender in senders:
+            text = " ".join(r.get("text") or "" for r in replies[sender])
+            assert "saved" in text and not re.search(r"T-\d{6}", text), replies[sender]
+            # The customer goes on writing while the ticket waits for the database: nothing answers, nothing is lost.
+            assert bot.say(sender, "the left leg is broken too") == []
+    for sender in senders:
+        ticket = bot.wait_for(
+            lambda s=sender: bot.store().open_for_conversation(s), timeout=60, what="the spooled ticket stored"
+        )
+        assert "cracked table" in ticket.question
+        announced = bot.wait_for(
+            lambda s=sender, n=ticket.number: any(n in (e.get("text") or "") for e in bot.bot_events(s)),
+            timeout=30,
+            what="the ticket number told to the customer",
+        )
+        assert announced
+        bot.wait_for(
+            lambda t=ticket: any("left leg" in m.text for m in bot.store().messages(int(t.id))),
+            timeout=30,
+            what="the message written meanwhile copied to the ticket",
+        )
+        assert len(bot.store().for_conversation(sender)) == 1
+    assert not list(bot.settings.handoff_spool_dir.glob("*.json"))
+
+
+def test_twenty_conversations_through_a_rasa_crash_lose_nothing_acknowledged(bot_servers: RunningBot) -> None:
+    """20 customers talk at once while Rasa is killed and restarted: every message Rasa acknowledged is in its
+    conversation exactly once, followed by the bot's reply; after the restart every conversation goes on."""
+    bot = bot_servers
+    questions = ["how do I return something?", "which payment methods do you accept?", "where is my package?"]
+    senders = [f"fault-20-{n}-{uuid.uuid4().hex[:6]}" for n in range(20)]
+    acknowledged: dict[str, list[str]] = {sender: [] for sender in senders}
+    stop = threading.Event()
+
+    def customer(sender: str) -> None:
+        n = 0
+        while not stop.is_set():
+            text = f"{questions[n % len(questions)]} ({n})"
+            try:
+                if bot.say(sender, text) is not None:
+                    acknowledged[sender].append(text)
+            except requests.RequestException:
+                time.sleep(0.5)  # Rasa is away: the widget would show its offline notice and retry
+            n += 1
+            time.sleep(0.2)
+
+    threads = [threading.Thread(target=customer, args=(sender,), daemon=True) for sender in senders]
+    for thread in threads:
+        thread.start()
+    time.sleep(5)
+    old = kill(bot, "rasa")
+    back_up(bot, "rasa", old)
+    time.sleep(5)
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=120)
+    for sender in senders:
+        assert acknowledged[sender], f"{sender} never got an answer"
+        events = bot.tracker(sender)["events"]
+        said = [e["text"] for e in events if e["event"] == "user"]
+        for text in acknowledged[sender]:
+            assert said.count(text) == 1, (sender, text, said)
+        kinds = [e["event"] for e in events if e["event"] in ("user", "bot")]
+        for i, kind in enumerate(kinds):
+            if kind == "user" and said[kinds[:i].count("user")] in acknowledged[sender]:
+                assert "bot" in kinds[i + 1 : i + 3], (sender, kinds)  # the reply follows the message
