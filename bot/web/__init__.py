@@ -14,7 +14,7 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, Response, render_template
+from flask import Flask, Response, abort, render_template, request
 
 from bot.errors import HandoffError
 from bot.settings import Settings, get_settings
@@ -72,6 +72,13 @@ def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] 
     def store_unavailable(exc: HandoffError) -> tuple[str, int]:
         log.error("%s", exc)
         return render_template("error.html", message=f"The ticket store is unavailable: {exc}"), 503
+
+    @app.before_request
+    def refuse_oversize_bodies() -> None:
+        """413 for a body over the limit before any view runs (Werkzeug checks only when a view reads it)."""
+        limit = app.config.get("MAX_CONTENT_LENGTH")
+        if limit and request.content_length is not None and request.content_length > limit:
+            abort(413)
 
     @app.after_request
     def security_headers(response: Response) -> Response:
