@@ -17,7 +17,8 @@ import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 
 from bot.errors import HandoffError
-from bot.handoff.outbox import OUTBOX_SCHEMA, DeliveryReport, OutboxWorker, WebhookSender, enqueue, sign, verify
+from bot.handoff.outbox import OUTBOX_SCHEMA, DeliveryReport, OutboxWorker
+from bot.handoff.webhook import WebhookSender, enqueue, sign, verify
 from bot.settings import PROJECT_ROOT
 
 SECRET = "s3cret"
@@ -159,7 +160,7 @@ def rows(db: Path) -> list[dict[str, Any]]:
     conn = sqlite3.connect(db)
     conn.row_factory = sqlite3.Row
     try:
-        return [dict(r) for r in conn.execute("SELECT * FROM webhook_outbox ORDER BY id")]
+        return [dict(r) for r in conn.execute("SELECT * FROM outbox ORDER BY id")]
     finally:
         conn.close()
 
@@ -233,7 +234,7 @@ def test_packets_wait_while_the_receiver_is_down_then_arrive_once_in_order(tmp_p
 
     assert sender.deliver_due(now=t0 + 1000).delivered == 0
     assert len(receiver.delivered()) == 3
-    assert sender.stats() == {"pending": 0, "delivered": 3, "dead": 0}
+    assert sender.stats() == {"pending": 0, "delivered": 3, "dead": 0, "failing": 0}
 
 
 def test_a_dead_packet_stops_blocking_and_can_be_retried(tmp_path: Path, receiver: Receiver, caplog):
@@ -252,14 +253,14 @@ def test_a_dead_packet_stops_blocking_and_can_be_retried(tmp_path: Path, receive
     [letter] = sender.dead_letters()
     assert letter["delivery_id"] == bad and letter["attempts"] == 2 and letter["event"] == "handoff.created"
     assert letter["last_error"].startswith("HTTP 503") and letter["created_at"] == t0
-    assert sender.stats() == {"pending": 0, "delivered": 1, "dead": 1}
+    assert sender.stats() == {"pending": 0, "delivered": 1, "dead": 1, "failing": 0}
 
     receiver.status = lambda delivery_id: 200
     assert sender.retry_dead() == 1 and sender.dead_letters() == []
     assert rows(db)[0]["attempts"] == 0
     assert sender.deliver_due().delivered == 1
     assert [r["headers"]["X-Faqbot-Delivery"] for r in receiver.delivered()] == [good, bad]
-    assert sender.stats() == {"pending": 0, "delivered": 2, "dead": 0} and sender.retry_dead() == 0
+    assert sender.stats() == {"pending": 0, "delivered": 2, "dead": 0, "failing": 0} and sender.retry_dead() == 0
 
 
 def test_410_gone_is_dead_at_once(tmp_path: Path, receiver: Receiver):
