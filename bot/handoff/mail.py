@@ -23,6 +23,7 @@ is the same, so mail clients show it once).
 from __future__ import annotations
 
 import email
+import email.errors
 import email.policy
 import hashlib
 import logging
@@ -165,13 +166,13 @@ class MailComposer:
             thread = self.thread_id(ticket)
             message["In-Reply-To"] = thread
             message["References"] = thread
-            message["Content-Language"] = ticket.language
             message["X-Faqbot-Ticket"] = ticket.number
-        except (ValueError, TypeError, IndexError) as exc:
+        except (ValueError, TypeError, IndexError, email.errors.MessageError) as exc:
             raise CannotCompose(f"cannot address an email to {recipient!r}: {exc}") from exc
         message.set_content(text, charset="utf-8")
         if html is not None:
             message.add_alternative(html, subtype="html", charset="utf-8")
+        message["Content-Language"] = ticket.language  # after the content: setting it clears Content-* headers
         return message
 
 
