@@ -270,12 +270,14 @@ class RunningBot:
         logs: Path,
         webhook: WebhookReceiver,
         host_site: HostSite,
+        mailbox: SmtpSink,
     ) -> None:
         self.settings = settings
         self.processes = processes
         self.logs = logs
         self.webhook = webhook
         self.host_site = host_site
+        self.mailbox = mailbox
 
     @property
     def web_url(self) -> str:
@@ -356,6 +358,7 @@ def running_bot(var_dir: Path, **changes: Any) -> Iterator[RunningBot]:
     base = from_env({})
     webhook = WebhookReceiver()
     host_site = HostSite()
+    mailbox = SmtpSink()
     settings = base.replace(
         widget_origins=(host_site.origin,),
         business_hours="24/7",
@@ -369,6 +372,12 @@ def running_bot(var_dir: Path, **changes: Any) -> Iterator[RunningBot]:
         web_port=free_port(),
         api_token="integration-api-token",
         rasa_token="integration-rasa-token",
+        smtp_host="127.0.0.1",
+        smtp_port=mailbox.port,
+        smtp_security="none",
+        smtp_from="Larkspur help <help@larkspur.example>",
+        smtp_reply_to="support@larkspur.example",
+        smtp_timeout=5.0,
     )
     # The bot serves a copy of the KB, so editor tests never touch the repository's knowledge_base/.
     kb_copy = var_dir / "knowledge_base"
@@ -388,7 +397,7 @@ def running_bot(var_dir: Path, **changes: Any) -> Iterator[RunningBot]:
         for name, command in service_commands(settings, model).items():
             log = open(logs / f"{name}.log", "ab")
             processes[name] = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        bot = RunningBot(settings, processes, logs, webhook, host_site)
+        bot = RunningBot(settings, processes, logs, webhook, host_site, mailbox)
         for name, url in readiness_urls(settings).items():
             if not wait_ready(url, processes[name], timeout=300):
                 raise RuntimeError(f"{name} did not start:\n{bot.log_tail(name)}")
@@ -404,3 +413,4 @@ def running_bot(var_dir: Path, **changes: Any) -> Iterator[RunningBot]:
         stop_all(processes)
         webhook.close()
         host_site.close()
+        mailbox.down()

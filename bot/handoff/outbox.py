@@ -460,14 +460,15 @@ class OutboxSender:
 
 def requeue_dead(conn: sqlite3.Connection, channel: str, ref: str | None = None) -> int:
     """Put the dead rows of ``channel`` (only those about ``ref`` when given) back in the queue:
-    attempts reset, due now; return how many. They rejoin in id order, so they go out before newer
+    attempts and error reset, due now; return how many. They rejoin in id order, so they go out before newer
     rows of their receiver."""
     where, params = "channel = ? AND dead_at IS NOT NULL AND delivered_at IS NULL", [channel]
     if ref is not None:
         where += " AND ref = ?"
         params.append(ref)
     cursor = conn.execute(
-        f"UPDATE outbox SET dead_at = NULL, attempts = 0, next_attempt_at = ? WHERE {where}", (time.time(), *params)
+        f"UPDATE outbox SET dead_at = NULL, attempts = 0, last_error = NULL, next_attempt_at = ? WHERE {where}",
+        (time.time(), *params),
     )
     if cursor.rowcount:
         log.info("%s outbox: %d dead row(s) queued again", channel, cursor.rowcount)

@@ -184,13 +184,23 @@ def delivery_states(
 
 
 def email_health(store: HandoffStore) -> dict[str, Any]:
-    """The email channel as the desk shows it: whether it is configured, and the newest error of an
-    email being retried (``failing``), from the outbox; no connection to the server."""
+    """The email channel from the outbox (no connection to the server): ``configured``, ``pending``
+    and ``dead`` counts, and ``failing``, the newest error of an email being retried (or None)."""
     if store.mail is None:
-        return {"configured": False, "failing": None}
+        return {"configured": False, "failing": None, "pending": 0, "dead": 0}
+    counts = store.db.query(
+        "SELECT COALESCE(SUM(delivered_at IS NULL AND dead_at IS NULL), 0) AS pending,"
+        " COALESCE(SUM(dead_at IS NOT NULL), 0) AS dead FROM outbox WHERE channel = ?",
+        (mail.CHANNEL,),
+    )[0]
     rows = store.db.query(
         "SELECT receiver, attempts, last_error, next_attempt_at FROM outbox WHERE channel = ?"
         " AND delivered_at IS NULL AND dead_at IS NULL AND last_error IS NOT NULL ORDER BY id DESC LIMIT 1",
         (mail.CHANNEL,),
     )
-    return {"configured": True, "failing": dict(rows[0]) if rows else None}
+    return {
+        "configured": True,
+        "failing": dict(rows[0]) if rows else None,
+        "pending": int(counts["pending"]),
+        "dead": int(counts["dead"]),
+    }

@@ -281,14 +281,17 @@ def resolve(ticket_id: int) -> ResponseReturnValue:
     return jsonify(ticket.to_dict())
 
 
-def _field(name: str) -> str:
+def _field(name: str) -> str | None:
+    """A text field of the JSON or form body: "" when absent, None when it is not text."""
     data = request.get_json(silent=True) if request.is_json else None
     value = (data or {}).get(name) if isinstance(data, dict) else request.form.get(name)
-    return str(value or "") if isinstance(value, (str, type(None))) else ""
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else None
 
 
 def _text() -> str:
-    return _field("text")
+    return _field("text") or ""
 
 
 @bp.post("/tickets/<int:ticket_id>/reply")
@@ -297,9 +300,10 @@ def reply(ticket_id: int) -> ResponseReturnValue:
     """Queue a reply: ``{"text", "via"?: "chat" | "email"}`` (without ``via``: the ticket's default way).
 
     409 when that way cannot reach the customer (nothing is stored then)."""
-    via = _field("via").strip() or None
-    if via is not None and via not in replies.VIA:
-        return jsonify(error=f"via is {' or '.join(replies.VIA)}, not {via!r}"), 400
+    raw = _field("via")
+    via = raw.strip() if raw else None
+    if raw is None or (via is not None and via not in replies.VIA):
+        return jsonify(error=f"via is {' or '.join(replies.VIA)}"), 400
     message = handoff_store().add_agent_message(ticket_id, _me(), _text(), via)
     _wake_relay()
     item = _ticket_or_404(ticket_id)
