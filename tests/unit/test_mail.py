@@ -557,3 +557,16 @@ def test_the_transport_refuses_what_could_never_work():
         SmtpTransport("h", 25, SENDER, security="tls")
     assert SmtpTransport("h", 25, SENDER, timeout=2.0).lease_seconds >= 2.0 * 10
     assert CHANNEL == "email"
+
+
+def test_a_chat_reply_shows_its_rasa_failure_then_its_delivery(tmp_path: Path):
+    store = make_store(tmp_path / "faqbot.db")
+    chat = ticket(store, reason="low_confidence")
+    store.add_agent_message(int(chat.id or 0), "ann", "hello in the chat")
+    Relay(store, RasaClient(f"http://127.0.0.1:{free_port()}", "token", timeout=0.5)).run_commands()
+    [state] = replies.delivery_states(store, chat, store.messages(int(chat.id or 0))).values()
+    assert (state["via"], state["state"], state["attempts"]) == ("chat", "failed", 1)
+    assert "unreachable" in state["error"] and state["next_attempt_at"] > time.time()
+    store.take_undelivered(chat.conversation_id)  # what the Rasa action does once Rasa is back
+    [state] = replies.delivery_states(store, chat, store.messages(int(chat.id or 0))).values()
+    assert state["state"] == "sent" and state["at"]
