@@ -1,8 +1,8 @@
 """The web app's own tables in one SQLite file (``var/faqbot.db``).
 
 Tickets, their events and messages, Rasa-bound commands, the outbox (webhook
-packets, reply emails) and desk users live here; conversations themselves live in Rasa's tracker
-store. Every write is one short ``BEGIN IMMEDIATE`` transaction with a busy
+packets, reply emails) and desk users live here; conversations themselves
+live in Rasa's tracker store. Every write is one short ``BEGIN IMMEDIATE`` transaction with a busy
 timeout, so the action server and the web app can share the file; a locked or
 broken database raises ``HandoffError`` with the file's path.
 """

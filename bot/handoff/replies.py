@@ -113,17 +113,18 @@ def reroute_to_email(store: HandoffStore, ticket: HandoffTicket) -> int:
     reason = reply_options(ticket, True).email
     if reason:
         raise Undeliverable(f"{ticket.number}: {reason}")
-    from bot.handoff.store import message_from_row
-
+    candidates = {m.id: m for m in store.messages(int(ticket.id or 0)) if m.role == "agent"}
     moved = 0
     with store.db.transaction() as conn:
         rows = conn.execute(
-            "SELECT * FROM handoff_messages WHERE ticket_id = ? AND role = 'agent' AND delivered_at IS NULL"
+            "SELECT id FROM handoff_messages WHERE ticket_id = ? AND role = 'agent' AND delivered_at IS NULL"
             " AND (via IS NULL OR via = 'chat') ORDER BY id",
             (ticket.id,),
         ).fetchall()
         for row in rows:
-            message = message_from_row(row)
+            message = candidates.get(row["id"])
+            if message is None:  # not there a moment ago: nothing an older faqbot left, so not ours
+                continue
             conn.execute("UPDATE handoff_messages SET via = 'email' WHERE id = ?", (message.id,))
             queue_email(conn, store.mail, ticket, message, message.created_at)
             moved += 1

@@ -376,7 +376,7 @@ class HandoffStore:
         rows = self.db.query(
             "SELECT * FROM handoff_messages WHERE ticket_id = ? AND id > ? ORDER BY id", (ticket_id, after)
         )
-        return [message_from_row(row) for row in rows]
+        return [_message(row) for row in rows]
 
     def take_undelivered(self, conversation_id: str) -> list[HandoffMessage]:
         """Agent messages not yet sent to the customer, oldest first, marked delivered in the same step.
@@ -389,7 +389,7 @@ class HandoffStore:
                 " AND delivered_at IS NULL AND (via IS NULL OR via = 'chat') RETURNING *",
                 (time.time(), conversation_id),
             ).fetchall()
-        return sorted((message_from_row(row) for row in rows), key=lambda m: m.id)
+        return sorted((_message(row) for row in rows), key=lambda m: m.id)
 
     def last_customer_source(self, ticket_id: int) -> float:
         rows = self.db.query(
@@ -495,7 +495,7 @@ class HandoffStore:
         row = conn.execute("SELECT * FROM handoff_tickets WHERE id = ?", (ticket_id,)).fetchone()
         ticket = _ticket(row)
         messages = [
-            message_from_row(r)
+            _message(r)
             for r in conn.execute(
                 "SELECT * FROM handoff_messages WHERE ticket_id = ? AND role IN ('customer', 'agent') ORDER BY id",
                 (ticket_id,),
@@ -552,8 +552,7 @@ def _ticket(row: sqlite3.Row) -> HandoffTicket:
     )
 
 
-def message_from_row(row: sqlite3.Row) -> HandoffMessage:
-    """A ``handoff_messages`` row as a ``HandoffMessage``."""
+def _message(row: sqlite3.Row) -> HandoffMessage:
     return HandoffMessage(
         id=row["id"],
         ticket_id=row["ticket_id"],
