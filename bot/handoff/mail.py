@@ -145,7 +145,7 @@ class MailComposer:
             "ticket_number": ticket.number,
             "agent_name": agent_name,
             "reply": reply,
-            "customer_name": ticket.customer.get("customer_name") or "",
+            "customer_name": " ".join(str(ticket.customer.get("customer_name") or "").split()),  # no CR/LF in To
             "question": ticket.question,
         }
         try:

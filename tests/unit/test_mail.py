@@ -467,6 +467,14 @@ def test_resolving_a_left_message_sends_nothing_to_rasa(tmp_path: Path):
     assert store.pending_commands() == 0
 
 
+def test_line_breaks_in_a_name_cannot_add_headers(tmp_path: Path):
+    store = make_store(tmp_path / "faqbot.db")
+    left = ticket(store, name="Ada\r\nBcc: evil@example.com")
+    message = composer().compose(left, "ada@example.com", "Ann", "hi\r\n.\r\nQUIT", "d" * 32, time.time())
+    assert parseaddr(str(message["To"])) == ("Ada Bcc: evil@example.com", "ada@example.com")
+    assert message["Bcc"] is None and "\r\nBcc" not in message.as_string()
+
+
 def test_an_address_that_cannot_be_used_refuses_the_reply(tmp_path: Path):
     store = make_store(tmp_path / "faqbot.db")
     left = ticket(store, email="a@b@c")
@@ -570,3 +578,16 @@ def test_a_chat_reply_shows_its_rasa_failure_then_its_delivery(tmp_path: Path):
     store.take_undelivered(chat.conversation_id)  # what the Rasa action does once Rasa is back
     [state] = replies.delivery_states(store, chat, store.messages(int(chat.id or 0))).values()
     assert state["state"] == "sent" and state["at"]
+
+
+def test_a_sender_that_dies_mid_send_leaves_the_email_to_another_after_its_lease(tmp_path: Path, sink: SmtpSink):
+    db = tmp_path / "faqbot.db"
+    store = make_store(db)
+    store.add_agent_message(int(ticket(store).id or 0), "ann", "survives a crash")
+    dying, other = sender(db, sink), sender(db, sink)
+    t0 = time.time()
+    assert dying._claim(t0) is not None  # claimed, then the process is killed before it records anything
+    assert other.deliver_due(now=t0 + 1).delivered == 0 and sink.received() == []  # leased: not sent twice
+    lease = other.transport.lease_seconds + OutboxSender.LEASE_MARGIN
+    assert other.deliver_due(now=t0 + lease + 1).delivered == 1
+    assert len(sink.received()) == 1
