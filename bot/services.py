@@ -13,6 +13,7 @@ from pathlib import Path
 from bot.accounts import UserStore
 from bot.faq import FaqService
 from bot.feedback import FeedbackStore
+from bot.handoff.mail import MailComposer
 from bot.handoff.spool import HandoffSpool
 from bot.handoff.store import HandoffStore
 from bot.retrieval.embedder import SentenceTransformerEmbedder
@@ -41,12 +42,16 @@ def faq_service(settings: Settings | None = None) -> FaqService:
 def handoff_store(settings: Settings | None = None) -> HandoffStore:
     """The process-wide handoff ticket store."""
     settings = settings or get_settings()
+    mail = None
+    if settings.email_replies:
+        mail = MailComposer(settings.smtp_from, settings.smtp_reply_to, settings.default_language)
     return HandoffStore(
         settings.database_path,
         timeout=settings.http_timeout,
         webhook=bool(settings.webhook_url),
         desk_url=settings.web_url,
         max_text=settings.max_message_chars,
+        mail=mail,
     )
 
 

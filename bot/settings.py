@@ -11,6 +11,7 @@ import functools
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from bot.errors import ConfigError
 
@@ -168,6 +169,24 @@ class Settings:
     #: Other sites (origins like "https://shop.example") whose pages embed the widget and may call
     #: its API (thumbs, leave a message); the web app's own origin always may. "*": any site.
     widget_origins: tuple[str, ...] = ()
+    # Agents' replies by email (bot/handoff/mail.py, docs/handoff.md)
+    #: The SMTP server that sends them; empty: no email (then a message left while the bot was
+    #: offline cannot be answered, and the desk says so).
+    smtp_host: str = ""
+    smtp_port: int = 587
+    #: "starttls" (a plain connection upgraded to TLS, usually port 587), "ssl" (TLS from the
+    #: start, usually 465) or "none" (no encryption: only for a relay on the same machine).
+    smtp_security: str = "starttls"
+    smtp_username: str = ""
+    smtp_password: str = dataclasses.field(default="", repr=False)
+    #: The sender, an address with an optional name: "Larkspur help <help@shop.example>".
+    smtp_from: str = ""
+    #: Where customers' answers to these emails go (empty: to the sender).
+    smtp_reply_to: str = ""
+    #: Seconds each step with the SMTP server may take (connecting, each command).
+    smtp_timeout: float = 10.0
+    #: Attempts per email before it becomes a dead letter (retried with the outbox's backoff).
+    smtp_max_attempts: int = 15
     # Post-conversation survey after bot-only conversations (actions/desk.py)
     #: Ask "how easy was it to get help today?" (CES, 1-5) after the CSAT question.
     survey_ces: bool = True
@@ -176,6 +195,11 @@ class Settings:
     # Knowledge base hot reload (bot/kb/watch.py, run by the web app)
     kb_reload: bool = True
     kb_reload_interval: float = 0.25
+
+    @property
+    def email_replies(self) -> bool:
+        """Agents can answer by email (an SMTP server is configured)."""
+        return bool(self.smtp_host)
 
     @property
     def index_dir(self) -> Path:
@@ -344,9 +368,72 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         survey_after_minutes=_number(env, "FAQBOT_SURVEY_AFTER_MINUTES", defaults.survey_after_minutes, float),
         kb_reload=_flag(env, "FAQBOT_KB_RELOAD", True),
         kb_reload_interval=_number(env, "FAQBOT_KB_RELOAD_INTERVAL", defaults.kb_reload_interval, float),
+        **_smtp(env, home),
     )
     _check_handoff(settings)
+    _check_smtp(settings)
     return settings
+
+
+#: The usual port of each FAQBOT_SMTP_SECURITY, used when FAQBOT_SMTP_PORT is not set.
+SMTP_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
+
+
+def _smtp(env: Mapping[str, str], home: Path) -> dict[str, Any]:
+    security = env.get("FAQBOT_SMTP_SECURITY", "starttls").strip().lower() or "starttls"
+    if security not in SMTP_PORTS:
+        raise ConfigError(f"FAQBOT_SMTP_SECURITY={security!r}: use starttls, ssl or none")
+    password = env.get("FAQBOT_SMTP_PASSWORD", "")
+    password_file = env.get("FAQBOT_SMTP_PASSWORD_FILE", "")
+    if password and password_file:
+        raise ConfigError("set FAQBOT_SMTP_PASSWORD or FAQBOT_SMTP_PASSWORD_FILE, not both")
+    if password_file:
+        try:
+            password = _path(password_file, home).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"FAQBOT_SMTP_PASSWORD_FILE: cannot read {password_file}: {exc}") from exc
+    defaults = Settings()
+    return {
+        "smtp_host": env.get("FAQBOT_SMTP_HOST", "").strip(),
+        "smtp_port": int(_number(env, "FAQBOT_SMTP_PORT", SMTP_PORTS[security], int)),
+        "smtp_security": security,
+        "smtp_username": env.get("FAQBOT_SMTP_USERNAME", ""),
+        "smtp_password": password,
+        "smtp_from": env.get("FAQBOT_SMTP_FROM", "").strip(),
+        "smtp_reply_to": env.get("FAQBOT_SMTP_REPLY_TO", "").strip(),
+        "smtp_timeout": _number(env, "FAQBOT_SMTP_TIMEOUT", defaults.smtp_timeout, float),
+        "smtp_max_attempts": int(_number(env, "FAQBOT_SMTP_MAX_ATTEMPTS", defaults.smtp_max_attempts, int)),
+    }
+
+
+def _check_smtp(settings: Settings) -> None:
+    """Refuse SMTP settings that could only fail later, when an agent's reply is sent."""
+    from email.utils import parseaddr
+
+    if not settings.smtp_host:
+        stray = [name for name, value in (("FAQBOT_SMTP_FROM", settings.smtp_from),
+                 ("FAQBOT_SMTP_USERNAME", settings.smtp_username), ("FAQBOT_SMTP_REPLY_TO", settings.smtp_reply_to))
+                 if value]  # fmt: skip
+        if stray:
+            raise ConfigError(f"{', '.join(stray)} set without FAQBOT_SMTP_HOST: set the SMTP server too")
+        return
+    if settings.smtp_security not in SMTP_PORTS:
+        raise ConfigError(f"smtp_security={settings.smtp_security!r}: use starttls, ssl or none")
+    if not 0 < settings.smtp_port < 65536:
+        raise ConfigError(f"FAQBOT_SMTP_PORT={settings.smtp_port} is not a port")
+    for name, value, required in (
+        ("FAQBOT_SMTP_FROM", settings.smtp_from, True),
+        ("FAQBOT_SMTP_REPLY_TO", settings.smtp_reply_to, False),
+    ):
+        if not value and not required:
+            continue
+        address = parseaddr(value)[1]
+        if not value or "@" not in address or address.startswith("@") or address.endswith("@"):
+            raise ConfigError(f"{name}={value!r} is not an email address like 'Help <help@shop.example>'")
+    if bool(settings.smtp_username) != bool(settings.smtp_password):
+        raise ConfigError("set both FAQBOT_SMTP_USERNAME and FAQBOT_SMTP_PASSWORD (or _FILE), or neither")
+    if settings.smtp_timeout <= 0 or settings.smtp_max_attempts < 1:
+        raise ConfigError("need FAQBOT_SMTP_TIMEOUT > 0 and FAQBOT_SMTP_MAX_ATTEMPTS >= 1")
 
 
 def _origins(raw: str) -> tuple[str, ...]:

@@ -5,19 +5,26 @@ Uses the same launcher code as ``faqbot run``: same commands, same environment.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import email
+import email.policy
 import json
 import re
 import shutil
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
+from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import requests
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from bot.accounts import UserStore
 from bot.cli.rasa_model import ensure_model
@@ -77,6 +84,91 @@ class WebhookReceiver(LoopbackServer):
 
     def packets(self, ticket_number: str) -> list[dict[str, Any]]:
         return [r["packet"] for r in self.requests if r["packet"]["ticket"]["number"] == ticket_number]
+
+
+class SmtpSink:
+    """A real SMTP server (aiosmtpd) on a free loopback port that keeps every email it accepts.
+
+    ``reject`` maps a recipient to the reply its ``RCPT TO`` gets (e.g. ``"550 5.1.1 no such user"``);
+    ``data_reply``, when set, is the answer to every message instead of accepting it; ``credentials``
+    (username, password) turns on AUTH; ``tls`` (a server context) offers STARTTLS, ``implicit_tls``
+    speaks TLS from the start. ``down``/``up`` close and reopen the same port.
+    """
+
+    def __init__(
+        self,
+        credentials: tuple[str, str] | None = None,
+        tls: ssl.SSLContext | None = None,
+        implicit_tls: ssl.SSLContext | None = None,
+        delay: float = 0.0,
+    ) -> None:
+        self.port = free_port()
+        self.messages: list[dict[str, Any]] = []
+        self.reject: dict[str, str] = {}
+        self.data_reply: str | None = None
+        self.logins: list[tuple[str, bool]] = []
+        self.credentials = credentials
+        self.delay = delay
+        self._tls, self._implicit_tls = tls, implicit_tls
+        self._lock = threading.Lock()
+        self._controller: Controller | None = None
+        self.up()
+
+    def up(self) -> None:
+        sink = self
+
+        class Handler:
+            async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:  # noqa: N802
+                reply = sink.reject.get(address.lower())
+                if reply:
+                    return reply
+                envelope.rcpt_tos.append(address)
+                return "250 OK"
+
+            async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+                if sink.delay:
+                    await asyncio.sleep(sink.delay)
+                if sink.data_reply:
+                    return sink.data_reply
+                raw = envelope.original_content or envelope.content
+                with sink._lock:
+                    sink.messages.append({
+                        "mail_from": envelope.mail_from, "rcpt_tos": list(envelope.rcpt_tos), "raw": raw,
+                        "message": email.message_from_bytes(raw, policy=email.policy.default),
+                        "tls": session.ssl is not None, "authenticated": bool(session.authenticated),
+                    })  # fmt: skip
+                return "250 Message accepted for delivery"
+
+        def authenticate(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+            ok = isinstance(data, LoginPassword) and sink.credentials is not None and (
+                data.login.decode(), data.password.decode()) == sink.credentials  # fmt: skip
+            sink.logins.append((data.login.decode() if isinstance(data, LoginPassword) else "?", ok))
+            return AuthResult(success=ok, handled=False)
+
+        kwargs: dict[str, Any] = {}
+        if self.credentials is not None:
+            # aiosmtpd tells only a STARTTLS session that it is encrypted: require TLS for AUTH there.
+            kwargs.update(authenticator=authenticate, auth_require_tls=self._tls is not None)
+        if self._tls is not None:
+            kwargs.update(tls_context=self._tls)
+        if self._implicit_tls is not None:
+            kwargs.update(ssl_context=self._implicit_tls)
+        controller = Controller(Handler(), hostname="127.0.0.1", port=self.port, ready_timeout=10, **kwargs)
+        controller.start()
+        self._controller = controller
+
+    def down(self) -> None:
+        """Close the port: connections are refused until ``up``."""
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    def received(self) -> list[EmailMessage]:
+        with self._lock:
+            return [m["message"] for m in self.messages]
+
+    def for_ticket(self, number: str) -> list[EmailMessage]:
+        return [m for m in self.received() if m["X-Faqbot-Ticket"] == number]
 
 
 class HostSite(LoopbackServer):
@@ -172,13 +264,19 @@ class RunningBot:
     """The three services of one test session (under faqbot's own supervisor), and helpers to talk to them."""
 
     def __init__(
-        self, settings: Settings, supervisor: Supervisor, webhook: WebhookReceiver, host_site: HostSite
+        self,
+        settings: Settings,
+        supervisor: Supervisor,
+        webhook: WebhookReceiver,
+        host_site: HostSite,
+        mailbox: SmtpSink,
     ) -> None:
         self.settings = settings
         self.supervisor = supervisor
         self.logs = supervisor.logs
         self.webhook = webhook
         self.host_site = host_site
+        self.mailbox = mailbox
 
     def pid(self, name: str) -> int | None:
         """The process id of service ``name`` while it runs."""
@@ -278,6 +376,7 @@ def running_bot(var_dir: Path, **changes: Any) -> Iterator[RunningBot]:
     base = from_env({})
     webhook = WebhookReceiver()
     host_site = HostSite()
+    mailbox = SmtpSink()
     settings = base.replace(
         widget_origins=(host_site.origin,),
         business_hours="24/7",
@@ -292,6 +391,12 @@ def running_bot(var_dir: Path, **changes: Any) -> Iterator[RunningBot]:
         web_port=free_port(),
         api_token="integration-api-token",
         rasa_token="integration-rasa-token",
+        smtp_host="127.0.0.1",
+        smtp_port=mailbox.port,
+        smtp_security="none",
+        smtp_from="Larkspur help <help@larkspur.example>",
+        smtp_reply_to="support@larkspur.example",
+        smtp_timeout=5.0,
     )
     # The bot serves a copy of the KB, so editor tests never touch the repository's knowledge_base/.
     kb_copy = var_dir / "knowledge_base"
@@ -307,7 +412,7 @@ def running_bot(var_dir: Path, **changes: Any) -> Iterator[RunningBot]:
     keeper = threading.Thread(target=supervisor.supervise, name="test-supervisor", daemon=True)
     try:
         supervisor.start()
-        bot = RunningBot(settings, supervisor, webhook, host_site)
+        bot = RunningBot(settings, supervisor, webhook, host_site, mailbox)
         not_ready = supervisor.wait_ready(300)
         if not_ready:
             raise RuntimeError("did not start:\n" + "\n".join(f"{n}:\n{bot.log_tail(n)}" for n in not_ready))
@@ -319,3 +424,4 @@ def running_bot(var_dir: Path, **changes: Any) -> Iterator[RunningBot]:
         keeper.join(timeout=5)
         webhook.close()
         host_site.close()
+        mailbox.down()

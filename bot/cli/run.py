@@ -84,7 +84,26 @@ def child_env(settings: Settings) -> dict[str, str]:
         FAQBOT_KB_RELOAD_INTERVAL=str(settings.kb_reload_interval),
         PYTHONUNBUFFERED="1",
     )
+    env.update(smtp_env(settings))
     return env
+
+
+def smtp_env(settings: Settings) -> dict[str, str]:
+    """The SMTP settings as the children read them (the password itself, already read from its file)."""
+    if not settings.smtp_host:
+        return {}
+    return {
+        "FAQBOT_SMTP_HOST": settings.smtp_host,
+        "FAQBOT_SMTP_PORT": str(settings.smtp_port),
+        "FAQBOT_SMTP_SECURITY": settings.smtp_security,
+        "FAQBOT_SMTP_USERNAME": settings.smtp_username,
+        "FAQBOT_SMTP_PASSWORD": settings.smtp_password,
+        "FAQBOT_SMTP_PASSWORD_FILE": "",
+        "FAQBOT_SMTP_FROM": settings.smtp_from,
+        "FAQBOT_SMTP_REPLY_TO": settings.smtp_reply_to,
+        "FAQBOT_SMTP_TIMEOUT": str(settings.smtp_timeout),
+        "FAQBOT_SMTP_MAX_ATTEMPTS": str(settings.smtp_max_attempts),
+    }
 
 
 def credentials_file(settings: Settings) -> Path:

@@ -1,8 +1,8 @@
 """The web app's own tables in one SQLite file (``var/faqbot.db``).
 
-Tickets, their events and messages, Rasa-bound commands, the webhook outbox
-and desk users live here; conversations themselves live in Rasa's tracker
-store. Every write is one short ``BEGIN IMMEDIATE`` transaction with a busy
+Tickets, their events and messages, Rasa-bound commands, the outbox (webhook
+packets, reply emails) and desk users live here; conversations themselves
+live in Rasa's tracker store. Every write is one short ``BEGIN IMMEDIATE`` transaction with a busy
 timeout, so the action server and the web app can share the file; a locked or
 broken database raises ``HandoffError`` with the file's path.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -123,12 +123,22 @@ TICKET_COLUMNS = {
     "rated_at": "REAL",
     "spool_id": "TEXT",
 }
+#: Columns added to ``handoff_messages`` after its first release, in place.
+MESSAGE_COLUMNS = {
+    "via": "TEXT",  # issue #17: "chat" or "email" for an agent's reply; NULL (older rows) is chat
+}
 
 
 class Database:
     """A SQLite file with faqbot's schema, opened per operation."""
 
-    def __init__(self, path: Path, timeout: float = 5.0, extra_schema: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        path: Path,
+        timeout: float = 5.0,
+        extra_schema: Sequence[str | Callable[[sqlite3.Connection], None]] = (),
+    ) -> None:
+        """``extra_schema``: SQL scripts, or migrations called with the connection, applied after faqbot's own."""
         self.path = path
         self.timeout = timeout
         self._extra_schema = tuple(extra_schema)
@@ -157,15 +167,19 @@ class Database:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.executescript(SCHEMA)
         for script in self._extra_schema:
-            conn.executescript(script)
-        present = {row["name"] for row in conn.execute("PRAGMA table_info(handoff_tickets)")}
-        for column, kind in TICKET_COLUMNS.items():
-            if column not in present:
-                try:
-                    conn.execute(f"ALTER TABLE handoff_tickets ADD COLUMN {column} {kind}")
-                except sqlite3.OperationalError as exc:  # another process added it meanwhile
-                    if "duplicate column" not in str(exc):
-                        raise
+            if callable(script):
+                script(conn)
+            else:
+                conn.executescript(script)
+        for table, columns in (("handoff_tickets", TICKET_COLUMNS), ("handoff_messages", MESSAGE_COLUMNS)):
+            present = {row["name"] for row in conn.execute(f"PRAGMA table_info({table})")}
+            for column, kind in columns.items():
+                if column not in present:
+                    try:
+                        conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+                    except sqlite3.OperationalError as exc:  # another process added it meanwhile
+                        if "duplicate column" not in str(exc):
+                            raise
         conn.execute("CREATE INDEX IF NOT EXISTS handoff_tickets_status ON handoff_tickets (status, id)")
         conn.execute("CREATE INDEX IF NOT EXISTS handoff_tickets_email ON handoff_tickets (customer_email)")
         conn.execute("CREATE INDEX IF NOT EXISTS handoff_tickets_customer ON handoff_tickets (customer_key)")

@@ -3,11 +3,14 @@
 A ticket is created by the action server when the bot hands a conversation
 to a person. While it is ``waiting`` or ``with_agent`` the conversation
 belongs to people: the bot is paused, the customer's messages are copied in
-(``add_customer_message``) and agents' replies are queued for delivery
-through Rasa. Every transition is one transaction that checks the current
+(``add_customer_message``) and agents' replies are queued for delivery:
+through Rasa into the chat, or by email (bot/handoff/replies.py decides; a
+ticket left as a message while the bot was offline has no chat). Every
+transition is one transaction that checks the current
 status in its ``UPDATE`` (two agents claiming at once: exactly one wins),
 records a ``handoff_events`` row, queues what Rasa must do (``rasa_commands``)
-and, when a webhook is configured, the webhook packet (transactional outbox).
+and, when a webhook is configured, the webhook packet (transactional outbox;
+an email reply goes through the same outbox).
 """
 
 from __future__ import annotations
@@ -21,8 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from bot.errors import HandoffError
-from bot.handoff import outbox
+from bot.handoff import outbox, replies, webhook
 from bot.handoff.db import Database
+from bot.handoff.mail import MailComposer
 from bot.handoff.packets import build_packet
 
 REASONS = ("customer_request", "low_confidence", "repeated_failure", "offline_message")
@@ -109,6 +113,8 @@ class HandoffMessage:
     text: str
     created_at: float
     delivered_at: float | None = None
+    #: How an agent's reply goes out: "chat" or "email" (None: chat, stored before email existed).
+    via: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -129,11 +135,19 @@ class HandoffStore:
     """Tickets, their transitions, messages and events in the shared SQLite file."""
 
     def __init__(
-        self, path: Path, timeout: float = 5.0, webhook: bool = False, desk_url: str = "", max_text: int = 5000
+        self,
+        path: Path,
+        timeout: float = 5.0,
+        webhook: bool = False,
+        desk_url: str = "",
+        max_text: int = 5000,
+        mail: MailComposer | None = None,
     ) -> None:
-        self.db = Database(path, timeout, extra_schema=(outbox.OUTBOX_SCHEMA,))
+        self.db = Database(path, timeout, extra_schema=(outbox.migrate,))
         self.path = path
         self.webhook = webhook
+        #: Builds reply emails; None when no SMTP server is configured (no replies by email).
+        self.mail = mail
         self.desk_url = desk_url.rstrip("/")
         self.max_text = max_text
 
@@ -297,7 +311,7 @@ class HandoffStore:
             if cursor.rowcount != 1:  # pragma: no cover - BEGIN IMMEDIATE serialises writers
                 raise TransitionError(f"{current.number} changed meanwhile: cannot {action}")
             self._event(conn, ticket_id, action, current.status, target, actor, {}, now)
-            if action in COMMAND_AFTER:
+            if action in COMMAND_AFTER and replies.chat_reachable(current):  # a left message paused no chat
                 self._command(conn, current.conversation_id, COMMAND_AFTER[action], ticket_id, now)
             self._publish(conn, ticket_id, event, now)
             updated = conn.execute("SELECT * FROM handoff_tickets WHERE id = ?", (ticket_id,)).fetchone()
@@ -323,19 +337,37 @@ class HandoffStore:
 
     # -- messages ----------------------------------------------------------------
 
-    def add_agent_message(self, ticket_id: int, agent: str, text: str) -> HandoffMessage:
-        """Queue an agent's reply for delivery; the agent must own the open ticket."""
+    def add_agent_message(self, ticket_id: int, agent: str, text: str, via: str | None = None) -> HandoffMessage:
+        """Queue an agent's reply for delivery; the agent must own the open ticket.
+
+        ``via`` is "chat" or "email"; None takes the ticket's default way
+        (``replies.reply_options``). Raises ``replies.Undeliverable``, and stores
+        nothing, when that way is closed (no chat behind the ticket, no email
+        address, no SMTP server).
+        """
         text = _clean_text(text, self.max_text)
         now = time.time()
         with self.db.transaction() as conn:
             current = self._locked(conn, ticket_id)
             if current.status != "with_agent" or current.agent != agent:
                 raise TransitionError(f"{current.number} is not with {agent}: claim it before replying")
-            message = self._insert_message(conn, current, "agent", agent, text, now, None)
+            options = replies.reply_options(current, self.mail is not None)
+            via = via or options.default
+            if via is None:
+                raise replies.Undeliverable(
+                    f"{current.number}: the reply cannot be delivered: {options.chat}; and {options.email}"
+                )
+            refusal = options.refusal(via)
+            if refusal:
+                raise replies.Undeliverable(f"{current.number}: cannot reply by {via}: {refusal}")
+            message = self._insert_message(conn, current, "agent", agent, text, now, None, via)
             conn.execute(
                 "UPDATE handoff_tickets SET first_reply_at = COALESCE(first_reply_at, ?) WHERE id = ?", (now, ticket_id)
             )
-            self._command(conn, current.conversation_id, "deliver", ticket_id, now)
+            if via == "email" and self.mail is not None:
+                replies.queue_email(conn, self.mail, current, message, now)
+            else:
+                self._command(conn, current.conversation_id, "deliver", ticket_id, now)
             self._publish(conn, ticket_id, "handoff.message", now, message)
         return message
 
@@ -373,7 +405,7 @@ class HandoffStore:
         with self.db.transaction() as conn:
             rows = conn.execute(
                 "UPDATE handoff_messages SET delivered_at = ? WHERE conversation_id = ? AND role = 'agent'"
-                " AND delivered_at IS NULL RETURNING *",
+                " AND delivered_at IS NULL AND (via IS NULL OR via = 'chat') RETURNING *",
                 (time.time(), conversation_id),
             ).fetchall()
         return sorted((_message(row) for row in rows), key=lambda m: m.id)
@@ -410,6 +442,14 @@ class HandoffStore:
                 (error[:500], time.time() + retry_in, command_id),
             )
 
+    def command_abandoned(self, command_id: int, error: str) -> None:
+        """Close a command that can never succeed (kept with ``error``, never retried)."""
+        with self.db.transaction() as conn:
+            conn.execute(
+                "UPDATE rasa_commands SET done_at = ?, last_error = ? WHERE id = ?",
+                (time.time(), error[:500], command_id),
+            )
+
     def pending_commands(self) -> int:
         return int(self.db.query("SELECT COUNT(*) AS n FROM rasa_commands WHERE done_at IS NULL")[0]["n"])
 
@@ -430,14 +470,15 @@ class HandoffStore:
         text: str,
         now: float,
         source_ts: float | None,
+        via: str | None = None,
     ) -> HandoffMessage:
         cursor = conn.execute(
-            "INSERT INTO handoff_messages (ticket_id, conversation_id, role, author, text, created_at, source_ts)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (ticket.id, ticket.conversation_id, role, author, text, now, source_ts),
+            "INSERT INTO handoff_messages (ticket_id, conversation_id, role, author, text, created_at, source_ts, via)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (ticket.id, ticket.conversation_id, role, author, text, now, source_ts, via),
         )
         return HandoffMessage(
-            int(cursor.lastrowid or 0), int(ticket.id or 0), ticket.conversation_id, role, author, text, now
+            int(cursor.lastrowid or 0), int(ticket.id or 0), ticket.conversation_id, role, author, text, now, None, via
         )
 
     @staticmethod
@@ -485,7 +526,7 @@ class HandoffStore:
             agent = {"username": ticket.agent, "display_name": user["display_name"] if user else ticket.agent}
         desk = f"{self.desk_url}/desk/tickets/{ticket_id}" if self.desk_url else None
         packet = build_packet(event, ticket, messages, agent, now, desk, message)
-        outbox.enqueue(conn, event, packet, now)
+        webhook.enqueue(conn, event, packet, now)
 
 
 def _clean_text(text: str, limit: int) -> str:
@@ -540,4 +581,6 @@ def _message(row: sqlite3.Row) -> HandoffMessage:
         text=row["text"],
         created_at=row["created_at"],
         delivered_at=row["delivered_at"],
+        via=row["via"] if "via" in row.keys() else None,
     )
+

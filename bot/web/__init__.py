@@ -2,7 +2,7 @@
 
 ``create_app(settings=None)`` is the application factory; each screen is a
 blueprint. The app talks to Rasa only over HTTP and never imports rasa.
-Background workers (the relay to Rasa, the webhook outbox) are started by
+Background workers (the relay to Rasa, the outbox: webhook and email) are started by
 ``start_workers``, which ``faqbot web`` calls; tests drive them directly.
 """
 
@@ -92,11 +92,14 @@ def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] 
 
 
 def start_workers(app: Flask) -> list[Any]:
-    """Start the relay (desk <-> Rasa), the KB hot reload and, with a webhook, the outbox worker."""
+    """Start the relay (desk <-> Rasa), the KB hot reload and, with a webhook or an SMTP server, the
+    outbox worker that sends their rows."""
     from bot import services
-    from bot.handoff.outbox import OutboxWorker, WebhookSender
+    from bot.handoff.mail import SmtpTransport
+    from bot.handoff.outbox import OutboxSender, OutboxWorker
     from bot.handoff.rasa_client import RasaClient
     from bot.handoff.relay import Relay, RelayWorker
+    from bot.handoff.webhook import WebhookSender
 
     settings: Settings = app.config["FAQBOT_SETTINGS"]
     store = services.handoff_store(settings)
@@ -112,15 +115,22 @@ def start_workers(app: Flask) -> list[Any]:
         watcher.start()
         app.extensions["faqbot_kb_watcher"] = watcher
         workers.append(watcher)
+    senders: list[OutboxSender] = []
     if settings.webhook_url:
-        sender = WebhookSender(
-            settings.database_path,
-            settings.webhook_url,
-            settings.webhook_secret,
-            timeout=settings.http_timeout,
-            max_attempts=settings.webhook_max_attempts,
+        senders.append(
+            WebhookSender(
+                settings.database_path,
+                settings.webhook_url,
+                settings.webhook_secret,
+                timeout=settings.http_timeout,
+                max_attempts=settings.webhook_max_attempts,
+            )
         )
-        outbox = OutboxWorker(sender, interval=settings.relay_interval)
+    if settings.email_replies:
+        transport = SmtpTransport.from_settings(settings)
+        senders.append(OutboxSender(settings.database_path, transport, max_attempts=settings.smtp_max_attempts))
+    if senders:
+        outbox = OutboxWorker(senders, interval=settings.relay_interval)
         outbox.start()
         app.extensions["faqbot_outbox"] = outbox
         workers.append(outbox)

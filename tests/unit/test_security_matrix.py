@@ -42,7 +42,7 @@ POLICY = {
 }
 
 #: Example values for URL parameters, by name.
-VALUES = {"ticket_id": "1", "conversation_id": "conv-1", "table": "faqs", "filename": "widget.js"}
+VALUES = {"conversation_id": "conv-1", "table": "faqs", "filename": "widget.js"}  # other parameters: 1
 
 
 def policy(rule: Rule) -> str:
@@ -53,7 +53,7 @@ def policy(rule: Rule) -> str:
 
 
 def url(rule: Rule) -> str:
-    return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", lambda m: VALUES.get(m.group(1), "x"), rule.rule)
+    return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", lambda m: VALUES.get(m.group(1), "1"), rule.rule)
 
 
 def routes(app: Flask) -> Iterator[tuple[Rule, str]]:
