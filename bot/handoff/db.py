@@ -125,6 +125,7 @@ TICKET_COLUMNS = {
     "rating_score": "INTEGER",
     "rating_comment": "TEXT",
     "rated_at": "REAL",
+    "customer_copy": "TEXT",
 }
 
 

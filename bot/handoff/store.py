@@ -67,6 +67,10 @@ class HandoffTicket:
     reason: str
     transcript: list[dict[str, Any]]
     kb_version: str | None = None
+    #: Only for messages left in the widget while the bot was unreachable: the chat as the customer's
+    #: browser sent it (``[{"role": "customer"|"bot", "text"}]``). Unverified: the bot did not record
+    #: it, it may be altered; ``transcript`` holds only what the bot itself recorded.
+    customer_copy: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     status: str = "waiting"
     id: int | None = None
     created_at: float = 0.0
@@ -145,8 +149,8 @@ class HandoffStore:
         with self.db.transaction() as conn:
             cursor = conn.execute(
                 "INSERT INTO handoff_tickets (conversation_id, channel, language, customer, question, candidates,"
-                " reason, transcript, kb_version, status, created_at, customer_email, customer_key)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'waiting', ?, ?, ?)",
+                " reason, transcript, kb_version, status, created_at, customer_email, customer_key, customer_copy)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'waiting', ?, ?, ?, ?)",
                 (
                     ticket.conversation_id,
                     ticket.channel,
@@ -160,6 +164,7 @@ class HandoffStore:
                     created,
                     email,
                     key,
+                    _json(ticket.customer_copy) if ticket.customer_copy else None,
                 ),
             )
             ticket_id = int(cursor.lastrowid or 0)
@@ -508,6 +513,7 @@ def _ticket(row: sqlite3.Row) -> HandoffTicket:
         rating_score=col("rating_score"),
         rating_comment=col("rating_comment"),
         rated_at=col("rated_at"),
+        customer_copy=json.loads(col("customer_copy") or "[]"),
     )
 
 

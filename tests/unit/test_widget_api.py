@@ -30,7 +30,7 @@ def leave(client, origin: str | None = SITE, **body):
     return client.post("/widget/api/messages", json=data, headers={"Origin": origin} if origin else {})
 
 
-def test_a_left_message_becomes_a_ticket_with_the_widgets_transcript(client, settings):
+def test_a_left_message_becomes_a_ticket_with_the_widgets_copy_of_the_chat_kept_apart(client, settings):
     response = leave(
         client,
         conversation_id="sess-42",
@@ -51,10 +51,11 @@ def test_a_left_message_becomes_a_ticket_with_the_widgets_transcript(client, set
         "customer_id": "c-42",
         "page_url": "https://shop.example/orders",
     }
-    assert [(m["role"], m["text"]) for m in ticket.transcript] == [
-        ("customer", "where is my parcel"),
-        ("bot", "Let me check"),
-        ("customer", "My parcel never came"),
+    # What the server recorded is the message alone; the widget's copy is kept apart, unverified.
+    assert [(m["role"], m["text"]) for m in ticket.transcript] == [("customer", "My parcel never came")]
+    assert ticket.customer_copy == [
+        {"role": "customer", "text": "where is my parcel"},
+        {"role": "bot", "text": "Let me check"},
     ]
 
 
