@@ -8,6 +8,11 @@ through Rasa. Every transition is one transaction that checks the current
 status in its ``UPDATE`` (two agents claiming at once: exactly one wins),
 records a ``handoff_events`` row, queues what Rasa must do (``rasa_commands``)
 and, when a webhook is configured, the webhook packet (transactional outbox).
+
+Nothing is stored with a payment card number or a card security code in it:
+every text a ticket keeps (question, customer fields, transcript, the
+customer's copy of the chat, messages, notes, rating comments) goes through
+``bot.redact.mask_payment_data`` on its way in, so no caller can bypass it.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from bot.errors import HandoffError
 from bot.handoff import outbox
 from bot.handoff.db import Database
 from bot.handoff.packets import build_packet
+from bot.redact import mask_payment_data
 
 REASONS = ("customer_request", "low_confidence", "repeated_failure", "offline_message")
 OPEN = ("waiting", "with_agent")
@@ -140,9 +146,17 @@ class HandoffStore:
     # -- creating and reading ---------------------------------------------
 
     def create(self, ticket: HandoffTicket) -> HandoffTicket:
-        """Store ``ticket`` as waiting and return it with its id and creation time."""
+        """Store ``ticket`` as waiting and return it as stored: with its id and creation time, and its
+        texts without payment card numbers or security codes."""
         if ticket.reason not in REASONS:
             raise HandoffError(f"unknown handoff reason {ticket.reason!r}")
+        ticket = dataclasses.replace(
+            ticket,
+            customer={key: mask_payment_data(str(value)) for key, value in ticket.customer.items()},
+            question=mask_payment_data(ticket.question),
+            transcript=_masked_turns(ticket.transcript),
+            customer_copy=_masked_turns(ticket.customer_copy),
+        )
         created = time.time()
         email = (ticket.customer.get("customer_email") or "").lower() or None
         key = ticket.customer.get("customer_id") or None
@@ -294,7 +308,7 @@ class HandoffStore:
         if not 1 <= int(score) <= 5:
             raise HandoffError(f"a rating is 1 to 5, not {score}")
         now = time.time()
-        comment = (comment or "").strip()[: self.max_text] or None
+        comment = mask_payment_data((comment or "").strip()[: self.max_text]) or None
         with self.db.transaction() as conn:
             cursor = conn.execute(
                 "UPDATE handoff_tickets SET rating_score = ?, rating_comment = ?, rated_at = ? WHERE id = ?",
@@ -334,7 +348,7 @@ class HandoffStore:
 
     def add_customer_message(self, ticket_id: int, text: str, source_ts: float) -> HandoffMessage | None:
         """Copy a customer's message (identified by its tracker timestamp); None if already copied."""
-        text = (text or "")[: self.max_text]
+        text = mask_payment_data((text or "")[: self.max_text])
         now = time.time()
         with self.db.transaction() as conn:
             current = self._locked(conn, ticket_id)
@@ -480,7 +494,20 @@ def _clean_text(text: str, limit: int) -> str:
         raise InvalidMessage("the message is empty")
     if len(text) > limit:
         raise InvalidMessage(f"the message is longer than {limit} characters")
-    return text
+    return mask_payment_data(text)
+
+
+def _masked_turns(turns: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Transcript turns with their text and button titles as they may be stored."""
+    masked = []
+    for turn in turns:
+        item = dict(turn)
+        if isinstance(item.get("text"), str):
+            item["text"] = mask_payment_data(item["text"])
+        if isinstance(item.get("buttons"), list):
+            item["buttons"] = [mask_payment_data(b) if isinstance(b, str) else b for b in item["buttons"]]
+        masked.append(item)
+    return masked
 
 
 def _json(value: Any) -> str:

@@ -21,6 +21,7 @@ from bot import services
 from bot.errors import FaqbotError, HandoffError, KnowledgeBaseError
 from bot.handoff.store import HandoffMessage, HandoffTicket, InvalidMessage, TransitionError
 from bot.kb.drafts import add_alternate, write_draft
+from bot.redact import mask_payment_data
 from bot.web.auth import current_user, login_required
 from bot.web.common import handoff_store, settings
 
@@ -314,6 +315,7 @@ def draft_faq(ticket_id: int) -> ResponseReturnValue:
     if not answer:
         replies = [m for m in handoff_store().messages(ticket_id) if m.role == "agent"]
         answer = "\n\n".join(m.text for m in replies)
+    question, answer = mask_payment_data(question), mask_payment_data(answer)
     path = write_draft(settings().drafts_dir, item.language, question, answer, item.number)
     return jsonify(path=str(path.relative_to(settings().kb_dir.parent))), 201
 
@@ -327,5 +329,6 @@ def alternate(ticket_id: int) -> ResponseReturnValue:
     faq_id = str(data.get("faq_id") or "").strip()
     if not faq_id:
         raise KnowledgeBaseError("choose the FAQ the question belongs to")
-    path = add_alternate(settings().kb_dir, item.language, faq_id, str(data.get("question") or item.question))
+    question = mask_payment_data(str(data.get("question") or item.question))
+    path = add_alternate(settings().kb_dir, item.language, faq_id, question)
     return jsonify(path=str(path.relative_to(settings().kb_dir.parent)), faq_id=faq_id), 201
