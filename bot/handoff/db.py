@@ -111,6 +111,28 @@ CREATE TABLE IF NOT EXISTS users (
     created_at REAL NOT NULL,
     disabled INTEGER NOT NULL DEFAULT 0
 );
+
+-- Signed-in desk sessions (bot/accounts.py); the cookie carries the id, the table its SHA-256.
+CREATE TABLE IF NOT EXISTS web_sessions (
+    id_hash TEXT PRIMARY KEY,
+    username TEXT NOT NULL,
+    csrf TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    last_seen_at REAL NOT NULL,
+    expires_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS web_sessions_user ON web_sessions (username);
+CREATE INDEX IF NOT EXISTS web_sessions_expiry ON web_sessions (expires_at);
+
+-- Failed sign-ins, for throttling shared by every web process (bot/accounts.py).
+CREATE TABLE IF NOT EXISTS login_failures (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    address TEXT NOT NULL,
+    username TEXT NOT NULL,
+    at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS login_failures_address ON login_failures (address, at);
+CREATE INDEX IF NOT EXISTS login_failures_username ON login_failures (username, at);
 """
 
 #: Columns added to ``handoff_tickets`` after its first release (issue #2):

@@ -22,7 +22,7 @@ from bot.errors import FaqbotError, HandoffError, KnowledgeBaseError
 from bot.handoff.store import HandoffMessage, HandoffTicket, InvalidMessage, TransitionError
 from bot.kb.drafts import add_alternate, write_draft
 from bot.redact import mask_payment_data
-from bot.web.auth import current_user, login_required
+from bot.web.auth import current_session_id, current_user, login_required, session_alive
 from bot.web.common import handoff_store, settings
 
 bp = Blueprint("desk", __name__, url_prefix="/desk")
@@ -30,6 +30,8 @@ bp = Blueprint("desk", __name__, url_prefix="/desk")
 #: An event stream ends after this long and the browser reconnects (frees the server thread).
 STREAM_SECONDS = 25.0
 STREAM_POLL = 0.5
+#: What an event stream sends when its session has ended (signed out, password or role changed).
+SIGNED_OUT = {"error": "You were signed out: sign in again.", "signed_out": True}
 
 
 @bp.errorhandler(TransitionError)
@@ -142,7 +144,7 @@ def queue_events() -> Response:
     """The queue, sent again whenever it changes (and every few seconds, for the waiting times)."""
     user = current_user()
     assert user is not None
-    username = user.username
+    username, session_id = user.username, current_session_id()
     app = current_app._get_current_object()  # type: ignore[attr-defined]
 
     def stream() -> Iterator[str]:
@@ -151,6 +153,9 @@ def queue_events() -> Response:
         while time.monotonic() < deadline:
             with app.app_context():
                 try:
+                    if not session_alive(session_id):
+                        yield _event("failure", SIGNED_OUT)
+                        return
                     snapshot = queue_snapshot(username)
                 except HandoffError as exc:
                     yield _event("failure", {"error": str(exc)})
@@ -191,6 +196,7 @@ def ticket_events(ticket_id: int) -> Response:
     except ValueError:
         after = 0
     app = current_app._get_current_object()  # type: ignore[attr-defined]
+    session_id = current_session_id()
 
     def stream() -> Iterator[str]:
         yield "retry: 1000\n\n"
@@ -200,6 +206,9 @@ def ticket_events(ticket_id: int) -> Response:
             with app.app_context():
                 store = handoff_store()
                 try:
+                    if not session_alive(session_id):
+                        yield _event("failure", SIGNED_OUT)
+                        return
                     current = store.get(ticket_id)
                     messages: list[HandoffMessage] = store.messages(ticket_id)
                 except HandoffError as exc:
