@@ -1,4 +1,9 @@
-"""``/healthz``: is each part of the bot up, and which KB version is live."""
+"""``/healthz``: is each part of the bot up, and which KB version is live.
+
+200 only when the status is ``ok``; 503 whenever it is not (a part is down,
+or the KB's last edit was rejected and the previous version still serves),
+so monitors notice. The JSON body says which part is wrong either way.
+"""
 
 from __future__ import annotations
 
@@ -64,4 +69,5 @@ def healthz() -> ResponseReturnValue:
     # A rejected edit leaves the previous KB serving: still up, but say so.
     reload = report["kb"].get("reload")
     rejected = isinstance(reload, dict) and not reload.get("ok", True)
-    return jsonify(status="ok" if ok and not rejected else "degraded", **report), 200 if ok else 503
+    status = "ok" if ok and not rejected else "degraded"
+    return jsonify(status=status, **report), 200 if status == "ok" else 503

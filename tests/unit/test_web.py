@@ -99,3 +99,35 @@ def test_healthz_reports_each_part(client, settings, small_kb, embedder: Hashing
     build_index(load_knowledge_base(small_kb, ("en", "ru")), embedder, settings.index_dir)
     kb = client.get("/healthz").get_json()["kb"]
     assert kb["ok"] is True and kb["entries"] == {"en": 3, "ru": 3} and kb["version"]
+
+
+def test_healthz_is_503_whenever_the_status_is_not_ok(settings, small_kb, embedder: HashingEmbedder):
+    """Monitors look at the status code: 200 only for "ok"; the body still says what is wrong."""
+    from bot.kb.watch import KbWatcher
+    from tests.servers import LoopbackServer, QuietHandler
+
+    class Up(QuietHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            self.send_response(200)
+            self.end_headers()
+
+    services = LoopbackServer(Up)  # Rasa's "/" and the action server's "/health" both answer
+    try:
+        port = int(services.origin.rsplit(":", 1)[1])
+        client = create_app(settings=settings.replace(rasa_port=port, action_port=port)).test_client()
+        watcher = KbWatcher(settings, embedder)
+        watcher.check_once()
+        healthy = client.get("/healthz")
+        assert healthy.status_code == 200 and healthy.get_json()["status"] == "ok"
+
+        faq = small_kb / "en" / "faq.md"
+        faq.write_text(faq.read_text(encoding="utf-8").replace("id: order-tracking", "id: Bad Id"), encoding="utf-8")
+        watcher.check_once()  # the edit is rejected; the previous KB still serves
+        rejected = client.get("/healthz")
+        body = rejected.get_json()
+        assert rejected.status_code == 503 and body["status"] == "degraded"
+        assert body["rasa"]["ok"] and body["action_server"]["ok"] and body["kb"]["ok"]
+        assert body["kb"]["reload"]["ok"] is False and "Bad Id" in body["kb"]["reload"]["problems"][0]
+    finally:
+        services.close()
+
