@@ -14,12 +14,15 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, Response, render_template
+from flask import Flask, Response, render_template, send_from_directory
 
 from bot.errors import HandoffError
 from bot.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
+
+#: How long browsers may keep /favicon.ico (seconds).
+FAVICON_MAX_AGE = 86400
 
 
 def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -65,6 +68,13 @@ def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] 
             return ""
         moment = datetime.datetime.fromtimestamp(float(timestamp), datetime.timezone.utc)
         return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+    @app.get("/favicon.ico")
+    def favicon() -> Response:
+        """The icon browsers ask for on every page (templates link it and an SVG one too)."""
+        return send_from_directory(
+            app.static_folder or "static", "favicon.ico", mimetype="image/vnd.microsoft.icon", max_age=FAVICON_MAX_AGE
+        )
 
     @app.get("/agent/")
     @app.get("/agent")

@@ -131,3 +131,13 @@ def test_healthz_is_503_whenever_the_status_is_not_ok(settings, small_kb, embedd
     finally:
         services.close()
 
+
+def test_every_page_has_a_favicon(client):
+    icon = client.get("/favicon.ico")
+    assert icon.status_code == 200 and icon.mimetype == "image/vnd.microsoft.icon"
+    assert icon.data[:4] == b"\x00\x00\x01\x00"  # an ICO file
+    svg = client.get("/static/favicon.svg")
+    assert svg.status_code == 200 and b"<svg" in svg.data
+    for path in ("/", "/login"):
+        page = client.get(path).get_data(as_text=True)
+        assert 'rel="icon" href="/favicon.ico"' in page and 'href="/static/favicon.svg"' in page, path
