@@ -172,8 +172,11 @@ def leave_message() -> ResponseReturnValue:
     data = _body()
     message = str(data.get("message") or "").strip()
     email = clean_email(_text(data, "email", 254))
-    name = clean_name(_text(data, "name", 200))
+    given_name = _text(data, "name", 200)
+    name = clean_name(given_name)
     errors = {}
+    if given_name and name is None:
+        errors["name"] = "not a name: letters, spaces, apostrophes, hyphens and dots only"
     if not message:
         errors["message"] = "empty"
     elif len(message) > config.max_message_chars:

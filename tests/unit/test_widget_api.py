@@ -231,3 +231,14 @@ def test_history_needs_a_conversation_and_waits_when_rasa_is_down(client):
     assert client.post("/widget/api/history", json={"after": 1}).status_code == 400
     assert client.post("/widget/api/history", json={"conversation_id": "c", "after": "x"}).status_code == 400
     assert client.post("/widget/api/history", json={"conversation_id": "c"}).status_code == 503
+
+
+def test_a_name_with_markup_is_refused_with_a_clear_error_and_nothing_is_stored(client, settings):
+    refused = leave(client, name="[click me](javascript:alert(1))")
+    assert refused.status_code == 400 and set(refused.get_json()["fields"]) == {"name"}
+    assert HandoffStore(settings.database_path).tickets() == []
+    kept = leave(client, name="Mary-Ann O’Neil")
+    ticket = HandoffStore(settings.database_path).by_number(kept.get_json()["ticket_number"])
+    assert ticket.customer["customer_name"] == "Mary-Ann O’Neil"
+    unnamed = leave(client, name="")  # the name is optional
+    assert unnamed.status_code == 201
