@@ -267,13 +267,29 @@
     ALLOWED_URI_REGEXP: /^(?:https?:|mailto:|tel:)/i,
   };
 
+  // Raw HTML in a message is shown as typed, never interpreted: FAQ answers and agents' replies are
+  // markdown only, as the editor's preview renders them (markdown-it with html off). An agent who
+  // types "<b>late</b>" or "send us <your order number>" is read literally, not as an empty bubble.
+  function escapeHtml(text) {
+    return String(text).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
+  }
+
+  function literalHtml(token) {
+    const raw = typeof token === "string" ? token : (token && token.text) || "";
+    const block = token && typeof token === "object" && token.block;
+    const shown = escapeHtml(block ? raw.replace(/\n+$/, "") : raw).replace(/\n/g, "<br>");
+    return block ? `<p>${shown}</p>` : shown;
+  }
+
   function setUpMarkdown() {
     try {
       if (window.marked && typeof window.marked.Marked === "function") {
         const instance = new window.marked.Marked({ gfm: true, breaks: true, async: false });
+        instance.use({ renderer: { html: literalHtml } });
         markdown = { parse: (text) => instance.parse(text) };
       } else if (window.marked && typeof window.marked.parse === "function") {
-        markdown = { parse: (text) => window.marked.parse(text) };
+        // A page's own older marked: no renderer of ours, so no "<" reaches it as markup.
+        markdown = { parse: (text) => window.marked.parse(String(text).replace(/</g, "&lt;")) };
       }
       if (typeof window.DOMPurify === "function") {
         purify = window.DOMPurify(window);
