@@ -164,6 +164,18 @@ class Settings:
     secret_key: str = ""
     #: Send session cookies over HTTPS only (set when the web app is behind TLS).
     secure_cookies: bool = False
+    #: A desk session ends this many hours after sign-in, or after this many minutes without a request.
+    session_hours: float = 12.0
+    session_idle_minutes: float = 120.0
+    #: Sign-in throttling (failed attempts within the window; 0 turns a rule off): one address with
+    #: one username, one address with any usernames (password spraying), one username from any address.
+    login_window_minutes: float = 5.0
+    login_max_failures: int = 5
+    login_max_failures_per_address: int = 20
+    login_max_failures_per_user: int = 10
+    #: Reverse proxies in front of the web app whose X-Forwarded-For / -Proto it trusts (0: none, so
+    #: the connecting address is the client's). Behind one proxy set 1, or every client shares its address.
+    proxy_hops: int = 0
     #: Where people reach the web app, for links in webhook packets (default http://localhost:<web port>).
     public_web_url: str = ""
     #: Other sites (origins like "https://shop.example") whose pages embed the widget and may call
@@ -362,6 +374,17 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         handoff_retry_interval=_number(env, "FAQBOT_HANDOFF_RETRY_INTERVAL", defaults.handoff_retry_interval, float),
         secret_key=env.get("FAQBOT_SECRET_KEY", ""),
         secure_cookies=_flag(env, "FAQBOT_SECURE_COOKIES", False),
+        session_hours=_number(env, "FAQBOT_SESSION_HOURS", defaults.session_hours, float),
+        session_idle_minutes=_number(env, "FAQBOT_SESSION_IDLE_MINUTES", defaults.session_idle_minutes, float),
+        login_window_minutes=_number(env, "FAQBOT_LOGIN_WINDOW_MINUTES", defaults.login_window_minutes, float),
+        login_max_failures=int(_number(env, "FAQBOT_LOGIN_MAX_FAILURES", defaults.login_max_failures, int)),
+        login_max_failures_per_address=int(
+            _number(env, "FAQBOT_LOGIN_MAX_FAILURES_PER_ADDRESS", defaults.login_max_failures_per_address, int)
+        ),
+        login_max_failures_per_user=int(
+            _number(env, "FAQBOT_LOGIN_MAX_FAILURES_PER_USER", defaults.login_max_failures_per_user, int)
+        ),
+        proxy_hops=int(_number(env, "FAQBOT_PROXY_HOPS", defaults.proxy_hops, int)),
         public_web_url=env.get("FAQBOT_PUBLIC_WEB_URL", ""),
         widget_origins=_origins(env.get("FAQBOT_WIDGET_ORIGINS", "")),
         survey_ces=_flag(env, "FAQBOT_SURVEY_CES", True),
@@ -469,6 +492,25 @@ def _check_handoff(settings: Settings) -> None:
     if settings.webhook_max_attempts < 1 or settings.relay_interval <= 0 or settings.handoff_retry_interval <= 0:
         raise ConfigError(
             "need FAQBOT_WEBHOOK_MAX_ATTEMPTS >= 1, FAQBOT_RELAY_INTERVAL > 0 and FAQBOT_HANDOFF_RETRY_INTERVAL > 0"
+        )
+    _check_sign_in(settings)
+
+
+def _check_sign_in(settings: Settings) -> None:
+    if settings.session_hours <= 0 or settings.session_idle_minutes <= 0 or settings.login_window_minutes <= 0:
+        raise ConfigError(
+            "need FAQBOT_SESSION_HOURS > 0, FAQBOT_SESSION_IDLE_MINUTES > 0 and FAQBOT_LOGIN_WINDOW_MINUTES > 0"
+        )
+    limits = (
+        settings.login_max_failures,
+        settings.login_max_failures_per_address,
+        settings.login_max_failures_per_user,
+        settings.proxy_hops,
+    )
+    if min(limits) < 0:
+        raise ConfigError(
+            "FAQBOT_LOGIN_MAX_FAILURES, FAQBOT_LOGIN_MAX_FAILURES_PER_ADDRESS, FAQBOT_LOGIN_MAX_FAILURES_PER_USER"
+            " and FAQBOT_PROXY_HOPS are 0 or more"
         )
 
 

@@ -11,6 +11,11 @@ status in its ``UPDATE`` (two agents claiming at once: exactly one wins),
 records a ``handoff_events`` row, queues what Rasa must do (``rasa_commands``)
 and, when a webhook is configured, the webhook packet (transactional outbox;
 an email reply goes through the same outbox).
+
+Nothing is stored with a payment card number or a card security code in it:
+every text a ticket keeps (question, customer fields, transcript, the
+customer's copy of the chat, messages, notes, rating comments) goes through
+``bot.redact.mask_payment_data`` on its way in, so no caller can bypass it.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from bot.handoff import outbox, replies, webhook
 from bot.handoff.db import Database
 from bot.handoff.mail import MailComposer
 from bot.handoff.packets import build_packet
+from bot.redact import mask_payment_data
 
 REASONS = ("customer_request", "low_confidence", "repeated_failure", "offline_message")
 OPEN = ("waiting", "with_agent")
@@ -75,6 +81,10 @@ class HandoffTicket:
     reason: str
     transcript: list[dict[str, Any]]
     kb_version: str | None = None
+    #: Only for messages left in the widget while the bot was unreachable: the chat as the customer's
+    #: browser sent it (``[{"role": "customer"|"bot", "text"}]``). Unverified: the bot did not record
+    #: it, it may be altered; ``transcript`` holds only what the bot itself recorded.
+    customer_copy: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     status: str = "waiting"
     id: int | None = None
     created_at: float = 0.0
@@ -156,7 +166,8 @@ class HandoffStore:
     def create(
         self, ticket: HandoffTicket, *, spool_id: str | None = None, created_at: float | None = None
     ) -> HandoffTicket:
-        """Store ``ticket`` as waiting and return it with its id and creation time.
+        """Store ``ticket`` as waiting and return it as stored: with its id and creation time, and its
+        texts without payment card numbers or security codes.
 
         ``spool_id`` and ``created_at``: a handoff kept in the spool while the
         database was away (bot/handoff/spool.py), stored with the time it was
@@ -166,14 +177,22 @@ class HandoffStore:
         """
         if ticket.reason not in REASONS:
             raise InvalidTicket(f"unknown handoff reason {ticket.reason!r}")
+        ticket = dataclasses.replace(
+            ticket,
+            customer={key: mask_payment_data(str(value)) for key, value in ticket.customer.items()},
+            question=mask_payment_data(ticket.question),
+            transcript=_masked_turns(ticket.transcript),
+            customer_copy=_masked_turns(ticket.customer_copy),
+        )
         created = created_at or time.time()
         email = (ticket.customer.get("customer_email") or "").lower() or None
         key = ticket.customer.get("customer_id") or None
         with self.db.transaction() as conn:
             cursor = conn.execute(
                 "INSERT INTO handoff_tickets (conversation_id, channel, language, customer, question, candidates,"
-                " reason, transcript, kb_version, status, created_at, customer_email, customer_key, spool_id)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'waiting', ?, ?, ?, ?)",
+                " reason, transcript, kb_version, status, created_at, customer_email, customer_key, customer_copy,"
+                " spool_id)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'waiting', ?, ?, ?, ?, ?)",
                 (
                     ticket.conversation_id,
                     ticket.channel,
@@ -187,6 +206,7 @@ class HandoffStore:
                     created,
                     email,
                     key,
+                    _json(ticket.customer_copy) if ticket.customer_copy else None,
                     spool_id,
                 ),
             )
@@ -322,7 +342,7 @@ class HandoffStore:
         if not 1 <= int(score) <= 5:
             raise HandoffError(f"a rating is 1 to 5, not {score}")
         now = time.time()
-        comment = (comment or "").strip()[: self.max_text] or None
+        comment = mask_payment_data((comment or "").strip()[: self.max_text]) or None
         with self.db.transaction() as conn:
             cursor = conn.execute(
                 "UPDATE handoff_tickets SET rating_score = ?, rating_comment = ?, rated_at = ? WHERE id = ?",
@@ -380,7 +400,7 @@ class HandoffStore:
 
     def add_customer_message(self, ticket_id: int, text: str, source_ts: float) -> HandoffMessage | None:
         """Copy a customer's message (identified by its tracker timestamp); None if already copied."""
-        text = (text or "")[: self.max_text]
+        text = mask_payment_data((text or "")[: self.max_text])
         now = time.time()
         with self.db.transaction() as conn:
             current = self._locked(conn, ticket_id)
@@ -535,7 +555,20 @@ def _clean_text(text: str, limit: int) -> str:
         raise InvalidMessage("the message is empty")
     if len(text) > limit:
         raise InvalidMessage(f"the message is longer than {limit} characters")
-    return text
+    return mask_payment_data(text)
+
+
+def _masked_turns(turns: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Transcript turns with their text and button titles as they may be stored."""
+    masked = []
+    for turn in turns:
+        item = dict(turn)
+        if isinstance(item.get("text"), str):
+            item["text"] = mask_payment_data(item["text"])
+        if isinstance(item.get("buttons"), list):
+            item["buttons"] = [mask_payment_data(b) if isinstance(b, str) else b for b in item["buttons"]]
+        masked.append(item)
+    return masked
 
 
 def _json(value: Any) -> str:
@@ -568,6 +601,7 @@ def _ticket(row: sqlite3.Row) -> HandoffTicket:
         rating_score=col("rating_score"),
         rating_comment=col("rating_comment"),
         rated_at=col("rated_at"),
+        customer_copy=json.loads(col("customer_copy") or "[]"),
     )
 
 

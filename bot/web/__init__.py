@@ -14,12 +14,15 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, Response, abort, render_template, request
+from flask import Flask, Response, abort, render_template, request, send_from_directory
 
 from bot.errors import HandoffError
 from bot.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
+
+#: How long browsers may keep /favicon.ico (seconds).
+FAVICON_MAX_AGE = 86400
 
 
 def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -36,11 +39,16 @@ def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] 
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.secure_cookies,
-        PERMANENT_SESSION_LIFETIME=datetime.timedelta(hours=12),
+        PERMANENT_SESSION_LIFETIME=datetime.timedelta(hours=settings.session_hours),
         MAX_CONTENT_LENGTH=1_000_000,
     )
     if test_config:
         app.config.from_mapping(test_config)
+    if settings.proxy_hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = settings.proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 
     from bot.web import api, auth, dashboard, desk, editor, health, shop, widget_api
 
@@ -60,6 +68,13 @@ def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] 
             return ""
         moment = datetime.datetime.fromtimestamp(float(timestamp), datetime.timezone.utc)
         return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+    @app.get("/favicon.ico")
+    def favicon() -> Response:
+        """The icon browsers ask for on every page (templates link it and an SVG one too)."""
+        return send_from_directory(
+            app.static_folder or "static", "favicon.ico", mimetype="image/vnd.microsoft.icon", max_age=FAVICON_MAX_AGE
+        )
 
     @app.get("/agent/")
     @app.get("/agent")

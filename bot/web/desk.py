@@ -26,7 +26,8 @@ from bot.handoff import replies
 from bot.handoff.replies import Undeliverable
 from bot.handoff.store import HandoffMessage, HandoffTicket, InvalidMessage, TransitionError
 from bot.kb.drafts import add_alternate, write_draft
-from bot.web.auth import current_user, login_required
+from bot.redact import mask_payment_data
+from bot.web.auth import current_session_id, current_user, login_required, session_alive
 from bot.web.common import handoff_store, settings
 
 bp = Blueprint("desk", __name__, url_prefix="/desk")
@@ -34,6 +35,8 @@ bp = Blueprint("desk", __name__, url_prefix="/desk")
 #: An event stream ends after this long and the browser reconnects (frees the server thread).
 STREAM_SECONDS = 25.0
 STREAM_POLL = 0.5
+#: What an event stream sends when its session has ended (signed out, password or role changed).
+SIGNED_OUT = {"error": "You were signed out: sign in again.", "signed_out": True}
 
 
 @bp.errorhandler(TransitionError)
@@ -163,7 +166,7 @@ def queue_events() -> Response:
     """The queue, sent again whenever it changes (and every few seconds, for the waiting times)."""
     user = current_user()
     assert user is not None
-    username = user.username
+    username, session_id = user.username, current_session_id()
     app = current_app._get_current_object()  # type: ignore[attr-defined]
 
     def stream() -> Iterator[str]:
@@ -172,6 +175,9 @@ def queue_events() -> Response:
         while time.monotonic() < deadline:
             with app.app_context():
                 try:
+                    if not session_alive(session_id):
+                        yield _event("failure", SIGNED_OUT)
+                        return
                     snapshot = queue_snapshot(username)
                 except HandoffError as exc:
                     yield _event("failure", {"error": str(exc)})
@@ -217,6 +223,7 @@ def ticket_events(ticket_id: int) -> Response:
     except ValueError:
         after = 0
     app = current_app._get_current_object()  # type: ignore[attr-defined]
+    session_id = current_session_id()
 
     def stream() -> Iterator[str]:
         yield "retry: 1000\n\n"
@@ -226,6 +233,9 @@ def ticket_events(ticket_id: int) -> Response:
             with app.app_context():
                 store = handoff_store()
                 try:
+                    if not session_alive(session_id):
+                        yield _event("failure", SIGNED_OUT)
+                        return
                     current = store.get(ticket_id)
                     views = message_views(current, store.messages(ticket_id)) if current is not None else []
                     options = reply_view(current) if current is not None else None
@@ -374,6 +384,7 @@ def draft_faq(ticket_id: int) -> ResponseReturnValue:
     if not answer:
         replies = [m for m in handoff_store().messages(ticket_id) if m.role == "agent"]
         answer = "\n\n".join(m.text for m in replies)
+    question, answer = mask_payment_data(question), mask_payment_data(answer)
     path = write_draft(settings().drafts_dir, item.language, question, answer, item.number)
     return jsonify(path=str(path.relative_to(settings().kb_dir.parent))), 201
 
@@ -387,5 +398,6 @@ def alternate(ticket_id: int) -> ResponseReturnValue:
     faq_id = str(data.get("faq_id") or "").strip()
     if not faq_id:
         raise KnowledgeBaseError("choose the FAQ the question belongs to")
-    path = add_alternate(settings().kb_dir, item.language, faq_id, str(data.get("question") or item.question))
+    question = mask_payment_data(str(data.get("question") or item.question))
+    path = add_alternate(settings().kb_dir, item.language, faq_id, question)
     return jsonify(path=str(path.relative_to(settings().kb_dir.parent)), faq_id=faq_id), 201

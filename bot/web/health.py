@@ -3,6 +3,10 @@
 With an SMTP server configured, ``email`` says whether faqbot can log in to it
 now (connect, TLS, login, NOOP) and whether reply emails are being retried,
 so a failing mail server shows here before customers miss their answers.
+
+200 only when the status is ``ok``; 503 whenever it is not (a part is down,
+or the KB's last edit was rejected and the previous version still serves),
+so monitors notice. The JSON body says which part is wrong either way.
 """
 
 from __future__ import annotations
@@ -115,4 +119,5 @@ def healthz() -> ResponseReturnValue:
     # A rejected edit leaves the previous KB serving: still up, but say so.
     reload = report["kb"].get("reload")
     rejected = isinstance(reload, dict) and not reload.get("ok", True)
-    return jsonify(status="ok" if ok and not rejected else "degraded", **report), 200 if ok else 503
+    status = "ok" if ok and not rejected else "degraded"
+    return jsonify(status=status, **report), 200 if status == "ok" else 503

@@ -162,7 +162,9 @@ def leave_message() -> ResponseReturnValue:
     """A message left while the bot is unreachable: a ticket for people, answered by email.
 
     ``{"email", "message", "name"?, "conversation_id"?, "language"?, "page_url"?, "customer_id"?,
-    "transcript"?: [{"from": "user"|"bot", "text"}]}`` -> ``{"ticket_number"}``.
+    "transcript"?: [{"from": "user"|"bot", "text"}]}`` -> ``{"ticket_number"}``. The ticket's
+    transcript is the message alone; the widget's ``transcript`` is kept as the customer's copy of
+    the chat, shown to agents as unverified.
     """
     if _rate_limited("message"):
         return jsonify(error="too many messages from this address: try again in a few minutes"), 429
@@ -170,8 +172,11 @@ def leave_message() -> ResponseReturnValue:
     data = _body()
     message = str(data.get("message") or "").strip()
     email = clean_email(_text(data, "email", 254))
-    name = clean_name(_text(data, "name", 200))
+    given_name = _text(data, "name", 200)
+    name = clean_name(given_name)
     errors = {}
+    if given_name and name is None:
+        errors["name"] = "not a name: letters, spaces, apostrophes, hyphens and dots only"
     if not message:
         errors["message"] = "empty"
     elif len(message) > config.max_message_chars:
@@ -197,7 +202,8 @@ def leave_message() -> ResponseReturnValue:
         question=message,
         candidates=[],
         reason="offline_message",
-        transcript=_transcript(data.get("transcript"), message),
+        transcript=[{"role": "customer", "text": message, "timestamp": time.time()}],
+        customer_copy=_customer_copy(data.get("transcript")),
     )
     try:
         stored = handoff_store().create(ticket)
@@ -208,13 +214,12 @@ def leave_message() -> ResponseReturnValue:
     return jsonify(ticket_number=stored.number, email=email), 201
 
 
-def _transcript(entries: Any, message: str) -> list[dict[str, Any]]:
-    """What the customer saw in the widget (their own copy), then the message they left."""
-    now = time.time()
-    transcript: list[dict[str, Any]] = []
+def _customer_copy(entries: Any) -> list[dict[str, Any]]:
+    """The chat as the customer's widget kept it: unverified (a browser can send anything), so it is
+    stored apart from the transcript, which holds only what the server recorded."""
+    copy: list[dict[str, Any]] = []
     for entry in entries[-MAX_TRANSCRIPT_ENTRIES:] if isinstance(entries, list) else []:
         if isinstance(entry, dict) and entry.get("from") in ("user", "bot") and isinstance(entry.get("text"), str):
             role = "customer" if entry["from"] == "user" else "bot"
-            transcript.append({"role": role, "text": entry["text"][:MAX_ENTRY_CHARS], "timestamp": None})
-    transcript.append({"role": "customer", "text": message, "timestamp": now})
-    return transcript
+            copy.append({"role": role, "text": entry["text"][:MAX_ENTRY_CHARS]})
+    return copy

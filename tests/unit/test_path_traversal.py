@@ -47,9 +47,9 @@ def setup(settings: Settings, tmp_path: Path) -> tuple[Flask, Path]:
 def signed_in(app: Flask) -> FlaskClient:
     client = app.test_client()
     token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").get_data(as_text=True))
-    client.post("/login", data={"username": "ed", "password": PASSWORD, "csrf_token": token.group(1)})  # type: ignore[union-attr]
-    with client.session_transaction() as session:
-        client.environ_base["HTTP_X_CSRF_TOKEN"] = session["csrf"]
+    response = client.post("/login", data={"username": "ed", "password": PASSWORD, "csrf_token": token.group(1)})  # type: ignore[union-attr]
+    landing = client.get(response.headers["Location"]).get_data(as_text=True)
+    client.environ_base["HTTP_X_CSRF_TOKEN"] = re.search(r'name="csrf-token" content="([^"]+)"', landing).group(1)  # type: ignore[union-attr]
     return client
 
 

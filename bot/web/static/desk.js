@@ -7,6 +7,8 @@
   "use strict";
 
   const csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
+  // An HTML tag or comment, as markdown would take it: "<b>", "</p>", "<img src=x>", "<your order number>".
+  const HTML_TAG = /<\/?[a-z][a-z0-9-]*(?:\s[^<>]*)?\/?>|<!--/i;
 
   function el(tag, attrs, text) {
     const node = document.createElement(tag);
@@ -232,13 +234,36 @@
     document.getElementById("claim").addEventListener("click", () => act("claim"));
     document.getElementById("release").addEventListener("click", () => act("release"));
     document.getElementById("resolve").addEventListener("click", () => act("resolve"));
+    // The widget shows raw HTML as typed (markdown only): warn before an agent sends tags by mistake.
+    const warning = document.getElementById("reply-warning");
+    let confirmed = null; // the text the agent chose to send as typed despite the warning
+    function htmlIn(text) {
+      const match = HTML_TAG.exec(text);
+      return match ? match[0] : null;
+    }
+    function checkHtml() {
+      const tag = htmlIn(textBox.value);
+      warning.hidden = !tag;
+      if (tag) document.getElementById("reply-warning-tag").textContent = tag.slice(0, 60);
+      document.getElementById("reply-warning-again").hidden = !tag || confirmed !== textBox.value.trim();
+      return tag;
+    }
+    textBox.addEventListener("input", checkHtml);
     document.getElementById("reply-form").addEventListener("submit", async (event) => {
       event.preventDefault();
       const text = textBox.value.trim();
       if (!text) return;
+      if (checkHtml() && confirmed !== text) {
+        confirmed = text;
+        checkHtml();
+        textBox.focus();
+        return;
+      }
       const message = await act("reply", { text, via: chosenVia() });
       if (message) {
         textBox.value = "";
+        confirmed = null;
+        checkHtml();
         addMessage(message);
       }
     });
