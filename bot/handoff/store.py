@@ -617,4 +617,3 @@ def _message(row: sqlite3.Row) -> HandoffMessage:
         delivered_at=row["delivered_at"],
         via=row["via"] if "via" in row.keys() else None,
     )
-
