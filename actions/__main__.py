@@ -11,6 +11,7 @@ import logging
 from rasa_sdk import endpoint
 
 from bot import services
+from bot.logs import install_log_privacy
 from bot.settings import get_settings
 
 
@@ -20,6 +21,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=settings.action_port)
     parser.add_argument("--no-warm-up", action="store_true", help="load the model on the first question instead")
     args = parser.parse_args()
+    install_log_privacy()  # no customer's email, phone or card number in actions.log
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not args.no_warm_up:
         services.faq_service().warm_up()
