@@ -23,6 +23,7 @@ import requests
 from bot.accounts import UserStore
 from bot.cli.rasa_model import ensure_model
 from bot.cli.run import child_env, readiness_urls, service_commands, stop_all, wait_ready
+from bot.handoff.rasa_client import RasaClient, RasaUnavailable
 from bot.handoff.store import HandoffStore
 from bot.kb.loader import load_knowledge_base
 from bot.retrieval.index import build_index
@@ -198,14 +199,12 @@ class RunningBot:
         response.raise_for_status()
         return response.json()
 
+    def rasa(self, timeout: float = 30) -> RasaClient:
+        """Rasa's HTTP API as the web app calls it (a JWT in the Authorization header)."""
+        return RasaClient(self.settings.rasa_url, self.settings.rasa_token, timeout=timeout)
+
     def tracker(self, sender: str) -> dict[str, Any]:
-        response = requests.get(
-            f"{self.settings.rasa_url}/conversations/{sender}/tracker",
-            params={"token": self.settings.rasa_token},
-            timeout=30,
-        )
-        response.raise_for_status()
-        return response.json()
+        return self.rasa().tracker(sender)
 
     def bot_events(self, sender: str) -> list[dict[str, Any]]:
         return [e for e in self.tracker(sender)["events"] if e["event"] == "bot"]
@@ -276,7 +275,9 @@ def running_bot(var_dir: Path, **changes: Any) -> Iterator[RunningBot]:
         action_port=free_port(),
         web_port=free_port(),
         api_token="integration-api-token",
-        rasa_token="integration-rasa-token",
+        rasa_token="integration-rasa-token-0123456789abcdef",  # 32+ bytes: an HS256 key
+        # Every test posts from 127.0.0.1: no per-address limit, unless a test asks for one (``changes``).
+        rest_rate_limit=(0, 0.0),
     )
     # The bot serves a copy of the KB, so editor tests never touch the repository's knowledge_base/.
     kb_copy = var_dir / "knowledge_base"
@@ -301,12 +302,16 @@ def running_bot(var_dir: Path, **changes: Any) -> Iterator[RunningBot]:
             if not wait_ready(url, processes[name], timeout=300):
                 raise RuntimeError(f"{name} did not start:\n{bot.log_tail(name)}")
         # Rasa answers "/" before its model is loaded: wait until it is.
-        deadline = time.monotonic() + 120
+        deadline, problem = time.monotonic() + 120, "no model yet"
         while time.monotonic() < deadline:
-            status = requests.get(f"{settings.rasa_url}/status", params={"token": settings.rasa_token}, timeout=10)
-            if status.ok and status.json().get("model_file"):
-                break
+            try:
+                if bot.rasa(timeout=10).status().get("model_file"):
+                    break
+            except RasaUnavailable as error:  # e.g. a JWT Rasa does not accept: say so below
+                problem = str(error)
             time.sleep(0.5)
+        else:
+            raise RuntimeError(f"Rasa's /status never named a model ({problem}):\n{bot.log_tail('rasa')}")
         yield bot
     finally:
         stop_all(processes)
