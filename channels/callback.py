@@ -1,0 +1,16 @@
+"""Callback (``/webhooks/callback/webhook``): Rasa's channel, with faqbot's message guard and rate limit.
+
+Your own system posts ``{"sender", "message"}``; the bot's messages are
+posted to ``FAQBOT_CALLBACK_URL``. The channel's name stays ``callback``.
+"""
+
+from __future__ import annotations
+
+from rasa.core.channels import callback
+
+from channels.guard import GuardedInput
+from channels.ratelimit import RateLimitedInput
+
+
+class CallbackInput(RateLimitedInput, GuardedInput, callback.CallbackInput):
+    """Rasa's callback channel; oversized and unreadable messages are refused before NLU, floods with 429."""
