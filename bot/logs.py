@@ -45,6 +45,8 @@ def mask_personal_data(text: str) -> str:
 
 def mask_record(record: logging.LogRecord) -> logging.LogRecord:
     """``record`` with its message rendered and masked (no arguments left), its traceback and stack masked."""
+    if getattr(record, "masked", False):
+        return record
     try:
         message = record.getMessage()
     except Exception:  # a broken format string: keep what there is, masked
@@ -57,6 +59,7 @@ def mask_record(record: logging.LogRecord) -> logging.LogRecord:
         record.exc_text = mask_personal_data(record.exc_text)
     if record.stack_info:
         record.stack_info = mask_personal_data(record.stack_info)
+    record.masked = True
     return record
 
 

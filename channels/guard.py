@@ -47,6 +47,17 @@ def guarded(on_new_message: MessageHandler, max_chars: int, languages: tuple[str
     return screened
 
 
+def as_text(value: Any) -> str | None:
+    """A posted ``message`` as Rasa can take it: a string or None; anything else (a number, a list) is refused.
+
+    Rasa's ``UserMessage`` strips its text, so a non-string fails before the guard could see it.
+    """
+    if value is None or isinstance(value, str):
+        return value
+    settings = get_settings()
+    return refusal_command(value, settings.max_message_chars, settings.languages)
+
+
 class GuardedInput:
     """Mixin for a Rasa ``InputChannel``: its messages are screened before Rasa's NLU (see the module)."""
 
