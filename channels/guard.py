@@ -61,9 +61,6 @@ def as_text(value: Any) -> str | None:
 class GuardedInput:
     """Mixin for a Rasa ``InputChannel``: its messages are screened before Rasa's NLU (see the module)."""
 
-    #: Marks the classes that screen their messages (a test checks every configured channel for it).
-    screens_messages = True
-
     def blueprint(self, on_new_message: MessageHandler) -> Blueprint:
         settings = get_settings()
         handler = guarded(on_new_message, settings.max_message_chars, settings.languages)
