@@ -91,6 +91,8 @@ class RasaClient:
         )
 
     def _call(self, method: str, path: str, params: dict[str, str], body: Any = None) -> Any:
+        if not self.token:  # Rasa (channels/serve.py) never runs without one: no call could succeed
+            raise RasaUnavailable("FAQBOT_RASA_TOKEN is not set: cannot sign a token for Rasa's HTTP API")
         try:
             response = self.session.request(
                 method,

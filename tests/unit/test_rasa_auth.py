@@ -55,6 +55,11 @@ def test_the_token_is_a_short_lived_jwt_in_the_header_and_never_in_the_url():
         jwt.decode(token, "another secret", algorithms=["HS256"])
 
 
+def test_without_a_secret_every_call_is_a_clear_rasa_unavailable():
+    with pytest.raises(RasaUnavailable, match="FAQBOT_RASA_TOKEN"):
+        RasaClient(f"http://127.0.0.1:{free_port()}", "").tracker("c-1")
+
+
 def test_an_expired_token_is_refused_by_its_signature_check():
     with pytest.raises(jwt.ExpiredSignatureError):
         jwt.decode(bearer_token(SECRET, now=time.time() - 3600), SECRET, algorithms=["HS256"])
