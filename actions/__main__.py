@@ -13,6 +13,7 @@ from rasa_sdk import endpoint
 from bot import services
 from bot.handoff.rasa_client import RasaClient
 from bot.handoff.spool import SpoolDrainer
+from bot.logs import install_log_privacy
 from bot.settings import Settings, get_settings
 from bot.worker import PeriodicWorker
 
@@ -23,6 +24,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=settings.action_port)
     parser.add_argument("--no-warm-up", action="store_true", help="load the model on the first question instead")
     args = parser.parse_args()
+    install_log_privacy()  # no customer's email, phone or card number in actions.log
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not args.no_warm_up:
         services.faq_service().warm_up()

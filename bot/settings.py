@@ -148,6 +148,11 @@ class Settings:
     rasa_token: str = ""
     public_rasa_url: str = ""
     http_timeout: float = 5.0
+    # What Rasa accepts from the outside (channels/guard.py, channels/serve.py)
+    #: Largest HTTP body or socket.io packet Rasa reads; a bigger one is refused (413) before it is parsed.
+    max_request_bytes: int = 2_000_000
+    #: Messages one address may send to the REST and callback webhooks: (count, per seconds); (0, 0): no limit.
+    rest_rate_limit: tuple[int, float] = (60, 60.0)
     # Human handoff (see docs/handoff.md)
     #: When people answer: "24/7" or rules like "mon-fri 09:00-18:00; sat 10:00-14:00".
     business_hours: str = "mon-fri 09:00-18:00"
@@ -257,6 +262,12 @@ class Settings:
         return f"http://{self.host}:{self.action_port}"
 
     @property
+    def rasa_origins(self) -> tuple[str, ...]:
+        """The web pages that may talk to Rasa (CORS, socket.io): the web app's own and ``widget_origins``."""
+        own = (f"http://localhost:{self.web_port}", f"http://127.0.0.1:{self.web_port}", self.web_url)
+        return tuple(dict.fromkeys((*own, *self.widget_origins)))
+
+    @property
     def widget_rasa_url(self) -> str:
         """The Rasa socket.io address the browser widget connects to."""
         return self.public_rasa_url or f"http://localhost:{self.rasa_port}"
@@ -364,6 +375,8 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         rasa_token=env.get("FAQBOT_RASA_TOKEN", ""),
         public_rasa_url=env.get("FAQBOT_PUBLIC_RASA_URL", ""),
         http_timeout=_number(env, "FAQBOT_HTTP_TIMEOUT", defaults.http_timeout, float),
+        max_request_bytes=int(_number(env, "FAQBOT_MAX_REQUEST_BYTES", defaults.max_request_bytes, int)),
+        rest_rate_limit=_rate(env.get("FAQBOT_RATE_LIMIT", ""), defaults.rest_rate_limit),
         business_hours=env.get("FAQBOT_BUSINESS_HOURS", defaults.business_hours),
         timezone=env.get("FAQBOT_TIMEZONE", defaults.timezone),
         holidays=env.get("FAQBOT_HOLIDAYS", defaults.holidays),
@@ -395,6 +408,8 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
     )
     _check_handoff(settings)
     _check_smtp(settings)
+    if settings.max_request_bytes < settings.max_message_chars:
+        raise ConfigError("FAQBOT_MAX_REQUEST_BYTES must be at least FAQBOT_MAX_MESSAGE_CHARS")
     return settings
 
 
@@ -457,6 +472,30 @@ def _check_smtp(settings: Settings) -> None:
         raise ConfigError("set both FAQBOT_SMTP_USERNAME and FAQBOT_SMTP_PASSWORD (or _FILE), or neither")
     if settings.smtp_timeout <= 0 or settings.smtp_max_attempts < 1:
         raise ConfigError("need FAQBOT_SMTP_TIMEOUT > 0 and FAQBOT_SMTP_MAX_ATTEMPTS >= 1")
+
+
+
+#: Seconds in each period a rate limit may be given in ("30/minute").
+RATE_PERIODS = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0}
+
+
+def _rate(raw: str, default: tuple[int, float]) -> tuple[int, float]:
+    """``"30/minute"`` (or ``"30/90s"``) as (30, 60.0); ``"off"`` as (0, 0.0); empty: ``default``."""
+    raw = raw.strip().lower()
+    if not raw:
+        return default
+    if raw in ("off", "0", "none"):
+        return (0, 0.0)
+    count, _, period = (part.strip() for part in raw.partition("/"))
+    seconds = RATE_PERIODS.get(period)
+    if seconds is None and period.endswith("s"):
+        try:
+            seconds = float(period[:-1])
+        except ValueError:
+            seconds = None
+    if not count.isdecimal() or int(count) < 1 or not seconds or seconds <= 0:
+        raise ConfigError(f"FAQBOT_RATE_LIMIT={raw!r}: use N/second, N/minute, N/hour, N/day, N/<seconds>s or off")
+    return (int(count), seconds)
 
 
 def _origins(raw: str) -> tuple[str, ...]:

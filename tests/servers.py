@@ -29,6 +29,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from bot.accounts import UserStore
 from bot.cli.rasa_model import ensure_model
 from bot.cli.run import supervisor_for
+from bot.handoff.rasa_client import RasaClient, RasaUnavailable
 from bot.handoff.store import HandoffStore
 from bot.kb.loader import load_knowledge_base
 from bot.retrieval.index import build_index
@@ -296,14 +297,12 @@ class RunningBot:
         response.raise_for_status()
         return response.json()
 
+    def rasa(self, timeout: float = 30) -> RasaClient:
+        """Rasa's HTTP API as the web app calls it (a JWT in the Authorization header)."""
+        return RasaClient(self.settings.rasa_url, self.settings.rasa_token, timeout=timeout)
+
     def tracker(self, sender: str) -> dict[str, Any]:
-        response = requests.get(
-            f"{self.settings.rasa_url}/conversations/{sender}/tracker",
-            params={"token": self.settings.rasa_token},
-            timeout=30,
-        )
-        response.raise_for_status()
-        return response.json()
+        return self.rasa().tracker(sender)
 
     def bot_events(self, sender: str) -> list[dict[str, Any]]:
         return [e for e in self.tracker(sender)["events"] if e["event"] == "bot"]
@@ -353,18 +352,17 @@ class RunningBot:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
 
 
-def wait_for_model(settings: Settings, timeout: float = 120.0) -> None:
-    """Rasa answers "/" before its model is loaded: wait until it is."""
-    deadline = time.monotonic() + timeout
+def wait_for_model(bot: RunningBot, timeout: float = 120.0) -> None:
+    """Rasa answers "/" before its model is loaded: wait until its /status names one."""
+    deadline, problem = time.monotonic() + timeout, "no model yet"
     while time.monotonic() < deadline:
         try:
-            status = requests.get(f"{settings.rasa_url}/status", params={"token": settings.rasa_token}, timeout=10)
-            if status.ok and status.json().get("model_file"):
+            if bot.rasa(timeout=10).status().get("model_file"):
                 return
-        except requests.RequestException:
-            pass
+        except RasaUnavailable as error:  # e.g. a JWT Rasa does not accept: say so below
+            problem = str(error)
         time.sleep(0.5)
-    raise RuntimeError(f"Rasa loaded no model within {timeout:.0f} s")
+    raise RuntimeError(f"Rasa's /status never named a model ({problem}):\n{bot.log_tail('rasa')}")
 
 
 @contextlib.contextmanager
@@ -390,7 +388,9 @@ def running_bot(var_dir: Path, **changes: Any) -> Iterator[RunningBot]:
         action_port=free_port(),
         web_port=free_port(),
         api_token="integration-api-token",
-        rasa_token="integration-rasa-token",
+        rasa_token="integration-rasa-token-0123456789abcdef",  # 32+ bytes: an HS256 key
+        # Every test posts from 127.0.0.1: no per-address limit, unless a test asks for one (``changes``).
+        rest_rate_limit=(0, 0.0),
         smtp_host="127.0.0.1",
         smtp_port=mailbox.port,
         smtp_security="none",
@@ -416,7 +416,7 @@ def running_bot(var_dir: Path, **changes: Any) -> Iterator[RunningBot]:
         not_ready = supervisor.wait_ready(300)
         if not_ready:
             raise RuntimeError("did not start:\n" + "\n".join(f"{n}:\n{bot.log_tail(n)}" for n in not_ready))
-        wait_for_model(settings)
+        wait_for_model(bot)
         keeper.start()  # from here on the supervisor restarts a service that dies, as under `faqbot run`
         yield bot
     finally:

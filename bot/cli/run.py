@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bot.channels_config import channel_status, read_template, write_credentials
 from bot.cli.kb import ensure_index
-from bot.cli.rasa_model import ensure_model, rasa_command, rasa_env
+from bot.cli.rasa_model import ensure_model, rasa_env
 from bot.settings import Settings
 from bot.supervisor import Service, Supervisor, forward_signals
 
@@ -78,6 +78,9 @@ def child_env(settings: Settings) -> dict[str, str]:
         FAQBOT_SECURE_COOKIES="on" if settings.secure_cookies else "off",
         FAQBOT_PUBLIC_WEB_URL=settings.public_web_url,
         FAQBOT_WIDGET_ORIGINS=",".join(settings.widget_origins),
+        FAQBOT_MAX_MESSAGE_CHARS=str(settings.max_message_chars),
+        FAQBOT_MAX_REQUEST_BYTES=str(settings.max_request_bytes),
+        FAQBOT_RATE_LIMIT=_rate_text(settings.rest_rate_limit),
         FAQBOT_KB_RELOAD="on" if settings.kb_reload else "off",
         FAQBOT_SURVEY_CES="on" if settings.survey_ces else "off",
         FAQBOT_SURVEY_AFTER_MINUTES=str(settings.survey_after_minutes),
@@ -106,6 +109,11 @@ def smtp_env(settings: Settings) -> dict[str, str]:
     }
 
 
+def _rate_text(rate: tuple[int, float]) -> str:
+    count, period = rate
+    return f"{count}/{period:g}s" if count else "off"
+
+
 def credentials_file(settings: Settings) -> Path:
     """var/credentials.yml: the channels of credentials.yml whose variables are set (docs/channels.md)."""
     template, env = settings.home / "credentials.yml", rasa_env(settings)
@@ -116,30 +124,21 @@ def credentials_file(settings: Settings) -> Path:
 
 
 def service_commands(settings: Settings, model: Path) -> dict[str, list[str]]:
-    """The three processes, by name."""
-    web_origin = f"http://localhost:{settings.web_port}"
+    """The three processes, by name. No secret is on a command line: they read theirs from the environment."""
     return {
         "actions": [sys.executable, "-m", "actions", "--port", str(settings.action_port)],
-        "rasa": rasa_command(
-            "run",
+        # channels/serve.py: `rasa run` with the JWT secret, the allowed origins and the size limits.
+        "rasa": [
+            sys.executable,
+            "-m",
+            "channels.serve",
             "--model",
             str(model),
-            "--enable-api",
-            "--auth-token",
-            settings.rasa_token,
-            "--cors",
-            web_origin,
-            "--cors",
-            f"http://127.0.0.1:{settings.web_port}",
-            "--interface",
-            settings.host,
-            "--port",
-            str(settings.rasa_port),
             "--credentials",
             str(credentials_file(settings)),
             "--endpoints",
             str(settings.home / "endpoints.yml"),
-        ),  # fmt: skip
+        ],  # fmt: skip
         "web": [sys.executable, "-m", "bot.cli", "web"],
     }
 

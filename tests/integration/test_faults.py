@@ -46,7 +46,7 @@ def back_up(bot: RunningBot, name: str, old_pid: int) -> None:
         what=f"{name} restarted",
     )
     if name == "rasa":
-        wait_for_model(bot.settings)
+        wait_for_model(bot)
 
 
 def test_rasa_killed_is_restarted_while_the_web_app_keeps_serving(bot_servers: RunningBot) -> None:

@@ -78,7 +78,7 @@ def test_a_ticket_without_a_customer_copy_shows_no_such_section(app):
 def test_webhook_packets_keep_the_customers_copy_apart_and_marked(app):
     leave_forged_message(app)
     conn = sqlite3.connect(app.config["FAQBOT_SETTINGS"].database_path)
-    (body,) = conn.execute("SELECT body FROM webhook_outbox WHERE event = 'handoff.created'").fetchone()
+    (body,) = conn.execute("SELECT body FROM outbox WHERE channel = 'webhook' AND event = 'handoff.created'").fetchone()
     packet = json.loads(body)
     jsonschema.validate(packet, SCHEMA)
     ticket = packet["ticket"]
