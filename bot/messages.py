@@ -49,6 +49,8 @@ REFUSAL_INTENTS = {
 }
 #: Entities (domain.yml) of a refusal intent: the refused text's length and, when its script tells, language.
 LENGTH_ENTITY, LANGUAGE_ENTITY = "message_length", "message_language"
+#: The longest conversation id (a channel's sender id) faqbot accepts from outside.
+MAX_CONVERSATION_ID_CHARS = 200
 #: Messages starting with this are commands (button payloads, ``/intent{...}``), not words to understand.
 COMMAND_PREFIX = "/"
 
@@ -79,3 +81,28 @@ def refusal_command(text: object, max_chars: int, languages: tuple[str, ...]) ->
 
 def _command(problem: MessageProblem, entities: dict[str, object]) -> str:
     return COMMAND_PREFIX + REFUSAL_INTENTS[problem] + (json.dumps(entities) if entities else "")
+
+
+#: How the desk shows a refused message in a handed-off conversation (agents read English desk text).
+REFUSAL_NOTES = {
+    "message_too_long": "[the customer sent a message of {length} characters: too long to pass on]",
+    "empty_message": "[the customer sent an empty message]",
+    "unreadable_message": "[the customer sent something with no words in it (symbols, emoji or a file)]",
+}
+
+
+def command_note(text: str) -> str | None:
+    """What an agent should see for a command in the conversation: a note for a refused message, None for
+    any other command (a button payload, which means nothing to a person)."""
+    if not text.startswith(COMMAND_PREFIX):
+        return text
+    intent, _, raw = text[1:].partition("{")
+    note = REFUSAL_NOTES.get(intent)
+    if note is None:
+        return None
+    try:
+        entities = json.loads("{" + raw) if raw else {}
+    except ValueError:
+        entities = {}
+    length = entities.get(LENGTH_ENTITY) if isinstance(entities, dict) else None
+    return note.format(length=f"{length:,}" if isinstance(length, int) else "many")

@@ -12,9 +12,10 @@ from rasa.core.channels import callback
 
 from channels.guard import GuardedInput, as_text
 from channels.ratelimit import RateLimitedInput
+from channels.rest import PostedJsonInput
 
 
-class CallbackInput(RateLimitedInput, GuardedInput, callback.CallbackInput):
+class CallbackInput(PostedJsonInput, RateLimitedInput, GuardedInput, callback.CallbackInput):
     """Rasa's callback channel; oversized and unreadable messages are refused before NLU, floods with 429."""
 
     def _extract_message(self, req: Any) -> str | None:

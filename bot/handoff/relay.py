@@ -28,6 +28,7 @@ from bot.errors import FaqbotError
 from bot.handoff import replies
 from bot.handoff.rasa_client import RasaClient
 from bot.handoff.store import HandoffStore, HandoffTicket, RasaCommand, TransitionError
+from bot.messages import command_note
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,8 @@ class Relay:
                     pass
                 log.info("customer cancelled %s", ticket.number)
                 return copied, True
-            if self.store.add_customer_message(int(ticket.id or 0), event.get("text") or "", event["timestamp"]):
+            text = command_note(event.get("text") or "")
+            if text is not None and self.store.add_customer_message(int(ticket.id or 0), text, event["timestamp"]):
                 copied += 1
         return copied, False
 

@@ -26,6 +26,7 @@ from bot.feedback import VALUES, find_answer
 from bot.handoff.context import clean_email, clean_name
 from bot.handoff.rasa_client import RasaClient
 from bot.handoff.store import HandoffTicket
+from bot.messages import MAX_CONVERSATION_ID_CHARS
 from bot.web.common import handoff_store, settings
 from bot.widget_view import widget_history
 
@@ -39,7 +40,6 @@ WIDGET_CHANNEL = "socketio"
 MAX_HISTORY = 100
 #: Entries of the widget's own transcript kept with a left message, and their length.
 MAX_TRANSCRIPT_ENTRIES, MAX_ENTRY_CHARS = 50, 2000
-MAX_ID_CHARS = 200
 _limits_lock = threading.Lock()
 
 
@@ -109,8 +109,8 @@ def feedback() -> ResponseReturnValue:
     if _rate_limited("feedback"):
         return jsonify(error="too many votes from this address: try again in a minute"), 429
     data = _body()
-    conversation_id = _text(data, "conversation_id", MAX_ID_CHARS)
-    answer_id = _text(data, "answer_id", MAX_ID_CHARS)
+    conversation_id = _text(data, "conversation_id", MAX_CONVERSATION_ID_CHARS)
+    answer_id = _text(data, "answer_id", MAX_CONVERSATION_ID_CHARS)
     value = _text(data, "value", 8)
     if not conversation_id or not answer_id or value not in VALUES:
         return jsonify(error='send {"conversation_id", "answer_id", "value": "up" or "down"}'), 400
@@ -139,7 +139,7 @@ def history() -> ResponseReturnValue:
     if _rate_limited("history"):
         return jsonify(error="too many requests from this address: try again in a minute"), 429
     data = _body()
-    conversation_id = _text(data, "conversation_id", MAX_ID_CHARS)
+    conversation_id = _text(data, "conversation_id", MAX_CONVERSATION_ID_CHARS)
     try:
         after = float(data.get("after") or 0.0)
     except (TypeError, ValueError):
@@ -193,7 +193,7 @@ def leave_message() -> ResponseReturnValue:
         value = _text(data, key, 500)
         if value:
             customer[key] = value
-    conversation_id = _text(data, "conversation_id", MAX_ID_CHARS) or f"web-message-{time.time_ns():x}"
+    conversation_id = _text(data, "conversation_id", MAX_CONVERSATION_ID_CHARS) or f"web-message-{time.time_ns():x}"
     ticket = HandoffTicket(
         conversation_id=conversation_id,
         channel=WIDGET_CHANNEL,

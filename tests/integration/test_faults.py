@@ -185,3 +185,67 @@ def test_twenty_conversations_through_a_rasa_crash_lose_nothing_acknowledged(bot
         for i, kind in enumerate(kinds):
             if kind == "user" and said[kinds[:i].count("user")] in acknowledged[sender]:
                 assert "bot" in kinds[i + 1 : i + 3], (sender, kinds)  # the reply follows the message
+
+
+def test_with_the_action_server_down_the_customer_gets_an_apology_not_silence(bot_servers: RunningBot) -> None:
+    bot = bot_servers
+    sender = f"fault-apology-{uuid.uuid4().hex[:8]}"
+    old = kill(bot, "actions")
+    try:
+        replies = bot.say(sender, "how do I return something?")  # Rasa is up; its action server is not
+        assert [r.get("text") for r in replies] == [
+            "I'm sorry — something went wrong on my side and I couldn't answer that. Please try again in a moment,"
+            " or email us at support@larkspur.example."
+        ]
+        arabic = bot.say(sender, "كيف أتتبع طلبي؟")
+        assert len(arabic) == 1 and "أعتذر" in arabic[0]["text"]
+    finally:
+        back_up(bot, "actions", old)
+    assert any("return" in (r.get("text") or "").lower() for r in bot.say(sender, "how do I return something?"))
+
+
+def test_a_paused_conversation_stays_silent_and_the_desk_sees_refused_messages_as_notes(
+    bot_servers: RunningBot,
+) -> None:
+    bot = bot_servers
+    sender = f"fault-paused-{uuid.uuid4().hex[:8]}"
+    bot.say(sender, "I want to talk to a human")
+    bot.say(sender, "Kim Lee")
+    texts = " ".join(r.get("text") or "" for r in bot.say(sender, f"{sender}@example.com"))
+    ticket = bot.store().by_number(re.search(r"T-\d{6}", texts).group(0))  # type: ignore[union-attr]
+    assert bot.say(sender, "x" * 100_000) == []  # people own the conversation: no apology, no refusal either
+    assert bot.say(sender, "are you there?") == []
+    notes = bot.wait_for(
+        lambda: len(bot.store().messages(int(ticket.id))) >= 2 and bot.store().messages(int(ticket.id)),
+        what="both messages on the desk",
+    )
+    assert [m.text for m in notes] == [
+        "[the customer sent a message of 100,000 characters: too long to pass on]",
+        "are you there?",
+    ]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[]",
+        b'"hello"',
+        b"{",
+        b'{"message": "hi"}',
+        b'{"sender": 5, "message": "hi"}',
+        b'{"sender": "", "message": "x"}',
+    ],
+)
+def test_rest_bodies_that_are_not_a_message_get_a_400(bot_servers: RunningBot, body: bytes) -> None:
+    for channel in ("rest", "callback"):
+        response = requests.post(
+            f"{bot_servers.settings.rasa_url}/webhooks/{channel}/webhook",
+            data=body,
+            headers={"Content-Type": "application/json"},
+            timeout=30,
+        )
+        if channel == "callback" and response.status_code == 404:
+            continue  # the callback channel is off without FAQBOT_CALLBACK_URL
+        assert response.status_code == 400, (channel, body, response.status_code, response.text[:200])
+    # nothing was filed under Rasa's shared fallback conversation
+    assert not [e for e in bot_servers.tracker("default")["events"] if e["event"] == "user"]

@@ -41,7 +41,7 @@ def test_the_guard_replaces_what_nlu_must_not_read_and_passes_the_rest():
 
     handler = guard.guarded(on_new_message, 5000, ("en", "ar", "ru"))
     for text in ("x" * 100_000, "", "🙂🙂", "where is my order?", '/choose_faq{"faq_id": "a"}'):
-        asyncio.run(handler(SimpleNamespace(text=text, input_channel="rest")))
+        asyncio.run(handler(SimpleNamespace(text=text, input_channel="rest", output_channel=None)))
     assert seen == [
         '/message_too_long{"message_length": 100000, "message_language": "en"}',
         '/empty_message{"message_length": 0}',
