@@ -6,9 +6,13 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
+import os
+from typing import Any
 
 from rasa_sdk import endpoint
+from sanic.exceptions import SanicException
 
 from bot import services
 from bot.handoff.rasa_client import RasaClient
@@ -16,6 +20,7 @@ from bot.handoff.spool import SpoolDrainer
 from bot.logs import install_log_privacy
 from bot.settings import Settings, get_settings
 from bot.worker import PeriodicWorker
+from channels.bodies import client_errors_kept, refuse_malformed_json
 
 
 def main() -> None:
@@ -28,12 +33,33 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not args.no_warm_up:
         services.faq_service().warm_up()
+    # rasa_sdk reads these when it creates its Sanic app: the body limit, and the interface (its default is
+    # every interface, 0.0.0.0: the action server must be reachable by Rasa only).
+    os.environ.update(settings.sanic_limits(), SANIC_HOST=settings.host)
+    guard_bodies(settings)
     drainer = spool_worker(settings)
     drainer.start()
     try:
         endpoint.run(action_package_name="actions", port=args.port)
     finally:
         drainer.stop()
+
+
+def guard_bodies(settings: Settings) -> None:
+    """The action server's app checks bodies before its endpoint reads them (channels/bodies.py).
+
+    rasa_sdk offers no hook before ``run`` starts serving, so its factory is wrapped.
+    """
+    create_app = endpoint.create_app
+
+    @functools.wraps(create_app)
+    def create_checked_app(*args: Any, **kwargs: Any) -> Any:
+        app = create_app(*args, **kwargs)
+        app.register_middleware(refuse_malformed_json(settings.max_request_bytes), "request")
+        app.error_handler.add(SanicException, client_errors_kept)
+        return app
+
+    endpoint.create_app = create_checked_app
 
 
 def spool_worker(settings: Settings) -> PeriodicWorker:

@@ -222,6 +222,13 @@ class Settings:
     def index_dir(self) -> Path:
         return self.var_dir / "index"
 
+    def sanic_limits(self) -> dict[str, str]:
+        """Sanic's own variables for ``max_request_bytes`` (Rasa and the action server run on Sanic, which
+        reads ``SANIC_*`` from the environment when an app is created): larger bodies and websocket
+        frames are refused before they are read."""
+        size = str(self.max_request_bytes)
+        return {"SANIC_REQUEST_MAX_SIZE": size, "SANIC_WEBSOCKET_MAX_SIZE": size}
+
     @property
     def handoff_spool_dir(self) -> Path:
         """Handoffs waiting for the database (bot/handoff/spool.py)."""

@@ -21,13 +21,18 @@ Host and port come from the settings (``FAQBOT_HOST``, ``FAQBOT_RASA_PORT``).
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
+
+from sanic import Sanic
 
 from bot.errors import ConfigError
 from bot.logs import install_log_privacy
 from bot.settings import Settings, get_settings
+from channels.bodies import refuse_malformed_json
 
 JWT_METHOD = "HS256"
 
@@ -50,10 +55,19 @@ def rasa_arguments(settings: Settings, model: str, credentials: str, endpoints: 
     ]  # fmt: skip
 
 
-def sanic_limits(settings: Settings) -> dict[str, str]:
-    """Sanic's settings (it reads ``SANIC_*`` variables when Rasa creates its app) for the size limits."""
-    size = str(settings.max_request_bytes)
-    return {"SANIC_REQUEST_MAX_SIZE": size, "SANIC_WEBSOCKET_MAX_SIZE": size}
+def _check_bodies_of_every_app() -> None:
+    """Give the app Rasa creates the body check below (Rasa offers no hook: its factory is wrapped)."""
+    import rasa.server
+
+    create_app = rasa.server.create_app
+
+    @functools.wraps(create_app)
+    def create_checked_app(*args: Any, **kwargs: Any) -> Sanic:
+        app = create_app(*args, **kwargs)
+        app.register_middleware(refuse_malformed_json(get_settings().max_request_bytes), "request")
+        return app
+
+    rasa.server.create_app = create_checked_app
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -68,7 +82,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         rasa_args = rasa_arguments(settings, args.model, args.credentials, args.endpoints)
     except ConfigError as error:
         sys.exit(f"channels.serve: {error}")
-    os.environ.update(sanic_limits(settings))
+    os.environ.update(settings.sanic_limits())
+    _check_bodies_of_every_app()
     # Rasa's own command line, parsed in this process: /proc/<pid>/cmdline keeps the one we were started with.
     sys.argv = ["rasa", *rasa_args]
     from rasa.__main__ import main as rasa_main

@@ -6,17 +6,21 @@ each test kills one real process and waits until the supervisor has it back.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
 import threading
 import time
 import uuid
+import zlib
+from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
+from bot.handoff.rasa_client import bearer_token
 from tests.servers import RunningBot, wait_for_model
 from tests.unit.test_spool import locked
 
@@ -249,3 +253,79 @@ def test_rest_bodies_that_are_not_a_message_get_a_400(bot_servers: RunningBot, b
         assert response.status_code == 400, (channel, body, response.status_code, response.text[:200])
     # nothing was filed under Rasa's shared fallback conversation
     assert not [e for e in bot_servers.tracker("default")["events"] if e["event"] == "user"]
+
+
+@pytest.mark.parametrize("service", ["rasa", "actions"])
+def test_oversize_and_malformed_bodies_on_rasa_and_the_action_server(bot_servers: RunningBot, service: str) -> None:
+    """Every POST endpoint of Rasa (its channels and HTTP API) and of the action server: a body over the limit
+    is refused with 413 before it is read, a malformed one gets a 4xx, never a 500, and the service lives on.
+
+    (A well-formed object of the wrong shape on Rasa's own HTTP API, which only holders of the JWT secret
+    reach, is Rasa's to validate: it answers some with 500. docs/security.md says so.)"""
+    bot = bot_servers
+    settings = bot.settings
+    if service == "rasa":
+        auth = {"Authorization": f"Bearer {bearer_token(settings.rasa_token)}"}
+        endpoints = [
+            (f"{settings.rasa_url}/webhooks/rest/webhook", {}),
+            (f"{settings.rasa_url}/model/parse", auth),
+            (f"{settings.rasa_url}/conversations/c1/messages", auth),
+            (f"{settings.rasa_url}/conversations/c1/tracker/events", auth),
+            (f"{settings.rasa_url}/conversations/c1/execute", auth),
+            (f"{settings.rasa_url}/conversations/c1/trigger_intent", auth),
+            (f"{settings.rasa_url}/conversations/c1/predict", auth),
+        ]
+    else:
+        endpoints = [(f"{settings.action_server_url}/webhook", {})]
+    huge = b"{" + b" " * (settings.max_request_bytes + 1) + b"}"
+    for url, headers in endpoints:
+        response = requests.post(url, data=huge, headers={**headers, "Content-Type": "application/json"}, timeout=60)
+        assert response.status_code == 413, (url, response.status_code)
+        public = not headers
+        bodies = [b"{", b"[]", b'"x"', b"\xff\xfe"] + ([b'{"next_action": 5, "tracker": "x"}'] if public else [])
+        for body in bodies:
+            response = requests.post(
+                url, data=body, headers={**headers, "Content-Type": "application/json"}, timeout=60
+            )
+            assert 400 <= response.status_code < 500, (url, body, response.status_code, response.text[:300])
+    if service == "actions":  # rasa_sdk inflates deflate bodies: a 10 kB request must not become 20 MB
+        bomb = zlib.compress(b'{"x": "' + b"0" * 20_000_000 + b'"}')
+        headers = {"Content-Type": "application/json", "Content-Encoding": "deflate"}
+        response = requests.post(endpoints[0][0], data=bomb, headers=headers, timeout=60)
+        assert len(bomb) < 100_000 and response.status_code == 413, response.status_code
+    assert bot.alive()
+    assert bot.say(f"after-bad-bodies-{uuid.uuid4().hex[:6]}", "how do I return something?")
+
+
+def listening(pid: int) -> set[tuple[str, int]]:
+    """The (address, port) pairs process ``pid`` listens on, from /proc (IPv4 and IPv6)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    found = set()
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] != "0A" or fields[9] not in inodes:  # 0A: LISTEN
+                continue
+            address, port = fields[1].split(":")
+            raw = bytes.fromhex(address)
+            if table == "tcp":
+                host = ".".join(str(b) for b in raw[::-1])
+            else:
+                host = ":".join(raw[i : i + 4][::-1].hex() for i in range(0, 16, 4))
+            found.add((host, int(port, 16)))
+    return found
+
+
+def test_every_service_listens_on_the_configured_interface_only(bot_servers: RunningBot) -> None:
+    """Rasa, the action server and the web app bind FAQBOT_HOST (loopback here), never every interface:
+    rasa_sdk's own default was 0.0.0.0, which let anyone on the network run the bot's actions."""
+    bot = bot_servers
+    for name in bot.supervisor.runs:
+        addresses = listening(bot.pid(name))  # type: ignore[arg-type]
+        assert addresses, name
+        assert all(host == bot.settings.host for host, _ in addresses), (name, addresses)

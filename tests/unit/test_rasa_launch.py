@@ -9,7 +9,7 @@ import pytest
 from bot.cli.run import child_env, service_commands
 from bot.errors import ConfigError
 from bot.settings import from_env
-from channels.serve import rasa_arguments, sanic_limits
+from channels.serve import rasa_arguments
 
 SECRETS = {"FAQBOT_RASA_TOKEN": "rasa-secret-1", "FAQBOT_API_TOKEN": "api-secret-2", "FAQBOT_SECRET_KEY": "key-3"}
 
@@ -49,7 +49,7 @@ def test_rasa_without_a_secret_would_be_open_so_it_does_not_start(settings):
 
 
 def test_sanic_refuses_bodies_over_the_setting(settings):
-    assert sanic_limits(settings.replace(max_request_bytes=1234)) == {
+    assert settings.replace(max_request_bytes=1234).sanic_limits() == {
         "SANIC_REQUEST_MAX_SIZE": "1234",
         "SANIC_WEBSOCKET_MAX_SIZE": "1234",
     }
