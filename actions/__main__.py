@@ -20,7 +20,7 @@ from bot.handoff.spool import SpoolDrainer
 from bot.logs import install_log_privacy
 from bot.settings import Settings, get_settings
 from bot.worker import PeriodicWorker
-from channels.bodies import client_errors_kept, refuse_malformed_json
+from channels.bodies import client_errors_kept, refuse_browsers, refuse_malformed_json
 
 
 def main() -> None:
@@ -40,7 +40,7 @@ def main() -> None:
     drainer = spool_worker(settings)
     drainer.start()
     try:
-        endpoint.run(action_package_name="actions", port=args.port)
+        endpoint.run(action_package_name="actions", port=args.port, cors_origins=[])
     finally:
         drainer.stop()
 
@@ -55,6 +55,7 @@ def guard_bodies(settings: Settings) -> None:
     @functools.wraps(create_app)
     def create_checked_app(*args: Any, **kwargs: Any) -> Any:
         app = create_app(*args, **kwargs)
+        app.register_middleware(refuse_browsers, "request")
         app.register_middleware(refuse_malformed_json(settings.max_request_bytes), "request")
         app.error_handler.add(SanicException, client_errors_kept)
         return app

@@ -69,3 +69,12 @@ async def client_errors_kept(request: Request, exception: SanicException) -> HTT
     """An exception handler for Sanic's own 4xx (413, 400, ...): answered as such, not as the 500 a
     catch-all handler would make of it."""
     return _refuse(int(getattr(exception, "status_code", 400) or 400), str(exception))
+
+
+async def refuse_browsers(request: Request) -> HTTPResponse | None:
+    """A request middleware for a server only other servers call (the action server: only Rasa): 403 for
+    any request a browser made (browsers always send ``Origin`` on a cross-site POST; Rasa never does),
+    so a web page an operator visits cannot post to it on their machine (rasa_sdk allows every origin)."""
+    if request.headers.get("Origin"):
+        return _refuse(403, "the action server takes requests from Rasa only, not from web pages")
+    return None

@@ -288,7 +288,16 @@ def test_oversize_and_malformed_bodies_on_rasa_and_the_action_server(bot_servers
                 url, data=body, headers={**headers, "Content-Type": "application/json"}, timeout=60
             )
             assert 400 <= response.status_code < 500, (url, body, response.status_code, response.text[:300])
-    if service == "actions":  # rasa_sdk inflates deflate bodies: a 10 kB request must not become 20 MB
+    if service == "actions":
+        # A web page the operator visits cannot post to the action server on their machine.
+        page = requests.post(
+            endpoints[0][0],
+            data=b"{}",
+            headers={"Origin": "https://evil.example", "Content-Type": "text/plain"},
+            timeout=30,
+        )
+        assert page.status_code == 403 and "Access-Control-Allow-Origin" not in page.headers
+        # rasa_sdk inflates deflate bodies: a 10 kB request must not become 20 MB
         bomb = zlib.compress(b'{"x": "' + b"0" * 20_000_000 + b'"}')
         headers = {"Content-Type": "application/json", "Content-Encoding": "deflate"}
         response = requests.post(endpoints[0][0], data=bomb, headers=headers, timeout=60)
