@@ -40,13 +40,21 @@ APOLOGY = "utter_bot_failed"
 RASA_APP = "rasa_server"
 
 
-def guarded(on_new_message: MessageHandler, max_chars: int, languages: tuple[str, ...]) -> MessageHandler:
+def guarded(
+    on_new_message: MessageHandler,
+    max_chars: int,
+    languages: tuple[str, ...],
+    output_for: Callable[[UserMessage], OutputChannel | None] | None = None,
+) -> MessageHandler:
     """``on_new_message`` behind the check: a message it refuses reaches it as its refusal command.
 
     And after it: a customer's message that got no answer at all, though the
     bot is not paused for people, means something failed on the way (the
     action server down, the tracker store broken); the customer then gets the
     apology (``APOLOGY``, in their language) instead of silence.
+
+    ``output_for``: the output channel a message is answered through, when a
+    channel answers through another than the one Rasa gave it.
     """
 
     async def screened(message: UserMessage) -> Any:
@@ -55,7 +63,7 @@ def guarded(on_new_message: MessageHandler, max_chars: int, languages: tuple[str
             size = f"{len(message.text):,} characters" if isinstance(message.text, str) else type(message.text).__name__
             logger.info("refused a message (%s) on %s: %s", size, message.input_channel, command.split("{")[0])
             message.text = command
-        output = message.output_channel
+        output = (output_for(message) if output_for is not None else None) or message.output_channel
         if output is None:
             return await on_new_message(message)
         watched = message.output_channel = WatchedOutput(output)
@@ -156,7 +164,11 @@ def as_text(value: Any) -> str | None:
 class GuardedInput:
     """Mixin for a Rasa ``InputChannel``: its messages are screened before Rasa's NLU (see the module)."""
 
+    def output_for(self, message: UserMessage) -> OutputChannel | None:
+        """The output channel to answer ``message`` through; None: the one Rasa gave it."""
+        return None
+
     def blueprint(self, on_new_message: MessageHandler) -> Blueprint:
         settings = get_settings()
-        handler = guarded(on_new_message, settings.max_message_chars, settings.languages)
+        handler = guarded(on_new_message, settings.max_message_chars, settings.languages, self.output_for)
         return super().blueprint(handler)  # type: ignore[misc]

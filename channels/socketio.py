@@ -95,12 +95,12 @@ class SocketIOInput(GuardedInput, socketio.SocketIOInput):
         channel = super().get_output_channel()
         return SocketIOOutput(self.sio, self.bot_message_evt) if channel is not None else None
 
-    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        async def answer_through_ours(message: UserMessage) -> Any:
-            message.output_channel = SocketIOOutput(self.sio, self.bot_message_evt)
-            return await on_new_message(message)
+    def output_for(self, message: UserMessage) -> OutputChannel | None:
+        """Every message is answered through ``SocketIOOutput`` (whole messages, with their context)."""
+        return SocketIOOutput(self.sio, self.bot_message_evt)
 
-        blueprint = super().blueprint(answer_through_ours)
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        blueprint = super().blueprint(on_new_message)
         settings = get_settings()
         server = self.sio.eio  # type: ignore[union-attr]  # made by Rasa's blueprint() above
         server.max_http_buffer_size = settings.max_request_bytes
