@@ -10,7 +10,7 @@ from rasa_sdk.events import ConversationPaused, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.faq import conversation_language
+from actions.faq import PERSON_INTENTS, Reach, conversation_language
 from bot import services
 from bot.errors import FaqbotError
 from bot.handoff.context import (
@@ -44,14 +44,23 @@ class ActionStartHandoff(Action):
         settings = get_settings()
         intent = (tracker.latest_message.get("intent") or {}).get("name")
         reason = (
-            "customer_request" if intent == "request_human" else tracker.get_slot("handoff_reason") or "low_confidence"
+            "customer_request" if intent in PERSON_INTENTS else tracker.get_slot("handoff_reason") or "low_confidence"
         )
         texts = _customer_texts(tracker)
         events: list[EventType] = [SlotSet("handoff_reason", reason), SlotSet("handoff_offered", False)]
+        candidates = tracker.get_slot("last_candidates") or []
 
-        if tracker.get_slot("last_question") is None and intent == "request_human":
-            # "I want a person about my refund": the request is the question.
-            events.append(SlotSet("last_question", tracker.latest_message.get("text")))
+        text = str(tracker.latest_message.get("text") or "")
+        if intent == "request_human_with_problem" and not text.startswith("/"):
+            # "My parcel is lost, I need a human": the problem in this message is the
+            # question, whatever was asked before, and its FAQs are the candidates.
+            candidates, kb_version = _candidates_for(tracker, text)
+            events += [SlotSet("last_question", text), SlotSet("last_candidates", candidates)]
+            if kb_version:
+                events.append(SlotSet("kb_version", kb_version))
+        elif intent in PERSON_INTENTS and tracker.get_slot("last_question") is None:
+            # A request and nothing asked before it (since the last ticket): the request is the question.
+            events.append(SlotSet("last_question", text))
         if not tracker.get_slot("customer_email"):
             email = find_email(texts)
             if email:
@@ -59,7 +68,6 @@ class ActionStartHandoff(Action):
         order_number = tracker.get_slot("order_number") or find_order_number(texts, settings.order_number_pattern)
         if order_number and not tracker.get_slot("order_number"):
             events.append(SlotSet("order_number", order_number))
-        candidates = tracker.get_slot("last_candidates") or []
         thresholds = _thresholds(tracker)
         top = candidates[: thresholds.max_choices]
         # Ask for an order number when one was mentioned, or when the question
@@ -70,6 +78,16 @@ class ActionStartHandoff(Action):
         if reason != "repeated_failure":
             dispatcher.utter_message(response="utter_handoff_start")
         return events
+
+
+def _candidates_for(tracker: Tracker, text: str) -> tuple[list[dict[str, Any]], str | None]:
+    """The FAQs the service ranks for ``text`` and the KB version, for the ticket and the order-number question."""
+    try:
+        answer = services.faq_service().ask(text, conversation_language(tracker), allowed=Reach.of(tracker).allows)
+    except FaqbotError as exc:
+        log.warning("cannot rank the FAQs for a request for a person: %s", exc)
+        return [], None
+    return [c.to_dict() for c in answer.decision.candidates], answer.kb_version
 
 
 def _thresholds(tracker: Tracker) -> Thresholds:
@@ -161,6 +179,9 @@ class ActionCreateTicket(Action):
         return [
             SlotSet("ticket_number", stored.number),
             SlotSet("failed_answers", 0.0),
+            # The ticket carries this question now: a later request for a person starts from scratch.
+            SlotSet("last_question", None),
+            SlotSet("last_candidates", None),
             ConversationPaused(),
         ]
 
