@@ -304,3 +304,19 @@ def test_a_question_in_place_of_the_survey_rating_is_answered(bot_servers):
     replies = bot_servers.say(sender, "how do I return an item?")
     assert joined(replies) == answer_of("returns-how", "en")
     assert [a for a in read_surveys(bot_servers.settings.database_path) if a["conversation_id"] == sender] == []
+
+
+@pytest.mark.parametrize("question", ["do you sell used cars?", "do you sell electricity?", "do you sell houses?"])
+def test_an_out_of_scope_question_shaped_like_a_faq_is_not_answered_confidently(bot_servers, question):
+    """ "Do you sell my information?" is the KB's only "do you sell" phrasing, and "sell" is in its answer:
+    the calibrated score reached the answer band on less similarity than any right answer of the KB had."""
+    sender = conversation()
+    bot_servers.say(sender, question)
+    assert "utter_faq_answer" not in utter_actions(bot_servers, sender)
+    # ... while a question the KB does answer, in the same shape, still is.
+    control = conversation()
+    bot_servers.say(control, "do you sell gift cards?")
+    (event,) = [e for e in bot_servers.bot_events(control) if e.get("text")][:1]
+    assert (
+        event["metadata"]["utter_action"] == "utter_faq_answer" and event["metadata"]["faq_id"] == "payments-gift-cards"
+    )
