@@ -14,6 +14,7 @@ from actions.desk import (
 )
 from actions.faq import ActionAnswerFaq, ActionReplyToOffer
 from actions.handoff import ActionCreateTicket, ActionStartHandoff, ValidateHandoffForm
+from actions.refusals import ActionRefuseMessage
 from actions.slots import ActionValidateSlotMappings
 from actions.survey import ActionGoodbye, ActionInactivitySurvey
 
@@ -28,6 +29,7 @@ __all__ = [
     "ActionSaveCsat",
     "ActionSaveCsatComment",
     "ValidateCsatCommentForm",
+    "ActionRefuseMessage",
     "ActionReplyToOffer",
     "ActionStartHandoff",
     "ActionValidateSlotMappings",

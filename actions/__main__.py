@@ -6,12 +6,21 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
+import os
+from typing import Any
 
 from rasa_sdk import endpoint
+from sanic.exceptions import SanicException
 
 from bot import services
-from bot.settings import get_settings
+from bot.handoff.rasa_client import RasaClient
+from bot.handoff.spool import SpoolDrainer
+from bot.logs import install_log_privacy
+from bot.settings import Settings, get_settings
+from bot.worker import PeriodicWorker
+from channels.bodies import client_errors_kept, refuse_browsers, refuse_malformed_json
 
 
 def main() -> None:
@@ -20,10 +29,49 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=settings.action_port)
     parser.add_argument("--no-warm-up", action="store_true", help="load the model on the first question instead")
     args = parser.parse_args()
+    install_log_privacy()  # no customer's email, phone or card number in actions.log
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not args.no_warm_up:
         services.faq_service().warm_up()
-    endpoint.run(action_package_name="actions", port=args.port)
+    # rasa_sdk reads these when it creates its Sanic app: the body limit, and the interface (its default is
+    # every interface, 0.0.0.0: the action server must be reachable by Rasa only).
+    os.environ.update(settings.sanic_limits(), SANIC_HOST=settings.host)
+    guard_bodies(settings)
+    drainer = spool_worker(settings)
+    drainer.start()
+    try:
+        endpoint.run(action_package_name="actions", port=args.port, cors_origins=[])
+    finally:
+        drainer.stop()
+
+
+def guard_bodies(settings: Settings) -> None:
+    """The action server's app checks bodies before its endpoint reads them (channels/bodies.py).
+
+    rasa_sdk offers no hook before ``run`` starts serving, so its factory is wrapped.
+    """
+    create_app = endpoint.create_app
+
+    @functools.wraps(create_app)
+    def create_checked_app(*args: Any, **kwargs: Any) -> Any:
+        app = create_app(*args, **kwargs)
+        app.register_middleware(refuse_browsers, "request")
+        app.register_middleware(refuse_malformed_json(settings.max_request_bytes), "request")
+        app.error_handler.add(SanicException, client_errors_kept)
+        return app
+
+    endpoint.create_app = create_checked_app
+
+
+def spool_worker(settings: Settings) -> PeriodicWorker:
+    """Stores the handoffs this server spooled while the ticket store was away, and has the bot announce them."""
+    rasa = RasaClient(settings.rasa_url, settings.rasa_token, timeout=settings.http_timeout)
+    drainer = SpoolDrainer(
+        services.handoff_spool(settings),
+        services.handoff_store(settings),
+        notify=lambda ticket: rasa.execute(ticket.conversation_id, "action_handoff_stored"),
+    )
+    return PeriodicWorker("faqbot-handoff-spool", drainer.drain, settings.handoff_retry_interval)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
@@ -20,6 +21,7 @@ from bot.handoff.context import (
     find_order_number,
     transcript_from_events,
 )
+from bot.handoff.db import DatabaseUnavailable
 from bot.handoff.hours import BusinessHours
 from bot.handoff.outlook import outlook_for
 from bot.handoff.store import HandoffTicket
@@ -28,6 +30,8 @@ from bot.settings import Thresholds, get_settings
 log = logging.getLogger(__name__)
 
 ORDER_TAG = "orders"
+#: A ticket (stored or spooled) carries the question now: a later request for a person starts from scratch.
+QUESTION_TAKEN: tuple[EventType, ...] = (SlotSet("last_question", None), SlotSet("last_candidates", None))
 
 
 def _customer_texts(tracker: Tracker) -> list[str]:
@@ -163,27 +167,64 @@ class ActionCreateTicket(Action):
         )
         try:
             stored = services.handoff_store().create(ticket)
+        except DatabaseUnavailable as exc:
+            return _spool(dispatcher, ticket, exc, also=QUESTION_TAKEN)
         except FaqbotError as exc:
             log.error("handoff for %s failed: %s", tracker.sender_id, exc)
             dispatcher.utter_message(response="utter_handoff_failed")
             return []
         log.info("handoff ticket %s for conversation %s (%s)", stored.number, stored.conversation_id, stored.reason)
-        dispatcher.utter_message(
-            response="utter_handoff_created",
-            handoff_state="waiting",  # the widget stops showing "assistant is typing"
-            ticket_number=stored.number,
-            customer_name=customer.get("customer_name", ""),
-            customer_email=customer.get("customer_email", ""),
-        )
-        _tell_what_happens_next(dispatcher, stored, customer)
-        return [
-            SlotSet("ticket_number", stored.number),
-            SlotSet("failed_answers", 0.0),
-            # The ticket carries this question now: a later request for a person starts from scratch.
-            SlotSet("last_question", None),
-            SlotSet("last_candidates", None),
-            ConversationPaused(),
-        ]
+        return _announce(dispatcher, stored, also=QUESTION_TAKEN)
+
+
+class ActionHandoffStored(Action):
+    """A handoff kept in the spool while the database was away is now a ticket: tell the customer.
+
+    Run by the action server's spool drainer through Rasa's ``/execute`` (the conversation is paused).
+    """
+
+    def name(self) -> str:
+        return "action_handoff_stored"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        ticket = services.handoff_store().open_for_conversation(tracker.sender_id)
+        if ticket is None:  # resolved or cancelled before the customer heard of it: nothing to announce
+            return []
+        return _announce(dispatcher, ticket, pause=False)  # paused when it was spooled
+
+
+def _spool(
+    dispatcher: CollectingDispatcher, ticket: HandoffTicket, problem: Exception, also: Sequence[EventType] = ()
+) -> list[EventType]:
+    """Keep the handoff for later: the ticket store is away. The customer hears so; people still get it.
+
+    ``also``: events to record with it, once it is kept (before the pause)."""
+    try:
+        services.handoff_spool().add(ticket)
+    except FaqbotError as exc:
+        log.error("handoff for %s failed (%s) and could not be spooled: %s", ticket.conversation_id, problem, exc)
+        dispatcher.utter_message(response="utter_handoff_failed")
+        return []
+    dispatcher.utter_message(response="utter_handoff_spooled", handoff_state="waiting")
+    return [SlotSet("failed_answers", 0.0), *also, ConversationPaused()]
+
+
+def _announce(
+    dispatcher: CollectingDispatcher, ticket: HandoffTicket, pause: bool = True, also: Sequence[EventType] = ()
+) -> list[EventType]:
+    """Tell the customer their ticket number and what happens next; the events that record it (``also``
+    besides), and pause."""
+    customer = ticket.customer
+    dispatcher.utter_message(
+        response="utter_handoff_created",
+        handoff_state="waiting",  # the widget stops showing "assistant is typing"
+        ticket_number=ticket.number,
+        customer_name=customer.get("customer_name", ""),
+        customer_email=customer.get("customer_email", ""),
+    )
+    _tell_what_happens_next(dispatcher, ticket, customer)
+    events: list[EventType] = [SlotSet("ticket_number", ticket.number), SlotSet("failed_answers", 0.0), *also]
+    return [*events, ConversationPaused()] if pause else events
 
 
 def _tell_what_happens_next(dispatcher: CollectingDispatcher, ticket: HandoffTicket, customer: dict[str, str]) -> None:

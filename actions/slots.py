@@ -12,6 +12,7 @@ from rasa_sdk.forms import ValidationAction
 from rasa_sdk.types import DomainDict
 
 from bot.handoff.context import EMAIL_PATTERN, clean_email, clean_name, customer_from_metadata
+from bot.messages import LANGUAGE_ENTITY
 from bot.settings import get_settings
 from bot.text import detect_language
 
@@ -34,6 +35,10 @@ class ActionValidateSlotMappings(ValidationAction):
         text = tracker.latest_message.get("text") or ""
         metadata = tracker.latest_message.get("metadata") or {}
         fallback = previous or _page_language(metadata, settings.languages) or settings.default_language
+        # A message refused before NLU (channels/guard.py) comes as a command with the language it was in.
+        refused_in = next(tracker.get_latest_entity_values(LANGUAGE_ENTITY), None)
+        if refused_in in settings.languages:
+            return {"language": refused_in}
         # Form answers (names, emails, order numbers) and button payloads say
         # nothing about the customer's language: keep the conversation's.
         if tracker.active_loop.get("name") or text.startswith("/") or EMAIL_PATTERN.search(text):

@@ -1,11 +1,20 @@
-"""Masking personal data in text people will see in reports: emails, phones, cards, order numbers.
+"""Masking personal data: payment data wherever text is stored, and more in what reports show.
 
-``redact(text)`` replaces each email address with ``[email]``, phone number
-with ``[phone]``, payment card number (13-19 digits, Luhn-valid, spaces or
-dashes allowed) with ``[card]`` and order number (``order_number_pattern``,
-the same setting the handoff form uses) with ``[order]``. Digits in any
-script count (Arabic-Indic ``٠١٢``, Persian ``۰۱۲``); ordinary numbers ("3
-items", "2024", "1.000.000", dates) are left alone.
+``mask_payment_data(text)`` is what every store of customer, agent or bot
+text applies before writing (Rasa's tracker store, tickets, their messages,
+ratings): it replaces each payment card number (13-19 digits, Luhn-valid,
+spaces or dashes allowed) with ``[card]`` and each card security code (CVV,
+CVC, PIN: 3-4 digits named as such, e.g. "cvv 123", "CVC: 1234", "security
+code 123", "код безопасности 123", "رمز الأمان 123", or "123 is my cvv")
+with ``[security code]``. Nothing else: the people who answer a handed-off
+conversation need the customer's email, phone and order number.
+
+``redact(text)`` masks, for reports, the same and also each email address
+(``[email]``), phone number (``[phone]``) and order number
+(``order_number_pattern``, the same setting the handoff form uses;
+``[order]``). Digits in any script count (Arabic-Indic ``٠١٢``, Persian
+``۰۱۲``); ordinary numbers ("3 items", "2024", "1.000.000", dates) are left
+alone.
 
 Matching happens on a copy whose digits are ASCII (same length, same
 positions), so the output keeps the customer's own script outside the masks.
@@ -19,7 +28,7 @@ import unicodedata
 
 from bot.settings import Settings
 
-EMAIL, PHONE, CARD, ORDER = "[email]", "[phone]", "[card]", "[order]"
+EMAIL, PHONE, CARD, ORDER, SECURITY_CODE = "[email]", "[phone]", "[card]", "[order]", "[security code]"
 
 _EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[^\W\d_]{2,}(?!\w)")
 #: 13-19 digits, single spaces or dashes between them.
@@ -27,6 +36,27 @@ _CARD = re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9]){12,18}(?![0-9])")
 #: An optional +country or 00 prefix, an optional (area code), then groups of digits.
 _PHONE = re.compile(
     r"(?<![\w+])(?:(?:\+|00)[0-9]{1,4}[ .-]?)?(?:\([0-9]{1,5}\)[ .-]?)?[0-9]{1,5}(?:[ .-]?[0-9]{1,5}){0,5}(?![\w])"
+)
+#: What names a card security code, in English, Russian and Arabic (any case; Arabic alef forms).
+_CODE_NAME = "|".join(
+    (
+        r"\b(?:cvv2?|cvc2?|cvn|cvd|csc|cid|pin)\b",
+        r"(?<![^\W\d_])[cс][vв][vcв]",  # "cvv" typed with Cyrillic letters
+        r"\b(?:card\s+)?(?:security|verification|secret)\s+(?:code|number|value)",
+        r"\b(?:3|4|three|four)[- ]?digits?\s+(?:security\s+)?code",
+        r"\bпин\b",
+        r"код\w{0,3}\s+безопасности",
+        r"(?:защитн|секретн|проверочн|(?:тр[её]х|четыр[её]х|3-?х|4-?х)значн)\w{0,4}\s+код\w{0,3}",
+        r"(?:رمز|كود|رقم)\s+(?:ال)?(?:[اأإآ]مان|تحقق|حماية|سري|التحقق)",
+        r"(?:ال)?(?:رمز|كود|رقم)\s+(?:ال)?سري",
+    )
+)
+#: Three or four digits that are not part of a longer number (nor a group of one: "4111 1111 ...").
+_CODE_DIGITS = r"(?<![0-9])(?<![0-9][ -])[0-9]{3,4}(?![0-9])(?![ -][0-9])"
+#: A code after its name ("cvv: 123", "security code on the back is 123"), or before it ("123 is my cvv").
+_SECURITY_CODE = re.compile(
+    rf"(?:{_CODE_NAME})[^0-9\n]{{0,25}}?(?P<after>{_CODE_DIGITS})|(?P<before>{_CODE_DIGITS})[^0-9\n]{{0,12}}?(?:{_CODE_NAME})",
+    re.IGNORECASE,
 )
 _YEAR = re.compile(r"(?:19|20)[0-9]{2}")
 _DATE = re.compile(r"[0-9]{4}[-./][0-9]{1,2}[-./][0-9]{1,2}|[0-9]{1,2}[-./][0-9]{1,2}[-./][0-9]{2,4}")
@@ -62,9 +92,8 @@ class Redactor:
 
         for match in _EMAIL.finditer(plain):
             add(match.start(), match.end(), EMAIL)
-        for match in _CARD.finditer(plain):
-            if _luhn(re.sub(r"[^0-9]", "", match.group())):
-                add(match.start(), match.end(), CARD)
+        for start, end, mask in _payment_spans(plain):
+            add(start, end, mask)
         for match in self.order.finditer(plain):
             add(match.start(), match.end(), ORDER)
         for match in _PHONE.finditer(plain):
@@ -82,23 +111,37 @@ class Redactor:
         return "".join(out)
 
 
-def mask_cards(text: str) -> str:
-    """``text`` with only payment card numbers masked (``[card]``): what may never be stored at all.
+def mask_payment_data(text: str) -> str:
+    """``text`` with payment card numbers (``[card]``) and card security codes (``[security code]``) masked.
 
-    Emails, phones and order numbers stay, because the people who answer a
-    handed-off conversation need them; everything shown in reports is
-    ``redact``-ed in full.
+    What may never be stored at all: every store of customer, agent or bot
+    text applies it before writing. Emails, phones and order numbers stay,
+    because the people who answer a handed-off conversation need them;
+    everything shown in reports is ``redact``-ed in full.
     """
     if not text:
         return text
-    plain = ascii_digits(text)
     out, last = [], 0
-    for match in _CARD.finditer(plain):
-        if _luhn(re.sub(r"[^0-9]", "", match.group())):
-            out += [text[last : match.start()], CARD]
-            last = match.end()
+    for start, end, mask in _payment_spans(ascii_digits(text)):
+        out += [text[last:start], mask]
+        last = end
     out.append(text[last:])
     return "".join(out)
+
+
+def _payment_spans(plain: str) -> list[tuple[int, int, str]]:
+    """Where card numbers and security codes are in ``plain`` (ASCII digits), in order, not overlapping."""
+    spans = [
+        (match.start(), match.end(), CARD)
+        for match in _CARD.finditer(plain)
+        if _luhn(re.sub(r"[^0-9]", "", match.group()))
+    ]
+    for match in _SECURITY_CODE.finditer(plain):
+        group = "after" if match.group("after") is not None else "before"
+        start, end = match.start(group), match.end(group)
+        if all(end <= s or start >= e for s, e, _ in spans):
+            spans.append((start, end, SECURITY_CODE))
+    return sorted(spans)
 
 
 @functools.lru_cache(maxsize=8)

@@ -10,9 +10,11 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from bot.accounts import UserStore
+from bot.accounts import LoginThrottle, UserStore
 from bot.faq import FaqService
 from bot.feedback import FeedbackStore
+from bot.handoff.mail import MailComposer
+from bot.handoff.spool import HandoffSpool
 from bot.handoff.store import HandoffStore
 from bot.retrieval.embedder import SentenceTransformerEmbedder
 from bot.settings import Settings, get_settings
@@ -40,13 +42,24 @@ def faq_service(settings: Settings | None = None) -> FaqService:
 def handoff_store(settings: Settings | None = None) -> HandoffStore:
     """The process-wide handoff ticket store."""
     settings = settings or get_settings()
+    mail = None
+    if settings.email_replies:
+        mail = MailComposer(settings.smtp_from, settings.smtp_reply_to, settings.default_language)
     return HandoffStore(
         settings.database_path,
         timeout=settings.http_timeout,
         webhook=bool(settings.webhook_url),
         desk_url=settings.web_url,
         max_text=settings.max_message_chars,
+        mail=mail,
     )
+
+
+@functools.cache
+def handoff_spool(settings: Settings | None = None) -> HandoffSpool:
+    """Where handoffs wait while the ticket store is unavailable."""
+    settings = settings or get_settings()
+    return HandoffSpool(settings.handoff_spool_dir)
 
 
 @functools.cache
@@ -58,6 +71,25 @@ def feedback_store(settings: Settings | None = None) -> FeedbackStore:
 
 @functools.cache
 def user_store(settings: Settings | None = None) -> UserStore:
-    """The process-wide store of desk users."""
+    """The process-wide store of desk users and their sessions."""
     settings = settings or get_settings()
-    return UserStore(settings.database_path, timeout=settings.http_timeout)
+    return UserStore(
+        settings.database_path,
+        timeout=settings.http_timeout,
+        session_seconds=settings.session_hours * 3600.0,
+        idle_seconds=settings.session_idle_minutes * 60.0,
+    )
+
+
+@functools.cache
+def login_throttle(settings: Settings | None = None) -> LoginThrottle:
+    """The process-wide sign-in throttle (its counts live in the shared database)."""
+    settings = settings or get_settings()
+    return LoginThrottle(
+        settings.database_path,
+        window=settings.login_window_minutes * 60.0,
+        per_account=settings.login_max_failures,
+        per_address=settings.login_max_failures_per_address,
+        per_user=settings.login_max_failures_per_user,
+        timeout=settings.http_timeout,
+    )

@@ -11,6 +11,7 @@ import functools
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from bot.errors import ConfigError
 
@@ -153,6 +154,11 @@ class Settings:
     rasa_token: str = ""
     public_rasa_url: str = ""
     http_timeout: float = 5.0
+    # What Rasa accepts from the outside (channels/guard.py, channels/serve.py)
+    #: Largest HTTP body or socket.io packet Rasa reads; a bigger one is refused (413) before it is parsed.
+    max_request_bytes: int = 2_000_000
+    #: Messages one address may send to the REST and callback webhooks: (count, per seconds); (0, 0): no limit.
+    rest_rate_limit: tuple[int, float] = (60, 60.0)
     # Human handoff (see docs/handoff.md)
     #: When people answer: "24/7" or rules like "mon-fri 09:00-18:00; sat 10:00-14:00".
     business_hours: str = "mon-fri 09:00-18:00"
@@ -163,15 +169,47 @@ class Settings:
     webhook_max_attempts: int = 15
     #: Seconds between relay passes (customer messages to the desk, replies to Rasa).
     relay_interval: float = 1.0
+    #: Seconds between tries to store handoffs spooled while the ticket store was unavailable.
+    handoff_retry_interval: float = 5.0
     #: Signs the desk's session cookies; generated into var/secrets.json by `faqbot run` when unset.
     secret_key: str = ""
     #: Send session cookies over HTTPS only (set when the web app is behind TLS).
     secure_cookies: bool = False
+    #: A desk session ends this many hours after sign-in, or after this many minutes without a request.
+    session_hours: float = 12.0
+    session_idle_minutes: float = 120.0
+    #: Sign-in throttling (failed attempts within the window; 0 turns a rule off): one address with
+    #: one username, one address with any usernames (password spraying), one username from any address.
+    login_window_minutes: float = 5.0
+    login_max_failures: int = 5
+    login_max_failures_per_address: int = 20
+    login_max_failures_per_user: int = 10
+    #: Reverse proxies in front of the web app whose X-Forwarded-For / -Proto it trusts (0: none, so
+    #: the connecting address is the client's). Behind one proxy set 1, or every client shares its address.
+    proxy_hops: int = 0
     #: Where people reach the web app, for links in webhook packets (default http://localhost:<web port>).
     public_web_url: str = ""
     #: Other sites (origins like "https://shop.example") whose pages embed the widget and may call
     #: its API (thumbs, leave a message); the web app's own origin always may. "*": any site.
     widget_origins: tuple[str, ...] = ()
+    # Agents' replies by email (bot/handoff/mail.py, docs/handoff.md)
+    #: The SMTP server that sends them; empty: no email (then a message left while the bot was
+    #: offline cannot be answered, and the desk says so).
+    smtp_host: str = ""
+    smtp_port: int = 587
+    #: "starttls" (a plain connection upgraded to TLS, usually port 587), "ssl" (TLS from the
+    #: start, usually 465) or "none" (no encryption: only for a relay on the same machine).
+    smtp_security: str = "starttls"
+    smtp_username: str = ""
+    smtp_password: str = dataclasses.field(default="", repr=False)
+    #: The sender, an address with an optional name: "Larkspur help <help@shop.example>".
+    smtp_from: str = ""
+    #: Where customers' answers to these emails go (empty: to the sender).
+    smtp_reply_to: str = ""
+    #: Seconds each step with the SMTP server may take (connecting, each command).
+    smtp_timeout: float = 10.0
+    #: Attempts per email before it becomes a dead letter (retried with the outbox's backoff).
+    smtp_max_attempts: int = 15
     # Post-conversation survey after bot-only conversations (actions/desk.py)
     #: Ask "how easy was it to get help today?" (CES, 1-5) after the CSAT question.
     survey_ces: bool = True
@@ -182,8 +220,30 @@ class Settings:
     kb_reload_interval: float = 0.25
 
     @property
+    def email_replies(self) -> bool:
+        """Agents can answer by email (an SMTP server is configured)."""
+        return bool(self.smtp_host)
+
+    @property
     def index_dir(self) -> Path:
         return self.var_dir / "index"
+
+    def sanic_limits(self) -> dict[str, str]:
+        """Sanic's own variables for ``max_request_bytes`` (Rasa and the action server run on Sanic, which
+        reads ``SANIC_*`` from the environment when an app is created): larger bodies and websocket
+        frames are refused before they are read."""
+        size = str(self.max_request_bytes)
+        return {"SANIC_REQUEST_MAX_SIZE": size, "SANIC_WEBSOCKET_MAX_SIZE": size}
+
+    @property
+    def handoff_spool_dir(self) -> Path:
+        """Handoffs waiting for the database (bot/handoff/spool.py)."""
+        return self.var_dir / "spool" / "handoffs"
+
+    @property
+    def services_status_path(self) -> Path:
+        """Where ``faqbot run``'s supervisor writes the state of each service (read by ``/healthz``)."""
+        return self.var_dir / "run" / "services.json"
 
     @property
     def onnx_dir(self) -> Path:
@@ -213,6 +273,12 @@ class Settings:
     @property
     def action_server_url(self) -> str:
         return f"http://{self.host}:{self.action_port}"
+
+    @property
+    def rasa_origins(self) -> tuple[str, ...]:
+        """The web pages that may talk to Rasa (CORS, socket.io): the web app's own and ``widget_origins``."""
+        own = (f"http://localhost:{self.web_port}", f"http://127.0.0.1:{self.web_port}", self.web_url)
+        return tuple(dict.fromkeys((*own, *self.widget_origins)))
 
     @property
     def widget_rasa_url(self) -> str:
@@ -322,6 +388,8 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         rasa_token=env.get("FAQBOT_RASA_TOKEN", ""),
         public_rasa_url=env.get("FAQBOT_PUBLIC_RASA_URL", ""),
         http_timeout=_number(env, "FAQBOT_HTTP_TIMEOUT", defaults.http_timeout, float),
+        max_request_bytes=int(_number(env, "FAQBOT_MAX_REQUEST_BYTES", defaults.max_request_bytes, int)),
+        rest_rate_limit=_rate(env.get("FAQBOT_RATE_LIMIT", ""), defaults.rest_rate_limit),
         business_hours=env.get("FAQBOT_BUSINESS_HOURS", defaults.business_hours),
         timezone=env.get("FAQBOT_TIMEZONE", defaults.timezone),
         holidays=env.get("FAQBOT_HOLIDAYS", defaults.holidays),
@@ -329,17 +397,118 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         webhook_secret=env.get("FAQBOT_WEBHOOK_SECRET", ""),
         webhook_max_attempts=int(_number(env, "FAQBOT_WEBHOOK_MAX_ATTEMPTS", defaults.webhook_max_attempts, int)),
         relay_interval=_number(env, "FAQBOT_RELAY_INTERVAL", defaults.relay_interval, float),
+        handoff_retry_interval=_number(env, "FAQBOT_HANDOFF_RETRY_INTERVAL", defaults.handoff_retry_interval, float),
         secret_key=env.get("FAQBOT_SECRET_KEY", ""),
         secure_cookies=_flag(env, "FAQBOT_SECURE_COOKIES", False),
+        session_hours=_number(env, "FAQBOT_SESSION_HOURS", defaults.session_hours, float),
+        session_idle_minutes=_number(env, "FAQBOT_SESSION_IDLE_MINUTES", defaults.session_idle_minutes, float),
+        login_window_minutes=_number(env, "FAQBOT_LOGIN_WINDOW_MINUTES", defaults.login_window_minutes, float),
+        login_max_failures=int(_number(env, "FAQBOT_LOGIN_MAX_FAILURES", defaults.login_max_failures, int)),
+        login_max_failures_per_address=int(
+            _number(env, "FAQBOT_LOGIN_MAX_FAILURES_PER_ADDRESS", defaults.login_max_failures_per_address, int)
+        ),
+        login_max_failures_per_user=int(
+            _number(env, "FAQBOT_LOGIN_MAX_FAILURES_PER_USER", defaults.login_max_failures_per_user, int)
+        ),
+        proxy_hops=int(_number(env, "FAQBOT_PROXY_HOPS", defaults.proxy_hops, int)),
         public_web_url=env.get("FAQBOT_PUBLIC_WEB_URL", ""),
         widget_origins=_origins(env.get("FAQBOT_WIDGET_ORIGINS", "")),
         survey_ces=_flag(env, "FAQBOT_SURVEY_CES", True),
         survey_after_minutes=_number(env, "FAQBOT_SURVEY_AFTER_MINUTES", defaults.survey_after_minutes, float),
         kb_reload=_flag(env, "FAQBOT_KB_RELOAD", True),
         kb_reload_interval=_number(env, "FAQBOT_KB_RELOAD_INTERVAL", defaults.kb_reload_interval, float),
+        **_smtp(env, home),
     )
     _check_handoff(settings)
+    _check_smtp(settings)
+    if settings.max_request_bytes < settings.max_message_chars:
+        raise ConfigError("FAQBOT_MAX_REQUEST_BYTES must be at least FAQBOT_MAX_MESSAGE_CHARS")
     return settings
+
+
+#: The usual port of each FAQBOT_SMTP_SECURITY, used when FAQBOT_SMTP_PORT is not set.
+SMTP_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
+
+
+def _smtp(env: Mapping[str, str], home: Path) -> dict[str, Any]:
+    security = env.get("FAQBOT_SMTP_SECURITY", "starttls").strip().lower() or "starttls"
+    if security not in SMTP_PORTS:
+        raise ConfigError(f"FAQBOT_SMTP_SECURITY={security!r}: use starttls, ssl or none")
+    password = env.get("FAQBOT_SMTP_PASSWORD", "")
+    password_file = env.get("FAQBOT_SMTP_PASSWORD_FILE", "")
+    if password and password_file:
+        raise ConfigError("set FAQBOT_SMTP_PASSWORD or FAQBOT_SMTP_PASSWORD_FILE, not both")
+    if password_file:
+        try:
+            password = _path(password_file, home).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"FAQBOT_SMTP_PASSWORD_FILE: cannot read {password_file}: {exc}") from exc
+    defaults = Settings()
+    return {
+        "smtp_host": env.get("FAQBOT_SMTP_HOST", "").strip(),
+        "smtp_port": int(_number(env, "FAQBOT_SMTP_PORT", SMTP_PORTS[security], int)),
+        "smtp_security": security,
+        "smtp_username": env.get("FAQBOT_SMTP_USERNAME", ""),
+        "smtp_password": password,
+        "smtp_from": env.get("FAQBOT_SMTP_FROM", "").strip(),
+        "smtp_reply_to": env.get("FAQBOT_SMTP_REPLY_TO", "").strip(),
+        "smtp_timeout": _number(env, "FAQBOT_SMTP_TIMEOUT", defaults.smtp_timeout, float),
+        "smtp_max_attempts": int(_number(env, "FAQBOT_SMTP_MAX_ATTEMPTS", defaults.smtp_max_attempts, int)),
+    }
+
+
+def _check_smtp(settings: Settings) -> None:
+    """Refuse SMTP settings that could only fail later, when an agent's reply is sent."""
+    from email.utils import parseaddr
+
+    if not settings.smtp_host:
+        stray = [name for name, value in (("FAQBOT_SMTP_FROM", settings.smtp_from),
+                 ("FAQBOT_SMTP_USERNAME", settings.smtp_username), ("FAQBOT_SMTP_REPLY_TO", settings.smtp_reply_to))
+                 if value]  # fmt: skip
+        if stray:
+            raise ConfigError(f"{', '.join(stray)} set without FAQBOT_SMTP_HOST: set the SMTP server too")
+        return
+    if settings.smtp_security not in SMTP_PORTS:
+        raise ConfigError(f"smtp_security={settings.smtp_security!r}: use starttls, ssl or none")
+    if not 0 < settings.smtp_port < 65536:
+        raise ConfigError(f"FAQBOT_SMTP_PORT={settings.smtp_port} is not a port")
+    for name, value, required in (
+        ("FAQBOT_SMTP_FROM", settings.smtp_from, True),
+        ("FAQBOT_SMTP_REPLY_TO", settings.smtp_reply_to, False),
+    ):
+        if not value and not required:
+            continue
+        address = parseaddr(value)[1]
+        if not value or "@" not in address or address.startswith("@") or address.endswith("@"):
+            raise ConfigError(f"{name}={value!r} is not an email address like 'Help <help@shop.example>'")
+    if bool(settings.smtp_username) != bool(settings.smtp_password):
+        raise ConfigError("set both FAQBOT_SMTP_USERNAME and FAQBOT_SMTP_PASSWORD (or _FILE), or neither")
+    if settings.smtp_timeout <= 0 or settings.smtp_max_attempts < 1:
+        raise ConfigError("need FAQBOT_SMTP_TIMEOUT > 0 and FAQBOT_SMTP_MAX_ATTEMPTS >= 1")
+
+
+
+#: Seconds in each period a rate limit may be given in ("30/minute").
+RATE_PERIODS = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0}
+
+
+def _rate(raw: str, default: tuple[int, float]) -> tuple[int, float]:
+    """``"30/minute"`` (or ``"30/90s"``) as (30, 60.0); ``"off"`` as (0, 0.0); empty: ``default``."""
+    raw = raw.strip().lower()
+    if not raw:
+        return default
+    if raw in ("off", "0", "none"):
+        return (0, 0.0)
+    count, _, period = (part.strip() for part in raw.partition("/"))
+    seconds = RATE_PERIODS.get(period)
+    if seconds is None and period.endswith("s"):
+        try:
+            seconds = float(period[:-1])
+        except ValueError:
+            seconds = None
+    if not count.isdecimal() or int(count) < 1 or not seconds or seconds <= 0:
+        raise ConfigError(f"FAQBOT_RATE_LIMIT={raw!r}: use N/second, N/minute, N/hour, N/day, N/<seconds>s or off")
+    return (int(count), seconds)
 
 
 def _origins(raw: str) -> tuple[str, ...]:
@@ -372,8 +541,29 @@ def _check_handoff(settings: Settings) -> None:
             raise ConfigError(
                 "FAQBOT_WEBHOOK_URL is set: set FAQBOT_WEBHOOK_SECRET too, so receivers can verify packets"
             )
-    if settings.webhook_max_attempts < 1 or settings.relay_interval <= 0:
-        raise ConfigError("need FAQBOT_WEBHOOK_MAX_ATTEMPTS >= 1 and FAQBOT_RELAY_INTERVAL > 0")
+    if settings.webhook_max_attempts < 1 or settings.relay_interval <= 0 or settings.handoff_retry_interval <= 0:
+        raise ConfigError(
+            "need FAQBOT_WEBHOOK_MAX_ATTEMPTS >= 1, FAQBOT_RELAY_INTERVAL > 0 and FAQBOT_HANDOFF_RETRY_INTERVAL > 0"
+        )
+    _check_sign_in(settings)
+
+
+def _check_sign_in(settings: Settings) -> None:
+    if settings.session_hours <= 0 or settings.session_idle_minutes <= 0 or settings.login_window_minutes <= 0:
+        raise ConfigError(
+            "need FAQBOT_SESSION_HOURS > 0, FAQBOT_SESSION_IDLE_MINUTES > 0 and FAQBOT_LOGIN_WINDOW_MINUTES > 0"
+        )
+    limits = (
+        settings.login_max_failures,
+        settings.login_max_failures_per_address,
+        settings.login_max_failures_per_user,
+        settings.proxy_hops,
+    )
+    if min(limits) < 0:
+        raise ConfigError(
+            "FAQBOT_LOGIN_MAX_FAILURES, FAQBOT_LOGIN_MAX_FAILURES_PER_ADDRESS, FAQBOT_LOGIN_MAX_FAILURES_PER_USER"
+            " and FAQBOT_PROXY_HOPS are 0 or more"
+        )
 
 
 @functools.lru_cache(maxsize=1)

@@ -15,20 +15,34 @@ action set (``dispatcher.utter_message(..., faq_id=...)`` keeps them in the
 bot event's metadata, and Rasa passes the metadata to the output channel),
 and the bot event's timestamp, with which the widget asks the web app for
 what it missed while disconnected (bot/web/widget_api.py). The input side
-is Rasa's, unchanged: same events, session persistence and ``customData``.
-The channel's name stays ``socketio``.
+is Rasa's: same events, session persistence and ``customData``; messages are
+screened before Rasa's NLU (channels/guard.py), and only pages of the allowed
+origins (``Settings.rasa_origins``: the web app's own and
+``FAQBOT_WIDGET_ORIGINS``) may open a socket: one from any other origin is
+refused (403) at the handshake, so a page elsewhere that learns a session id
+cannot post as that customer. Clients that send no ``Origin`` (not
+browsers) are let in; the session id is what identifies a customer. A
+socket.io packet may be ``FAQBOT_MAX_REQUEST_BYTES`` long (websocket frames:
+channels/serve.py). The channel's name stays ``socketio``.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from rasa.core.channels import socketio
 from rasa.core.channels.channel import OutputChannel, UserMessage
-from sanic import Blueprint
+from sanic import Blueprint, response
+from sanic.request import Request
 
+from bot.settings import get_settings
 from bot.widget_view import widget_context
+from channels.guard import GuardedInput
+
+logger = logging.getLogger(__name__)
 
 
 class SocketIOOutput(socketio.SocketIOOutput):
@@ -52,8 +66,29 @@ class SocketIOOutput(socketio.SocketIOOutput):
         await self._send(recipient_id, {"text": text.strip(), "quick_replies": quick_replies}, kwargs)
 
 
-class SocketIOInput(socketio.SocketIOInput):
-    """Rasa's socket.io input channel, answering through ``SocketIOOutput`` above."""
+def only_from(origins: tuple[str, ...], handle: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """``handle`` (engine.io's request handler) refusing requests whose ``Origin`` is not one of ``origins``.
+
+    ``"*"`` among them allows any. engine.io's own ``cors_allowed_origins``
+    would check the same, but also add CORS headers that Rasa's Sanic-CORS
+    (``--cors``, the same list) adds already: two ``Access-Control-Allow-Origin``
+    headers, which browsers reject.
+    """
+    allowed = {origin.rstrip("/") for origin in origins}
+
+    @functools.wraps(handle)
+    async def checked(request: Request, *args: Any, **kwargs: Any) -> Any:
+        origin = request.headers.get("origin")
+        if origin and "*" not in allowed and origin.rstrip("/") not in allowed:
+            logger.warning("socket.io: refused a connection from origin %s", origin)
+            return response.text("origin not allowed", status=403)
+        return await handle(request, *args, **kwargs)
+
+    return checked
+
+
+class SocketIOInput(GuardedInput, socketio.SocketIOInput):
+    """Rasa's socket.io input channel, answering through ``SocketIOOutput`` above, for allowed origins only."""
 
     def get_output_channel(self) -> OutputChannel | None:
         # Agents' replies and resumes go out here (``/execute?output_channel=latest``).
@@ -65,4 +100,10 @@ class SocketIOInput(socketio.SocketIOInput):
             message.output_channel = SocketIOOutput(self.sio, self.bot_message_evt)
             return await on_new_message(message)
 
-        return super().blueprint(answer_through_ours)
+        blueprint = super().blueprint(answer_through_ours)
+        settings = get_settings()
+        server = self.sio.eio  # type: ignore[union-attr]  # made by Rasa's blueprint() above
+        server.max_http_buffer_size = settings.max_request_bytes
+        # Routed when the blueprint is registered, after this: the route gets the checked handler.
+        server.handle_request = only_from(settings.rasa_origins, server.handle_request)
+        return blueprint

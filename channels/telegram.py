@@ -7,7 +7,8 @@ Here one output channel is made per input channel, its HTTP session opened
 lazily in Rasa's loop, and the webhook is set once when the server starts.
 Also: an API server other than api.telegram.org (a local Bot API server, or a
 test double), Telegram's ``secret_token`` check on incoming updates, a request
-timeout, and buttons one per row (their titles are whole questions).
+timeout, and buttons one per row (their titles are whole questions); messages
+are screened before Rasa's NLU (channels/guard.py).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from rasa.core.channels import telegram
 from rasa.core.channels.channel import InputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
+
+from channels.guard import GuardedInput
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +54,7 @@ class TelegramOutput(telegram.TelegramOutput):
         await super().send_text_with_buttons(recipient_id, text, buttons, button_type=button_type, **kwargs)
 
 
-class TelegramInput(telegram.TelegramInput):
+class TelegramInput(GuardedInput, telegram.TelegramInput):
     """Rasa's Telegram channel (webhook ``/webhooks/telegram/webhook``) that can also push agents' replies."""
 
     @classmethod

@@ -1,33 +1,40 @@
-"""Rasa's SQL tracker store (SQLite, PostgreSQL, ...) that never stores a payment card number.
+"""Rasa's SQL tracker store (SQLite, PostgreSQL, ...) that never stores a payment card number or security code.
 
-Customers sometimes type or paste a card number into the chat. Rasa would keep
-it in the tracker store for good (in the message, and in slots such as
-``last_question``), and the desk would show it to agents (the relay reads the
-conversation back from there). Here every event is written with its
-Luhn-valid card numbers replaced by ``[card]`` (``bot.redact.mask_cards``):
-customer messages (text, NLU result, entities), slot values and the bot's
-messages. The bot's reply to that message is unaffected: it was decided on
-the message in memory. Emails, phone and order numbers are kept, because the
-people who answer a handed-off conversation need them; reports and the
-dashboard mask those too when they show texts (docs/metrics.md).
+Customers sometimes type or paste a card number (and its CVV) into the chat.
+Rasa would keep it in the tracker store for good (in the message, and in
+slots such as ``last_question``), and the desk would show it to agents (the
+relay reads the conversation back from there). Here every event is written
+with its Luhn-valid card numbers replaced by ``[card]`` and its card security
+codes by ``[security code]`` (``bot.redact.mask_payment_data``): customer
+messages (text, NLU result, entities), slot values and the bot's messages.
+The bot's reply to that message is unaffected: it was decided on the message
+in memory. Emails, phone and order numbers are kept, because the people who
+answer a handed-off conversation need them; reports and the dashboard mask
+those too when they show texts (docs/metrics.md).
+
+A SQLite file is created readable by its owner only (0600, in folders made
+0700; ``bot.handoff.db.private_file``), whatever the process umask.
 """
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from rasa.core.tracker_store import SQLTrackerStore
+from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import BotUttered, Event, SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from bot.redact import mask_cards
+from bot.handoff.db import private_file
+from bot.redact import mask_payment_data
 
 
 def _masked(value: Any) -> Any:
     if isinstance(value, str):
-        return mask_cards(value)
+        return mask_payment_data(value)
     if isinstance(value, dict):
         return {key: _masked(item) for key, item in value.items()}
     if isinstance(value, list):
@@ -36,10 +43,10 @@ def _masked(value: Any) -> Any:
 
 
 def masked_event(event: Event) -> Event:
-    """The event as it may be stored: without card numbers (the same object when it has none)."""
-    if isinstance(event, UserUttered) and event.text and mask_cards(event.text) != event.text:
+    """The event as it may be stored: without card numbers or security codes (the same object when it has none)."""
+    if isinstance(event, UserUttered) and event.text and mask_payment_data(event.text) != event.text:
         stored = copy.deepcopy(event)
-        stored.text = mask_cards(event.text)
+        stored.text = mask_payment_data(event.text)
         stored.parse_data = _masked(stored.parse_data)
         stored.entities = _masked(stored.entities)
         return stored
@@ -47,15 +54,28 @@ def masked_event(event: Event) -> Event:
         stored = copy.deepcopy(event)
         stored.value = _masked(event.value)
         return stored
-    if isinstance(event, BotUttered) and event.text and mask_cards(event.text) != event.text:
+    if isinstance(event, BotUttered) and event.text and mask_payment_data(event.text) != event.text:
         stored = copy.deepcopy(event)
-        stored.text = mask_cards(event.text)
+        stored.text = mask_payment_data(event.text)
         return stored
     return event
 
 
 class CardMaskingSQLTrackerStore(SQLTrackerStore):
-    """``SQLTrackerStore`` whose new customer messages are stored with card numbers masked."""
+    """``SQLTrackerStore`` whose new events are stored with card numbers and security codes masked."""
+
+    def __init__(
+        self,
+        domain: Domain | None = None,
+        dialect: str = "sqlite",
+        host: str | None = None,
+        port: int | None = None,
+        db: str = "rasa.db",
+        **kwargs: Any,
+    ) -> None:
+        if dialect == "sqlite" and db and db != ":memory:":
+            private_file(Path(db).resolve())  # before SQLAlchemy creates it with the umask's mode
+        super().__init__(domain, dialect, host, port, db, **kwargs)
 
     def _additional_events(self, session: Any, tracker: DialogueStateTracker) -> Iterator:
         return (masked_event(event) for event in super()._additional_events(session, tracker))

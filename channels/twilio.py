@@ -7,7 +7,8 @@ per line, and a reply that is just one of those numbers is taken as a tap on
 that button. The offered choices are kept in memory per customer, the latest
 only, until their next message. Also: a Twilio API base other than
 api.twilio.com (a regional edge, or a test double), a request timeout, and
-the blocking Twilio client run off Rasa's event loop.
+the blocking Twilio client run off Rasa's event loop. Messages are screened
+before Rasa's NLU (channels/guard.py).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from rasa.core.channels.channel import InputChannel, UserMessage
 from sanic import Blueprint
 from twilio.base.exceptions import TwilioException
 from twilio.http.http_client import TwilioHttpClient
+
+from channels.guard import GuardedInput
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +90,7 @@ class TwilioOutput(twilio.TwilioOutput):
         self.choices.offer(recipient_id, [str(b["payload"]) for b in buttons])
 
 
-class TwilioInput(twilio.TwilioInput):
+class TwilioInput(GuardedInput, twilio.TwilioInput):
     """Rasa's Twilio channel (webhook ``/webhooks/twilio/webhook``); a numbered reply picks a button."""
 
     @classmethod

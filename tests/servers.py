@@ -5,29 +5,37 @@ Uses the same launcher code as ``faqbot run``: same commands, same environment.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import email
+import email.policy
 import json
 import re
 import shutil
 import socket
-import subprocess
+import ssl
 import threading
 import time
 from collections.abc import Iterator
+from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import requests
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from bot.accounts import UserStore
 from bot.cli.rasa_model import ensure_model
-from bot.cli.run import child_env, readiness_urls, service_commands, stop_all, wait_ready
+from bot.cli.run import supervisor_for
+from bot.handoff.rasa_client import RasaClient, RasaUnavailable
 from bot.handoff.store import HandoffStore
 from bot.kb.loader import load_knowledge_base
 from bot.retrieval.index import build_index
 from bot.services import embedder
 from bot.settings import PROJECT_ROOT, Settings, from_env
+from bot.supervisor import Supervisor
 
 
 def free_port() -> int:
@@ -77,6 +85,91 @@ class WebhookReceiver(LoopbackServer):
 
     def packets(self, ticket_number: str) -> list[dict[str, Any]]:
         return [r["packet"] for r in self.requests if r["packet"]["ticket"]["number"] == ticket_number]
+
+
+class SmtpSink:
+    """A real SMTP server (aiosmtpd) on a free loopback port that keeps every email it accepts.
+
+    ``reject`` maps a recipient to the reply its ``RCPT TO`` gets (e.g. ``"550 5.1.1 no such user"``);
+    ``data_reply``, when set, is the answer to every message instead of accepting it; ``credentials``
+    (username, password) turns on AUTH; ``tls`` (a server context) offers STARTTLS, ``implicit_tls``
+    speaks TLS from the start. ``down``/``up`` close and reopen the same port.
+    """
+
+    def __init__(
+        self,
+        credentials: tuple[str, str] | None = None,
+        tls: ssl.SSLContext | None = None,
+        implicit_tls: ssl.SSLContext | None = None,
+        delay: float = 0.0,
+    ) -> None:
+        self.port = free_port()
+        self.messages: list[dict[str, Any]] = []
+        self.reject: dict[str, str] = {}
+        self.data_reply: str | None = None
+        self.logins: list[tuple[str, bool]] = []
+        self.credentials = credentials
+        self.delay = delay
+        self._tls, self._implicit_tls = tls, implicit_tls
+        self._lock = threading.Lock()
+        self._controller: Controller | None = None
+        self.up()
+
+    def up(self) -> None:
+        sink = self
+
+        class Handler:
+            async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:  # noqa: N802
+                reply = sink.reject.get(address.lower())
+                if reply:
+                    return reply
+                envelope.rcpt_tos.append(address)
+                return "250 OK"
+
+            async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+                if sink.delay:
+                    await asyncio.sleep(sink.delay)
+                if sink.data_reply:
+                    return sink.data_reply
+                raw = envelope.original_content or envelope.content
+                with sink._lock:
+                    sink.messages.append({
+                        "mail_from": envelope.mail_from, "rcpt_tos": list(envelope.rcpt_tos), "raw": raw,
+                        "message": email.message_from_bytes(raw, policy=email.policy.default),
+                        "tls": session.ssl is not None, "authenticated": bool(session.authenticated),
+                    })  # fmt: skip
+                return "250 Message accepted for delivery"
+
+        def authenticate(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+            ok = isinstance(data, LoginPassword) and sink.credentials is not None and (
+                data.login.decode(), data.password.decode()) == sink.credentials  # fmt: skip
+            sink.logins.append((data.login.decode() if isinstance(data, LoginPassword) else "?", ok))
+            return AuthResult(success=ok, handled=False)
+
+        kwargs: dict[str, Any] = {}
+        if self.credentials is not None:
+            # aiosmtpd tells only a STARTTLS session that it is encrypted: require TLS for AUTH there.
+            kwargs.update(authenticator=authenticate, auth_require_tls=self._tls is not None)
+        if self._tls is not None:
+            kwargs.update(tls_context=self._tls)
+        if self._implicit_tls is not None:
+            kwargs.update(ssl_context=self._implicit_tls)
+        controller = Controller(Handler(), hostname="127.0.0.1", port=self.port, ready_timeout=10, **kwargs)
+        controller.start()
+        self._controller = controller
+
+    def down(self) -> None:
+        """Close the port: connections are refused until ``up``."""
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    def received(self) -> list[EmailMessage]:
+        with self._lock:
+            return [m["message"] for m in self.messages]
+
+    def for_ticket(self, number: str) -> list[EmailMessage]:
+        return [m for m in self.received() if m["X-Faqbot-Ticket"] == number]
 
 
 class HostSite(LoopbackServer):
@@ -169,21 +262,27 @@ class TcpProxy:
 
 
 class RunningBot:
-    """The three services of one test session, and helpers to talk to them."""
+    """The three services of one test session (under faqbot's own supervisor), and helpers to talk to them."""
 
     def __init__(
         self,
         settings: Settings,
-        processes: dict[str, subprocess.Popen],
-        logs: Path,
+        supervisor: Supervisor,
         webhook: WebhookReceiver,
         host_site: HostSite,
+        mailbox: SmtpSink,
     ) -> None:
         self.settings = settings
-        self.processes = processes
-        self.logs = logs
+        self.supervisor = supervisor
+        self.logs = supervisor.logs
         self.webhook = webhook
         self.host_site = host_site
+        self.mailbox = mailbox
+
+    def pid(self, name: str) -> int | None:
+        """The process id of service ``name`` while it runs."""
+        process = self.supervisor.runs[name].process
+        return process.pid if process is not None and process.poll() is None else None
 
     @property
     def web_url(self) -> str:
@@ -198,14 +297,12 @@ class RunningBot:
         response.raise_for_status()
         return response.json()
 
+    def rasa(self, timeout: float = 30) -> RasaClient:
+        """Rasa's HTTP API as the web app calls it (a JWT in the Authorization header)."""
+        return RasaClient(self.settings.rasa_url, self.settings.rasa_token, timeout=timeout)
+
     def tracker(self, sender: str) -> dict[str, Any]:
-        response = requests.get(
-            f"{self.settings.rasa_url}/conversations/{sender}/tracker",
-            params={"token": self.settings.rasa_token},
-            timeout=30,
-        )
-        response.raise_for_status()
-        return response.json()
+        return self.rasa().tracker(sender)
 
     def bot_events(self, sender: str) -> list[dict[str, Any]]:
         return [e for e in self.tracker(sender)["events"] if e["event"] == "bot"]
@@ -248,11 +345,24 @@ class RunningBot:
         raise AssertionError(f"timed out waiting for {what}\n--- web log ---\n{self.log_tail('web')}")
 
     def alive(self) -> bool:
-        return all(p.poll() is None for p in self.processes.values())
+        return all(self.pid(name) is not None for name in self.supervisor.runs)
 
     def log_tail(self, name: str, lines: int = 60) -> str:
         path = self.logs / f"{name}.log"
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+
+
+def wait_for_model(bot: RunningBot, timeout: float = 120.0) -> None:
+    """Rasa answers "/" before its model is loaded: wait until its /status names one."""
+    deadline, problem = time.monotonic() + timeout, "no model yet"
+    while time.monotonic() < deadline:
+        try:
+            if bot.rasa(timeout=10).status().get("model_file"):
+                return
+        except RasaUnavailable as error:  # e.g. a JWT Rasa does not accept: say so below
+            problem = str(error)
+        time.sleep(0.5)
+    raise RuntimeError(f"Rasa's /status never named a model ({problem}):\n{bot.log_tail('rasa')}")
 
 
 @contextlib.contextmanager
@@ -264,19 +374,29 @@ def running_bot(var_dir: Path, **changes: Any) -> Iterator[RunningBot]:
     base = from_env({})
     webhook = WebhookReceiver()
     host_site = HostSite()
+    mailbox = SmtpSink()
     settings = base.replace(
         widget_origins=(host_site.origin,),
         business_hours="24/7",
         webhook_url=webhook.url,
         webhook_secret=WEBHOOK_SECRET,
         relay_interval=0.3,
+        handoff_retry_interval=1.0,
         secret_key="integration-secret-key",
         var_dir=var_dir,
         rasa_port=free_port(),
         action_port=free_port(),
         web_port=free_port(),
         api_token="integration-api-token",
-        rasa_token="integration-rasa-token",
+        rasa_token="integration-rasa-token-0123456789abcdef",  # 32+ bytes: an HS256 key
+        # Every test posts from 127.0.0.1: no per-address limit, unless a test asks for one (``changes``).
+        rest_rate_limit=(0, 0.0),
+        smtp_host="127.0.0.1",
+        smtp_port=mailbox.port,
+        smtp_security="none",
+        smtp_from="Larkspur help <help@larkspur.example>",
+        smtp_reply_to="support@larkspur.example",
+        smtp_timeout=5.0,
     )
     # The bot serves a copy of the KB, so editor tests never touch the repository's knowledge_base/.
     kb_copy = var_dir / "knowledge_base"
@@ -288,27 +408,20 @@ def running_bot(var_dir: Path, **changes: Any) -> Iterator[RunningBot]:
     build_index(kb, embedder(settings), settings.index_dir, settings.ranking)
     model = ensure_model(settings.replace(home=PROJECT_ROOT))
     assert model is not None, "rasa train failed"
-    logs = var_dir / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    env = child_env(settings)
-    processes: dict[str, subprocess.Popen] = {}
+    supervisor = supervisor_for(settings, model)
+    keeper = threading.Thread(target=supervisor.supervise, name="test-supervisor", daemon=True)
     try:
-        for name, command in service_commands(settings, model).items():
-            log = open(logs / f"{name}.log", "ab")
-            processes[name] = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        bot = RunningBot(settings, processes, logs, webhook, host_site)
-        for name, url in readiness_urls(settings).items():
-            if not wait_ready(url, processes[name], timeout=300):
-                raise RuntimeError(f"{name} did not start:\n{bot.log_tail(name)}")
-        # Rasa answers "/" before its model is loaded: wait until it is.
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            status = requests.get(f"{settings.rasa_url}/status", params={"token": settings.rasa_token}, timeout=10)
-            if status.ok and status.json().get("model_file"):
-                break
-            time.sleep(0.5)
+        supervisor.start()
+        bot = RunningBot(settings, supervisor, webhook, host_site, mailbox)
+        not_ready = supervisor.wait_ready(300)
+        if not_ready:
+            raise RuntimeError("did not start:\n" + "\n".join(f"{n}:\n{bot.log_tail(n)}" for n in not_ready))
+        wait_for_model(bot)
+        keeper.start()  # from here on the supervisor restarts a service that dies, as under `faqbot run`
         yield bot
     finally:
-        stop_all(processes)
+        supervisor.stop()
+        keeper.join(timeout=5)
         webhook.close()
         host_site.close()
+        mailbox.down()

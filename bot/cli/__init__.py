@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from bot.cli import evaluate, kb, report, users
 from bot.errors import FaqbotError
+from bot.logs import collapse_repeats, install_log_privacy
 from bot.settings import Settings, from_env
 
 
@@ -30,6 +31,7 @@ def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
     from bot.web import create_app, start_workers
 
     port = args.port or settings.web_port
+    collapse_repeats()  # Rasa down: one "cannot reach Rasa" a minute, not one per relay pass
     app = create_app(settings=settings)
     workers = start_workers(app)
     print(f"web app on http://{settings.host}:{port}/", flush=True)
@@ -66,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    install_log_privacy()  # no customer's email, phone or card number in any log line
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import secrets
-import signal
-import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 from bot.channels_config import channel_status, read_template, write_credentials
 from bot.cli.kb import ensure_index
-from bot.cli.rasa_model import ensure_model, rasa_command, rasa_env
+from bot.cli.rasa_model import ensure_model, rasa_env
 from bot.settings import Settings
+from bot.supervisor import Service, Supervisor, forward_signals
 
 READY_TIMEOUT = 300.0
 
@@ -76,17 +73,45 @@ def child_env(settings: Settings) -> dict[str, str]:
         FAQBOT_WEBHOOK_SECRET=settings.webhook_secret,
         FAQBOT_WEBHOOK_MAX_ATTEMPTS=str(settings.webhook_max_attempts),
         FAQBOT_RELAY_INTERVAL=str(settings.relay_interval),
+        FAQBOT_HANDOFF_RETRY_INTERVAL=str(settings.handoff_retry_interval),
         FAQBOT_SECRET_KEY=settings.secret_key,
         FAQBOT_SECURE_COOKIES="on" if settings.secure_cookies else "off",
         FAQBOT_PUBLIC_WEB_URL=settings.public_web_url,
         FAQBOT_WIDGET_ORIGINS=",".join(settings.widget_origins),
+        FAQBOT_MAX_MESSAGE_CHARS=str(settings.max_message_chars),
+        FAQBOT_MAX_REQUEST_BYTES=str(settings.max_request_bytes),
+        FAQBOT_RATE_LIMIT=_rate_text(settings.rest_rate_limit),
         FAQBOT_KB_RELOAD="on" if settings.kb_reload else "off",
         FAQBOT_SURVEY_CES="on" if settings.survey_ces else "off",
         FAQBOT_SURVEY_AFTER_MINUTES=str(settings.survey_after_minutes),
         FAQBOT_KB_RELOAD_INTERVAL=str(settings.kb_reload_interval),
         PYTHONUNBUFFERED="1",
     )
+    env.update(smtp_env(settings))
     return env
+
+
+def smtp_env(settings: Settings) -> dict[str, str]:
+    """The SMTP settings as the children read them (the password itself, already read from its file)."""
+    if not settings.smtp_host:
+        return {}
+    return {
+        "FAQBOT_SMTP_HOST": settings.smtp_host,
+        "FAQBOT_SMTP_PORT": str(settings.smtp_port),
+        "FAQBOT_SMTP_SECURITY": settings.smtp_security,
+        "FAQBOT_SMTP_USERNAME": settings.smtp_username,
+        "FAQBOT_SMTP_PASSWORD": settings.smtp_password,
+        "FAQBOT_SMTP_PASSWORD_FILE": "",
+        "FAQBOT_SMTP_FROM": settings.smtp_from,
+        "FAQBOT_SMTP_REPLY_TO": settings.smtp_reply_to,
+        "FAQBOT_SMTP_TIMEOUT": str(settings.smtp_timeout),
+        "FAQBOT_SMTP_MAX_ATTEMPTS": str(settings.smtp_max_attempts),
+    }
+
+
+def _rate_text(rate: tuple[int, float]) -> str:
+    count, period = rate
+    return f"{count}/{period:g}s" if count else "off"
 
 
 def credentials_file(settings: Settings) -> Path:
@@ -99,30 +124,21 @@ def credentials_file(settings: Settings) -> Path:
 
 
 def service_commands(settings: Settings, model: Path) -> dict[str, list[str]]:
-    """The three processes, by name."""
-    web_origin = f"http://localhost:{settings.web_port}"
+    """The three processes, by name. No secret is on a command line: they read theirs from the environment."""
     return {
         "actions": [sys.executable, "-m", "actions", "--port", str(settings.action_port)],
-        "rasa": rasa_command(
-            "run",
+        # channels/serve.py: `rasa run` with the JWT secret, the allowed origins and the size limits.
+        "rasa": [
+            sys.executable,
+            "-m",
+            "channels.serve",
             "--model",
             str(model),
-            "--enable-api",
-            "--auth-token",
-            settings.rasa_token,
-            "--cors",
-            web_origin,
-            "--cors",
-            f"http://127.0.0.1:{settings.web_port}",
-            "--interface",
-            settings.host,
-            "--port",
-            str(settings.rasa_port),
             "--credentials",
             str(credentials_file(settings)),
             "--endpoints",
             str(settings.home / "endpoints.yml"),
-        ),  # fmt: skip
+        ],  # fmt: skip
         "web": [sys.executable, "-m", "bot.cli", "web"],
     }
 
@@ -135,36 +151,26 @@ def readiness_urls(settings: Settings) -> dict[str, str]:
     }
 
 
-def wait_ready(url: str, process: subprocess.Popen, timeout: float = READY_TIMEOUT) -> bool:
-    """Poll ``url`` until it answers (any HTTP status) or the process dies."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            return False
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return True
-        except urllib.error.HTTPError:
-            return True
-        except (urllib.error.URLError, OSError):
-            time.sleep(0.5)
-    return False
+def services(settings: Settings, model: Path) -> list[Service]:
+    """The three services as the supervisor runs them: command and readiness URL, by name."""
+    urls = readiness_urls(settings)
+    return [Service(name, command, urls[name]) for name, command in service_commands(settings, model).items()]
 
 
-def stop_all(processes: dict[str, subprocess.Popen]) -> None:
-    for process in processes.values():
-        if process.poll() is None:
-            process.terminate()
-    deadline = time.monotonic() + 15
-    for process in processes.values():
-        try:
-            process.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            process.kill()
+def supervisor_for(settings: Settings, model: Path) -> Supervisor:
+    """The supervisor of the three services, with faqbot's environment, logs and status file."""
+    return Supervisor(
+        services(settings, model),
+        cwd=settings.home,
+        env=child_env(settings),
+        logs=settings.var_dir / "logs",
+        status_path=settings.services_status_path,
+    )
 
 
 def run(settings: Settings) -> int:
-    """Prepare the KB and the Rasa model, start the three services, stop them on Ctrl-C."""
+    """Prepare the KB and the Rasa model, start the three services and keep them running until Ctrl-C."""
+    os.umask(0o077)  # databases, logs and secrets under var/ are the operator's alone (docs/security.md)
     settings = ensure_tokens(settings)
     admin_password = ensure_admin(settings)
     if ensure_index(settings) != 0:
@@ -172,38 +178,28 @@ def run(settings: Settings) -> int:
     model = ensure_model(settings)
     if model is None:
         return 1
-    env = child_env(settings)
-    logs = settings.var_dir / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    processes: dict[str, subprocess.Popen] = {}
-    stopping = False
-
-    def on_signal(signum: int, _frame: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    supervisor = supervisor_for(settings, model)
+    forward_signals(supervisor)
+    logs = supervisor.logs
+    urls = readiness_urls(settings)
     try:
-        for name, command in service_commands(settings, model).items():
+        for name in supervisor.runs:
             print(f"starting {name} (log: {logs / (name + '.log')})", flush=True)
-            log_file = open(logs / f"{name}.log", "ab")
-            processes[name] = subprocess.Popen(
-                command, cwd=settings.home, env=env, stdout=log_file, stderr=subprocess.STDOUT
-            )
-        for name, url in readiness_urls(settings).items():
-            if stopping:
-                return 0
-            if not wait_ready(url, processes[name]):
+        supervisor.start()
+        not_ready = supervisor.wait_ready(READY_TIMEOUT, lambda name: print(f"{name} is up: {urls[name]}", flush=True))
+        if supervisor.stopping:
+            return 0
+        if not_ready:
+            for name in not_ready:
                 print(f"{name} did not start; see {logs / (name + '.log')}", file=sys.stderr)
-                return 1
-            print(f"{name} is up: {url}", flush=True)
+            return 1
         print(
             f"\nfaqbot is running.\n"
             f"  demo shop + chat widget: http://localhost:{settings.web_port}/\n"
             f"  agent desk:              http://localhost:{settings.web_port}/desk\n"
             f"  health:                  http://localhost:{settings.web_port}/healthz\n"
             f"  API token (var/secrets.json): {settings.api_token}\n"
+            f"A service that stops is restarted (see var/logs/ and /healthz).\n"
             f"Press Ctrl-C to stop.",
             flush=True,
         )
@@ -213,13 +209,8 @@ def run(settings: Settings) -> int:
                 f"  (shown once; add agents with `faqbot user add NAME --role agent`)",
                 flush=True,
             )
-        while not stopping:
-            for name, process in processes.items():
-                if process.poll() is not None:
-                    print(f"{name} exited with {process.returncode}; stopping", file=sys.stderr)
-                    return 1
-            time.sleep(0.5)
+        supervisor.supervise()
         return 0
     finally:
         print("stopping...", flush=True)
-        stop_all(processes)
+        supervisor.stop()

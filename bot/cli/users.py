@@ -1,4 +1,8 @@
-"""``faqbot user``: desk accounts (agents, editors, admins)."""
+"""``faqbot user``: desk accounts (agents, editors, admins).
+
+Changing a password, a role or disabling a user signs that user out
+everywhere (their sessions are deleted; bot/accounts.py).
+"""
 
 from __future__ import annotations
 
@@ -19,12 +23,18 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     add.add_argument("--name", default="", help="the name customers and colleagues see (default: the username)")
     add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     add.set_defaults(func=cmd_add)
-    passwd = sub.add_parser("passwd", help="set a user's password")
+    passwd = sub.add_parser("passwd", help="set a user's password (and sign them out everywhere)")
     passwd.add_argument("username")
     passwd.add_argument("--password-stdin", action="store_true")
     passwd.set_defaults(func=cmd_passwd)
+    role = sub.add_parser("role", help="give a user another role (and sign them out everywhere)")
+    role.add_argument("username")
+    role.add_argument("role", choices=ROLES)
+    role.set_defaults(func=cmd_role)
     for name, disabled in (("disable", True), ("enable", False)):
-        cmd = sub.add_parser(name, help=f"{name} a user's sign-in")
+        cmd = sub.add_parser(
+            name, help=f"{name} a user's sign-in" + (" (and sign them out everywhere)" if disabled else "")
+        )
         cmd.add_argument("username")
         cmd.set_defaults(func=cmd_disable, disabled=disabled)
     listing = sub.add_parser("list", help="list users")
@@ -50,15 +60,25 @@ def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _ended(count: int) -> str:
+    return f"{count} session{'' if count == 1 else 's'} ended"
+
+
 def cmd_passwd(args: argparse.Namespace, settings: Settings) -> int:
-    _store(settings).set_password(args.username, _password(args))
-    print(f"password of {args.username} changed")
+    ended = _store(settings).set_password(args.username, _password(args))
+    print(f"password of {args.username} changed; {_ended(ended)}")
+    return 0
+
+
+def cmd_role(args: argparse.Namespace, settings: Settings) -> int:
+    ended = _store(settings).set_role(args.username, args.role)
+    print(f"{args.username} is now {args.role}; {_ended(ended)}")
     return 0
 
 
 def cmd_disable(args: argparse.Namespace, settings: Settings) -> int:
-    _store(settings).set_disabled(args.username, args.disabled)
-    print(f"{args.username} {'disabled' if args.disabled else 'enabled'}")
+    ended = _store(settings).set_disabled(args.username, args.disabled)
+    print(f"{args.username} {'disabled' if args.disabled else 'enabled'}; {_ended(ended)}")
     return 0
 
 

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 EMAIL_PATTERN = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 MAX_NAME_CHARS = 80
+#: What a name may hold besides letters and combining marks of any script: spaces, apostrophes,
+#: hyphens, dots, commas, middle dots (Catalan, Japanese) and the zero-width (non-)joiners of Persian.
+NAME_PUNCTUATION = frozenset(" '\u2019\u02bc-\u2010\u2011.,\u00b7\u30fb\u200c\u200d")
+#: "evil.com", "www.shop.example": a web address without its scheme.
+_DOMAIN_LIKE = re.compile(r"[^\W\d_]\.[^\W\d_]{2,}")
 
 #: Customer fields a page can pass to the widget as metadata, by slot name.
 METADATA_FIELDS = {
@@ -32,15 +38,22 @@ def clean_email(value: str | None) -> str | None:
 def clean_name(value: str | None) -> str | None:
     """A plausible personal name from ``value``, or None.
 
-    Accepts any script; rejects empty text, digits-only text, email addresses,
-    bot commands and text longer than a name.
+    A name is letters of any script (with their combining marks), spaces,
+    apostrophes, hyphens, dots and commas, starting with a letter, at most
+    ``MAX_NAME_CHARS`` long: "Ada Lovelace", "O'Brien", "Jean-Luc", "J. R. R.
+    Tolkien", "فاطمة", "Нина". Anything else is refused, so a name the bot
+    echoes can hold no markup, link, web address, bracket, digit, email
+    address or bot command: ``[click me](javascript:...)``, ``<b>``,
+    ``evil.com``, ``/affirm`` and ``12345`` are not names.
     """
     if not value:
         return None
     name = " ".join(value.split())
-    if not name or len(name) > MAX_NAME_CHARS or name.startswith("/"):
+    if not name or len(name) > MAX_NAME_CHARS or not name[0].isalpha():
         return None
-    if EMAIL_PATTERN.search(name) or not any(c.isalpha() for c in name):
+    if any(unicodedata.category(c)[0] not in "LM" and c not in NAME_PUNCTUATION for c in name):
+        return None
+    if _DOMAIN_LIKE.search(name):
         return None
     return name
 

@@ -1,23 +1,48 @@
 """The web app's own tables in one SQLite file (``var/faqbot.db``).
 
-Tickets, their events and messages, Rasa-bound commands, the webhook outbox
-and desk users live here; conversations themselves live in Rasa's tracker
-store. Every write is one short ``BEGIN IMMEDIATE`` transaction with a busy
+Tickets, their events and messages, Rasa-bound commands, the outbox (webhook
+packets, reply emails) and desk users live here; conversations themselves
+live in Rasa's tracker store. Every write is one short ``BEGIN IMMEDIATE`` transaction with a busy
 timeout, so the action server and the web app can share the file; a locked or
 broken database raises ``HandoffError`` with the file's path.
+
+The file holds password hashes and customers' personal data: it is created
+readable by its owner only (0600, and so are SQLite's ``-wal`` and ``-shm``
+files, which take the database's mode), in folders created 0700, whatever
+the process umask (``private_file``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
+import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from bot.errors import HandoffError
+
+log = logging.getLogger(__name__)
+
+#: Modes of files with personal data and of the folders faqbot creates for them.
+PRIVATE_FILE_MODE, PRIVATE_DIR_MODE = 0o600, 0o700
+#: The files SQLite keeps next to a database (write-ahead log, shared memory, rollback journal).
+SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
+
+
+class DatabaseUnavailable(HandoffError):
+    """The database cannot be reached right now (locked, missing, a disk error): trying later may work."""
+
+
+def _error(message: str, exc: sqlite3.Error) -> HandoffError:
+    """``HandoffError`` for ``exc``: ``DatabaseUnavailable`` when SQLite could not do its job at all."""
+    kind = DatabaseUnavailable if isinstance(exc, sqlite3.OperationalError) else HandoffError
+    return kind(f"{message}: {exc}")
+
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS handoff_tickets (
@@ -97,6 +122,28 @@ CREATE TABLE IF NOT EXISTS users (
     created_at REAL NOT NULL,
     disabled INTEGER NOT NULL DEFAULT 0
 );
+
+-- Signed-in desk sessions (bot/accounts.py); the cookie carries the id, the table its SHA-256.
+CREATE TABLE IF NOT EXISTS web_sessions (
+    id_hash TEXT PRIMARY KEY,
+    username TEXT NOT NULL,
+    csrf TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    last_seen_at REAL NOT NULL,
+    expires_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS web_sessions_user ON web_sessions (username);
+CREATE INDEX IF NOT EXISTS web_sessions_expiry ON web_sessions (expires_at);
+
+-- Failed sign-ins, for throttling shared by every web process (bot/accounts.py).
+CREATE TABLE IF NOT EXISTS login_failures (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    address TEXT NOT NULL,
+    username TEXT NOT NULL,
+    at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS login_failures_address ON login_failures (address, at);
+CREATE INDEX IF NOT EXISTS login_failures_username ON login_failures (username, at);
 """
 
 #: Columns added to ``handoff_tickets`` after its first release (issue #2):
@@ -111,13 +158,25 @@ TICKET_COLUMNS = {
     "rating_score": "INTEGER",
     "rating_comment": "TEXT",
     "rated_at": "REAL",
+    "spool_id": "TEXT",
+    "customer_copy": "TEXT",
+}
+#: Columns added to ``handoff_messages`` after its first release, in place.
+MESSAGE_COLUMNS = {
+    "via": "TEXT",  # issue #17: "chat" or "email" for an agent's reply; NULL (older rows) is chat
 }
 
 
 class Database:
     """A SQLite file with faqbot's schema, opened per operation."""
 
-    def __init__(self, path: Path, timeout: float = 5.0, extra_schema: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        path: Path,
+        timeout: float = 5.0,
+        extra_schema: Sequence[str | Callable[[sqlite3.Connection], None]] = (),
+    ) -> None:
+        """``extra_schema``: SQL scripts, or migrations called with the connection, applied after faqbot's own."""
         self.path = path
         self.timeout = timeout
         self._extra_schema = tuple(extra_schema)
@@ -125,37 +184,56 @@ class Database:
         self._lock = threading.Lock()
 
     def connect(self) -> sqlite3.Connection:
-        """A new connection in autocommit mode, the schema applied once per process."""
+        """A new connection in autocommit mode; once per process the file is made private and the schema applied."""
+        conn = None
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False)
-            conn.row_factory = sqlite3.Row
-            conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
             if not self._ready:
                 with self._lock:
                     if not self._ready:
+                        private_file(self.path)
+                        conn = self._open()
                         self._migrate(conn)
                         self._ready = True
-        except (sqlite3.Error, OSError) as exc:
-            raise HandoffError(f"cannot open the database {self.path}: {exc}") from exc
+            return conn or self._open()
+        except sqlite3.Error as exc:
+            if conn is not None:
+                conn.close()
+            raise _error(f"cannot open the database {self.path}", exc) from exc
+        except OSError as exc:
+            if conn is not None:
+                conn.close()
+            raise DatabaseUnavailable(f"cannot open the database {self.path}: {exc}") from exc
+
+    def _open(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
         return conn
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.executescript(SCHEMA)
         for script in self._extra_schema:
-            conn.executescript(script)
-        present = {row["name"] for row in conn.execute("PRAGMA table_info(handoff_tickets)")}
-        for column, kind in TICKET_COLUMNS.items():
-            if column not in present:
-                try:
-                    conn.execute(f"ALTER TABLE handoff_tickets ADD COLUMN {column} {kind}")
-                except sqlite3.OperationalError as exc:  # another process added it meanwhile
-                    if "duplicate column" not in str(exc):
-                        raise
+            if callable(script):
+                script(conn)
+            else:
+                conn.executescript(script)
+        for table, columns in (("handoff_tickets", TICKET_COLUMNS), ("handoff_messages", MESSAGE_COLUMNS)):
+            present = {row["name"] for row in conn.execute(f"PRAGMA table_info({table})")}
+            for column, kind in columns.items():
+                if column not in present:
+                    try:
+                        conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+                    except sqlite3.OperationalError as exc:  # another process added it meanwhile
+                        if "duplicate column" not in str(exc):
+                            raise
         conn.execute("CREATE INDEX IF NOT EXISTS handoff_tickets_status ON handoff_tickets (status, id)")
         conn.execute("CREATE INDEX IF NOT EXISTS handoff_tickets_email ON handoff_tickets (customer_email)")
         conn.execute("CREATE INDEX IF NOT EXISTS handoff_tickets_customer ON handoff_tickets (customer_key)")
+        conn.execute(
+            "CREATE UNIQUE INDEX IF NOT EXISTS handoff_tickets_spool ON handoff_tickets (spool_id)"
+            " WHERE spool_id IS NOT NULL"
+        )
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -165,7 +243,7 @@ class Database:
             try:
                 conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
-                raise HandoffError(f"the database {self.path} is busy or broken: {exc}") from exc
+                raise _error(f"the database {self.path} is busy or broken", exc) from exc
             try:
                 yield conn
             except BaseException:
@@ -174,9 +252,9 @@ class Database:
             try:
                 conn.execute("COMMIT")
             except sqlite3.Error as exc:
-                raise HandoffError(f"cannot write to the database {self.path}: {exc}") from exc
+                raise _error(f"cannot write to the database {self.path}", exc) from exc
         except sqlite3.Error as exc:
-            raise HandoffError(f"database error in {self.path}: {exc}") from exc
+            raise _error(f"database error in {self.path}", exc) from exc
         finally:
             conn.close()
 
@@ -186,9 +264,52 @@ class Database:
         try:
             return conn.execute(sql, tuple(params)).fetchall()
         except sqlite3.Error as exc:
-            raise HandoffError(f"cannot read from the database {self.path}: {exc}") from exc
+            raise _error(f"cannot read from the database {self.path}", exc) from exc
         finally:
             conn.close()
+
+
+def private_dir(path: Path) -> None:
+    """Create the folder ``path`` and its missing parents, each readable by its owner only (0700).
+
+    Folders that already exist are left as they are.
+    """
+    missing = []
+    while not path.exists():
+        missing.append(path)
+        if path.parent == path:
+            break
+        path = path.parent
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=PRIVATE_DIR_MODE)
+        except FileExistsError:
+            continue  # another process made it meanwhile
+        os.chmod(folder, PRIVATE_DIR_MODE)  # mkdir's mode passes through the umask
+
+
+def private_file(path: Path) -> None:
+    """Make sure the file ``path`` (a database) exists readable by its owner only (0600), whatever the umask.
+
+    Creates it empty (SQLite takes an empty file as a new database) in
+    folders made by ``private_dir``; an existing file and its SQLite companion
+    files (``-wal``, ``-shm``, ``-journal``) are tightened to 0600, so a
+    database made by an older version stops being world-readable. A file the
+    process may not change is logged, not fatal.
+    """
+    private_dir(path.parent)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE))
+    except FileExistsError:
+        pass
+    for file in (path, *(path.with_name(path.name + suffix) for suffix in SQLITE_COMPANIONS)):
+        try:
+            if file.stat().st_mode & 0o777 != PRIVATE_FILE_MODE:
+                os.chmod(file, PRIVATE_FILE_MODE)
+        except FileNotFoundError:
+            continue
+        except PermissionError as exc:
+            log.warning("cannot make %s private (mode 0600): %s", file, exc)
 
 
 def read_only_rows(path: Path, sql: str, params: Sequence[Any] = (), what: str = "rows") -> list[dict[str, Any]]:

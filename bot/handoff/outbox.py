@@ -1,58 +1,57 @@
-"""Webhook outbox: handoff packets are stored with the state change, then delivered.
+"""Transactional outbox: what must reach someone outside faqbot is stored with the state change, then sent.
 
-Every handoff state change is posted as a JSON "handoff packet" to one URL.
-``enqueue`` writes the packet into the ``webhook_outbox`` table inside the
-caller's open transaction, so a packet exists exactly when its state change
-was committed; nothing is lost while the receiver is down or the app restarts.
-A ``WebhookSender`` (usually driven by an ``OutboxWorker`` thread) posts the
-stored rows later.
+``enqueue`` writes a row into the ``outbox`` table inside the caller's open
+transaction, so a row exists exactly when its state change was committed;
+nothing is lost while the receiver is down or the app restarts. An
+``OutboxSender`` (usually driven by an ``OutboxWorker`` thread) sends the
+stored rows of one *channel* later, through that channel's ``Transport``:
+``webhook`` (handoff packets POSTed to one URL, bot/handoff/webhook.py) and
+``email`` (agents' replies, bot/handoff/mail.py). Within a channel each row
+names its *receiver* (``""`` for the one webhook URL, the recipient's address
+for email).
 
-Guarantees:
+Guarantees, for every channel:
 
-* **At-least-once.** A packet can arrive more than once (a worker that dies
-  after the receiver answered, a lost response, ``retry_dead``). Every packet
-  carries a ``delivery_id`` (also in the ``X-Faqbot-Delivery`` header);
-  receivers must ignore a ``delivery_id`` they have already processed.
-* **In order.** Packets go out in the order they were enqueued. A failing
-  packet blocks the ones after it, so a receiver sees a ticket's changes in
-  order, until it has failed ``max_attempts`` times: then it is dead (kept in
-  the table for ``dead_letters``/``retry_dead``) and the next ones proceed.
-  ``410 Gone`` marks a packet dead at once: the receiver says it will never
-  accept it.
+* **At-least-once.** A row can be sent more than once (a worker that dies
+  after the receiver accepted it, a lost answer, ``retry_dead``). Every row
+  has a ``delivery_id`` (uuid4 hex) that the transport passes on (the
+  webhook's ``X-Faqbot-Delivery``; part of an email's ``Message-ID``), so
+  receivers can drop repeats.
+* **In order per receiver.** Rows for one receiver go out in the order they
+  were enqueued. A failing row blocks the later rows of its receiver (not
+  other receivers') until it is sent or dead.
 * **Bounded retries.** After the n-th failed attempt the next one waits
   ``min(max_delay, base_delay * 2 ** (n - 1))`` seconds, +-20 % jitter.
-  Anything but a 2xx answer (redirects are not followed) is a failure.
-* **Signed.** ``X-Faqbot-Signature`` is ``sign(secret, timestamp, body)`` over
-  the exact bytes sent; ``verify`` is the receiver's check.
-* **Several workers.** A worker claims the head row with a lease before it
-  sends, so two workers or processes on one database never send the same row
-  at the same time.
+* **Dead letters.** After ``max_attempts`` failures, or at once when the
+  transport says the row can never be accepted (the webhook's ``410 Gone``, a
+  mail server's 5xx for the recipient or the message), a row is dead: kept in
+  the table (``dead_letters``, ``retry_dead``), logged as an error, and the
+  next rows of its receiver proceed.
+* **Several senders.** A sender leases a row before it sends it, so two
+  senders or processes on one database never send the same row at the same
+  time.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import hmac
-import json
 import logging
 import random
 import sqlite3
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
-
-import requests
+from typing import Any, Protocol
 
 from bot.errors import HandoffError
 
 log = logging.getLogger(__name__)
 
-OUTBOX_SCHEMA = """
-CREATE TABLE IF NOT EXISTS webhook_outbox (
+#: The table, created on a new database (see ``migrate`` for an older one).
+OUTBOX_STATEMENTS = (
+    """CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     delivery_id TEXT NOT NULL UNIQUE,
     event TEXT NOT NULL,
@@ -62,86 +61,147 @@ CREATE TABLE IF NOT EXISTS webhook_outbox (
     next_attempt_at REAL NOT NULL,
     delivered_at REAL,
     dead_at REAL,
-    last_error TEXT
-);
-CREATE INDEX IF NOT EXISTS webhook_outbox_pending ON webhook_outbox (id)
-    WHERE delivered_at IS NULL AND dead_at IS NULL;
-CREATE INDEX IF NOT EXISTS webhook_outbox_dead ON webhook_outbox (dead_at) WHERE dead_at IS NOT NULL;
-"""
-
-#: The events a handoff packet can announce (see docs/handoff-packet.schema.json).
-EVENTS = (
-    "handoff.created",
-    "handoff.claimed",
-    "handoff.released",
-    "handoff.message",
-    "handoff.resolved",
-    "handoff.cancelled",
-    "handoff.rated",
+    last_error TEXT,
+    channel TEXT NOT NULL DEFAULT 'webhook',
+    receiver TEXT NOT NULL DEFAULT '',
+    ref TEXT
+)""",
+    "CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (channel, receiver, id)"
+    " WHERE delivered_at IS NULL AND dead_at IS NULL",
+    "CREATE INDEX IF NOT EXISTS outbox_dead ON outbox (channel, dead_at) WHERE dead_at IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS outbox_ref ON outbox (ref) WHERE ref IS NOT NULL",
 )
+OUTBOX_SCHEMA = ";\n".join(OUTBOX_STATEMENTS) + ";\n"
+#: Columns the first outbox (``webhook_outbox``, webhook only) did not have; added in place by ``migrate``.
+ADDED_COLUMNS = {
+    "channel": "TEXT NOT NULL DEFAULT 'webhook'",
+    "receiver": "TEXT NOT NULL DEFAULT ''",
+    "ref": "TEXT",
+}
+LEGACY_TABLE = "webhook_outbox"
 
-USER_AGENT = "faqbot-webhook/1"
 JITTER = 0.2  # +-20 % on every backoff delay, so many bots do not retry in step
-LEASE_MARGIN = 5.0  # seconds a claim outlives the longest possible send
 LOCKED_RETRY = 0.02  # seconds between tries of a read SQLite refused as locked
 ERROR_EXCERPT_CHARS = 200
 _PENDING = "delivered_at IS NULL AND dead_at IS NULL"
 
 
-def enqueue(conn: sqlite3.Connection, event: str, packet: dict[str, Any], now: float) -> str:
-    """Add ``packet`` to the outbox inside the caller's open transaction; return its delivery id.
+def migrate(conn: sqlite3.Connection) -> None:
+    """Create the outbox, or bring an older one up to date in place, in one transaction.
 
-    The new ``delivery_id`` (uuid4 hex) is written into ``packet`` before it is
-    serialised, so the stored body is exactly what will be signed and sent.
-    Neither begins nor commits: the row is kept only if the caller commits.
-    Raises ``HandoffError`` for an unknown event, a packet that is not JSON,
-    no open transaction on an autocommit connection, or a failed insert.
+    faqbot's first outbox was ``webhook_outbox`` (webhook rows only): it is
+    renamed and given the ``channel``/``receiver``/``ref`` columns; its rows
+    keep their ids, order and state. Safe to run from several processes at
+    once (``BEGIN IMMEDIATE``); does not write when nothing needs doing.
     """
-    if event not in EVENTS:
-        raise HandoffError(f"webhook outbox: unknown event {event!r}")
-    if packet.get("event", event) != event:
-        raise HandoffError(f"webhook outbox: packet says event {packet['event']!r}, enqueued as {event!r}")
-    if conn.isolation_level is None and not conn.in_transaction:
-        raise HandoffError("webhook outbox: enqueue needs the caller's open transaction (BEGIN first)")
-    delivery_id = uuid.uuid4().hex
-    packet["delivery_id"] = delivery_id
+    if _current(conn):
+        return
+    conn.execute("BEGIN IMMEDIATE")
     try:
-        body = json.dumps(packet, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise HandoffError(f"webhook outbox: cannot serialise the {event} packet: {exc}") from exc
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if LEGACY_TABLE in tables and "outbox" not in tables:
+            conn.execute(f"ALTER TABLE {LEGACY_TABLE} RENAME TO outbox")
+            conn.execute("DROP INDEX IF EXISTS webhook_outbox_pending")
+            conn.execute("DROP INDEX IF EXISTS webhook_outbox_dead")
+            log.info("outbox: %s migrated to outbox (channel, receiver, ref added)", LEGACY_TABLE)
+        if "outbox" in tables or LEGACY_TABLE in tables:
+            present = {row[1] for row in conn.execute("PRAGMA table_info(outbox)")}
+            for column, kind in ADDED_COLUMNS.items():
+                if column not in present:
+                    conn.execute(f"ALTER TABLE outbox ADD COLUMN {column} {kind}")
+        for statement in OUTBOX_STATEMENTS:
+            conn.execute(statement)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def _current(conn: sqlite3.Connection) -> bool:
+    present = {row[1] for row in conn.execute("PRAGMA table_info(outbox)")}
+    indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    return set(ADDED_COLUMNS) <= present and {"outbox_pending", "outbox_dead", "outbox_ref"} <= indexes
+
+
+def enqueue(
+    conn: sqlite3.Connection,
+    channel: str,
+    event: str,
+    body: str,
+    now: float,
+    *,
+    receiver: str = "",
+    ref: str | None = None,
+    delivery_id: str | None = None,
+) -> str:
+    """Add a row for ``channel`` to the outbox inside the caller's open transaction; return its delivery id.
+
+    ``body`` is exactly what the transport will send; ``receiver`` orders
+    rows (one queue per receiver); ``ref`` names what the row is about for
+    status look-ups (``rows_for``), e.g. ``handoff_message:42``. Neither
+    begins nor commits: the row is kept only if the caller commits. Raises
+    ``HandoffError`` when there is no open transaction on an autocommit
+    connection or the insert fails.
+    """
+    if conn.isolation_level is None and not conn.in_transaction:
+        raise HandoffError(f"{channel} outbox: enqueue needs the caller's open transaction (BEGIN first)")
+    delivery_id = delivery_id or uuid.uuid4().hex
     try:
         conn.execute(
-            "INSERT INTO webhook_outbox (delivery_id, event, body, created_at, attempts, next_attempt_at)"
-            " VALUES (?, ?, ?, ?, 0, ?)",
-            (delivery_id, event, body, now, now),
+            "INSERT INTO outbox (channel, receiver, ref, delivery_id, event, body, created_at, attempts,"
+            " next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?)",
+            (channel, receiver, ref, delivery_id, event, body, now, now),
         )
     except sqlite3.Error as exc:
-        raise HandoffError(f"webhook outbox: cannot store the {event} packet: {exc}") from exc
+        raise HandoffError(f"{channel} outbox: cannot store the {event} row: {exc}") from exc
     return delivery_id
 
 
-def sign(secret: str, timestamp: str, body: bytes) -> str:
-    """The signature header value: ``sha256=`` + hex HMAC-SHA256(secret, timestamp + "." + body)."""
-    message = timestamp.encode("utf-8") + b"." + body
-    return "sha256=" + hmac.new(secret.encode("utf-8"), message, hashlib.sha256).hexdigest()
+def new_delivery_id() -> str:
+    """A fresh delivery id, for a transport that must write it into the body before ``enqueue``."""
+    return uuid.uuid4().hex
 
 
-def verify(
-    secret: str, timestamp: str, body: bytes, signature: str, now: float | None = None, tolerance: float = 300.0
-) -> bool:
-    """True when ``signature`` matches and ``timestamp`` is within ``tolerance`` seconds of ``now``.
+@dataclasses.dataclass(frozen=True)
+class OutboxRow:
+    """One claimed row, as a transport gets it."""
 
-    Compares in constant time; a timestamp that is not a number is False.
+    id: int
+    channel: str
+    receiver: str
+    delivery_id: str
+    event: str
+    body: str
+    attempts: int
+
+
+@dataclasses.dataclass(frozen=True)
+class SendOutcome:
+    """What one send did: ``error`` None means accepted.
+
+    ``permanent``: the receiver will never accept this row (it becomes dead
+    at once). ``stop``: the failure is not this row's but the receiver's or
+    the configuration's (server down, login refused): the round stops, since
+    every other row would fail the same way.
     """
-    try:
-        sent_at = float(timestamp)
-    except ValueError:
-        return False
-    current = time.time() if now is None else now
-    if not abs(current - sent_at) <= tolerance:  # also False for nan
-        return False
-    expected = sign(secret, timestamp, body).encode("utf-8")
-    return hmac.compare_digest(expected, signature.encode("utf-8"))
+
+    error: str | None = None
+    permanent: bool = False
+    stop: bool = False
+
+
+class Transport(Protocol):
+    """Sends one row of one channel; never raises for a failed send (it returns the outcome)."""
+
+    channel: str
+
+    @property
+    def lease_seconds(self) -> float:
+        """The longest one ``send`` can take (all its timeouts together): how long a claim lasts."""
+        ...
+
+    def send(self, row: OutboxRow) -> SendOutcome: ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,62 +214,44 @@ class DeliveryReport:
     pending: int
 
 
-@dataclasses.dataclass(frozen=True)
-class _Row:
-    id: int
-    delivery_id: str
-    event: str
-    body: str
-    attempts: int
-
-
-class WebhookSender:
-    """Posts due outbox rows, in order, to one URL, and keeps the outbox's bookkeeping.
+class OutboxSender:
+    """Sends the due rows of one channel, in order per receiver, and keeps the outbox's bookkeeping.
 
     ``deliver_due``, ``stats``, ``dead_letters`` and ``retry_dead`` raise
     ``HandoffError`` when the database is locked beyond ``busy_timeout`` or
-    unreadable. HTTP failures are not exceptions: they are recorded on the row.
+    unreadable. Failed sends are not exceptions: they are recorded on the row.
     """
+
+    LEASE_MARGIN = 5.0  # seconds a claim outlives the longest possible send
 
     def __init__(
         self,
         db_path: Path,
-        url: str,
-        secret: str,
-        timeout: float = 5.0,
+        transport: Transport,
         max_attempts: int = 15,
         base_delay: float = 2.0,
         max_delay: float = 900.0,
         busy_timeout: float = 5.0,
-        session: requests.Session | None = None,
     ) -> None:
-        parts = urlsplit(url or "")
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(f"webhook URL must be an http(s) URL, got {url!r}")
-        if timeout <= 0 or busy_timeout < 0 or base_delay <= 0 or max_delay < base_delay or max_attempts < 1:
-            raise ValueError(
-                "webhook sender needs timeout > 0, busy_timeout >= 0, 0 < base_delay <= max_delay, max_attempts >= 1"
-            )
-        if not secret:
-            log.warning("webhook secret is empty: receivers cannot tell faqbot's packets from forged ones")
+        if busy_timeout < 0 or base_delay <= 0 or max_delay < base_delay or max_attempts < 1:
+            raise ValueError("outbox sender needs busy_timeout >= 0, 0 < base_delay <= max_delay, max_attempts >= 1")
         self.db_path = db_path
-        self.url = url
-        self.timeout = timeout
+        self.transport = transport
+        self.channel = transport.channel
         self.max_attempts = max_attempts
         self.base_delay = base_delay
         self.max_delay = max_delay
         self.busy_timeout = busy_timeout
-        self._secret = secret
-        self._session = session if session is not None else requests.Session()
         self._random = random.Random()
         self._ready = False
-        self._lock = threading.Lock()  # one deliver_due at a time per sender (requests.Session is not thread-safe)
+        self._lock = threading.Lock()  # one deliver_due at a time per sender (transports are not thread-safe)
 
     def deliver_due(self, now: float | None = None, limit: int = 50) -> DeliveryReport:
-        """Send up to ``limit`` due packets in id order; stop at the first one that fails and stays pending.
+        """Send up to ``limit`` due rows, oldest first, each only when it heads its receiver's queue.
 
-        ``now`` is the scheduling clock (default: the wall clock); the signed
-        ``X-Faqbot-Timestamp`` is always the wall clock, so receivers can check freshness.
+        A failure blocks that receiver's later rows; a failure the transport
+        marks ``stop`` ends the round (unless it made the row dead). ``now`` is the scheduling clock
+        (default: the wall clock).
         """
         current = time.time() if now is None else now
         delivered = failed = dead = 0
@@ -218,57 +260,68 @@ class WebhookSender:
                 row = self._claim(current)
                 if row is None:
                     break
-                error, fatal = self._post(row)
-                if error is None:
+                try:
+                    outcome = self.transport.send(row)
+                except Exception as exc:  # a transport bug must not leave the row leased for good
+                    log.exception("%s outbox: the transport raised", self.channel)
+                    outcome = SendOutcome(short_error(f"{type(exc).__name__}: {exc}"), stop=True)
+                if outcome.error is None:
                     self._record_delivered(row, current)
                     delivered += 1
-                elif self._record_failure(row, current, error, fatal):
-                    dead += 1
-                else:
-                    failed += 1
-                    break  # head-of-line: later packets wait for this one
+                    continue
+                if self._record_failure(row, current, outcome.error, outcome.permanent):
+                    dead += 1  # the receiver's next row may go now
+                    continue
+                failed += 1
+                if outcome.stop:
+                    break
             pending = self.stats()["pending"]
         return DeliveryReport(delivered=delivered, failed=failed, dead=dead, pending=pending)
 
     def stats(self) -> dict[str, int]:
-        """Row counts: ``{"pending": n, "delivered": n, "dead": n}``."""
+        """Row counts of this channel: ``{"pending": n, "delivered": n, "dead": n, "failing": n}``.
+
+        ``failing``: pending rows whose last attempt failed (they are being retried).
+        """
         rows = self._read(
             f"SELECT COALESCE(SUM({_PENDING}), 0), COALESCE(SUM(delivered_at IS NOT NULL), 0),"
-            " COALESCE(SUM(dead_at IS NOT NULL), 0) FROM webhook_outbox",
-            (),
+            f" COALESCE(SUM(dead_at IS NOT NULL), 0), COALESCE(SUM({_PENDING} AND last_error IS NOT NULL), 0)"
+            " FROM outbox WHERE channel = ?",
+            (self.channel,),
         )
-        pending, delivered, dead = rows[0]
-        return {"pending": int(pending), "delivered": int(delivered), "dead": int(dead)}
+        pending, delivered, dead, failing = rows[0]
+        return {"pending": int(pending), "delivered": int(delivered), "dead": int(dead), "failing": int(failing)}
+
+    def last_failure(self) -> dict[str, Any] | None:
+        """The newest error of a pending row being retried (``id``, ``receiver``, ``attempts``,
+        ``last_error``, ``next_attempt_at``), or None when nothing is failing."""
+        rows = self._read(
+            "SELECT id, receiver, attempts, last_error, next_attempt_at FROM outbox"
+            f" WHERE channel = ? AND {_PENDING} AND last_error IS NOT NULL ORDER BY id DESC LIMIT 1",
+            (self.channel,),
+        )
+        return dict(rows[0]) if rows else None
 
     def dead_letters(self, limit: int = 50) -> list[dict[str, Any]]:
-        """The oldest ``limit`` dead packets: id, event, delivery_id, attempts, last_error, created_at, dead_at."""
+        """The oldest ``limit`` dead rows: id, event, delivery_id, receiver, ref, attempts, last_error,
+        created_at, dead_at."""
         rows = self._read(
-            "SELECT id, event, delivery_id, attempts, last_error, created_at, dead_at FROM webhook_outbox"
-            " WHERE dead_at IS NOT NULL ORDER BY id LIMIT ?",
-            (limit,),
+            "SELECT id, event, delivery_id, receiver, ref, attempts, last_error, created_at, dead_at FROM outbox"
+            " WHERE channel = ? AND dead_at IS NOT NULL ORDER BY id LIMIT ?",
+            (self.channel, limit),
         )
         return [dict(row) for row in rows]
 
-    def retry_dead(self) -> int:
-        """Put every dead packet back in the queue (attempts reset, due now); return how many.
-
-        They rejoin in id order, so they go out before newer packets.
-        """
+    def retry_dead(self, ref: str | None = None) -> int:
+        """Put the dead rows (only those about ``ref`` when given) back in the queue (``requeue_dead``)."""
         try:
             conn = self._connect()
             try:
-                cursor = conn.execute(
-                    "UPDATE webhook_outbox SET dead_at = NULL, attempts = 0, next_attempt_at = ?"
-                    " WHERE dead_at IS NOT NULL AND delivered_at IS NULL",
-                    (time.time(),),
-                )
-                count = cursor.rowcount
+                count = requeue_dead(conn, self.channel, ref)
             finally:
                 conn.close()
         except (sqlite3.Error, OSError) as exc:
-            raise HandoffError(f"webhook outbox {self.db_path}: cannot requeue dead packets: {exc}") from exc
-        if count:
-            log.info("webhook outbox: %d dead packet(s) queued again", count)
+            raise HandoffError(f"{self.channel} outbox {self.db_path}: cannot requeue dead rows: {exc}") from exc
         return count
 
     def _connect(self) -> sqlite3.Connection:
@@ -281,8 +334,7 @@ class WebhookSender:
                 # Only write when needed: two senders starting together must not fight over the schema.
                 if str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
                     conn.execute("PRAGMA journal_mode = WAL")
-                if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'webhook_outbox'").fetchone() is None:
-                    conn.executescript(OUTBOX_SCHEMA)
+                migrate(conn)
                 self._ready = True
         except BaseException:
             conn.close()
@@ -305,25 +357,29 @@ class WebhookSender:
                 if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc) and time.monotonic() < deadline:
                     time.sleep(LOCKED_RETRY)
                     continue
-                raise HandoffError(f"webhook outbox {self.db_path}: cannot read: {exc}") from exc
+                raise HandoffError(f"{self.channel} outbox {self.db_path}: cannot read: {exc}") from exc
 
-    def _claim(self, now: float) -> _Row | None:
-        """The head of the queue, leased to this sender, or None when the head is not due (or leased)."""
-        lease_until = now + 2 * self.timeout + LEASE_MARGIN  # requests' timeout bounds connect and read apart
+    def _claim(self, now: float) -> OutboxRow | None:
+        """The oldest due row that heads its receiver's queue, leased to this sender; None when there is none."""
+        lease_until = now + self.transport.lease_seconds + self.LEASE_MARGIN
         try:
             conn = self._connect()
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
                     head = conn.execute(
-                        "SELECT id, delivery_id, event, body, attempts, next_attempt_at FROM webhook_outbox"
-                        f" WHERE {_PENDING} ORDER BY id LIMIT 1"
+                        "SELECT id, channel, receiver, delivery_id, event, body, attempts FROM outbox AS o"
+                        f" WHERE channel = ? AND {_PENDING} AND next_attempt_at <= ?"
+                        " AND NOT EXISTS (SELECT 1 FROM outbox AS p WHERE p.channel = o.channel"
+                        " AND p.receiver = o.receiver AND p.delivered_at IS NULL AND p.dead_at IS NULL"
+                        " AND p.id < o.id) ORDER BY id LIMIT 1",
+                        (self.channel, now),
                     ).fetchone()
                     claimed = False
-                    if head is not None and head["next_attempt_at"] <= now:
+                    if head is not None:
                         cursor = conn.execute(
-                            "UPDATE webhook_outbox SET next_attempt_at = ?"
-                            f" WHERE id = ? AND {_PENDING} AND next_attempt_at <= ?",
+                            f"UPDATE outbox SET next_attempt_at = ? WHERE id = ? AND {_PENDING}"
+                            " AND next_attempt_at <= ?",
                             (lease_until, head["id"], now),
                         )
                         claimed = cursor.rowcount == 1
@@ -335,50 +391,32 @@ class WebhookSender:
             finally:
                 conn.close()
         except (sqlite3.Error, OSError) as exc:
-            raise HandoffError(f"webhook outbox {self.db_path}: cannot claim the next packet: {exc}") from exc
+            raise HandoffError(f"{self.channel} outbox {self.db_path}: cannot claim the next row: {exc}") from exc
         if not claimed:
             return None
-        return _Row(head["id"], head["delivery_id"], head["event"], head["body"], head["attempts"])
+        return OutboxRow(
+            head["id"], head["channel"], head["receiver"], head["delivery_id"], head["event"], head["body"],
+            head["attempts"],
+        )  # fmt: skip
 
-    def _post(self, row: _Row) -> tuple[str | None, bool]:
-        """Send one row: (None, False) when delivered, else (error, whether it can never succeed)."""
-        body = row.body.encode("utf-8")
-        timestamp = str(int(time.time()))
-        headers = {
-            "Content-Type": "application/json; charset=utf-8",
-            "User-Agent": USER_AGENT,
-            "X-Faqbot-Event": row.event,
-            "X-Faqbot-Delivery": row.delivery_id,
-            "X-Faqbot-Timestamp": timestamp,
-            "X-Faqbot-Signature": sign(self._secret, timestamp, body),
-        }
-        try:
-            with self._session.post(
-                self.url, data=body, headers=headers, timeout=self.timeout, allow_redirects=False, stream=True
-            ) as response:
-                if 200 <= response.status_code < 300:
-                    return None, False
-                return f"HTTP {response.status_code}: {_excerpt(response)}", response.status_code == 410
-        except Exception as exc:  # connection refused, timeout, TLS, anything: the row must not stay leased
-            return _short(f"{type(exc).__name__}: {exc}"), False
-
-    def _record_delivered(self, row: _Row, now: float) -> None:
+    def _record_delivered(self, row: OutboxRow, now: float) -> None:
         self._write(
-            "UPDATE webhook_outbox SET delivered_at = ?, attempts = attempts + 1, last_error = NULL WHERE id = ?",
+            "UPDATE outbox SET delivered_at = ?, attempts = attempts + 1, last_error = NULL WHERE id = ?",
             (now, row.id),
         )
-        log.info("webhook %s delivered (delivery %s, outbox row %d)", row.event, row.delivery_id, row.id)
+        log.info("%s %s delivered (delivery %s, outbox row %d)", self.channel, row.event, row.delivery_id, row.id)
 
-    def _record_failure(self, row: _Row, now: float, error: str, fatal: bool) -> bool:
+    def _record_failure(self, row: OutboxRow, now: float, error: str, permanent: bool) -> bool:
         """Store the failure and the next attempt time; True when the row is now dead."""
         attempts = row.attempts + 1
-        if fatal or attempts >= self.max_attempts:
+        if permanent or attempts >= self.max_attempts:
             self._write(
-                "UPDATE webhook_outbox SET attempts = ?, last_error = ?, dead_at = ? WHERE id = ?",
+                "UPDATE outbox SET attempts = ?, last_error = ?, dead_at = ? WHERE id = ?",
                 (attempts, error, now, row.id),
             )
             log.error(
-                "webhook %s (delivery %s, outbox row %d) is dead after %d attempt(s): %s",
+                "%s %s (delivery %s, outbox row %d) is dead after %d attempt(s): %s",
+                self.channel,
                 row.event,
                 row.delivery_id,
                 row.id,
@@ -388,11 +426,12 @@ class WebhookSender:
             return True
         delay = self._backoff(attempts)
         self._write(
-            "UPDATE webhook_outbox SET attempts = ?, last_error = ?, next_attempt_at = ? WHERE id = ?",
+            "UPDATE outbox SET attempts = ?, last_error = ?, next_attempt_at = ? WHERE id = ?",
             (attempts, error, now + delay, row.id),
         )
         log.warning(
-            "webhook %s (delivery %s) failed, attempt %d/%d, next in %.0f s: %s",
+            "%s %s (delivery %s) failed, attempt %d/%d, next in %.0f s: %s",
+            self.channel,
             row.event,
             row.delivery_id,
             attempts,
@@ -414,30 +453,77 @@ class WebhookSender:
             finally:
                 conn.close()
         except (sqlite3.Error, OSError) as exc:
-            raise HandoffError(f"webhook outbox {self.db_path}: cannot record a delivery attempt: {exc}") from exc
+            raise HandoffError(
+                f"{self.channel} outbox {self.db_path}: cannot record a delivery attempt: {exc}"
+            ) from exc
+
+
+def requeue_dead(conn: sqlite3.Connection, channel: str, ref: str | None = None) -> int:
+    """Put the dead rows of ``channel`` (only those about ``ref`` when given) back in the queue:
+    attempts and error reset, due now; return how many. They rejoin in id order, so they go out before newer
+    rows of their receiver."""
+    where, params = "channel = ? AND dead_at IS NOT NULL AND delivered_at IS NULL", [channel]
+    if ref is not None:
+        where += " AND ref = ?"
+        params.append(ref)
+    cursor = conn.execute(
+        f"UPDATE outbox SET dead_at = NULL, attempts = 0, last_error = NULL, next_attempt_at = ? WHERE {where}",
+        (time.time(), *params),
+    )
+    if cursor.rowcount:
+        log.info("%s outbox: %d dead row(s) queued again", channel, cursor.rowcount)
+    return int(cursor.rowcount)
+
+
+def rows_for(conn: sqlite3.Connection, refs: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The newest outbox row about each of ``refs`` (see ``enqueue``), with ``state`` added:
+    ``queued``, ``failed`` (being retried), ``sent`` or ``dead``."""
+    found: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(refs), 500):  # SQLite's limit on bound parameters
+        chunk = list(refs[start : start + 500])
+        marks = ",".join("?" * len(chunk))
+        for row in conn.execute(
+            "SELECT id, ref, channel, receiver, attempts, created_at, next_attempt_at, delivered_at, dead_at,"
+            f" last_error FROM outbox WHERE ref IN ({marks}) ORDER BY id",
+            chunk,
+        ):
+            item = dict(row)
+            item["state"] = (
+                "sent" if item["delivered_at"] is not None
+                else "dead" if item["dead_at"] is not None
+                else "failed" if item["last_error"] else "queued"
+            )  # fmt: skip
+            found[item["ref"]] = item
+    return found
 
 
 class OutboxWorker:
-    """A daemon thread that calls ``sender.deliver_due()`` every ``interval`` seconds, or at once on ``wake``.
+    """A daemon thread that calls ``deliver_due()`` on each of its senders every ``interval`` seconds,
+    or at once on ``wake``. It never dies of an error: each one is logged and the next round runs on time."""
 
-    It never dies of an error: each one is logged and the next round runs on time.
-    """
-
-    def __init__(self, sender: WebhookSender, interval: float = 1.0) -> None:
+    def __init__(self, senders: OutboxSender | Sequence[OutboxSender], interval: float = 1.0) -> None:
         if interval <= 0:
             raise ValueError("outbox worker interval must be > 0")
-        self.sender = sender
+        self.senders: list[OutboxSender] = [senders] if isinstance(senders, OutboxSender) else list(senders)
+        if not self.senders:
+            raise ValueError("outbox worker needs at least one sender")
         self.interval = interval
+        self._name = "/".join(sender.channel for sender in self.senders)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    @property
+    def sender(self) -> OutboxSender:
+        """The first sender (the only one, for a single-channel worker)."""
+        return self.senders[0]
 
     def start(self) -> None:
         """Start the thread (no-op when it is already running)."""
         if self._thread is not None and self._thread.is_alive():
             return
         self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="faqbot-webhook-outbox", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"faqbot-{self._name}-outbox", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -448,10 +534,10 @@ class OutboxWorker:
         if thread is not None:
             thread.join(timeout)
             if thread.is_alive():
-                log.warning("webhook outbox worker still busy after %.1f s; leaving it to finish", timeout)
+                log.warning("%s outbox worker still busy after %.1f s; leaving it to finish", self._name, timeout)
 
     def wake(self) -> None:
-        """Deliver now instead of at the next interval (e.g. right after a commit that enqueued a packet)."""
+        """Deliver now instead of at the next interval (e.g. right after a commit that enqueued a row)."""
         self._wake.set()
 
     def _run(self) -> None:
@@ -459,26 +545,19 @@ class OutboxWorker:
         while not self._stop.is_set():
             self._wake.clear()  # a wake() during the round below makes the wait return at once
             busy = False
-            try:
-                report = self.sender.deliver_due(limit=limit)
-                busy = report.delivered + report.dead + report.failed >= limit  # backlog: go on without waiting
-            except HandoffError as exc:
-                log.error("webhook outbox worker: %s", exc)
-            except Exception:
-                log.exception("webhook outbox worker: unexpected error")
+            for sender in self.senders:
+                try:
+                    report = sender.deliver_due(limit=limit)
+                    busy = busy or report.delivered + report.dead + report.failed >= limit  # backlog: no waiting
+                except HandoffError as exc:
+                    log.error("%s outbox worker: %s", sender.channel, exc)
+                except Exception:
+                    log.exception("%s outbox worker: unexpected error", sender.channel)
             if not busy:
                 self._wake.wait(self.interval)
 
 
-def _excerpt(response: requests.Response) -> str:
-    try:
-        raw = response.raw.read(ERROR_EXCERPT_CHARS * 4, decode_content=True) or b""
-        text = raw.decode("utf-8", errors="replace")
-    except Exception:  # an unreadable error body must not hide the status code
-        text = ""
-    return _short(text) or "(empty body)"
-
-
-def _short(text: str) -> str:
+def short_error(text: str) -> str:
+    """``text`` on one line, at most ``ERROR_EXCERPT_CHARS`` characters: how errors are stored and logged."""
     text = " ".join(text.split())
     return text if len(text) <= ERROR_EXCERPT_CHARS else text[: ERROR_EXCERPT_CHARS - 1] + "…"

@@ -22,7 +22,12 @@ def build_packet(
     desk_url: str | None,
     message: HandoffMessage | None = None,
 ) -> dict[str, Any]:
-    """Everything a helpdesk needs to take or mirror the ticket after ``event``."""
+    """Everything a helpdesk needs to take or mirror the ticket after ``event``.
+
+    ``transcript`` holds only what faqbot itself recorded; a message left in
+    the widget while the bot was unreachable may add ``customer_copy``, the
+    chat as the customer's browser sent it, unverified.
+    """
     transcript = [
         {"role": item.get("role", "customer"), "text": str(item.get("text", "")), "timestamp": item.get("timestamp")}
         for item in ticket.transcript
@@ -66,6 +71,11 @@ def build_packet(
             "desk_url": desk_url,
         },
     }
+    if ticket.customer_copy:
+        packet["ticket"]["customer_copy"] = [
+            {"role": str(item.get("role", "customer")), "text": str(item.get("text", ""))}
+            for item in ticket.customer_copy
+        ]
     if message is not None:
         packet["message"] = {
             "role": message.role,

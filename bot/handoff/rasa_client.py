@@ -1,13 +1,35 @@
-"""The few calls the web app makes to Rasa's HTTP API (never an import of rasa)."""
+"""The few calls the web app makes to Rasa's HTTP API (never an import of rasa).
+
+Each call carries a short-lived JWT in ``Authorization: Bearer``, signed
+(HS256) with the shared secret ``FAQBOT_RASA_TOKEN``, which Rasa checks
+(channels/serve.py starts it with that secret as ``--jwt-secret``). The
+secret itself never travels, and no URL carries a token, so none can end up
+in a log line, a proxy's access log or an error message.
+"""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 from urllib.parse import quote
 
+import jwt
 import requests
 
 from bot.errors import HandoffError
+
+#: Seconds a token sent to Rasa stays valid (each call signs a new one).
+TOKEN_LIFETIME = 60
+JWT_ALGORITHM = "HS256"
+#: Who the web app is to Rasa: its scope check lets role "admin" call every conversation's endpoints.
+JWT_USER = {"username": "faqbot-web", "role": "admin"}
+
+
+def bearer_token(secret: str, now: float | None = None) -> str:
+    """A JWT Rasa's HTTP API accepts, valid for ``TOKEN_LIFETIME`` seconds from ``now``."""
+    issued = int(time.time() if now is None else now)
+    claims = {"user": JWT_USER, "iat": issued, "exp": issued + TOKEN_LIFETIME}
+    return jwt.encode(claims, secret, algorithm=JWT_ALGORITHM)
 
 
 def _id(conversation_id: str) -> str:
@@ -21,7 +43,7 @@ class RasaUnavailable(HandoffError):
 
 
 class RasaClient:
-    """Rasa's HTTP API with its auth token; every call has a timeout."""
+    """Rasa's HTTP API, authenticated with JWTs signed by ``token`` (the shared secret); every call has a timeout."""
 
     def __init__(
         self, base_url: str, token: str, timeout: float = 5.0, session: requests.Session | None = None
@@ -30,6 +52,11 @@ class RasaClient:
         self.token = token
         self.timeout = timeout
         self.session = session or requests.Session()
+
+    def status(self) -> dict[str, Any]:
+        """Rasa's ``/status``: the loaded model (``model_file``) and more."""
+        result = self._call("GET", "/status", {})
+        return result if isinstance(result, dict) else {}
 
     def tracker(self, conversation_id: str) -> dict[str, Any]:
         """The conversation's events since its last restart."""
@@ -64,11 +91,14 @@ class RasaClient:
         )
 
     def _call(self, method: str, path: str, params: dict[str, str], body: Any = None) -> Any:
+        if not self.token:  # Rasa (channels/serve.py) never runs without one: no call could succeed
+            raise RasaUnavailable("FAQBOT_RASA_TOKEN is not set: cannot sign a token for Rasa's HTTP API")
         try:
             response = self.session.request(
                 method,
                 self.base_url + path,
-                params={**params, "token": self.token},
+                params=params,
+                headers={"Authorization": f"Bearer {bearer_token(self.token)}"},
                 json=body,
                 timeout=self.timeout,
             )

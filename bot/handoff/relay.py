@@ -10,6 +10,12 @@ Runs in the web app (``RelayWorker``) and does two things each pass:
   each undelivered reply exactly once), or resume the bot after a resolve or
   cancel. A command that fails (Rasa down) is retried with backoff; later
   commands of the same conversation wait, so replies never overtake.
+
+A ticket left as a message while the bot was unreachable has no chat behind
+it (bot/handoff/replies.py): it is not synced, and a command queued for it by
+an older faqbot is not sent to Rasa; its replies go by email instead (or,
+without an SMTP server, the command is closed with the reason, which the
+desk shows), so nothing is retried for ever.
 """
 
 from __future__ import annotations
@@ -19,8 +25,10 @@ import threading
 from typing import Any
 
 from bot.errors import FaqbotError
+from bot.handoff import replies
 from bot.handoff.rasa_client import RasaClient
-from bot.handoff.store import HandoffStore, HandoffTicket, TransitionError
+from bot.handoff.store import HandoffStore, HandoffTicket, RasaCommand, TransitionError
+from bot.messages import command_note
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +51,8 @@ class Relay:
         """Sync every open ticket, then run due commands; returns counts of what happened."""
         counts = {"copied": 0, "cancelled": 0, "commands": 0, "failed": 0}
         for ticket in self.store.open_tickets():
+            if not replies.chat_reachable(ticket):
+                continue
             try:
                 copied, cancelled = self.sync(ticket)
             except FaqbotError as exc:
@@ -69,7 +79,8 @@ class Relay:
                     pass
                 log.info("customer cancelled %s", ticket.number)
                 return copied, True
-            if self.store.add_customer_message(int(ticket.id or 0), event.get("text") or "", event["timestamp"]):
+            text = command_note(event.get("text") or "")
+            if text is not None and self.store.add_customer_message(int(ticket.id or 0), text, event["timestamp"]):
                 copied += 1
         return copied, False
 
@@ -78,6 +89,9 @@ class Relay:
         blocked: set[str] = set()
         for command in self.store.due_commands():
             if command.conversation_id in blocked:
+                continue
+            if self._without_chat(command):
+                done += 1
                 continue
             try:
                 self._run(command.kind, command.conversation_id, command.ticket_id)
@@ -91,6 +105,24 @@ class Relay:
             self.store.command_done(command.id)
             done += 1
         return done, failed
+
+    def _without_chat(self, command: RasaCommand) -> bool:
+        """Settle a command of a ticket that has no chat, without Rasa; False for any other command."""
+        ticket = self.store.get(command.ticket_id) if command.ticket_id else None
+        if ticket is None or replies.chat_reachable(ticket):
+            return False
+        if command.kind != "deliver":
+            self.store.command_done(command.id)  # nothing to resume: the bot never paused a chat for it
+            return True
+        try:
+            moved = replies.reroute_to_email(self.store, ticket)
+        except replies.Undeliverable as exc:
+            log.error("%s has no chat and its replies cannot go by email: %s", ticket.number, exc)
+            self.store.command_abandoned(command.id, str(exc))
+            return True
+        log.info("%s has no chat: %d queued repl(y/ies) sent by email instead", ticket.number, moved)
+        self.store.command_done(command.id)
+        return True
 
     def _run(self, kind: str, conversation_id: str, ticket_id: int | None) -> None:
         if kind == "deliver":

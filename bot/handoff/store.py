@@ -3,11 +3,19 @@
 A ticket is created by the action server when the bot hands a conversation
 to a person. While it is ``waiting`` or ``with_agent`` the conversation
 belongs to people: the bot is paused, the customer's messages are copied in
-(``add_customer_message``) and agents' replies are queued for delivery
-through Rasa. Every transition is one transaction that checks the current
+(``add_customer_message``) and agents' replies are queued for delivery:
+through Rasa into the chat, or by email (bot/handoff/replies.py decides; a
+ticket left as a message while the bot was offline has no chat). Every
+transition is one transaction that checks the current
 status in its ``UPDATE`` (two agents claiming at once: exactly one wins),
 records a ``handoff_events`` row, queues what Rasa must do (``rasa_commands``)
-and, when a webhook is configured, the webhook packet (transactional outbox).
+and, when a webhook is configured, the webhook packet (transactional outbox;
+an email reply goes through the same outbox).
+
+Nothing is stored with a payment card number or a card security code in it:
+every text a ticket keeps (question, customer fields, transcript, the
+customer's copy of the chat, messages, notes, rating comments) goes through
+``bot.redact.mask_payment_data`` on its way in, so no caller can bypass it.
 """
 
 from __future__ import annotations
@@ -21,9 +29,11 @@ from pathlib import Path
 from typing import Any
 
 from bot.errors import HandoffError
-from bot.handoff import outbox
+from bot.handoff import outbox, replies, webhook
 from bot.handoff.db import Database
+from bot.handoff.mail import MailComposer
 from bot.handoff.packets import build_packet
+from bot.redact import mask_payment_data
 
 REASONS = ("customer_request", "low_confidence", "repeated_failure", "offline_message")
 OPEN = ("waiting", "with_agent")
@@ -49,6 +59,10 @@ class InvalidMessage(HandoffError):
     """A message is empty or too long."""
 
 
+class InvalidTicket(HandoffError):
+    """A ticket that can never be stored as it is (not a passing database problem)."""
+
+
 def ticket_number(ticket_id: int) -> str:
     """The number customers and agents see for the ticket with this row id, e.g. ``T-000042``."""
     return f"T-{ticket_id:06d}"
@@ -67,6 +81,10 @@ class HandoffTicket:
     reason: str
     transcript: list[dict[str, Any]]
     kb_version: str | None = None
+    #: Only for messages left in the widget while the bot was unreachable: the chat as the customer's
+    #: browser sent it (``[{"role": "customer"|"bot", "text"}]``). Unverified: the bot did not record
+    #: it, it may be altered; ``transcript`` holds only what the bot itself recorded.
+    customer_copy: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     status: str = "waiting"
     id: int | None = None
     created_at: float = 0.0
@@ -105,6 +123,8 @@ class HandoffMessage:
     text: str
     created_at: float
     delivered_at: float | None = None
+    #: How an agent's reply goes out: "chat" or "email" (None: chat, stored before email existed).
+    via: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -125,28 +145,54 @@ class HandoffStore:
     """Tickets, their transitions, messages and events in the shared SQLite file."""
 
     def __init__(
-        self, path: Path, timeout: float = 5.0, webhook: bool = False, desk_url: str = "", max_text: int = 5000
+        self,
+        path: Path,
+        timeout: float = 5.0,
+        webhook: bool = False,
+        desk_url: str = "",
+        max_text: int = 5000,
+        mail: MailComposer | None = None,
     ) -> None:
-        self.db = Database(path, timeout, extra_schema=(outbox.OUTBOX_SCHEMA,))
+        self.db = Database(path, timeout, extra_schema=(outbox.migrate,))
         self.path = path
         self.webhook = webhook
+        #: Builds reply emails; None when no SMTP server is configured (no replies by email).
+        self.mail = mail
         self.desk_url = desk_url.rstrip("/")
         self.max_text = max_text
 
     # -- creating and reading ---------------------------------------------
 
-    def create(self, ticket: HandoffTicket) -> HandoffTicket:
-        """Store ``ticket`` as waiting and return it with its id and creation time."""
+    def create(
+        self, ticket: HandoffTicket, *, spool_id: str | None = None, created_at: float | None = None
+    ) -> HandoffTicket:
+        """Store ``ticket`` as waiting and return it as stored: with its id and creation time, and its
+        texts without payment card numbers or security codes.
+
+        ``spool_id`` and ``created_at``: a handoff kept in the spool while the
+        database was away (bot/handoff/spool.py), stored with the time it was
+        asked for; a spool id is stored at most once. Raises ``InvalidTicket``
+        for a ticket that can never be stored, ``DatabaseUnavailable`` when the
+        database cannot take it now.
+        """
         if ticket.reason not in REASONS:
-            raise HandoffError(f"unknown handoff reason {ticket.reason!r}")
-        created = time.time()
+            raise InvalidTicket(f"unknown handoff reason {ticket.reason!r}")
+        ticket = dataclasses.replace(
+            ticket,
+            customer={key: mask_payment_data(str(value)) for key, value in ticket.customer.items()},
+            question=mask_payment_data(ticket.question),
+            transcript=_masked_turns(ticket.transcript),
+            customer_copy=_masked_turns(ticket.customer_copy),
+        )
+        created = created_at or time.time()
         email = (ticket.customer.get("customer_email") or "").lower() or None
         key = ticket.customer.get("customer_id") or None
         with self.db.transaction() as conn:
             cursor = conn.execute(
                 "INSERT INTO handoff_tickets (conversation_id, channel, language, customer, question, candidates,"
-                " reason, transcript, kb_version, status, created_at, customer_email, customer_key)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'waiting', ?, ?, ?)",
+                " reason, transcript, kb_version, status, created_at, customer_email, customer_key, customer_copy,"
+                " spool_id)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'waiting', ?, ?, ?, ?, ?)",
                 (
                     ticket.conversation_id,
                     ticket.channel,
@@ -160,6 +206,8 @@ class HandoffStore:
                     created,
                     email,
                     key,
+                    _json(ticket.customer_copy) if ticket.customer_copy else None,
+                    spool_id,
                 ),
             )
             ticket_id = int(cursor.lastrowid or 0)
@@ -169,6 +217,11 @@ class HandoffStore:
 
     def get(self, ticket_id: int) -> HandoffTicket | None:
         rows = self.db.query("SELECT * FROM handoff_tickets WHERE id = ?", (ticket_id,))
+        return _ticket(rows[0]) if rows else None
+
+    def by_spool_id(self, spool_id: str) -> HandoffTicket | None:
+        """The ticket stored from spooled handoff ``spool_id``, or None (not stored yet)."""
+        rows = self.db.query("SELECT * FROM handoff_tickets WHERE spool_id = ?", (spool_id,))
         return _ticket(rows[0]) if rows else None
 
     def by_number(self, number: str) -> HandoffTicket | None:
@@ -278,7 +331,7 @@ class HandoffStore:
             if cursor.rowcount != 1:  # pragma: no cover - BEGIN IMMEDIATE serialises writers
                 raise TransitionError(f"{current.number} changed meanwhile: cannot {action}")
             self._event(conn, ticket_id, action, current.status, target, actor, {}, now)
-            if action in COMMAND_AFTER:
+            if action in COMMAND_AFTER and replies.chat_reachable(current):  # a left message paused no chat
                 self._command(conn, current.conversation_id, COMMAND_AFTER[action], ticket_id, now)
             self._publish(conn, ticket_id, event, now)
             updated = conn.execute("SELECT * FROM handoff_tickets WHERE id = ?", (ticket_id,)).fetchone()
@@ -289,7 +342,7 @@ class HandoffStore:
         if not 1 <= int(score) <= 5:
             raise HandoffError(f"a rating is 1 to 5, not {score}")
         now = time.time()
-        comment = (comment or "").strip()[: self.max_text] or None
+        comment = mask_payment_data((comment or "").strip()[: self.max_text]) or None
         with self.db.transaction() as conn:
             cursor = conn.execute(
                 "UPDATE handoff_tickets SET rating_score = ?, rating_comment = ?, rated_at = ? WHERE id = ?",
@@ -304,19 +357,37 @@ class HandoffStore:
 
     # -- messages ----------------------------------------------------------------
 
-    def add_agent_message(self, ticket_id: int, agent: str, text: str) -> HandoffMessage:
-        """Queue an agent's reply for delivery; the agent must own the open ticket."""
+    def add_agent_message(self, ticket_id: int, agent: str, text: str, via: str | None = None) -> HandoffMessage:
+        """Queue an agent's reply for delivery; the agent must own the open ticket.
+
+        ``via`` is "chat" or "email"; None takes the ticket's default way
+        (``replies.reply_options``). Raises ``replies.Undeliverable``, and stores
+        nothing, when that way is closed (no chat behind the ticket, no email
+        address, no SMTP server).
+        """
         text = _clean_text(text, self.max_text)
         now = time.time()
         with self.db.transaction() as conn:
             current = self._locked(conn, ticket_id)
             if current.status != "with_agent" or current.agent != agent:
                 raise TransitionError(f"{current.number} is not with {agent}: claim it before replying")
-            message = self._insert_message(conn, current, "agent", agent, text, now, None)
+            options = replies.reply_options(current, self.mail is not None)
+            via = via or options.default
+            if via is None:
+                raise replies.Undeliverable(
+                    f"{current.number}: the reply cannot be delivered: {options.chat}; and {options.email}"
+                )
+            refusal = options.refusal(via)
+            if refusal:
+                raise replies.Undeliverable(f"{current.number}: cannot reply by {via}: {refusal}")
+            message = self._insert_message(conn, current, "agent", agent, text, now, None, via)
             conn.execute(
                 "UPDATE handoff_tickets SET first_reply_at = COALESCE(first_reply_at, ?) WHERE id = ?", (now, ticket_id)
             )
-            self._command(conn, current.conversation_id, "deliver", ticket_id, now)
+            if via == "email" and self.mail is not None:
+                replies.queue_email(conn, self.mail, current, message, now)
+            else:
+                self._command(conn, current.conversation_id, "deliver", ticket_id, now)
             self._publish(conn, ticket_id, "handoff.message", now, message)
         return message
 
@@ -329,7 +400,7 @@ class HandoffStore:
 
     def add_customer_message(self, ticket_id: int, text: str, source_ts: float) -> HandoffMessage | None:
         """Copy a customer's message (identified by its tracker timestamp); None if already copied."""
-        text = (text or "")[: self.max_text]
+        text = mask_payment_data((text or "")[: self.max_text])
         now = time.time()
         with self.db.transaction() as conn:
             current = self._locked(conn, ticket_id)
@@ -354,7 +425,7 @@ class HandoffStore:
         with self.db.transaction() as conn:
             rows = conn.execute(
                 "UPDATE handoff_messages SET delivered_at = ? WHERE conversation_id = ? AND role = 'agent'"
-                " AND delivered_at IS NULL RETURNING *",
+                " AND delivered_at IS NULL AND (via IS NULL OR via = 'chat') RETURNING *",
                 (time.time(), conversation_id),
             ).fetchall()
         return sorted((_message(row) for row in rows), key=lambda m: m.id)
@@ -391,6 +462,14 @@ class HandoffStore:
                 (error[:500], time.time() + retry_in, command_id),
             )
 
+    def command_abandoned(self, command_id: int, error: str) -> None:
+        """Close a command that can never succeed (kept with ``error``, never retried)."""
+        with self.db.transaction() as conn:
+            conn.execute(
+                "UPDATE rasa_commands SET done_at = ?, last_error = ? WHERE id = ?",
+                (time.time(), error[:500], command_id),
+            )
+
     def pending_commands(self) -> int:
         return int(self.db.query("SELECT COUNT(*) AS n FROM rasa_commands WHERE done_at IS NULL")[0]["n"])
 
@@ -411,14 +490,15 @@ class HandoffStore:
         text: str,
         now: float,
         source_ts: float | None,
+        via: str | None = None,
     ) -> HandoffMessage:
         cursor = conn.execute(
-            "INSERT INTO handoff_messages (ticket_id, conversation_id, role, author, text, created_at, source_ts)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (ticket.id, ticket.conversation_id, role, author, text, now, source_ts),
+            "INSERT INTO handoff_messages (ticket_id, conversation_id, role, author, text, created_at, source_ts, via)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (ticket.id, ticket.conversation_id, role, author, text, now, source_ts, via),
         )
         return HandoffMessage(
-            int(cursor.lastrowid or 0), int(ticket.id or 0), ticket.conversation_id, role, author, text, now
+            int(cursor.lastrowid or 0), int(ticket.id or 0), ticket.conversation_id, role, author, text, now, None, via
         )
 
     @staticmethod
@@ -466,7 +546,7 @@ class HandoffStore:
             agent = {"username": ticket.agent, "display_name": user["display_name"] if user else ticket.agent}
         desk = f"{self.desk_url}/desk/tickets/{ticket_id}" if self.desk_url else None
         packet = build_packet(event, ticket, messages, agent, now, desk, message)
-        outbox.enqueue(conn, event, packet, now)
+        webhook.enqueue(conn, event, packet, now)
 
 
 def _clean_text(text: str, limit: int) -> str:
@@ -475,7 +555,20 @@ def _clean_text(text: str, limit: int) -> str:
         raise InvalidMessage("the message is empty")
     if len(text) > limit:
         raise InvalidMessage(f"the message is longer than {limit} characters")
-    return text
+    return mask_payment_data(text)
+
+
+def _masked_turns(turns: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Transcript turns with their text and button titles as they may be stored."""
+    masked = []
+    for turn in turns:
+        item = dict(turn)
+        if isinstance(item.get("text"), str):
+            item["text"] = mask_payment_data(item["text"])
+        if isinstance(item.get("buttons"), list):
+            item["buttons"] = [mask_payment_data(b) if isinstance(b, str) else b for b in item["buttons"]]
+        masked.append(item)
+    return masked
 
 
 def _json(value: Any) -> str:
@@ -508,6 +601,7 @@ def _ticket(row: sqlite3.Row) -> HandoffTicket:
         rating_score=col("rating_score"),
         rating_comment=col("rating_comment"),
         rated_at=col("rated_at"),
+        customer_copy=json.loads(col("customer_copy") or "[]"),
     )
 
 
@@ -521,4 +615,5 @@ def _message(row: sqlite3.Row) -> HandoffMessage:
         text=row["text"],
         created_at=row["created_at"],
         delivered_at=row["delivered_at"],
+        via=row["via"] if "via" in row.keys() else None,
     )

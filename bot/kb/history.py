@@ -57,7 +57,10 @@ def in_git(path: Path) -> bool:
 
 def safe_path(kb_dir: Path, relative: str) -> Path:
     """``kb_dir / relative`` for an FAQ markdown file, refusing anything outside the KB."""
-    candidate = (kb_dir / relative).resolve()
+    try:
+        candidate = (kb_dir / relative).resolve()
+    except (ValueError, OSError) as exc:  # a NUL byte, a symlink loop
+        raise KnowledgeBaseError(f"{relative!r} is not an FAQ file of the knowledge base") from exc
     root = kb_dir.resolve()
     if (
         root not in candidate.parents

@@ -2,7 +2,7 @@
 
 ``create_app(settings=None)`` is the application factory; each screen is a
 blueprint. The app talks to Rasa only over HTTP and never imports rasa.
-Background workers (the relay to Rasa, the webhook outbox) are started by
+Background workers (the relay to Rasa, the outbox: webhook and email) are started by
 ``start_workers``, which ``faqbot web`` calls; tests drive them directly.
 """
 
@@ -14,12 +14,15 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, Response, render_template
+from flask import Flask, Response, abort, render_template, request, send_from_directory
 
 from bot.errors import HandoffError
 from bot.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
+
+#: How long browsers may keep /favicon.ico (seconds).
+FAVICON_MAX_AGE = 86400
 
 
 def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -36,11 +39,16 @@ def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] 
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.secure_cookies,
-        PERMANENT_SESSION_LIFETIME=datetime.timedelta(hours=12),
+        PERMANENT_SESSION_LIFETIME=datetime.timedelta(hours=settings.session_hours),
         MAX_CONTENT_LENGTH=1_000_000,
     )
     if test_config:
         app.config.from_mapping(test_config)
+    if settings.proxy_hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = settings.proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 
     from bot.web import api, auth, dashboard, desk, editor, health, shop, widget_api
 
@@ -61,6 +69,13 @@ def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] 
         moment = datetime.datetime.fromtimestamp(float(timestamp), datetime.timezone.utc)
         return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
 
+    @app.get("/favicon.ico")
+    def favicon() -> Response:
+        """The icon browsers ask for on every page (templates link it and an SVG one too)."""
+        return send_from_directory(
+            app.static_folder or "static", "favicon.ico", mimetype="image/vnd.microsoft.icon", max_age=FAVICON_MAX_AGE
+        )
+
     @app.get("/agent/")
     @app.get("/agent")
     def old_agent_page() -> Response:
@@ -72,6 +87,13 @@ def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] 
     def store_unavailable(exc: HandoffError) -> tuple[str, int]:
         log.error("%s", exc)
         return render_template("error.html", message=f"The ticket store is unavailable: {exc}"), 503
+
+    @app.before_request
+    def refuse_oversize_bodies() -> None:
+        """413 for a body over the limit before any view runs (Werkzeug checks only when a view reads it)."""
+        limit = app.config.get("MAX_CONTENT_LENGTH")
+        if limit and request.content_length is not None and request.content_length > limit:
+            abort(413)
 
     @app.after_request
     def security_headers(response: Response) -> Response:
@@ -85,11 +107,14 @@ def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] 
 
 
 def start_workers(app: Flask) -> list[Any]:
-    """Start the relay (desk <-> Rasa), the KB hot reload and, with a webhook, the outbox worker."""
+    """Start the relay (desk <-> Rasa), the KB hot reload and, with a webhook or an SMTP server, the
+    outbox worker that sends their rows."""
     from bot import services
-    from bot.handoff.outbox import OutboxWorker, WebhookSender
+    from bot.handoff.mail import SmtpTransport
+    from bot.handoff.outbox import OutboxSender, OutboxWorker
     from bot.handoff.rasa_client import RasaClient
     from bot.handoff.relay import Relay, RelayWorker
+    from bot.handoff.webhook import WebhookSender
 
     settings: Settings = app.config["FAQBOT_SETTINGS"]
     store = services.handoff_store(settings)
@@ -105,15 +130,22 @@ def start_workers(app: Flask) -> list[Any]:
         watcher.start()
         app.extensions["faqbot_kb_watcher"] = watcher
         workers.append(watcher)
+    senders: list[OutboxSender] = []
     if settings.webhook_url:
-        sender = WebhookSender(
-            settings.database_path,
-            settings.webhook_url,
-            settings.webhook_secret,
-            timeout=settings.http_timeout,
-            max_attempts=settings.webhook_max_attempts,
+        senders.append(
+            WebhookSender(
+                settings.database_path,
+                settings.webhook_url,
+                settings.webhook_secret,
+                timeout=settings.http_timeout,
+                max_attempts=settings.webhook_max_attempts,
+            )
         )
-        outbox = OutboxWorker(sender, interval=settings.relay_interval)
+    if settings.email_replies:
+        transport = SmtpTransport.from_settings(settings)
+        senders.append(OutboxSender(settings.database_path, transport, max_attempts=settings.smtp_max_attempts))
+    if senders:
+        outbox = OutboxWorker(senders, interval=settings.relay_interval)
         outbox.start()
         app.extensions["faqbot_outbox"] = outbox
         workers.append(outbox)

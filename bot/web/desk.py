@@ -3,7 +3,10 @@
 Pages are server-rendered; ``desk.js`` keeps them live through server-sent
 events (``/desk/events`` for the queue, ``/desk/tickets/<id>/events`` for a
 conversation). Every action is a POST with the session's CSRF token and
-answers JSON; a refused transition (someone else claimed first) is 409.
+answers JSON; a refused transition (someone else claimed first) is 409, and
+so is a reply that has no way to reach the customer. Each agent reply shows
+how far it got (in the chat or by email: queued, sent, failed and retrying,
+dead), and the ticket says before the agent types which ways are open.
 """
 
 from __future__ import annotations
@@ -19,9 +22,12 @@ from flask.typing import ResponseReturnValue
 
 from bot import services
 from bot.errors import FaqbotError, HandoffError, KnowledgeBaseError
+from bot.handoff import replies
+from bot.handoff.replies import Undeliverable
 from bot.handoff.store import HandoffMessage, HandoffTicket, InvalidMessage, TransitionError
 from bot.kb.drafts import add_alternate, write_draft
-from bot.web.auth import current_user, login_required
+from bot.redact import mask_payment_data
+from bot.web.auth import current_session_id, current_user, login_required, session_alive
 from bot.web.common import handoff_store, settings
 
 bp = Blueprint("desk", __name__, url_prefix="/desk")
@@ -29,10 +35,13 @@ bp = Blueprint("desk", __name__, url_prefix="/desk")
 #: An event stream ends after this long and the browser reconnects (frees the server thread).
 STREAM_SECONDS = 25.0
 STREAM_POLL = 0.5
+#: What an event stream sends when its session has ended (signed out, password or role changed).
+SIGNED_OUT = {"error": "You were signed out: sign in again.", "signed_out": True}
 
 
 @bp.errorhandler(TransitionError)
-def refused(exc: TransitionError) -> ResponseReturnValue:
+@bp.errorhandler(Undeliverable)
+def refused(exc: HandoffError) -> ResponseReturnValue:
     return jsonify(error=str(exc)), 409
 
 
@@ -43,9 +52,11 @@ def failed(exc: FaqbotError) -> ResponseReturnValue:
 
 
 def _wake_relay() -> None:
-    worker = current_app.extensions.get("faqbot_relay")
-    if worker is not None:
-        worker.wake()
+    """Run the relay and the outbox now: a reply or a resolve has just queued something."""
+    for name in ("faqbot_relay", "faqbot_outbox"):
+        worker = current_app.extensions.get(name)
+        if worker is not None:
+            worker.wake()
 
 
 def _ticket_or_404(ticket_id: int) -> HandoffTicket:
@@ -84,11 +95,25 @@ def queue_snapshot(user: str) -> dict[str, Any]:
     }
 
 
+def message_views(ticket: HandoffTicket, messages: list[HandoffMessage]) -> list[dict[str, Any]]:
+    """The messages as the desk shows them: an agent reply has ``delivery`` (see replies.delivery_states)."""
+    states = replies.delivery_states(handoff_store(), ticket, messages)
+    return [{**m.to_dict(), "delivery": states.get(m.id)} for m in messages]
+
+
+def reply_view(ticket: HandoffTicket) -> dict[str, Any]:
+    """Which ways a reply can take now, and the email channel's health, for the reply box."""
+    store = handoff_store()
+    options = replies.reply_options(ticket, store.mail is not None)
+    return {**options.to_dict(), "email_health": replies.email_health(store)}
+
+
 def ticket_view(ticket: HandoffTicket) -> dict[str, Any]:
     store = handoff_store()
     return {
         "ticket": ticket.to_dict(),
-        "messages": [m.to_dict() for m in store.messages(int(ticket.id or 0))],
+        "messages": message_views(ticket, store.messages(int(ticket.id or 0))),
+        "reply": reply_view(ticket),
         "related": [
             {
                 "id": t.id,
@@ -141,7 +166,7 @@ def queue_events() -> Response:
     """The queue, sent again whenever it changes (and every few seconds, for the waiting times)."""
     user = current_user()
     assert user is not None
-    username = user.username
+    username, session_id = user.username, current_session_id()
     app = current_app._get_current_object()  # type: ignore[attr-defined]
 
     def stream() -> Iterator[str]:
@@ -150,6 +175,9 @@ def queue_events() -> Response:
         while time.monotonic() < deadline:
             with app.app_context():
                 try:
+                    if not session_alive(session_id):
+                        yield _event("failure", SIGNED_OUT)
+                        return
                     snapshot = queue_snapshot(username)
                 except HandoffError as exc:
                     yield _event("failure", {"error": str(exc)})
@@ -170,7 +198,12 @@ def ticket(ticket_id: int) -> str:
     item = _ticket_or_404(ticket_id)
     view = ticket_view(item)
     return render_template(
-        "desk_ticket.html", ticket=item, messages=view["messages"], related=view["related"], user=current_user()
+        "desk_ticket.html",
+        ticket=item,
+        messages=view["messages"],
+        related=view["related"],
+        reply=view["reply"],
+        user=current_user(),
     )
 
 
@@ -190,30 +223,36 @@ def ticket_events(ticket_id: int) -> Response:
     except ValueError:
         after = 0
     app = current_app._get_current_object()  # type: ignore[attr-defined]
+    session_id = current_session_id()
 
     def stream() -> Iterator[str]:
         yield "retry: 1000\n\n"
         state, deadline = "", time.monotonic() + STREAM_SECONDS
-        delivered: dict[int, float | None] = {}
+        delivery: dict[int, str] = {}
         while time.monotonic() < deadline:
             with app.app_context():
                 store = handoff_store()
                 try:
+                    if not session_alive(session_id):
+                        yield _event("failure", SIGNED_OUT)
+                        return
                     current = store.get(ticket_id)
-                    messages: list[HandoffMessage] = store.messages(ticket_id)
+                    views = message_views(current, store.messages(ticket_id)) if current is not None else []
+                    options = reply_view(current) if current is not None else None
                 except HandoffError as exc:
                     yield _event("failure", {"error": str(exc)})
                     return
-            for message in messages:
-                known = message.id in delivered
-                if (message.id > after and not known) or (known and delivered[message.id] != message.delivered_at):
-                    yield f"id: {message.id}\n" + _event("message", message.to_dict())
-                delivered[message.id] = message.delivered_at
+            for view in views:
+                known = view["id"] in delivery
+                key = json.dumps([view["delivered_at"], view["delivery"]], sort_keys=True)
+                if (view["id"] > after and not known) or (known and delivery[view["id"]] != key):
+                    yield f"id: {view['id']}\n" + _event("message", view)
+                delivery[view["id"]] = key
             if current is not None:
-                key = f"{current.status}:{current.agent}:{current.rating_score}"
+                key = json.dumps([current.status, current.agent, current.rating_score, options], sort_keys=True)
                 if key != state:
                     state = key
-                    yield _event("ticket", current.to_dict())
+                    yield _event("ticket", {**current.to_dict(), "reply": options})
             time.sleep(STREAM_POLL)
 
     return _sse(stream())
@@ -252,18 +291,49 @@ def resolve(ticket_id: int) -> ResponseReturnValue:
     return jsonify(ticket.to_dict())
 
 
-def _text() -> str:
+def _field(name: str) -> str | None:
+    """A text field of the JSON or form body: "" when absent, None when it is not text."""
     data = request.get_json(silent=True) if request.is_json else None
-    value = (data or {}).get("text") if isinstance(data, dict) else request.form.get("text")
-    return str(value or "")
+    value = (data or {}).get(name) if isinstance(data, dict) else request.form.get(name)
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else None
+
+
+def _text() -> str:
+    return _field("text") or ""
 
 
 @bp.post("/tickets/<int:ticket_id>/reply")
 @login_required("agent")
 def reply(ticket_id: int) -> ResponseReturnValue:
-    message = handoff_store().add_agent_message(ticket_id, _me(), _text())
+    """Queue a reply: ``{"text", "via"?: "chat" | "email"}`` (without ``via``: the ticket's default way).
+
+    409 when that way cannot reach the customer (nothing is stored then)."""
+    raw = _field("via")
+    via = raw.strip() if raw else None
+    if raw is None or (via is not None and via not in replies.VIA):
+        return jsonify(error=f"via is {' or '.join(replies.VIA)}"), 400
+    message = handoff_store().add_agent_message(ticket_id, _me(), _text(), via)
     _wake_relay()
-    return jsonify(message.to_dict()), 201
+    item = _ticket_or_404(ticket_id)
+    return jsonify(message_views(item, [message])[0]), 201
+
+
+@bp.post("/tickets/<int:ticket_id>/messages/<int:message_id>/retry")
+@login_required("agent")
+def retry_email(ticket_id: int, message_id: int) -> ResponseReturnValue:
+    """Send a dead email reply again (its attempts start over); 409 when it is not dead."""
+    item = _ticket_or_404(ticket_id)
+    messages = [m for m in handoff_store().messages(ticket_id) if m.id == message_id and m.role == "agent"]
+    if not messages:
+        abort(404)
+    if handoff_store().mail is None:
+        raise Undeliverable("no SMTP server is configured (FAQBOT_SMTP_HOST), so faqbot cannot send email")
+    if not replies.retry_email(handoff_store(), message_id):
+        raise TransitionError("only a dead email can be sent again")
+    _wake_relay()
+    return jsonify(message_views(item, messages)[0])
 
 
 @bp.post("/tickets/<int:ticket_id>/note")
@@ -314,6 +384,7 @@ def draft_faq(ticket_id: int) -> ResponseReturnValue:
     if not answer:
         replies = [m for m in handoff_store().messages(ticket_id) if m.role == "agent"]
         answer = "\n\n".join(m.text for m in replies)
+    question, answer = mask_payment_data(question), mask_payment_data(answer)
     path = write_draft(settings().drafts_dir, item.language, question, answer, item.number)
     return jsonify(path=str(path.relative_to(settings().kb_dir.parent))), 201
 
@@ -327,5 +398,6 @@ def alternate(ticket_id: int) -> ResponseReturnValue:
     faq_id = str(data.get("faq_id") or "").strip()
     if not faq_id:
         raise KnowledgeBaseError("choose the FAQ the question belongs to")
-    path = add_alternate(settings().kb_dir, item.language, faq_id, str(data.get("question") or item.question))
+    question = mask_payment_data(str(data.get("question") or item.question))
+    path = add_alternate(settings().kb_dir, item.language, faq_id, question)
     return jsonify(path=str(path.relative_to(settings().kb_dir.parent)), faq_id=faq_id), 201

@@ -1,4 +1,13 @@
-"""``/healthz``: is each part of the bot up, and which KB version is live."""
+"""``/healthz``: is each part of the bot up, and which KB version is live.
+
+With an SMTP server configured, ``email`` says whether faqbot can log in to it
+now (connect, TLS, login, NOOP) and whether reply emails are being retried,
+so a failing mail server shows here before customers miss their answers.
+
+200 only when the status is ``ok``; 503 whenever it is not (a part is down,
+or the KB's last edit was rejected and the previous version still serves),
+so monitors notice. The JSON body says which part is wrong either way.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +18,14 @@ import urllib.request
 from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 
+from bot.errors import HandoffError
+from bot.handoff.mail import SmtpTransport
+from bot.handoff.replies import email_health
 from bot.kb.watch import read_status
 from bot.retrieval.index import current_version
-from bot.web.common import settings
+from bot.supervisor import UP
+from bot.supervisor import read_status as read_services
+from bot.web.common import handoff_store, settings
 
 bp = Blueprint("health", __name__)
 
@@ -51,6 +65,43 @@ def kb_status() -> dict[str, object]:
     return result
 
 
+def services_status() -> dict[str, object] | None:
+    """What ``faqbot run``'s supervisor says of each process (restarts, last exit), or None without one."""
+    status = read_services(settings().services_status_path)
+    if status is None:
+        return None
+    services = status.get("services") or {}
+    result: dict[str, object] = {
+        "ok": bool(status.get("supervisor_alive")) and all(s.get("state") == UP for s in services.values()),
+        "services": services,
+    }
+    if not status.get("supervisor_alive"):
+        result["error"] = "the supervisor (faqbot run) is not running: nothing restarts a service that stops"
+    return result
+
+
+def email_status(timeout: float) -> dict[str, object]:
+    """The SMTP server (a live check) and the reply emails waiting in the outbox; ok when email is not
+    configured, or the server takes a login and no email is failing."""
+    s = settings()
+    if not s.email_replies:
+        return {"ok": True, "configured": False}
+    problem = SmtpTransport.from_settings(s).check(timeout=timeout)
+    result: dict[str, object] = {"server": f"{s.smtp_host}:{s.smtp_port}"}
+    failing = None
+    try:
+        outbox = email_health(handoff_store())
+        result.update(outbox)
+        failing = outbox["failing"]
+    except HandoffError as exc:
+        problem = problem or str(exc)
+    if problem:
+        result["error"] = problem
+    elif failing:
+        result["error"] = f"reply emails are being retried: {failing['last_error']}"
+    return {"ok": "error" not in result, **result}
+
+
 @bp.get("/healthz")
 def healthz() -> ResponseReturnValue:
     s = settings()
@@ -59,9 +110,14 @@ def healthz() -> ResponseReturnValue:
         "rasa": probe(f"{s.rasa_url}/", timeout),
         "action_server": probe(f"{s.action_server_url}/health", timeout),
         "kb": kb_status(),
+        "email": email_status(timeout),
     }
+    supervised = services_status()
+    if supervised is not None:
+        report["supervisor"] = supervised
     ok = all(part["ok"] for part in report.values())
     # A rejected edit leaves the previous KB serving: still up, but say so.
     reload = report["kb"].get("reload")
     rejected = isinstance(reload, dict) and not reload.get("ok", True)
-    return jsonify(status="ok" if ok and not rejected else "degraded", **report), 200 if ok else 503
+    status = "ok" if ok and not rejected else "degraded"
+    return jsonify(status=status, **report), 200 if status == "ok" else 503

@@ -26,6 +26,7 @@ from bot.feedback import VALUES, find_answer
 from bot.handoff.context import clean_email, clean_name
 from bot.handoff.rasa_client import RasaClient
 from bot.handoff.store import HandoffTicket
+from bot.messages import MAX_CONVERSATION_ID_CHARS
 from bot.web.common import handoff_store, settings
 from bot.widget_view import widget_history
 
@@ -39,7 +40,6 @@ WIDGET_CHANNEL = "socketio"
 MAX_HISTORY = 100
 #: Entries of the widget's own transcript kept with a left message, and their length.
 MAX_TRANSCRIPT_ENTRIES, MAX_ENTRY_CHARS = 50, 2000
-MAX_ID_CHARS = 200
 _limits_lock = threading.Lock()
 
 
@@ -109,8 +109,8 @@ def feedback() -> ResponseReturnValue:
     if _rate_limited("feedback"):
         return jsonify(error="too many votes from this address: try again in a minute"), 429
     data = _body()
-    conversation_id = _text(data, "conversation_id", MAX_ID_CHARS)
-    answer_id = _text(data, "answer_id", MAX_ID_CHARS)
+    conversation_id = _text(data, "conversation_id", MAX_CONVERSATION_ID_CHARS)
+    answer_id = _text(data, "answer_id", MAX_CONVERSATION_ID_CHARS)
     value = _text(data, "value", 8)
     if not conversation_id or not answer_id or value not in VALUES:
         return jsonify(error='send {"conversation_id", "answer_id", "value": "up" or "down"}'), 400
@@ -139,7 +139,7 @@ def history() -> ResponseReturnValue:
     if _rate_limited("history"):
         return jsonify(error="too many requests from this address: try again in a minute"), 429
     data = _body()
-    conversation_id = _text(data, "conversation_id", MAX_ID_CHARS)
+    conversation_id = _text(data, "conversation_id", MAX_CONVERSATION_ID_CHARS)
     try:
         after = float(data.get("after") or 0.0)
     except (TypeError, ValueError):
@@ -162,7 +162,9 @@ def leave_message() -> ResponseReturnValue:
     """A message left while the bot is unreachable: a ticket for people, answered by email.
 
     ``{"email", "message", "name"?, "conversation_id"?, "language"?, "page_url"?, "customer_id"?,
-    "transcript"?: [{"from": "user"|"bot", "text"}]}`` -> ``{"ticket_number"}``.
+    "transcript"?: [{"from": "user"|"bot", "text"}]}`` -> ``{"ticket_number"}``. The ticket's
+    transcript is the message alone; the widget's ``transcript`` is kept as the customer's copy of
+    the chat, shown to agents as unverified.
     """
     if _rate_limited("message"):
         return jsonify(error="too many messages from this address: try again in a few minutes"), 429
@@ -170,8 +172,11 @@ def leave_message() -> ResponseReturnValue:
     data = _body()
     message = str(data.get("message") or "").strip()
     email = clean_email(_text(data, "email", 254))
-    name = clean_name(_text(data, "name", 200))
+    given_name = _text(data, "name", 200)
+    name = clean_name(given_name)
     errors = {}
+    if given_name and name is None:
+        errors["name"] = "not a name: letters, spaces, apostrophes, hyphens and dots only"
     if not message:
         errors["message"] = "empty"
     elif len(message) > config.max_message_chars:
@@ -188,7 +193,7 @@ def leave_message() -> ResponseReturnValue:
         value = _text(data, key, 500)
         if value:
             customer[key] = value
-    conversation_id = _text(data, "conversation_id", MAX_ID_CHARS) or f"web-message-{time.time_ns():x}"
+    conversation_id = _text(data, "conversation_id", MAX_CONVERSATION_ID_CHARS) or f"web-message-{time.time_ns():x}"
     ticket = HandoffTicket(
         conversation_id=conversation_id,
         channel=WIDGET_CHANNEL,
@@ -197,7 +202,8 @@ def leave_message() -> ResponseReturnValue:
         question=message,
         candidates=[],
         reason="offline_message",
-        transcript=_transcript(data.get("transcript"), message),
+        transcript=[{"role": "customer", "text": message, "timestamp": time.time()}],
+        customer_copy=_customer_copy(data.get("transcript")),
     )
     try:
         stored = handoff_store().create(ticket)
@@ -208,13 +214,12 @@ def leave_message() -> ResponseReturnValue:
     return jsonify(ticket_number=stored.number, email=email), 201
 
 
-def _transcript(entries: Any, message: str) -> list[dict[str, Any]]:
-    """What the customer saw in the widget (their own copy), then the message they left."""
-    now = time.time()
-    transcript: list[dict[str, Any]] = []
+def _customer_copy(entries: Any) -> list[dict[str, Any]]:
+    """The chat as the customer's widget kept it: unverified (a browser can send anything), so it is
+    stored apart from the transcript, which holds only what the server recorded."""
+    copy: list[dict[str, Any]] = []
     for entry in entries[-MAX_TRANSCRIPT_ENTRIES:] if isinstance(entries, list) else []:
         if isinstance(entry, dict) and entry.get("from") in ("user", "bot") and isinstance(entry.get("text"), str):
             role = "customer" if entry["from"] == "user" else "bot"
-            transcript.append({"role": role, "text": entry["text"][:MAX_ENTRY_CHARS], "timestamp": None})
-    transcript.append({"role": "customer", "text": message, "timestamp": now})
-    return transcript
+            copy.append({"role": role, "text": entry["text"][:MAX_ENTRY_CHARS]})
+    return copy

@@ -31,6 +31,7 @@ def action_env(monkeypatch, tmp_path: Path, small_kb: Path):
     get_settings.cache_clear()
     services.faq_service.cache_clear()
     services.handoff_store.cache_clear()
+    services.handoff_spool.cache_clear()
     services.user_store.cache_clear()
     fake = HashingEmbedder()
     monkeypatch.setattr(services, "embedder", lambda settings=None: fake)
@@ -39,4 +40,5 @@ def action_env(monkeypatch, tmp_path: Path, small_kb: Path):
     get_settings.cache_clear()
     services.faq_service.cache_clear()
     services.handoff_store.cache_clear()
+    services.handoff_spool.cache_clear()
     services.user_store.cache_clear()

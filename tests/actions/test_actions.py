@@ -13,7 +13,7 @@ from rasa_sdk.events import ConversationPaused, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.faq import ActionAnswerFaq, ActionReplyToOffer
-from actions.handoff import ActionCreateTicket, ActionStartHandoff, ValidateHandoffForm
+from actions.handoff import ActionCreateTicket, ActionHandoffStored, ActionStartHandoff, ValidateHandoffForm
 from actions.slots import ActionValidateSlotMappings
 from bot import services
 from bot.handoff.store import HandoffStore
@@ -238,11 +238,40 @@ def test_create_ticket_stores_full_context_and_pauses(tmp_path: Path):
     assert [m["role"] for m in ticket.transcript] == ["customer", "bot", "customer"]
 
 
-def test_create_ticket_reports_a_broken_store(tmp_path: Path):
+def test_create_ticket_reports_a_broken_store_it_cannot_even_spool_for(tmp_path: Path):
     (tmp_path / "var").mkdir(exist_ok=True)
     (tmp_path / "var" / "faqbot.db").mkdir()  # a folder where the database file should be
+    (tmp_path / "var" / "spool").write_text("a file where the spool folder should be")
     messages, events = run(ActionCreateTicket(), tracker("x", slots={"customer_name": "Ada"}))
     assert responses(messages) == ["utter_handoff_failed"] and events == []
+
+
+def test_create_ticket_spools_the_handoff_while_the_database_is_locked(tmp_path: Path, monkeypatch):
+    from bot.handoff.spool import SpoolDrainer
+    from tests.unit.test_spool import locked
+
+    monkeypatch.setenv("FAQBOT_HTTP_TIMEOUT", "0.2")  # the store's busy timeout
+    get_settings.cache_clear()
+    store = services.handoff_store()
+    store.tickets()
+    slots = {"customer_name": "Ada", "customer_email": "ada@example.com", "last_question": "my sofa is broken"}
+    with locked(store.path):
+        messages, events = run(ActionCreateTicket(), tracker("ada@example.com", slots=slots))
+    assert responses(messages) == ["utter_handoff_spooled"] and messages[0]["handoff_state"] == "waiting"
+    assert events == [  # the spooled ticket has the question, and people own it from now on
+        SlotSet("failed_answers", 0.0),
+        SlotSet("last_question", None),
+        SlotSet("last_candidates", None),
+        ConversationPaused(),
+    ]
+    assert store.tickets() == []
+
+    SpoolDrainer(services.handoff_spool(), store).drain()
+    (stored,) = store.tickets()
+    assert stored.question == "my sofa is broken" and stored.conversation_id == "conv-1"
+    messages, events = run(ActionHandoffStored(), tracker("", intent="", slots=slots))
+    assert responses(messages)[0] == "utter_handoff_created" and messages[0]["ticket_number"] == stored.number
+    assert SlotSet("ticket_number", stored.number) in events and ConversationPaused() not in events
 
 
 def test_a_weak_guess_about_orders_does_not_make_it_an_order_question():

@@ -331,3 +331,25 @@ def test_sms_handoff_agent_reply_reaches_the_customer(connector_bot, twilio_prov
         ),
         what="the agent's reply sent as an SMS",
     )
+
+
+# --- every connector: oversized and unreadable messages are refused before NLU -------------------
+
+
+def test_every_connector_refuses_an_oversized_message_politely(
+    connector_bot, callback_provider, telegram_provider, twilio_provider
+):
+    bot, huge = connector_bot, ("where is my order " * 6000).strip()  # 107,999 characters
+    too_long = f"That message is too long for me to read ({len(huge)} characters)"
+    sender, chat, phone = f"cb-{uuid.uuid4().hex[:8]}", _telegram_chat(), _phone()
+    _callback_say(bot, sender, huge)
+    assert _telegram_post(bot, _telegram_update(chat, huge)).text == "success"
+    _sms_send(bot, phone, huge)
+    _sms_send(bot, phone, "🙂🙂")
+    said = {
+        "callback": [m.get("text") or "" for m in _callback_messages(callback_provider, sender)],
+        "telegram": [m["text"] for m in _telegram_sent(telegram_provider, chat)],
+        "twilio": _sms_received(twilio_provider, phone),
+    }
+    assert all(len(texts) >= 1 and texts[0].startswith(too_long) for texts in said.values()), said
+    assert said["twilio"][1] == "Sorry, I couldn't read that message. Could you type your question in words?"

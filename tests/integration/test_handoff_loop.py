@@ -14,7 +14,7 @@ import uuid
 import pytest
 import requests
 
-from bot.handoff.outbox import verify
+from bot.handoff.webhook import verify
 from tests.servers import WEBHOOK_SECRET
 
 pytestmark = pytest.mark.slow

@@ -70,15 +70,15 @@ def test_the_written_file_is_private_and_rasa_reads_secrets_verbatim(template, t
 def test_the_project_template_has_every_connector_and_starts_with_none_configured():
     template = read_template(PROJECT_ROOT / "credentials.yml")
     assert set(template) == {
-        "rest",
+        "channels.rest.RestInput",
         "channels.socketio.SocketIOInput",
-        "callback",
+        "channels.callback.CallbackInput",
         "channels.telegram.TelegramInput",
-        "slack",
-        "facebook",
+        "channels.slack.SlackInput",
+        "channels.facebook.FacebookInput",
         "channels.twilio.TwilioInput",
     }
-    assert set(effective_credentials(template, {})) == {"rest", "channels.socketio.SocketIOInput"}
+    assert set(effective_credentials(template, {})) == {"channels.rest.RestInput", "channels.socketio.SocketIOInput"}
 
 
 def test_a_broken_template_is_a_config_error(tmp_path):

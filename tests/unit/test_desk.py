@@ -89,7 +89,7 @@ def test_wrong_password_unknown_user_and_throttling(app):
         _, response = _login(app, "ann", "wrong password")
         assert response.status_code == 401 and b"Wrong username or password" in response.data
     _, response = _login(app, "ann")  # right password, but too many failures
-    assert response.status_code == 401 and b"Too many failed attempts" in response.data
+    assert response.status_code == 429 and b"Too many failed sign-ins. Try again in 5 minutes" in response.data
     _, response = _login(app, "nobody")
     assert response.status_code == 401
 

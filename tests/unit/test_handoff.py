@@ -136,3 +136,40 @@ def test_transcript_from_events():
         {"role": "customer", "text": "hi", "timestamp": 1, "intent": "greet"},
         {"role": "bot", "text": "Hello", "timestamp": 2, "buttons": ["Yes"]},
     ]
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["Ada Lovelace", "O'Brien", "Mary-Ann O’Neil", "J. R. R. Tolkien", "José", "Нина Петрова", "فاطمة",
+     "عَبْدُ الله", "李小龙", "देवनागरी", "Zoë d’Arc"],
+)  # fmt: skip
+def test_names_in_any_script_with_apostrophes_hyphens_and_dots_are_kept(name: str):
+    assert clean_name(name) == name
+
+
+@pytest.mark.parametrize(
+    "markup",
+    [
+        "[click me](javascript:alert(1))",
+        "[Ada](https://evil.example)",
+        "<b>Ada</b>",
+        "<img src=x onerror=alert(1)>",
+        "Ada https://evil.example",
+        "evil.example",
+        "www.shop.ru",
+        "**Ada**",
+        "Ada_Lovelace",
+        "`Ada`",
+        "Ada (admin)",
+        "Ada {x}",
+        "Ada | Bob",
+        "# Ada",
+        "- Ada",
+        "Ada\\",
+        "Ada 2",
+        "!Ada",
+    ],
+)
+def test_names_with_markup_links_urls_or_brackets_are_refused(markup: str):
+    assert clean_name(markup) is None
+    assert customer_from_metadata({"customer": {"name": markup}}) == {}

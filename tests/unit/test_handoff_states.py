@@ -10,8 +10,8 @@ import jsonschema
 import pytest
 
 from bot.errors import HandoffError
-from bot.handoff.outbox import EVENTS
 from bot.handoff.store import TRANSITIONS, HandoffStore, HandoffTicket, TransitionError
+from bot.handoff.webhook import EVENTS
 from bot.settings import PROJECT_ROOT
 
 SCHEMA = json.loads((PROJECT_ROOT / "docs" / "handoff-packet.schema.json").read_text(encoding="utf-8"))
@@ -206,7 +206,7 @@ def test_every_state_change_queues_a_packet_that_matches_the_schema(store):
     store.add_agent_message(int(ticket.id), "ann", "Hello!")
     store.transition(int(ticket.id), "resolve", "ann")
     store.rate(int(ticket.id), 5)
-    rows = store.db.query("SELECT event, body FROM webhook_outbox ORDER BY id")
+    rows = store.db.query("SELECT event, body FROM outbox ORDER BY id")
     events = [row["event"] for row in rows]
     assert events == [
         "handoff.created",
@@ -228,10 +228,10 @@ def test_every_state_change_queues_a_packet_that_matches_the_schema(store):
 
 def test_a_failed_transition_queues_nothing(store):
     ticket = _to(store, "resolved")
-    before = store.db.query("SELECT COUNT(*) AS n FROM webhook_outbox")[0]["n"]
+    before = store.db.query("SELECT COUNT(*) AS n FROM outbox")[0]["n"]
     with pytest.raises(TransitionError):
         store.transition(int(ticket.id), "claim", "bob")
-    assert store.db.query("SELECT COUNT(*) AS n FROM webhook_outbox")[0]["n"] == before
+    assert store.db.query("SELECT COUNT(*) AS n FROM outbox")[0]["n"] == before
 
 
 def test_a_database_from_the_first_release_is_upgraded_in_place(tmp_path: Path):

@@ -17,7 +17,8 @@ import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 
 from bot.errors import HandoffError
-from bot.handoff.outbox import OUTBOX_SCHEMA, DeliveryReport, OutboxWorker, WebhookSender, enqueue, sign, verify
+from bot.handoff.outbox import OUTBOX_SCHEMA, DeliveryReport, OutboxWorker
+from bot.handoff.webhook import WebhookSender, enqueue, sign, verify
 from bot.settings import PROJECT_ROOT
 
 SECRET = "s3cret"
@@ -159,7 +160,7 @@ def rows(db: Path) -> list[dict[str, Any]]:
     conn = sqlite3.connect(db)
     conn.row_factory = sqlite3.Row
     try:
-        return [dict(r) for r in conn.execute("SELECT * FROM webhook_outbox ORDER BY id")]
+        return [dict(r) for r in conn.execute("SELECT * FROM outbox ORDER BY id")]
     finally:
         conn.close()
 
@@ -233,7 +234,7 @@ def test_packets_wait_while_the_receiver_is_down_then_arrive_once_in_order(tmp_p
 
     assert sender.deliver_due(now=t0 + 1000).delivered == 0
     assert len(receiver.delivered()) == 3
-    assert sender.stats() == {"pending": 0, "delivered": 3, "dead": 0}
+    assert sender.stats() == {"pending": 0, "delivered": 3, "dead": 0, "failing": 0}
 
 
 def test_a_dead_packet_stops_blocking_and_can_be_retried(tmp_path: Path, receiver: Receiver, caplog):
@@ -252,14 +253,14 @@ def test_a_dead_packet_stops_blocking_and_can_be_retried(tmp_path: Path, receive
     [letter] = sender.dead_letters()
     assert letter["delivery_id"] == bad and letter["attempts"] == 2 and letter["event"] == "handoff.created"
     assert letter["last_error"].startswith("HTTP 503") and letter["created_at"] == t0
-    assert sender.stats() == {"pending": 0, "delivered": 1, "dead": 1}
+    assert sender.stats() == {"pending": 0, "delivered": 1, "dead": 1, "failing": 0}
 
     receiver.status = lambda delivery_id: 200
     assert sender.retry_dead() == 1 and sender.dead_letters() == []
     assert rows(db)[0]["attempts"] == 0
     assert sender.deliver_due().delivered == 1
     assert [r["headers"]["X-Faqbot-Delivery"] for r in receiver.delivered()] == [good, bad]
-    assert sender.stats() == {"pending": 0, "delivered": 2, "dead": 0} and sender.retry_dead() == 0
+    assert sender.stats() == {"pending": 0, "delivered": 2, "dead": 0, "failing": 0} and sender.retry_dead() == 0
 
 
 def test_410_gone_is_dead_at_once(tmp_path: Path, receiver: Receiver):
@@ -499,3 +500,54 @@ def test_senders_starting_together_on_a_new_database_never_see_it_locked(tmp_pat
         senders = [WebhookSender(db, "http://127.0.0.1:9/unused", SECRET) for _ in range(2)]
         errors += run_together(senders, first_read, timeout=10)
     assert errors == []
+
+
+#: The outbox and messages of faqbot before issue #17 (webhook only, no delivery way per message).
+OLD_SCHEMA = """
+CREATE TABLE webhook_outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, delivery_id TEXT NOT NULL UNIQUE, event TEXT NOT NULL, body TEXT NOT NULL,
+    created_at REAL NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at REAL NOT NULL, delivered_at REAL,
+    dead_at REAL, last_error TEXT
+);
+CREATE INDEX webhook_outbox_pending ON webhook_outbox (id) WHERE delivered_at IS NULL AND dead_at IS NULL;
+CREATE INDEX webhook_outbox_dead ON webhook_outbox (dead_at) WHERE dead_at IS NOT NULL;
+CREATE TABLE handoff_messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, ticket_id INTEGER NOT NULL, conversation_id TEXT NOT NULL,
+    role TEXT NOT NULL, author TEXT, text TEXT NOT NULL, created_at REAL NOT NULL, source_ts REAL, delivered_at REAL
+);
+"""
+
+
+def test_an_older_database_is_migrated_in_place_and_its_packets_still_go_out(tmp_path: Path, receiver: Receiver):
+    from bot.handoff.store import HandoffStore
+
+    db = tmp_path / "faqbot.db"
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.executescript(OLD_SCHEMA)
+    t0 = time.time()
+    for n, delivered in enumerate([t0, None, None]):
+        body = json.dumps({**make_packet(ticket_id=n + 1), "delivery_id": f"old-{n}"})
+        conn.execute(
+            "INSERT INTO webhook_outbox (delivery_id, event, body, created_at, next_attempt_at, delivered_at)"
+            " VALUES (?, 'handoff.created', ?, ?, ?, ?)",
+            (f"old-{n}", body, t0, t0, delivered),
+        )
+    conn.execute(
+        "INSERT INTO handoff_messages (ticket_id, conversation_id, role, author, text, created_at)"
+        " VALUES (1, 'c-1', 'agent', 'ann', 'an old reply', ?)",
+        (t0,),
+    )
+    conn.close()
+
+    store = HandoffStore(db)  # opening the store migrates
+    assert [m.via for m in store.messages(1)] == [None]
+    migrated = rows(db)
+    assert [(r["delivery_id"], r["channel"], r["receiver"], r["ref"]) for r in migrated] == [
+        (f"old-{n}", "webhook", "", None) for n in range(3)
+    ]
+    tables = {r["name"] for r in store.db.query("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert "webhook_outbox" not in tables
+    HandoffStore(db).messages(1)  # a second process opening it changes nothing
+    report = WebhookSender(db, receiver.url, SECRET).deliver_due()
+    assert (report.delivered, report.pending) == (2, 0)
+    assert [r["headers"]["X-Faqbot-Delivery"] for r in receiver.delivered()] == ["old-1", "old-2"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.redact import ascii_digits, redact, redactor_for
+from bot.redact import ascii_digits, mask_payment_data, redact, redactor_for
 from bot.settings import Settings
 
 
@@ -73,3 +73,58 @@ def test_the_order_pattern_is_the_operators():
     settings = Settings(order_number_pattern=r"\bORD\d{4}\b")
     assert redactor_for(settings)("about ORD1234 and LK-123456") == "about [order] and LK-123456"
     assert redact("about ORD1234", order_pattern=r"\bORD\d{4}\b") == "about [order]"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("cvv 123", "cvv [security code]"),
+        ("my CVV: 123.", "my CVV: [security code]."),
+        ("CVC: 1234", "CVC: [security code]"),
+        ("cvv2=456 thanks", "cvv2=[security code] thanks"),
+        ("security code 123", "security code [security code]"),
+        ("the card security code on the back is 739", "the card security code on the back is [security code]"),
+        ("the 3-digit code is 123", "the 3-digit code is [security code]"),
+        ("123 is my cvv", "[security code] is my cvv"),
+        ("my pin is 1234", "my pin is [security code]"),
+        ("код безопасности 123", "код безопасности [security code]"),
+        ("Код безопасности: 1234", "Код безопасности: [security code]"),
+        ("защитный код 555, срок 12/27", "защитный код [security code], срок 12/27"),
+        ("CVV-код 321", "CVV-код [security code]"),
+        ("трёхзначный код 987", "трёхзначный код [security code]"),
+        ("пин 4321", "пин [security code]"),
+        ("رمز الأمان 123", "رمز الأمان [security code]"),
+        ("رمز الامان: ١٢٣", "رمز الامان: [security code]"),
+        ("الرمز السري ١٢٣٤", "الرمز السري [security code]"),
+        ("رمز التحقق 987", "رمز التحقق [security code]"),
+        (
+            "card 4111 1111 1111 1111 exp 12/27 cvv 123",
+            "card [card] exp 12/27 cvv [security code]",
+        ),
+    ],
+)
+def test_card_security_codes_are_masked_for_storage_and_reports(text: str, expected: str):
+    assert mask_payment_data(text) == expected
+    assert "[security code]" in redact(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I ordered 3 mugs and got 2",
+        "where is order 48291734?",
+        "what is a cvv?",
+        "cvv 12345",  # five digits: not a security code
+        "cvv 2024-01-15",
+        "security code did not arrive",
+        "код безопасности не пришёл, заказ 123456",
+        "room 123 please",
+    ],
+)
+def test_numbers_that_are_not_security_codes_are_kept(text: str):
+    assert mask_payment_data(text) == text
+
+
+def test_mask_payment_data_keeps_what_agents_need():
+    text = "ada@example.com +44 20 7946 0958 LK-123456 card 4111 1111 1111 1111 cvv 123"
+    assert mask_payment_data(text) == "ada@example.com +44 20 7946 0958 LK-123456 card [card] cvv [security code]"

@@ -56,3 +56,18 @@ def test_what_counts_as_going_back_to_the_bot():
     )
     assert not _asks_to_cancel({"text": "hmm", "parse_data": {"intent": {"name": "cancel_handoff", "confidence": 0.5}}})
     assert not _asks_to_cancel({"text": "no", "parse_data": {"intent": {"name": "deny", "confidence": 0.99}}})
+
+
+def test_the_desk_sees_a_note_for_a_refused_message_and_nothing_for_a_button():
+    from bot.messages import command_note, refusal_command
+
+    too_long = refusal_command("x" * 100_000, 5000, ("en",))
+    assert command_note(too_long) == "[the customer sent a message of 100,000 characters: too long to pass on]"
+    assert command_note(refusal_command("", 5000, ("en",))) == "[the customer sent an empty message]"
+    assert "no words" in command_note(refusal_command("👍👍", 5000, ("en",)))
+    assert command_note('/choose_faq{"faq_id": "returns-how"}') is None
+    assert (
+        command_note("/message_too_long{broken")
+        == "[the customer sent a message of many characters: too long to pass on]"
+    )
+    assert command_note("my sofa is broken") == "my sofa is broken"

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sqlite3
+import stat
 
 import pytest
 
@@ -13,18 +15,18 @@ from rasa.shared.core.domain import Domain  # noqa: E402
 from rasa.shared.core.events import ActionExecuted, BotUttered, SlotSet, UserUttered  # noqa: E402
 from rasa.shared.core.trackers import DialogueStateTracker  # noqa: E402
 
-from bot.redact import mask_cards  # noqa: E402
+from bot.redact import mask_payment_data  # noqa: E402
 
 CARD = "4111 1111 1111 1111"  # Luhn-valid test number
 
 
-def test_mask_cards_masks_only_valid_card_numbers_in_any_digit_script():
-    assert mask_cards(f"my card is {CARD}, order LK-123456, ada@example.com") == (
+def test_mask_payment_data_masks_only_valid_card_numbers_in_any_digit_script():
+    assert mask_payment_data(f"my card is {CARD}, order LK-123456, ada@example.com") == (
         "my card is [card], order LK-123456, ada@example.com"
     )
-    assert mask_cards("٤١١١١١١١١١١١١١١١ please") == "[card] please"  # Arabic-Indic digits
-    assert mask_cards("call 4111 1111 1111 1112") == "call 4111 1111 1111 1112"  # fails Luhn: not a card
-    assert mask_cards("") == ""
+    assert mask_payment_data("٤١١١١١١١١١١١١١١١ please") == "[card] please"  # Arabic-Indic digits
+    assert mask_payment_data("call 4111 1111 1111 1112") == "call 4111 1111 1111 1112"  # fails Luhn: not a card
+    assert mask_payment_data("") == ""
 
 
 def test_customer_messages_are_stored_without_card_numbers(tmp_path):
@@ -62,3 +64,35 @@ def test_customer_messages_are_stored_without_card_numbers(tmp_path):
     assert CARD not in " ".join(data for _, _, data in rows)
     restored = asyncio.run(store.retrieve("ada"))
     assert [e.text for e in restored.events if isinstance(e, UserUttered)] == ["charge my card [card] again"]
+
+
+def test_security_codes_are_stored_masked_too(tmp_path):
+    db = tmp_path / "tracker.db"
+    store = tracker_store.CardMaskingSQLTrackerStore(Domain.empty(), dialect="sqlite", db=str(db))
+    typed = "the cvv is 739 and код безопасности 4821"
+    tracker = DialogueStateTracker.from_events(
+        "ada",
+        [
+            ActionExecuted("action_listen"),
+            UserUttered(typed, intent={"name": "ask_faq"}, parse_data={"text": typed}, input_channel="socketio"),
+            SlotSet("last_question", typed),
+        ],
+    )
+    asyncio.run(store.save(tracker))
+    rows = sqlite3.connect(db).execute("SELECT data FROM events ORDER BY id").fetchall()
+    stored = [json.loads(data) for (data,) in rows]
+    assert "739" not in db.read_bytes().decode("utf-8", "replace") and "4821" not in json.dumps(stored)
+    masked = "the cvv is [security code] and код безопасности [security code]"
+    assert [e.get("text") or e.get("value") for e in stored if e["event"] in ("user", "slot")] == [masked, masked]
+
+
+def test_the_sqlite_file_is_private_whatever_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        db = tmp_path / "var" / "rasa" / "tracker.db"
+        tracker_store.CardMaskingSQLTrackerStore(Domain.empty(), dialect="sqlite", db=str(db))
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(db.stat().st_mode) == 0o600
+    assert stat.S_IMODE(db.parent.stat().st_mode) == 0o700 and stat.S_IMODE(db.parent.parent.stat().st_mode) == 0o700
+    assert db.stat().st_size > 0  # Rasa made its tables in the file created for it

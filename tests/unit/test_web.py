@@ -99,3 +99,68 @@ def test_healthz_reports_each_part(client, settings, small_kb, embedder: Hashing
     build_index(load_knowledge_base(small_kb, ("en", "ru")), embedder, settings.index_dir)
     kb = client.get("/healthz").get_json()["kb"]
     assert kb["ok"] is True and kb["entries"] == {"en": 3, "ru": 3} and kb["version"]
+
+
+def test_healthz_reports_the_supervisors_view_of_each_process(client, settings):
+    import json
+    import os
+
+    path = settings.services_status_path
+    path.parent.mkdir(parents=True)
+    services = {
+        "rasa": {"state": "backoff", "restarts": 2, "last_exit_code": -9, "next_start_at": 1.0},
+        "actions": {"state": "up", "restarts": 0},
+        "web": {"state": "up", "restarts": 0},
+    }
+    path.write_text(json.dumps({"supervisor_pid": os.getpid(), "services": services}))
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    supervisor = response.get_json()["supervisor"]
+    assert supervisor["ok"] is False and supervisor["services"]["rasa"]["restarts"] == 2
+    assert supervisor["services"]["rasa"]["last_exit_code"] == -9
+
+    services["rasa"] = {"state": "up", "restarts": 2}
+    path.write_text(json.dumps({"supervisor_pid": os.getpid(), "services": services}))
+    assert client.get("/healthz").get_json()["supervisor"]["ok"] is True
+
+
+def test_healthz_is_503_whenever_the_status_is_not_ok(settings, small_kb, embedder: HashingEmbedder):
+    """Monitors look at the status code: 200 only for "ok"; the body still says what is wrong."""
+    from bot.kb.watch import KbWatcher
+    from tests.servers import LoopbackServer, QuietHandler
+
+    class Up(QuietHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            self.send_response(200)
+            self.end_headers()
+
+    services = LoopbackServer(Up)  # Rasa's "/" and the action server's "/health" both answer
+    try:
+        port = int(services.origin.rsplit(":", 1)[1])
+        client = create_app(settings=settings.replace(rasa_port=port, action_port=port)).test_client()
+        watcher = KbWatcher(settings, embedder)
+        watcher.check_once()
+        healthy = client.get("/healthz")
+        assert healthy.status_code == 200 and healthy.get_json()["status"] == "ok"
+
+        faq = small_kb / "en" / "faq.md"
+        faq.write_text(faq.read_text(encoding="utf-8").replace("id: order-tracking", "id: Bad Id"), encoding="utf-8")
+        watcher.check_once()  # the edit is rejected; the previous KB still serves
+        rejected = client.get("/healthz")
+        body = rejected.get_json()
+        assert rejected.status_code == 503 and body["status"] == "degraded"
+        assert body["rasa"]["ok"] and body["action_server"]["ok"] and body["kb"]["ok"]
+        assert body["kb"]["reload"]["ok"] is False and "Bad Id" in body["kb"]["reload"]["problems"][0]
+    finally:
+        services.close()
+
+
+def test_every_page_has_a_favicon(client):
+    icon = client.get("/favicon.ico")
+    assert icon.status_code == 200 and icon.mimetype == "image/vnd.microsoft.icon"
+    assert icon.data[:4] == b"\x00\x00\x01\x00"  # an ICO file
+    svg = client.get("/static/favicon.svg")
+    assert svg.status_code == 200 and b"<svg" in svg.data
+    for path in ("/", "/login"):
+        page = client.get(path).get_data(as_text=True)
+        assert 'rel="icon" href="/favicon.ico"' in page and 'href="/static/favicon.svg"' in page, path

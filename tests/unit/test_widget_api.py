@@ -30,7 +30,7 @@ def leave(client, origin: str | None = SITE, **body):
     return client.post("/widget/api/messages", json=data, headers={"Origin": origin} if origin else {})
 
 
-def test_a_left_message_becomes_a_ticket_with_the_widgets_transcript(client, settings):
+def test_a_left_message_becomes_a_ticket_with_the_widgets_copy_of_the_chat_kept_apart(client, settings):
     response = leave(
         client,
         conversation_id="sess-42",
@@ -51,10 +51,11 @@ def test_a_left_message_becomes_a_ticket_with_the_widgets_transcript(client, set
         "customer_id": "c-42",
         "page_url": "https://shop.example/orders",
     }
-    assert [(m["role"], m["text"]) for m in ticket.transcript] == [
-        ("customer", "where is my parcel"),
-        ("bot", "Let me check"),
-        ("customer", "My parcel never came"),
+    # What the server recorded is the message alone; the widget's copy is kept apart, unverified.
+    assert [(m["role"], m["text"]) for m in ticket.transcript] == [("customer", "My parcel never came")]
+    assert ticket.customer_copy == [
+        {"role": "customer", "text": "where is my parcel"},
+        {"role": "bot", "text": "Let me check"},
     ]
 
 
@@ -230,3 +231,14 @@ def test_history_needs_a_conversation_and_waits_when_rasa_is_down(client):
     assert client.post("/widget/api/history", json={"after": 1}).status_code == 400
     assert client.post("/widget/api/history", json={"conversation_id": "c", "after": "x"}).status_code == 400
     assert client.post("/widget/api/history", json={"conversation_id": "c"}).status_code == 503
+
+
+def test_a_name_with_markup_is_refused_with_a_clear_error_and_nothing_is_stored(client, settings):
+    refused = leave(client, name="[click me](javascript:alert(1))")
+    assert refused.status_code == 400 and set(refused.get_json()["fields"]) == {"name"}
+    assert HandoffStore(settings.database_path).tickets() == []
+    kept = leave(client, name="Mary-Ann O’Neil")
+    ticket = HandoffStore(settings.database_path).by_number(kept.get_json()["ticket_number"])
+    assert ticket.customer["customer_name"] == "Mary-Ann O’Neil"
+    unnamed = leave(client, name="")  # the name is optional
+    assert unnamed.status_code == 201

@@ -7,6 +7,8 @@
   "use strict";
 
   const csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
+  // An HTML tag or comment, as markdown would take it: "<b>", "</p>", "<img src=x>", "<your order number>".
+  const HTML_TAG = /<\/?[a-z][a-z0-9-]*(?:\s[^<>]*)?\/?>|<!--/i;
 
   function el(tag, attrs, text) {
     const node = document.createElement(tag);
@@ -111,11 +113,69 @@
     const textBox = document.getElementById("reply-text");
     const seen = new Set();
     let ticket = { status: root.dataset.status, agent: root.dataset.agent || null };
+    let reply = JSON.parse(document.getElementById("reply-options").textContent || "{}");
     let lastId = 0;
 
     function showError(message) {
       errorBox.textContent = message || "";
       errorBox.hidden = !message;
+    }
+
+    /* How far an agent's reply got: in the chat or by email; queued, sent, failed (retrying), dead. */
+    function deliveryText(m) {
+      const d = m.delivery;
+      if (!d) return m.delivered_at ? "delivered" : "sending…";
+      const how = d.via === "email" ? `by email${d.to ? " to " + d.to : ""}` : "in the chat";
+      if (d.state === "queued") return `${how}: queued`;
+      if (d.state === "sent") return `${how}: ${d.via === "email" ? "sent" : "delivered"} ${when(d.at)}`;
+      if (d.state === "failed") {
+        const next = d.next_attempt_at ? `, next try ${when(d.next_attempt_at)}` : "";
+        return `${how}: failed (${d.error}); retrying (attempt ${d.attempts}${next})`;
+      }
+      if (d.state === "dead") return `${how}: not delivered, gave up after ${d.attempts} attempt(s): ${d.error}`;
+      return `cannot be delivered: ${d.error}`;
+    }
+
+    function renderDelivery(node, m) {
+      node.replaceChildren(document.createTextNode(deliveryText(m)));
+      node.className = `meta delivery state-${(m.delivery && m.delivery.state) || (m.delivered_at ? "sent" : "queued")}`;
+      if (m.delivery && m.delivery.state === "dead" && m.delivery.via === "email") {
+        const again = el("button", { type: "button", class: "secondary retry-email" }, "Send again");
+        again.addEventListener("click", async () => {
+          const result = await act(`messages/${m.id}/retry`, {});
+          if (result) renderDelivery(node, result);
+        });
+        node.appendChild(document.createTextNode(" "));
+        node.appendChild(again);
+      }
+    }
+
+    function applyReply(options) {
+      if (options) reply = options;
+      const route = document.getElementById("reply-route");
+      const blocked = document.getElementById("reply-blocked");
+      const choice = document.getElementById("reply-via");
+      const failing = document.getElementById("email-failing");
+      const both = !reply.chat && !reply.email;
+      choice.hidden = !both;
+      for (const node of choice.querySelectorAll(".reply-address")) node.textContent = reply.address || "";
+      route.textContent =
+        reply.default === "email" && reply.chat
+          ? `This customer left a message while the bot was unreachable: your reply goes by email to ${reply.address}.`
+          : "";
+      blocked.hidden = Boolean(reply.default);
+      blocked.textContent = reply.default ? "" : `A reply cannot be delivered: ${reply.chat}; and ${reply.email}.`;
+      const health = reply.email_health || {};
+      failing.hidden = !health.failing || reply.email;
+      failing.textContent = health.failing ? `Email is failing and being retried: ${health.failing.last_error}` : "";
+    }
+
+    function chosenVia() {
+      if (!reply.chat && !reply.email) {
+        const checked = document.querySelector('#reply-via input[name="via"]:checked');
+        return checked ? checked.value : reply.default;
+      }
+      return reply.default;
     }
 
     function addMessage(m) {
@@ -129,7 +189,9 @@
       li.appendChild(el("span", { class: "when" }, when(m.created_at)));
       li.appendChild(el("div", { class: "text", dir: "auto" }, m.text));
       if (m.role === "agent") {
-        li.appendChild(el("div", { class: "meta delivery" }, m.delivered_at ? "delivered" : "sending…"));
+        const status = el("div", { class: "meta delivery" });
+        renderDelivery(status, m);
+        li.appendChild(status);
       }
       transcript.appendChild(li);
       li.scrollIntoView({ block: "nearest" });
@@ -137,6 +199,7 @@
 
     function applyTicket(t) {
       ticket = t;
+      if (t.reply) applyReply(t.reply);
       document.getElementById("status").textContent = t.status.replace(/_/g, " ");
       document.getElementById("owner").textContent = t.agent ? `with ${t.agent}` : "";
       const rating = document.getElementById("rating");
@@ -145,7 +208,7 @@
       document.getElementById("claim").disabled = t.status !== "waiting";
       document.getElementById("release").disabled = !mine;
       document.getElementById("resolve").disabled = !mine;
-      document.getElementById("send").disabled = !mine;
+      document.getElementById("send").disabled = !mine || !reply.default;
       textBox.disabled = !mine;
       textBox.placeholder = mine ? "" : t.status === "waiting" ? "Claim the conversation to reply" : "";
       document.getElementById("closed-loop").hidden = t.status !== "resolved";
@@ -165,18 +228,42 @@
     }
 
     for (const m of JSON.parse(document.getElementById("initial-messages").textContent || "[]")) addMessage(m);
+    applyReply(reply);
     applyTicket(ticket);
 
     document.getElementById("claim").addEventListener("click", () => act("claim"));
     document.getElementById("release").addEventListener("click", () => act("release"));
     document.getElementById("resolve").addEventListener("click", () => act("resolve"));
+    // The widget shows raw HTML as typed (markdown only): warn before an agent sends tags by mistake.
+    const warning = document.getElementById("reply-warning");
+    let confirmed = null; // the text the agent chose to send as typed despite the warning
+    function htmlIn(text) {
+      const match = HTML_TAG.exec(text);
+      return match ? match[0] : null;
+    }
+    function checkHtml() {
+      const tag = htmlIn(textBox.value);
+      warning.hidden = !tag;
+      if (tag) document.getElementById("reply-warning-tag").textContent = tag.slice(0, 60);
+      document.getElementById("reply-warning-again").hidden = !tag || confirmed !== textBox.value.trim();
+      return tag;
+    }
+    textBox.addEventListener("input", checkHtml);
     document.getElementById("reply-form").addEventListener("submit", async (event) => {
       event.preventDefault();
       const text = textBox.value.trim();
       if (!text) return;
-      const message = await act("reply", { text });
+      if (checkHtml() && confirmed !== text) {
+        confirmed = text;
+        checkHtml();
+        textBox.focus();
+        return;
+      }
+      const message = await act("reply", { text, via: chosenVia() });
       if (message) {
         textBox.value = "";
+        confirmed = null;
+        checkHtml();
         addMessage(message);
       }
     });
@@ -241,7 +328,7 @@
           message: (m) => {
             if (seen.has(m.id)) {
               const node = transcript.querySelector(`[data-message-id="${m.id}"] .delivery`);
-              if (node && m.delivered_at) node.textContent = "delivered";
+              if (node) renderDelivery(node, m);
               return;
             }
             addMessage(m);

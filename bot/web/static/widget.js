@@ -66,6 +66,7 @@
       left: (ticket, email) => "Thank you. Your message is ticket " + ticket + ". We will reply to " + email + ".",
       leaveFailed: "Your message could not be sent. Please try again in a moment.",
       badEmail: "Please enter a valid email address.",
+      badName: "Please type just your name, without links or symbols.",
       emptyMessage: "Please write your message.",
       another: "Send another message",
       back: "The chat is back.",
@@ -99,6 +100,7 @@
       left: (ticket, email) => "شكرًا لك. رقم تذكرتك " + ticket + ". سنرد على " + email + ".",
       leaveFailed: "تعذر إرسال رسالتك. يرجى المحاولة بعد قليل.",
       badEmail: "يرجى إدخال بريد إلكتروني صالح.",
+      badName: "يرجى كتابة اسمك فقط، بدون روابط أو رموز.",
       emptyMessage: "يرجى كتابة رسالتك.",
       another: "إرسال رسالة أخرى",
       back: "عادت الدردشة.",
@@ -132,6 +134,7 @@
       left: (ticket, email) => "Спасибо. Номер вашего обращения " + ticket + ". Мы ответим на " + email + ".",
       leaveFailed: "Не удалось отправить сообщение. Попробуйте ещё раз чуть позже.",
       badEmail: "Введите корректный адрес электронной почты.",
+      badName: "Напишите только своё имя, без ссылок и символов.",
       emptyMessage: "Напишите ваше сообщение.",
       another: "Отправить ещё сообщение",
       back: "Чат снова доступен.",
@@ -264,13 +267,29 @@
     ALLOWED_URI_REGEXP: /^(?:https?:|mailto:|tel:)/i,
   };
 
+  // Raw HTML in a message is shown as typed, never interpreted: FAQ answers and agents' replies are
+  // markdown only, as the editor's preview renders them (markdown-it with html off). An agent who
+  // types "<b>late</b>" or "send us <your order number>" is read literally, not as an empty bubble.
+  function escapeHtml(text) {
+    return String(text).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
+  }
+
+  function literalHtml(token) {
+    const raw = typeof token === "string" ? token : (token && token.text) || "";
+    const block = token && typeof token === "object" && token.block;
+    const shown = escapeHtml(block ? raw.replace(/\n+$/, "") : raw).replace(/\n/g, "<br>");
+    return block ? `<p>${shown}</p>` : shown;
+  }
+
   function setUpMarkdown() {
     try {
       if (window.marked && typeof window.marked.Marked === "function") {
         const instance = new window.marked.Marked({ gfm: true, breaks: true, async: false });
+        instance.use({ renderer: { html: literalHtml } });
         markdown = { parse: (text) => instance.parse(text) };
       } else if (window.marked && typeof window.marked.parse === "function") {
-        markdown = { parse: (text) => window.marked.parse(text) };
+        // A page's own older marked: no renderer of ours, so no "<" reaches it as markup.
+        markdown = { parse: (text) => window.marked.parse(String(text).replace(/</g, "&lt;")) };
       }
       if (typeof window.DOMPurify === "function") {
         purify = window.DOMPurify(window);
@@ -953,7 +972,8 @@
       .then((result) => {
         if (!result.ok) {
           const bad = result.data && result.data.fields ? Object.keys(result.data.fields)[0] : null;
-          showOfflineError(bad === "email" ? t.badEmail : t.leaveFailed, bad ? elements[bad] : null);
+          const text = bad === "email" ? t.badEmail : bad === "name" ? t.badName : t.leaveFailed;
+          showOfflineError(text, bad ? elements[bad] : null);
           return;
         }
         outbox.splice(0, included); // they went with the message: never sent twice
