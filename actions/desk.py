@@ -9,8 +9,8 @@ optional comment, stored with the ticket.
 
 from __future__ import annotations
 
+import enum
 import logging
-import re
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
@@ -18,17 +18,23 @@ from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions import survey
+from actions import prompts, survey
+from actions.faq import ACTION_ANSWER_FAQ, ACTION_START_HANDOFF, PERSON_INTENTS, Reach, conversation_language
 from bot import services
 from bot.errors import FaqbotError
 from bot.handoff.relay import CANCEL_CONFIDENCE
 from bot.handoff.store import HandoffTicket
+from bot.retrieval.decision import ANSWER
 
 log = logging.getLogger(__name__)
 
-#: Western and Arabic-Indic digits 1-5.
-RATING = re.compile(r"(?<![\d\u0660-\u0669])([1-5\u0661-\u0665])(?![\d\u0660-\u0669])")
 SKIP = "/skip_comment"
+#: The bot-only survey's questions (actions/survey.py), as opposed to the rating of a ticket.
+SURVEY_PROMPTS = frozenset({"utter_ask_bot_csat", "utter_ask_ces"})
+#: Intents that read as a comment on the help received, even when worded as a question.
+COMMENT_INTENTS = frozenset({"feedback", "thanks"})
+#: Longest comment stored.
+MAX_COMMENT_CHARS = 2000
 #: Typed answers to "anything to add?" that mean no comment.
 NO_COMMENT = {
     "skip", "no", "nope", "no thanks", "no comment", "nothing", "nothing to add", "that's all", "-",
@@ -117,7 +123,7 @@ class ActionHandoffCancelled(Action):
         typed = not (tracker.latest_message.get("text") or "").startswith("/")
         if not number and typed and float(intent.get("confidence") or 0) < CANCEL_CONFIDENCE:
             # Probably a question that merely sounds like "never mind": answer it.
-            return [FollowupAction("action_answer_faq")]
+            return [FollowupAction(ACTION_ANSWER_FAQ)]
         if number:
             dispatcher.utter_message(response="utter_handoff_cancelled", handoff_state="bot", ticket_number=number)
         else:
@@ -139,37 +145,62 @@ def _entity(tracker: Tracker, name: str) -> str | None:
 
 
 def parse_rating(tracker: Tracker) -> int | None:
-    """The 1-5 rating in the latest message: a button's entity or a digit the customer typed."""
-    value = _entity(tracker, "csat_score")
-    text = value if value is not None else (tracker.latest_message.get("text") or "")
-    if value is None and len(text) > 40:
-        return None
-    match = RATING.search(text)
-    if match is None:
-        return None
-    digit = match.group(1)
-    return int(digit) if digit.isascii() else ord(digit) - 0x0660
+    """The 1-5 rating in the latest message: a rating button's, or one typed in answer to a rating question.
+
+    None when the message is no rating (or one outside 1-5): a typed number
+    counts only right after the bot asked for a rating (see actions/prompts.py).
+    """
+    button = _entity(tracker, "csat_score")
+    if button is not None:
+        value = prompts.NUMBER.fullmatch(button.strip())
+        score = prompts.digit_value(value.group(0)) if value else None
+    elif prompts.rating_asked(tracker):
+        score = prompts.typed_rating(_text(tracker), _intent(tracker))
+    else:
+        score = None
+    return score if score is not None and 1 <= score <= 5 else None
+
+
+def _text(tracker: Tracker) -> str:
+    return str(tracker.latest_message.get("text") or "")
+
+
+def _intent(tracker: Tracker) -> str | None:
+    name = (tracker.latest_message.get("intent") or {}).get("name")
+    return str(name) if name else None
 
 
 class ActionSaveCsat(Action):
-    """Stores the customer's rating of the resolved ticket and asks for an optional comment."""
+    """Stores the customer's rating (of the resolved ticket, or the bot-only survey's) and asks for a comment.
+
+    A message that is no rating (a question with a number in it, or a number
+    typed when no rating was asked for) is answered as a question instead.
+    """
 
     def name(self) -> str:
         return "action_save_csat"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         number = tracker.get_slot("csat_ticket")
-        score = parse_rating(tracker)
         ticket = _ticket(number)
-        if ticket is None and tracker.get_slot("survey_pending") and score is not None:
-            return survey.save(dispatcher, tracker, score)
-        if ticket is None or (score is None and len(tracker.latest_message.get("text") or "") > 40):
-            # Nothing is waiting for a rating, or this is a question with a number in it: answer it.
-            return [FollowupAction("action_answer_faq")]
-        if score is None:
-            dispatcher.utter_message(response="utter_invalid_csat")
-            dispatcher.utter_message(response="utter_ask_csat")
+        surveyed = bool(tracker.get_slot("survey_pending"))
+        button = _entity(tracker, "csat_score") is not None
+        score = parse_rating(tracker)
+        if score is None and not button:
+            asked = prompts.last_prompt(tracker)
+            if asked in prompts.RATING_PROMPTS and prompts.typed_rating(_text(tracker), _intent(tracker)) is not None:
+                # A rating outside 1-5 ("9"): say so and ask the same question again.
+                dispatcher.utter_message(response="utter_invalid_csat")
+                dispatcher.utter_message(response=asked)
+                return []
+            return [FollowupAction(ACTION_ANSWER_FAQ)]
+        if score is None or (ticket is None and not surveyed):
+            # A button from an old message, or nothing left to rate: nothing to store.
+            log.info("rating of %s ignored: %s", tracker.sender_id, "not 1-5" if score is None else "nothing to rate")
+            dispatcher.utter_message(response="utter_csat_thanks")
             return []
+        if ticket is None or prompts.last_prompt(tracker) in SURVEY_PROMPTS:
+            return survey.save(dispatcher, tracker, score)
         try:
             services.handoff_store().rate(int(ticket.id or 0), score)
         except FaqbotError as exc:
@@ -179,8 +210,59 @@ class ActionSaveCsat(Action):
         return [SlotSet("csat_score", float(score)), FollowupAction("csat_comment_form")]
 
 
+def skips_comment(text: str, intent: str | None) -> bool:
+    """Whether ``text`` declines to comment: the Skip button, or a plain "no thanks" typed."""
+    return text.startswith(SKIP) or intent == "skip_comment" or text.lower().strip(" .!") in NO_COMMENT
+
+
+class CommentReply(str, enum.Enum):
+    """What the customer's answer to "anything you'd like to tell us?" is."""
+
+    COMMENT = "comment"
+    NONE = "none"  # skip, "no thanks"
+    QUESTION = "question"  # answered as a question, not stored
+    PERSON = "person"  # a request for a person: handed off
+
+
+def comment_reply(tracker: Tracker) -> CommentReply:
+    """Whether the latest message, the one right after the comment prompt, is a comment.
+
+    A question is answered, not stored: a message worded as a question, or
+    one the FAQ service would answer confidently, unless the NLU reads it as
+    feedback on the help ("why did I have to wait so long?"). A request for
+    a person is one. Button payloads other than Skip are no comment.
+    """
+    text = _text(tracker).strip()
+    intent = _intent(tracker)
+    if skips_comment(text, intent):
+        return CommentReply.NONE
+    if intent in PERSON_INTENTS:
+        return CommentReply.PERSON
+    if text.startswith("/"):
+        return CommentReply.QUESTION if intent in ("choose_faq", "none_of_these") else CommentReply.NONE
+    if intent in COMMENT_INTENTS:
+        return CommentReply.COMMENT
+    if prompts.question_form(text) or _answered_confidently(tracker, text):
+        return CommentReply.QUESTION
+    return CommentReply.COMMENT
+
+
+def _answered_confidently(tracker: Tracker, text: str) -> bool:
+    """Whether the FAQ service would answer ``text`` here (the answer band), as action_answer_faq would."""
+    try:
+        answer = services.faq_service().ask(text, conversation_language(tracker), allowed=Reach.of(tracker).allows)
+    except FaqbotError as exc:
+        log.warning("cannot tell whether a comment is a question: %s", exc)
+        return False
+    return answer.decision.band == ANSWER
+
+
 class ValidateCsatCommentForm(FormValidationAction):
-    """A comment is any text; "Skip" (or a plain no) leaves it empty."""
+    """A comment is any text; "Skip" (or a plain no) leaves it empty.
+
+    Whether the text is really a comment, and not a question, is decided when
+    it is saved (ActionSaveCsatComment), where a question can still be answered.
+    """
 
     def name(self) -> str:
         return "validate_csat_comment_form"
@@ -188,22 +270,32 @@ class ValidateCsatCommentForm(FormValidationAction):
     def validate_csat_comment(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        intent = (tracker.latest_message.get("intent") or {}).get("name")
         text = str(value or "").strip()
-        if text.startswith(SKIP) or intent == "skip_comment" or text.lower().strip(" .!") in NO_COMMENT:
+        if skips_comment(text, _intent(tracker)):
             return {"csat_comment": "-"}
-        return {"csat_comment": text[:2000] or "-"}
+        return {"csat_comment": text[:MAX_COMMENT_CHARS] or "-"}
 
 
 class ActionSaveCsatComment(Action):
-    """Stores the optional comment with the rating and thanks the customer."""
+    """Stores the optional comment with the rating and thanks the customer.
+
+    When the message after the prompt is a question or a request for a
+    person (see ``comment_reply``), nothing is stored and it is answered or
+    handed off instead, in the same turn.
+    """
 
     def name(self) -> str:
         return "action_save_csat_comment"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        done: list[EventType] = [SlotSet(slot, None) for slot in ("csat_ticket", "csat_comment", "csat_score")]
+        reply = comment_reply(tracker)
+        if reply is CommentReply.QUESTION:
+            return [*done, FollowupAction(ACTION_ANSWER_FAQ)]
+        if reply is CommentReply.PERSON:
+            return [*done, FollowupAction(ACTION_START_HANDOFF)]
         ticket = _ticket(tracker.get_slot("csat_ticket"))
-        comment = tracker.get_slot("csat_comment")
+        comment = tracker.get_slot("csat_comment") if reply is CommentReply.COMMENT else None
         score = tracker.get_slot("csat_score")
         if ticket is not None and score and comment and comment != "-":
             try:
@@ -211,4 +303,4 @@ class ActionSaveCsatComment(Action):
             except FaqbotError as exc:
                 log.error("cannot store the comment on %s: %s", ticket.number, exc)
         dispatcher.utter_message(response="utter_csat_thanks")
-        return [SlotSet("csat_ticket", None), SlotSet("csat_comment", None), SlotSet("csat_score", None)]
+        return done

@@ -13,7 +13,7 @@ from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions import survey
+from actions import prompts, survey
 from bot import services
 from bot.errors import FaqbotError
 from bot.kb.models import FaqEntry
@@ -23,7 +23,11 @@ from bot.settings import get_settings
 
 log = logging.getLogger(__name__)
 
+ACTION_ANSWER_FAQ = "action_answer_faq"
 ACTION_START_HANDOFF = "action_start_handoff"
+ACTION_SAVE_CSAT = "action_save_csat"
+#: A request for a person: on its own, or together with the problem ("my parcel is lost, I need a human").
+PERSON_INTENTS = frozenset({"request_human", "request_human_with_problem"})
 
 #: Rasa's input channels by the names a FAQ's ``channels:`` uses. A channel not
 #: listed here gets only the FAQs that are not restricted to channels.
@@ -98,7 +102,7 @@ class ActionAnswerFaq(Action):
     """Answers from the FAQ knowledge base, asks "did you mean", or offers a person."""
 
     def name(self) -> str:
-        return "action_answer_faq"
+        return ACTION_ANSWER_FAQ
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         intent = (tracker.latest_message.get("intent") or {}).get("name")
@@ -109,6 +113,9 @@ class ActionAnswerFaq(Action):
 
         settings = get_settings()
         text = tracker.latest_message.get("text") or ""
+        if prompts.rating_asked(tracker) and prompts.typed_rating(text, intent) is not None:
+            # The answer to the rating question the bot just asked, which the NLU did not take for one.
+            return [FollowupAction(ACTION_SAVE_CSAT)]
         problem = inspect_message(text, settings.max_message_chars)
         if problem is MessageProblem.EMPTY:
             dispatcher.utter_message(response="utter_empty_message")

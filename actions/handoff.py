@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
@@ -10,7 +11,7 @@ from rasa_sdk.events import ConversationPaused, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.faq import conversation_language
+from actions.faq import PERSON_INTENTS, Reach, conversation_language
 from bot import services
 from bot.errors import FaqbotError
 from bot.handoff.context import (
@@ -29,6 +30,8 @@ from bot.settings import Thresholds, get_settings
 log = logging.getLogger(__name__)
 
 ORDER_TAG = "orders"
+#: A ticket (stored or spooled) carries the question now: a later request for a person starts from scratch.
+QUESTION_TAKEN: tuple[EventType, ...] = (SlotSet("last_question", None), SlotSet("last_candidates", None))
 
 
 def _customer_texts(tracker: Tracker) -> list[str]:
@@ -45,14 +48,23 @@ class ActionStartHandoff(Action):
         settings = get_settings()
         intent = (tracker.latest_message.get("intent") or {}).get("name")
         reason = (
-            "customer_request" if intent == "request_human" else tracker.get_slot("handoff_reason") or "low_confidence"
+            "customer_request" if intent in PERSON_INTENTS else tracker.get_slot("handoff_reason") or "low_confidence"
         )
         texts = _customer_texts(tracker)
         events: list[EventType] = [SlotSet("handoff_reason", reason), SlotSet("handoff_offered", False)]
+        candidates = tracker.get_slot("last_candidates") or []
 
-        if tracker.get_slot("last_question") is None and intent == "request_human":
-            # "I want a person about my refund": the request is the question.
-            events.append(SlotSet("last_question", tracker.latest_message.get("text")))
+        text = str(tracker.latest_message.get("text") or "")
+        if intent == "request_human_with_problem" and not text.startswith("/"):
+            # "My parcel is lost, I need a human": the problem in this message is the
+            # question, whatever was asked before, and its FAQs are the candidates.
+            candidates, kb_version = _candidates_for(tracker, text)
+            events += [SlotSet("last_question", text), SlotSet("last_candidates", candidates)]
+            if kb_version:
+                events.append(SlotSet("kb_version", kb_version))
+        elif intent in PERSON_INTENTS and tracker.get_slot("last_question") is None:
+            # A request and nothing asked before it (since the last ticket): the request is the question.
+            events.append(SlotSet("last_question", text))
         if not tracker.get_slot("customer_email"):
             email = find_email(texts)
             if email:
@@ -60,7 +72,6 @@ class ActionStartHandoff(Action):
         order_number = tracker.get_slot("order_number") or find_order_number(texts, settings.order_number_pattern)
         if order_number and not tracker.get_slot("order_number"):
             events.append(SlotSet("order_number", order_number))
-        candidates = tracker.get_slot("last_candidates") or []
         thresholds = _thresholds(tracker)
         top = candidates[: thresholds.max_choices]
         # Ask for an order number when one was mentioned, or when the question
@@ -71,6 +82,16 @@ class ActionStartHandoff(Action):
         if reason != "repeated_failure":
             dispatcher.utter_message(response="utter_handoff_start")
         return events
+
+
+def _candidates_for(tracker: Tracker, text: str) -> tuple[list[dict[str, Any]], str | None]:
+    """The FAQs the service ranks for ``text`` and the KB version, for the ticket and the order-number question."""
+    try:
+        answer = services.faq_service().ask(text, conversation_language(tracker), allowed=Reach.of(tracker).allows)
+    except FaqbotError as exc:
+        log.warning("cannot rank the FAQs for a request for a person: %s", exc)
+        return [], None
+    return [c.to_dict() for c in answer.decision.candidates], answer.kb_version
 
 
 def _thresholds(tracker: Tracker) -> Thresholds:
@@ -147,13 +168,13 @@ class ActionCreateTicket(Action):
         try:
             stored = services.handoff_store().create(ticket)
         except DatabaseUnavailable as exc:
-            return _spool(dispatcher, ticket, exc)
+            return _spool(dispatcher, ticket, exc, also=QUESTION_TAKEN)
         except FaqbotError as exc:
             log.error("handoff for %s failed: %s", tracker.sender_id, exc)
             dispatcher.utter_message(response="utter_handoff_failed")
             return []
         log.info("handoff ticket %s for conversation %s (%s)", stored.number, stored.conversation_id, stored.reason)
-        return _announce(dispatcher, stored)
+        return _announce(dispatcher, stored, also=QUESTION_TAKEN)
 
 
 class ActionHandoffStored(Action):
@@ -172,8 +193,12 @@ class ActionHandoffStored(Action):
         return _announce(dispatcher, ticket, pause=False)  # paused when it was spooled
 
 
-def _spool(dispatcher: CollectingDispatcher, ticket: HandoffTicket, problem: Exception) -> list[EventType]:
-    """Keep the handoff for later: the ticket store is away. The customer hears so; people still get it."""
+def _spool(
+    dispatcher: CollectingDispatcher, ticket: HandoffTicket, problem: Exception, also: Sequence[EventType] = ()
+) -> list[EventType]:
+    """Keep the handoff for later: the ticket store is away. The customer hears so; people still get it.
+
+    ``also``: events to record with it, once it is kept (before the pause)."""
     try:
         services.handoff_spool().add(ticket)
     except FaqbotError as exc:
@@ -181,11 +206,14 @@ def _spool(dispatcher: CollectingDispatcher, ticket: HandoffTicket, problem: Exc
         dispatcher.utter_message(response="utter_handoff_failed")
         return []
     dispatcher.utter_message(response="utter_handoff_spooled", handoff_state="waiting")
-    return [SlotSet("failed_answers", 0.0), ConversationPaused()]
+    return [SlotSet("failed_answers", 0.0), *also, ConversationPaused()]
 
 
-def _announce(dispatcher: CollectingDispatcher, ticket: HandoffTicket, pause: bool = True) -> list[EventType]:
-    """Tell the customer their ticket number and what happens next; the events that record it (and pause)."""
+def _announce(
+    dispatcher: CollectingDispatcher, ticket: HandoffTicket, pause: bool = True, also: Sequence[EventType] = ()
+) -> list[EventType]:
+    """Tell the customer their ticket number and what happens next; the events that record it (``also``
+    besides), and pause."""
     customer = ticket.customer
     dispatcher.utter_message(
         response="utter_handoff_created",
@@ -195,7 +223,7 @@ def _announce(dispatcher: CollectingDispatcher, ticket: HandoffTicket, pause: bo
         customer_email=customer.get("customer_email", ""),
     )
     _tell_what_happens_next(dispatcher, ticket, customer)
-    events: list[EventType] = [SlotSet("ticket_number", ticket.number), SlotSet("failed_answers", 0.0)]
+    events: list[EventType] = [SlotSet("ticket_number", ticket.number), SlotSet("failed_answers", 0.0), *also]
     return [*events, ConversationPaused()] if pause else events
 
 

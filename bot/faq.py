@@ -131,12 +131,21 @@ class FaqService:
         return self.settings.default_language if self.settings.default_language in languages else languages[0]
 
     def thresholds(self, lang: str, retriever: Retriever | None = None) -> Thresholds:
-        """The bands for ``lang``: fitted on the live KB unless the operator set them."""
+        """The bands for ``lang``: fitted on the live KB unless the operator set them.
+
+        The evidence floors are the KB's either way: they depend on the model
+        and the KB's phrasings, not on how cautious the operator wants the bands.
+        """
         configured = self.settings.thresholds
         ranker = (retriever or self._live()).rankers.get(lang)
-        if not self.settings.fitted_thresholds or ranker is None or ranker.thresholds is None:
+        if ranker is None:
             return configured
-        return dataclasses.replace(ranker.thresholds, max_choices=configured.max_choices)
+        bands = configured
+        if self.settings.fitted_thresholds and ranker.thresholds is not None:
+            bands = dataclasses.replace(ranker.thresholds, max_choices=configured.max_choices)
+        return dataclasses.replace(
+            bands, dense_floor=ranker.dense_floor or 0.0, support_floor=ranker.support_floor or 0.0
+        )
 
     def ask(self, text: str, lang: str, k: int = 5, allowed: Callable[[FaqEntry], bool] | None = None) -> Answer:
         """Rank the FAQs for ``text`` and decide: answer, clarify or hand off.

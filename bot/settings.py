@@ -33,13 +33,19 @@ class Thresholds:
     runner-up by ``margin`` in log-odds (1.0: the best is e, about 2.7 times,
     likelier in odds); it asks "did you mean" when the best reaches
     ``clarify``, offering every candidate within ``margin`` of the best (at
-    most ``max_choices``); otherwise it hands off.
+    most ``max_choices``); otherwise it hands off. An answer also needs the
+    best FAQ's dense cosine and support (how broadly its phrasings resemble
+    the question) to reach ``dense_floor`` and ``support_floor``, which the
+    KB's ranker fits per language (the least any right answer had on its
+    held-out phrasings; 0: none), or it is only offered as a "did you mean".
     """
 
     answer: float = 0.5
     clarify: float = 0.15
     margin: float = 1.0
     max_choices: int = 3
+    dense_floor: float = 0.0
+    support_floor: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True)

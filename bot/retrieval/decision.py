@@ -47,16 +47,22 @@ def decide(candidates: Sequence[Candidate], thresholds: Thresholds) -> Decision:
     """Choose the band for ranked ``candidates`` (best first).
 
     Closeness is measured in log-odds, so 0.99 against 0.92 is a clear lead
-    while 0.60 against 0.52 is not.
+    while 0.60 against 0.52 is not. A best FAQ with less evidence than the
+    KB's own right answers had (``thresholds.dense_floor``, ``support_floor``:
+    ranker.evidence_floors) is never answered outright, at most offered.
     """
     ranked = tuple(candidates)
     if not ranked or ranked[0].score < thresholds.clarify:
         return Decision(HANDOFF, ranked)
     lead = log_odds(ranked[0].score)
     close = tuple(c for c in ranked[: thresholds.max_choices] if lead - log_odds(c.score) < thresholds.margin)
-    if ranked[0].score >= thresholds.answer and len(close) == 1:
+    if ranked[0].score >= thresholds.answer and len(close) == 1 and _has_evidence(ranked[0], thresholds):
         return Decision(ANSWER, ranked)
     if len(close) == 1:
         # Plausible but weak, and nothing else is close: offer the best and the runner-up.
         close = tuple(ranked[:2])
     return Decision(CLARIFY, ranked, close)
+
+
+def _has_evidence(best: Candidate, thresholds: Thresholds) -> bool:
+    return best.dense >= thresholds.dense_floor and best.support >= thresholds.support_floor

@@ -62,6 +62,9 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[str], None]
 
+#: A FAQ needs this many phrasings for its support (RowGroups.support) to be its second-best one.
+SUPPORT_PHRASINGS = 3
+
 _STEM_LOCK = threading.Lock()
 _STEMMERS = {"en": "english", "ar": "arabic", "ru": "russian", "fr": "french", "de": "german", "es": "spanish"}
 
@@ -154,6 +157,29 @@ class RowGroups:
         """Max over each FAQ's rows, along the last axis."""
         return np.maximum.reduceat(row_scores[..., self.order], self.starts, axis=-1)
 
+    def rows_of(self, faq: int) -> np.ndarray:
+        """The rows of FAQ number ``faq`` (faq_ids order)."""
+        end = self.starts[faq + 1] if faq + 1 < len(self.starts) else len(self.order)
+        return self.order[self.starts[faq] : end]
+
+    def support(self, row_scores: np.ndarray, faq: int, leave_out: int | None = None) -> float:
+        """How broadly FAQ ``faq``'s phrasings resemble a question, from its rows' ``row_scores``.
+
+        The second-best of its phrasings for a FAQ with at least three, else
+        the best: a question about the FAQ's topic resembles several of its
+        phrasings, one that only shares a template ("do you sell ...?") one.
+        ``leave_out`` (a held-out row) is not counted, and a FAQ has one phrasing
+        fewer then: the same rule gives the same kind of number for both.
+        """
+        rows = self.rows_of(faq)
+        many = len(rows) >= SUPPORT_PHRASINGS
+        if leave_out is not None:
+            rows = rows[rows != leave_out]
+        scores = row_scores[rows]
+        if len(scores) == 0:
+            return float("-inf")
+        return float(np.partition(scores, -2)[-2]) if many and len(scores) >= 2 else float(scores.max())
+
 
 @dataclasses.dataclass
 class LanguageRanker:
@@ -181,6 +207,11 @@ class LanguageRanker:
     # Bands fitted on held-out phrasings (None: too little to learn from, use the settings').
     thresholds: Thresholds | None = None
     thresholds_fit: dict[str, float] = dataclasses.field(default_factory=dict)
+    # The lowest dense cosine and support (RowGroups.support) a held-out phrasing answered
+    # with its own FAQ had (None: the embedding is not used here, or nothing was answered):
+    # see evidence_floors().
+    dense_floor: float | None = None
+    support_floor: float | None = None
     # The answer field: stemmed-word TF-IDF of each FAQ's answer (groups.faq_ids order).
     answers: TfidfVectorizer | None = None
     answer_rows: sp.csr_matrix | None = None
@@ -278,6 +309,8 @@ class LanguageRanker:
             "calibration": self.calibration.to_dict(),
             "thresholds": dataclasses.asdict(self.thresholds) if self.thresholds else None,
             "thresholds_fit": self.thresholds_fit,
+            "dense_floor": None if self.dense_floor is None else round(self.dense_floor, 4),
+            "support_floor": None if self.support_floor is None else round(self.support_floor, 4),
             "fit_seconds": round(self.fit_seconds, 2),
         }
 
@@ -300,7 +333,7 @@ def ranker_key(
 
 
 #: Bump when the fitting procedure changes, so saved rankers are refitted.
-FIT_VERSION = 6
+FIT_VERSION = 7
 
 
 def fit_ranker(
@@ -399,6 +432,11 @@ def fit_ranker(
             say(f"{lang}: fitting the answer / clarify / hand-off bands")
             probabilities = calibration.probabilities(held_out[usable])
             thresholds, thresholds_fit = fit_thresholds(probabilities, targets[usable], Thresholds())
+    floors = (
+        evidence_floors(held_out, targets, calibration, Thresholds().answer, dense_rows, queries, groups)
+        if embedded
+        else (None, None)
+    )
     passage_char = passage_words = neighbours = None
     if passages and config.passage_bm25:
         say(f"{lang}: BM25 over {n_rows} passages")
@@ -426,6 +464,8 @@ def fit_ranker(
         fit_seconds=seconds,
         thresholds=thresholds,
         thresholds_fit=thresholds_fit,
+        dense_floor=floors[0],
+        support_floor=floors[1],
         answers=answer_vectorizer,
         answer_rows=answer_rows,
         passage_char=passage_char,
@@ -433,6 +473,49 @@ def fit_ranker(
         context=config.passage_context if neighbours is not None else 0.0,
         neighbours=neighbours,
     )
+
+
+def evidence_floors(
+    held_out: np.ndarray,
+    targets: np.ndarray,
+    calibration: Calibration,
+    answer: float,
+    dense_rows: np.ndarray,
+    queries: np.ndarray,
+    groups: RowGroups,
+) -> tuple[float | None, float | None]:
+    """The least evidence a right answer needed: (dense cosine, support) minima over held-out phrasings.
+
+    Over the held-out phrasings the calibration answers (``answer``), rightly,
+    with their own FAQ: the lowest best-phrasing cosine to that FAQ, and the
+    lowest support (RowGroups.support, their own phrasing left out).
+
+    The calibration learns P(right FAQ) from the KB's own phrasings, all of
+    them about some FAQ; it never sees a question about nothing in the KB.
+    One that shares a template and a word or two with a FAQ ("do you sell
+    used cars?" and "Do you sell my information?", with "sell" and "use" in
+    its answer) then reaches the answer band on less evidence than any right
+    answer had; below either floor the bot asks "did you mean" instead. They
+    are minima, not quantiles, so no right answer of the held-out phrasings
+    loses its band, and the bands fitted on them (bands.fit_thresholds) are
+    the same with and without the floors. (None, None) when the dense signal
+    has no weight or nothing was answered right.
+    """
+    if calibration.weight("dense") <= 0:
+        return None, None
+    usable = np.flatnonzero(np.isfinite(held_out).all(axis=(1, 2)))
+    if not len(usable):
+        return None, None
+    signals = held_out[usable]
+    probabilities = calibration.probabilities(signals)
+    best = np.argmax(probabilities, axis=1)
+    rows = np.arange(len(signals))
+    right = np.flatnonzero(targets[usable][rows, best] & (probabilities[rows, best] >= answer))
+    if not len(right):
+        return None, None
+    dense = float(signals[right, best[right], DENSE].min())
+    support = min(groups.support(dense_rows[usable[n]], int(best[n]), leave_out=int(queries[usable[n]])) for n in right)
+    return dense, support
 
 
 def _normalized_analyzer(analyzer: Callable[[str], list[str]], lang: str, text: str) -> list[str]:

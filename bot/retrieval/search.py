@@ -27,6 +27,8 @@ class Candidate:
     words: float = 0.0
     classifier: float = 0.0
     answer: float = 0.0
+    #: How broadly the FAQ's phrasings resemble the question (RowGroups.support; 0 without embeddings).
+    support: float = 0.0
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -38,6 +40,7 @@ class Candidate:
             "words": round(self.words, 4),
             "classifier": round(self.classifier, 4),
             "answer": round(self.answer, 4),
+            "support": round(self.support, 4),
             "question": self.question,
             "tags": list(self.tags),
         }
@@ -58,11 +61,18 @@ class Retriever:
 
     def signals(self, text: str, lang: str) -> tuple[list[str], np.ndarray]:
         """Every FAQ of ``lang`` and its signals for ``text``: (FAQ ids, array of FAQs x SIGNALS)."""
+        faq_ids, signals, _ = self._signals(text, lang)
+        return faq_ids, signals
+
+    def _signals(self, text: str, lang: str) -> tuple[list[str], np.ndarray, np.ndarray | None]:
+        """``signals`` and the question's cosine to every phrasing (None when the embedding is not used)."""
         ranker = self.rankers[lang]
-        dense = vector = None
+        dense = vector = rows = None
         if ranker.needs_embedding:
-            vector, dense = self.dense(text, lang)
-        return ranker.faq_ids, ranker.signals(text, dense, vector)
+            vector = self.embedder.encode([text])[0]
+            rows = self.matrices[lang] @ vector
+            dense = ranker.groups.per_faq_max(rows)
+        return ranker.faq_ids, ranker.signals(text, dense, vector), rows
 
     def dense(self, text: str, lang: str) -> tuple[np.ndarray, np.ndarray]:
         """The question's embedding and each FAQ's best cosine to it, over every phrasing of the language.
@@ -80,7 +90,8 @@ class Retriever:
         """The ``k`` best FAQs in ``lang`` for ``text``, best first."""
         if lang not in self.rankers or not text.strip():
             return []
-        faq_ids, signals = self.signals(text, lang)
+        faq_ids, signals, rows = self._signals(text, lang)
+        groups = self.rankers[lang].groups
         probability = self.rankers[lang].calibration.probabilities(signals)
         top = np.argsort(-probability, kind="stable")[:k]
         candidates = []
@@ -101,6 +112,7 @@ class Retriever:
                     words=float(row[WORDS]),
                     classifier=float(row[CLASSIFIER]),
                     answer=float(row[ANSWER_TEXT]),
+                    support=groups.support(rows, int(n)) if rows is not None else 0.0,
                 )
             )
         return candidates

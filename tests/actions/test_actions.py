@@ -43,6 +43,11 @@ def tracker(
     return Tracker("conv-1", dict(slots or {}), latest, history, False, None, active_loop or {}, "action_listen")
 
 
+def asked(response: str) -> list[dict[str, Any]]:
+    """History in which the bot's last message was ``response`` (what a typed reply answers)."""
+    return [{"event": "bot", "text": response, "timestamp": 5.0, "metadata": {"utter_action": response}}]
+
+
 def run(action, t: Tracker) -> tuple[list[dict[str, Any]], list[Any]]:
     dispatcher = CollectingDispatcher()
     events = asyncio.run(action.run(dispatcher, t, DOMAIN))
@@ -215,7 +220,13 @@ def test_create_ticket_stores_full_context_and_pauses(tmp_path: Path):
     assert responses(messages) == ["utter_handoff_created", "utter_handoff_queue_no_estimate"]
     assert messages[0]["ticket_number"] == "T-000001" and messages[0]["customer_name"] == "Ada"
     assert messages[1]["position"] == 1
-    assert events == [SlotSet("ticket_number", "T-000001"), SlotSet("failed_answers", 0.0), ConversationPaused()]
+    assert events == [
+        SlotSet("ticket_number", "T-000001"),
+        SlotSet("failed_answers", 0.0),
+        SlotSet("last_question", None),  # the ticket has it: a later request starts from scratch
+        SlotSet("last_candidates", None),
+        ConversationPaused(),
+    ]
     (ticket,) = HandoffStore(tmp_path / "var" / "faqbot.db").tickets()
     assert ticket.channel == "socketio" and ticket.reason == "low_confidence" and ticket.kb_version == "v-test"
     assert ticket.customer == {
@@ -247,7 +258,12 @@ def test_create_ticket_spools_the_handoff_while_the_database_is_locked(tmp_path:
     with locked(store.path):
         messages, events = run(ActionCreateTicket(), tracker("ada@example.com", slots=slots))
     assert responses(messages) == ["utter_handoff_spooled"] and messages[0]["handoff_state"] == "waiting"
-    assert events == [SlotSet("failed_answers", 0.0), ConversationPaused()]  # people own it from now on
+    assert events == [  # the spooled ticket has the question, and people own it from now on
+        SlotSet("failed_answers", 0.0),
+        SlotSet("last_question", None),
+        SlotSet("last_candidates", None),
+        ConversationPaused(),
+    ]
     assert store.tickets() == []
 
     SpoolDrainer(services.handoff_spool(), store).drain()
@@ -265,3 +281,76 @@ def test_a_weak_guess_about_orders_does_not_make_it_an_order_question():
     strong = [{"id": "order-tracking", "tags": ["orders"], "score": 0.9}]
     _, events = run(ActionStartHandoff(), tracker("yes", intent="affirm", slots={"last_candidates": strong}))
     assert SlotSet("order_related", True) in events
+
+
+def _after(slots: dict[str, Any], events: list[Any]) -> dict[str, Any]:
+    """``slots`` with the SlotSet events of an action applied (as Rasa would)."""
+    return {**slots, **{e["name"]: e["value"] for e in events if e.get("event") == "slot"}}
+
+
+def _ticket_question(tmp_path: Path, steps: list[tuple[Any, str, str]]) -> tuple[str, list[dict[str, Any]]]:
+    """Run ``(action, text, intent)`` steps on one conversation's slots, then create the ticket."""
+    slots: dict[str, Any] = {"language": "en", "customer_name": "Ada", "customer_email": "ada@example.com"}
+    for action, text, intent in steps:
+        _, events = run(action, tracker(text, intent, slots))
+        slots = _after(slots, events)
+    run(ActionCreateTicket(), tracker("ada@example.com", "nlu_fallback", slots))
+    (ticket,) = HandoffStore(tmp_path / "var" / "faqbot.db").tickets()
+    return ticket.question, ticket.candidates
+
+
+def test_the_ticket_carries_the_problem_stated_with_the_request(tmp_path: Path):
+    """Kazakhstan was asked first; the request for a person came with the problem: the ticket is about that."""
+    question, candidates = _ticket_question(
+        tmp_path,
+        [
+            (ActionAnswerFaq(), "do you ship to Kazakhstan", "ask_faq"),
+            (ActionStartHandoff(), "I can't find my package, get me a human", "request_human_with_problem"),
+        ],
+    )
+    assert question == "I can't find my package, get me a human"
+    assert candidates[0]["id"] == "order-tracking"  # ranked for the problem, not for Kazakhstan
+
+
+@pytest.mark.parametrize(
+    "steps, expected",
+    [
+        # an explicit request after several questions: the latest question
+        (
+            [
+                ("where is my package", "ask_faq"),
+                ("can I pay with paypal", "ask_faq"),
+                ("I want a human", "request_human"),
+            ],
+            "can I pay with paypal",
+        ),
+        # small talk in between changes nothing
+        ([("zzqx vvbn", "ask_faq"), ("thanks", "thanks"), ("I want a human", "request_human")], "zzqx vvbn"),
+        # nothing asked before: the request itself
+        ([("I want a human", "request_human")], "I want a human"),
+        # the offer accepted after a failed answer: the failed question
+        ([("where is my package", "ask_faq"), ("zzqx vvbn", "ask_faq"), ("yes", "affirm")], "zzqx vvbn"),
+    ],
+)
+def test_the_ticket_carries_the_question_that_led_to_the_handoff(tmp_path: Path, steps, expected):
+    actions = {"ask_faq": ActionAnswerFaq, "request_human": ActionStartHandoff, "affirm": ActionStartHandoff}
+    chain = [(actions[intent](), text, intent) for text, intent in steps if intent in actions]
+    question, _ = _ticket_question(tmp_path, chain)
+    assert question == expected
+
+
+def test_a_second_handoff_does_not_reuse_the_first_tickets_question(tmp_path: Path):
+    slots: dict[str, Any] = {"language": "en", "customer_name": "Ada", "customer_email": "ada@example.com"}
+    for action, text, intent in [
+        (ActionAnswerFaq(), "where is my package", "ask_faq"),
+        (ActionStartHandoff(), "I want a human", "request_human"),
+        (ActionCreateTicket(), "ada@example.com", "nlu_fallback"),
+        # ... resolved by an agent; later the customer asks for a person again, with nothing asked since
+        (ActionStartHandoff(), "a person again please", "request_human"),
+        (ActionCreateTicket(), "ada@example.com", "nlu_fallback"),
+    ]:
+        _, events = run(action, tracker(text, intent, slots))
+        slots = _after(slots, events)
+    first, second = sorted(HandoffStore(tmp_path / "var" / "faqbot.db").tickets(), key=lambda t: int(t.id or 0))
+    assert (first.question, second.question) == ("where is my package", "a person again please")
+    assert second.candidates == []

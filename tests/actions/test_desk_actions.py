@@ -22,7 +22,7 @@ from bot.accounts import UserStore
 from bot.handoff.outlook import format_opening
 from bot.handoff.store import HandoffStore, HandoffTicket
 from bot.settings import get_settings
-from tests.actions.test_actions import responses, run, tracker
+from tests.actions.test_actions import asked, responses, run, tracker
 
 SLOTS = {"customer_name": "Ada", "customer_email": "ada@example.com", "language": "en", "last_question": "q"}
 
@@ -111,21 +111,30 @@ def test_resolve_hands_back_and_asks_for_a_rating_once(tmp_path: Path):
         ("5", [], 5),
         ("I'd give it a 2", [], 2),
         ("٣", [], 3),
+        ("۴", [], 4),
+        ("4 out of 5", [], 4),
     ],
 )
 def test_a_rating_is_stored_with_the_ticket(tmp_path: Path, text, entities, expected):
     ticket = _open_ticket(tmp_path)
     slots = {"csat_ticket": ticket.number}
-    messages, events = run(ActionSaveCsat(), tracker(text, "csat", slots, entities=entities))
+    messages, events = run(
+        ActionSaveCsat(), tracker(text, "csat", slots, entities=entities, events=asked("utter_ask_csat"))
+    )
     assert messages == [] and events == [SlotSet("csat_score", float(expected)), FollowupAction("csat_comment_form")]
     assert _store(tmp_path).get(int(ticket.id)).rating_score == expected
 
 
 def test_a_rating_that_is_not_one_to_five_is_asked_again(tmp_path: Path):
     ticket = _open_ticket(tmp_path)
-    messages, events = run(ActionSaveCsat(), tracker("9", "csat", {"csat_ticket": ticket.number}))
+    asked_for = tracker("9", "csat", {"csat_ticket": ticket.number}, events=asked("utter_ask_csat"))
+    messages, events = run(ActionSaveCsat(), asked_for)
     assert responses(messages) == ["utter_invalid_csat", "utter_ask_csat"] and events == []
     assert _store(tmp_path).get(int(ticket.id)).rating_score is None
+    # The survey's question is the one asked again there.
+    survey_ces = tracker("0", "csat", {"survey_pending": "ces"}, events=asked("utter_ask_ces"))
+    messages, events = run(ActionSaveCsat(), survey_ces)
+    assert responses(messages) == ["utter_invalid_csat", "utter_ask_ces"] and events == []
 
 
 def test_a_number_out_of_the_blue_is_not_a_rating(tmp_path: Path):
@@ -135,6 +144,119 @@ def test_a_number_out_of_the_blue_is_not_a_rating(tmp_path: Path):
     question = tracker("where is my order 12345, it was due on 14 May?", "csat", {"csat_ticket": ticket.number})
     messages, events = run(ActionSaveCsat(), question)
     assert messages == [] and events == [FollowupAction("action_answer_faq")]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["I ordered 3 mugs and got 2", "where is order 48291734?", "is 5 the highest?", "my order LK-123456 has 4 items"],
+)
+def test_a_question_with_a_number_is_answered_even_right_after_the_rating_question(tmp_path: Path, text):
+    """The NLU took these for ratings (its examples were bare digits); the rating question does not make them one."""
+    ticket = _open_ticket(tmp_path)
+    messages, events = run(
+        ActionSaveCsat(), tracker(text, "csat", {"csat_ticket": ticket.number}, events=asked("utter_ask_csat"))
+    )
+    assert messages == [] and events == [FollowupAction("action_answer_faq")]
+    assert _store(tmp_path).get(int(ticket.id)).rating_score is None
+
+
+def test_a_typed_digit_counts_only_while_the_rating_was_just_asked(tmp_path: Path):
+    ticket = _open_ticket(tmp_path)
+    slots = {"csat_ticket": ticket.number}
+    # The customer asked something else in between: "4" now is not the rating (it is a question).
+    after_an_answer = asked("utter_ask_csat") + [
+        {"event": "user", "text": "how do I return an item?", "timestamp": 6.0},
+        {
+            "event": "bot",
+            "text": "Open the returns portal.",
+            "timestamp": 7.0,
+            "metadata": {"utter_action": "utter_faq_answer"},
+        },
+    ]
+    messages, events = run(ActionSaveCsat(), tracker("4", "csat", slots, events=after_an_answer))
+    assert events == [FollowupAction("action_answer_faq")]
+    assert _store(tmp_path).get(int(ticket.id)).rating_score is None
+    # ... while a rating button from the rating question still counts: it can only mean a rating.
+    button = tracker(
+        '/csat{"csat_score": "2"}',
+        "csat",
+        slots,
+        events=after_an_answer,
+        entities=[{"entity": "csat_score", "value": "2"}],
+    )
+    _, events = run(ActionSaveCsat(), button)
+    assert events == [SlotSet("csat_score", 2.0), FollowupAction("csat_comment_form")]
+    assert _store(tmp_path).get(int(ticket.id)).rating_score == 2
+
+
+def test_a_typed_rating_the_nlu_missed_is_handed_to_the_rating_action():
+    from actions.faq import ActionAnswerFaq
+
+    rating = tracker("٢", "nlu_fallback", {"survey_pending": "csat"}, events=asked("utter_ask_bot_csat"))
+    messages, events = run(ActionAnswerFaq(), rating)
+    assert messages == [] and events == [FollowupAction("action_save_csat")]
+    # Without the question, a digit is searched like any other message.
+    messages, _ = run(ActionAnswerFaq(), tracker("٢", "nlu_fallback", {"survey_pending": "csat"}))
+    assert responses(messages) == ["utter_no_answer_offer_human"]
+
+
+def _comment_step(tmp_path: Path, text: str, intent: str, **slots):
+    ticket = _open_ticket(tmp_path)
+    _store(tmp_path).rate(int(ticket.id), 4)
+    state = {"csat_ticket": ticket.number, "csat_score": 4.0, "csat_comment": text, "language": "en", **slots}
+    messages, events = run(
+        ActionSaveCsatComment(), tracker(text, intent, state, events=asked("utter_ask_csat_comment"))
+    )
+    return messages, events, _store(tmp_path).get(int(ticket.id))
+
+
+@pytest.mark.parametrize(
+    "text, intent",
+    [
+        ("how do I return an item?", "ask_faq"),
+        ("where is my package", "ask_faq"),  # no question mark, but the FAQ service answers it
+        ("can I pay with paypal", "nlu_fallback"),
+        ("как вернуть товар", "ask_faq"),
+        ("هل يمكنني إرجاع المنتج؟", "ask_faq"),
+        ('/choose_faq{"faq_id": "returns-how"}', "choose_faq"),
+    ],
+)
+def test_a_question_after_the_comment_prompt_is_answered_not_stored(tmp_path: Path, text, intent):
+    messages, events, stored = _comment_step(tmp_path, text, intent)
+    assert messages == [] and events[-1] == FollowupAction("action_answer_faq")
+    assert SlotSet("csat_ticket", None) in events  # the rating step is over
+    assert (stored.rating_score, stored.rating_comment) == (4, None)
+
+
+def test_a_request_for_a_person_after_the_comment_prompt_hands_off(tmp_path: Path):
+    messages, events, stored = _comment_step(
+        tmp_path, "this did not help, I need a human", "request_human_with_problem"
+    )
+    assert messages == [] and events[-1] == FollowupAction("action_start_handoff")
+    assert stored.rating_comment is None
+
+
+@pytest.mark.parametrize(
+    "text, intent",
+    [
+        ("Ann was great", "thanks"),
+        ("Quick and friendly, thank you", "feedback"),
+        ("why did it take an hour to get a reply?", "feedback"),  # worded as a question, but feedback
+        ("the agent sorted it out in no time", "nlu_fallback"),
+        ("оператор был очень вежлив", "feedback"),
+        ("كان الموظف متعاوناً جداً", "feedback"),
+    ],
+)
+def test_a_comment_is_stored_with_the_rating(tmp_path: Path, text, intent):
+    messages, events, stored = _comment_step(tmp_path, text, intent)
+    assert responses(messages) == ["utter_csat_thanks"] and FollowupAction("action_answer_faq") not in events
+    assert (stored.rating_score, stored.rating_comment) == (4, text)
+
+
+@pytest.mark.parametrize("text, intent", [("/skip_comment", "skip_comment"), ("No thanks.", "deny"), ("нет", "deny")])
+def test_skipping_the_comment_stores_none(tmp_path: Path, text, intent):
+    messages, events, stored = _comment_step(tmp_path, text, intent, csat_comment="-")
+    assert responses(messages) == ["utter_csat_thanks"] and stored.rating_comment is None
 
 
 def test_the_comment_is_optional_and_stored(tmp_path: Path):

@@ -11,7 +11,7 @@ from actions.faq import ActionAnswerFaq
 from actions.survey import ActionGoodbye, ActionInactivitySurvey
 from bot.settings import get_settings
 from bot.surveys import read_surveys
-from tests.actions.test_actions import responses, run, tracker
+from tests.actions.test_actions import asked, responses, run, tracker
 
 ANSWERED = [
     {"event": "user", "text": "where is my package", "timestamp": 1.0},
@@ -58,7 +58,7 @@ def test_csat_then_ces_are_stored_and_thanked(tmp_path: Path):
     )
     messages, events = run(ActionSaveCsat(), rated)
     assert responses(messages) == ["utter_ask_ces"] and events == [SlotSet("survey_pending", "ces")]
-    eased = tracker("4", "csat", {"survey_pending": "ces", "language": "en"})
+    eased = tracker("4", "csat", {"survey_pending": "ces", "language": "en"}, events=asked("utter_ask_ces"))
     messages, events = run(ActionSaveCsat(), eased)
     assert responses(messages) == ["utter_csat_thanks"]
     assert events == [SlotSet("survey_pending", None), SlotSet("survey_done", True)]
@@ -72,5 +72,7 @@ def test_csat_then_ces_are_stored_and_thanked(tmp_path: Path):
 def test_without_ces_the_csat_answer_ends_the_survey(tmp_path: Path, monkeypatch):
     monkeypatch.setenv("FAQBOT_SURVEY_CES", "off")
     get_settings.cache_clear()
-    messages, events = run(ActionSaveCsat(), tracker("3", "csat", {"survey_pending": "csat"}))
+    messages, events = run(
+        ActionSaveCsat(), tracker("3", "csat", {"survey_pending": "csat"}, events=asked("utter_ask_bot_csat"))
+    )
     assert responses(messages) == ["utter_csat_thanks"] and SlotSet("survey_done", True) in events

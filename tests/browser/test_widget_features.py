@@ -346,3 +346,43 @@ def test_leave_a_message_when_the_bot_is_unreachable(bot_servers, context):
     assert page.evaluate("FaqbotWidget.state().queued") == 0
     time.sleep(0.2)
     assert page.get_by_test_id("faqbot-notice").count() == 1
+
+
+def test_a_question_typed_during_an_outage_after_the_rating_is_answered(bot_servers, context):
+    """After a rating, the bot asks for a comment; the network goes, the customer asks a question meanwhile.
+    Sent when the connection is back, it used to be stored as the comment and never answered."""
+    customer = {"name": "Ada Lovelace", "email": "ada@example.com"}
+    proxy = TcpProxy(bot_servers.settings.rasa_port).start()
+    try:
+        page = context().new_page()
+        socket_url = f"http://127.0.0.1:{proxy.port}"
+        page.goto(host_page(bot_servers, "rated.html", socket_url=socket_url, config={"customer": customer}))
+        page.get_by_test_id("faqbot-launcher").click()
+        page.get_by_test_id("faqbot-human").click()
+        page.wait_for_function(f"{BOT_TEXTS}.some(t => /T-\\d{{6}}/.test(t))", timeout=30_000)
+        number = re.search(r"T-\d{6}", " ".join(page.evaluate(BOT_TEXTS))).group(0)
+        ticket = bot_servers.store().by_number(number)
+        desk = bot_servers.desk_session("cy", "widget test password")
+        base = f"{bot_servers.web_url}/desk/tickets/{ticket.id}"
+        assert desk.post(f"{base}/claim", timeout=10).ok and desk.post(f"{base}/resolve", timeout=10).ok
+        rating = page.locator("[data-testid=faqbot-button]", has_text="4").last
+        rating.wait_for(timeout=30_000)
+        count = page.get_by_test_id("faqbot-msg-bot").count()
+        rating.click()
+        page.wait_for_function(f"{BOT_TEXTS}.length > {count}", timeout=30_000)
+        assert "Anything you'd like to tell us" in page.evaluate(BOT_TEXTS)[-1]
+
+        proxy.stop()  # the connection goes while the comment is asked for
+        status = page.get_by_test_id("faqbot-status")
+        status.wait_for(timeout=15_000)
+        count = page.get_by_test_id("faqbot-msg-bot").count()
+        page.get_by_test_id("faqbot-input").fill("how do I return an item?")
+        page.get_by_test_id("faqbot-send").click()
+        assert page.evaluate("FaqbotWidget.state().queued") == 1
+        proxy.start()
+        page.wait_for_function(f"{BOT_TEXTS}.length > {count}", timeout=30_000)
+        page.wait_for_function(f"{BOT_TEXTS}.some(t => t.includes('returns portal'))", timeout=30_000)
+        rated = bot_servers.store().get(int(ticket.id))
+        assert (rated.rating_score, rated.rating_comment) == (4, None)
+    finally:
+        proxy.stop()

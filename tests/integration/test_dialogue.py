@@ -206,3 +206,117 @@ def test_goodbye_after_an_answer_asks_the_survey_once(bot_servers):
     assert [(a["kind"], a["score"], a["channel"]) for a in answers] == [("csat", 5, "rest"), ("ces", 4, "rest")]
     again = bot_servers.say(sender, "bye")
     assert "how happy" not in joined(again)  # never twice in one conversation
+
+
+def utter_actions(bot, sender: str) -> list[str]:
+    return [(e.get("metadata") or {}).get("utter_action") for e in bot.bot_events(sender)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I ordered 3 mugs and got 2",
+        "where is order 48291734?",
+        "I have 2 questions",
+        "я заказал 3 кружки, а пришло 2",
+        "طلبت 3 أكواب ووصلني 2",
+    ],
+)
+def test_a_number_in_a_question_is_not_taken_for_a_rating(bot_servers, text):
+    """It got an answer and then "Sorry, something went wrong", which also undid the message (Rasa's fallback)."""
+    sender = conversation()
+    replies = bot_servers.say(sender, text)
+    assert replies and "utter_default" not in utter_actions(bot_servers, sender)
+    tracker = bot_servers.tracker(sender)
+    assert not any(e["event"] == "rewind" for e in tracker["events"])
+    assert tracker["slots"]["last_question"] == text  # what the answer recorded is kept
+
+
+def test_an_offer_made_after_a_number_can_be_accepted(bot_servers):
+    """The fallback's undo also dropped the offer: "yes" then got "You're welcome!" instead of a person."""
+    sender = conversation()
+    offer = bot_servers.say(sender, "I ordered 3 mugs and got 2")
+    assert [b["payload"] for b in offer[-1].get("buttons", [])] == ["/affirm", "/deny"], texts(offer)
+    bot_servers.say(sender, "yes")
+    assert bot_servers.tracker(sender)["active_loop"].get("name") == "handoff_form"
+
+
+def _hand_off_to_ticket(bot, sender: str, *messages: str):
+    for text in messages:
+        bot.say(sender, text)
+    bot.say(sender, "Ada Lovelace")
+    bot.say(sender, "ada@example.com")
+    if bot.tracker(sender)["active_loop"].get("name") == "handoff_form":
+        bot.say(sender, "LK-123456")  # the order number, for an order question
+    (ticket,) = HandoffStore(bot.settings.database_path).for_conversation(sender)
+    return ticket
+
+
+def test_the_ticket_is_about_the_problem_not_an_earlier_question(bot_servers):
+    """Kazakhstan first, then a cracked table (with a number in it), then a person: the ticket is about the table."""
+    sender = conversation()
+    table = "the table I got 2 days ago is cracked"
+    ticket = _hand_off_to_ticket(bot_servers, sender, "do you ship to Kazakhstan?", table, "human")
+    assert ticket.question == table and ticket.reason == "customer_request"
+
+
+@pytest.mark.parametrize(
+    "lang, earlier, asking",
+    [
+        ("en", "do you ship to Kazakhstan?", "my parcel is lost, I need a human"),
+        ("ru", "вы доставляете в Казахстан?", "моя посылка потерялась, позовите человека"),
+        ("ar", "هل تشحنون إلى كازاخستان؟", "طردي ضاع، أريد التحدث مع موظف"),
+    ],
+)
+def test_a_request_for_a_person_with_the_problem_hands_off_with_that_problem(bot_servers, lang, earlier, asking):
+    sender = conversation()
+    bot_servers.say(sender, earlier)
+    replies = bot_servers.say(sender, asking)
+    assert bot_servers.tracker(sender)["active_loop"].get("name") == "handoff_form", texts(replies)
+    assert "utter_faq_answer" not in utter_actions(bot_servers, sender)[1:]  # no FAQ in place of the person
+    ticket = _hand_off_to_ticket(bot_servers, sender)
+    assert (ticket.question, ticket.reason, ticket.language) == (asking, "customer_request", lang)
+
+
+def test_the_survey_takes_typed_ratings_only_as_its_answer(bot_servers):
+    from bot.surveys import read_surveys
+
+    sender = conversation()
+    bot_servers.say(sender, "I forgot my password and can't log in")
+    bye = bot_servers.say(sender, "bye")
+    assert "how happy are you with my help" in bye[-1]["text"]
+    assert "how easy was it" in joined(bot_servers.say(sender, "5"))
+    assert "Thank you for your feedback" in joined(bot_servers.say(sender, "٤"))
+    answers = [a for a in read_surveys(bot_servers.settings.database_path) if a["conversation_id"] == sender]
+    assert [(a["kind"], a["score"]) for a in answers] == [("csat", 5), ("ces", 4)]
+    # Asked nothing: a number is a question like any other (no rating stored, no "something went wrong").
+    bot_servers.say(sender, "3")
+    assert len([a for a in read_surveys(bot_servers.settings.database_path) if a["conversation_id"] == sender]) == 2
+    assert "utter_default" not in utter_actions(bot_servers, sender)
+
+
+def test_a_question_in_place_of_the_survey_rating_is_answered(bot_servers):
+    from bot.surveys import read_surveys
+
+    sender = conversation()
+    bot_servers.say(sender, "I forgot my password and can't log in")
+    bot_servers.say(sender, "bye")
+    replies = bot_servers.say(sender, "how do I return an item?")
+    assert joined(replies) == answer_of("returns-how", "en")
+    assert [a for a in read_surveys(bot_servers.settings.database_path) if a["conversation_id"] == sender] == []
+
+
+@pytest.mark.parametrize("question", ["do you sell used cars?", "do you sell electricity?", "do you sell houses?"])
+def test_an_out_of_scope_question_shaped_like_a_faq_is_not_answered_confidently(bot_servers, question):
+    """ "Do you sell my information?" is the KB's only "do you sell" phrasing, and "sell" is in its answer:
+    the calibrated score reached the answer band on less similarity than any right answer of the KB had."""
+    sender = conversation()
+    bot_servers.say(sender, question)
+    assert "utter_faq_answer" not in utter_actions(bot_servers, sender)
+    # ... while a question the KB does answer, in the same shape, still is.
+    control = conversation()
+    bot_servers.say(control, "do you sell gift cards?")
+    (event,) = [e for e in bot_servers.bot_events(control) if e.get("text")][:1]
+    assert (
+        event["metadata"]["utter_action"] == "utter_faq_answer" and event["metadata"]["faq_id"] == "payments-gift-cards"
+    )

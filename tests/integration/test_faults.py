@@ -110,7 +110,8 @@ def test_handoffs_while_the_database_is_locked_are_stored_later_and_announced(bo
     bot = bot_servers
     senders = [f"fault-lock-{uuid.uuid4().hex[:8]}" for _ in range(3)]
     for sender in senders:
-        bot.say(sender, "I want to talk to a human about my cracked table")
+        # the problem comes with the request: an order question, so the order number with it (or it is asked)
+        bot.say(sender, "I want to talk to a human about my cracked table, order LK-123456")
         bot.say(sender, "Kim Lee")
     replies: dict[str, list[dict[str, Any]]] = {}
 

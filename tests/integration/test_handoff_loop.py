@@ -135,3 +135,56 @@ def test_customer_changes_their_mind_during_the_form(bot_servers):
     assert bot.store().for_conversation(sender) == []
     answer = bot.say(sender, "how do I reset my password?")
     assert any("password" in r.get("text", "").lower() for r in answer)
+
+
+def _resolve(bot, ticket_number: str, sender: str) -> int:
+    """An agent claims and resolves the ticket; the bot asks for a rating. Returns the ticket's id."""
+    ticket = bot.store().by_number(ticket_number)
+    desk = _desk(bot)
+    base = f"{bot.web_url}/desk/tickets/{ticket.id}"
+    assert desk.post(f"{base}/claim", timeout=10).ok
+    assert desk.post(f"{base}/resolve", timeout=10).json()["status"] == "resolved"
+    bot.wait_for(lambda: _bot_texts(bot, sender, "utter_ask_csat"), what="the rating question")
+    return int(ticket.id)
+
+
+def test_a_question_after_the_rating_is_answered_not_swallowed_as_the_comment(bot_servers):
+    bot, sender = bot_servers, _conversation()
+    ticket_id = _resolve(bot, _hand_off(bot, sender), sender)
+    prompt = bot.say(sender, "4")  # typed, right after the rating question
+    assert "Anything you'd like to tell us" in " ".join(r.get("text", "") for r in prompt)
+    answer = bot.say(sender, "how do I return an item?")
+    assert any("returns portal" in r.get("text", "") for r in answer), answer
+    rated = bot.store().get(ticket_id)
+    assert (rated.rating_score, rated.rating_comment) == (4, None)
+    # Nothing asked for a rating any more: a number is not one.
+    bot.say(sender, "5")
+    assert bot.store().get(ticket_id).rating_score == 4
+
+
+def test_a_typed_arabic_rating_and_comment(bot_servers):
+    bot, sender = bot_servers, _conversation()
+    bot.say(sender, "أريد التحدث مع موظف")
+    bot.say(sender, "Ada Lovelace")
+    replies = bot.say(sender, f"{sender}@example.com")
+    number = re.search(r"T-\d{6}", " ".join(r.get("text", "") for r in replies))
+    assert number, replies
+    ticket_id = _resolve(bot, number.group(0), sender)
+    prompt = bot.say(sender, "٣")
+    assert _bot_texts(bot, sender, "utter_ask_csat_comment"), prompt
+    comment = "الموظف كان صبوراً ولطيفاً جداً"
+    bot.say(sender, comment)
+    rated = bot.store().get(ticket_id)
+    assert (rated.rating_score, rated.rating_comment) == (3, comment)
+
+
+def test_a_request_for_a_person_after_the_rating_opens_a_new_handoff(bot_servers):
+    bot, sender = bot_servers, _conversation()
+    ticket_id = _resolve(bot, _hand_off(bot, sender), sender)
+    bot.say(sender, '/csat{"csat_score": "2"}')
+    request = "this didn't help at all, I need a human"
+    bot.say(sender, request)  # name and email are known: the new ticket is opened at once
+    second = [t for t in bot.store().for_conversation(sender) if int(t.id) != ticket_id]
+    assert [(t.question, t.reason) for t in second] == [(request, "customer_request")]
+    rated = bot.store().get(ticket_id)
+    assert (rated.rating_score, rated.rating_comment) == (2, None)

@@ -9,7 +9,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from bot.kb.loader import load_knowledge_base
 from bot.retrieval import ranker
-from bot.retrieval.calibration import ANSWER_TEXT, CLASSIFIER, DENSE, LEXICAL, SIGNALS, WORDS
+from bot.retrieval.calibration import ANSWER_TEXT, CLASSIFIER, DENSE, LEXICAL, SIGNALS, WORDS, Calibration
 from bot.retrieval.index import build_index, load_index
 from bot.retrieval.ranker import RowGroups, _folds, fit_ranker, word_tokens
 from bot.settings import Ranking
@@ -256,3 +256,42 @@ def test_a_refit_with_the_same_phrasings_reuses_the_trained_classifier(monkeypat
     changed = [*texts[:-1], "how do I cancel what I ordered"]
     third = fit_ranker("en", changed, faq_of_row, vectors, DEFAULT_RANKING, answers=edited, previous=second)
     assert len(trained) == 2 * (DEFAULT_RANKING.folds + 1) and third.classifier_key != second.classifier_key
+
+
+def test_support_is_the_second_best_phrasing_of_a_faq_with_three_or_more():
+    groups = RowGroups(["a", "b", "a", "a", "b"])
+    scores = np.array([0.9, 0.8, 0.2, 0.5, 0.1])
+    assert groups.support(scores, 0) == 0.5  # a: 0.9, 0.2, 0.5 -> the second best
+    assert groups.support(scores, 1) == 0.8  # b has two phrasings: its best
+    # a held-out phrasing is left out, and the FAQ counts as having one fewer
+    assert groups.support(scores, 0, leave_out=0) == 0.2  # 0.2 and 0.5 left: the second best
+    assert groups.support(scores, 1, leave_out=1) == 0.1  # one left: the best
+
+
+def test_the_evidence_floors_are_the_least_any_right_held_out_answer_had():
+    """Three held-out phrasings: two answered rightly (their minima are the floors), one wrongly (ignored)."""
+    groups = RowGroups(["a", "a", "a", "b", "b", "b"])
+    queries = np.array([0, 3, 1])  # the held-out rows: of a, of b, of a
+    held_out = np.zeros((3, 2, len(SIGNALS)))
+    held_out[:, :, DENSE] = [[0.9, 0.1], [0.2, 0.6], [0.3, 0.8]]  # the third goes to b: wrong
+    targets = np.array([[True, False], [False, True], [True, False]])
+    dense_rows = np.array(
+        [
+            [1.0, 0.7, 0.4, 0.1, 0.1, 0.1],  # a's other phrasings: 0.7 and 0.4 -> support 0.4
+            [0.1, 0.1, 0.1, 1.0, 0.5, 0.3],  # b's: 0.5 and 0.3 -> support 0.3
+            [0.05, 1.0, 0.05, 0.9, 0.9, 0.9],  # answered wrongly: its low support does not count
+        ]
+    )
+    calibration = Calibration(tuple(10.0 if name == "dense" else 0.0 for name in SIGNALS), -5.0, samples=6)
+    floors = ranker.evidence_floors(held_out, targets, calibration, 0.5, dense_rows, queries, groups)
+    assert floors == pytest.approx((0.6, 0.3))
+    fitted, _, _ = _fit(Ranking(classifier=False))  # a fit where the dense signal weighs
+    assert fitted.calibration.weight("dense") > 0
+    assert fitted.dense_floor is not None and fitted.support_floor is not None
+
+
+def test_no_floors_where_the_embedding_has_no_weight_or_nothing_was_answered():
+    ranker, _, _ = _fit()  # the classifier carries the hashing "embedding": dense gets no weight
+    assert ranker.calibration.weight("dense") == 0 and (ranker.dense_floor, ranker.support_floor) == (None, None)
+    ranker, _, _ = _fit(Ranking(classifier=False), {"a": ["x"], "b": ["y"]})  # one phrasing each: none held out
+    assert (ranker.dense_floor, ranker.support_floor) == (None, None)

@@ -128,3 +128,27 @@ def test_the_stored_vectors_are_a_read_only_view_of_faiss(retriever: Retriever):
         stored_vectors(faiss.IndexFlatL2(8))
     with pytest.raises(IndexError_, match="flat inner-product"):
         stored_vectors(faiss.IndexHNSWFlat(8, 4, faiss.METRIC_INNER_PRODUCT))
+
+
+def test_decide_answers_only_with_the_evidence_a_right_answer_had():
+    """A template match ("do you sell used cars?" to "Do you sell my information?"): probable, but less
+    similar to the FAQ, and to fewer of its phrasings, than any right answer of the KB's own."""
+    floors = Thresholds(answer=0.6, clarify=0.4, margin=1.0, max_choices=3, dense_floor=0.42, support_floor=0.26)
+    runner_up = _c("b", 0.05)
+    supported = Candidate("a", "en", 0.8, 0.7, 0.5, "a", support=0.6)
+    assert decide([supported, runner_up], floors).band == ANSWER
+    for template_only in (
+        Candidate("a", "en", 0.8, 0.40, 0.5, "a", support=0.6),  # below the dense floor
+        Candidate("a", "en", 0.8, 0.70, 0.5, "a", support=0.25),  # one phrasing alike, the others not
+    ):
+        decision = decide([template_only, runner_up], floors)
+        assert decision.band == CLARIFY and decision.choices[0].faq_id == "a"
+
+
+def test_search_reports_each_candidates_support(retriever: Retriever):
+    (best, *_) = retriever.search("where is my package", "en")
+    rows = retriever.matrices["en"] @ retriever.embedder.encode(["where is my package"])[0]
+    groups = retriever.rankers["en"].groups
+    position = groups.faq_ids.index(best.faq_id)
+    assert best.support == pytest.approx(groups.support(rows, position))
+    assert best.to_dict()["support"] == round(best.support, 4)
