@@ -26,8 +26,10 @@ import os
 import sys
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import unquote
 
 from sanic import Sanic
+from sanic.request import Request
 
 from bot.errors import ConfigError
 from bot.logs import install_log_privacy
@@ -65,9 +67,19 @@ def _check_bodies_of_every_app() -> None:
     def create_checked_app(*args: Any, **kwargs: Any) -> Sanic:
         app = create_app(*args, **kwargs)
         app.register_middleware(refuse_malformed_json(get_settings().max_request_bytes), "request")
+        app.register_middleware(decode_conversation_id, "request")
         return app
 
     rasa.server.create_app = create_checked_app
+
+
+async def decode_conversation_id(request: Request) -> None:
+    """Rasa's HTTP API takes the conversation id as it stands in the URL; Sanic does not decode path
+    parameters, so an id with a space, a non-ASCII letter or a slash (``%20``, ``%C3%AD``, ``%2F``) named
+    another, empty conversation. Decoded here, before the endpoint reads it; the web app escapes every id."""
+    conversation_id = request.match_info.get("conversation_id")
+    if isinstance(conversation_id, str) and "%" in conversation_id:
+        request.match_info["conversation_id"] = unquote(conversation_id)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

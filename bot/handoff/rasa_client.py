@@ -33,9 +33,9 @@ def bearer_token(secret: str, now: float | None = None) -> str:
 
 
 def _id(conversation_id: str) -> str:
-    """The conversation id as a URL path segment. Rasa's server (Sanic) does not unescape path parameters,
-    so only what would break the path is escaped: phone numbers (``+1555…``, ``whatsapp:+1…``) stay as they are."""
-    return quote(conversation_id, safe="+:@!$&'()*,;=-._~")
+    """The conversation id as one URL path segment, every reserved character escaped (Rasa's server, started
+    by channels/serve.py, decodes it: Sanic alone would not). Phone numbers (``+1555…``) keep ``+``."""
+    return quote(conversation_id, safe="+:@-._~")
 
 
 class RasaUnavailable(HandoffError):

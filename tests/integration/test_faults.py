@@ -339,3 +339,16 @@ def test_every_service_listens_on_the_configured_interface_only(bot_servers: Run
         addresses = listening(bot.pid(name))  # type: ignore[arg-type]
         assert addresses, name
         assert all(host == bot.settings.host for host, _ in addresses), (name, addresses)
+
+
+@pytest.mark.parametrize("sender", ["Ana María 42", 'a"b<c>d', "x/y?z#w", "100%real", "+15551234567", "whatsapp:+1555"])
+def test_conversation_ids_that_need_escaping_reach_their_own_conversation(bot_servers: RunningBot, sender: str) -> None:
+    """The web app reads and drives a conversation through Rasa's HTTP API by its id: every id a channel
+    accepts must name that conversation (an agent's reply to "Ana María 42" was retried for ever, unseen)."""
+    bot = bot_servers
+    sender = f"{sender} {uuid.uuid4().hex[:6]}"
+    assert bot.say(sender, "how do I return something?")
+    said = [e["text"] for e in bot.tracker(sender)["events"] if e["event"] == "user"]
+    assert said == ["how do I return something?"]
+    bot.rasa().execute(sender, "action_deliver_agent_messages")  # the relay's delivery: no 404, same tracker
+    assert [e["text"] for e in bot.tracker(sender)["events"] if e["event"] == "user"] == said

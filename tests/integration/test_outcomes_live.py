@@ -125,4 +125,5 @@ def test_a_card_number_a_customer_types_is_never_stored(bot_servers):
     assert texts == ["can I pay with my card [card]?"]  # what Rasa, the relay and the desk read back
     with sqlite3.connect(f"file:{tracker_location(bot_servers.settings)}?mode=ro", uri=True) as conn:
         rows = conn.execute("SELECT data FROM events WHERE sender_id = ?", (sender,)).fetchall()
-    assert rows and not any("4111" in data for (data,) in rows)
+    # the card's digits, with or without its spaces (a bare "4111" could be part of a model's hash id)
+    assert rows and not any("4111 1111" in data or "41111111" in data for (data,) in rows)
