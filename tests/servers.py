@@ -58,12 +58,24 @@ class LoopbackServer:
     """A threaded HTTP server on a free loopback port, serving ``handler`` until ``close``."""
 
     def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self.handler = handler
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.origin = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.port = int(self.server.server_address[1])
+        self.origin = f"http://127.0.0.1:{self.port}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def close(self) -> None:
         self.server.shutdown()
+
+    def down(self) -> None:
+        """Stop answering: connections to the port are refused until ``up``."""
+        self.server.shutdown()
+        self.server.server_close()
+
+    def up(self) -> None:
+        """Serve again on the same port."""
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), self.handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
 
 class WebhookReceiver(LoopbackServer):

@@ -352,3 +352,31 @@ def test_conversation_ids_that_need_escaping_reach_their_own_conversation(bot_se
     assert said == ["how do I return something?"]
     bot.rasa().execute(sender, "action_deliver_agent_messages")  # the relay's delivery: no 404, same tracker
     assert [e["text"] for e in bot.tracker(sender)["events"] if e["event"] == "user"] == said
+
+
+def test_packets_wait_while_the_helpdesk_webhook_is_down_then_arrive_once_in_order(bot_servers: RunningBot) -> None:
+    """The helpdesk's receiver goes down while a customer is handed off and an agent works the ticket: the
+    customer notices nothing, and every packet arrives once, in order, when the receiver is back."""
+    bot = bot_servers
+    sender = f"fault-hook-{uuid.uuid4().hex[:8]}"
+    bot.webhook.down()
+    try:
+        bot.say(sender, "I want to talk to a human")
+        bot.say(sender, "Kim Lee")
+        texts = " ".join(r.get("text") or "" for r in bot.say(sender, f"{sender}@example.com"))
+        number = re.search(r"T-\d{6}", texts).group(0)  # type: ignore[union-attr]
+        ticket = bot.store().by_number(number)
+        desk = bot.desk_session("hook-agent", "hook agent password")
+        base = f"{bot.web_url}/desk/tickets/{ticket.id}"  # type: ignore[union-attr]
+        assert desk.post(f"{base}/claim", timeout=30).ok
+        assert desk.post(f"{base}/reply", json={"text": "On it."}, timeout=30).ok
+        time.sleep(3)
+        assert bot.webhook.packets(number) == []
+    finally:
+        bot.webhook.up()
+    packets = bot.wait_for(
+        lambda: len(bot.webhook.packets(number)) >= 3 and bot.webhook.packets(number), timeout=120, what="packets"
+    )
+    events = [p["event"] for p in packets]
+    assert events[:3] == ["handoff.created", "handoff.claimed", "handoff.message"], events
+    assert len({p["delivery_id"] for p in packets}) == len(packets)  # each once
