@@ -123,3 +123,25 @@ def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 
 
 _QuotingDumper.add_representer(str, _represent_str)
+
+
+#: The endpoints.yml section `faqbot run` adds when ``FAQBOT_REDIS_URL`` is set (unquoted: Rasa expands it).
+REDIS_LOCK_STORE = """
+# Added by `faqbot run` because FAQBOT_REDIS_URL is set: Rasa replicas share conversation locks (docs/scaling.md).
+lock_store:
+  type: channels.lock_store.AtomicRedisLockStore
+  url: ${FAQBOT_REDIS_URL}
+"""
+
+
+def write_endpoints(template_path: Path, out_path: Path, redis_url: str) -> Path:
+    """Write the effective endpoints file: the template, plus the race-free Redis lock store when ``redis_url``
+    is set (the URL itself stays in the environment: it may hold a password)."""
+    text = template_path.read_text(encoding="utf-8")
+    if redis_url:
+        if "lock_store" in (yaml.load(text, Loader=_Loader) or {}):
+            raise ConfigError(f"{template_path} has a lock_store already; FAQBOT_REDIS_URL would add another")
+        text = text.rstrip("\n") + "\n" + REDIS_LOCK_STORE
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(f"# Written by `faqbot run` from {template_path.name}; edit that, not this.\n{text}", "utf-8")
+    return out_path

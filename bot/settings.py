@@ -159,6 +159,9 @@ class Settings:
     max_request_bytes: int = 2_000_000
     #: Messages one address may send to the REST and callback webhooks: (count, per seconds); (0, 0): no limit.
     rest_rate_limit: tuple[int, float] = (60, 60.0)
+    # Scale-out (docs/scaling.md)
+    #: Redis for several Rasa replicas: their conversation lock store and socket.io's client manager; "": none.
+    redis_url: str = ""
     # Human handoff (see docs/handoff.md)
     #: When people answer: "24/7" or rules like "mon-fri 09:00-18:00; sat 10:00-14:00".
     business_hours: str = "mon-fri 09:00-18:00"
@@ -390,6 +393,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         http_timeout=_number(env, "FAQBOT_HTTP_TIMEOUT", defaults.http_timeout, float),
         max_request_bytes=int(_number(env, "FAQBOT_MAX_REQUEST_BYTES", defaults.max_request_bytes, int)),
         rest_rate_limit=_rate(env.get("FAQBOT_RATE_LIMIT", ""), defaults.rest_rate_limit),
+        redis_url=env.get("FAQBOT_REDIS_URL", ""),
         business_hours=env.get("FAQBOT_BUSINESS_HOURS", defaults.business_hours),
         timezone=env.get("FAQBOT_TIMEZONE", defaults.timezone),
         holidays=env.get("FAQBOT_HOLIDAYS", defaults.holidays),
@@ -421,6 +425,8 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
     )
     _check_handoff(settings)
     _check_smtp(settings)
+    if settings.redis_url and not settings.redis_url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError(f"FAQBOT_REDIS_URL={settings.redis_url!r} is not a redis://, rediss:// or unix:// URL")
     if settings.max_request_bytes < settings.max_message_chars:
         raise ConfigError("FAQBOT_MAX_REQUEST_BYTES must be at least FAQBOT_MAX_MESSAGE_CHARS")
     return settings

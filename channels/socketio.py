@@ -23,7 +23,10 @@ refused (403) at the handshake, so a page elsewhere that learns a session id
 cannot post as that customer. Clients that send no ``Origin`` (not
 browsers) are let in; the session id is what identifies a customer. A
 socket.io packet may be ``FAQBOT_MAX_REQUEST_BYTES`` long (websocket frames:
-channels/serve.py). The channel's name stays ``socketio``.
+channels/serve.py). With ``FAQBOT_REDIS_URL`` set, the server shares its
+sockets with the other Rasa replicas through Redis
+(channels/socketio_manager.py), so a reply sent by any replica reaches the
+widget wherever its socket is. The channel's name stays ``socketio``.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from sanic.request import Request
 from bot.settings import get_settings
 from bot.widget_view import widget_context
 from channels.guard import GuardedInput
+from channels.socketio_manager import RedisClientManager
 
 logger = logging.getLogger(__name__)
 
@@ -106,4 +110,9 @@ class SocketIOInput(GuardedInput, socketio.SocketIOInput):
         server.max_http_buffer_size = settings.max_request_bytes
         # Routed when the blueprint is registered, after this: the route gets the checked handler.
         server.handle_request = only_from(settings.rasa_origins, server.handle_request)
+        if settings.redis_url:
+            # Before the first connection, which initialises the manager (starts its Redis listener).
+            manager = RedisClientManager(settings.redis_url)
+            manager.set_server(self.sio)
+            self.sio.manager = manager  # type: ignore[union-attr]
         return blueprint

@@ -55,12 +55,19 @@ if [ "$DEV" = 1 ] && [ "$(cat "$dev_stamp" 2>/dev/null)" != "$dev_want" ]; then
     echo "$dev_want" > "$dev_stamp"
 fi
 
-if [ "$DEV" = 1 ] && [ ! -x /usr/bin/chromium ]; then
-    echo "installing Chromium for the browser tests (apt-get)"
+# OS packages the tests start for real: Chromium (browser tests), Redis and HAProxy (the scale-out tests,
+# docs/scaling.md), PostgreSQL when no version is on the machine. Installed with apt-get, as root.
+os_packages=()
+[ -x /usr/bin/chromium ] || os_packages+=(chromium fonts-noto-core)
+command -v redis-server >/dev/null 2>&1 || os_packages+=(redis-server)
+command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || os_packages+=(haproxy)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || os_packages+=(postgresql)
+if [ "$DEV" = 1 ] && [ ${#os_packages[@]} -gt 0 ]; then
+    echo "installing ${os_packages[*]} for the tests (apt-get)"
     if [ "$(id -u)" = 0 ]; then
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-core >/dev/null
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${os_packages[@]}" >/dev/null
     else
-        echo "Chromium is missing and this is not root: run 'sudo apt-get install chromium fonts-noto-core'" >&2
+        echo "missing OS packages and this is not root: run 'sudo apt-get install ${os_packages[*]}'" >&2
         exit 1
     fi
 fi

@@ -8,7 +8,7 @@ import secrets
 import sys
 from pathlib import Path
 
-from bot.channels_config import channel_status, read_template, write_credentials
+from bot.channels_config import channel_status, read_template, write_credentials, write_endpoints
 from bot.cli.kb import ensure_index
 from bot.cli.rasa_model import ensure_model, rasa_env
 from bot.settings import Settings
@@ -65,6 +65,7 @@ def child_env(settings: Settings) -> dict[str, str]:
         FAQBOT_ACTION_PORT=str(settings.action_port),
         FAQBOT_WEB_PORT=str(settings.web_port),
         FAQBOT_HOST=settings.host,
+        FAQBOT_REDIS_URL=settings.redis_url,
         FAQBOT_HTTP_TIMEOUT=str(settings.http_timeout),
         FAQBOT_BUSINESS_HOURS=settings.business_hours,
         FAQBOT_TIMEZONE=settings.timezone,
@@ -137,7 +138,9 @@ def service_commands(settings: Settings, model: Path) -> dict[str, list[str]]:
             "--credentials",
             str(credentials_file(settings)),
             "--endpoints",
-            str(settings.home / "endpoints.yml"),
+            str(
+                write_endpoints(settings.home / "endpoints.yml", settings.var_dir / "endpoints.yml", settings.redis_url)
+            ),
         ],  # fmt: skip
         "web": [sys.executable, "-m", "bot.cli", "web"],
     }

@@ -7,7 +7,13 @@ import stat
 import pytest
 import yaml
 
-from bot.channels_config import channel_status, effective_credentials, read_template, write_credentials
+from bot.channels_config import (
+    channel_status,
+    effective_credentials,
+    read_template,
+    write_credentials,
+    write_endpoints,
+)
 from bot.errors import ConfigError
 from bot.settings import PROJECT_ROOT
 
@@ -86,3 +92,35 @@ def test_a_broken_template_is_a_config_error(tmp_path):
     path.write_text("- just\n- a list\n", encoding="utf-8")
     with pytest.raises(ConfigError):
         read_template(path)
+
+
+def test_the_endpoints_get_the_race_free_lock_store_only_when_redis_is_configured(tmp_path, monkeypatch):
+    from rasa.core.utils import read_endpoints_from_path
+
+    template = PROJECT_ROOT / "endpoints.yml"
+    monkeypatch.setenv("FAQBOT_ACTION_ENDPOINT", "http://127.0.0.1:1/webhook")
+    monkeypatch.setenv("FAQBOT_TRACKER_DB", str(tmp_path / "tracker.db"))
+    monkeypatch.setenv("FAQBOT_REDIS_URL", "redis://:s3cret@127.0.0.1:6390/2")
+
+    plain = write_endpoints(template, tmp_path / "plain.yml", "")
+    assert read_endpoints_from_path(plain).lock_store is None
+
+    clustered = write_endpoints(template, tmp_path / "clustered.yml", "redis://:s3cret@127.0.0.1:6390/2")
+    assert "s3cret" not in clustered.read_text("utf-8")  # the URL stays in the environment
+    lock_store = read_endpoints_from_path(clustered).lock_store
+    assert lock_store.type == "channels.lock_store.AtomicRedisLockStore"
+    assert lock_store.url == "redis://:s3cret@127.0.0.1:6390/2"
+
+
+def test_a_template_with_its_own_lock_store_and_redis_configured_is_refused(tmp_path):
+    template = tmp_path / "endpoints.yml"
+    template.write_text("lock_store:\n  type: redis\n", "utf-8")
+    with pytest.raises(ConfigError, match="lock_store already"):
+        write_endpoints(template, tmp_path / "out.yml", "redis://127.0.0.1:6379/0")
+
+
+def test_a_redis_url_that_is_not_one_is_refused():
+    from bot.settings import from_env
+
+    with pytest.raises(ConfigError, match="FAQBOT_REDIS_URL"):
+        from_env({"FAQBOT_REDIS_URL": "127.0.0.1:6379"})

@@ -1,0 +1,102 @@
+"""The real bot with FAQBOT_REDIS_URL set (a real redis-server): Rasa takes its conversation locks from
+channels/lock_store.py and sends socket.io messages through Redis (channels/socketio_manager.py); with Redis
+killed it keeps answering, and it is back on Redis when Redis is."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+import socketio
+
+from tests.servers import RedisServer, RunningBot, running_bot, wait_for_model
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def redis_bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RedisServer, RunningBot]]:
+    server = RedisServer(tmp_path_factory.mktemp("redis")).up()
+    try:
+        with running_bot(tmp_path_factory.mktemp("redis-bot-var"), redis_url=server.url) as bot:
+            wait_for_model(bot)
+            yield server, bot
+    finally:
+        server.down()
+
+
+def calls(server: RedisServer, command: str) -> int:
+    stats = redis.Redis.from_url(server.url).info("commandstats")
+    return int(stats.get(f"cmdstat_{command}", {}).get("calls", 0))
+
+
+def test_rasa_runs_on_the_race_free_lock_store(redis_bot: tuple[RedisServer, RunningBot]) -> None:
+    server, bot = redis_bot
+    endpoints = (bot.settings.var_dir / "endpoints.yml").read_text("utf-8")
+    assert "channels.lock_store.AtomicRedisLockStore" in endpoints and server.url not in endpoints
+    before = calls(server, "eval")
+    assert bot.say("lock-1", "how long does shipping take?")
+    assert calls(server, "eval") >= before + 3  # a ticket, its turn, its release: Rasa used the Redis lock
+    assert not redis.Redis.from_url(server.url).keys("faqbot:lock:*")  # the last ticket out cleaned up
+
+
+def test_messages_of_one_conversation_sent_at_once_are_each_answered_in_turn(
+    redis_bot: tuple[RedisServer, RunningBot],
+) -> None:
+    _, bot = redis_bot
+    questions = ["do you ship abroad?", "how do I return an item?", "can I change my order?", "thanks"]
+    threads = [threading.Thread(target=bot.say, args=("lock-2", question)) for question in questions]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    kinds = [event["event"] for event in bot.tracker("lock-2")["events"] if event["event"] in ("user", "bot")]
+    said = [event["text"] for event in bot.tracker("lock-2")["events"] if event["event"] == "user"]
+    assert sorted(said) == sorted(questions)  # each once
+    # Serialised: every message is answered before the next one is read.
+    for index, kind in enumerate(kinds):
+        if kind == "user" and index:
+            assert kinds[index - 1] == "bot", kinds
+
+
+async def _widget_says(bot: RunningBot, session_id: str, text: str) -> dict[str, Any]:
+    client, received = socketio.AsyncClient(), asyncio.Queue()  # type: ignore[var-annotated]
+    confirmed = asyncio.Event()
+    client.on("bot_uttered", received.put_nowait)
+    client.on("session_confirm", lambda _: confirmed.set())
+    await client.connect(bot.settings.rasa_url, transports=["polling"])
+    try:
+        await client.emit("session_request", {"session_id": session_id})
+        await asyncio.wait_for(confirmed.wait(), 10)
+        await client.emit("user_uttered", {"message": text, "session_id": session_id})
+        return dict(await asyncio.wait_for(received.get(), 60))
+    finally:
+        await client.disconnect()
+
+
+def test_the_widgets_messages_go_through_redis(redis_bot: tuple[RedisServer, RunningBot]) -> None:
+    server, bot = redis_bot
+    before = calls(server, "publish")
+    answer = asyncio.run(_widget_says(bot, "widget-1", "how long does shipping take?"))
+    assert answer["text"]
+    assert calls(server, "publish") > before
+
+
+def test_with_redis_killed_the_bot_keeps_answering_and_uses_redis_again_when_it_is_back(
+    redis_bot: tuple[RedisServer, RunningBot], tmp_path: Path
+) -> None:
+    server, bot = redis_bot
+    server.down()
+    try:
+        assert bot.say("no-redis-1", "do you ship abroad?")
+        assert asyncio.run(_widget_says(bot, "no-redis-2", "how do I return an item?"))["text"]
+    finally:
+        server.up()
+    assert bot.say("redis-again", "can I change my order?")
+    assert calls(server, "eval") >= 3  # a fresh server: these are the new turn's
+    assert "unreachable" in bot.log_tail("rasa", 400)
