@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: help install install-dev run test test-fast lint kb train bench clean
+.PHONY: help install install-dev run test test-fast lint kb train bench soak clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -37,6 +37,11 @@ train: install ## train the Rasa model if config, domain or data changed
 bench: install ## answer quality and speed on ../shared/bench, peers side by side -> docs/benchmarks.md
 	@$(PY) scripts/bench.py $(BENCH_ARGS)
 	@$(PY) scripts/bench_live.py
+
+soak: install-dev ## load and 10-minute soak of the whole bot (locust) -> docs/benchmarks-load.json, .png
+	@$(PY) scripts/soak.py --users 50 --think 5 --duration $${SOAK_SECONDS:-600} --out docs/benchmarks-load.json
+	@$(PY) scripts/soak.py --users 8 --think 0 --duration 90 --label saturation --out docs/benchmarks-load.json
+	@$(PY) scripts/soak.py --plot docs/benchmarks-load.json docs/benchmarks-load.png
 
 clean: ## remove built indexes, models, databases and logs (keeps .venv)
 	rm -rf var models .pytest_cache test-artifacts

@@ -1,0 +1,372 @@
+"""Load and soak test of the whole bot: `make soak`, or `python scripts/soak.py [options]`.
+
+Starts the bot as a user does (``faqbot run`` of a checkout: this one, or
+``--home`` another, e.g. a worktree of a baseline commit, for a side-by-side
+comparison), on free loopback ports with its own data folder and a desk
+agent; drives it with locust (scripts/locustfile.py: conversations over
+Rasa's REST channel with think time, did-you-mean clicks, handoffs that an
+agent answers on the desk); samples CPU and memory of every process
+meanwhile; then checks every message each conversation sent is in Rasa's
+tracker. Prints a summary and appends one JSON record per run to ``--out``.
+
+    python scripts/soak.py --users 50 --think 5 --duration 180 --label "50 conversations"
+    python scripts/soak.py --users 8 --think 0 --duration 60 --label saturation
+    python scripts/soak.py --plot docs/benchmarks-load.json docs/benchmarks-load.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import jwt
+import psutil
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVICES = ("rasa", "actions", "web")
+AGENT = ("soak-agent", "soak agent password 0123")
+READY_TIMEOUT = 900.0
+SAMPLE_SECONDS = 2.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Bot:
+    """``faqbot run`` of ``home`` on free ports, with its own var folder."""
+
+    def __init__(self, home: Path, var_dir: Path, env_overrides: dict[str, str]) -> None:
+        self.home, self.var_dir = home, var_dir
+        self.rasa_port, self.web_port, self.action_port = free_port(), free_port(), free_port()
+        self.rasa_token = secrets.token_urlsafe(32)
+        self.env = {
+            **os.environ,
+            "FAQBOT_HOME": str(home),
+            "FAQBOT_VAR_DIR": str(var_dir),
+            "FAQBOT_HOST": "127.0.0.1",
+            "FAQBOT_RASA_PORT": str(self.rasa_port),
+            "FAQBOT_WEB_PORT": str(self.web_port),
+            "FAQBOT_ACTION_PORT": str(self.action_port),
+            "FAQBOT_RASA_TOKEN": self.rasa_token,
+            "FAQBOT_RATE_LIMIT": "off",
+            "FAQBOT_BUSINESS_HOURS": "24/7",
+            **env_overrides,
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def rasa_url(self) -> str:
+        return f"http://127.0.0.1:{self.rasa_port}"
+
+    @property
+    def web_url(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}"
+
+    def faqbot(self, *args: str, **kwargs: Any) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run([sys.executable, "-m", "bot.cli", *args], cwd=self.home, env=self.env, **kwargs)
+
+    def start(self) -> None:
+        self.var_dir.mkdir(parents=True, exist_ok=True)
+        if self.faqbot("user", "add", AGENT[0], "--role", "agent", "--password-stdin",
+                       input=AGENT[1].encode(), capture_output=True).returncode:  # fmt: skip
+            raise RuntimeError("cannot create the desk agent")
+        log = (self.var_dir / "faqbot-run.log").open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "run"], cwd=self.home, env=self.env, stdout=log, stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"faqbot run stopped; see {self.var_dir / 'faqbot-run.log'}")
+            try:
+                reply = requests.post(
+                    f"{self.rasa_url}/webhooks/rest/webhook",
+                    json={"sender": "soak-warmup", "message": "hi"},
+                    timeout=30,
+                )
+                if reply.ok and reply.json():
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(2)
+        raise RuntimeError("the bot did not answer in time")
+
+    def pids(self) -> dict[str, int]:
+        """The supervisor's and each service's process id."""
+        status = json.loads((self.var_dir / "run" / "services.json").read_text("utf-8"))
+        pids = {"supervisor": int(status["supervisor_pid"])}
+        pids.update({name: s["pid"] for name, s in status["services"].items() if s.get("pid")})
+        return pids
+
+    def user_messages(self, sender: str) -> int:
+        token = jwt.encode(
+            {"user": {"username": "soak", "role": "admin"}, "exp": int(time.time()) + 60},
+            self.rasa_token,
+            algorithm="HS256",
+        )
+        tracker = requests.get(
+            f"{self.rasa_url}/conversations/{quote(sender, safe='')}/tracker",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        ).json()
+        return sum(1 for event in tracker.get("events", []) if event.get("event") == "user")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+class Sampler(threading.Thread):
+    """CPU seconds and resident memory of each process, every ``SAMPLE_SECONDS``."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        super().__init__(daemon=True)
+        self.processes = {name: psutil.Process(pid) for name, pid in pids.items()}
+        self.samples: list[dict[str, Any]] = []
+        self.stopping = threading.Event()
+        self.started = time.monotonic()
+
+    def sample(self) -> dict[str, Any]:
+        row: dict[str, Any] = {"t": round(time.monotonic() - self.started, 1)}
+        for name, process in self.processes.items():
+            try:
+                cpu = process.cpu_times()
+                row[name] = {"rss_mb": process.memory_info().rss / 2**20, "cpu_s": cpu.user + cpu.system}
+            except psutil.Error:
+                row[name] = None
+        return row
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            self.samples.append(self.sample())
+            self.stopping.wait(SAMPLE_SECONDS)
+
+    def finish(self) -> list[dict[str, Any]]:
+        self.stopping.set()
+        self.join()
+        self.samples.append(self.sample())
+        return self.samples
+
+
+def run_locust(bot: Bot, args: argparse.Namespace, folder: Path) -> dict[str, dict[str, Any]]:
+    """Run the load; returns locust's statistics per request name (customer turn kinds and desk requests)."""
+    env = {
+        **os.environ,
+        "SOAK_THINK": str(args.think),
+        "SOAK_HANDOFF_SHARE": str(args.handoff_share),
+        "SOAK_LEDGER": str(folder / "ledger.tsv"),
+        "SOAK_LATENCIES": str(folder / "latencies.tsv"),
+        "SOAK_WEB_URL": bot.web_url,
+        "SOAK_AGENT": ":".join(AGENT),
+    }
+    command = [
+        sys.executable, "-m", "locust", "-f", str(ROOT / "scripts" / "locustfile.py"), "--headless",
+        "--users", str(args.users + 1), "--spawn-rate", str(args.spawn_rate), "--run-time", f"{args.duration}s",
+        "--host", bot.rasa_url, "--csv", str(folder / "locust"), "--only-summary", "--stop-timeout", "30",
+        "--loglevel", "WARNING",
+    ]  # fmt: skip
+    subprocess.run(command, env=env, cwd=ROOT, check=False, stdout=(folder / "locust.log").open("wb"),
+                   stderr=subprocess.STDOUT)  # fmt: skip
+    stats: dict[str, dict[str, Any]] = {}
+    with (folder / "locust_stats.csv").open(encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            stats[row["Name"]] = {
+                "turns": int(row["Request Count"]),
+                "failures": int(row["Failure Count"]),
+                "per_second": float(row["Requests/s"]),
+                "p50_ms": float(row["50%"] or 0),
+                "p95_ms": float(row["95%"] or 0),
+                "p99_ms": float(row["99%"] or 0),
+                "max_ms": float(row["Max Response Time"] or 0),
+            }
+    return stats
+
+
+def percentile(ordered: list[float], q: float) -> float:
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1) if ordered else 0.0
+
+
+def turn_stats(latencies: Path, seconds: float) -> dict[str, dict[str, Any]]:
+    """Exact percentiles of customer turns, per kind and for all ("all")."""
+    by_kind: dict[str, list[tuple[float, bool]]] = {}
+    for line in latencies.read_text("utf-8").splitlines() if latencies.exists() else []:
+        kind, ms, ok = line.split("\t")
+        by_kind.setdefault(kind, []).append((float(ms), ok == "1"))
+    by_kind["all"] = [item for kind in list(by_kind) for item in by_kind[kind]]
+    stats = {}
+    for kind, items in by_kind.items():
+        times = sorted(ms for ms, _ in items)
+        stats[kind] = {
+            "turns": len(items),
+            "failures": sum(1 for _, ok in items if not ok),
+            "per_second": round(len(items) / seconds, 2),
+            "p50_ms": percentile(times, 0.50),
+            "p95_ms": percentile(times, 0.95),
+            "p99_ms": percentile(times, 0.99),
+            "max_ms": round(times[-1], 1) if times else 0.0,
+        }
+    return stats
+
+
+def account(bot: Bot, ledger: Path) -> dict[str, int]:
+    """Every message each conversation sent, looked for in Rasa's tracker."""
+    checked = missing = 0
+    for line in ledger.read_text("utf-8").splitlines() if ledger.exists() else []:
+        sender, sent = line.split("\t")
+        checked += 1
+        missing += max(0, int(sent) - bot.user_messages(sender))
+    return {"conversations": checked, "messages_missing": missing}
+
+
+def resources(samples: list[dict[str, Any]], turns: int) -> dict[str, dict[str, float]]:
+    first, last = samples[0], samples[-1]
+    out: dict[str, dict[str, float]] = {}
+    for name in first:
+        if name == "t" or not first[name] or not last[name]:
+            continue
+        rss = [s[name]["rss_mb"] for s in samples if s.get(name)]
+        out[name] = {
+            "rss_start_mb": round(first[name]["rss_mb"], 1),
+            "rss_end_mb": round(last[name]["rss_mb"], 1),
+            "rss_peak_mb": round(max(rss), 1),
+            "cpu_ms_per_turn": round((last[name]["cpu_s"] - first[name]["cpu_s"]) * 1000 / max(turns, 1), 1),
+        }
+    return out
+
+
+def git_commit(home: Path) -> str:
+    result = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=home, capture_output=True, text=True)
+    return result.stdout.strip() or "?"
+
+
+def soak(args: argparse.Namespace) -> dict[str, Any]:
+    home = Path(args.home).resolve()
+    folder = Path(tempfile.mkdtemp(prefix="faqbot-soak-"))
+    bot = Bot(home, folder / "var", dict(item.split("=", 1) for item in args.env))
+    try:
+        started = time.monotonic()
+        bot.start()
+        print(f"bot of {home} ({git_commit(home)}) up in {time.monotonic() - started:.0f} s", flush=True)
+        time.sleep(args.settle)
+        sampler = Sampler(bot.pids())
+        at_start = sampler.sample()
+        sampler.start()
+        locust_stats = run_locust(bot, args, folder)
+        samples = sampler.finish()
+        stats = turn_stats(folder / "latencies.tsv", args.duration)
+        customer_turns = stats.get("all", {}).get("turns", 0)
+        record = {
+            "label": args.label,
+            "commit": git_commit(home),
+            "when": time.strftime("%Y-%m-%d %H:%M"),
+            "load": {"users": args.users, "think_s": args.think, "duration_s": args.duration},
+            "turns": stats,
+            "desk": {k: v for k, v in locust_stats.items() if k.startswith("desk")},
+            "accounting": account(bot, folder / "ledger.tsv"),
+            "memory_after_start_mb": {k: round(v["rss_mb"], 1) for k, v in at_start.items() if k != "t" and v},
+            "resources": resources(samples, customer_turns),
+            "timeline": samples,
+            "loadavg": os.getloadavg(),
+        }
+        return record
+    finally:
+        bot.stop()
+        if not args.keep:
+            shutil.rmtree(folder, ignore_errors=True)
+        else:
+            print(f"kept {folder}")
+
+
+def summary(record: dict[str, Any]) -> str:
+    total = record["turns"].get("all", {})
+    customer = {k: v for k, v in record["turns"].items() if k != "all"}
+    lines = [f"== {record['label']} ({record['commit']}, {record['when']}, load avg {record['loadavg'][0]:.1f})"]
+    lines.append(f"{'kind':<14}{'turns':>7}{'fail':>6}{'/s':>7}{'p50':>7}{'p95':>7}{'p99':>7}")
+    for name, row in sorted(customer.items()) + [("all", total)]:
+        lines.append(
+            f"{name:<14}{row.get('turns', 0):>7}{row.get('failures', 0):>6}{row.get('per_second', 0):>7.1f}"
+            f"{row.get('p50_ms', 0):>7.0f}{row.get('p95_ms', 0):>7.0f}{row.get('p99_ms', 0):>7.0f}"
+        )
+    lines.append(f"accounting: {record['accounting']}")
+    memory = record["memory_after_start_mb"]
+    lines.append(f"memory after start: {memory} (total {sum(memory.values()):.0f} MB)")
+    for name, row in record["resources"].items():
+        lines.append(f"  {name:<11} {row}")
+    return "\n".join(lines)
+
+
+def plot(records_path: Path, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    records = [json.loads(line) for line in records_path.read_text("utf-8").splitlines() if line.strip()]
+    figure, (memory, latency) = plt.subplots(1, 2, figsize=(12, 4.5))
+    for record in records:
+        timeline = record["timeline"]
+        total = [sum(s[n]["rss_mb"] for n in s if n != "t" and s[n]) for s in timeline]
+        memory.plot([s["t"] / 60 for s in timeline], total, label=f"{record['label']} ({record['commit']})")
+    memory.set(xlabel="minutes under load", ylabel="resident memory, all processes (MB)", title="Memory over time")
+    memory.legend(fontsize=7)
+    names = [f"{r['label']}\n{r['commit']}" for r in records]
+    for offset, key in enumerate(("p50_ms", "p95_ms", "p99_ms")):
+        values = [r["turns"]["all"][key] for r in records]
+        latency.bar([i + offset * 0.27 for i in range(len(records))], values, width=0.27, label=key[:3])
+    latency.set_xticks([i + 0.27 for i in range(len(records))], names, fontsize=7)
+    latency.set(ylabel="turn latency (ms)", title="Turn latency")
+    latency.legend()
+    figure.tight_layout()
+    figure.savefig(out, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--home", default=str(ROOT), help="the checkout to run (default: this one)")
+    parser.add_argument("--users", type=int, default=50, help="concurrent conversations")
+    parser.add_argument("--think", type=float, default=5.0, help="mean seconds between a customer's turns")
+    parser.add_argument("--duration", type=int, default=180, help="seconds of load")
+    parser.add_argument("--spawn-rate", type=float, default=10.0)
+    parser.add_argument("--handoff-share", type=float, default=0.05)
+    parser.add_argument("--settle", type=float, default=5.0, help="seconds between start and load")
+    parser.add_argument("--label", default="")
+    parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for the bot (repeatable)")
+    parser.add_argument("--out", default="", help="append the JSON record to this file")
+    parser.add_argument("--keep", action="store_true", help="keep the data folder and logs")
+    parser.add_argument("--plot", nargs=2, metavar=("RECORDS", "PNG"), help="plot the records of a file and stop")
+    args = parser.parse_args()
+    if args.plot:
+        plot(Path(args.plot[0]), Path(args.plot[1]))
+        return
+    args.label = args.label or f"{args.users} conversations, {args.think:g} s think"
+    record = soak(args)
+    print(summary(record), flush=True)
+    if args.out:
+        with open(args.out, "a", encoding="utf-8") as out:
+            out.write(json.dumps(record) + "\n")
+
+
+if __name__ == "__main__":
+    main()
