@@ -13,7 +13,9 @@ command line; only its owner can read its environment):
   the same origins (channels/socketio.py);
 - Sanic refuses a body over ``FAQBOT_MAX_REQUEST_BYTES`` (413) and closes a
   websocket whose frame is larger, before either is read into memory;
-- every log line is masked for personal data (bot/logs.py).
+- every log line is masked for personal data (bot/logs.py);
+- action server replies are checked against a schema validator built once
+  (channels/action_results.py), not rebuilt and re-checked per reply.
 
 Host and port come from the settings (``FAQBOT_HOST``, ``FAQBOT_RASA_PORT``).
 """
@@ -34,6 +36,7 @@ from sanic.request import Request
 from bot.errors import ConfigError
 from bot.logs import install_log_privacy
 from bot.settings import Settings, get_settings
+from channels import action_results
 from channels.bodies import refuse_malformed_json
 
 JWT_METHOD = "HS256"
@@ -96,6 +99,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(f"channels.serve: {error}")
     os.environ.update(settings.sanic_limits())
     _check_bodies_of_every_app()
+    action_results.install()
     # Rasa's own command line, parsed in this process: /proc/<pid>/cmdline keeps the one we were started with.
     sys.argv = ["rasa", *rasa_args]
     from rasa.__main__ import main as rasa_main

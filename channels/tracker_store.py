@@ -13,7 +13,14 @@ answer a handed-off conversation need them; reports and the dashboard mask
 those too when they show texts (docs/metrics.md).
 
 A SQLite file is created readable by its owner only (0600, in folders made
-0700; ``bot.handoff.db.private_file``), whatever the process umask.
+0700; ``bot.handoff.db.private_file``), whatever the process umask. It is
+used in write-ahead-log mode with ``synchronous=NORMAL`` and a pool of open
+connections (Rasa's engine for SQLite opens a connection, and syncs the file
+twice, per transaction: a sixth of the Rasa server's time per turn under
+load, docs/benchmarks.md): a crash of the process loses nothing committed;
+a power cut may lose the last transactions, as with any WAL database at this
+level. Readers (the desk reads conversations from this file) never block the
+writer.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import BotUttered, Event, SlotSet, UserUttered
@@ -30,6 +38,18 @@ from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot.handoff.db import private_file
 from bot.redact import mask_payment_data
+
+#: Open connections kept to a SQLite tracker store (Rasa's turns run on one event loop: a few suffice).
+SQLITE_POOL_SIZE = 4
+#: How long a write waits for another writer (the web app never writes here; another Rasa replica could).
+SQLITE_BUSY_SECONDS = 30.0
+
+
+def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode = WAL")
+    cursor.execute("PRAGMA synchronous = NORMAL")
+    cursor.close()
 
 
 def _masked(value: Any) -> Any:
@@ -76,6 +96,20 @@ class CardMaskingSQLTrackerStore(SQLTrackerStore):
         if dialect == "sqlite" and db and db != ":memory:":
             private_file(Path(db).resolve())  # before SQLAlchemy creates it with the umask's mode
         super().__init__(domain, dialect, host, port, db, **kwargs)
+        if self.engine.dialect.name == "sqlite" and db and db != ":memory:":
+            self._use_sqlite_wal()
+
+    def _use_sqlite_wal(self) -> None:
+        url = self.engine.url
+        self.engine.dispose()
+        self.engine = sa.create_engine(
+            url,
+            poolclass=sa.pool.QueuePool,
+            pool_size=SQLITE_POOL_SIZE,
+            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_SECONDS},
+        )
+        sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        self.sessionmaker = sa.orm.session.sessionmaker(bind=self.engine)
 
     def _additional_events(self, session: Any, tracker: DialogueStateTracker) -> Iterator:
         return (masked_event(event) for event in super()._additional_events(session, tracker))

@@ -96,3 +96,30 @@ def test_the_sqlite_file_is_private_whatever_the_umask(tmp_path):
     assert stat.S_IMODE(db.stat().st_mode) == 0o600
     assert stat.S_IMODE(db.parent.stat().st_mode) == 0o700 and stat.S_IMODE(db.parent.parent.stat().st_mode) == 0o700
     assert db.stat().st_size > 0  # Rasa made its tables in the file created for it
+
+
+def test_the_sqlite_file_is_written_ahead_with_pooled_connections_and_readers_never_wait(tmp_path):
+    db = tmp_path / "tracker.db"
+    store = tracker_store.CardMaskingSQLTrackerStore(Domain.empty(), dialect="sqlite", db=str(db))
+
+    async def save(sender: str, text: str) -> None:
+        tracker = DialogueStateTracker.from_events(sender, [ActionExecuted("action_listen"), UserUttered(text)])
+        await store.save(tracker)
+
+    asyncio.run(save("ada", "first"))
+    with sqlite3.connect(db) as probe:
+        assert probe.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    with store.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+    # A reader (the desk reads conversations from this file) holding a read transaction open does not block a
+    # write, and sees the new events once it starts a new one.
+    reader = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=0.1)
+    reader.execute("BEGIN")
+    assert reader.execute("SELECT count(*) FROM events").fetchone()[0] == 2
+    asyncio.run(save("bob", "second"))
+    assert reader.execute("SELECT count(*) FROM events").fetchone()[0] == 2
+    reader.execute("COMMIT")
+    assert reader.execute("SELECT count(*) FROM events").fetchone()[0] == 4
+    assert asyncio.run(store.retrieve("bob")).latest_message.text == "second"
+    for path in tmp_path.glob("tracker.db*"):
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600, path
