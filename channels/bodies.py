@@ -55,6 +55,8 @@ def refuse_malformed_json(limit: int, api: bool = True) -> Any:
             return _refuse(exc.status_code, str(exc))
         except ValueError:
             return _refuse(400, "the body is not JSON")
+        if request.headers.get("Content-Encoding") != "deflate":
+            request.parsed_json = body  # what ``request.json`` returns: the handler does not parse it again
         if not api or request.path.startswith("/webhooks/"):
             return None
         events = request.path.rstrip("/").endswith("/tracker/events") and isinstance(body, list) and bool(body)

@@ -386,6 +386,13 @@ class AdaptedEmbedder:
             info = load_info(self.path.parent.parent, self.key)
             if info is None:
                 raise ModelError(f"adapter {self.key} is missing from {self.path.parent}: run 'faqbot kb build'")
+            if self.runtime == "onnx":
+                base = resolve_model_path(self.model_name)
+                cached = onnx_runtime.load_cached(self.path, "model", self._identity(), base, self.int8)
+                if cached is not None:
+                    self._onnx, self._dimension, self.backend = cached, cached.dimension, "onnx"
+                    log.info("loaded adapter %s (onnx, without PyTorch)", self.path)
+                    return
             import torch
 
             encoder = _Encoder(self.model_name, info.layers)
@@ -413,7 +420,7 @@ class AdaptedEmbedder:
             return onnx_runtime.load_or_export(
                 self.path,
                 "model",
-                f"adapter {self.key}\n{onnx_runtime.model_identity(resolve_model_path(self.model_name))}",
+                self._identity(),
                 lambda: encoder.bert,
                 encoder.tokenizer,
                 encoder.max_tokens,
@@ -425,6 +432,9 @@ class AdaptedEmbedder:
                 raise
             log.warning("adapter %s runs on PyTorch: %s", self.key, exc)
             return None
+
+    def _identity(self) -> str:
+        return f"adapter {self.key}\n{onnx_runtime.model_identity(resolve_model_path(self.model_name))}"
 
     def warm_up(self) -> None:
         self._load()

@@ -142,6 +142,8 @@ class SentenceTransformerEmbedder:
         with self._lock:
             if self._model is not None or self._onnx is not None:
                 return
+            if self.runtime == "onnx" and self._load_cached_onnx():
+                return
             model = self._load_torch()
             size = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
             self._dimension = int(size())
@@ -150,6 +152,19 @@ class SentenceTransformerEmbedder:
             if self._onnx is None:
                 self._model = model
             self.backend = "onnx" if self._onnx is not None else "torch"
+
+    def _load_cached_onnx(self) -> bool:
+        """Run the model's existing ONNX export without loading PyTorch (see ``onnx_runtime.load_cached``)."""
+        assert self.onnx_dir is not None
+        path = resolve_model_path(self.model)
+        encoder = onnx_runtime.load_cached(
+            self.onnx_dir, Path(self.model).name or "model", onnx_runtime.model_identity(path), path, self.int8
+        )
+        if encoder is None:
+            return False
+        self._onnx, self._dimension, self.backend = encoder, encoder.dimension, "onnx"
+        log.info("loaded embedding model %s from %s (ONNX Runtime, without PyTorch)", self.name, encoder.path)
+        return True
 
     def _load_torch(self):  # -> SentenceTransformer
         os.environ.setdefault("HF_HUB_OFFLINE", "1")

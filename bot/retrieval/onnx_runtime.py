@@ -21,6 +21,14 @@ beside what it was made from: the base model's under
 carries a key over the weights' identity and the library versions, so an
 upgrade re-exports.
 
+Once the file exists, ``load_cached`` runs it without PyTorch,
+sentence-transformers or transformers: the model's own ``tokenizer.json``
+through the ``tokenizers`` library (the engine of transformers' fast
+tokenizers: the same ids) and the graph through ONNX Runtime. Importing
+sentence-transformers costs a process about 700 MB of memory (PyTorch alone
+about 500); each of faqbot's processes that embeds (the action server, the
+web app, ``faqbot run`` building the index) used to hold that.
+
 With ``FAQBOT_EMBEDDING_INT8=on`` a plain (unfused) export is quantised to
 int8 once (``<stem>-<key>-int8.onnx``; the float file is not kept): weights a
 quarter of the size, one scale per output channel. A question's forward pass
@@ -35,11 +43,13 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
 import os
 import tempfile
 import warnings
 from collections.abc import Callable, Iterator, Sequence
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -95,13 +105,60 @@ def model_identity(path: str) -> str:
 
 
 def export_key(identity: str) -> str:
-    """The cache key of an export: the weights' identity, the graph's version and the libraries that make and run it."""
-    import onnxruntime
-    import torch
-    import transformers
-
-    setup = f"{EXPORT_VERSION}\0{torch.__version__}\0{transformers.__version__}\0{onnxruntime.__version__}\0{identity}"
+    """The cache key of an export: the weights' identity, the graph's version and the libraries that make and run it
+    (their installed versions, read without importing them)."""
+    versions = "\0".join(metadata.version(name) for name in ("torch", "transformers", "onnxruntime"))
+    setup = f"{EXPORT_VERSION}\0{versions}\0{identity}"
     return hashlib.sha256(setup.encode("utf-8")).hexdigest()[:16]
+
+
+class FastTokenizer:
+    """A model folder's ``tokenizer.json`` on the ``tokenizers`` library, called as ``OnnxEncoder`` calls
+    transformers' tokenizer (padded to the longest text, truncated at ``max_tokens``): the same ids, masks and
+    token types, without importing transformers or PyTorch."""
+
+    def __init__(self, path: Path, max_tokens: int) -> None:
+        from tokenizers import Tokenizer
+
+        self.tokenizer = Tokenizer.from_file(str(path))
+        padding = self.tokenizer.padding or {}
+        self.tokenizer.enable_truncation(max_length=max_tokens)
+        self.tokenizer.enable_padding(
+            pad_id=int(padding.get("pad_id", 0)),
+            pad_type_id=int(padding.get("pad_type_id", 0)),
+            pad_token=str(padding.get("pad_token", "[PAD]")),
+        )
+
+    def __call__(self, texts: Sequence[str], **_: Any) -> dict[str, np.ndarray]:
+        encoded = self.tokenizer.encode_batch(list(texts))
+        return {
+            "input_ids": np.array([e.ids for e in encoded], dtype=np.int64),
+            "attention_mask": np.array([e.attention_mask for e in encoded], dtype=np.int64),
+            "token_type_ids": np.array([e.type_ids for e in encoded], dtype=np.int64),
+        }
+
+
+def load_cached(folder: Path, stem: str, identity: str, model_path: str, int8: bool = False) -> OnnxEncoder | None:
+    """The export ``load_or_export`` made for the same arguments, run without PyTorch, or None when there is none
+    yet (or the model folder has no ``tokenizer.json`` and ``sentence_bert_config.json``): then load the model and
+    call ``load_or_export``."""
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return None
+    path = folder / f"{stem}-{export_key(identity)}{INT8_SUFFIX if int8 else ''}.onnx"
+    model = Path(model_path)
+    if not path.exists() or not (model / "tokenizer.json").exists():
+        return None
+    try:
+        config = json.loads((model / "sentence_bert_config.json").read_text("utf-8"))
+        max_tokens = int(config["max_seq_length"])
+        lower_case = bool(config.get("do_lower_case", False))
+        tokenizer = FastTokenizer(model / "tokenizer.json", max_tokens)
+        return OnnxEncoder(path, tokenizer, max_tokens, lower_case, one_at_a_time=int8)
+    except Exception as exc:  # files, JSON, tokenizers and ONNX Runtime each raise their own types
+        log.warning("cannot run %s without PyTorch (%s): loading the model", path, exc)
+        return None
 
 
 class OnnxEncoder:

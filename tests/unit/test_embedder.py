@@ -1,7 +1,11 @@
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from bot.errors import ConfigError, ModelError
 from bot.retrieval import onnx_fusion, onnx_runtime
@@ -13,7 +17,7 @@ from bot.retrieval.embedder import (
     SentenceTransformerEmbedder,
     resolve_model_path,
 )
-from bot.settings import from_env
+from bot.settings import PROJECT_ROOT, from_env
 from tests.conftest import HashingEmbedder
 
 RUNTIME_CASES = [(False, "torch"), (False, "onnx"), (True, "torch"), (True, "onnx")]
@@ -80,6 +84,51 @@ def test_the_runtime_is_a_setting_onnx_by_default(tmp_path):
         f"{onnx.model}{suffix}@k" for suffix in ("", "", INT8_SUFFIX, ONNX_INT8_SUFFIX)
     ]
     assert [a.runtime for a in adapted] == [r for _, r in RUNTIME_CASES]
+
+
+TORCH_FREE = """
+import json, sys
+from pathlib import Path
+from bot.retrieval.embedder import SentenceTransformerEmbedder
+embedder = SentenceTransformerEmbedder(runtime="onnx", onnx_dir=Path(sys.argv[1]))
+vectors = embedder.encode(json.loads(sys.argv[2]))
+heavy = sorted(m for m in ("torch", "transformers", "sentence_transformers") if m in sys.modules)
+print(json.dumps({"backend": embedder.backend, "heavy": heavy, "vectors": vectors.tolist()}))
+"""
+
+
+@pytest.mark.slow
+def test_a_cached_export_runs_without_pytorch_with_the_same_vectors(tmp_path):
+    """A process that only embeds (the action server, the web app) does not import PyTorch, transformers or
+    sentence-transformers (about 700 MB) once the export exists, and gets the very same vectors."""
+    texts = ["where is my parcel", "  كيف أغير كلمة المرور  ", "Когда придёт моя посылка?", "x", "",
+             "a very long question " * 80, "emoji 🙂 and accents: déjà vu, Ærø"]  # fmt: skip
+    folder = tmp_path / "onnx"
+    exported = SentenceTransformerEmbedder(runtime="onnx", onnx_dir=folder)
+    expected = exported.encode(texts)  # exports (PyTorch loaded here)
+    run = subprocess.run(
+        [sys.executable, "-c", TORCH_FREE, str(folder), json.dumps(texts)],
+        capture_output=True, text=True, cwd=PROJECT_ROOT, check=True, timeout=300,
+    )  # fmt: skip
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert result["backend"] == "onnx" and result["heavy"] == []
+    assert np.array_equal(np.asarray(result["vectors"], dtype=np.float32), expected)
+
+
+@pytest.mark.slow
+def test_the_fast_tokenizer_gives_the_models_own_tokens():
+    from transformers import AutoTokenizer
+
+    path = Path(resolve_model_path("all-MiniLM-L6-v2"))
+    reference = AutoTokenizer.from_pretrained(str(path))
+    fast = onnx_runtime.FastTokenizer(path / "tokenizer.json", 256)
+    texts = [q["question"] for q in yaml.safe_load((PROJECT_ROOT / "knowledge_base" / "tests.yml").read_text())]
+    texts += ["", "x", "word " * 400, "MiXeD CaSe, punctuation!?", "١٢٣ ٤٥٦", "tab\tand\nnewline"]
+    for batch in (texts, texts[:1], texts[-3:]):
+        want = reference(batch, padding=True, truncation=True, max_length=256, return_tensors="np")
+        got = fast(batch)
+        for name in onnx_runtime.INPUTS:
+            assert np.array_equal(got[name], want[name]), name
 
 
 @pytest.mark.slow
