@@ -11,7 +11,6 @@ from pathlib import Path
 
 from bot import services
 from bot.cli import kb_extra, kb_io, kb_live
-from bot.errors import FaqbotError
 from bot.kb.checks import NEAR_DUPLICATE_SIMILARITY
 from bot.kb.loader import load_knowledge_base
 from bot.kb.models import KnowledgeBase
@@ -150,26 +149,4 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
             f"{rank:2d}. {c.score:.3f}  {c.faq_id:32s} {c.question}   "
             f"(dense {c.dense:.3f}, lexical {c.lexical:.3f}, words {c.words:.3f}, classifier {c.classifier:+.3f})"
         )
-    return 0
-
-
-def ensure_index(settings: Settings) -> int:
-    """Validate the KB and rebuild its index if stale (used by ``faqbot run``)."""
-    kb = _load(settings)
-    for problem in kb.problems:
-        print(problem, file=sys.stderr)
-    if kb.errors:
-        print(f"knowledge base has {len(kb.errors)} errors; fix them and run 'faqbot kb validate'", file=sys.stderr)
-        return 1
-    if not is_stale(kb, settings.index_dir, settings.embedding_model, settings.ranking):
-        print("knowledge base index is up to date")
-        return 0
-    try:
-        report = build_index(
-            kb, services.embedder(settings), settings.index_dir, settings.ranking, progress=_progress_printer()
-        )
-    except FaqbotError as exc:
-        print(f"cannot build index: {exc}", file=sys.stderr)
-        return 1
-    print(f"built index {report.version} ({report.embedded} phrasings embedded) in {report.seconds:.1f}s")
     return 0

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import subprocess
 import sys
 from pathlib import Path
 
 from bot.channels_config import channel_status, read_template, write_credentials, write_endpoints
-from bot.cli.kb import ensure_index
 from bot.cli.rasa_model import ensure_model, rasa_env
 from bot.settings import Settings
 from bot.supervisor import Service, Supervisor, forward_signals
@@ -171,12 +171,19 @@ def supervisor_for(settings: Settings, model: Path) -> Supervisor:
     )
 
 
+def prepare_index(settings: Settings) -> int:
+    """Validate the KB and build its index if stale (``faqbot kb build --if-stale``) in a child process, so the
+    supervisor, which runs as long as the bot, never holds the embedding model (docs/benchmarks.md)."""
+    command = [sys.executable, "-m", "bot.cli", "kb", "build", "--if-stale"]
+    return subprocess.run(command, cwd=settings.home, env=child_env(settings), check=False).returncode
+
+
 def run(settings: Settings) -> int:
     """Prepare the KB and the Rasa model, start the three services and keep them running until Ctrl-C."""
     os.umask(0o077)  # databases, logs and secrets under var/ are the operator's alone (docs/security.md)
     settings = ensure_tokens(settings)
     admin_password = ensure_admin(settings)
-    if ensure_index(settings) != 0:
+    if prepare_index(settings) != 0:
         return 1
     model = ensure_model(settings)
     if model is None:

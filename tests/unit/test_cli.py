@@ -108,3 +108,27 @@ def test_user_commands(env, monkeypatch, capsys, tmp_path: Path):
     assert main(["user", "list"]) == 0
     listing = capsys.readouterr().out
     assert "ann" in listing and "agent" in listing and "(disabled)" in listing
+
+
+@pytest.mark.slow
+def test_faqbot_run_builds_the_index_in_a_child_and_refuses_a_broken_kb(tmp_path: Path, small_kb: Path):
+    """The supervisor (faqbot run's own process, alive as long as the bot) never loads the embedding model:
+    the index is validated and built by ``faqbot kb build --if-stale`` in a child process."""
+    import subprocess
+    import sys
+
+    from bot.cli.run import prepare_index
+    from bot.settings import from_env
+
+    settings = from_env({}).replace(kb_dir=small_kb, var_dir=tmp_path / "var", languages=("en", "ru"))
+    assert prepare_index(settings) == 0
+    assert (settings.index_dir / "CURRENT").exists()
+    assert prepare_index(settings) == 0  # up to date: nothing built
+    heavy = subprocess.run(
+        [sys.executable, "-c", "import sys, bot.cli.run; print(sorted(m for m in ('torch', 'onnxruntime', "
+         "'sentence_transformers', 'transformers') if m in sys.modules))"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    assert heavy == "[]"
+    write_faqs(small_kb, "en", "broken.md", "## Broken?\n```yaml\nid: Not A Slug\n```\nx\n")
+    assert prepare_index(settings) == 1
