@@ -27,10 +27,12 @@ import dataclasses
 import functools
 import hashlib
 import logging
+import sys
 import threading
 import time
 import warnings
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -69,10 +71,32 @@ _STEM_LOCK = threading.Lock()
 _STEMMERS = {"en": "english", "ar": "arabic", "ru": "russian", "fr": "french", "de": "german", "es": "spanish"}
 
 
+def _spacy() -> Any:
+    """spaCy, imported on first use (it is slow to import), without PyTorch.
+
+    spaCy's machine-learning library (thinc) imports PyTorch whenever it is
+    installed, for models faqbot never loads; here only blank tokenizers and
+    stop-word lists are used. PyTorch costs a process ~500 MB, and the action
+    server and the web app otherwise never import it (the embedding model runs
+    on ONNX Runtime), so it is hidden while spaCy is imported: thinc then
+    records that it has no PyTorch. PyTorch stays importable afterwards.
+    """
+    if "spacy" in sys.modules:
+        return sys.modules["spacy"]
+    hidden = "torch" not in sys.modules
+    if hidden:
+        sys.modules["torch"] = None  # type: ignore[assignment]  # makes ``import torch`` raise ImportError
+    try:
+        import spacy
+    finally:
+        if hidden and sys.modules.get("torch", False) is None:
+            del sys.modules["torch"]
+    return spacy
+
+
 @functools.lru_cache(maxsize=16)
 def _tokenizer(lang: str) -> Callable[[str], object] | None:
-    import spacy  # imported on first use: it is slow to import and only the build needs it at once
-
+    spacy = _spacy()
     try:
         return spacy.blank(lang).tokenizer  # type: ignore[no-any-return]
     except (ImportError, KeyError, ValueError):
@@ -88,8 +112,7 @@ def _stemmer(lang: str) -> snowballstemmer.stemmer | None:
 @functools.lru_cache(maxsize=16)
 def _stop_words(lang: str) -> frozenset[str]:
     """spaCy's stop words for ``lang``, normalised as the text is (empty when spaCy has none)."""
-    import spacy
-
+    spacy = _spacy()
     try:
         words = spacy.blank(lang).Defaults.stop_words
     except (ImportError, KeyError, ValueError):

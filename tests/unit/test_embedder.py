@@ -90,17 +90,21 @@ TORCH_FREE = """
 import json, sys
 from pathlib import Path
 from bot.retrieval.embedder import SentenceTransformerEmbedder
+from bot.retrieval.ranker import word_tokens
 embedder = SentenceTransformerEmbedder(runtime="onnx", onnx_dir=Path(sys.argv[1]))
 vectors = embedder.encode(json.loads(sys.argv[2]))
+tokens = word_tokens("en", "Where is my parcel?")  # spaCy's tokenizer: spaCy's thinc would import PyTorch
 heavy = sorted(m for m in ("torch", "transformers", "sentence_transformers") if m in sys.modules)
-print(json.dumps({"backend": embedder.backend, "heavy": heavy, "vectors": vectors.tolist()}))
+import torch  # still importable by whoever needs it (an export)
+print(json.dumps({"backend": embedder.backend, "heavy": heavy, "tokens": tokens, "vectors": vectors.tolist()}))
 """
 
 
 @pytest.mark.slow
 def test_a_cached_export_runs_without_pytorch_with_the_same_vectors(tmp_path):
-    """A process that only embeds (the action server, the web app) does not import PyTorch, transformers or
-    sentence-transformers (about 700 MB) once the export exists, and gets the very same vectors."""
+    """A process that only embeds and ranks (the action server, the web app) does not import PyTorch,
+    transformers or sentence-transformers (about 700 MB) once the export exists, and gets the very same
+    vectors; spaCy's tokenizers do not pull PyTorch in either."""
     texts = ["where is my parcel", "  كيف أغير كلمة المرور  ", "Когда придёт моя посылка?", "x", "",
              "a very long question " * 80, "emoji 🙂 and accents: déjà vu, Ærø"]  # fmt: skip
     folder = tmp_path / "onnx"
@@ -111,7 +115,7 @@ def test_a_cached_export_runs_without_pytorch_with_the_same_vectors(tmp_path):
         capture_output=True, text=True, cwd=PROJECT_ROOT, check=True, timeout=300,
     )  # fmt: skip
     result = json.loads(run.stdout.strip().splitlines()[-1])
-    assert result["backend"] == "onnx" and result["heavy"] == []
+    assert result["backend"] == "onnx" and result["heavy"] == [] and result["tokens"]
     assert np.array_equal(np.asarray(result["vectors"], dtype=np.float32), expected)
 
 
