@@ -38,10 +38,14 @@ bench: install ## answer quality and speed on ../shared/bench, peers side by sid
 	@$(PY) scripts/bench.py $(BENCH_ARGS)
 	@$(PY) scripts/bench_live.py
 
-soak: install-dev ## load and 10-minute soak of the whole bot (locust) -> docs/benchmarks-load.json, .png
-	@$(PY) scripts/soak.py --users 50 --think 5 --duration $${SOAK_SECONDS:-600} --out docs/benchmarks-load.json
+soak: install-dev ## load + 10-minute soak of the whole bot (locust); SOAK_BASELINE=<commit> runs that one first
+	@rm -f docs/benchmarks-load.json
+	@if [ -n "$(SOAK_BASELINE)" ]; then \
+	  $(PY) scripts/soak.py --ref $(SOAK_BASELINE) --users 8 --think 0 --duration 90 --label "saturation, baseline" --out docs/benchmarks-load.json && \
+	  $(PY) scripts/soak.py --ref $(SOAK_BASELINE) --users 50 --think 5 --duration 180 --label "50 conversations, baseline" --out docs/benchmarks-load.json; fi
 	@$(PY) scripts/soak.py --users 8 --think 0 --duration 90 --label saturation --out docs/benchmarks-load.json
-	@$(PY) scripts/soak.py --plot docs/benchmarks-load.json docs/benchmarks-load.png
+	@$(PY) scripts/soak.py --users 50 --think 5 --duration $${SOAK_SECONDS:-600} --label "50 conversations" --out docs/benchmarks-load.json
+	@$(PY) scripts/soak.py --report docs/benchmarks-load.json
 
 clean: ## remove built indexes, models, databases and logs (keeps .venv)
 	rm -rf var models .pytest_cache test-artifacts

@@ -423,6 +423,9 @@ def write_report(results: list[dict[str, object]], out: Path, args: argparse.Nam
         from bench_live import live_section
 
         lines += ["", *live_section(json.loads(live.read_text(encoding="utf-8")))]
+    previous = out.read_text(encoding="utf-8") if out.exists() else ""
+    if LOAD_START in previous and LOAD_END in previous:  # written by hand and by scripts/soak.py (make soak)
+        lines += ["", previous[previous.index(LOAD_START) : previous.index(LOAD_END) + len(LOAD_END)]]
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     (out.parent / "benchmarks.json").write_text(json.dumps(results, indent=1, ensure_ascii=False), encoding="utf-8")
     plot(results, out.parent / "benchmarks.png")
@@ -455,6 +458,10 @@ def plot(results: list[dict[str, object]], path: Path) -> None:
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+
+
+#: The load and soak section of docs/benchmarks.md (issue #20): kept as it is when this script rewrites the file.
+LOAD_START, LOAD_END = "<!-- load:start -->", "<!-- load:end -->"
 
 
 def main() -> None:

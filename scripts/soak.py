@@ -11,7 +11,7 @@ tracker. Prints a summary and appends one JSON record per run to ``--out``.
 
     python scripts/soak.py --users 50 --think 5 --duration 180 --label "50 conversations"
     python scripts/soak.py --users 8 --think 0 --duration 60 --label saturation
-    python scripts/soak.py --plot docs/benchmarks-load.json docs/benchmarks-load.png
+    python scripts/soak.py --report docs/benchmarks-load.json   # plot + table in docs/benchmarks.md
 """
 
 from __future__ import annotations
@@ -261,9 +261,18 @@ def git_commit(home: Path) -> str:
     return result.stdout.strip() or "?"
 
 
+def checkout(ref: str, folder: Path) -> Path:
+    """A detached worktree of ``ref`` in ``folder`` sharing this checkout's trained Rasa models (same inputs, same
+    file name), to run a baseline commit's bot side by side with this one."""
+    subprocess.run(["git", "worktree", "add", "--detach", str(folder), ref], cwd=ROOT, check=True, capture_output=True)
+    (ROOT / "models").mkdir(exist_ok=True)
+    (folder / "models").symlink_to(ROOT / "models")
+    return folder
+
+
 def soak(args: argparse.Namespace) -> dict[str, Any]:
-    home = Path(args.home).resolve()
     folder = Path(tempfile.mkdtemp(prefix="faqbot-soak-"))
+    home = checkout(args.ref, folder / "checkout") if args.ref else Path(args.home).resolve()
     bot = Bot(home, folder / "var", dict(item.split("=", 1) for item in args.env))
     try:
         started = time.monotonic()
@@ -293,6 +302,8 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
         return record
     finally:
         bot.stop()
+        if args.ref:
+            subprocess.run(["git", "worktree", "remove", "--force", str(home)], cwd=ROOT, check=False)
         if not args.keep:
             shutil.rmtree(folder, ignore_errors=True)
         else:
@@ -317,13 +328,50 @@ def summary(record: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def plot(records_path: Path, out: Path) -> None:
+SOAK_START, SOAK_END = "<!-- soak:start -->", "<!-- soak:end -->"
+
+
+def table(records: list[dict[str, Any]]) -> list[str]:
+    """The runs of a records file as the table docs/benchmarks.md shows (between the soak markers)."""
+    lines = [
+        SOAK_START,
+        "| run | commit | when | load avg | turns/s | p50 ms | p95 ms | p99 ms | failures | missing in tracker "
+        "| memory after start MB (sup/rasa/actions/web) | growth MB | CPU ms/turn (rasa/actions/web) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in records:
+        every = r["turns"]["all"]
+        memory = r["memory_after_start_mb"]
+        use = r["resources"]
+        growth = sum(v["rss_end_mb"] - v["rss_start_mb"] for v in use.values())
+        at_start = "/".join(f"{memory.get(n, 0):.0f}" for n in ("supervisor", *SERVICES))
+        cpu = "/".join(f"{use.get(n, {}).get('cpu_ms_per_turn', 0):.1f}" for n in SERVICES)
+        lines.append(
+            f"| {r['label']} | {r['commit']} | {r['when']} | {r['loadavg'][0]:.1f} | {every['per_second']:.1f} "
+            f"| {every['p50_ms']:.0f} | {every['p95_ms']:.0f} | {every['p99_ms']:.0f} | {every['failures']} "
+            f"| {r['accounting']['messages_missing']} of {every['turns']} "
+            f"| {sum(memory.values()):.0f} ({at_start}) | {growth:+.0f} | {cpu} |"
+        )
+    return [*lines, SOAK_END]
+
+
+def report(records_path: Path, docs: Path) -> None:
+    """Plot the records next to the file (.png) and put their table into ``docs`` between the soak markers."""
+    records = [json.loads(line) for line in records_path.read_text("utf-8").splitlines() if line.strip()]
+    plot(records, records_path.with_suffix(".png"))
+    text = docs.read_text("utf-8")
+    if SOAK_START not in text or SOAK_END not in text:
+        raise SystemExit(f"{docs} has no {SOAK_START} ... {SOAK_END} section for the table")
+    section = "\n".join(table(records))
+    docs.write_text(text[: text.index(SOAK_START)] + section + text[text.index(SOAK_END) + len(SOAK_END) :], "utf-8")
+
+
+def plot(records: list[dict[str, Any]], out: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    records = [json.loads(line) for line in records_path.read_text("utf-8").splitlines() if line.strip()]
     figure, (memory, latency) = plt.subplots(1, 2, figsize=(12, 4.5))
     for record in records:
         timeline = record["timeline"]
@@ -345,6 +393,7 @@ def plot(records_path: Path, out: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--home", default=str(ROOT), help="the checkout to run (default: this one)")
+    parser.add_argument("--ref", default="", help="run the bot of this git commit instead (a temporary worktree)")
     parser.add_argument("--users", type=int, default=50, help="concurrent conversations")
     parser.add_argument("--think", type=float, default=5.0, help="mean seconds between a customer's turns")
     parser.add_argument("--duration", type=int, default=180, help="seconds of load")
@@ -355,10 +404,11 @@ def main() -> None:
     parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for the bot (repeatable)")
     parser.add_argument("--out", default="", help="append the JSON record to this file")
     parser.add_argument("--keep", action="store_true", help="keep the data folder and logs")
-    parser.add_argument("--plot", nargs=2, metavar=("RECORDS", "PNG"), help="plot the records of a file and stop")
+    parser.add_argument("--report", metavar="RECORDS", help="plot a records file and table it in docs; then stop")
+    parser.add_argument("--docs", default=str(ROOT / "docs" / "benchmarks.md"), help="where --report writes")
     args = parser.parse_args()
-    if args.plot:
-        plot(Path(args.plot[0]), Path(args.plot[1]))
+    if args.report:
+        report(Path(args.report), Path(args.docs))
         return
     args.label = args.label or f"{args.users} conversations, {args.think:g} s think"
     record = soak(args)
