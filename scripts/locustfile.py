@@ -1,6 +1,7 @@
 """The load `make soak` puts on a running bot (locust): customers over Rasa's REST channel, agents on the desk.
 
-Each ``Customer`` is one conversation: after a greeting it asks the KB's
+Each ``Customer`` (REST) or ``WidgetCustomer`` (socket.io, as the website
+widget talks) is one conversation: after a greeting it asks the KB's
 test questions (knowledge_base/tests.yml: English, Arabic and Russian, some
 out of scope) with think time between turns, clicks a "did you mean" button
 when it gets one, now and then asks for a person (name, email: a ticket),
@@ -21,15 +22,19 @@ percentiles of customer turns alone; locust's own include the desk's requests).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import queue
 import random
 import re
+import threading
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
+import socketio
 import yaml
 from locust import HttpUser, between, constant, task
 
@@ -44,6 +49,13 @@ QUESTIONS: list[dict[str, str]] = yaml.safe_load((ROOT / "knowledge_base" / "tes
 GREETINGS = {"en": "hi", "ar": "مرحبا", "ru": "здравствуйте"}
 THANKS = {"en": "thanks!", "ar": "شكرا", "ru": "спасибо"}
 TICKET = re.compile(r"T-\d{6}")
+REPLY_TIMEOUT = 60.0
+
+
+def record(kind: str, elapsed_ms: float, ok: bool) -> None:
+    if LATENCIES:
+        with open(LATENCIES, "a", encoding="utf-8") as out:
+            out.write(f"{kind}\t{elapsed_ms:.1f}\t{int(ok)}\n")
 
 
 class Customer(HttpUser):
@@ -87,9 +99,7 @@ class Customer(HttpUser):
             ok = isinstance(replies, list) and bool(replies)
             if not ok:
                 response.failure(f"no reply: {response.status_code} {response.text[:80]!r}")
-            if LATENCIES:
-                with open(LATENCIES, "a", encoding="utf-8") as out:
-                    out.write(f"{kind}\t{elapsed:.1f}\t{int(ok)}\n")
+            record(kind, elapsed, ok)
             return replies if ok else []
 
     @task
@@ -121,6 +131,61 @@ class Customer(HttpUser):
         self.environment.events.request.fire(
             request_type="CHECK", name=why, response_time=0, response_length=0, exception=RuntimeError(why)
         )
+
+
+class WidgetCustomer(Customer):
+    """The same conversations through the widget's channel, socket.io: a socket per conversation (a page load;
+    long-polling: python-socketio's websocket client does not connect under locust's gevent), the turn's time
+    to its first bot message. They do not hand off (the form's replies come as several messages; the REST
+    customers cover it)."""
+
+    weight = 5
+    sio: socketio.Client | None = None
+
+    def _new_conversation(self) -> None:
+        super()._new_conversation()
+        self.hands_off = False
+        if self.sio is not None:
+            self.sio.disconnect()
+        self.inbox: queue.Queue[dict[str, Any]] = queue.Queue()
+        confirmed = threading.Event()
+        sio = socketio.Client(reconnection=False)
+        sio.on("bot_uttered", self.inbox.put)
+        sio.on("session_confirm", lambda _: confirmed.set())
+        sio.connect(self.host, transports=["polling"])
+        sio.emit("session_request", {"session_id": self.sender})
+        confirmed.wait(10)
+        self.sio = sio
+
+    def on_stop(self) -> None:
+        super().on_stop()
+        if self.sio is not None:
+            self.sio.disconnect()
+
+    def say(self, text: str, kind: str) -> list[dict[str, Any]]:
+        assert self.sio is not None
+        while not self.inbox.empty():
+            self.inbox.get_nowait()
+        started = time.perf_counter()
+        self.sio.emit("user_uttered", {"message": text, "session_id": self.sender})
+        self.sent += 1
+        replies: list[dict[str, Any]] = []
+        try:
+            replies.append(self.inbox.get(timeout=REPLY_TIMEOUT))
+        except queue.Empty:
+            pass
+        elapsed = (time.perf_counter() - started) * 1000
+        with contextlib.suppress(queue.Empty):
+            while True:  # the rest of the turn's messages (an answer and its buttons come as one)
+                replies.append(self.inbox.get(timeout=0.05))
+        name = f"{kind} (socket.io)"
+        error = None if replies else RuntimeError("no reply")
+        self.environment.events.request.fire(
+            request_type="SIO", name=name, response_time=elapsed, response_length=0, exception=error
+        )
+        record(name, elapsed, bool(replies))
+        # socket.io sends buttons as quick_replies.
+        return [{"buttons": reply.get("quick_replies") or [], **reply} for reply in replies]
 
 
 class Agent(HttpUser):

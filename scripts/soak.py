@@ -314,10 +314,10 @@ def summary(record: dict[str, Any]) -> str:
     total = record["turns"].get("all", {})
     customer = {k: v for k, v in record["turns"].items() if k != "all"}
     lines = [f"== {record['label']} ({record['commit']}, {record['when']}, load avg {record['loadavg'][0]:.1f})"]
-    lines.append(f"{'kind':<14}{'turns':>7}{'fail':>6}{'/s':>7}{'p50':>7}{'p95':>7}{'p99':>7}")
+    lines.append(f"{'kind':<24}{'turns':>7}{'fail':>6}{'/s':>7}{'p50':>7}{'p95':>7}{'p99':>7}")
     for name, row in sorted(customer.items()) + [("all", total)]:
         lines.append(
-            f"{name:<14}{row.get('turns', 0):>7}{row.get('failures', 0):>6}{row.get('per_second', 0):>7.1f}"
+            f"{name:<24}{row.get('turns', 0):>7}{row.get('failures', 0):>6}{row.get('per_second', 0):>7.1f}"
             f"{row.get('p50_ms', 0):>7.0f}{row.get('p95_ms', 0):>7.0f}{row.get('p99_ms', 0):>7.0f}"
         )
     lines.append(f"accounting: {record['accounting']}")
