@@ -1,5 +1,5 @@
 """The chat widget's own API: thumbs on answers, what it missed while disconnected, and
-"leave a message" when the bot is unreachable.
+"leave a message" when the bot is unreachable; and the CORS header of the widget's own ES modules.
 
 Public (customers are not signed in), so: JSON only, small bodies, requests
 from the web app's own origin or from ``FAQBOT_WIDGET_ORIGINS`` only (CORS
@@ -8,10 +8,16 @@ conversation is named by the widget's session id, a random secret the
 browser keeps (the same that joins its socket.io room); history is only given
 for conversations held over socket.io, never for a guessable id such as a
 phone number of an SMS conversation.
+
+The widget's code is public: ``static/widget.js`` is a classic script any page may embed, and the
+ES modules it imports from ``static/widget/`` are fetched by browsers in CORS mode without cookies,
+so they are served with ``Access-Control-Allow-Origin: *`` (widget.js, a classic script, needs none).
+Which sites may *talk* to the bot is decided where it matters: here and at Rasa's socket.io.
 """
 
 from __future__ import annotations
 
+import posixpath
 import threading
 import time
 from collections import deque
@@ -36,6 +42,8 @@ bp = Blueprint("widget_api", __name__, url_prefix="/widget/api")
 LIMITS = {"feedback": (60, 60.0), "message": (5, 600.0), "history": (60, 60.0)}
 #: The widget's Rasa channel: conversations the widget may read back, and where left messages come from.
 WIDGET_CHANNEL = "socketio"
+#: Static files under this folder are the widget's ES modules (readable from any origin).
+MODULES_FOLDER = "widget/"
 #: Messages one history call returns at most (the latest).
 MAX_HISTORY = 100
 #: Entries of the widget's own transcript kept with a left message, and their length.
@@ -70,6 +78,16 @@ def cors_headers(response: Response) -> Response:
         response.headers["Access-Control-Allow-Headers"] = "Content-Type"
         response.headers["Access-Control-Max-Age"] = "600"
         response.headers.add("Vary", "Origin")
+    return response
+
+
+@bp.after_app_request
+def module_cors(response: Response) -> Response:
+    """Lets a host site's page import the widget's modules (public code, fetched without credentials)."""
+    # normalised as the static view resolves it: "widget/../desk.js" is desk.js, not a module
+    filename = posixpath.normpath(str((request.view_args or {}).get("filename", "")))
+    if request.endpoint == "static" and filename.startswith(MODULES_FOLDER):
+        response.headers["Access-Control-Allow-Origin"] = "*"
     return response
 
 
