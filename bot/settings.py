@@ -487,7 +487,6 @@ def _check_smtp(settings: Settings) -> None:
         raise ConfigError("need FAQBOT_SMTP_TIMEOUT > 0 and FAQBOT_SMTP_MAX_ATTEMPTS >= 1")
 
 
-
 #: Seconds in each period a rate limit may be given in ("30/minute").
 RATE_PERIODS = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0}
 

@@ -25,9 +25,7 @@ def say(page, text: str, expect: str) -> list[str]:
     count = page.get_by_test_id("faqbot-msg-bot").count()
     page.get_by_test_id("faqbot-input").fill(text)
     page.get_by_test_id("faqbot-send").click()
-    page.wait_for_function(
-        f"{BOT_TEXTS}.slice({count}).some(t => new RegExp({expect!r}, 'i').test(t))", timeout=30_000
-    )
+    page.wait_for_function(f"{BOT_TEXTS}.slice({count}).some(t => new RegExp({expect!r}, 'i').test(t))", timeout=30_000)
     return list(page.evaluate(BOT_TEXTS))[count:]
 
 

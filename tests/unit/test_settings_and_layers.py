@@ -1,4 +1,3 @@
-import ast
 from pathlib import Path
 
 import pytest
@@ -54,34 +53,6 @@ def test_ranking_settings_from_the_environment():
 def test_invalid_settings_are_rejected(env):
     with pytest.raises(ConfigError):
         from_env(env)
-
-
-def _imports(folder: Path) -> dict[str, set[str]]:
-    found: dict[str, set[str]] = {}
-    for path in folder.rglob("*.py"):
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        names = set()
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                names.update(alias.name.split(".")[0] for alias in node.names)
-            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                names.add(node.module.split(".")[0])
-        found[str(path.relative_to(PROJECT_ROOT))] = names
-    return found
-
-
-def test_bot_never_imports_rasa_or_rasa_sdk():
-    offenders = {
-        p: n & {"rasa", "rasa_sdk"} for p, n in _imports(PROJECT_ROOT / "bot").items() if n & {"rasa", "rasa_sdk"}
-    }
-    assert offenders == {}
-
-
-def test_actions_never_import_flask_or_rasa_core():
-    offenders = {
-        p: n & {"flask", "rasa"} for p, n in _imports(PROJECT_ROOT / "actions").items() if n & {"flask", "rasa"}
-    }
-    assert offenders == {}
 
 
 def test_only_settings_reads_the_environment():
