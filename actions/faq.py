@@ -169,7 +169,7 @@ class ActionAnswerFaq(Action):
             response="utter_faq_answer",
             buttons=buttons,
             answer=entry.answer,
-            # identifies this answer for the customer's thumbs up/down (bot/feedback.py)
+            # identifies this answer for the customer's thumbs up/down (bot/storage/feedback.py)
             answer_id=uuid.uuid4().hex,
             faq_id=entry.id,
             kb_version=kb_version,

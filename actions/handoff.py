@@ -21,11 +21,11 @@ from bot.handoff.context import (
     find_order_number,
     transcript_from_events,
 )
-from bot.handoff.db import DatabaseUnavailable
 from bot.handoff.hours import BusinessHours
 from bot.handoff.outlook import outlook_for
 from bot.handoff.store import HandoffTicket
 from bot.settings import Thresholds, get_settings
+from bot.storage.database import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -11,9 +11,9 @@ from rasa_sdk.events import EventType, ReminderScheduled, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from bot import surveys
 from bot.errors import FaqbotError
 from bot.settings import get_settings
+from bot.storage import surveys
 
 log = logging.getLogger(__name__)
 

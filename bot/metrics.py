@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any
 
 from bot.conversations import TrackerReader
 from bot.errors import FaqbotError
-from bot.feedback import read_feedback
 from bot.outcomes import (
     METRICS,
     Conversation,
@@ -42,7 +41,8 @@ from bot.outcomes import (
 from bot.redact import Redactor, redactor_for
 from bot.retrieval.embedder import CachingEmbedder, Embedder
 from bot.settings import Settings
-from bot.surveys import read_surveys
+from bot.storage.feedback import read_feedback
+from bot.storage.surveys import read_surveys
 
 if TYPE_CHECKING:
     from bot.faq import FaqService

@@ -46,7 +46,7 @@ from bot.outcomes import (
 )
 from bot.redact import Redactor, redactor_for
 from bot.settings import Settings
-from bot.surveys import surveys_of
+from bot.storage.surveys import surveys_of
 
 #: Rasa's text for an intent triggered from outside (reminders, the desk handing back).
 EXTERNAL_PREFIX = "EXTERNAL: "

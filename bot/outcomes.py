@@ -29,9 +29,9 @@ from bot.conversations import (
     parse_time,
     tracker_location,
 )
-from bot.handoff.db import read_only_rows
 from bot.retrieval.decision import ANSWER, CLARIFY
 from bot.settings import Settings
+from bot.storage.database import read_only_rows
 
 #: Rasa runs this action when a session (re)starts: each session is one conversation.
 SESSION_START_ACTION = "action_session_start"

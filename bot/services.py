@@ -10,14 +10,14 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from bot.accounts import LoginThrottle, UserStore
 from bot.faq import FaqService
-from bot.feedback import FeedbackStore
 from bot.handoff.mail import MailComposer
 from bot.handoff.spool import HandoffSpool
 from bot.handoff.store import HandoffStore
 from bot.retrieval.embedder import SentenceTransformerEmbedder
 from bot.settings import Settings, get_settings
+from bot.storage.accounts import LoginThrottle, UserStore
+from bot.storage.feedback import FeedbackStore
 
 
 @functools.cache

@@ -13,7 +13,7 @@ answer a handed-off conversation need them; reports and the dashboard mask
 those too when they show texts (docs/metrics.md).
 
 A SQLite file is created readable by its owner only (0600, in folders made
-0700; ``bot.handoff.db.private_file``), whatever the process umask.
+0700; ``bot.storage.database.private_file``), whatever the process umask.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import BotUttered, Event, SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from bot.handoff.db import private_file
 from bot.redact import mask_payment_data
+from bot.storage.database import private_file
 
 
 def _masked(value: Any) -> Any:

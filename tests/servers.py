@@ -26,7 +26,6 @@ import requests
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from bot.accounts import UserStore
 from bot.cli.rasa_model import ensure_model
 from bot.cli.run import supervisor_for
 from bot.handoff.rasa_client import RasaClient, RasaUnavailable
@@ -35,6 +34,7 @@ from bot.kb.loader import load_knowledge_base
 from bot.retrieval.index import build_index
 from bot.services import embedder
 from bot.settings import PROJECT_ROOT, Settings, from_env
+from bot.storage.accounts import UserStore
 from bot.supervisor import Supervisor
 
 

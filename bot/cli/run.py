@@ -43,7 +43,7 @@ def ensure_tokens(settings: Settings) -> Settings:
 
 def ensure_admin(settings: Settings) -> str | None:
     """Create the first desk user (``admin``) when there is none; returns its new password, once."""
-    from bot.accounts import UserStore
+    from bot.storage.accounts import UserStore
 
     users = UserStore(settings.database_path, settings.http_timeout)
     if users.count():

@@ -1,7 +1,7 @@
 """``faqbot user``: desk accounts (agents, editors, admins).
 
 Changing a password, a role or disabling a user signs that user out
-everywhere (their sessions are deleted; bot/accounts.py).
+everywhere (their sessions are deleted; bot/storage/accounts.py).
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import argparse
 import getpass
 import sys
 
-from bot.accounts import ROLES, UserStore
 from bot.settings import Settings
+from bot.storage.accounts import ROLES, UserStore
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:

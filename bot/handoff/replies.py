@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.errors import HandoffError
 from bot.handoff import mail, outbox
+from bot.storage.database import storage_error
 
 if TYPE_CHECKING:
     from bot.handoff.mail import MailComposer
@@ -154,7 +155,7 @@ def delivery_states(
             (ticket.id,),
         ).fetchone()
     except sqlite3.Error as exc:
-        raise HandoffError(f"cannot read the delivery of {ticket.number}'s replies: {exc}") from exc
+        raise storage_error(f"cannot read the delivery of {ticket.number}'s replies", exc) from exc
     finally:
         conn.close()
     states: dict[int, dict[str, Any]] = {}

@@ -29,11 +29,11 @@ from pathlib import Path
 from typing import Any
 
 from bot.errors import HandoffError
-from bot.handoff import outbox, replies, webhook
-from bot.handoff.db import Database
+from bot.handoff import replies, webhook
 from bot.handoff.mail import MailComposer
 from bot.handoff.packets import build_packet
 from bot.redact import mask_payment_data
+from bot.storage.database import Database
 
 REASONS = ("customer_request", "low_confidence", "repeated_failure", "offline_message")
 OPEN = ("waiting", "with_agent")
@@ -153,7 +153,7 @@ class HandoffStore:
         max_text: int = 5000,
         mail: MailComposer | None = None,
     ) -> None:
-        self.db = Database(path, timeout, extra_schema=(outbox.migrate,))
+        self.db = Database(path, timeout)
         self.path = path
         self.webhook = webhook
         #: Builds reply emails; None when no SMTP server is configured (no replies by email).

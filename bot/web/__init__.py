@@ -18,6 +18,7 @@ from flask import Flask, Response, abort, render_template, request, send_from_di
 
 from bot.errors import HandoffError
 from bot.settings import Settings, get_settings
+from bot.storage.database import StorageError
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,8 @@ def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] 
         return redirect(url_for("desk.queue"), 301)  # type: ignore[return-value]
 
     @app.errorhandler(HandoffError)
-    def store_unavailable(exc: HandoffError) -> tuple[str, int]:
+    @app.errorhandler(StorageError)
+    def store_unavailable(exc: HandoffError | StorageError) -> tuple[str, int]:
         log.error("%s", exc)
         return render_template("error.html", message=f"The ticket store is unavailable: {exc}"), 503
 

@@ -2,14 +2,14 @@
 
 A signed-in browser's cookie (HttpOnly, SameSite=Lax and, with
 FAQBOT_SECURE_COOKIES, Secure) carries only a signed random session id; the
-session itself lives in the database (``bot.accounts.UserStore``), so it ends
+session itself lives in the database (``bot.storage.accounts.UserStore``), so it ends
 for good at sign-out, at expiry, and when the user's password, role or
 enabled state changes: a replayed old cookie is refused. Every
 state-changing request from a signed-in browser must carry the session's
 CSRF token (form field ``csrf_token`` or header ``X-CSRF-Token``); before
 sign-in the login form's token is kept in the cookie. Failed sign-ins are
 throttled per address and username, per address and per username
-(``bot.accounts.LoginThrottle``, shared by every web process).
+(``bot.storage.accounts.LoginThrottle``, shared by every web process).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from flask import Blueprint, abort, g, jsonify, redirect, render_template, reque
 from flask.typing import ResponseReturnValue
 
 from bot import services
-from bot.accounts import User, WebSession
+from bot.storage.accounts import User, WebSession
 from bot.web.common import settings
 
 bp = Blueprint("auth", __name__)

@@ -27,6 +27,7 @@ from bot.handoff.replies import Undeliverable
 from bot.handoff.store import HandoffMessage, HandoffTicket, InvalidMessage, TransitionError
 from bot.kb.drafts import add_alternate, write_draft
 from bot.redact import mask_payment_data
+from bot.storage.database import StorageError
 from bot.web.auth import current_session_id, current_user, login_required, session_alive
 from bot.web.common import handoff_store, settings
 
@@ -47,6 +48,7 @@ def refused(exc: HandoffError) -> ResponseReturnValue:
 
 @bp.errorhandler(KnowledgeBaseError)
 @bp.errorhandler(HandoffError)
+@bp.errorhandler(StorageError)
 def failed(exc: FaqbotError) -> ResponseReturnValue:
     return jsonify(error=str(exc)), 400 if isinstance(exc, (KnowledgeBaseError, InvalidMessage)) else 503
 
@@ -147,7 +149,7 @@ def queue() -> str:
     assert user is not None
     try:
         snapshot, error = queue_snapshot(user.username), None
-    except HandoffError as exc:
+    except (HandoffError, StorageError) as exc:
         snapshot, error = {"waiting": [], "mine": [], "others": [], "closed": []}, str(exc)
     return render_template("desk_queue.html", queue=snapshot, user=user, error=error)
 
@@ -179,7 +181,7 @@ def queue_events() -> Response:
                         yield _event("failure", SIGNED_OUT)
                         return
                     snapshot = queue_snapshot(username)
-                except HandoffError as exc:
+                except (HandoffError, StorageError) as exc:
                     yield _event("failure", {"error": str(exc)})
                     return
             digest = hashlib.sha1(json.dumps({k: [(i["id"], i["status"], i["agent"]) for i in v]
@@ -239,7 +241,7 @@ def ticket_events(ticket_id: int) -> Response:
                     current = store.get(ticket_id)
                     views = message_views(current, store.messages(ticket_id)) if current is not None else []
                     options = reply_view(current) if current is not None else None
-                except HandoffError as exc:
+                except (HandoffError, StorageError) as exc:
                     yield _event("failure", {"error": str(exc)})
                     return
             for view in views:

@@ -22,11 +22,12 @@ from flask.typing import ResponseReturnValue
 
 from bot import services
 from bot.errors import HandoffError
-from bot.feedback import VALUES, find_answer
 from bot.handoff.context import clean_email, clean_name
 from bot.handoff.rasa_client import RasaClient
 from bot.handoff.store import HandoffTicket
 from bot.messages import MAX_CONVERSATION_ID_CHARS
+from bot.storage.database import StorageError
+from bot.storage.feedback import VALUES, find_answer
 from bot.web.common import handoff_store, settings
 from bot.widget_view import widget_history
 
@@ -123,7 +124,7 @@ def feedback() -> ResponseReturnValue:
         return jsonify(error="no such answer in this conversation"), 404
     try:
         row = services.feedback_store(settings()).vote(answer, value)
-    except HandoffError as exc:
+    except StorageError as exc:
         current_app.logger.error("cannot store a vote: %s", exc)
         return jsonify(error="votes cannot be stored right now: try again later"), 503
     return jsonify(faq_id=row["faq_id"], kb_version=row["kb_version"], value=value)
@@ -207,7 +208,7 @@ def leave_message() -> ResponseReturnValue:
     )
     try:
         stored = handoff_store().create(ticket)
-    except HandoffError as exc:
+    except (HandoffError, StorageError) as exc:
         current_app.logger.error("cannot store a left message: %s", exc)
         return jsonify(error="your message could not be stored: please try again in a moment"), 503
     current_app.logger.info("message left as %s for %s", stored.number, conversation_id)

@@ -18,10 +18,10 @@ from actions.desk import (
 )
 from actions.handoff import ActionCreateTicket
 from bot import services
-from bot.accounts import UserStore
 from bot.handoff.outlook import format_opening
 from bot.handoff.store import HandoffStore, HandoffTicket
 from bot.settings import get_settings
+from bot.storage.accounts import UserStore
 from tests.actions.test_actions import asked, responses, run, tracker
 
 SLOTS = {"customer_name": "Ada", "customer_email": "ada@example.com", "language": "en", "last_question": "q"}

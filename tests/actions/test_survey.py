@@ -10,7 +10,7 @@ from actions.desk import ActionSaveCsat
 from actions.faq import ActionAnswerFaq
 from actions.survey import ActionGoodbye, ActionInactivitySurvey
 from bot.settings import get_settings
-from bot.surveys import read_surveys
+from bot.storage.surveys import read_surveys
 from tests.actions.test_actions import asked, responses, run, tracker
 
 ANSWERED = [

@@ -77,9 +77,9 @@ def test_training_hash_follows_inputs(tmp_path: Path):
 
 
 def test_first_run_generates_secrets_and_one_admin(tmp_path: Path):
-    from bot.accounts import UserStore
     from bot.cli.run import ensure_admin, ensure_tokens
     from bot.settings import Settings
+    from bot.storage.accounts import UserStore
 
     settings = Settings(var_dir=tmp_path / "var")
     first = ensure_tokens(settings)

@@ -11,9 +11,9 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
-from bot.accounts import UserStore
 from bot.conversations import iso_time
 from bot.settings import Settings
+from bot.storage.accounts import UserStore
 from bot.web import create_app, dashboard
 from tests.conftest import HashingEmbedder
 from tests.unit.test_conversations import T0, Conversation, save_conversations

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.accounts import UserStore
 from bot.handoff.store import HandoffStore, HandoffTicket
 from bot.kb.loader import load_knowledge_base
 from bot.settings import Settings
+from bot.storage.accounts import UserStore
 from bot.web import create_app, desk
 
 PASSWORD = "correct horse battery"

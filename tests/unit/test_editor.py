@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from bot import services
-from bot.accounts import UserStore
 from bot.kb.history import content_hash
 from bot.kb.loader import load_knowledge_base
 from bot.kb.watch import KbWatcher
 from bot.settings import Settings
+from bot.storage.accounts import UserStore
 from bot.web import create_app
 from tests.conftest import HashingEmbedder
 from tests.unit.test_conversations import Conversation, save_conversations

@@ -21,7 +21,6 @@ from typing import Any
 
 import pytest
 
-from bot.accounts import UserStore
 from bot.errors import ConfigError
 from bot.handoff import replies
 from bot.handoff.mail import CHANNEL, MailComposer, SmtpTransport
@@ -30,6 +29,7 @@ from bot.handoff.rasa_client import RasaClient
 from bot.handoff.relay import Relay
 from bot.handoff.store import HandoffStore, HandoffTicket
 from bot.settings import from_env
+from bot.storage.accounts import UserStore
 from tests.servers import SmtpSink, free_port
 
 SENDER = "Larkspur help <help@larkspur.example>"

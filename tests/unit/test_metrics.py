@@ -27,7 +27,7 @@ from bot.metrics_drilldown import drilldown, transcript
 from bot.outcomes import METRICS
 from bot.retrieval.index import build_index
 from bot.settings import Settings
-from bot.surveys import record
+from bot.storage.surveys import record
 from tests.conftest import HashingEmbedder
 from tests.unit.test_conversations import KB_VERSION, T0, Conversation, save_conversations
 
@@ -303,7 +303,7 @@ def test_report_is_a_dataclass_with_to_dict():
 def test_the_post_conversation_survey_feeds_csat_and_ces(seeded: Settings):
     import sqlite3
 
-    from bot.surveys import record
+    from bot.storage.surveys import record
 
     for kind, score, channel in (
         ("csat", 5, "socketio"),
@@ -324,7 +324,7 @@ def test_the_post_conversation_survey_feeds_csat_and_ces(seeded: Settings):
 
 
 def test_thumbs_give_helpfulness_overall_and_per_faq_with_the_filters(seeded: Settings):
-    from bot.feedback import AnsweredFaq, FeedbackStore
+    from bot.storage.feedback import AnsweredFaq, FeedbackStore
 
     store = FeedbackStore(seeded.database_path)
     votes = [  # (conversation, faq, version, language, channel, when, value)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot.feedback import FeedbackError, FeedbackStore, find_answer, read_feedback
 from bot.handoff.store import HandoffStore
 from bot.settings import Settings
+from bot.storage.feedback import FeedbackError, FeedbackStore, find_answer, read_feedback
 from bot.web import create_app
 from bot.widget_view import widget_history
 

@@ -18,28 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from bot.errors import FaqbotError
-from bot.handoff.db import Database, rows_in_period
+from bot.storage.database import Database, rows_in_period
 
 #: A vote's value by what the widget sends.
 VALUES = {"up": 1, "down": -1}
-
-FEEDBACK_SCHEMA = """
-CREATE TABLE IF NOT EXISTS answer_feedback (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    conversation_id TEXT NOT NULL,
-    answer_id TEXT NOT NULL,
-    faq_id TEXT NOT NULL,
-    kb_version TEXT,
-    language TEXT,
-    channel TEXT,
-    value INTEGER NOT NULL,
-    answered_at REAL NOT NULL,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL,
-    UNIQUE (conversation_id, answer_id)
-);
-CREATE INDEX IF NOT EXISTS answer_feedback_created ON answer_feedback (created_at);
-"""
 
 
 class FeedbackError(FaqbotError):
@@ -89,7 +71,7 @@ class FeedbackStore:
 
     def __init__(self, path: Path, timeout: float = 5.0) -> None:
         self.path = path
-        self.db = Database(path, timeout, extra_schema=(FEEDBACK_SCHEMA,))
+        self.db = Database(path, timeout)
 
     def vote(self, answer: AnsweredFaq, value: str) -> dict[str, Any]:
         """Record (or change) the vote on ``answer``; returns the stored row."""

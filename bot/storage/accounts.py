@@ -24,8 +24,8 @@ from pathlib import Path
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from bot.errors import FaqbotError
-from bot.handoff.db import Database
 from bot.settings import Settings
+from bot.storage.database import Database
 
 ROLES = ("agent", "editor", "admin")
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,39}$")
