@@ -45,8 +45,8 @@ from bot.storage.feedback import read_feedback
 from bot.storage.surveys import read_surveys
 
 if TYPE_CHECKING:
+    from bot.analytics.unanswered import Cluster, FaqHint
     from bot.faq import FaqService
-    from bot.kb.inbox import Cluster, FaqHint
 
 log = logging.getLogger(__name__)
 
@@ -414,7 +414,7 @@ def _with_clusters(
     """Add how many groups of meaning the unanswered questions form, and the largest with a FAQ hint each.
 
     The questions are the ones ``unanswered_questions`` counts; they are grouped
-    by ``bot.kb.inbox``, the editor's inbox's clustering.
+    by ``bot.analytics.unanswered``, the editor's inbox's clustering.
     """
     questions = [
         q for c in selection.conversations for q in c.questions if selection.question_kept(q) and not answered(q)
@@ -422,7 +422,7 @@ def _with_clusters(
     if not questions:
         return dataclasses.replace(report, unanswered_clusters=0, largest_clusters=[])
     from bot import services
-    from bot.kb.inbox import cluster_questions, index_backgrounds
+    from bot.analytics.unanswered import cluster_questions, index_backgrounds
 
     try:
         model = embedder or services.embedder(settings)
@@ -441,7 +441,7 @@ def _with_clusters(
 
 def _hinted(clusters: list[Cluster], service: FaqService) -> list[Cluster]:
     """The inbox's ``with_hints``, asking the live index only about clusters it has not hinted yet."""
-    from bot.kb.inbox import with_hints
+    from bot.analytics.unanswered import with_hints
 
     try:
         where = (str(service.index_dir), service.index.version)

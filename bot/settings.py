@@ -215,7 +215,7 @@ class Settings:
     survey_ces: bool = True
     #: Minutes of customer silence after an answer before the survey is asked; 0: only on goodbye.
     survey_after_minutes: float = 10.0
-    # Knowledge base hot reload (bot/kb/watch.py, run by the web app)
+    # Knowledge base hot reload (bot/editing/watch.py, run by the web app)
     kb_reload: bool = True
     kb_reload_interval: float = 0.25
 

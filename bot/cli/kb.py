@@ -11,11 +11,11 @@ from pathlib import Path
 
 from bot import services
 from bot.cli import kb_extra, kb_io, kb_live
+from bot.editing.checks import NEAR_DUPLICATE_SIMILARITY
+from bot.editing.validation import validate
 from bot.errors import FaqbotError
-from bot.kb.checks import NEAR_DUPLICATE_SIMILARITY
 from bot.kb.loader import load_knowledge_base
 from bot.kb.models import KnowledgeBase
-from bot.kb.validation import validate
 from bot.retrieval.index import build_index, is_stale
 from bot.settings import Settings
 

@@ -9,10 +9,10 @@ import time
 from pathlib import Path
 
 from bot import services
+from bot.analytics.unanswered import DEFAULT_THRESHOLD, Cluster, unanswered_clusters
 from bot.conversations import TrackerReader, iso_time, parse_time
+from bot.editing.diff import DEFAULT_CUSTOMER_QUESTIONS, diff_kb, format_report
 from bot.errors import FaqbotError
-from bot.kb.diff import DEFAULT_CUSTOMER_QUESTIONS, diff_kb, format_report
-from bot.kb.inbox import DEFAULT_THRESHOLD, Cluster, unanswered_clusters
 from bot.settings import Settings
 
 DEFAULT_SINCE = "7d"
@@ -139,7 +139,7 @@ def _with_kb_hints(
     settings: Settings, since: float | None, until: float | None, args: argparse.Namespace
 ) -> list[Cluster]:
     """Hints from the KB folder given with --kb, through a temporary index of it."""
-    from bot.kb.diff import ScratchIndex
+    from bot.editing.diff import ScratchIndex
     from bot.kb.loader import load_knowledge_base
 
     embedder = services.embedder(settings)

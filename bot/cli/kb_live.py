@@ -7,7 +7,7 @@ import datetime
 import time
 
 from bot import services
-from bot.kb.watch import KbWatcher
+from bot.editing.watch import KbWatcher
 from bot.retrieval.versions import list_versions, make_live
 from bot.settings import Settings
 

@@ -126,7 +126,7 @@ def start_workers(app: Flask) -> list[Any]:
     app.extensions["faqbot_relay"] = relay
     workers: list[Any] = [relay]
     if settings.kb_reload:
-        from bot.kb.watch import KbWatcher
+        from bot.editing.watch import KbWatcher
 
         watcher = KbWatcher(settings, services.embedder(settings), interval=settings.kb_reload_interval)
         watcher.start()

@@ -21,11 +21,11 @@ from flask import Blueprint, Response, abort, current_app, jsonify, render_templ
 from flask.typing import ResponseReturnValue
 
 from bot import services
+from bot.editing.drafts import add_alternate, write_draft
 from bot.errors import FaqbotError, HandoffError, KnowledgeBaseError
 from bot.handoff import replies
 from bot.handoff.replies import Undeliverable
 from bot.handoff.store import HandoffMessage, HandoffTicket, InvalidMessage, TransitionError
-from bot.kb.drafts import add_alternate, write_draft
 from bot.redact import mask_payment_data
 from bot.storage.database import StorageError
 from bot.web.auth import current_session_id, current_user, login_required, session_alive

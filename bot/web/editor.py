@@ -2,7 +2,7 @@
 
 Saving writes the markdown file atomically (one git commit per save, authored
 by the editor, when the KB is in a git work tree); the hot reload of
-bot/kb/watch.py makes it live within seconds. A file with errors is never
+bot/editing/watch.py makes it live within seconds. A file with errors is never
 saved, so an edit cannot break the bot; a file changed on disk since the
 editor opened it is not overwritten (409).
 """
@@ -20,12 +20,12 @@ from markdown_it import MarkdownIt
 
 from bot import services
 from bot.conversations import TrackerReader, tracker_location
+from bot.editing.drafts import add_alternate, write_draft
+from bot.editing.history import commit_file, content_hash, history, in_git, safe_path, text_at, write_file
+from bot.editing.watch import read_status
 from bot.errors import FaqbotError, KnowledgeBaseError
-from bot.kb.drafts import add_alternate, write_draft
-from bot.kb.history import commit_file, content_hash, history, in_git, safe_path, text_at, write_file
 from bot.kb.loader import load_knowledge_base
 from bot.kb.parser import parse_text
-from bot.kb.watch import read_status
 from bot.web.auth import current_user, login_required
 from bot.web.common import settings
 
@@ -218,7 +218,7 @@ def rollback() -> ResponseReturnValue:
 @bp.get("/inbox")
 @login_required("editor")
 def inbox() -> str:
-    from bot.kb.inbox import unanswered_clusters
+    from bot.analytics.unanswered import unanswered_clusters
 
     since = request.args.get("since") or "7d"
     try:

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from bot import services
-from bot.kb.history import content_hash
+from bot.editing.history import content_hash
+from bot.editing.watch import KbWatcher
 from bot.kb.loader import load_knowledge_base
-from bot.kb.watch import KbWatcher
 from bot.settings import Settings
 from bot.storage.accounts import UserStore
 from bot.web import create_app

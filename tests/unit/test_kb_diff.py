@@ -12,7 +12,7 @@ import pytest
 
 from bot import services
 from bot.cli.kb_extra import add_parsers
-from bot.kb.diff import ANSWER_CHANGED, BAND_CHANGED, NEWLY_ANSWERED, NO_LONGER_ANSWERED, Verdict, change_group
+from bot.editing.diff import ANSWER_CHANGED, BAND_CHANGED, NEWLY_ANSWERED, NO_LONGER_ANSWERED, Verdict, change_group
 from bot.settings import Settings
 from tests.conftest import SMALL_KB_EN, HashingEmbedder, write_faqs
 from tests.unit.test_conversations import T0, Conversation, save_conversations

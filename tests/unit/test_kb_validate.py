@@ -9,7 +9,7 @@ import pytest
 
 from bot import services
 from bot.cli import main
-from bot.kb import checks
+from bot.editing import checks
 from bot.kb.loader import load_knowledge_base
 from tests.conftest import HashingEmbedder, write_faqs
 

@@ -7,8 +7,8 @@ import threading
 import time
 from pathlib import Path
 
+from bot.editing.watch import KbWatcher, kb_signature, read_status
 from bot.faq import FaqService
-from bot.kb.watch import KbWatcher, kb_signature, read_status
 from bot.retrieval import ranker
 from bot.retrieval.index import current_version
 from bot.settings import Settings

@@ -126,7 +126,7 @@ def test_healthz_reports_the_supervisors_view_of_each_process(client, settings):
 
 def test_healthz_is_503_whenever_the_status_is_not_ok(settings, small_kb, embedder: HashingEmbedder):
     """Monitors look at the status code: 200 only for "ok"; the body still says what is wrong."""
-    from bot.kb.watch import KbWatcher
+    from bot.editing.watch import KbWatcher
     from tests.servers import LoopbackServer, QuietHandler
 
     class Up(QuietHandler):

@@ -294,7 +294,7 @@ def ask_all(service: FaqService | None, questions: Sequence[DiffQuestion]) -> li
 
 def editor_questions(settings: Settings) -> list[DiffQuestion]:
     """The editors' test questions from the KB folder's tests.yml (none when it is missing)."""
-    from bot.kb.editor_tests import TESTS_FILE, load_tests
+    from bot.editing.editor_tests import TESTS_FILE, load_tests
 
     path = settings.kb_dir / TESTS_FILE
     if not path.exists():
