@@ -15,9 +15,10 @@ from rasa_sdk import endpoint
 from sanic.exceptions import SanicException
 
 from bot import services
-from bot.handoff.rasa_client import RasaClient
 from bot.handoff.spool import SpoolDrainer
 from bot.logs import install_log_privacy
+from bot.rasa.client import RasaClient
+from bot.rasa.names import Actions
 from bot.settings import Settings, get_settings
 from bot.worker import PeriodicWorker
 from channels.bodies import client_errors_kept, refuse_browsers, refuse_malformed_json
@@ -69,7 +70,7 @@ def spool_worker(settings: Settings) -> PeriodicWorker:
     drainer = SpoolDrainer(
         services.handoff_spool(settings),
         services.handoff_store(settings),
-        notify=lambda ticket: rasa.execute(ticket.conversation_id, "action_handoff_stored"),
+        notify=lambda ticket: rasa.execute(ticket.conversation_id, Actions.HANDOFF_STORED),
     )
     return PeriodicWorker("faqbot-handoff-spool", drainer.drain, settings.handoff_retry_interval)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
+from bot.analytics.unanswered import CachedClustering
 from bot.faq import FaqService
 from bot.handoff.mail import MailComposer
 from bot.handoff.spool import HandoffSpool
@@ -36,6 +37,13 @@ def faq_service(settings: Settings | None = None) -> FaqService:
     """The process-wide FAQ service for ``settings`` (the environment's by default)."""
     settings = settings or get_settings()
     return FaqService(settings, embedder(settings))
+
+
+@functools.cache
+def clustering(settings: Settings | None = None) -> CachedClustering:
+    """The process-wide grouping of the report's unanswered questions (keeps vectors and hints)."""
+    settings = settings or get_settings()
+    return CachedClustering(embedder(settings), faq_service(settings))
 
 
 @functools.cache

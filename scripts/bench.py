@@ -2,7 +2,7 @@
 
 Writes docs/benchmarks.md (table) and docs/benchmarks.png (plot). Each set is
 run on the same data: faqbot (the bot's own search and decision, via
-bot.evaluation), two peers computed from the same index: (a) character n-gram
+bot.analytics.evaluation), two peers computed from the same index: (a) character n-gram
 TF-IDF max-similarity, (b) dense max-similarity with the default model; and
 (c) Rasa 3.6's DIET classifier trained on the same FAQs (scripts/bench_rasa.py,
 in its own process). (a) and (b) have no decision step, so only their ranking
@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot import services  # noqa: E402
-from bot.evaluation import load_queries, report, run_queries  # noqa: E402
+from bot.analytics.evaluation import load_queries, report, run_queries  # noqa: E402
 from bot.faq import FaqService  # noqa: E402
 from bot.kb.jsonl import load_jsonl_kb  # noqa: E402
 from bot.kb.models import KnowledgeBase  # noqa: E402

@@ -28,9 +28,9 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from bot.cli.rasa_model import ensure_model
 from bot.cli.run import supervisor_for
-from bot.handoff.rasa_client import RasaClient, RasaUnavailable
 from bot.handoff.store import HandoffStore
 from bot.kb.loader import load_knowledge_base
+from bot.rasa.client import RasaClient, RasaUnavailable
 from bot.retrieval.index import build_index
 from bot.services import embedder
 from bot.settings import PROJECT_ROOT, Settings, from_env

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from bot import services
-from bot.evaluation import calibrate_thresholds, load_queries, rebanded, report, run_queries
+from bot.analytics.evaluation import calibrate_thresholds, load_queries, rebanded, report, run_queries
 from bot.faq import FaqService
 from bot.kb.jsonl import load_jsonl_kb
 from bot.retrieval.index import build_index

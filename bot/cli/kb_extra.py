@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 from bot import services
+from bot.analytics.conversations import TrackerReader, iso_time, parse_time
 from bot.analytics.unanswered import DEFAULT_THRESHOLD, Cluster, unanswered_clusters
-from bot.conversations import TrackerReader, iso_time, parse_time
 from bot.editing.diff import DEFAULT_CUSTOMER_QUESTIONS, diff_kb, format_report
 from bot.errors import FaqbotError
 from bot.settings import Settings

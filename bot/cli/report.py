@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from bot.metrics import Filters, Report, Times, compute
+from bot import services
+from bot.analytics.metrics import Filters, Report, Times, compute
 from bot.settings import Settings
 
 
@@ -28,7 +29,14 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     filters = Filters(channel=args.channel, lang=args.lang, faq=args.faq, tag=args.tag, kb_version=args.kb_version)
-    result = compute(settings, args.since, args.until, filters, interval=args.interval, clusters=not args.no_clusters)
+    result = compute(
+        settings,
+        args.since,
+        args.until,
+        filters,
+        interval=args.interval,
+        clusters=None if args.no_clusters else services.clustering(settings),
+    )
     print(render(result))
     if args.json:
         print(json.dumps(result.to_dict(), ensure_ascii=False))

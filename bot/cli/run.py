@@ -8,9 +8,9 @@ import secrets
 import sys
 from pathlib import Path
 
-from bot.channels_config import channel_status, read_template, write_credentials
 from bot.cli.kb import ensure_index
 from bot.cli.rasa_model import ensure_model, rasa_env
+from bot.rasa.channels import channel_status, read_template, write_credentials
 from bot.settings import Settings
 from bot.supervisor import Service, Supervisor, forward_signals
 

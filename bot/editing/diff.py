@@ -5,7 +5,7 @@ or another folder) and one of the folder as it is now, asks both the same
 questions through ``FaqService.ask`` (the bot's own decision path) and keeps
 the questions whose band or answer changed. The questions are the editors'
 test questions (knowledge_base/tests.yml) and the questions customers really
-asked (bot/conversations.py).
+asked (bot/analytics/conversations.py).
 """
 
 from __future__ import annotations
@@ -22,11 +22,12 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from bot.conversations import TrackerReader, tracker_location
+from bot.analytics.conversations import TrackerReader
 from bot.errors import FaqbotError
 from bot.faq import FaqService
 from bot.kb.loader import load_knowledge_base
 from bot.kb.models import KnowledgeBase
+from bot.rasa.tracker import tracker_location
 from bot.retrieval.adaptation import ADAPTERS_DIR
 from bot.retrieval.decision import ANSWER, CLARIFY, HANDOFF, Decision
 from bot.retrieval.embedder import Embedder

@@ -47,7 +47,7 @@ TRANSITIONS: dict[str, tuple[tuple[str, ...], str, str]] = {
     "cancel": (OPEN, "cancelled", "handoff.cancelled"),
 }
 
-#: What Rasa must do after a transition (see bot/handoff/relay.py).
+#: What Rasa must do after a transition (see bot/rasa/relay.py).
 COMMAND_AFTER = {"resolve": "resume_resolved", "cancel": "resume_cancelled"}
 
 
@@ -440,7 +440,7 @@ class HandoffStore:
         rows = self.db.query("SELECT * FROM handoff_events WHERE ticket_id = ? ORDER BY id", (ticket_id,))
         return [{**dict(row), "data": json.loads(row["data"])} for row in rows]
 
-    # -- Rasa commands (processed by bot/handoff/relay.py) -------------------------
+    # -- Rasa commands (processed by bot/rasa/relay.py) -------------------------
 
     def due_commands(self, now: float | None = None, limit: int = 50) -> list[RasaCommand]:
         rows = self.db.query(

@@ -205,7 +205,7 @@ def build_index(
             folder, kb, rows, vectors, embedder.name, dimension, version, rankers, adapter, encoder.name
         ),
     )
-    _set_current(index_dir, version)
+    set_current(index_dir, version)
     _prune(index_dir, keep=KEEP_VERSIONS)
     seconds = time.perf_counter() - started
     log.info("built index %s: %d rows, %d embedded, %.2fs", version, len(rows), len(missing), seconds)
@@ -459,7 +459,8 @@ def _previous_vectors(index_dir: Path, model: str) -> dict[str, np.ndarray]:
     return {text_hash: vectors[i] for i, text_hash in enumerate(hashes)}
 
 
-def _set_current(index_dir: Path, version: str) -> None:
+def set_current(index_dir: Path, version: str) -> None:
+    """Make ``version`` the live one, atomically (a reader sees the old name or the new, never half of one)."""
     tmp = index_dir / f".{CURRENT_FILE}.{os.getpid()}"
     tmp.write_text(version + "\n", encoding="utf-8")
     os.replace(tmp, index_dir / CURRENT_FILE)

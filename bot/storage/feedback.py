@@ -4,8 +4,8 @@ Each FAQ answer the bot gives carries an ``answer_id`` (actions/faq.py), kept
 by Rasa in the bot event's metadata with the FAQ id and index version, and sent
 to the widget (channels/socketio.py). A vote names the conversation and the
 answer; it is checked against the conversation's tracker (the answer must be
-there), and the FAQ, KB version, language and channel are taken from the
-tracker, never from the client. One vote per answer: voting again changes it.
+there: ``bot.rasa.widget.find_answer``), and the FAQ, KB version, language and
+channel are taken from the tracker, never from the client. One vote per answer: voting again changes it.
 Votes live in the ``answer_feedback`` table of the web app's database.
 """
 
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -39,31 +38,6 @@ class AnsweredFaq:
     language: str | None
     channel: str | None
     answered_at: float
-
-
-def find_answer(tracker: Mapping[str, Any], answer_id: str) -> AnsweredFaq | None:
-    """The answer ``answer_id`` in a tracker of Rasa's HTTP API (``/conversations/<id>/tracker``), or None."""
-    language: str | None = None
-    channel: str | None = None
-    for event in tracker.get("events") or []:
-        kind = event.get("event")
-        if kind == "slot" and event.get("name") == "language" and event.get("value"):
-            language = str(event["value"])
-        elif kind == "user":
-            channel = event.get("input_channel") or channel
-        elif kind == "bot":
-            metadata = event.get("metadata") or {}
-            if metadata.get("answer_id") == answer_id and metadata.get("faq_id"):
-                return AnsweredFaq(
-                    conversation_id=str(tracker.get("sender_id") or ""),
-                    answer_id=answer_id,
-                    faq_id=str(metadata["faq_id"]),
-                    kb_version=metadata.get("kb_version"),
-                    language=language,
-                    channel=channel,
-                    answered_at=float(event.get("timestamp") or 0.0),
-                )
-    return None
 
 
 class FeedbackStore:

@@ -114,9 +114,9 @@ def start_workers(app: Flask) -> list[Any]:
     from bot import services
     from bot.handoff.mail import SmtpTransport
     from bot.handoff.outbox import OutboxSender, OutboxWorker
-    from bot.handoff.rasa_client import RasaClient
-    from bot.handoff.relay import Relay, RelayWorker
     from bot.handoff.webhook import WebhookSender
+    from bot.rasa.client import RasaClient
+    from bot.rasa.relay import Relay, RelayWorker
 
     settings: Settings = app.config["FAQBOT_SETTINGS"]
     store = services.handoff_store(settings)

@@ -19,13 +19,14 @@ from flask.typing import ResponseReturnValue
 from markdown_it import MarkdownIt
 
 from bot import services
-from bot.conversations import TrackerReader, tracker_location
+from bot.analytics.conversations import TrackerReader
 from bot.editing.drafts import add_alternate, write_draft
 from bot.editing.history import commit_file, content_hash, history, in_git, safe_path, text_at, write_file
 from bot.editing.watch import read_status
 from bot.errors import FaqbotError, KnowledgeBaseError
 from bot.kb.loader import load_knowledge_base
 from bot.kb.parser import parse_text
+from bot.rasa.tracker import tracker_location
 from bot.web.auth import current_user, login_required
 from bot.web.common import settings
 

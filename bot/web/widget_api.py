@@ -23,13 +23,13 @@ from flask.typing import ResponseReturnValue
 from bot import services
 from bot.errors import HandoffError
 from bot.handoff.context import clean_email, clean_name
-from bot.handoff.rasa_client import RasaClient
 from bot.handoff.store import HandoffTicket
-from bot.messages import MAX_CONVERSATION_ID_CHARS
+from bot.rasa.client import RasaClient, RasaUnavailable
+from bot.rasa.messages import MAX_CONVERSATION_ID_CHARS
+from bot.rasa.widget import find_answer, widget_history
 from bot.storage.database import StorageError
-from bot.storage.feedback import VALUES, find_answer
+from bot.storage.feedback import VALUES
 from bot.web.common import handoff_store, settings
-from bot.widget_view import widget_history
 
 bp = Blueprint("widget_api", __name__, url_prefix="/widget/api")
 
@@ -117,7 +117,7 @@ def feedback() -> ResponseReturnValue:
         return jsonify(error='send {"conversation_id", "answer_id", "value": "up" or "down"}'), 400
     try:
         answer = find_answer(_rasa().tracker(conversation_id), answer_id)
-    except HandoffError as exc:
+    except RasaUnavailable as exc:
         current_app.logger.warning("cannot check a vote on %s: %s", conversation_id, exc)
         return jsonify(error="the bot is unreachable right now: the vote is kept and sent again later"), 503
     if answer is None:
@@ -149,7 +149,7 @@ def history() -> ResponseReturnValue:
         return jsonify(error='send {"conversation_id", "after"}'), 400
     try:
         tracker = _rasa().tracker(conversation_id)
-    except HandoffError as exc:
+    except RasaUnavailable as exc:
         current_app.logger.warning("cannot read the history of a widget conversation: %s", exc)
         return jsonify(error="the bot is unreachable right now"), 503
     messages = widget_history(tracker, after, WIDGET_CHANNEL)

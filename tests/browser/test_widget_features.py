@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from bot.handoff.rasa_client import RasaClient
+from bot.rasa.client import RasaClient
 from bot.settings import PROJECT_ROOT
 from bot.storage.feedback import read_feedback
 from tests.browser.conftest import ARTIFACTS

@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
-from bot.conversations import iso_time
+from bot.analytics.conversations import iso_time
 from bot.settings import Settings
 from bot.storage.accounts import UserStore
 from bot.web import create_app, dashboard

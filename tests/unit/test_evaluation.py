@@ -4,8 +4,8 @@ from pathlib import Path
 import pytest
 
 from bot import services
+from bot.analytics.evaluation import LabelledQuery, Outcome, calibrate_thresholds, metrics, rebanded
 from bot.cli import main
-from bot.evaluation import LabelledQuery, Outcome, calibrate_thresholds, metrics, rebanded
 from bot.kb.jsonl import load_jsonl_kb
 from bot.retrieval.decision import ANSWER, CLARIFY, HANDOFF
 from bot.retrieval.search import Candidate

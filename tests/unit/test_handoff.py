@@ -11,9 +11,9 @@ from bot.handoff.context import (
     customer_from_metadata,
     find_email,
     find_order_number,
-    transcript_from_events,
 )
 from bot.handoff.store import HandoffStore, HandoffTicket
+from bot.rasa.tracker import transcript_from_events
 from bot.storage.database import StorageError
 
 PATTERN = r"\b[A-Za-z]{2}-?\d{5,8}\b"

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from bot import services
+from bot.analytics.conversations import TrackerReader, iso_time
 from bot.analytics.unanswered import cluster_id, cluster_questions, unanswered_clusters
-from bot.conversations import TrackerReader, iso_time
 from bot.faq import FaqService
 from bot.kb.loader import load_knowledge_base
 from bot.retrieval.index import build_index

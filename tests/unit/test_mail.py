@@ -25,9 +25,9 @@ from bot.errors import ConfigError
 from bot.handoff import replies
 from bot.handoff.mail import CHANNEL, MailComposer, SmtpTransport
 from bot.handoff.outbox import OutboxSender
-from bot.handoff.rasa_client import RasaClient
-from bot.handoff.relay import Relay
 from bot.handoff.store import HandoffStore, HandoffTicket
+from bot.rasa.client import RasaClient
+from bot.rasa.relay import Relay
 from bot.settings import from_env
 from bot.storage.accounts import UserStore
 from tests.servers import SmtpSink, free_port

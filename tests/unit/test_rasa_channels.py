@@ -7,8 +7,8 @@ import stat
 import pytest
 import yaml
 
-from bot.channels_config import channel_status, effective_credentials, read_template, write_credentials
 from bot.errors import ConfigError
+from bot.rasa.channels import channel_status, effective_credentials, read_template, write_credentials
 from bot.settings import PROJECT_ROOT
 
 TEMPLATE = """

@@ -22,21 +22,22 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 from bot.errors import FaqbotError
 from bot.handoff import replies
-from bot.handoff.rasa_client import RasaClient
 from bot.handoff.store import HandoffStore, HandoffTicket, RasaCommand, TransitionError
-from bot.messages import command_note
+from bot.rasa.client import RasaClient
+from bot.rasa.messages import command_note
+from bot.rasa.names import Actions, Entities, Intents
+from bot.rasa.tracker import tracker_events
 
 log = logging.getLogger(__name__)
 
-CANCEL_INTENT = "cancel_handoff"
 #: NLU confidence above which a typed message means "back to the bot" (below it, outside a handoff, it is
 #: treated as a question; inside one, as a message for the agent).
 CANCEL_CONFIDENCE = 0.8
-DELIVER_ACTION = "action_deliver_agent_messages"
 MAX_RETRY_DELAY = 60.0
 
 
@@ -66,21 +67,21 @@ class Relay:
 
     def sync(self, ticket: HandoffTicket) -> tuple[int, bool]:
         """Copy the customer's messages sent after ``ticket`` opened; cancel it if they asked to."""
-        events = self.rasa.tracker(ticket.conversation_id).get("events") or []
+        events = tracker_events(self.rasa.tracker(ticket.conversation_id))
         since = max(ticket.created_at, self.store.last_customer_source(int(ticket.id or 0)))
         copied = 0
         for event in events:
-            if event.get("event") != "user" or float(event.get("timestamp") or 0) <= since:
+            if event.type_name != "user" or event.timestamp <= since:
                 continue
-            if _asks_to_cancel(event):
+            if _asks_to_cancel(event.data):
                 try:
                     self.store.transition(int(ticket.id or 0), "cancel", "customer")
                 except TransitionError:
                     pass
                 log.info("customer cancelled %s", ticket.number)
                 return copied, True
-            text = command_note(event.get("text") or "")
-            if text is not None and self.store.add_customer_message(int(ticket.id or 0), text, event["timestamp"]):
+            text = command_note(event.text)
+            if text is not None and self.store.add_customer_message(int(ticket.id or 0), text, event.timestamp):
                 copied += 1
         return copied, False
 
@@ -126,22 +127,23 @@ class Relay:
 
     def _run(self, kind: str, conversation_id: str, ticket_id: int | None) -> None:
         if kind == "deliver":
-            self.rasa.execute(conversation_id, DELIVER_ACTION)
+            self.rasa.execute(conversation_id, Actions.DELIVER_AGENT_MESSAGES)
         elif kind in ("resume_resolved", "resume_cancelled"):
             ticket = self.store.get(ticket_id) if ticket_id else None
             self.rasa.resume(conversation_id)
-            intent = "handoff_resolved" if kind == "resume_resolved" else "handoff_cancelled"
-            self.rasa.trigger(conversation_id, intent, {"ticket_number": ticket.number if ticket else ""})
+            intent = Intents.HANDOFF_RESOLVED if kind == "resume_resolved" else Intents.HANDOFF_CANCELLED
+            self.rasa.trigger(conversation_id, intent, {Entities.TICKET_NUMBER: ticket.number if ticket else ""})
         else:
             log.error("unknown Rasa command %r for %s: skipped", kind, conversation_id)
 
 
-def _asks_to_cancel(event: dict[str, Any]) -> bool:
-    text = (event.get("text") or "").strip()
-    if text.startswith(f"/{CANCEL_INTENT}"):
+def _asks_to_cancel(event: Mapping[str, Any]) -> bool:
+    """Whether a customer's message (a user event's JSON) asks to go back to the bot."""
+    text = str(event.get("text") or "").strip()
+    if text.startswith(f"/{Intents.CANCEL_HANDOFF}"):
         return True
     intent = (event.get("parse_data") or {}).get("intent") or {}
-    return intent.get("name") == CANCEL_INTENT and float(intent.get("confidence") or 0) >= CANCEL_CONFIDENCE
+    return intent.get("name") == Intents.CANCEL_HANDOFF and float(intent.get("confidence") or 0) >= CANCEL_CONFIDENCE
 
 
 class RelayWorker:
