@@ -20,7 +20,7 @@ from rasa_sdk.types import DomainDict
 
 from actions import prompts, survey
 from actions.faq import PERSON_INTENTS, Reach, conversation_language
-from bot import services
+from actions.runtime import services
 from bot.errors import FaqbotError
 from bot.handoff.store import HandoffTicket
 from bot.rasa.names import Actions, Entities, Forms, Intents, Responses, Slots
@@ -48,7 +48,7 @@ def _agent_name(username: str | None) -> str:
     if not username:
         return ""
     try:
-        user = services.user_store().get(username)
+        user = services().user_store.get(username)
     except FaqbotError:
         user = None
     return user.display_name if user else username
@@ -58,7 +58,7 @@ def _ticket(number: str | None) -> HandoffTicket | None:
     if not number:
         return None
     try:
-        return services.handoff_store().by_number(number)
+        return services().handoff_store.by_number(number)
     except FaqbotError as exc:
         log.error("cannot read ticket %s: %s", number, exc)
         return None
@@ -71,7 +71,7 @@ class ActionDeliverAgentMessages(Action):
         return Actions.DELIVER_AGENT_MESSAGES
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
-        messages = services.handoff_store().take_undelivered(tracker.sender_id)
+        messages = services().handoff_store.take_undelivered(tracker.sender_id)
         names: dict[str, str] = {}
         for message in messages:
             author = message.author or ""
@@ -203,7 +203,7 @@ class ActionSaveCsat(Action):
         if ticket is None or prompts.last_prompt(tracker) in SURVEY_PROMPTS:
             return survey.save(dispatcher, tracker, score)
         try:
-            services.handoff_store().rate(int(ticket.id or 0), score)
+            services().handoff_store.rate(int(ticket.id or 0), score)
         except FaqbotError as exc:
             log.error("cannot store the rating of %s: %s", number, exc)
             dispatcher.utter_message(response=Responses.CSAT_THANKS)
@@ -251,7 +251,7 @@ def comment_reply(tracker: Tracker) -> CommentReply:
 def _answered_confidently(tracker: Tracker, text: str) -> bool:
     """Whether the FAQ service would answer ``text`` here (the answer band), as action_answer_faq would."""
     try:
-        answer = services.faq_service().ask(text, conversation_language(tracker), allowed=Reach.of(tracker).allows)
+        answer = services().faq.ask(text, conversation_language(tracker), allowed=Reach.of(tracker).allows)
     except FaqbotError as exc:
         log.warning("cannot tell whether a comment is a question: %s", exc)
         return False
@@ -302,7 +302,7 @@ class ActionSaveCsatComment(Action):
         score = tracker.get_slot(Slots.CSAT_SCORE)
         if ticket is not None and score and comment and comment != "-":
             try:
-                services.handoff_store().rate(int(ticket.id or 0), int(score), comment)
+                services().handoff_store.rate(int(ticket.id or 0), int(score), comment)
             except FaqbotError as exc:
                 log.error("cannot store the comment on %s: %s", ticket.number, exc)
         dispatcher.utter_message(response=Responses.CSAT_THANKS)

@@ -14,13 +14,12 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import prompts, survey
-from bot import services
+from actions.runtime import services
 from bot.errors import FaqbotError
 from bot.kb.models import FaqEntry
 from bot.rasa.messages import MessageProblem, inspect_message
 from bot.rasa.names import Actions, Entities, Intents, Responses, Slots
 from bot.retrieval.decision import ANSWER, CLARIFY
-from bot.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +43,7 @@ MAX_FOLLOW_UPS = 3
 
 
 def conversation_language(tracker: Tracker) -> str:
-    return tracker.get_slot(Slots.LANGUAGE) or get_settings().default_language
+    return tracker.get_slot(Slots.LANGUAGE) or services().settings.default_language
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,7 +108,7 @@ class ActionAnswerFaq(Action):
         if intent == Intents.NONE_OF_THESE:
             return self._no_answer(dispatcher, tracker)
 
-        settings = get_settings()
+        settings = services().settings
         text = tracker.latest_message.get("text") or ""
         if prompts.rating_asked(tracker) and prompts.typed_rating(text, intent) is not None:
             # The answer to the rating question the bot just asked, which the NLU did not take for one.
@@ -129,7 +128,7 @@ class ActionAnswerFaq(Action):
 
         reach = Reach.of(tracker)
         try:
-            answer = services.faq_service().ask(text, conversation_language(tracker), allowed=reach.allows)
+            answer = services().faq.ask(text, conversation_language(tracker), allowed=reach.allows)
         except FaqbotError as exc:
             log.error("FAQ search failed: %s", exc)
             dispatcher.utter_message(response=Responses.DEFAULT)
@@ -185,8 +184,8 @@ class ActionAnswerFaq(Action):
             (e.get("value") for e in tracker.latest_message.get("entities", []) if e.get("entity") == Entities.FAQ_ID),
             None,
         )
-        index = services.faq_service().index  # one version for the lookup and the record
-        lang = services.faq_service().resolve_language(conversation_language(tracker), index)
+        index = services().faq.index  # one version for the lookup and the record
+        lang = services().faq.resolve_language(conversation_language(tracker), index)
         entry = index.entry(str(faq_id), lang) if faq_id else None
         reach = Reach.of(tracker)
         if entry is None or not reach.allows(entry):
@@ -199,7 +198,7 @@ class ActionAnswerFaq(Action):
     @staticmethod
     def _no_answer(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:
         failures = int(tracker.get_slot(Slots.FAILED_ANSWERS) or 0) + 1
-        if failures >= get_settings().failed_answers_before_handoff:
+        if failures >= services().settings.failed_answers_before_handoff:
             dispatcher.utter_message(response=Responses.HANDOFF_AFTER_FAILURES)
             return [
                 SlotSet(Slots.FAILED_ANSWERS, 0.0),

@@ -12,7 +12,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.faq import PERSON_INTENTS, Reach, conversation_language
-from bot import services
+from actions.runtime import services
 from bot.errors import FaqbotError
 from bot.handoff.context import (
     clean_email,
@@ -25,7 +25,7 @@ from bot.handoff.outlook import outlook_for
 from bot.handoff.store import HandoffTicket
 from bot.rasa.names import Actions, Intents, Responses, Slots
 from bot.rasa.tracker import transcript_from_events
-from bot.settings import Thresholds, get_settings
+from bot.settings import Thresholds
 from bot.storage.database import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ class ActionStartHandoff(Action):
         return Actions.START_HANDOFF
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
-        settings = get_settings()
+        settings = services().settings
         intent = (tracker.latest_message.get("intent") or {}).get("name")
         reason = (
             "customer_request"
@@ -92,7 +92,7 @@ class ActionStartHandoff(Action):
 def _candidates_for(tracker: Tracker, text: str) -> tuple[list[dict[str, Any]], str | None]:
     """The FAQs the service ranks for ``text`` and the KB version, for the ticket and the order-number question."""
     try:
-        answer = services.faq_service().ask(text, conversation_language(tracker), allowed=Reach.of(tracker).allows)
+        answer = services().faq.ask(text, conversation_language(tracker), allowed=Reach.of(tracker).allows)
     except FaqbotError as exc:
         log.warning("cannot rank the FAQs for a request for a person: %s", exc)
         return [], None
@@ -102,11 +102,11 @@ def _candidates_for(tracker: Tracker, text: str) -> tuple[list[dict[str, Any]], 
 def _thresholds(tracker: Tracker) -> Thresholds:
     """The bands the FAQ answer was given under (the live KB's), or the settings' when it is unavailable."""
     try:
-        service = services.faq_service()
+        service = services().faq
         return service.thresholds(service.resolve_language(conversation_language(tracker)))
     except FaqbotError as exc:
         log.warning("using the configured thresholds: %s", exc)
-        return get_settings().thresholds
+        return services().settings.thresholds
 
 
 class ValidateHandoffForm(FormValidationAction):
@@ -141,7 +141,7 @@ class ValidateHandoffForm(FormValidationAction):
     def validate_order_number(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        number = find_order_number([value if isinstance(value, str) else ""], get_settings().order_number_pattern)
+        number = find_order_number([value if isinstance(value, str) else ""], services().settings.order_number_pattern)
         if number is None:
             dispatcher.utter_message(response=Responses.INVALID_ORDER_NUMBER, value=str(value)[:80])
         return {Slots.ORDER_NUMBER: number}
@@ -168,7 +168,7 @@ class ActionCreateTicket(Action):
         ticket = HandoffTicket(
             conversation_id=tracker.sender_id,
             channel=tracker.get_latest_input_channel() or "unknown",
-            language=tracker.get_slot(Slots.LANGUAGE) or get_settings().default_language,
+            language=tracker.get_slot(Slots.LANGUAGE) or services().settings.default_language,
             customer=customer,
             question=tracker.get_slot(Slots.LAST_QUESTION) or "",
             candidates=list(tracker.get_slot(Slots.LAST_CANDIDATES) or []),
@@ -177,7 +177,7 @@ class ActionCreateTicket(Action):
             kb_version=tracker.get_slot(Slots.KB_VERSION),
         )
         try:
-            stored = services.handoff_store().create(ticket)
+            stored = services().handoff_store.create(ticket)
         except DatabaseUnavailable as exc:
             return _spool(dispatcher, ticket, exc, also=QUESTION_TAKEN)
         except FaqbotError as exc:
@@ -198,7 +198,7 @@ class ActionHandoffStored(Action):
         return Actions.HANDOFF_STORED
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
-        ticket = services.handoff_store().open_for_conversation(tracker.sender_id)
+        ticket = services().handoff_store.open_for_conversation(tracker.sender_id)
         if ticket is None:  # resolved or cancelled before the customer heard of it: nothing to announce
             return []
         return _announce(dispatcher, ticket, pause=False)  # paused when it was spooled
@@ -211,7 +211,7 @@ def _spool(
 
     ``also``: events to record with it, once it is kept (before the pause)."""
     try:
-        services.handoff_spool().add(ticket)
+        services().handoff_spool.add(ticket)
     except FaqbotError as exc:
         log.error("handoff for %s failed (%s) and could not be spooled: %s", ticket.conversation_id, problem, exc)
         dispatcher.utter_message(response=Responses.HANDOFF_FAILED)
@@ -240,10 +240,10 @@ def _announce(
 
 def _tell_what_happens_next(dispatcher: CollectingDispatcher, ticket: HandoffTicket, customer: dict[str, str]) -> None:
     """Queue position and typical wait, or (outside business hours) when people are back."""
-    settings = get_settings()
+    settings = services().settings
     try:
         hours = BusinessHours.parse(settings.business_hours, settings.timezone, settings.holidays)
-        outlook = outlook_for(services.handoff_store(), hours, ticket)
+        outlook = outlook_for(services().handoff_store, hours, ticket)
     except (FaqbotError, ValueError) as exc:
         log.error("cannot work out the queue for %s: %s", ticket.number, exc)
         return

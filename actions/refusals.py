@@ -15,9 +15,9 @@ from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from actions.runtime import services
 from bot.rasa.messages import LENGTH_ENTITY, REFUSAL_INTENTS, MessageProblem
 from bot.rasa.names import Actions, Responses
-from bot.settings import get_settings
 
 #: The response (domain.yml) for each refusal intent.
 RESPONSES = {
@@ -39,6 +39,6 @@ class ActionRefuseMessage(Action):
         dispatcher.utter_message(
             response=RESPONSES.get(str(intent), Responses.UNREADABLE_MESSAGE),
             length=length if isinstance(length, int) else "?",
-            max_chars=get_settings().max_message_chars,
+            max_chars=services().settings.max_message_chars,
         )
         return []

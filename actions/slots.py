@@ -11,10 +11,10 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import ValidationAction
 from rasa_sdk.types import DomainDict
 
+from actions.runtime import services
 from bot.handoff.context import EMAIL_PATTERN, clean_email, clean_name, customer_from_metadata
 from bot.rasa.messages import LANGUAGE_ENTITY
 from bot.rasa.names import Slots
-from bot.settings import get_settings
 from bot.text import detect_language
 
 METADATA_SLOTS = (Slots.CUSTOMER_NAME, Slots.CUSTOMER_EMAIL, Slots.CUSTOMER_ID, Slots.PAGE_URL)
@@ -31,7 +31,7 @@ class ActionValidateSlotMappings(ValidationAction):
     async def extract_language(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        settings = get_settings()
+        settings = services().settings
         previous = tracker.get_slot(Slots.LANGUAGE)
         text = tracker.latest_message.get("text") or ""
         metadata = tracker.latest_message.get("metadata") or {}
@@ -81,7 +81,7 @@ class ActionValidateSlotMappings(ValidationAction):
     def validate_language(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        settings = get_settings()
+        settings = services().settings
         return {Slots.LANGUAGE: value if value in settings.languages else settings.default_language}
 
     def validate_customer_name(

@@ -11,9 +11,9 @@ from rasa_sdk.events import EventType, ReminderScheduled, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from actions.runtime import services
 from bot.errors import FaqbotError
 from bot.rasa.names import RESPONSE_KEY, Actions, Intents, Responses, Slots
-from bot.settings import get_settings
 from bot.storage import surveys
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ def ask(dispatcher: CollectingDispatcher) -> list[EventType]:
 
 def reminder() -> list[EventType]:
     """Schedule the survey for after a silence (replaced by each new answer, dropped when the customer writes)."""
-    minutes = get_settings().survey_after_minutes
+    minutes = services().settings.survey_after_minutes
     if minutes <= 0:
         return []
     when = datetime.datetime.now() + datetime.timedelta(minutes=minutes)
@@ -53,7 +53,7 @@ def reminder() -> list[EventType]:
 def save(dispatcher: CollectingDispatcher, tracker: Tracker, score: int) -> list[EventType]:
     """Store the answer to the pending survey question; ask the next one or thank the customer."""
     kind = str(tracker.get_slot(Slots.SURVEY_PENDING))
-    settings = get_settings()
+    settings = services().settings
     try:
         surveys.record(
             settings.database_path,

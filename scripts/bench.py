@@ -35,13 +35,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot import services  # noqa: E402
 from bot.analytics.evaluation import load_queries, report, run_queries  # noqa: E402
-from bot.faq import FaqService  # noqa: E402
 from bot.kb.jsonl import load_jsonl_kb  # noqa: E402
 from bot.kb.models import KnowledgeBase  # noqa: E402
 from bot.retrieval.calibration import LEXICAL  # noqa: E402
 from bot.retrieval.index import build_index  # noqa: E402
+from bot.retrieval.service import FaqService  # noqa: E402
+from bot.services import Services  # noqa: E402
 from bot.settings import from_env  # noqa: E402
 from bot.text import detect_language  # noqa: E402
 
@@ -123,9 +123,10 @@ def run_set(name: str, bench: Path, limit: int | None) -> dict[str, object]:
     settings = from_env({})
     with tempfile.TemporaryDirectory(prefix="faqbot-bench-") as tmp:
         local = settings.replace(var_dir=Path(tmp), languages=kb.languages, default_language=kb.languages[0])
-        embedder = services.embedder(local)
-        build = build_index(kb, embedder, local.index_dir, local.ranking)
-        service = FaqService(local, embedder)
+        scratch = Services(local)
+        embedder, adapters = scratch.embedder, scratch.adapters
+        build = build_index(kb, embedder, local.index_dir, local.ranking, adapters=adapters)
+        service = scratch.faq
         started = time.perf_counter()
         service.warm_up()
         load_seconds = time.perf_counter() - started
@@ -151,22 +152,22 @@ def run_set(name: str, bench: Path, limit: int | None) -> dict[str, object]:
         if name in ABLATE_ADAPTER and build.adapter:
             # ... and with the model as it is (phrasings re-embedded, rankers refitted).
             plain = local.replace(ranking=dataclasses.replace(local.ranking, adapt=False))
-            build_index(kb, embedder, local.index_dir, plain.ranking)
-            no_adapter = report(run_queries(FaqService(plain, embedder), queries))
-            build_index(kb, embedder, local.index_dir, local.ranking)
+            build_index(kb, embedder, local.index_dir, plain.ranking, adapters=adapters)
+            no_adapter = report(run_queries(FaqService(plain, embedder, adapters), queries))
+            build_index(kb, embedder, local.index_dir, local.ranking, adapters=adapters)
             service.ask(queries[0].text, queries[0].lang)
         if name in ABLATE_ANSWER_FIELD:
             plain = local.replace(ranking=dataclasses.replace(local.ranking, answer_field=False))
-            build_index(kb, embedder, local.index_dir, plain.ranking)
-            no_answer = report(run_queries(FaqService(plain, embedder), queries))
-            build_index(kb, embedder, local.index_dir, local.ranking)
+            build_index(kb, embedder, local.index_dir, plain.ranking, adapters=adapters)
+            no_answer = report(run_queries(FaqService(plain, embedder, adapters), queries))
+            build_index(kb, embedder, local.index_dir, local.ranking, adapters=adapters)
             service.ask(queries[0].text, queries[0].lang)
 
         # Time to make an edited KB live: incremental build (re-embedding the
         # changed phrasing, refitting the ranker; the adapter is kept, as by the
         # bot's hot reload) + the bot's reload on its next question.
         started = time.perf_counter()
-        build_index(edit_one(kb), embedder, local.index_dir, local.ranking, adapt="reuse")
+        build_index(edit_one(kb), embedder, local.index_dir, local.ranking, adapt="reuse", adapters=adapters)
         service.ask(queries[0].text, queries[0].lang)
         edit_live_seconds = time.perf_counter() - started
 

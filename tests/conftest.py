@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import textwrap
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -142,18 +142,6 @@ def settings(tmp_path: Path, small_kb: Path) -> Settings:
 @pytest.fixture
 def embedder() -> HashingEmbedder:
     return HashingEmbedder()
-
-
-@pytest.fixture
-def services_model(monkeypatch: pytest.MonkeyPatch) -> Iterator[HashingEmbedder]:
-    """A small fake in place of the process-wide model of ``bot.services`` (and a FAQ service built on it)."""
-    from bot import services
-
-    fake = HashingEmbedder(dimension=1024)
-    monkeypatch.setattr(services, "embedder", lambda settings=None: fake)
-    services.faq_service.cache_clear()
-    yield fake
-    services.faq_service.cache_clear()
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,7 @@
 
 ``TrackerReader`` reads the conversations' events (``bot.rasa.tracker``),
 never writes them, and ``questions_of`` turns one conversation's events into
-``AskedQuestion``\ s: each customer message that ``action_answer_faq``
+``AskedQuestion``\\ s: each customer message that ``action_answer_faq``
 searched the knowledge base for, with what the bot did about it (see
 ``TrackerReader.questions`` for exactly what counts). The report's numbers
 (``bot.analytics.outcomes``) and the unanswered-questions inbox

@@ -28,11 +28,11 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from bot.analytics.conversations import AskedQuestion, TrackerReader, iso_time
 from bot.errors import FaqbotError
-from bot.faq import FaqService
 from bot.rasa.tracker import tracker_location
 from bot.retrieval.calibration import dense_trust
 from bot.retrieval.decision import CLARIFY, HANDOFF
 from bot.retrieval.embedder import CachingEmbedder, Embedder
+from bot.retrieval.service import FaqService
 from bot.settings import Settings
 from bot.text import normalize
 
@@ -317,22 +317,20 @@ def unanswered_clusters(
     *,
     threshold: float = DEFAULT_THRESHOLD,
     reader: TrackerReader | None = None,
-    embedder: Embedder | None = None,
+    embedder: Embedder,
     service: FaqService | None = None,
 ) -> list[Cluster]:
     """The unanswered questions asked in ``[since, until)``, clustered, most asked first, with FAQ hints.
 
-    Reads the tracker store of ``settings`` (or ``reader``); embeds with the
-    process-wide model (or ``embedder``); hints come from the live index (or
-    ``service``).
+    Reads the tracker store of ``settings`` (or ``reader``); embeds with
+    ``embedder``; hints (and how close unrelated texts are, per language) come
+    from ``service``'s live index; without it the clusters have no hints.
     """
     reader = reader or TrackerReader(tracker_location(settings), settings.default_language, settings.http_timeout)
     questions = [q for q in reader.questions(since, until, lang) if q.unanswered]
     if not questions:
         return []
-    from bot import services
-
-    embedder = embedder or services.embedder(settings)
-    service = service or services.faq_service(settings)
+    if service is None:
+        return cluster_questions(questions, embedder, threshold)
     clusters = cluster_questions(questions, embedder, threshold, index_backgrounds(service, embedder))
     return with_hints(clusters, service)

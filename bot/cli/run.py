@@ -11,6 +11,7 @@ from pathlib import Path
 from bot.cli.kb import ensure_index
 from bot.cli.rasa_model import ensure_model, rasa_env
 from bot.rasa.channels import channel_status, read_template, write_credentials
+from bot.services import Services
 from bot.settings import Settings
 from bot.supervisor import Service, Supervisor, forward_signals
 
@@ -168,12 +169,12 @@ def supervisor_for(settings: Settings, model: Path) -> Supervisor:
     )
 
 
-def run(settings: Settings) -> int:
+def run(services: Services) -> int:
     """Prepare the KB and the Rasa model, start the three services and keep them running until Ctrl-C."""
     os.umask(0o077)  # databases, logs and secrets under var/ are the operator's alone (docs/security.md)
-    settings = ensure_tokens(settings)
+    settings = ensure_tokens(services.settings)
     admin_password = ensure_admin(settings)
-    if ensure_index(settings) != 0:
+    if ensure_index(services.with_settings(settings)) != 0:
         return 1
     model = ensure_model(settings)
     if model is None:

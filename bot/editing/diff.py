@@ -24,7 +24,6 @@ from pathlib import Path
 
 from bot.analytics.conversations import TrackerReader
 from bot.errors import FaqbotError
-from bot.faq import FaqService
 from bot.kb.loader import load_knowledge_base
 from bot.kb.models import KnowledgeBase
 from bot.rasa.tracker import tracker_location
@@ -32,6 +31,7 @@ from bot.retrieval.adaptation import ADAPTERS_DIR
 from bot.retrieval.decision import ANSWER, CLARIFY, HANDOFF, Decision
 from bot.retrieval.embedder import Embedder
 from bot.retrieval.index import BuildReport, build_index, current_version
+from bot.retrieval.service import FaqService
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -24,6 +24,7 @@ from typing import Any
 
 from bot.errors import FaqbotError
 from bot.kb.loader import NON_CONTENT_DIRS, load_knowledge_base
+from bot.retrieval.adaptation import Adapters
 from bot.retrieval.embedder import Embedder
 from bot.retrieval.index import build_index, current_version
 from bot.retrieval.ranker import load_text_tools
@@ -77,9 +78,13 @@ class ReloadOutcome:
 class KbWatcher:
     """Rebuilds and publishes the index when the KB files change."""
 
-    def __init__(self, settings: Settings, embedder: Embedder, interval: float = 0.25) -> None:
+    def __init__(
+        self, settings: Settings, embedder: Embedder, interval: float = 0.25, adapters: Adapters | None = None
+    ) -> None:
+        """``adapters``: the serving ``FaqService``'s, so a reused adapter is loaded once."""
         self.settings = settings
         self.embedder = embedder
+        self.adapters = adapters
         self.interval = interval
         self._signature: tuple[tuple[str, int, int], ...] | None = None
         self._stop = threading.Event()
@@ -104,7 +109,14 @@ class KbWatcher:
         else:
             try:
                 # Live in seconds: an adapter (minutes to train) is reused, the next 'faqbot kb build' retrains.
-                report = build_index(kb, self.embedder, self.settings.index_dir, self.settings.ranking, adapt="reuse")
+                report = build_index(
+                    kb,
+                    self.embedder,
+                    self.settings.index_dir,
+                    self.settings.ranking,
+                    adapt="reuse",
+                    adapters=self.adapters,
+                )
             except FaqbotError as exc:
                 outcome = ReloadOutcome("rejected", current_version(self.settings.index_dir), 0.0, (str(exc),))
                 log.error("knowledge base not reloaded: %s", exc)

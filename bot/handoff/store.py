@@ -25,6 +25,7 @@ import json
 import sqlite3
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -152,7 +153,10 @@ class HandoffStore:
         desk_url: str = "",
         max_text: int = 5000,
         mail: MailComposer | None = None,
+        agents: Callable[[str], str | None] | None = None,
     ) -> None:
+        """``agents``: an agent's display name by username, for webhook packets (the desk's accounts,
+        ``bot.storage.accounts.UserStore.display_name``); without it packets show the username."""
         self.db = Database(path, timeout)
         self.path = path
         self.webhook = webhook
@@ -160,6 +164,7 @@ class HandoffStore:
         self.mail = mail
         self.desk_url = desk_url.rstrip("/")
         self.max_text = max_text
+        self.agents = agents
 
     # -- creating and reading ---------------------------------------------
 
@@ -542,8 +547,8 @@ class HandoffStore:
         ]
         agent = None
         if ticket.agent:
-            user = conn.execute("SELECT display_name FROM users WHERE username = ?", (ticket.agent,)).fetchone()
-            agent = {"username": ticket.agent, "display_name": user["display_name"] if user else ticket.agent}
+            shown = self.agents(ticket.agent) if self.agents is not None else None
+            agent = {"username": ticket.agent, "display_name": shown or ticket.agent}
         desk = f"{self.desk_url}/desk/tickets/{ticket_id}" if self.desk_url else None
         packet = build_packet(event, ticket, messages, agent, now, desk, message)
         webhook.enqueue(conn, event, packet, now)

@@ -156,6 +156,7 @@ def build_index(
     ranking: Ranking | None = None,
     progress: Progress | None = None,
     adapt: str = "train",
+    adapters: adaptation.Adapters | None = None,
 ) -> BuildReport:
     """Embed the KB (reusing vectors of unchanged phrasings), fit the rankers, save it, make it live.
 
@@ -163,7 +164,9 @@ def build_index(
     phrasings (see adaptation.py; an adapter saved for the same phrasings is
     reused); "reuse" (hot reloads, which must be live in seconds) keeps the
     live version's adapter when this KB has none yet, and the next full
-    build trains one.
+    build trains one. ``adapters``: where an adapter is loaded (a
+    ``FaqService``'s, so the service that then serves the version shares it);
+    by default one of this build's own.
     """
     started = time.perf_counter()
     ranking = ranking or Ranking()
@@ -179,7 +182,8 @@ def build_index(
     if same and live is not None and (index_dir / live / "manifest.json").exists():
         return BuildReport(live, index_dir / live, len(kb.entries), len(rows), 0, len(rows), 0.0, unchanged=True)
 
-    encoder, adapter, adapt_seconds = _encoder(rows, embedder, index_dir, ranking, expected, adapt, say)
+    adapters = adapters or adaptation.Adapters()
+    encoder, adapter, adapt_seconds = _encoder(rows, embedder, index_dir, ranking, expected, adapt, say, adapters)
     version = index_version(kb, embedder.name, ranking, adapter.key if adapter else None)
     target = index_dir / version
     cache = _previous_vectors(index_dir, encoder.name)
@@ -254,6 +258,7 @@ def _encoder(
     expected: str | None,
     adapt: str,
     say: Progress,
+    adapters: adaptation.Adapters,
 ) -> tuple[Embedder, AdapterInfo | None, float]:
     """What embeds this build's phrasings (and later its questions): the model, or the model with an adapter."""
     base_model = getattr(embedder, "model", None)
@@ -276,7 +281,7 @@ def _encoder(
         info = adaptation.train_adapter(base_model, texts, groups, held, ranking, expected, index_dir, say)
         seconds = info.seconds
     runtime = str(getattr(embedder, "runtime", "torch"))
-    return adaptation.adapted_embedder(base_model, index_dir, info.key, int8, runtime), info, seconds
+    return adapters.get(base_model, index_dir, info.key, int8, runtime), info, seconds
 
 
 def _rankers(

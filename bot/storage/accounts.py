@@ -102,6 +102,11 @@ class UserStore:
         rows = self.db.query("SELECT * FROM users WHERE username = ?", (username.strip().lower(),))
         return _user(rows[0]) if rows else None
 
+    def display_name(self, username: str) -> str | None:
+        """The name ``username`` is shown by, None when there is no such user."""
+        user = self.get(username)
+        return user.display_name if user else None
+
     def users(self) -> list[User]:
         return [_user(row) for row in self.db.query("SELECT * FROM users ORDER BY username")]
 

@@ -21,14 +21,13 @@ from urllib.parse import quote
 from flask import Blueprint, Response, abort, jsonify, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from bot import services
 from bot.analytics.drilldown import Drilldown, drilldown, session_anchor, transcript
 from bot.analytics.metrics import Filters, Report, compute
 from bot.analytics.outcomes import BY_FAQ, BY_REASON
 from bot.errors import FaqbotError
 from bot.redact import redactor_for
 from bot.web.auth import login_required
-from bot.web.common import settings
+from bot.web.common import services, settings
 
 bp = Blueprint("dashboard", __name__, url_prefix="/admin")
 
@@ -98,7 +97,7 @@ def _report() -> Report:
             args.get("until") or None,
             _filters(),
             interval=interval,
-            clusters=services.clustering(settings()),
+            clusters=services().clustering,
         )
     except FaqbotError as exc:
         abort(400, description=str(exc))

@@ -20,7 +20,6 @@ from typing import Any
 from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request, stream_with_context
 from flask.typing import ResponseReturnValue
 
-from bot import services
 from bot.editing.drafts import add_alternate, write_draft
 from bot.errors import FaqbotError, HandoffError, KnowledgeBaseError
 from bot.handoff import replies
@@ -29,7 +28,7 @@ from bot.handoff.store import HandoffMessage, HandoffTicket, InvalidMessage, Tra
 from bot.redact import mask_payment_data
 from bot.storage.database import StorageError
 from bot.web.auth import current_session_id, current_user, login_required, session_alive
-from bot.web.common import handoff_store, settings
+from bot.web.common import handoff_store, services, settings
 
 bp = Blueprint("desk", __name__, url_prefix="/desk")
 
@@ -352,7 +351,7 @@ def kb_search() -> ResponseReturnValue:
     query = (request.args.get("q") or "").strip()[:500]
     if not query:
         return jsonify(results=[])
-    service = services.faq_service(settings())
+    service = services().faq
     try:
         answer = service.ask(query, request.args.get("lang") or settings().default_language, k=5)
     except FaqbotError as exc:

@@ -18,7 +18,6 @@ from flask import Blueprint, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
 from markdown_it import MarkdownIt
 
-from bot import services
 from bot.analytics.conversations import TrackerReader
 from bot.editing.drafts import add_alternate, write_draft
 from bot.editing.history import commit_file, content_hash, history, in_git, safe_path, text_at, write_file
@@ -28,7 +27,7 @@ from bot.kb.loader import load_knowledge_base
 from bot.kb.parser import parse_text
 from bot.rasa.tracker import tracker_location
 from bot.web.auth import current_user, login_required
-from bot.web.common import settings
+from bot.web.common import services, settings
 
 bp = Blueprint("editor", __name__, url_prefix="/editor")
 
@@ -177,7 +176,7 @@ def try_question() -> ResponseReturnValue:
     if not question:
         return jsonify(error="type a question"), 400
     try:
-        answer = services.faq_service(settings()).ask(question, request.args.get("lang") or settings().default_language)
+        answer = services().faq.ask(question, request.args.get("lang") or settings().default_language)
     except FaqbotError as exc:
         return jsonify(error=str(exc)), 503
     t = answer.thresholds
@@ -223,7 +222,10 @@ def inbox() -> str:
 
     since = request.args.get("since") or "7d"
     try:
-        clusters, error = unanswered_clusters(settings(), since), None
+        clusters, error = (
+            unanswered_clusters(settings(), since, embedder=services().embedder, service=services().faq),
+            None,
+        )
     except (FaqbotError, ValueError) as exc:
         clusters, error = [], str(exc)
     return render_template("editor_inbox.html", clusters=clusters, error=error, since=since, user=current_user())

@@ -20,7 +20,6 @@ from typing import Any, cast
 from flask import Blueprint, Response, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from bot import services
 from bot.errors import HandoffError
 from bot.handoff.context import clean_email, clean_name
 from bot.handoff.store import HandoffTicket
@@ -29,7 +28,7 @@ from bot.rasa.messages import MAX_CONVERSATION_ID_CHARS
 from bot.rasa.widget import find_answer, widget_history
 from bot.storage.database import StorageError
 from bot.storage.feedback import VALUES
-from bot.web.common import handoff_store, settings
+from bot.web.common import handoff_store, services, settings
 
 bp = Blueprint("widget_api", __name__, url_prefix="/widget/api")
 
@@ -123,7 +122,7 @@ def feedback() -> ResponseReturnValue:
     if answer is None:
         return jsonify(error="no such answer in this conversation"), 404
     try:
-        row = services.feedback_store(settings()).vote(answer, value)
+        row = services().feedback_store.vote(answer, value)
     except StorageError as exc:
         current_app.logger.error("cannot store a vote: %s", exc)
         return jsonify(error="votes cannot be stored right now: try again later"), 503

@@ -22,10 +22,11 @@ from bot.analytics.outcomes import METRICS
 from bot.analytics.unanswered import CachedClustering
 from bot.cli import report as report_cli
 from bot.errors import FaqbotError, ModelError
-from bot.faq import FaqService
 from bot.handoff.store import HandoffStore, HandoffTicket
 from bot.kb.loader import load_knowledge_base
 from bot.retrieval.index import build_index
+from bot.retrieval.service import FaqService
+from bot.services import Services
 from bot.settings import Settings
 from bot.storage.surveys import record
 from tests.conftest import HashingEmbedder
@@ -133,10 +134,10 @@ def seed_tickets(path: Path) -> None:
     store.rate(old, 1)
 
 
-@pytest.fixture(autouse=True)
-def embedder(services_model: HashingEmbedder) -> HashingEmbedder:
-    """The model the clustering of unanswered questions loads through bot.services: a small fake."""
-    return services_model
+@pytest.fixture
+def embedder() -> HashingEmbedder:
+    """The model the clustering of unanswered questions uses: a small fake."""
+    return HashingEmbedder(dimension=1024)
 
 
 @pytest.fixture
@@ -269,11 +270,14 @@ def test_percentile_is_nearest_rank():
     assert Times.of([]) == Times(0, None, None)
 
 
-def test_cli_report_prints_a_table_and_ends_with_json(seeded: Settings, capsys: pytest.CaptureFixture[str]):
+def test_cli_report_prints_a_table_and_ends_with_json(
+    seeded: Settings, embedder: HashingEmbedder, capsys: pytest.CaptureFixture[str]
+):
+    services = Services(seeded, embedder)
     parser = argparse.ArgumentParser()
     report_cli.add_parser(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["report", "--since", iso_time(SINCE), "--until", iso_time(UNTIL), "--json"])
-    assert args.func(args, seeded) == 0
+    assert args.func(args, services) == 0
     out = capsys.readouterr().out.strip().splitlines()
     data = json.loads(out[-1])
     for key in ("conversations", "containment_rate", "fcr_rate", "handoff_rate", "clarify_rate", "abandonment_rate"):
@@ -288,10 +292,10 @@ def test_cli_report_prints_a_table_and_ends_with_json(seeded: Settings, capsys: 
     args = parser.parse_args(
         ["report", "--since", iso_time(SINCE), "--until", iso_time(UNTIL), "--no-clusters", "--json"]
     )
-    assert args.func(args, seeded) == 0
+    assert args.func(args, services) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["unanswered_clusters"] is None
     args = parser.parse_args(["report", "--since", iso_time(SINCE), "--until", iso_time(UNTIL), "--lang", "ru"])
-    assert args.func(args, seeded) == 0
+    assert args.func(args, services) == 0
     text = capsys.readouterr().out
     assert "conversations" in text and not text.strip().splitlines()[-1].startswith("{")
 

@@ -8,9 +8,10 @@ import time
 from pathlib import Path
 
 from bot.editing.watch import KbWatcher, kb_signature, read_status
-from bot.faq import FaqService
 from bot.retrieval import ranker
 from bot.retrieval.index import current_version
+from bot.retrieval.service import FaqService
+from bot.services import Services
 from bot.settings import Settings
 from tests.conftest import HashingEmbedder
 
@@ -149,7 +150,7 @@ def test_rollback_serves_the_previous_version(settings: Settings, embedder: Hash
         raise AssertionError("an unknown version must be refused")
     import argparse
 
-    assert kb_live.cmd_versions(argparse.Namespace(kb=None), settings) == 0
+    assert kb_live.cmd_versions(argparse.Namespace(kb=None), Services(settings, embedder)) == 0
     out = capsys.readouterr().out
     assert f"* {second}" in out and first in out
 
