@@ -351,15 +351,13 @@ def kb_search() -> ResponseReturnValue:
     query = (request.args.get("q") or "").strip()[:500]
     if not query:
         return jsonify(results=[])
-    service = services().faq
     try:
-        answer = service.ask(query, request.args.get("lang") or settings().default_language, k=5)
+        answer = services().faq.ask(query, request.args.get("lang") or settings().default_language, k=5)
     except FaqbotError as exc:
         return jsonify(error=str(exc)), 503
-    index = service.index
     results = []
     for candidate in answer.decision.candidates:
-        entry = index.entry(candidate.faq_id, candidate.lang)
+        entry = answer.entries.get(f"{candidate.lang}:{candidate.faq_id}")  # the version that ranked it
         results.append(
             {"id": candidate.faq_id, "lang": candidate.lang, "question": candidate.question,
              "score": round(candidate.score, 3), "answer": entry.answer if entry else ""}
