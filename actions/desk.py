@@ -22,7 +22,7 @@ from actions import prompts, survey
 from actions.faq import PERSON_INTENTS, Reach, conversation_language
 from actions.runtime import services
 from bot.errors import FaqbotError
-from bot.handoff.store import HandoffTicket
+from bot.handoff.models import HandoffTicket
 from bot.rasa.names import Actions, Entities, Forms, Intents, Responses, Slots
 from bot.rasa.relay import CANCEL_CONFIDENCE
 from bot.retrieval.decision import ANSWER

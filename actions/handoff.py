@@ -21,8 +21,8 @@ from bot.handoff.context import (
     find_order_number,
 )
 from bot.handoff.hours import BusinessHours
+from bot.handoff.models import HandoffTicket
 from bot.handoff.outlook import outlook_for
-from bot.handoff.store import HandoffTicket
 from bot.rasa.names import Actions, Intents, Responses, Slots
 from bot.rasa.tracker import transcript_from_events
 from bot.settings import Thresholds

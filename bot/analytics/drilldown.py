@@ -34,7 +34,7 @@ from bot.analytics.outcomes import (
     sessions,
 )
 from bot.errors import FaqbotError
-from bot.handoff.store import ticket_number
+from bot.handoff.models import ticket_number
 from bot.rasa.names import RESPONSE_KEY, Actions, Responses
 from bot.rasa.tracker import TrackerEvent, tracker_location
 from bot.redact import Redactor, redactor_for

@@ -9,7 +9,8 @@ import math
 from babel.dates import format_datetime
 
 from bot.handoff.hours import BusinessHours
-from bot.handoff.store import HandoffStore, HandoffTicket
+from bot.handoff.models import HandoffTicket
+from bot.handoff.store import HandoffStore
 
 
 @dataclasses.dataclass(frozen=True)

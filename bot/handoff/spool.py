@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from bot.errors import HandoffError
-from bot.handoff.store import HandoffStore, HandoffTicket, InvalidTicket
+from bot.handoff.models import HandoffTicket, InvalidTicket
+from bot.handoff.store import HandoffStore
 from bot.storage.database import DatabaseUnavailable, StorageError
 
 log = logging.getLogger(__name__)

@@ -26,8 +26,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from bot.errors import FaqbotError
-from bot.handoff import replies
-from bot.handoff.store import HandoffStore, HandoffTicket, RasaCommand, TransitionError
+from bot.handoff import delivery, replies
+from bot.handoff.models import HandoffTicket, RasaCommand, TransitionError
+from bot.handoff.store import HandoffStore
 from bot.rasa.client import RasaClient
 from bot.rasa.messages import command_note
 from bot.rasa.names import Actions, Entities, Intents
@@ -116,7 +117,7 @@ class Relay:
             self.store.command_done(command.id)  # nothing to resume: the bot never paused a chat for it
             return True
         try:
-            moved = replies.reroute_to_email(self.store, ticket)
+            moved = delivery.reroute_to_email(self.store, ticket)
         except replies.Undeliverable as exc:
             log.error("%s has no chat and its replies cannot go by email: %s", ticket.number, exc)
             self.store.command_abandoned(command.id, str(exc))

@@ -10,13 +10,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bot.errors import FaqbotError
+from bot.errors import InvalidInput
 from bot.storage.database import Database, read_only_rows, rows_in_period
 
 KINDS = ("csat", "ces")
 
 
-class InvalidSurveyAnswer(FaqbotError):
+class InvalidSurveyAnswer(InvalidInput):
     """A survey answer that can never be stored (an unknown kind, a score outside 1-5): not a database problem."""
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from flask import Flask, Response, abort, render_template, request, send_from_directory
 
-from bot.errors import HandoffError
+from bot.errors import HandoffError, InvalidInput
 from bot.services import Services
 from bot.settings import Settings, get_settings
 from bot.storage.database import StorageError
@@ -91,6 +91,10 @@ def create_app(
         from flask import redirect, url_for
 
         return redirect(url_for("desk.queue"), 301)  # type: ignore[return-value]
+
+    @app.errorhandler(InvalidInput)
+    def invalid_input(exc: InvalidInput) -> tuple[str, int]:
+        return render_template("error.html", message=f"Invalid input: {exc}"), 400
 
     @app.errorhandler(HandoffError)
     @app.errorhandler(StorageError)

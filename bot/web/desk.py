@@ -22,9 +22,9 @@ from flask.typing import ResponseReturnValue
 
 from bot.editing.drafts import add_alternate, write_draft
 from bot.errors import FaqbotError, HandoffError, KnowledgeBaseError
-from bot.handoff import replies
+from bot.handoff import delivery, replies
+from bot.handoff.models import HandoffMessage, HandoffTicket, InvalidMessage, TransitionError
 from bot.handoff.replies import Undeliverable
-from bot.handoff.store import HandoffMessage, HandoffTicket, InvalidMessage, TransitionError
 from bot.redact import mask_payment_data
 from bot.storage.database import StorageError
 from bot.web.auth import current_session_id, current_user, login_required, session_alive
@@ -98,7 +98,7 @@ def queue_snapshot(user: str) -> dict[str, Any]:
 
 def message_views(ticket: HandoffTicket, messages: list[HandoffMessage]) -> list[dict[str, Any]]:
     """The messages as the desk shows them: an agent reply has ``delivery`` (see replies.delivery_states)."""
-    states = replies.delivery_states(handoff_store(), ticket, messages)
+    states = delivery.delivery_states(handoff_store(), ticket, messages)
     return [{**m.to_dict(), "delivery": states.get(m.id)} for m in messages]
 
 
@@ -106,7 +106,7 @@ def reply_view(ticket: HandoffTicket) -> dict[str, Any]:
     """Which ways a reply can take now, and the email channel's health, for the reply box."""
     store = handoff_store()
     options = replies.reply_options(ticket, store.mail is not None)
-    return {**options.to_dict(), "email_health": replies.email_health(store)}
+    return {**options.to_dict(), "email_health": delivery.email_health(store)}
 
 
 def ticket_view(ticket: HandoffTicket) -> dict[str, Any]:
@@ -331,7 +331,7 @@ def retry_email(ticket_id: int, message_id: int) -> ResponseReturnValue:
         abort(404)
     if handoff_store().mail is None:
         raise Undeliverable("no SMTP server is configured (FAQBOT_SMTP_HOST), so faqbot cannot send email")
-    if not replies.retry_email(handoff_store(), message_id):
+    if not delivery.retry_email(handoff_store(), message_id):
         raise TransitionError("only a dead email can be sent again")
     _wake_relay()
     return jsonify(message_views(item, messages)[0])

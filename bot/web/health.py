@@ -20,8 +20,8 @@ from flask.typing import ResponseReturnValue
 
 from bot.editing.watch import read_status
 from bot.errors import HandoffError
+from bot.handoff.delivery import email_health
 from bot.handoff.mail import SmtpTransport
-from bot.handoff.replies import email_health
 from bot.retrieval.index import current_version
 from bot.storage.database import StorageError
 from bot.supervisor import UP

@@ -22,7 +22,7 @@ from flask.typing import ResponseReturnValue
 
 from bot.errors import HandoffError
 from bot.handoff.context import clean_email, clean_name
-from bot.handoff.store import HandoffTicket
+from bot.handoff.models import HandoffTicket
 from bot.rasa.client import RasaClient, RasaUnavailable
 from bot.rasa.messages import MAX_CONVERSATION_ID_CHARS
 from bot.rasa.widget import find_answer, widget_history

@@ -17,8 +17,9 @@ from actions.desk import (
     ValidateCsatCommentForm,
 )
 from actions.handoff import ActionCreateTicket
+from bot.handoff.models import HandoffTicket
 from bot.handoff.outlook import format_opening
-from bot.handoff.store import HandoffStore, HandoffTicket
+from bot.handoff.store import HandoffStore
 from bot.storage.accounts import UserStore
 from tests.actions.conftest import reconfigure
 from tests.actions.test_actions import asked, responses, run, tracker

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.handoff.store import HandoffStore, HandoffTicket
+from bot.handoff.models import HandoffTicket
+from bot.handoff.store import HandoffStore
 from bot.kb.loader import load_knowledge_base
 from bot.retrieval.index import build_index
 from bot.services import Services

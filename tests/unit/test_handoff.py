@@ -12,7 +12,8 @@ from bot.handoff.context import (
     find_email,
     find_order_number,
 )
-from bot.handoff.store import HandoffStore, HandoffTicket
+from bot.handoff.models import HandoffTicket
+from bot.handoff.store import HandoffStore
 from bot.rasa.tracker import transcript_from_events
 from bot.storage.database import StorageError
 

@@ -22,7 +22,8 @@ from bot.analytics.outcomes import METRICS
 from bot.analytics.unanswered import CachedClustering
 from bot.cli import report as report_cli
 from bot.errors import FaqbotError, ModelError
-from bot.handoff.store import HandoffStore, HandoffTicket
+from bot.handoff.models import HandoffTicket
+from bot.handoff.store import HandoffStore
 from bot.kb.loader import load_knowledge_base
 from bot.retrieval.index import build_index
 from bot.retrieval.service import FaqService

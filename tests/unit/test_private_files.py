@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.handoff.store import HandoffStore, HandoffTicket
+from bot.handoff.models import HandoffTicket
+from bot.handoff.store import HandoffStore
 from bot.storage.accounts import UserStore
 from bot.storage.database import Database, StorageError, private_file
 

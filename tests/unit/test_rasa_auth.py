@@ -10,7 +10,8 @@ from typing import Any
 import jwt
 import pytest
 
-from bot.handoff.store import HandoffStore, HandoffTicket
+from bot.handoff.models import HandoffTicket
+from bot.handoff.store import HandoffStore
 from bot.logs import RepeatFilter, mask_record
 from bot.rasa.client import RasaClient, RasaUnavailable, bearer_token
 from bot.rasa.relay import Relay

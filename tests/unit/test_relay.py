@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from bot.handoff.store import HandoffStore, HandoffTicket
+from bot.handoff.models import HandoffTicket
+from bot.handoff.store import HandoffStore
 from bot.rasa.client import RasaClient
 from bot.rasa.relay import Relay, _asks_to_cancel
 from tests.servers import free_port

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from bot.handoff.models import HandoffTicket
 from bot.handoff.spool import HandoffSpool, SpoolDrainer
-from bot.handoff.store import HandoffStore, HandoffTicket
+from bot.handoff.store import HandoffStore
 from bot.storage.database import DatabaseUnavailable
 
 
