@@ -20,9 +20,9 @@ from bot.handoff.context import (
     find_email,
     find_order_number,
 )
-from bot.handoff.hours import BusinessHours
 from bot.handoff.models import HandoffTicket
 from bot.handoff.outlook import outlook_for
+from bot.hours import BusinessHours
 from bot.rasa.names import Actions, Intents, Responses, Slots
 from bot.rasa.tracker import transcript_from_events
 from bot.settings import Thresholds

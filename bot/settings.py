@@ -530,7 +530,7 @@ def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
 
 
 def _check_handoff(settings: Settings) -> None:
-    from bot.handoff.hours import BusinessHours
+    from bot.hours import BusinessHours
 
     BusinessHours.parse(settings.business_hours, settings.timezone, settings.holidays)
     if settings.webhook_url:
