@@ -47,6 +47,7 @@ from typing import Any, Protocol
 
 from bot.errors import HandoffError
 from bot.storage.database import Database, StorageError, storage_error
+from bot.worker import PeriodicWorker
 
 log = logging.getLogger(__name__)
 
@@ -421,64 +422,37 @@ def rows_for(conn: sqlite3.Connection, refs: Sequence[str]) -> dict[str, dict[st
     return found
 
 
-class OutboxWorker:
-    """A daemon thread that calls ``deliver_due()`` on each of its senders every ``interval`` seconds,
-    or at once on ``wake``. It never dies of an error: each one is logged and the next round runs on time."""
+class OutboxWorker(PeriodicWorker):
+    """Calls ``deliver_due()`` on each of its senders every ``interval`` seconds in a daemon thread, or at
+    once on ``wake``. It never dies of an error: each one is logged and the next round runs on time."""
+
+    #: Rows one sender delivers per round; a full round is a backlog: the next one runs without waiting.
+    ROUND = 50
 
     def __init__(self, senders: OutboxSender | Sequence[OutboxSender], interval: float = 1.0) -> None:
-        if interval <= 0:
-            raise ValueError("outbox worker interval must be > 0")
         self.senders: list[OutboxSender] = [senders] if isinstance(senders, OutboxSender) else list(senders)
         if not self.senders:
             raise ValueError("outbox worker needs at least one sender")
-        self.interval = interval
-        self._name = "/".join(sender.channel for sender in self.senders)
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        channels = "/".join(sender.channel for sender in self.senders)
+        super().__init__(f"faqbot-{channels}-outbox", self.deliver_round, interval)
 
     @property
     def sender(self) -> OutboxSender:
         """The first sender (the only one, for a single-channel worker)."""
         return self.senders[0]
 
-    def start(self) -> None:
-        """Start the thread (no-op when it is already running)."""
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name=f"faqbot-{self._name}-outbox", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Ask the thread to finish and wait up to ``timeout`` seconds (a send in flight may outlast it)."""
-        self._stop.set()
-        self._wake.set()
-        thread, self._thread = self._thread, None
-        if thread is not None:
-            thread.join(timeout)
-            if thread.is_alive():
-                log.warning("%s outbox worker still busy after %.1f s; leaving it to finish", self._name, timeout)
-
-    def wake(self) -> None:
-        """Deliver now instead of at the next interval (e.g. right after a commit that enqueued a row)."""
-        self._wake.set()
-
-    def _run(self) -> None:
-        limit = 50
-        while not self._stop.is_set():
-            self._wake.clear()  # a wake() during the round below makes the wait return at once
-            busy = False
-            for sender in self.senders:
-                try:
-                    report = sender.deliver_due(limit=limit)
-                    busy = busy or report.delivered + report.dead + report.failed >= limit  # backlog: no waiting
-                except StorageError as exc:
-                    log.error("%s outbox worker: %s", sender.channel, exc)
-                except Exception:
-                    log.exception("%s outbox worker: unexpected error", sender.channel)
-            if not busy:
-                self._wake.wait(self.interval)
+    def deliver_round(self) -> bool:
+        """One round: every sender delivers what is due; True when one of them has a backlog."""
+        busy = False
+        for sender in self.senders:
+            try:
+                report = sender.deliver_due(limit=self.ROUND)
+                busy = busy or report.delivered + report.dead + report.failed >= self.ROUND
+            except StorageError as exc:
+                log.error("%s outbox worker: %s", sender.channel, exc)
+            except Exception:
+                log.exception("%s outbox worker: unexpected error", sender.channel)
+        return busy
 
 
 def short_error(text: str) -> str:

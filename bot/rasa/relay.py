@@ -21,7 +21,6 @@ desk shows), so nothing is retried for ever.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -33,6 +32,7 @@ from bot.rasa.client import RasaClient
 from bot.rasa.messages import command_note
 from bot.rasa.names import Actions, Entities, Intents
 from bot.rasa.tracker import tracker_events
+from bot.worker import PeriodicWorker
 
 log = logging.getLogger(__name__)
 
@@ -147,36 +147,13 @@ def _asks_to_cancel(event: Mapping[str, Any]) -> bool:
     return intent.get("name") == Intents.CANCEL_HANDOFF and float(intent.get("confidence") or 0) >= CANCEL_CONFIDENCE
 
 
-class RelayWorker:
+class RelayWorker(PeriodicWorker):
     """Runs ``Relay.run_once`` every ``interval`` seconds in a daemon thread; ``wake`` runs it now."""
 
     def __init__(self, relay: Relay, interval: float = 1.0) -> None:
         self.relay = relay
-        self.interval = interval
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__("faqbot-relay", self.relay_once, interval)
 
-    def start(self) -> None:
-        if self._thread is None or not self._thread.is_alive():
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._loop, name="faqbot-relay", daemon=True)
-            self._thread.start()
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.relay.run_once()
-            except Exception:  # noqa: BLE001 - the relay must survive anything and try again
-                log.exception("relay pass failed")
-            self._wake.wait(self.interval)
-            self._wake.clear()
+    def relay_once(self) -> None:
+        """One pass of the relay (its counts are logged by the relay itself)."""
+        self.relay.run_once()
