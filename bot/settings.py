@@ -98,7 +98,7 @@ class Ranking:
     #: Arabic into 3-4 times as many tokens. Only these are adapted on; and a
     #: language outside them whose KB is large enough to learn from
     #: (``learns_alone``) is ranked without the embedding: on ArBanking77 it
-    #: added nothing (top-1 92.8 with and without) and cost p95 25 ms a question.
+    #: added nothing and cost much time (docs/benchmarks.md, Notes).
     model_languages: tuple[str, ...] = ("en",)
     adapt_layers: int = 2
     adapt_epochs: float = 2.0

@@ -118,8 +118,8 @@ def word_tokens(lang: str, text: str, skip_stop_words: bool = False) -> list[str
 @functools.lru_cache(maxsize=1 << 17)
 def _stem(lang: str, word: str) -> str:
     """One word's stem, cached: a new question's words are mostly words seen before, and Snowball in
-    Python costs about 0.9 ms for a Banking77 question (a sixth of its n-gram work).
-    A Snowball stemmer keeps the word it works on in itself, so one thread stems at a time."""
+    Python is slow (docs/benchmarks.md, Notes: Latency). A Snowball stemmer keeps the word it works
+    on in itself, so one thread stems at a time."""
     with _STEM_LOCK:
         return _stemmer(lang).stemWord(word)  # type: ignore[union-attr]
 
@@ -127,8 +127,8 @@ def _stem(lang: str, word: str) -> str:
 def load_text_tools(languages: Sequence[str]) -> None:
     """Load spaCy's tokenizers, the stemmers and the stop words of ``languages`` now.
 
-    spaCy's import and a blank pipeline take 1.7 s on first use: paid at
-    start-up, not by the first edit's hot reload or the first question.
+    spaCy's import and a blank pipeline are slow on first use (docs/benchmarks.md,
+    Notes): paid at start-up, not by the first edit's hot reload or the first question.
     """
     for lang in languages:
         word_tokens(lang, "warm up")
@@ -592,8 +592,8 @@ def _fit_classifier(
     Those of ``previous`` (the live version's ranker) when it was fitted on the
     same features, folds and calibration phrasings. An edited answer, or any
     change that leaves this language's phrasings as they were, then refits
-    the answer field and the calibration without training the SVMs again:
-    0.34 of the 0.6 s the demo KB's English refit took.
+    the answer field and the calibration without training the SVMs again
+    (the time it saves: docs/benchmarks.md, Notes).
     """
     digest = hashlib.sha256(f"{FIT_VERSION}\0{c}\0{n_faqs}\0{features.shape}".encode())
     for part in (features.data, features.indices, features.indptr, group, folds, queries):
