@@ -26,7 +26,7 @@ from bot.kb.loader import NON_CONTENT_DIRS, load_knowledge_base
 from bot.retrieval.adaptation import Adapters
 from bot.retrieval.embedder import Embedder
 from bot.retrieval.index import build_index, current_version
-from bot.retrieval.ranker import load_text_tools
+from bot.retrieval.tokens import load_text_tools
 from bot.settings import Settings
 from bot.worker import PeriodicWorker
 

@@ -31,7 +31,8 @@ from bot.kb.models import FaqEntry, KnowledgeBase
 from bot.retrieval import adaptation
 from bot.retrieval.adaptation import AdapterInfo
 from bot.retrieval.embedder import Embedder
-from bot.retrieval.ranker import FIT_VERSION, LanguageRanker, Progress, fit_ranker, ranker_key
+from bot.retrieval.fit import FIT_VERSION, LanguageRows, fit_ranker, ranker_key
+from bot.retrieval.ranker import LanguageRanker, Progress
 from bot.settings import Ranking
 
 log = logging.getLogger(__name__)
@@ -310,20 +311,17 @@ def _rankers(
             rankers[lang] = old
             continue
         say(f"{lang}: fitting the ranker on {len(ids)} phrasings")
-        rankers[lang] = fit_ranker(
+        data = LanguageRows(
             lang,
             texts,
             faq_of_row,
             vectors[ids],
-            ranking,
-            key=key,
-            progress=say,
             answers=answers,
             passages=not answered,
             # Calibrate only on phrasings the adapter never saw (all of them without one).
             calibration_rows=np.array([rows[i].text_hash not in trained for i in ids]) if trained else None,
-            previous=old,
         )
+        rankers[lang] = fit_ranker(data, ranking, key=key, progress=say, previous=old)
         fitted.append(lang)
     return rankers, fitted
 

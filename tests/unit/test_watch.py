@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from bot.editing.watch import KbWatcher, kb_signature, read_status
-from bot.retrieval import ranker
+from bot.retrieval import tokens
 from bot.retrieval.index import current_version
 from bot.retrieval.service import FaqService
 from bot.services import Services
@@ -160,9 +160,9 @@ def test_the_text_tools_load_at_start_not_at_the_first_edit_or_question(
 ):
     KbWatcher(settings, embedder).check_once()  # the index exists: a restart finds it unchanged
     loaded: list[str] = []
-    real = ranker._tokenizer.__wrapped__
-    monkeypatch.setattr(ranker, "_tokenizer", lambda lang: loaded.append(lang) or real(lang))
-    ranker.word_tokens.cache_clear()
+    real = tokens._tokenizer.__wrapped__
+    monkeypatch.setattr(tokens, "_tokenizer", lambda lang: loaded.append(lang) or real(lang))
+    tokens.word_tokens.cache_clear()
     watcher = KbWatcher(settings, embedder, interval=0.05)
     watcher.start()
     try:
@@ -173,7 +173,7 @@ def test_the_text_tools_load_at_start_not_at_the_first_edit_or_question(
         watcher.stop()
     assert set(loaded) >= set(settings.languages)  # spaCy's pipelines, before any edit
     loaded.clear()
-    ranker.word_tokens.cache_clear()
+    tokens.word_tokens.cache_clear()
     service = FaqService(settings, embedder)
     service.warm_up()
     assert set(loaded) >= set(service.index.languages)  # ... and before the first question
