@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import textwrap
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -114,6 +115,16 @@ alternates:
 ```
 Карты, PayPal и подарочные карты.
 """
+
+
+def wait_for(condition: Callable[[], bool], seconds: float = 5.0) -> bool:
+    """Whether ``condition()`` holds within ``seconds`` (polled every 10 ms)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.01)
+    return condition()
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from bot.handoff.webhook import WebhookSender, enqueue, sign, verify
 from bot.settings import PROJECT_ROOT
 from bot.storage.database import StorageError
 from bot.storage.schema import OUTBOX_SCHEMA
+from tests.conftest import wait_for
 
 SECRET = "s3cret"
 SCHEMA_PATH = PROJECT_ROOT / "docs" / "handoff-packet.schema.json"
@@ -165,15 +166,6 @@ def rows(db: Path) -> list[dict[str, Any]]:
         return [dict(r) for r in conn.execute("SELECT * FROM outbox ORDER BY id")]
     finally:
         conn.close()
-
-
-def wait_for(condition: Callable[[], bool], seconds: float = 5.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.01)
-    return condition()
 
 
 def test_sign_and_verify():

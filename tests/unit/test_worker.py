@@ -8,15 +8,7 @@ import time
 import pytest
 
 from bot.worker import PeriodicWorker
-
-
-def _until(condition, seconds: float = 3.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.01)
-    return condition()
+from tests.conftest import wait_for
 
 
 def test_prepare_runs_once_before_the_first_step_and_a_failure_in_either_is_survived(caplog):
@@ -33,7 +25,7 @@ def test_prepare_runs_once_before_the_first_step_and_a_failure_in_either_is_surv
     worker = PeriodicWorker("test-worker", step, 0.01, prepare)
     worker.start()
     try:
-        assert _until(lambda: calls.count("step") >= 3)
+        assert wait_for(lambda: calls.count("step") >= 3)
         assert worker.running
     finally:
         worker.stop()
