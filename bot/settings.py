@@ -169,7 +169,7 @@ class Thresholds:
 class Ranking:
     """How the per-language ranking model is fitted on the KB at build time.
 
-    See bot/retrieval/ranker.py. A change here changes the index version, so
+    See bot/retrieval/fit.py. A change here changes the index version, so
     ``faqbot kb build`` refits.
     """
 

@@ -296,7 +296,7 @@ NOTES = [
     " trains them).",
     "Start-up and reload costs behind choices in the code (measured 2026-12-01 on the demo KB): "
     "spaCy's import and a blank pipeline take 1.7 s on first use, so the text tools load at start-up "
-    "(bot/retrieval/ranker.py, load_text_tools) rather than at the first question or edit; reusing "
+    "(bot/retrieval/tokens.py, load_text_tools) rather than at the first question or edit; reusing "
     "the classifier of the live version when an edit leaves a language's phrasings as they were "
     "saves 0.34 of the 0.6 s the English refit took; libyaml's loader parses the FAQs' metadata in "
     "0.04 s instead of 0.14 s in Python (120 entries).",

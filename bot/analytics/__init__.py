@@ -7,6 +7,6 @@ the report and ``drilldown`` lists the conversations behind each number, so
 a number and its list cannot disagree; ``unanswered`` groups the questions
 the bot could not answer; ``evaluation`` measures answer quality on
 labelled questions (``faqbot eval``). Modules use each other's public names
-only; nothing here keeps live objects between calls (``metrics.ClusterCache``
-is handed in by its owner).
+only; nothing here keeps live objects between calls (the report's
+``unanswered.CachedClustering`` is handed in by its owner, ``bot.services``).
 """
