@@ -89,8 +89,7 @@ def _rate_limited(kind: str) -> bool:
 
 
 def _rasa() -> RasaClient:
-    config = settings()
-    return RasaClient(config.rasa_url, config.rasa_token, timeout=config.http_timeout)
+    return services().rasa()
 
 
 def _body() -> dict[str, Any]:
