@@ -40,7 +40,7 @@ def reroute_to_email(store: HandoffStore, ticket: HandoffTicket) -> int:
             if message is None:  # not there a moment ago: nothing an older faqbot left, so not ours
                 continue
             conn.execute("UPDATE handoff_messages SET via = 'email' WHERE id = ?", (message.id,))
-            queue_email(conn, store.mail, ticket, message, message.created_at)
+            queue_email(conn, store.mail, ticket, message, message.created_at, store.agent_name(message.author))
             moved += 1
     return moved
 

@@ -84,13 +84,17 @@ def reply_options(ticket: HandoffTicket, email_enabled: bool) -> ReplyOptions:
 
 
 def queue_email(
-    conn: sqlite3.Connection, composer: MailComposer, ticket: HandoffTicket, message: HandoffMessage, now: float
+    conn: sqlite3.Connection,
+    composer: MailComposer,
+    ticket: HandoffTicket,
+    message: HandoffMessage,
+    now: float,
+    agent_name: str,
 ) -> str:
-    """Queue the email of ``message`` (an agent's reply on ``ticket``) in the outbox, inside the caller's
-    transaction; return its delivery id. Raises ``Undeliverable`` when the email cannot be built."""
+    """Queue the email of ``message`` (an agent's reply on ``ticket``, signed ``agent_name``) in the outbox,
+    inside the caller's transaction; return its delivery id. Raises ``Undeliverable`` when the email cannot be
+    built."""
     address = (ticket.customer.get("customer_email") or "").strip()
-    user = conn.execute("SELECT display_name FROM users WHERE username = ?", (message.author,)).fetchone()
-    agent_name = (user["display_name"] if user else None) or message.author or ""
     delivery_id = outbox.new_delivery_id()
     try:
         email = composer.compose(ticket, address, agent_name, message.text, delivery_id, now)

@@ -87,8 +87,8 @@ class HandoffStore:
         mail: MailComposer | None = None,
         agents: Callable[[str], str | None] | None = None,
     ) -> None:
-        """``agents``: an agent's display name by username, for webhook packets (the desk's accounts,
-        ``bot.storage.accounts.UserStore.display_name``); without it packets show the username."""
+        """``agents``: an agent's display name by username, for webhook packets and reply emails (the desk's
+        accounts, ``bot.storage.accounts.UserStore.display_name``); without it they show the username."""
         self.db = Database(path, timeout)
         self.path = path
         self.webhook = webhook
@@ -97,6 +97,12 @@ class HandoffStore:
         self.desk_url = desk_url.rstrip("/")
         self.max_text = max_text
         self.agents = agents
+
+    def agent_name(self, username: str | None) -> str:
+        """How the agent ``username`` is shown to customers and helpdesks: the display name ``agents`` gives,
+        else the username."""
+        shown = self.agents(username) if self.agents is not None and username else None
+        return shown or username or ""
 
     # -- creating and reading ---------------------------------------------
 
@@ -317,7 +323,7 @@ class HandoffStore:
                 "UPDATE handoff_tickets SET first_reply_at = COALESCE(first_reply_at, ?) WHERE id = ?", (now, ticket_id)
             )
             if via == "email" and self.mail is not None:
-                replies.queue_email(conn, self.mail, current, message, now)
+                replies.queue_email(conn, self.mail, current, message, now, self.agent_name(agent))
             else:
                 self._command(conn, current.conversation_id, "deliver", ticket_id, now)
             self._publish(conn, ticket_id, "handoff.message", now, message)
@@ -474,8 +480,7 @@ class HandoffStore:
         ]
         agent = None
         if ticket.agent:
-            shown = self.agents(ticket.agent) if self.agents is not None else None
-            agent = {"username": ticket.agent, "display_name": shown or ticket.agent}
+            agent = {"username": ticket.agent, "display_name": self.agent_name(ticket.agent)}
         desk = f"{self.desk_url}/desk/tickets/{ticket_id}" if self.desk_url else None
         packet = build_packet(event, ticket, messages, agent, now, desk, message)
         webhook.enqueue(conn, event, packet, now)

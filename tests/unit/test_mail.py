@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import sqlite3
 import ssl
 import threading
 import time
@@ -23,7 +24,7 @@ import pytest
 
 from bot.errors import ConfigError
 from bot.handoff import delivery, replies
-from bot.handoff.mail import CHANNEL, MailComposer, SmtpTransport
+from bot.handoff.mail import CHANNEL, MailComposer, SmtpTransport, parse
 from bot.handoff.models import HandoffTicket
 from bot.handoff.outbox import OutboxSender
 from bot.handoff.store import HandoffStore
@@ -52,7 +53,7 @@ def make_store(db: Path, mail: bool = True) -> HandoffStore:
     users = UserStore(db)
     if users.get("ann") is None:
         users.add("ann", "a long enough password", display_name="Ann Example")
-    return HandoffStore(db, mail=composer() if mail else None)
+    return HandoffStore(db, mail=composer() if mail else None, agents=users.display_name)
 
 
 def ticket(
@@ -590,3 +591,19 @@ def test_a_sender_that_dies_mid_send_leaves_the_email_to_another_after_its_lease
     lease = other.transport.lease_seconds + OutboxSender.LEASE_MARGIN
     assert other.deliver_due(now=t0 + lease + 1).delivered == 1
     assert len(sink.received()) == 1
+
+
+def test_the_email_names_the_agent_through_the_stores_agents_not_the_users_table(tmp_path: Path):
+    """The handoff store reads no table of the accounts: the agent's name comes from what it was given."""
+    db = tmp_path / "faqbot.db"
+    make_store(db)  # the accounts say "Ann Example"
+    store = HandoffStore(db, mail=composer(), agents=lambda username: "Ann From The Desk")
+    left = ticket(store)
+    store.add_agent_message(int(left.id or 0), "ann", "Your parcel is on its way.", via="email")
+    conn = sqlite3.connect(db)
+    try:
+        (body,) = conn.execute("SELECT body FROM outbox WHERE channel = ?", (CHANNEL,)).fetchone()
+    finally:
+        conn.close()
+    text = parse(body).get_body(("plain",)).get_content()
+    assert "Ann From The Desk" in text and "Ann Example" not in text
