@@ -13,6 +13,7 @@ from bot.analytics.unanswered import DEFAULT_THRESHOLD, Cluster, unanswered_clus
 from bot.cli.options import kb_services
 from bot.editing.diff import DEFAULT_CUSTOMER_QUESTIONS, diff_kb, format_report
 from bot.errors import FaqbotError
+from bot.retrieval.service import FaqService
 from bot.services import Services
 from bot.settings import Settings
 
@@ -94,22 +95,12 @@ def cmd_diff(args: argparse.Namespace, services: Services) -> int:
 
 def cmd_unanswered(args: argparse.Namespace, services: Services) -> int:
     services = kb_services(args, services)
-    settings = services.settings
     try:
         since, until = parse_time(args.since), parse_time(args.until)
         if args.kb:
             clusters = _with_kb_hints(services, since, until, args)
         else:
-            clusters = unanswered_clusters(
-                settings,
-                since,
-                until,
-                args.lang,
-                threshold=args.threshold,
-                reader=_reader(args, settings),
-                embedder=services.embedder,
-                service=services.faq,
-            )
+            clusters = _clusters(services, services.faq, since, until, args)
     except FaqbotError as exc:
         print(f"faqbot: {exc}", file=sys.stderr)
         return 2
@@ -158,16 +149,24 @@ def _with_kb_hints(
             print(
                 f"built a temporary index of {settings.kb_dir} in {time.perf_counter() - started:.1f}s", file=sys.stderr
             )
-        return unanswered_clusters(
-            settings,
-            since,
-            until,
-            args.lang,
-            threshold=args.threshold,
-            reader=_reader(args, settings),
-            embedder=embedder,
-            service=service,
-        )
+        return _clusters(services, service, since, until, args)
+
+
+def _clusters(
+    services: Services, service: FaqService | None, since: float | None, until: float | None, args: argparse.Namespace
+) -> list[Cluster]:
+    """The unanswered questions of the command's window and tracker, hints from ``service``'s index (if any)."""
+    settings = services.settings
+    return unanswered_clusters(
+        settings,
+        since,
+        until,
+        args.lang,
+        threshold=args.threshold,
+        reader=_reader(args, settings),
+        embedder=services.embedder,
+        service=service,
+    )
 
 
 def format_cluster(rank: int, cluster: Cluster) -> list[str]:
