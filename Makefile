@@ -3,6 +3,8 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
+#: Every folder of Python code (ruff); mypy's are in pyproject.toml.
+PY_DIRS := bot actions channels scripts tests
 
 .PHONY: help install install-dev run test test-fast lint kb train bench soak clean
 
@@ -18,15 +20,17 @@ install-dev: ## install plus test tools and Chromium
 run: install ## start the whole bot: Rasa :5005, actions :5055, web :8000 (Ctrl-C stops)
 	@$(VENV)/bin/faqbot run
 
-test: install-dev ## run the whole test suite (unit, integration with real servers, browser)
+test: lint ## lint, types and layers, then the whole test suite (unit, integration with real servers, browser)
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: install-dev ## only the tests that need no model and no server
 	@$(PY) -m pytest -m "not slow and not browser" $(PYTEST_ARGS)
 
-lint: install-dev ## ruff and mypy
-	@$(VENV)/bin/ruff check bot actions tests
+lint: install-dev ## ruff (lint and format), mypy and the layer contracts (import-linter, pyproject.toml)
+	@$(VENV)/bin/ruff check $(PY_DIRS)
+	@$(VENV)/bin/ruff format --check $(PY_DIRS)
 	@$(VENV)/bin/mypy
+	@$(VENV)/bin/lint-imports
 
 kb: install ## validate the knowledge base and rebuild its index if stale
 	@$(VENV)/bin/faqbot kb validate && $(VENV)/bin/faqbot kb build --if-stale

@@ -14,10 +14,11 @@ from typing import Any
 from rasa_sdk import endpoint
 from sanic.exceptions import SanicException
 
-from bot import services
-from bot.handoff.rasa_client import RasaClient
+from actions import runtime
 from bot.handoff.spool import SpoolDrainer
 from bot.logs import install_log_privacy
+from bot.rasa.names import Actions
+from bot.services import Services
 from bot.settings import Settings, get_settings
 from bot.worker import PeriodicWorker
 from channels.bodies import client_errors_kept, refuse_browsers, refuse_malformed_json
@@ -25,6 +26,8 @@ from channels.bodies import client_errors_kept, refuse_browsers, refuse_malforme
 
 def main() -> None:
     settings = get_settings()
+    services = Services(settings)
+    runtime.use(services)  # what every action fetches (Rasa instantiates them with no arguments)
     parser = argparse.ArgumentParser(prog="python -m actions", description=__doc__)
     parser.add_argument("--port", type=int, default=settings.action_port)
     parser.add_argument("--no-warm-up", action="store_true", help="load the model on the first question instead")
@@ -32,12 +35,12 @@ def main() -> None:
     install_log_privacy()  # no customer's email, phone or card number in actions.log
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not args.no_warm_up:
-        services.faq_service().warm_up()
+        services.faq.warm_up()
     # rasa_sdk reads these when it creates its Sanic app: the body limit, and the interface (its default is
     # every interface, 0.0.0.0: the action server must be reachable by Rasa only).
     os.environ.update(settings.sanic_limits(), SANIC_HOST=settings.host)
     guard_bodies(settings)
-    drainer = spool_worker(settings)
+    drainer = spool_worker(services)
     drainer.start()
     try:
         endpoint.run(action_package_name="actions", port=args.port, cors_origins=[])
@@ -63,15 +66,15 @@ def guard_bodies(settings: Settings) -> None:
     endpoint.create_app = create_checked_app
 
 
-def spool_worker(settings: Settings) -> PeriodicWorker:
+def spool_worker(services: Services) -> PeriodicWorker:
     """Stores the handoffs this server spooled while the ticket store was away, and has the bot announce them."""
-    rasa = RasaClient(settings.rasa_url, settings.rasa_token, timeout=settings.http_timeout)
+    rasa = services.rasa()
     drainer = SpoolDrainer(
-        services.handoff_spool(settings),
-        services.handoff_store(settings),
-        notify=lambda ticket: rasa.execute(ticket.conversation_id, "action_handoff_stored"),
+        services.handoff_spool,
+        services.handoff_store,
+        notify=lambda ticket: rasa.execute(ticket.conversation_id, Actions.HANDOFF_STORED),
     )
-    return PeriodicWorker("faqbot-handoff-spool", drainer.drain, settings.handoff_retry_interval)
+    return PeriodicWorker("faqbot-handoff-spool", drainer.drain, services.settings.handoff_retry_interval)
 
 
 if __name__ == "__main__":

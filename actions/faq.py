@@ -14,20 +14,17 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import prompts, survey
-from bot import services
+from actions.runtime import services
 from bot.errors import FaqbotError
 from bot.kb.models import FaqEntry
-from bot.messages import MessageProblem, inspect_message
+from bot.rasa.messages import MessageProblem, inspect_message
+from bot.rasa.names import Actions, Entities, Intents, Responses, Slots
 from bot.retrieval.decision import ANSWER, CLARIFY
-from bot.settings import get_settings
 
 log = logging.getLogger(__name__)
 
-ACTION_ANSWER_FAQ = "action_answer_faq"
-ACTION_START_HANDOFF = "action_start_handoff"
-ACTION_SAVE_CSAT = "action_save_csat"
 #: A request for a person: on its own, or together with the problem ("my parcel is lost, I need a human").
-PERSON_INTENTS = frozenset({"request_human", "request_human_with_problem"})
+PERSON_INTENTS = frozenset({Intents.REQUEST_HUMAN, Intents.REQUEST_HUMAN_WITH_PROBLEM})
 
 #: Rasa's input channels by the names a FAQ's ``channels:`` uses. A channel not
 #: listed here gets only the FAQs that are not restricted to channels.
@@ -46,7 +43,7 @@ MAX_FOLLOW_UPS = 3
 
 
 def conversation_language(tracker: Tracker) -> str:
-    return tracker.get_slot("language") or get_settings().default_language
+    return tracker.get_slot(Slots.LANGUAGE) or services().settings.default_language
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,7 +55,7 @@ class Reach:
 
     @classmethod
     def of(cls, tracker: Tracker) -> Reach:
-        audience = tracker.get_slot("audience")
+        audience = tracker.get_slot(Slots.AUDIENCE)
         return cls(KB_CHANNELS.get(tracker.get_latest_input_channel() or ""), str(audience) if audience else None)
 
     def allows(self, entry: FaqEntry) -> bool:
@@ -82,7 +79,7 @@ def follow_up_buttons(entry: FaqEntry, lookup: Callable[[str], FaqEntry | None],
 
 def choose_payload(faq_id: str) -> str:
     """The payload of a button that picks FAQ ``faq_id`` (the ``choose_faq`` intent)."""
-    return "/choose_faq" + json.dumps({"faq_id": faq_id})
+    return f"/{Intents.CHOOSE_FAQ}" + json.dumps({Entities.FAQ_ID: faq_id})
 
 
 def response_text(domain: DomainDict, response: str, lang: str) -> str:
@@ -102,44 +99,44 @@ class ActionAnswerFaq(Action):
     """Answers from the FAQ knowledge base, asks "did you mean", or offers a person."""
 
     def name(self) -> str:
-        return ACTION_ANSWER_FAQ
+        return Actions.ANSWER_FAQ
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         intent = (tracker.latest_message.get("intent") or {}).get("name")
-        if intent == "choose_faq":
+        if intent == Intents.CHOOSE_FAQ:
             return self._answer_chosen(dispatcher, tracker)
-        if intent == "none_of_these":
+        if intent == Intents.NONE_OF_THESE:
             return self._no_answer(dispatcher, tracker)
 
-        settings = get_settings()
+        settings = services().settings
         text = tracker.latest_message.get("text") or ""
         if prompts.rating_asked(tracker) and prompts.typed_rating(text, intent) is not None:
             # The answer to the rating question the bot just asked, which the NLU did not take for one.
-            return [FollowupAction(ACTION_SAVE_CSAT)]
+            return [FollowupAction(Actions.SAVE_CSAT)]
         problem = inspect_message(text, settings.max_message_chars)
         if problem is MessageProblem.EMPTY:
-            dispatcher.utter_message(response="utter_empty_message")
+            dispatcher.utter_message(response=Responses.EMPTY_MESSAGE)
             return []
         if problem is MessageProblem.TOO_LONG:
             dispatcher.utter_message(
-                response="utter_message_too_long", length=len(text), max_chars=settings.max_message_chars
+                response=Responses.MESSAGE_TOO_LONG, length=len(text), max_chars=settings.max_message_chars
             )
             return []
         if problem is MessageProblem.UNREADABLE:
-            dispatcher.utter_message(response="utter_unreadable_message")
+            dispatcher.utter_message(response=Responses.UNREADABLE_MESSAGE)
             return []
 
         reach = Reach.of(tracker)
         try:
-            answer = services.faq_service().ask(text, conversation_language(tracker), allowed=reach.allows)
+            answer = services().faq.ask(text, conversation_language(tracker), allowed=reach.allows)
         except FaqbotError as exc:
             log.error("FAQ search failed: %s", exc)
-            dispatcher.utter_message(response="utter_default")
+            dispatcher.utter_message(response=Responses.DEFAULT)
             return []
         events: list[EventType] = [
-            SlotSet("last_question", text),
-            SlotSet("last_candidates", [c.to_dict() for c in answer.decision.candidates]),
-            SlotSet("kb_version", answer.kb_version),
+            SlotSet(Slots.LAST_QUESTION, text),
+            SlotSet(Slots.LAST_CANDIDATES, [c.to_dict() for c in answer.decision.candidates]),
+            SlotSet(Slots.KB_VERSION, answer.kb_version),
         ]
         band = answer.decision.band
         if band == ANSWER:
@@ -150,10 +147,10 @@ class ActionAnswerFaq(Action):
                 return events + self._utter_answer(dispatcher, entry, answer.kb_version, best.score, buttons)
         if band == CLARIFY:
             buttons = [{"title": c.question, "payload": choose_payload(c.faq_id)} for c in answer.decision.choices]
-            none_label = response_text(domain, "utter_clarify_none_button", answer.lang)
+            none_label = response_text(domain, Responses.CLARIFY_NONE_BUTTON, answer.lang)
             if none_label:
-                buttons.append({"title": none_label, "payload": "/none_of_these"})
-            dispatcher.utter_message(response="utter_clarify", buttons=buttons, band=CLARIFY)
+                buttons.append({"title": none_label, "payload": f"/{Intents.NONE_OF_THESE}"})
+            dispatcher.utter_message(response=Responses.CLARIFY, buttons=buttons, band=CLARIFY)
             return events
         return events + self._no_answer(dispatcher, tracker)
 
@@ -166,28 +163,29 @@ class ActionAnswerFaq(Action):
         buttons: list[dict[str, str]],
     ) -> list[EventType]:
         dispatcher.utter_message(
-            response="utter_faq_answer",
+            response=Responses.FAQ_ANSWER,
             buttons=buttons,
             answer=entry.answer,
-            # identifies this answer for the customer's thumbs up/down (bot/feedback.py)
+            # identifies this answer for the customer's thumbs up/down (bot/storage/feedback.py)
             answer_id=uuid.uuid4().hex,
             faq_id=entry.id,
             kb_version=kb_version,
             confidence=None if score is None else round(score, 4),
         )
         return [
-            SlotSet("failed_answers", 0.0),
-            SlotSet("handoff_offered", False),
-            SlotSet("handoff_reason", None),
+            SlotSet(Slots.FAILED_ANSWERS, 0.0),
+            SlotSet(Slots.HANDOFF_OFFERED, False),
+            SlotSet(Slots.HANDOFF_REASON, None),
             *survey.reminder(),
         ]
 
     def _answer_chosen(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:
         faq_id = next(
-            (e.get("value") for e in tracker.latest_message.get("entities", []) if e.get("entity") == "faq_id"), None
+            (e.get("value") for e in tracker.latest_message.get("entities", []) if e.get("entity") == Entities.FAQ_ID),
+            None,
         )
-        index = services.faq_service().index  # one version for the lookup and the record
-        lang = services.faq_service().resolve_language(conversation_language(tracker), index)
+        index = services().faq.index  # one version for the lookup and the record
+        lang = services().faq.resolve_language(conversation_language(tracker), index)
         entry = index.entry(str(faq_id), lang) if faq_id else None
         reach = Reach.of(tracker)
         if entry is None or not reach.allows(entry):
@@ -199,19 +197,19 @@ class ActionAnswerFaq(Action):
 
     @staticmethod
     def _no_answer(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:
-        failures = int(tracker.get_slot("failed_answers") or 0) + 1
-        if failures >= get_settings().failed_answers_before_handoff:
-            dispatcher.utter_message(response="utter_handoff_after_failures")
+        failures = int(tracker.get_slot(Slots.FAILED_ANSWERS) or 0) + 1
+        if failures >= services().settings.failed_answers_before_handoff:
+            dispatcher.utter_message(response=Responses.HANDOFF_AFTER_FAILURES)
             return [
-                SlotSet("failed_answers", 0.0),
-                SlotSet("handoff_reason", "repeated_failure"),
-                FollowupAction(ACTION_START_HANDOFF),
+                SlotSet(Slots.FAILED_ANSWERS, 0.0),
+                SlotSet(Slots.HANDOFF_REASON, "repeated_failure"),
+                FollowupAction(Actions.START_HANDOFF),
             ]
-        dispatcher.utter_message(response="utter_no_answer_offer_human")
+        dispatcher.utter_message(response=Responses.NO_ANSWER_OFFER_HUMAN)
         return [
-            SlotSet("failed_answers", float(failures)),
-            SlotSet("handoff_offered", True),
-            SlotSet("handoff_reason", "low_confidence"),
+            SlotSet(Slots.FAILED_ANSWERS, float(failures)),
+            SlotSet(Slots.HANDOFF_OFFERED, True),
+            SlotSet(Slots.HANDOFF_REASON, "low_confidence"),
         ]
 
 
@@ -219,15 +217,15 @@ class ActionReplyToOffer(Action):
     """Yes / no from the customer: accepts or declines an offered person, else small talk."""
 
     def name(self) -> str:
-        return "action_reply_to_offer"
+        return Actions.REPLY_TO_OFFER
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         intent = (tracker.latest_message.get("intent") or {}).get("name")
-        offered = bool(tracker.get_slot("handoff_offered"))
-        if intent == "affirm" and offered:
-            return [SlotSet("handoff_offered", False), FollowupAction(ACTION_START_HANDOFF)]
-        if intent == "affirm":
-            dispatcher.utter_message(response="utter_you_are_welcome")
+        offered = bool(tracker.get_slot(Slots.HANDOFF_OFFERED))
+        if intent == Intents.AFFIRM and offered:
+            return [SlotSet(Slots.HANDOFF_OFFERED, False), FollowupAction(Actions.START_HANDOFF)]
+        if intent == Intents.AFFIRM:
+            dispatcher.utter_message(response=Responses.YOU_ARE_WELCOME)
             return []
-        dispatcher.utter_message(response="utter_handoff_declined")
-        return [SlotSet("handoff_offered", False), SlotSet("handoff_reason", None)] if offered else []
+        dispatcher.utter_message(response=Responses.HANDOFF_DECLINED)
+        return [SlotSet(Slots.HANDOFF_OFFERED, False), SlotSet(Slots.HANDOFF_REASON, None)] if offered else []

@@ -13,12 +13,13 @@ import unicodedata
 
 from rasa_sdk import Tracker
 
+from bot.rasa.names import RESPONSE_KEY, Intents, Responses
 from bot.text import normalize
 
 #: The bot's questions whose answer is a 1-5 rating (domain.yml).
-RATING_PROMPTS = frozenset({"utter_ask_csat", "utter_ask_bot_csat", "utter_ask_ces"})
+RATING_PROMPTS = frozenset({Responses.ASK_CSAT, Responses.ASK_BOT_CSAT, Responses.ASK_CES})
 #: The intent of the rating buttons' payloads and of typed ratings ("I'd give it a 3").
-RATING_INTENT = "csat"
+RATING_INTENT = Intents.CSAT
 #: "out of 5", "/5", "из 5", "من 5": the scale, not a second number.
 SCALE = re.compile(r"(?:/|\bout\s+of\b|\bof\b|\bиз\b|من)\s*(?:5|five|пяти|٥|۵)(?!\d)", re.IGNORECASE)
 #: Western, Arabic-Indic and Eastern Arabic-Indic digits.
@@ -51,7 +52,7 @@ def last_prompt(tracker: Tracker) -> str | None:
                 return None
             seen_latest = True
         elif kind == "bot" and seen_latest:
-            utter_action = (event.get("metadata") or {}).get("utter_action")
+            utter_action = (event.get("metadata") or {}).get(RESPONSE_KEY)
             return str(utter_action) if utter_action else None
         elif kind in ("session_started", "restart") and seen_latest:
             return None

@@ -1,7 +1,7 @@
 """The polite reply to a message refused before Rasa's NLU read it (too long, empty, unreadable).
 
 The channel (channels/guard.py) sent an intent in its place, with the
-refused text's length and language as entities (bot/messages.py); the
+refused text's length and language as entities (bot/rasa/messages.py); the
 language slot is already set from them (actions/slots.py), so the reply is
 in the customer's language.
 """
@@ -15,14 +15,15 @@ from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from bot.messages import LENGTH_ENTITY, REFUSAL_INTENTS, MessageProblem
-from bot.settings import get_settings
+from actions.runtime import services
+from bot.rasa.messages import LENGTH_ENTITY, REFUSAL_INTENTS, MessageProblem
+from bot.rasa.names import Actions, Responses
 
 #: The response (domain.yml) for each refusal intent.
 RESPONSES = {
-    REFUSAL_INTENTS[MessageProblem.TOO_LONG]: "utter_message_too_long",
-    REFUSAL_INTENTS[MessageProblem.EMPTY]: "utter_empty_message",
-    REFUSAL_INTENTS[MessageProblem.UNREADABLE]: "utter_unreadable_message",
+    REFUSAL_INTENTS[MessageProblem.TOO_LONG]: Responses.MESSAGE_TOO_LONG,
+    REFUSAL_INTENTS[MessageProblem.EMPTY]: Responses.EMPTY_MESSAGE,
+    REFUSAL_INTENTS[MessageProblem.UNREADABLE]: Responses.UNREADABLE_MESSAGE,
 }
 
 
@@ -30,14 +31,14 @@ class ActionRefuseMessage(Action):
     """Says why the last message could not be read: too long (with its length and the limit), empty, unreadable."""
 
     def name(self) -> str:
-        return "action_refuse_message"
+        return Actions.REFUSE_MESSAGE
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         intent = (tracker.latest_message.get("intent") or {}).get("name")
         length: Any = next(tracker.get_latest_entity_values(LENGTH_ENTITY), None)
         dispatcher.utter_message(
-            response=RESPONSES.get(str(intent), "utter_unreadable_message"),
+            response=RESPONSES.get(str(intent), Responses.UNREADABLE_MESSAGE),
             length=length if isinstance(length, int) else "?",
-            max_chars=get_settings().max_message_chars,
+            max_chars=services().settings.max_message_chars,
         )
         return []

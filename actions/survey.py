@@ -11,38 +11,39 @@ from rasa_sdk.events import EventType, ReminderScheduled, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from bot import surveys
+from actions.runtime import services
 from bot.errors import FaqbotError
-from bot.settings import get_settings
+from bot.rasa.names import RESPONSE_KEY, Actions, Intents, Responses, Slots
+from bot.storage import surveys
 
 log = logging.getLogger(__name__)
 
 REMINDER = "faqbot_survey"
-INACTIVE_INTENT = "survey_inactive"
+INACTIVE_INTENT = Intents.SURVEY_INACTIVE
 
 
 def eligible(tracker: Tracker) -> bool:
     """A bot-only conversation in which the bot answered something, not surveyed yet."""
-    if tracker.get_slot("survey_done") or tracker.get_slot("survey_pending"):
+    if tracker.get_slot(Slots.SURVEY_DONE) or tracker.get_slot(Slots.SURVEY_PENDING):
         return False
-    if tracker.get_slot("ticket_number") or tracker.get_slot("csat_ticket") or tracker.is_paused():
+    if tracker.get_slot(Slots.TICKET_NUMBER) or tracker.get_slot(Slots.CSAT_TICKET) or tracker.is_paused():
         return False
     events = tracker.events
-    if any(e.get("event") == "action" and e.get("name") == "action_create_ticket" for e in events):
+    if any(e.get("event") == "action" and e.get("name") == Actions.CREATE_TICKET for e in events):
         return False
     return any(
-        e.get("event") == "bot" and (e.get("metadata") or {}).get("utter_action") == "utter_faq_answer" for e in events
+        e.get("event") == "bot" and (e.get("metadata") or {}).get(RESPONSE_KEY) == Responses.FAQ_ANSWER for e in events
     )
 
 
 def ask(dispatcher: CollectingDispatcher) -> list[EventType]:
-    dispatcher.utter_message(response="utter_ask_bot_csat")
-    return [SlotSet("survey_pending", "csat")]
+    dispatcher.utter_message(response=Responses.ASK_BOT_CSAT)
+    return [SlotSet(Slots.SURVEY_PENDING, "csat")]
 
 
 def reminder() -> list[EventType]:
     """Schedule the survey for after a silence (replaced by each new answer, dropped when the customer writes)."""
-    minutes = get_settings().survey_after_minutes
+    minutes = services().settings.survey_after_minutes
     if minutes <= 0:
         return []
     when = datetime.datetime.now() + datetime.timedelta(minutes=minutes)
@@ -51,34 +52,34 @@ def reminder() -> list[EventType]:
 
 def save(dispatcher: CollectingDispatcher, tracker: Tracker, score: int) -> list[EventType]:
     """Store the answer to the pending survey question; ask the next one or thank the customer."""
-    kind = str(tracker.get_slot("survey_pending"))
-    settings = get_settings()
+    kind = str(tracker.get_slot(Slots.SURVEY_PENDING))
+    settings = services().settings
     try:
         surveys.record(
             settings.database_path,
             tracker.sender_id,
             tracker.get_latest_input_channel() or "unknown",
-            tracker.get_slot("language") or settings.default_language,
+            tracker.get_slot(Slots.LANGUAGE) or settings.default_language,
             kind,
             score,
         )
     except FaqbotError as exc:
         log.error("cannot store the %s answer of %s: %s", kind, tracker.sender_id, exc)
     if kind == "csat" and settings.survey_ces:
-        dispatcher.utter_message(response="utter_ask_ces")
-        return [SlotSet("survey_pending", "ces")]
-    dispatcher.utter_message(response="utter_csat_thanks")
-    return [SlotSet("survey_pending", None), SlotSet("survey_done", True)]
+        dispatcher.utter_message(response=Responses.ASK_CES)
+        return [SlotSet(Slots.SURVEY_PENDING, "ces")]
+    dispatcher.utter_message(response=Responses.CSAT_THANKS)
+    return [SlotSet(Slots.SURVEY_PENDING, None), SlotSet(Slots.SURVEY_DONE, True)]
 
 
 class ActionGoodbye(Action):
     """Says goodbye; after a bot-only conversation, asks how it went."""
 
     def name(self) -> str:
-        return "action_goodbye"
+        return Actions.GOODBYE
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
-        dispatcher.utter_message(response="utter_goodbye")
+        dispatcher.utter_message(response=Responses.GOODBYE)
         return ask(dispatcher) if eligible(tracker) else []
 
 
@@ -86,7 +87,7 @@ class ActionInactivitySurvey(Action):
     """The customer went quiet after an answer: ask how it went (once)."""
 
     def name(self) -> str:
-        return "action_inactivity_survey"
+        return Actions.INACTIVITY_SURVEY
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         return ask(dispatcher) if eligible(tracker) else []

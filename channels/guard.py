@@ -6,7 +6,7 @@ Rasa to 17 GB. ``GuardedInput`` is a mixin for an input channel (before the
 Rasa class in its bases): it wraps the ``on_new_message`` handler Rasa gives
 the channel's ``blueprint``, so an empty, too long or unreadable message is
 replaced, before anything else sees it, by a short ``/intent{...}`` command
-(``bot.messages.refusal_command``) that carries only its length and language.
+(``bot.rasa.messages.refusal_command``) that carries only its length and language.
 Rasa parses that command without reading the text, and a rule
 (data/rules/refusals.yml) answers with the polite reply in the customer's
 language. Button payloads pass as they are, unless they are too long too.
@@ -26,7 +26,8 @@ from rasa.core.channels.channel import OutputChannel, UserMessage
 from sanic import Blueprint, Sanic
 from sanic.exceptions import SanicException
 
-from bot.messages import refusal_command
+from bot.rasa.messages import refusal_command
+from bot.rasa.names import Responses, Slots
 from bot.settings import get_settings
 from bot.text import detect_language
 
@@ -35,7 +36,7 @@ logger = logging.getLogger(__name__)
 MessageHandler = Callable[[UserMessage], Awaitable[Any]]
 
 #: The response (domain.yml) a customer gets when the bot failed to answer at all.
-APOLOGY = "utter_bot_failed"
+APOLOGY = Responses.BOT_FAILED
 #: The name Rasa gives its Sanic app (rasa/server.py).
 RASA_APP = "rasa_server"
 
@@ -120,7 +121,7 @@ async def apologise(
     agent = _agent()
     text = str(message.text or "")
     language = detect_language(text[:200], languages, fallback="") if not text.startswith("/") else ""
-    slots = {"language": language} if language else {}
+    slots = {Slots.LANGUAGE: language} if language else {}
     response = None
     if agent is not None and agent.nlg is not None:
         try:

@@ -11,7 +11,7 @@ from typing import Any
 from rasa.core.channels import rest
 from sanic.exceptions import InvalidUsage as BadRequest  # 400 (Sanic 21.12 names it so)
 
-from bot.messages import MAX_CONVERSATION_ID_CHARS
+from bot.rasa.messages import MAX_CONVERSATION_ID_CHARS
 from channels.guard import GuardedInput, as_text
 from channels.ratelimit import RateLimitedInput
 

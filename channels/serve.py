@@ -5,7 +5,7 @@ secret on the command line (anyone on the machine can read a process's
 command line; only its owner can read its environment):
 
 - the HTTP API is on and takes only JWTs signed with ``FAQBOT_RASA_TOKEN``
-  (HS256, ``Authorization: Bearer``; bot/handoff/rasa_client.py signs them),
+  (HS256, ``Authorization: Bearer``; bot/rasa/client.py signs them),
   read from the environment: no ``--auth-token``, no ``?token=`` anywhere;
 - CORS allows exactly ``Settings.rasa_origins`` (the web app's own origins,
   the public web URL and ``FAQBOT_WIDGET_ORIGINS``), all of them: ``rasa run

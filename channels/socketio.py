@@ -10,7 +10,7 @@ here every bot message goes out whole, as
     {"text": ..., "quick_replies": [...],
      "faqbot": {"answer_id", "faq_id", "kb_version", "handoff_state", "timestamp"}}
 
-``faqbot`` is ``bot.widget_view.widget_context``: the whitelisted keys the
+``faqbot`` is ``bot.rasa.widget.widget_context``: the whitelisted keys the
 action set (``dispatcher.utter_message(..., faq_id=...)`` keeps them in the
 bot event's metadata, and Rasa passes the metadata to the output channel),
 and the bot event's timestamp, with which the widget asks the web app for
@@ -41,8 +41,8 @@ from rasa.core.channels.channel import OutputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
 
+from bot.rasa.widget import widget_context
 from bot.settings import get_settings
-from bot.widget_view import widget_context
 from channels.guard import GuardedInput
 from channels.socketio_manager import RedisClientManager
 

@@ -61,6 +61,7 @@ class TelegramInput(GuardedInput, telegram.TelegramInput):
     def from_credentials(cls, credentials: dict[str, Any] | None) -> InputChannel:
         if not credentials:
             cls.raise_missing_credentials_exception()
+        assert credentials is not None  # Rasa's helper above raises; mypy cannot tell
         return cls(
             credentials.get("access_token"),
             credentials.get("verify"),

@@ -13,7 +13,7 @@ answer a handed-off conversation need them; reports and the dashboard mask
 those too when they show texts (docs/metrics.md).
 
 A SQLite file is created readable by its owner only (0600, in folders made
-0700; ``bot.handoff.db.private_file``), whatever the process umask. It is
+0700; ``bot.storage.database.private_file``), whatever the process umask. It is
 used in write-ahead-log mode with ``synchronous=NORMAL`` and a pool of open
 connections (Rasa's engine for SQLite opens a connection, and syncs the file
 twice, per transaction: a sixth of the Rasa server's time per turn under
@@ -36,8 +36,8 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import BotUttered, Event, SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from bot.handoff.db import private_file
 from bot.redact import mask_payment_data
+from bot.storage.database import private_file
 
 #: Open connections kept to a SQLite tracker store (Rasa's turns run on one event loop: a few suffice).
 SQLITE_POOL_SIZE = 4
@@ -100,8 +100,8 @@ class CardMaskingSQLTrackerStore(SQLTrackerStore):
             self._use_sqlite_wal()
 
     def _use_sqlite_wal(self) -> None:
-        url = self.engine.url
-        self.engine.dispose()
+        url = self.engine.url  # type: ignore[has-type]  # Rasa's __init__ sets it, unannotated
+        self.engine.dispose()  # type: ignore[has-type]
         self.engine = sa.create_engine(
             url,
             poolclass=sa.pool.QueuePool,

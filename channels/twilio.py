@@ -97,6 +97,7 @@ class TwilioInput(GuardedInput, twilio.TwilioInput):
     def from_credentials(cls, credentials: dict[str, Any] | None) -> InputChannel:
         if not credentials:
             cls.raise_missing_credentials_exception()
+        assert credentials is not None  # Rasa's helper above raises; mypy cannot tell
         return cls(
             credentials.get("account_sid"),
             credentials.get("auth_token"),

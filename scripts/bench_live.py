@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.kb.watch import read_status  # noqa: E402
+from bot.editing.watch import read_status  # noqa: E402
 from tests.servers import running_bot  # noqa: E402
 
 PASSWORD = "bench handoff password"

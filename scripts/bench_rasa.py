@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
-from bot.evaluation import LabelledQuery, Outcome, load_queries, report  # noqa: E402
+from bot.analytics.evaluation import LabelledQuery, Outcome, load_queries, report  # noqa: E402
 from bot.kb.jsonl import load_jsonl_kb  # noqa: E402
 from bot.retrieval.decision import ANSWER, HANDOFF  # noqa: E402
 from bot.retrieval.search import Candidate  # noqa: E402

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import textwrap
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -116,6 +117,16 @@ alternates:
 """
 
 
+def wait_for(condition: Callable[[], bool], seconds: float = 5.0) -> bool:
+    """Whether ``condition()`` holds within ``seconds`` (polled every 10 ms)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.01)
+    return condition()
+
+
 @pytest.fixture
 def small_kb(tmp_path: Path) -> Path:
     root = tmp_path / "knowledge_base"
@@ -142,18 +153,6 @@ def settings(tmp_path: Path, small_kb: Path) -> Settings:
 @pytest.fixture
 def embedder() -> HashingEmbedder:
     return HashingEmbedder()
-
-
-@pytest.fixture
-def services_model(monkeypatch: pytest.MonkeyPatch) -> Iterator[HashingEmbedder]:
-    """A small fake in place of the process-wide model of ``bot.services`` (and a FAQ service built on it)."""
-    from bot import services
-
-    fake = HashingEmbedder(dimension=1024)
-    monkeypatch.setattr(services, "embedder", lambda settings=None: fake)
-    services.faq_service.cache_clear()
-    yield fake
-    services.faq_service.cache_clear()
 
 
 @pytest.fixture(scope="session")

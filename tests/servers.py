@@ -27,15 +27,15 @@ import requests
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from bot.accounts import UserStore
 from bot.cli.rasa_model import ensure_model
 from bot.cli.run import supervisor_for
-from bot.handoff.rasa_client import RasaClient, RasaUnavailable
 from bot.handoff.store import HandoffStore
 from bot.kb.loader import load_knowledge_base
+from bot.rasa.client import RasaClient, RasaUnavailable
 from bot.retrieval.index import build_index
-from bot.services import embedder
+from bot.services import Services
 from bot.settings import PROJECT_ROOT, Settings, from_env
+from bot.storage.accounts import UserStore
 from bot.supervisor import Supervisor
 
 
@@ -459,7 +459,7 @@ def running_bot(var_dir: Path, **changes: Any) -> Iterator[RunningBot]:
     settings = settings.replace(kb_dir=kb_copy, **changes)
     kb = load_knowledge_base(settings.kb_dir, settings.languages)
     assert not kb.errors, kb.errors
-    build_index(kb, embedder(settings), settings.index_dir, settings.ranking)
+    build_index(kb, Services(settings).embedder, settings.index_dir, settings.ranking)
     model = ensure_model(settings.replace(home=PROJECT_ROOT))
     assert model is not None, "rasa train failed"
     supervisor = supervisor_for(settings, model)

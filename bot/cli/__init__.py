@@ -10,29 +10,31 @@ from collections.abc import Sequence
 from bot.cli import evaluate, kb, report, users
 from bot.errors import FaqbotError
 from bot.logs import collapse_repeats, install_log_privacy
-from bot.settings import Settings, from_env
+from bot.services import Services
+from bot.settings import from_env
 
 
-def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_run(args: argparse.Namespace, services: Services) -> int:
     from bot.cli.run import run
 
-    return run(settings)
+    return run(services)
 
 
-def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_train(args: argparse.Namespace, services: Services) -> int:
     from bot.cli.rasa_model import ensure_model
 
-    return 0 if ensure_model(settings, force=args.force) else 1
+    return 0 if ensure_model(services.settings, force=args.force) else 1
 
 
-def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_web(args: argparse.Namespace, services: Services) -> int:
     import waitress
 
     from bot.web import create_app, start_workers
 
+    settings = services.settings
     port = args.port or settings.web_port
     collapse_repeats()  # Rasa down: one "cannot reach Rasa" a minute, not one per relay pass
-    app = create_app(settings=settings)
+    app = create_app(services=services)
     workers = start_workers(app)
     print(f"web app on http://{settings.host}:{port}/", flush=True)
     try:
@@ -66,7 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, services: Services | None = None) -> int:
+    """Run the ``faqbot`` command ``argv`` with ``services`` (by default built for the environment's settings,
+    each service on first use); the exit status."""
     args = build_parser().parse_args(argv)
     install_log_privacy()  # no customer's email, phone or card number in any log line
     logging.basicConfig(
@@ -74,8 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
-        settings = from_env()
-        return int(args.func(args, settings))
+        return int(args.func(args, services or Services(from_env())))
     except FaqbotError as exc:
         print(f"faqbot: {exc}", file=sys.stderr)
         return 2

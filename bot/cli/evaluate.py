@@ -10,12 +10,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from bot import services
-from bot.evaluation import calibrate_thresholds, load_queries, rebanded, report, run_queries
-from bot.faq import FaqService
+from bot.analytics.evaluation import calibrate_thresholds, load_queries, rebanded, report, run_queries
 from bot.kb.jsonl import load_jsonl_kb
 from bot.retrieval.index import build_index
-from bot.settings import Settings
+from bot.services import Services
 
 KEYS = ("top1", "recall_at_3", "mrr_at_10", "inscope_accuracy", "oos_recall", "answered_precision",
         "clarify_rate", "handoff_rate", "p50_ms", "p95_ms")  # fmt: skip
@@ -32,19 +30,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def evaluate_files(
-    settings: Settings, faqs: Path, queries: Path, calibrate_on: Path | None = None, limit: int | None = None
+    services: Services, faqs: Path, queries: Path, calibrate_on: Path | None = None, limit: int | None = None
 ) -> dict[str, object]:
-    """Build a temporary KB from ``faqs`` and report on ``queries`` (the bot's own code path)."""
+    """Build a temporary KB from ``faqs`` and report on ``queries`` (the bot's own code path) with ``services``'
+    model."""
     kb = load_jsonl_kb(faqs)
     if kb.errors:
         raise SystemExit("\n".join(str(p) for p in kb.errors[:20]))
     with tempfile.TemporaryDirectory(prefix="faqbot-eval-") as tmp:
         languages = kb.languages
-        local = settings.replace(var_dir=Path(tmp), languages=languages, default_language=languages[0])
-        embedder = services.embedder(local)
+        scratch = services.with_settings(
+            services.settings.replace(var_dir=Path(tmp), languages=languages, default_language=languages[0])
+        )
+        local = scratch.settings
         started = time.perf_counter()
-        build = build_index(kb, embedder, local.index_dir, local.ranking)
-        service = FaqService(local, embedder)
+        build = build_index(kb, scratch.embedder, local.index_dir, local.ranking, adapters=scratch.adapters)
+        service = scratch.faq
         service.warm_up()
         ready = time.perf_counter() - started
         # The bands the bot would use: fitted on this KB at build time (per language).
@@ -70,8 +71,8 @@ def evaluate_files(
         return result
 
 
-def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
-    result = evaluate_files(settings, args.faqs, args.queries, args.calibrate_on, args.limit)
+def cmd_eval(args: argparse.Namespace, services: Services) -> int:
+    result = evaluate_files(services, args.faqs, args.queries, args.calibrate_on, args.limit)
     per_language: dict[str, dict[str, object]] = result["per_language"]  # type: ignore[assignment]
     rows = [("all", result), *per_language.items()]
     adapted = f", model adapted in {result['adapt_seconds']}s" if result.get("adapter") else ""

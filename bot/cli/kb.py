@@ -9,13 +9,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bot import services
 from bot.cli import kb_extra, kb_io, kb_live
-from bot.kb.checks import NEAR_DUPLICATE_SIMILARITY
+from bot.cli.options import kb_services
+from bot.editing.checks import NEAR_DUPLICATE_SIMILARITY
+from bot.editing.validation import validate
 from bot.kb.loader import load_knowledge_base
 from bot.kb.models import KnowledgeBase
-from bot.kb.validation import validate
 from bot.retrieval.index import build_index, is_stale
+from bot.services import Services
 from bot.settings import Settings
 
 
@@ -53,17 +54,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         command.add_argument("--kb", type=Path, help="knowledge base folder (default: knowledge_base/)")
 
 
-def _settings(args: argparse.Namespace, settings: Settings) -> Settings:
-    return settings.replace(kb_dir=args.kb.resolve()) if getattr(args, "kb", None) else settings
-
-
 def _load(settings: Settings) -> KnowledgeBase:
     return load_knowledge_base(settings.kb_dir, settings.languages)
 
 
-def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
-    settings = _settings(args, settings)
-    report = validate(settings, services.embedder(settings), similarity=args.similarity, run_tests=not args.no_tests)
+def cmd_validate(args: argparse.Namespace, services: Services) -> int:
+    services = kb_services(args, services)
+    settings = services.settings
+    report = validate(settings, services.embedder, similarity=args.similarity, run_tests=not args.no_tests)
     kb = report.kb
     if args.json:
         print(json.dumps(report.to_dict(), ensure_ascii=False))
@@ -84,8 +82,9 @@ def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if report.ok else 1
 
 
-def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
-    settings = _settings(args, settings)
+def cmd_build(args: argparse.Namespace, services: Services) -> int:
+    services = kb_services(args, services)
+    settings = services.settings
     kb = _load(settings)
     if kb.errors:
         for problem in kb.errors:
@@ -95,7 +94,7 @@ def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
     if args.if_stale and not is_stale(kb, settings.index_dir, settings.embedding_model, settings.ranking):
         print("index is up to date")
         return 0
-    embedder = services.embedder(settings)
+    embedder = services.embedder
     report = build_index(kb, embedder, settings.index_dir, settings.ranking, progress=_progress_printer())
     if report.unchanged:
         print(f"index {report.version} is up to date ({report.entries} FAQs)")
@@ -128,12 +127,13 @@ def _progress_printer() -> Callable[[str], None]:
     return say
 
 
-def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_search(args: argparse.Namespace, services: Services) -> int:
     from bot.text import detect_language
 
-    settings = _settings(args, settings)
+    services = kb_services(args, services)
+    settings = services.settings
     lang = args.lang or detect_language(args.question, settings.languages, settings.default_language)
-    answer = services.faq_service(settings).ask(args.question, lang, k=args.k)
+    answer = services.faq.ask(args.question, lang, k=args.k)
     decision = answer.decision
     if args.json:
         print(

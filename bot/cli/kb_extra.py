@@ -8,11 +8,13 @@ import sys
 import time
 from pathlib import Path
 
-from bot import services
-from bot.conversations import TrackerReader, iso_time, parse_time
+from bot.analytics.conversations import TrackerReader, iso_time, parse_time
+from bot.analytics.unanswered import DEFAULT_THRESHOLD, Cluster, unanswered_clusters
+from bot.cli.options import kb_services
+from bot.editing.diff import DEFAULT_CUSTOMER_QUESTIONS, diff_kb, format_report
 from bot.errors import FaqbotError
-from bot.kb.diff import DEFAULT_CUSTOMER_QUESTIONS, diff_kb, format_report
-from bot.kb.inbox import DEFAULT_THRESHOLD, Cluster, unanswered_clusters
+from bot.retrieval.service import FaqService
+from bot.services import Services
 from bot.settings import Settings
 
 DEFAULT_SINCE = "7d"
@@ -63,20 +65,17 @@ def add_parsers(kb_commands: argparse._SubParsersAction) -> None:
         command.add_argument("--json", action="store_true", help="end with one JSON object")
 
 
-def _settings(args: argparse.Namespace, settings: Settings) -> Settings:
-    return settings.replace(kb_dir=args.kb.resolve()) if getattr(args, "kb", None) else settings
-
-
 def _progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def cmd_diff(args: argparse.Namespace, settings: Settings) -> int:
-    settings = _settings(args, settings)
+def cmd_diff(args: argparse.Namespace, services: Services) -> int:
+    services = kb_services(args, services)
+    settings = services.settings
     try:
         report = diff_kb(
             settings,
-            services.embedder(settings),
+            services.embedder,
             against=args.against,
             limit=args.limit,
             tracker=args.tracker,
@@ -94,16 +93,14 @@ def cmd_diff(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_unanswered(args: argparse.Namespace, settings: Settings) -> int:
-    settings = _settings(args, settings)
+def cmd_unanswered(args: argparse.Namespace, services: Services) -> int:
+    services = kb_services(args, services)
     try:
         since, until = parse_time(args.since), parse_time(args.until)
         if args.kb:
-            clusters = _with_kb_hints(settings, since, until, args)
+            clusters = _with_kb_hints(services, since, until, args)
         else:
-            clusters = unanswered_clusters(
-                settings, since, until, args.lang, threshold=args.threshold, reader=_reader(args, settings)
-            )
+            clusters = _clusters(services, services.faq, since, until, args)
     except FaqbotError as exc:
         print(f"faqbot: {exc}", file=sys.stderr)
         return 2
@@ -136,13 +133,14 @@ def _reader(args: argparse.Namespace, settings: Settings) -> TrackerReader | Non
 
 
 def _with_kb_hints(
-    settings: Settings, since: float | None, until: float | None, args: argparse.Namespace
+    services: Services, since: float | None, until: float | None, args: argparse.Namespace
 ) -> list[Cluster]:
     """Hints from the KB folder given with --kb, through a temporary index of it."""
-    from bot.kb.diff import ScratchIndex
+    from bot.editing.diff import ScratchIndex
     from bot.kb.loader import load_knowledge_base
 
-    embedder = services.embedder(settings)
+    settings = services.settings
+    embedder = services.embedder
     kb = load_knowledge_base(settings.kb_dir, settings.languages)
     with ScratchIndex(settings, embedder, seed=settings.index_dir) as scratch:
         started = time.perf_counter()
@@ -151,16 +149,24 @@ def _with_kb_hints(
             print(
                 f"built a temporary index of {settings.kb_dir} in {time.perf_counter() - started:.1f}s", file=sys.stderr
             )
-        return unanswered_clusters(
-            settings,
-            since,
-            until,
-            args.lang,
-            threshold=args.threshold,
-            reader=_reader(args, settings),
-            embedder=embedder,
-            service=service,
-        )
+        return _clusters(services, service, since, until, args)
+
+
+def _clusters(
+    services: Services, service: FaqService | None, since: float | None, until: float | None, args: argparse.Namespace
+) -> list[Cluster]:
+    """The unanswered questions of the command's window and tracker, hints from ``service``'s index (if any)."""
+    settings = services.settings
+    return unanswered_clusters(
+        settings,
+        since,
+        until,
+        args.lang,
+        threshold=args.threshold,
+        reader=_reader(args, settings),
+        embedder=services.embedder,
+        service=service,
+    )
 
 
 def format_cluster(rank: int, cluster: Cluster) -> list[str]:

@@ -6,11 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
+from bot.cli.options import kb_services
 from bot.errors import KnowledgeBaseError
 from bot.kb.interchange import FORMATS, format_of, read_rows, write_rows
 from bot.kb.loader import load_knowledge_base
 from bot.kb.writer import DEFAULT_NEW_FILE, apply_plan, plan_import
-from bot.settings import Settings
+from bot.services import Services
 
 
 def add_parsers(commands: argparse._SubParsersAction) -> list[argparse.ArgumentParser]:
@@ -33,12 +34,9 @@ def add_parsers(commands: argparse._SubParsersAction) -> list[argparse.ArgumentP
     return [export, imp]
 
 
-def _settings(args: argparse.Namespace, settings: Settings) -> Settings:
-    return settings.replace(kb_dir=args.kb.resolve()) if getattr(args, "kb", None) else settings
-
-
-def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
-    settings = _settings(args, settings)
+def cmd_export(args: argparse.Namespace, services: Services) -> int:
+    services = kb_services(args, services)
+    settings = services.settings
     fmt = args.format or (format_of(args.out) if args.out else "csv")
     if fmt == "xlsx" and args.out is None:
         raise KnowledgeBaseError("an XLSX export needs --out FILE")
@@ -58,8 +56,9 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
-    settings = _settings(args, settings)
+def cmd_import(args: argparse.Namespace, services: Services) -> int:
+    services = kb_services(args, services)
+    settings = services.settings
     rows, ignored = read_rows(args.file)
     if ignored:
         print(f"note: ignoring column(s) {', '.join(ignored)}", file=sys.stderr)

@@ -6,10 +6,10 @@ import argparse
 import datetime
 import time
 
-from bot import services
-from bot.kb.watch import KbWatcher
+from bot.cli.options import kb_services
+from bot.editing.watch import KbWatcher
 from bot.retrieval.versions import list_versions, make_live
-from bot.settings import Settings
+from bot.services import Services
 
 
 def add_parsers(commands: argparse._SubParsersAction) -> list[argparse.ArgumentParser]:
@@ -24,13 +24,10 @@ def add_parsers(commands: argparse._SubParsersAction) -> list[argparse.ArgumentP
     return [watch, versions, rollback]
 
 
-def _settings(args: argparse.Namespace, settings: Settings) -> Settings:
-    return settings.replace(kb_dir=args.kb.resolve()) if getattr(args, "kb", None) else settings
-
-
-def cmd_watch(args: argparse.Namespace, settings: Settings) -> int:
-    settings = _settings(args, settings)
-    watcher = KbWatcher(settings, services.embedder(settings), interval=args.interval)
+def cmd_watch(args: argparse.Namespace, services: Services) -> int:
+    services = kb_services(args, services)
+    settings = services.settings
+    watcher = KbWatcher(settings, services.embedder, interval=args.interval)
     print(f"watching {settings.kb_dir} (Ctrl-C stops)", flush=True)
     try:
         while True:
@@ -47,16 +44,18 @@ def cmd_watch(args: argparse.Namespace, settings: Settings) -> int:
         return 0
 
 
-def cmd_versions(args: argparse.Namespace, settings: Settings) -> int:
-    settings = _settings(args, settings)
+def cmd_versions(args: argparse.Namespace, services: Services) -> int:
+    services = kb_services(args, services)
+    settings = services.settings
     for v in list_versions(settings.index_dir):
         built = datetime.datetime.fromtimestamp(v.built_at).strftime("%Y-%m-%d %H:%M:%S")
         print(f"{'*' if v.live else ' '} {v.version}  built {built}  {v.entries} FAQs  kb {v.kb_hash[:12]}")
     return 0
 
 
-def cmd_rollback(args: argparse.Namespace, settings: Settings) -> int:
-    settings = _settings(args, settings)
+def cmd_rollback(args: argparse.Namespace, services: Services) -> int:
+    services = kb_services(args, services)
+    settings = services.settings
     target = make_live(settings.index_dir, args.version)
     print(
         f"{target.version} is live. Running services switch at their next question. The FAQ files are unchanged:"

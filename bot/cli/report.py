@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from bot.metrics import Filters, Report, Times, compute
-from bot.settings import Settings
+from bot.analytics.metrics import Filters, Report, Times, compute
+from bot.services import Services
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -26,9 +26,17 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     report.set_defaults(func=cmd_report)
 
 
-def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_report(args: argparse.Namespace, services: Services) -> int:
+    settings = services.settings
     filters = Filters(channel=args.channel, lang=args.lang, faq=args.faq, tag=args.tag, kb_version=args.kb_version)
-    result = compute(settings, args.since, args.until, filters, interval=args.interval, clusters=not args.no_clusters)
+    result = compute(
+        settings,
+        args.since,
+        args.until,
+        filters,
+        interval=args.interval,
+        clusters=None if args.no_clusters else services.clustering,
+    )
     print(render(result))
     if args.json:
         print(json.dumps(result.to_dict(), ensure_ascii=False))

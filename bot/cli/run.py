@@ -9,8 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.channels_config import channel_status, read_template, write_credentials, write_endpoints
 from bot.cli.rasa_model import ensure_model, rasa_env
+from bot.rasa.channels import channel_status, read_template, write_credentials, write_endpoints
+from bot.services import Services
 from bot.settings import Settings
 from bot.supervisor import Service, Supervisor, forward_signals
 
@@ -43,7 +44,7 @@ def ensure_tokens(settings: Settings) -> Settings:
 
 def ensure_admin(settings: Settings) -> str | None:
     """Create the first desk user (``admin``) when there is none; returns its new password, once."""
-    from bot.accounts import UserStore
+    from bot.storage.accounts import UserStore
 
     users = UserStore(settings.database_path, settings.http_timeout)
     if users.count():
@@ -178,10 +179,10 @@ def prepare_index(settings: Settings) -> int:
     return subprocess.run(command, cwd=settings.home, env=child_env(settings), check=False).returncode
 
 
-def run(settings: Settings) -> int:
+def run(services: Services) -> int:
     """Prepare the KB and the Rasa model, start the three services and keep them running until Ctrl-C."""
     os.umask(0o077)  # databases, logs and secrets under var/ are the operator's alone (docs/security.md)
-    settings = ensure_tokens(settings)
+    settings = ensure_tokens(services.settings)
     admin_password = ensure_admin(settings)
     if prepare_index(settings) != 0:
         return 1

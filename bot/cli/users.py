@@ -1,7 +1,7 @@
 """``faqbot user``: desk accounts (agents, editors, admins).
 
 Changing a password, a role or disabling a user signs that user out
-everywhere (their sessions are deleted; bot/accounts.py).
+everywhere (their sessions are deleted; bot/storage/accounts.py).
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import argparse
 import getpass
 import sys
 
-from bot.accounts import ROLES, UserStore
-from bot.settings import Settings
+from bot.services import Services
+from bot.storage.accounts import ROLES
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -41,10 +41,6 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     listing.set_defaults(func=cmd_list)
 
 
-def _store(settings: Settings) -> UserStore:
-    return UserStore(settings.database_path, settings.http_timeout)
-
-
 def _password(args: argparse.Namespace) -> str:
     if args.password_stdin:
         return sys.stdin.readline().rstrip("\n")
@@ -54,8 +50,8 @@ def _password(args: argparse.Namespace) -> str:
     return first
 
 
-def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
-    user = _store(settings).add(args.username, _password(args), role=args.role, display_name=args.name)
+def cmd_add(args: argparse.Namespace, services: Services) -> int:
+    user = services.user_store.add(args.username, _password(args), role=args.role, display_name=args.name)
     print(f"created {user.role} {user.username} ({user.display_name})")
     return 0
 
@@ -64,26 +60,26 @@ def _ended(count: int) -> str:
     return f"{count} session{'' if count == 1 else 's'} ended"
 
 
-def cmd_passwd(args: argparse.Namespace, settings: Settings) -> int:
-    ended = _store(settings).set_password(args.username, _password(args))
+def cmd_passwd(args: argparse.Namespace, services: Services) -> int:
+    ended = services.user_store.set_password(args.username, _password(args))
     print(f"password of {args.username} changed; {_ended(ended)}")
     return 0
 
 
-def cmd_role(args: argparse.Namespace, settings: Settings) -> int:
-    ended = _store(settings).set_role(args.username, args.role)
+def cmd_role(args: argparse.Namespace, services: Services) -> int:
+    ended = services.user_store.set_role(args.username, args.role)
     print(f"{args.username} is now {args.role}; {_ended(ended)}")
     return 0
 
 
-def cmd_disable(args: argparse.Namespace, settings: Settings) -> int:
-    ended = _store(settings).set_disabled(args.username, args.disabled)
+def cmd_disable(args: argparse.Namespace, services: Services) -> int:
+    ended = services.user_store.set_disabled(args.username, args.disabled)
     print(f"{args.username} {'disabled' if args.disabled else 'enabled'}; {_ended(ended)}")
     return 0
 
 
-def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
-    for user in _store(settings).users():
+def cmd_list(args: argparse.Namespace, services: Services) -> int:
+    for user in services.user_store.users():
         state = " (disabled)" if user.disabled else ""
         print(f"{user.username:20} {user.role:7} {user.display_name}{state}")
     return 0

@@ -96,28 +96,3 @@ def customer_from_metadata(metadata: Mapping[str, Any] | None) -> dict[str, str]
     if "customer_name" in result and clean_name(result["customer_name"]) is None:
         del result["customer_name"]
     return result
-
-
-def transcript_from_events(events: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """The customer's and the bot's messages, in order, from Rasa tracker events."""
-    transcript = []
-    for event in events:
-        kind = event.get("event")
-        if kind not in ("user", "bot"):
-            continue
-        text = event.get("text")
-        data = event.get("data") or {}
-        buttons = [b.get("title") for b in (data.get("buttons") or []) if isinstance(b, Mapping)]
-        if not text and not buttons:
-            continue
-        item: dict[str, Any] = {
-            "role": "customer" if kind == "user" else "bot",
-            "text": text or "",
-            "timestamp": event.get("timestamp"),
-        }
-        if kind == "user":
-            item["intent"] = (event.get("parse_data") or {}).get("intent", {}).get("name")
-        if buttons:
-            item["buttons"] = buttons
-        transcript.append(item)
-    return transcript

@@ -43,7 +43,7 @@ from bot.errors import ConfigError, HandoffError
 from bot.handoff.outbox import OutboxRow, SendOutcome, short_error
 
 if TYPE_CHECKING:
-    from bot.handoff.store import HandoffTicket
+    from bot.handoff.models import HandoffTicket
     from bot.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -46,82 +46,16 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from bot.errors import HandoffError
+from bot.storage.database import Database, StorageError, storage_error
+from bot.worker import PeriodicWorker
 
 log = logging.getLogger(__name__)
 
-#: The table, created on a new database (see ``migrate`` for an older one).
-OUTBOX_STATEMENTS = (
-    """CREATE TABLE IF NOT EXISTS outbox (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    delivery_id TEXT NOT NULL UNIQUE,
-    event TEXT NOT NULL,
-    body TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    next_attempt_at REAL NOT NULL,
-    delivered_at REAL,
-    dead_at REAL,
-    last_error TEXT,
-    channel TEXT NOT NULL DEFAULT 'webhook',
-    receiver TEXT NOT NULL DEFAULT '',
-    ref TEXT
-)""",
-    "CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (channel, receiver, id)"
-    " WHERE delivered_at IS NULL AND dead_at IS NULL",
-    "CREATE INDEX IF NOT EXISTS outbox_dead ON outbox (channel, dead_at) WHERE dead_at IS NOT NULL",
-    "CREATE INDEX IF NOT EXISTS outbox_ref ON outbox (ref) WHERE ref IS NOT NULL",
-)
-OUTBOX_SCHEMA = ";\n".join(OUTBOX_STATEMENTS) + ";\n"
-#: Columns the first outbox (``webhook_outbox``, webhook only) did not have; added in place by ``migrate``.
-ADDED_COLUMNS = {
-    "channel": "TEXT NOT NULL DEFAULT 'webhook'",
-    "receiver": "TEXT NOT NULL DEFAULT ''",
-    "ref": "TEXT",
-}
-LEGACY_TABLE = "webhook_outbox"
 
 JITTER = 0.2  # +-20 % on every backoff delay, so many bots do not retry in step
 LOCKED_RETRY = 0.02  # seconds between tries of a read SQLite refused as locked
 ERROR_EXCERPT_CHARS = 200
 _PENDING = "delivered_at IS NULL AND dead_at IS NULL"
-
-
-def migrate(conn: sqlite3.Connection) -> None:
-    """Create the outbox, or bring an older one up to date in place, in one transaction.
-
-    faqbot's first outbox was ``webhook_outbox`` (webhook rows only): it is
-    renamed and given the ``channel``/``receiver``/``ref`` columns; its rows
-    keep their ids, order and state. Safe to run from several processes at
-    once (``BEGIN IMMEDIATE``); does not write when nothing needs doing.
-    """
-    if _current(conn):
-        return
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        if LEGACY_TABLE in tables and "outbox" not in tables:
-            conn.execute(f"ALTER TABLE {LEGACY_TABLE} RENAME TO outbox")
-            conn.execute("DROP INDEX IF EXISTS webhook_outbox_pending")
-            conn.execute("DROP INDEX IF EXISTS webhook_outbox_dead")
-            log.info("outbox: %s migrated to outbox (channel, receiver, ref added)", LEGACY_TABLE)
-        if "outbox" in tables or LEGACY_TABLE in tables:
-            present = {row[1] for row in conn.execute("PRAGMA table_info(outbox)")}
-            for column, kind in ADDED_COLUMNS.items():
-                if column not in present:
-                    conn.execute(f"ALTER TABLE outbox ADD COLUMN {column} {kind}")
-        for statement in OUTBOX_STATEMENTS:
-            conn.execute(statement)
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-
-
-def _current(conn: sqlite3.Connection) -> bool:
-    present = {row[1] for row in conn.execute("PRAGMA table_info(outbox)")}
-    indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-    return set(ADDED_COLUMNS) <= present and {"outbox_pending", "outbox_dead", "outbox_ref"} <= indexes
 
 
 def enqueue(
@@ -142,7 +76,7 @@ def enqueue(
     status look-ups (``rows_for``), e.g. ``handoff_message:42``. Neither
     begins nor commits: the row is kept only if the caller commits. Raises
     ``HandoffError`` when there is no open transaction on an autocommit
-    connection or the insert fails.
+    connection, ``StorageError`` when the insert fails.
     """
     if conn.isolation_level is None and not conn.in_transaction:
         raise HandoffError(f"{channel} outbox: enqueue needs the caller's open transaction (BEGIN first)")
@@ -154,7 +88,7 @@ def enqueue(
             (channel, receiver, ref, delivery_id, event, body, now, now),
         )
     except sqlite3.Error as exc:
-        raise HandoffError(f"{channel} outbox: cannot store the {event} row: {exc}") from exc
+        raise storage_error(f"{channel} outbox: cannot store the {event} row", exc) from exc
     return delivery_id
 
 
@@ -218,8 +152,8 @@ class OutboxSender:
     """Sends the due rows of one channel, in order per receiver, and keeps the outbox's bookkeeping.
 
     ``deliver_due``, ``stats``, ``dead_letters`` and ``retry_dead`` raise
-    ``HandoffError`` when the database is locked beyond ``busy_timeout`` or
-    unreadable. Failed sends are not exceptions: they are recorded on the row.
+    ``StorageError`` when the database is locked beyond ``busy_timeout``
+    (``DatabaseUnavailable``) or unreadable. Failed sends are not exceptions: they are recorded on the row.
     """
 
     LEASE_MARGIN = 5.0  # seconds a claim outlives the longest possible send
@@ -243,7 +177,7 @@ class OutboxSender:
         self.max_delay = max_delay
         self.busy_timeout = busy_timeout
         self._random = random.Random()
-        self._ready = False
+        self.db = Database(db_path, busy_timeout)
         self._lock = threading.Lock()  # one deliver_due at a time per sender (transports are not thread-safe)
 
     def deliver_due(self, now: float | None = None, limit: int = 50) -> DeliveryReport:
@@ -320,26 +254,18 @@ class OutboxSender:
                 count = requeue_dead(conn, self.channel, ref)
             finally:
                 conn.close()
-        except (sqlite3.Error, OSError) as exc:
-            raise HandoffError(f"{self.channel} outbox {self.db_path}: cannot requeue dead rows: {exc}") from exc
+        except (sqlite3.Error, OSError, StorageError) as exc:
+            raise self._error("cannot requeue dead rows", exc) from exc
         return count
 
     def _connect(self) -> sqlite3.Connection:
-        self.db_path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.db_path, timeout=self.busy_timeout, isolation_level=None)
-        try:
-            conn.row_factory = sqlite3.Row
-            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
-            if not self._ready:
-                # Only write when needed: two senders starting together must not fight over the schema.
-                if str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
-                    conn.execute("PRAGMA journal_mode = WAL")
-                migrate(conn)
-                self._ready = True
-        except BaseException:
-            conn.close()
-            raise
-        return conn
+        """A connection to the outbox's database, from its owner (bot.storage: the schema is applied once)."""
+        return self.db.connect()
+
+    def _error(self, what: str, exc: BaseException) -> StorageError:
+        """``StorageError`` (``DatabaseUnavailable`` when trying later may work) for ``exc`` while doing ``what``."""
+        cause = exc.__cause__ if isinstance(exc, StorageError) and exc.__cause__ is not None else exc
+        return storage_error(f"{self.channel} outbox {self.db_path}: {what}", cause)
 
     def _read(self, sql: str, params: tuple[Any, ...]) -> list[sqlite3.Row]:
         deadline = time.monotonic() + self.busy_timeout
@@ -350,14 +276,15 @@ class OutboxSender:
                     return conn.execute(sql, params).fetchall()
                 finally:
                     conn.close()
-            except (sqlite3.Error, OSError) as exc:
+            except (sqlite3.Error, OSError, StorageError) as exc:
                 # SQLite answers "locked" at once, without its busy handler, where waiting could
                 # deadlock: two connections switching a new database to WAL together, for one.
                 # A read holds nothing, so it can wait and try again within the same budget.
-                if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc) and time.monotonic() < deadline:
+                error = self._error("cannot read", exc)
+                if "locked" in str(error) and time.monotonic() < deadline:
                     time.sleep(LOCKED_RETRY)
                     continue
-                raise HandoffError(f"{self.channel} outbox {self.db_path}: cannot read: {exc}") from exc
+                raise error from exc
 
     def _claim(self, now: float) -> OutboxRow | None:
         """The oldest due row that heads its receiver's queue, leased to this sender; None when there is none."""
@@ -390,8 +317,8 @@ class OutboxSender:
                     raise
             finally:
                 conn.close()
-        except (sqlite3.Error, OSError) as exc:
-            raise HandoffError(f"{self.channel} outbox {self.db_path}: cannot claim the next row: {exc}") from exc
+        except (sqlite3.Error, OSError, StorageError) as exc:
+            raise self._error("cannot claim the next row", exc) from exc
         if not claimed:
             return None
         return OutboxRow(
@@ -452,10 +379,8 @@ class OutboxSender:
                 conn.execute(sql, params)
             finally:
                 conn.close()
-        except (sqlite3.Error, OSError) as exc:
-            raise HandoffError(
-                f"{self.channel} outbox {self.db_path}: cannot record a delivery attempt: {exc}"
-            ) from exc
+        except (sqlite3.Error, OSError, StorageError) as exc:
+            raise self._error("cannot record a delivery attempt", exc) from exc
 
 
 def requeue_dead(conn: sqlite3.Connection, channel: str, ref: str | None = None) -> int:
@@ -497,64 +422,37 @@ def rows_for(conn: sqlite3.Connection, refs: Sequence[str]) -> dict[str, dict[st
     return found
 
 
-class OutboxWorker:
-    """A daemon thread that calls ``deliver_due()`` on each of its senders every ``interval`` seconds,
-    or at once on ``wake``. It never dies of an error: each one is logged and the next round runs on time."""
+class OutboxWorker(PeriodicWorker):
+    """Calls ``deliver_due()`` on each of its senders every ``interval`` seconds in a daemon thread, or at
+    once on ``wake``. It never dies of an error: each one is logged and the next round runs on time."""
+
+    #: Rows one sender delivers per round; a full round is a backlog: the next one runs without waiting.
+    ROUND = 50
 
     def __init__(self, senders: OutboxSender | Sequence[OutboxSender], interval: float = 1.0) -> None:
-        if interval <= 0:
-            raise ValueError("outbox worker interval must be > 0")
         self.senders: list[OutboxSender] = [senders] if isinstance(senders, OutboxSender) else list(senders)
         if not self.senders:
             raise ValueError("outbox worker needs at least one sender")
-        self.interval = interval
-        self._name = "/".join(sender.channel for sender in self.senders)
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        channels = "/".join(sender.channel for sender in self.senders)
+        super().__init__(f"faqbot-{channels}-outbox", self.deliver_round, interval)
 
     @property
     def sender(self) -> OutboxSender:
         """The first sender (the only one, for a single-channel worker)."""
         return self.senders[0]
 
-    def start(self) -> None:
-        """Start the thread (no-op when it is already running)."""
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name=f"faqbot-{self._name}-outbox", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Ask the thread to finish and wait up to ``timeout`` seconds (a send in flight may outlast it)."""
-        self._stop.set()
-        self._wake.set()
-        thread, self._thread = self._thread, None
-        if thread is not None:
-            thread.join(timeout)
-            if thread.is_alive():
-                log.warning("%s outbox worker still busy after %.1f s; leaving it to finish", self._name, timeout)
-
-    def wake(self) -> None:
-        """Deliver now instead of at the next interval (e.g. right after a commit that enqueued a row)."""
-        self._wake.set()
-
-    def _run(self) -> None:
-        limit = 50
-        while not self._stop.is_set():
-            self._wake.clear()  # a wake() during the round below makes the wait return at once
-            busy = False
-            for sender in self.senders:
-                try:
-                    report = sender.deliver_due(limit=limit)
-                    busy = busy or report.delivered + report.dead + report.failed >= limit  # backlog: no waiting
-                except HandoffError as exc:
-                    log.error("%s outbox worker: %s", sender.channel, exc)
-                except Exception:
-                    log.exception("%s outbox worker: unexpected error", sender.channel)
-            if not busy:
-                self._wake.wait(self.interval)
+    def deliver_round(self) -> bool:
+        """One round: every sender delivers what is due; True when one of them has a backlog."""
+        busy = False
+        for sender in self.senders:
+            try:
+                report = sender.deliver_due(limit=self.ROUND)
+                busy = busy or report.delivered + report.dead + report.failed >= self.ROUND
+            except StorageError as exc:
+                log.error("%s outbox worker: %s", sender.channel, exc)
+            except Exception:
+                log.exception("%s outbox worker: unexpected error", sender.channel)
+        return busy
 
 
 def short_error(text: str) -> str:

@@ -8,8 +8,9 @@ import math
 
 from babel.dates import format_datetime
 
-from bot.handoff.hours import BusinessHours
-from bot.handoff.store import HandoffStore, HandoffTicket
+from bot.handoff.models import HandoffTicket
+from bot.handoff.store import HandoffStore
+from bot.hours import BusinessHours
 
 
 @dataclasses.dataclass(frozen=True)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from bot.handoff.store import HandoffMessage, HandoffTicket
+from bot.handoff.models import HandoffMessage, HandoffTicket
 
 SCHEMA_ID = "faqbot.handoff/1"
 CUSTOMER_FIELDS = ("customer_name", "customer_email", "order_number", "customer_id", "page_url")

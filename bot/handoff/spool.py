@@ -32,8 +32,9 @@ from pathlib import Path
 from typing import Any
 
 from bot.errors import HandoffError
-from bot.handoff.db import DatabaseUnavailable
-from bot.handoff.store import HandoffStore, HandoffTicket, InvalidTicket
+from bot.handoff.models import HandoffTicket, InvalidTicket
+from bot.handoff.store import HandoffStore
+from bot.storage.database import DatabaseUnavailable, StorageError
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +172,7 @@ class SpoolDrainer:
                 existing = self.store.create(ticket, spool_id=spool_id, created_at=ticket.created_at)
             except DatabaseUnavailable:
                 raise
-            except HandoffError as exc:
+            except (HandoffError, StorageError) as exc:
                 existing = None if isinstance(exc, InvalidTicket) else self.store.by_spool_id(spool_id)
                 if existing is None:
                     self.spool.set_aside(spool_id, str(exc))

@@ -25,120 +25,53 @@ import json
 import sqlite3
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from bot.errors import HandoffError
-from bot.handoff import outbox, replies, webhook
-from bot.handoff.db import Database
+from bot.handoff import replies, webhook
 from bot.handoff.mail import MailComposer
+from bot.handoff.models import (
+    OPEN,
+    REASONS,
+    HandoffMessage,
+    HandoffTicket,
+    InvalidMessage,
+    InvalidRating,
+    InvalidTicket,
+    RasaCommand,
+    TransitionError,
+)
 from bot.handoff.packets import build_packet
 from bot.redact import mask_payment_data
+from bot.storage.database import Database
 
-REASONS = ("customer_request", "low_confidence", "repeated_failure", "offline_message")
-OPEN = ("waiting", "with_agent")
-STATUSES = (*OPEN, "resolved", "cancelled")
 
-#: action -> (statuses it may start from, status it leads to, webhook event)
-TRANSITIONS: dict[str, tuple[tuple[str, ...], str, str]] = {
-    "claim": (("waiting",), "with_agent", "handoff.claimed"),
-    "release": (("with_agent",), "waiting", "handoff.released"),
-    "resolve": (("with_agent",), "resolved", "handoff.resolved"),
-    "cancel": (OPEN, "cancelled", "handoff.cancelled"),
+@dataclasses.dataclass(frozen=True)
+class Transition:
+    """One arrow of the ticket's state machine, and everything it changes."""
+
+    #: The statuses it may start from, and the status it leads to.
+    sources: tuple[str, ...]
+    target: str
+    #: The webhook event it publishes.
+    event: str
+    #: What else the row's UPDATE sets (``:actor`` and ``:now`` are bound).
+    changes: str
+    #: What Rasa must do afterwards (see bot/rasa/relay.py), if anything.
+    command: str | None = None
+
+
+#: The state machine of a ticket, all of it: ``HandoffStore.transition`` applies these and nothing else.
+TRANSITIONS: dict[str, Transition] = {
+    "claim": Transition(
+        ("waiting",), "with_agent", "handoff.claimed", "agent = :actor, claimed_at = COALESCE(claimed_at, :now)"
+    ),
+    "release": Transition(("with_agent",), "waiting", "handoff.released", "agent = NULL"),
+    "resolve": Transition(("with_agent",), "resolved", "handoff.resolved", "closed_at = :now", "resume_resolved"),
+    "cancel": Transition(OPEN, "cancelled", "handoff.cancelled", "closed_at = :now", "resume_cancelled"),
 }
-
-#: What Rasa must do after a transition (see bot/handoff/relay.py).
-COMMAND_AFTER = {"resolve": "resume_resolved", "cancel": "resume_cancelled"}
-
-
-class TransitionError(HandoffError):
-    """The ticket is not in a state that allows the requested change."""
-
-
-class InvalidMessage(HandoffError):
-    """A message is empty or too long."""
-
-
-class InvalidTicket(HandoffError):
-    """A ticket that can never be stored as it is (not a passing database problem)."""
-
-
-def ticket_number(ticket_id: int) -> str:
-    """The number customers and agents see for the ticket with this row id, e.g. ``T-000042``."""
-    return f"T-{ticket_id:06d}"
-
-
-@dataclasses.dataclass(frozen=True)
-class HandoffTicket:
-    """A conversation handed to a person, with the context the bot collected."""
-
-    conversation_id: str
-    channel: str
-    language: str
-    customer: dict[str, str]
-    question: str
-    candidates: list[dict[str, Any]]
-    reason: str
-    transcript: list[dict[str, Any]]
-    kb_version: str | None = None
-    #: Only for messages left in the widget while the bot was unreachable: the chat as the customer's
-    #: browser sent it (``[{"role": "customer"|"bot", "text"}]``). Unverified: the bot did not record
-    #: it, it may be altered; ``transcript`` holds only what the bot itself recorded.
-    customer_copy: list[dict[str, Any]] = dataclasses.field(default_factory=list)
-    status: str = "waiting"
-    id: int | None = None
-    created_at: float = 0.0
-    agent: str | None = None
-    claimed_at: float | None = None
-    first_reply_at: float | None = None
-    closed_at: float | None = None
-    rating_score: int | None = None
-    rating_comment: str | None = None
-    rated_at: float | None = None
-
-    @property
-    def number(self) -> str:
-        """The ticket number customers and agents see, e.g. ``T-000042``."""
-        return ticket_number(self.id) if self.id is not None else ""
-
-    @property
-    def is_open(self) -> bool:
-        return self.status in OPEN
-
-    def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        data["number"] = self.number
-        return data
-
-
-@dataclasses.dataclass(frozen=True)
-class HandoffMessage:
-    """One message while a person owns the conversation: customer, agent, internal note or system."""
-
-    id: int
-    ticket_id: int
-    conversation_id: str
-    role: str
-    author: str | None
-    text: str
-    created_at: float
-    delivered_at: float | None = None
-    #: How an agent's reply goes out: "chat" or "email" (None: chat, stored before email existed).
-    via: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-@dataclasses.dataclass(frozen=True)
-class RasaCommand:
-    """Something Rasa must do for a conversation: deliver agent messages, or resume the bot."""
-
-    id: int
-    conversation_id: str
-    kind: str
-    ticket_id: int | None
-    attempts: int
 
 
 class HandoffStore:
@@ -152,14 +85,24 @@ class HandoffStore:
         desk_url: str = "",
         max_text: int = 5000,
         mail: MailComposer | None = None,
+        agents: Callable[[str], str | None] | None = None,
     ) -> None:
-        self.db = Database(path, timeout, extra_schema=(outbox.migrate,))
+        """``agents``: an agent's display name by username, for webhook packets and reply emails (the desk's
+        accounts, ``bot.storage.accounts.UserStore.display_name``); without it they show the username."""
+        self.db = Database(path, timeout)
         self.path = path
         self.webhook = webhook
         #: Builds reply emails; None when no SMTP server is configured (no replies by email).
         self.mail = mail
         self.desk_url = desk_url.rstrip("/")
         self.max_text = max_text
+        self.agents = agents
+
+    def agent_name(self, username: str | None) -> str:
+        """How the agent ``username`` is shown to customers and helpdesks: the display name ``agents`` gives,
+        else the username."""
+        shown = self.agents(username) if self.agents is not None and username else None
+        return shown or username or ""
 
     # -- creating and reading ---------------------------------------------
 
@@ -306,41 +249,36 @@ class HandoffStore:
         """
         if action not in TRANSITIONS:
             raise HandoffError(f"unknown transition {action!r}")
-        sources, target, event = TRANSITIONS[action]
+        step = TRANSITIONS[action]
         now = time.time()
         with self.db.transaction() as conn:
             row = conn.execute("SELECT * FROM handoff_tickets WHERE id = ?", (ticket_id,)).fetchone()
             if row is None:
                 raise TransitionError(f"there is no ticket {ticket_id}")
             current = _ticket(row)
-            if current.status not in sources:
+            if current.status not in step.sources:
                 who = f" by {current.agent}" if current.status == "with_agent" and current.agent else ""
                 raise TransitionError(f"{current.number} is {current.status.replace('_', ' ')}{who}: cannot {action}")
             if owner is not None and current.agent not in (None, owner):
                 raise TransitionError(f"{current.number} belongs to {current.agent}: cannot {action}")
-            changes, params = {
-                "claim": ("agent = ?, claimed_at = COALESCE(claimed_at, ?)", (actor, now)),
-                "release": ("agent = NULL", ()),
-                "resolve": ("closed_at = ?", (now,)),
-                "cancel": ("closed_at = ?", (now,)),
-            }[action]
             cursor = conn.execute(
-                f"UPDATE handoff_tickets SET status = ?, {changes} WHERE id = ? AND status = ?",
-                (target, *params, ticket_id, current.status),
+                f"UPDATE handoff_tickets SET status = :target, {step.changes} WHERE id = :id AND status = :current",
+                {"target": step.target, "actor": actor, "now": now, "id": ticket_id, "current": current.status},
             )
             if cursor.rowcount != 1:  # pragma: no cover - BEGIN IMMEDIATE serialises writers
                 raise TransitionError(f"{current.number} changed meanwhile: cannot {action}")
-            self._event(conn, ticket_id, action, current.status, target, actor, {}, now)
-            if action in COMMAND_AFTER and replies.chat_reachable(current):  # a left message paused no chat
-                self._command(conn, current.conversation_id, COMMAND_AFTER[action], ticket_id, now)
-            self._publish(conn, ticket_id, event, now)
+            self._event(conn, ticket_id, action, current.status, step.target, actor, {}, now)
+            if step.command and replies.chat_reachable(current):  # a left message paused no chat
+                self._command(conn, current.conversation_id, step.command, ticket_id, now)
+            self._publish(conn, ticket_id, step.event, now)
             updated = conn.execute("SELECT * FROM handoff_tickets WHERE id = ?", (ticket_id,)).fetchone()
         return _ticket(updated)
 
     def rate(self, ticket_id: int, score: int, comment: str | None = None) -> HandoffTicket:
-        """Store the customer's 1-5 rating (and optional comment) of a resolved ticket; a later one replaces it."""
+        """Store the customer's 1-5 rating (and optional comment) of a resolved ticket; a later one replaces it.
+        ``InvalidRating`` for a score outside 1-5."""
         if not 1 <= int(score) <= 5:
-            raise HandoffError(f"a rating is 1 to 5, not {score}")
+            raise InvalidRating(f"a rating is 1 to 5, not {score}")
         now = time.time()
         comment = mask_payment_data((comment or "").strip()[: self.max_text]) or None
         with self.db.transaction() as conn:
@@ -385,7 +323,7 @@ class HandoffStore:
                 "UPDATE handoff_tickets SET first_reply_at = COALESCE(first_reply_at, ?) WHERE id = ?", (now, ticket_id)
             )
             if via == "email" and self.mail is not None:
-                replies.queue_email(conn, self.mail, current, message, now)
+                replies.queue_email(conn, self.mail, current, message, now, self.agent_name(agent))
             else:
                 self._command(conn, current.conversation_id, "deliver", ticket_id, now)
             self._publish(conn, ticket_id, "handoff.message", now, message)
@@ -440,7 +378,7 @@ class HandoffStore:
         rows = self.db.query("SELECT * FROM handoff_events WHERE ticket_id = ? ORDER BY id", (ticket_id,))
         return [{**dict(row), "data": json.loads(row["data"])} for row in rows]
 
-    # -- Rasa commands (processed by bot/handoff/relay.py) -------------------------
+    # -- Rasa commands (processed by bot/rasa/relay.py) -------------------------
 
     def due_commands(self, now: float | None = None, limit: int = 50) -> list[RasaCommand]:
         rows = self.db.query(
@@ -542,8 +480,7 @@ class HandoffStore:
         ]
         agent = None
         if ticket.agent:
-            user = conn.execute("SELECT display_name FROM users WHERE username = ?", (ticket.agent,)).fetchone()
-            agent = {"username": ticket.agent, "display_name": user["display_name"] if user else ticket.agent}
+            agent = {"username": ticket.agent, "display_name": self.agent_name(ticket.agent)}
         desk = f"{self.desk_url}/desk/tickets/{ticket_id}" if self.desk_url else None
         packet = build_packet(event, ticket, messages, agent, now, desk, message)
         webhook.enqueue(conn, event, packet, now)

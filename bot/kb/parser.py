@@ -23,7 +23,7 @@ from bot.kb.models import CHANNELS, FaqEntry, KbProblem
 from bot.settings import PROJECT_ROOT
 
 #: libyaml's loader when PyYAML has it (its wheels do): the same documents, four times faster to
-#: parse. A reload parses every FAQ's metadata: 0.14 s for the demo KB's 120 entries in Python, 0.04 s in C.
+#: parse; a reload parses every FAQ's metadata (docs/benchmarks.md, Notes).
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 ID_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 TAG_PATTERN = re.compile(r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$")

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import functools
 import hashlib
 import json
 import logging
@@ -36,6 +35,7 @@ import shutil
 import tempfile
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -467,7 +467,24 @@ class AdaptedEmbedder:
         return result
 
 
-@functools.lru_cache(maxsize=4)
-def adapted_embedder(model_name: str, index_dir: Path, key: str, int8: bool, runtime: str = "torch") -> AdaptedEmbedder:
-    """One loaded adapter per (model, folder, key, runtime) in a process: index versions that share it share it."""
-    return AdaptedEmbedder(model_name, index_dir, key, int8=int8, runtime=runtime)
+class Adapters:
+    """The loaded adapters of one owner (a process's ``FaqService`` and its KB builds share one): one
+    ``AdaptedEmbedder`` per (model, folder, key, int8, runtime), so index versions built with the same
+    adapter share it; at most ``size`` are kept, the least recently used dropped."""
+
+    def __init__(self, size: int = 4) -> None:
+        self.size = size
+        self._loaded: OrderedDict[tuple[str, Path, str, bool, str], AdaptedEmbedder] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, model_name: str, index_dir: Path, key: str, int8: bool, runtime: str = "torch") -> AdaptedEmbedder:
+        """The adapter ``key`` of ``index_dir`` on ``model_name`` (made on first use; it loads when warmed up)."""
+        wanted = (model_name, index_dir, key, int8, runtime)
+        with self._lock:
+            found = self._loaded.get(wanted)
+            if found is None:
+                found = self._loaded[wanted] = AdaptedEmbedder(model_name, index_dir, key, int8=int8, runtime=runtime)
+            self._loaded.move_to_end(wanted)
+            while len(self._loaded) > self.size:
+                self._loaded.popitem(last=False)
+            return found

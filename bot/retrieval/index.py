@@ -31,7 +31,8 @@ from bot.kb.models import FaqEntry, KnowledgeBase
 from bot.retrieval import adaptation
 from bot.retrieval.adaptation import AdapterInfo
 from bot.retrieval.embedder import Embedder
-from bot.retrieval.ranker import FIT_VERSION, LanguageRanker, Progress, fit_ranker, ranker_key
+from bot.retrieval.fit import FIT_VERSION, LanguageRows, fit_ranker, ranker_key
+from bot.retrieval.ranker import LanguageRanker, Progress
 from bot.settings import Ranking
 
 log = logging.getLogger(__name__)
@@ -156,6 +157,7 @@ def build_index(
     ranking: Ranking | None = None,
     progress: Progress | None = None,
     adapt: str = "train",
+    adapters: adaptation.Adapters | None = None,
 ) -> BuildReport:
     """Embed the KB (reusing vectors of unchanged phrasings), fit the rankers, save it, make it live.
 
@@ -163,7 +165,9 @@ def build_index(
     phrasings (see adaptation.py; an adapter saved for the same phrasings is
     reused); "reuse" (hot reloads, which must be live in seconds) keeps the
     live version's adapter when this KB has none yet, and the next full
-    build trains one.
+    build trains one. ``adapters``: where an adapter is loaded (a
+    ``FaqService``'s, so the service that then serves the version shares it);
+    by default one of this build's own.
     """
     started = time.perf_counter()
     ranking = ranking or Ranking()
@@ -179,7 +183,8 @@ def build_index(
     if same and live is not None and (index_dir / live / "manifest.json").exists():
         return BuildReport(live, index_dir / live, len(kb.entries), len(rows), 0, len(rows), 0.0, unchanged=True)
 
-    encoder, adapter, adapt_seconds = _encoder(rows, embedder, index_dir, ranking, expected, adapt, say)
+    adapters = adapters or adaptation.Adapters()
+    encoder, adapter, adapt_seconds = _encoder(rows, embedder, index_dir, ranking, expected, adapt, say, adapters)
     version = index_version(kb, embedder.name, ranking, adapter.key if adapter else None)
     target = index_dir / version
     cache = _previous_vectors(index_dir, encoder.name)
@@ -205,7 +210,7 @@ def build_index(
             folder, kb, rows, vectors, embedder.name, dimension, version, rankers, adapter, encoder.name
         ),
     )
-    _set_current(index_dir, version)
+    set_current(index_dir, version)
     _prune(index_dir, keep=KEEP_VERSIONS)
     seconds = time.perf_counter() - started
     log.info("built index %s: %d rows, %d embedded, %.2fs", version, len(rows), len(missing), seconds)
@@ -254,6 +259,7 @@ def _encoder(
     expected: str | None,
     adapt: str,
     say: Progress,
+    adapters: adaptation.Adapters,
 ) -> tuple[Embedder, AdapterInfo | None, float]:
     """What embeds this build's phrasings (and later its questions): the model, or the model with an adapter."""
     base_model = getattr(embedder, "model", None)
@@ -276,7 +282,7 @@ def _encoder(
         info = adaptation.train_adapter(base_model, texts, groups, held, ranking, expected, index_dir, say)
         seconds = info.seconds
     runtime = str(getattr(embedder, "runtime", "torch"))
-    return adaptation.adapted_embedder(base_model, index_dir, info.key, int8, runtime), info, seconds
+    return adapters.get(base_model, index_dir, info.key, int8, runtime), info, seconds
 
 
 def _rankers(
@@ -305,20 +311,17 @@ def _rankers(
             rankers[lang] = old
             continue
         say(f"{lang}: fitting the ranker on {len(ids)} phrasings")
-        rankers[lang] = fit_ranker(
+        data = LanguageRows(
             lang,
             texts,
             faq_of_row,
             vectors[ids],
-            ranking,
-            key=key,
-            progress=say,
             answers=answers,
             passages=not answered,
             # Calibrate only on phrasings the adapter never saw (all of them without one).
             calibration_rows=np.array([rows[i].text_hash not in trained for i in ids]) if trained else None,
-            previous=old,
         )
+        rankers[lang] = fit_ranker(data, ranking, key=key, progress=say, previous=old)
         fitted.append(lang)
     return rankers, fitted
 
@@ -459,7 +462,8 @@ def _previous_vectors(index_dir: Path, model: str) -> dict[str, np.ndarray]:
     return {text_hash: vectors[i] for i, text_hash in enumerate(hashes)}
 
 
-def _set_current(index_dir: Path, version: str) -> None:
+def set_current(index_dir: Path, version: str) -> None:
+    """Make ``version`` the live one, atomically (a reader sees the old name or the new, never half of one)."""
     tmp = index_dir / f".{CURRENT_FILE}.{os.getpid()}"
     tmp.write_text(version + "\n", encoding="utf-8")
     os.replace(tmp, index_dir / CURRENT_FILE)

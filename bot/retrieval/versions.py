@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from bot.errors import IndexError_
-from bot.retrieval.index import _set_current, current_version
+from bot.retrieval.index import current_version, set_current
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,5 +62,5 @@ def make_live(index_dir: Path, version: str | None = None) -> IndexVersion:
         if target is None:
             known = ", ".join(v.version for v in versions) or "none"
             raise IndexError_(f"no index version {version!r} (kept: {known})")
-    _set_current(index_dir, target.version)
+    set_current(index_dir, target.version)
     return dataclasses.replace(target, live=True)

@@ -1,7 +1,9 @@
 """The web app: demo shop with the chat widget, agent desk, JSON API, health.
 
 ``create_app(settings=None)`` is the application factory; each screen is a
-blueprint. The app talks to Rasa only over HTTP and never imports rasa.
+blueprint. It builds the app's ``Services`` (``bot.services``; or takes the
+ones it is given) and keeps them in ``app.extensions["faqbot"]``, where the
+blueprints find them. The app talks to Rasa only over HTTP and never imports rasa.
 Background workers (the relay to Rasa, the outbox: webhook and email) are started by
 ``start_workers``, which ``faqbot web`` calls; tests drive them directly.
 """
@@ -16,8 +18,10 @@ from typing import Any
 
 from flask import Flask, Response, abort, render_template, request, send_from_directory
 
-from bot.errors import HandoffError
+from bot.errors import HandoffError, InvalidInput
+from bot.services import Services
 from bot.settings import Settings, get_settings
+from bot.storage.database import StorageError
 
 log = logging.getLogger(__name__)
 
@@ -25,10 +29,15 @@ log = logging.getLogger(__name__)
 FAVICON_MAX_AGE = 86400
 
 
-def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] | None = None) -> Flask:
-    """Build the Flask app for ``settings`` (the environment's by default)."""
-    settings = settings or get_settings()
+def create_app(
+    settings: Settings | None = None, test_config: Mapping[str, Any] | None = None, services: Services | None = None
+) -> Flask:
+    """Build the Flask app for ``settings`` (the environment's by default) with ``services`` (built for the
+    settings by default; given services bring their own settings)."""
+    services = services or Services(settings or get_settings())
+    settings = services.settings
     app = Flask(__name__)
+    app.extensions["faqbot"] = services
     if not settings.secret_key:
         log.warning("FAQBOT_SECRET_KEY is not set: desk sessions end when the web app restarts")
     app.config.from_mapping(
@@ -83,8 +92,13 @@ def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] 
 
         return redirect(url_for("desk.queue"), 301)  # type: ignore[return-value]
 
+    @app.errorhandler(InvalidInput)
+    def invalid_input(exc: InvalidInput) -> tuple[str, int]:
+        return render_template("error.html", message=f"Invalid input: {exc}"), 400
+
     @app.errorhandler(HandoffError)
-    def store_unavailable(exc: HandoffError) -> tuple[str, int]:
+    @app.errorhandler(StorageError)
+    def store_unavailable(exc: HandoffError | StorageError) -> tuple[str, int]:
         log.error("%s", exc)
         return render_template("error.html", message=f"The ticket store is unavailable: {exc}"), 503
 
@@ -109,24 +123,25 @@ def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] 
 def start_workers(app: Flask) -> list[Any]:
     """Start the relay (desk <-> Rasa), the KB hot reload and, with a webhook or an SMTP server, the
     outbox worker that sends their rows."""
-    from bot import services
     from bot.handoff.mail import SmtpTransport
     from bot.handoff.outbox import OutboxSender, OutboxWorker
-    from bot.handoff.rasa_client import RasaClient
-    from bot.handoff.relay import Relay, RelayWorker
     from bot.handoff.webhook import WebhookSender
+    from bot.rasa.relay import Relay, RelayWorker
 
-    settings: Settings = app.config["FAQBOT_SETTINGS"]
-    store = services.handoff_store(settings)
-    rasa = RasaClient(settings.rasa_url, settings.rasa_token, timeout=max(settings.http_timeout, 10.0))
+    services: Services = app.extensions["faqbot"]
+    settings = services.settings
+    store = services.handoff_store
+    rasa = services.rasa(timeout=max(settings.http_timeout, 10.0))
     relay = RelayWorker(Relay(store, rasa), settings.relay_interval)
     relay.start()
     app.extensions["faqbot_relay"] = relay
     workers: list[Any] = [relay]
     if settings.kb_reload:
-        from bot.kb.watch import KbWatcher
+        from bot.editing.watch import KbWatcher
 
-        watcher = KbWatcher(settings, services.embedder(settings), interval=settings.kb_reload_interval)
+        watcher = KbWatcher(
+            settings, services.embedder, interval=settings.kb_reload_interval, adapters=services.adapters
+        )
         watcher.start()
         app.extensions["faqbot_kb_watcher"] = watcher
         workers.append(watcher)

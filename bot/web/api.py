@@ -6,6 +6,7 @@ from flask import Blueprint, abort, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from bot.errors import HandoffError
+from bot.storage.database import StorageError
 from bot.web.common import handoff_store, settings, token_ok
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -21,7 +22,8 @@ def require_token() -> ResponseReturnValue | None:
 
 
 @bp.errorhandler(HandoffError)
-def store_unavailable(exc: HandoffError) -> ResponseReturnValue:
+@bp.errorhandler(StorageError)
+def store_unavailable(exc: HandoffError | StorageError) -> ResponseReturnValue:
     return jsonify(error=str(exc)), 503
 
 

@@ -2,14 +2,14 @@
 
 A signed-in browser's cookie (HttpOnly, SameSite=Lax and, with
 FAQBOT_SECURE_COOKIES, Secure) carries only a signed random session id; the
-session itself lives in the database (``bot.accounts.UserStore``), so it ends
+session itself lives in the database (``bot.storage.accounts.UserStore``), so it ends
 for good at sign-out, at expiry, and when the user's password, role or
 enabled state changes: a replayed old cookie is refused. Every
 state-changing request from a signed-in browser must carry the session's
 CSRF token (form field ``csrf_token`` or header ``X-CSRF-Token``); before
 sign-in the login form's token is kept in the cookie. Failed sign-ins are
 throttled per address and username, per address and per username
-(``bot.accounts.LoginThrottle``, shared by every web process).
+(``bot.storage.accounts.LoginThrottle``, shared by every web process).
 """
 
 from __future__ import annotations
@@ -26,9 +26,8 @@ from urllib.parse import urlparse
 from flask import Blueprint, abort, g, jsonify, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 
-from bot import services
-from bot.accounts import User, WebSession
-from bot.web.common import settings
+from bot.storage.accounts import User, WebSession
+from bot.web.common import services
 
 bp = Blueprint("auth", __name__)
 
@@ -41,7 +40,7 @@ def _signed_in() -> tuple[User, WebSession] | None:
     """This request's live session and its enabled user, or None (an ended session's id is dropped)."""
     if "faqbot_session" not in g:
         session_id = session.get(SESSION_ID)
-        found = services.user_store(settings()).session(session_id) if isinstance(session_id, str) else None
+        found = services().user_store.session(session_id) if isinstance(session_id, str) else None
         if found is None and SESSION_ID in session:
             session.pop(SESSION_ID)
         g.faqbot_session = found
@@ -56,7 +55,7 @@ def current_user() -> User | None:
 
 def session_alive(session_id: str | None) -> bool:
     """True while the session ``session_id`` has not ended (for long-lived responses such as event streams)."""
-    return bool(session_id) and services.user_store(settings()).session(str(session_id)) is not None
+    return bool(session_id) and services().user_store.session(str(session_id)) is not None
 
 
 def current_session_id() -> str | None:
@@ -133,11 +132,11 @@ def login() -> ResponseReturnValue:
     check_csrf()
     username = (request.form.get("username") or "").strip().lower()
     address = request.remote_addr or ""
-    throttle = services.login_throttle(settings())
+    throttle = services().login_throttle
     wait = throttle.retry_after(address, username)
     if wait > 0:
         return render_template("login.html", error=_try_again(wait)), 429, {"Retry-After": str(math.ceil(wait))}
-    users = services.user_store(settings())
+    users = services().user_store
     user = users.authenticate(username, request.form.get("password") or "")
     if user is None:
         throttle.failed(address, username)
@@ -158,6 +157,6 @@ def logout() -> ResponseReturnValue:
     session_id = current_session_id()
     if current_user() is not None:
         check_csrf()
-        services.user_store(settings()).end_session(str(session_id))
+        services().user_store.end_session(str(session_id))
     session.clear()
     return redirect(url_for("auth.login"))

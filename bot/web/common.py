@@ -1,4 +1,4 @@
-"""Helpers shared by the blueprints: settings and services of the current app."""
+"""Helpers shared by the blueprints: settings and services of the current app (``app.extensions``)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import hmac
 
 from flask import current_app, request
 
-from bot import services
 from bot.handoff.store import HandoffStore
+from bot.services import Services
 from bot.settings import Settings
 
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
@@ -17,8 +17,13 @@ def settings() -> Settings:
     return current_app.config["FAQBOT_SETTINGS"]  # type: ignore[no-any-return]
 
 
+def services() -> Services:
+    """The app's services, built by ``create_app``."""
+    return current_app.extensions["faqbot"]  # type: ignore[no-any-return]
+
+
 def handoff_store() -> HandoffStore:
-    return services.handoff_store(settings())
+    return services().handoff_store
 
 
 def token_ok() -> bool:

@@ -1,9 +1,9 @@
 """The operator's dashboard: outcome numbers, a daily chart, FAQ tables, CSV export and a JSON API.
 
-Everything is computed on request by ``bot.metrics.compute`` from the tracker
+Everything is computed on request by ``bot.analytics.metrics.compute`` from the tracker
 store and the ticket table (read-only); the chart is inline SVG drawn here,
 with no script or external library. Each number links to the conversations
-behind it (``bot.metrics_drilldown``, with the dashboard's period pinned and
+behind it (``bot.analytics.drilldown``, with the dashboard's period pinned and
 its filters), as a page, CSV and JSON, and each conversation to its
 transcript. Texts are redacted; a conversation id is shown redacted and put
 whole, quoted, only into the transcript's URL. Admins only.
@@ -21,13 +21,13 @@ from urllib.parse import quote
 from flask import Blueprint, Response, abort, jsonify, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
+from bot.analytics.drilldown import Drilldown, drilldown, session_anchor, transcript
+from bot.analytics.metrics import Filters, Report, compute
+from bot.analytics.outcomes import BY_FAQ, BY_REASON
 from bot.errors import FaqbotError
-from bot.metrics import Filters, Report, compute
-from bot.metrics_drilldown import Drilldown, drilldown, session_anchor, transcript
-from bot.outcomes import BY_FAQ, BY_REASON
 from bot.redact import redactor_for
 from bot.web.auth import login_required
-from bot.web.common import settings
+from bot.web.common import services, settings
 
 bp = Blueprint("dashboard", __name__, url_prefix="/admin")
 
@@ -91,7 +91,14 @@ def _report() -> Report:
     if interval not in ("day", "week"):
         abort(400, description="interval is day or week")
     try:
-        return compute(settings(), args.get("since") or "7d", args.get("until") or None, _filters(), interval=interval)
+        return compute(
+            settings(),
+            args.get("since") or "7d",
+            args.get("until") or None,
+            _filters(),
+            interval=interval,
+            clusters=services().clustering,
+        )
     except FaqbotError as exc:
         abort(400, description=str(exc))
 

@@ -20,15 +20,15 @@ from typing import Any
 from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request, stream_with_context
 from flask.typing import ResponseReturnValue
 
-from bot import services
+from bot.editing.drafts import add_alternate, write_draft
 from bot.errors import FaqbotError, HandoffError, KnowledgeBaseError
-from bot.handoff import replies
+from bot.handoff import delivery, replies
+from bot.handoff.models import HandoffMessage, HandoffTicket, InvalidMessage, TransitionError
 from bot.handoff.replies import Undeliverable
-from bot.handoff.store import HandoffMessage, HandoffTicket, InvalidMessage, TransitionError
-from bot.kb.drafts import add_alternate, write_draft
 from bot.redact import mask_payment_data
+from bot.storage.database import StorageError
 from bot.web.auth import current_session_id, current_user, login_required, session_alive
-from bot.web.common import handoff_store, settings
+from bot.web.common import handoff_store, services, settings
 
 bp = Blueprint("desk", __name__, url_prefix="/desk")
 
@@ -47,6 +47,7 @@ def refused(exc: HandoffError) -> ResponseReturnValue:
 
 @bp.errorhandler(KnowledgeBaseError)
 @bp.errorhandler(HandoffError)
+@bp.errorhandler(StorageError)
 def failed(exc: FaqbotError) -> ResponseReturnValue:
     return jsonify(error=str(exc)), 400 if isinstance(exc, (KnowledgeBaseError, InvalidMessage)) else 503
 
@@ -97,7 +98,7 @@ def queue_snapshot(user: str) -> dict[str, Any]:
 
 def message_views(ticket: HandoffTicket, messages: list[HandoffMessage]) -> list[dict[str, Any]]:
     """The messages as the desk shows them: an agent reply has ``delivery`` (see replies.delivery_states)."""
-    states = replies.delivery_states(handoff_store(), ticket, messages)
+    states = delivery.delivery_states(handoff_store(), ticket, messages)
     return [{**m.to_dict(), "delivery": states.get(m.id)} for m in messages]
 
 
@@ -105,7 +106,7 @@ def reply_view(ticket: HandoffTicket) -> dict[str, Any]:
     """Which ways a reply can take now, and the email channel's health, for the reply box."""
     store = handoff_store()
     options = replies.reply_options(ticket, store.mail is not None)
-    return {**options.to_dict(), "email_health": replies.email_health(store)}
+    return {**options.to_dict(), "email_health": delivery.email_health(store)}
 
 
 def ticket_view(ticket: HandoffTicket) -> dict[str, Any]:
@@ -147,7 +148,7 @@ def queue() -> str:
     assert user is not None
     try:
         snapshot, error = queue_snapshot(user.username), None
-    except HandoffError as exc:
+    except (HandoffError, StorageError) as exc:
         snapshot, error = {"waiting": [], "mine": [], "others": [], "closed": []}, str(exc)
     return render_template("desk_queue.html", queue=snapshot, user=user, error=error)
 
@@ -179,7 +180,7 @@ def queue_events() -> Response:
                         yield _event("failure", SIGNED_OUT)
                         return
                     snapshot = queue_snapshot(username)
-                except HandoffError as exc:
+                except (HandoffError, StorageError) as exc:
                     yield _event("failure", {"error": str(exc)})
                     return
             digest = hashlib.sha1(json.dumps({k: [(i["id"], i["status"], i["agent"]) for i in v]
@@ -239,7 +240,7 @@ def ticket_events(ticket_id: int) -> Response:
                     current = store.get(ticket_id)
                     views = message_views(current, store.messages(ticket_id)) if current is not None else []
                     options = reply_view(current) if current is not None else None
-                except HandoffError as exc:
+                except (HandoffError, StorageError) as exc:
                     yield _event("failure", {"error": str(exc)})
                     return
             for view in views:
@@ -330,7 +331,7 @@ def retry_email(ticket_id: int, message_id: int) -> ResponseReturnValue:
         abort(404)
     if handoff_store().mail is None:
         raise Undeliverable("no SMTP server is configured (FAQBOT_SMTP_HOST), so faqbot cannot send email")
-    if not replies.retry_email(handoff_store(), message_id):
+    if not delivery.retry_email(handoff_store(), message_id):
         raise TransitionError("only a dead email can be sent again")
     _wake_relay()
     return jsonify(message_views(item, messages)[0])
@@ -350,15 +351,13 @@ def kb_search() -> ResponseReturnValue:
     query = (request.args.get("q") or "").strip()[:500]
     if not query:
         return jsonify(results=[])
-    service = services.faq_service(settings())
     try:
-        answer = service.ask(query, request.args.get("lang") or settings().default_language, k=5)
+        answer = services().faq.ask(query, request.args.get("lang") or settings().default_language, k=5)
     except FaqbotError as exc:
         return jsonify(error=str(exc)), 503
-    index = service.index
     results = []
     for candidate in answer.decision.candidates:
-        entry = index.entry(candidate.faq_id, candidate.lang)
+        entry = answer.entries.get(f"{candidate.lang}:{candidate.faq_id}")  # the version that ranked it
         results.append(
             {"id": candidate.faq_id, "lang": candidate.lang, "question": candidate.question,
              "score": round(candidate.score, 3), "answer": entry.answer if entry else ""}

@@ -2,7 +2,7 @@
 
 Saving writes the markdown file atomically (one git commit per save, authored
 by the editor, when the KB is in a git work tree); the hot reload of
-bot/kb/watch.py makes it live within seconds. A file with errors is never
+bot/editing/watch.py makes it live within seconds. A file with errors is never
 saved, so an edit cannot break the bot; a file changed on disk since the
 editor opened it is not overwritten (409).
 """
@@ -18,16 +18,16 @@ from flask import Blueprint, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
 from markdown_it import MarkdownIt
 
-from bot import services
-from bot.conversations import TrackerReader, tracker_location
+from bot.analytics.conversations import TrackerReader
+from bot.editing.drafts import add_alternate, write_draft
+from bot.editing.history import commit_file, content_hash, history, in_git, safe_path, text_at, write_file
+from bot.editing.watch import read_status
 from bot.errors import FaqbotError, KnowledgeBaseError
-from bot.kb.drafts import add_alternate, write_draft
-from bot.kb.history import commit_file, content_hash, history, in_git, safe_path, text_at, write_file
 from bot.kb.loader import load_knowledge_base
 from bot.kb.parser import parse_text
-from bot.kb.watch import read_status
+from bot.rasa.tracker import tracker_location
 from bot.web.auth import current_user, login_required
-from bot.web.common import settings
+from bot.web.common import services, settings
 
 bp = Blueprint("editor", __name__, url_prefix="/editor")
 
@@ -176,7 +176,7 @@ def try_question() -> ResponseReturnValue:
     if not question:
         return jsonify(error="type a question"), 400
     try:
-        answer = services.faq_service(settings()).ask(question, request.args.get("lang") or settings().default_language)
+        answer = services().faq.ask(question, request.args.get("lang") or settings().default_language)
     except FaqbotError as exc:
         return jsonify(error=str(exc)), 503
     t = answer.thresholds
@@ -218,11 +218,14 @@ def rollback() -> ResponseReturnValue:
 @bp.get("/inbox")
 @login_required("editor")
 def inbox() -> str:
-    from bot.kb.inbox import unanswered_clusters
+    from bot.analytics.unanswered import unanswered_clusters
 
     since = request.args.get("since") or "7d"
     try:
-        clusters, error = unanswered_clusters(settings(), since), None
+        clusters, error = (
+            unanswered_clusters(settings(), since, embedder=services().embedder, service=services().faq),
+            None,
+        )
     except (FaqbotError, ValueError) as exc:
         clusters, error = [], str(exc)
     return render_template("editor_inbox.html", clusters=clusters, error=error, since=since, user=current_user())

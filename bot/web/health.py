@@ -18,11 +18,12 @@ import urllib.request
 from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 
+from bot.editing.watch import read_status
 from bot.errors import HandoffError
+from bot.handoff.delivery import email_health
 from bot.handoff.mail import SmtpTransport
-from bot.handoff.replies import email_health
-from bot.kb.watch import read_status
 from bot.retrieval.index import current_version
+from bot.storage.database import StorageError
 from bot.supervisor import UP
 from bot.supervisor import read_status as read_services
 from bot.web.common import handoff_store, settings
@@ -93,7 +94,7 @@ def email_status(timeout: float) -> dict[str, object]:
         outbox = email_health(handoff_store())
         result.update(outbox)
         failing = outbox["failing"]
-    except HandoffError as exc:
+    except (HandoffError, StorageError) as exc:
         problem = problem or str(exc)
     if problem:
         result["error"] = problem

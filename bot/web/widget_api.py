@@ -26,15 +26,15 @@ from typing import Any, cast
 from flask import Blueprint, Response, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from bot import services
 from bot.errors import HandoffError
-from bot.feedback import VALUES, find_answer
 from bot.handoff.context import clean_email, clean_name
-from bot.handoff.rasa_client import RasaClient
-from bot.handoff.store import HandoffTicket
-from bot.messages import MAX_CONVERSATION_ID_CHARS
-from bot.web.common import handoff_store, settings
-from bot.widget_view import widget_history
+from bot.handoff.models import HandoffTicket
+from bot.rasa.client import RasaClient, RasaUnavailable
+from bot.rasa.messages import MAX_CONVERSATION_ID_CHARS
+from bot.rasa.widget import find_answer, widget_history
+from bot.storage.database import StorageError
+from bot.storage.feedback import VALUES
+from bot.web.common import handoff_store, services, settings
 
 bp = Blueprint("widget_api", __name__, url_prefix="/widget/api")
 
@@ -107,8 +107,7 @@ def _rate_limited(kind: str) -> bool:
 
 
 def _rasa() -> RasaClient:
-    config = settings()
-    return RasaClient(config.rasa_url, config.rasa_token, timeout=config.http_timeout)
+    return services().rasa()
 
 
 def _body() -> dict[str, Any]:
@@ -134,14 +133,14 @@ def feedback() -> ResponseReturnValue:
         return jsonify(error='send {"conversation_id", "answer_id", "value": "up" or "down"}'), 400
     try:
         answer = find_answer(_rasa().tracker(conversation_id), answer_id)
-    except HandoffError as exc:
+    except RasaUnavailable as exc:
         current_app.logger.warning("cannot check a vote on %s: %s", conversation_id, exc)
         return jsonify(error="the bot is unreachable right now: the vote is kept and sent again later"), 503
     if answer is None:
         return jsonify(error="no such answer in this conversation"), 404
     try:
-        row = services.feedback_store(settings()).vote(answer, value)
-    except HandoffError as exc:
+        row = services().feedback_store.vote(answer, value)
+    except StorageError as exc:
         current_app.logger.error("cannot store a vote: %s", exc)
         return jsonify(error="votes cannot be stored right now: try again later"), 503
     return jsonify(faq_id=row["faq_id"], kb_version=row["kb_version"], value=value)
@@ -166,7 +165,7 @@ def history() -> ResponseReturnValue:
         return jsonify(error='send {"conversation_id", "after"}'), 400
     try:
         tracker = _rasa().tracker(conversation_id)
-    except HandoffError as exc:
+    except RasaUnavailable as exc:
         current_app.logger.warning("cannot read the history of a widget conversation: %s", exc)
         return jsonify(error="the bot is unreachable right now"), 503
     messages = widget_history(tracker, after, WIDGET_CHANNEL)
@@ -225,7 +224,7 @@ def leave_message() -> ResponseReturnValue:
     )
     try:
         stored = handoff_store().create(ticket)
-    except HandoffError as exc:
+    except (HandoffError, StorageError) as exc:
         current_app.logger.error("cannot store a left message: %s", exc)
         return jsonify(error="your message could not be stored: please try again in a moment"), 503
     current_app.logger.info("message left as %s for %s", stored.number, conversation_id)

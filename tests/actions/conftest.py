@@ -1,4 +1,8 @@
-"""Every action test runs against a temporary KB, index and database, with 24/7 business hours."""
+"""Every action test runs against a temporary KB, index and database, with 24/7 business hours.
+
+The action server's services (``actions.runtime``) are built here for that environment, with a small
+fake model; a test that changes a variable builds them again with ``reconfigure()``.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,19 @@ from pathlib import Path
 
 import pytest
 
-from bot import services
+from actions import runtime
 from bot.kb.loader import load_knowledge_base
 from bot.retrieval.index import build_index
-from bot.settings import get_settings
+from bot.services import Services
+from bot.settings import from_env
 from tests.conftest import HashingEmbedder
+
+
+def reconfigure() -> Services:
+    """The action server's services for the environment as it is now (the same fake model)."""
+    services = Services(from_env(), runtime.services().embedder)
+    runtime.use(services)
+    return services
 
 
 @pytest.fixture(autouse=True)
@@ -28,17 +40,8 @@ def action_env(monkeypatch, tmp_path: Path, small_kb: Path):
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    get_settings.cache_clear()
-    services.faq_service.cache_clear()
-    services.handoff_store.cache_clear()
-    services.handoff_spool.cache_clear()
-    services.user_store.cache_clear()
     fake = HashingEmbedder()
-    monkeypatch.setattr(services, "embedder", lambda settings=None: fake)
+    runtime.use(Services(from_env(), fake))
     build_index(load_knowledge_base(small_kb, ("en", "ru")), fake, tmp_path / "var" / "index")
     yield
-    get_settings.cache_clear()
-    services.faq_service.cache_clear()
-    services.handoff_store.cache_clear()
-    services.handoff_spool.cache_clear()
-    services.user_store.cache_clear()
+    runtime.use(None)

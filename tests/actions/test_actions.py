@@ -12,12 +12,13 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import ConversationPaused, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions import runtime
 from actions.faq import ActionAnswerFaq, ActionReplyToOffer
 from actions.handoff import ActionCreateTicket, ActionHandoffStored, ActionStartHandoff, ValidateHandoffForm
 from actions.slots import ActionValidateSlotMappings
-from bot import services
 from bot.handoff.store import HandoffStore
-from bot.settings import PROJECT_ROOT, get_settings
+from bot.settings import PROJECT_ROOT
+from tests.actions.conftest import reconfigure
 
 DOMAIN = yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text(encoding="utf-8"))
 
@@ -77,8 +78,7 @@ def test_answers_in_the_conversation_language():
 
 def test_asks_did_you_mean_with_buttons(monkeypatch):
     monkeypatch.setenv("FAQBOT_ANSWER_THRESHOLD", "0.99")
-    get_settings.cache_clear()
-    services.faq_service.cache_clear()
+    reconfigure()
     messages, events = run(ActionAnswerFaq(), tracker("return track package"))
     assert responses(messages) == ["utter_clarify"]
     buttons = messages[0]["buttons"]
@@ -251,8 +251,8 @@ def test_create_ticket_spools_the_handoff_while_the_database_is_locked(tmp_path:
     from tests.unit.test_spool import locked
 
     monkeypatch.setenv("FAQBOT_HTTP_TIMEOUT", "0.2")  # the store's busy timeout
-    get_settings.cache_clear()
-    store = services.handoff_store()
+    reconfigure()
+    store = runtime.services().handoff_store
     store.tickets()
     slots = {"customer_name": "Ada", "customer_email": "ada@example.com", "last_question": "my sofa is broken"}
     with locked(store.path):
@@ -266,7 +266,7 @@ def test_create_ticket_spools_the_handoff_while_the_database_is_locked(tmp_path:
     ]
     assert store.tickets() == []
 
-    SpoolDrainer(services.handoff_spool(), store).drain()
+    SpoolDrainer(runtime.services().handoff_spool, store).drain()
     (stored,) = store.tickets()
     assert stored.question == "my sofa is broken" and stored.conversation_id == "conv-1"
     messages, events = run(ActionHandoffStored(), tracker("", intent="", slots=slots))

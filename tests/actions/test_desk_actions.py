@@ -17,11 +17,11 @@ from actions.desk import (
     ValidateCsatCommentForm,
 )
 from actions.handoff import ActionCreateTicket
-from bot import services
-from bot.accounts import UserStore
+from bot.handoff.models import HandoffTicket
 from bot.handoff.outlook import format_opening
-from bot.handoff.store import HandoffStore, HandoffTicket
-from bot.settings import get_settings
+from bot.handoff.store import HandoffStore
+from bot.storage.accounts import UserStore
+from tests.actions.conftest import reconfigure
 from tests.actions.test_actions import asked, responses, run, tracker
 
 SLOTS = {"customer_name": "Ada", "customer_email": "ada@example.com", "language": "en", "last_question": "q"}
@@ -54,7 +54,7 @@ def test_outside_business_hours_the_customer_hears_when_people_are_back(tmp_path
     day = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[(today + 3) % 7]
     monkeypatch.setenv("FAQBOT_BUSINESS_HOURS", f"{day} 09:00-17:00")
     monkeypatch.setenv("FAQBOT_TIMEZONE", "Europe/Berlin")
-    get_settings.cache_clear()
+    reconfigure()
     messages, events = run(ActionCreateTicket(), tracker("ada@example.com", slots=SLOTS))
     assert responses(messages) == ["utter_handoff_created", "utter_handoff_offline"]
     offline = messages[1]
@@ -289,4 +289,4 @@ def test_going_back_to_the_bot(tmp_path: Path):
     low.latest_message["intent"]["confidence"] = 0.5
     messages, events = run(ActionHandoffCancelled(), low)
     assert messages == [] and events == [FollowupAction("action_answer_faq")]
-    services.handoff_store.cache_clear()
+    reconfigure()

@@ -8,7 +8,7 @@ from rasa_sdk.events import SlotSet
 
 from actions.refusals import RESPONSES, ActionRefuseMessage
 from actions.slots import ActionValidateSlotMappings
-from bot.messages import LANGUAGE_ENTITY, LENGTH_ENTITY, REFUSAL_INTENTS, refusal_command
+from bot.rasa.messages import LANGUAGE_ENTITY, LENGTH_ENTITY, REFUSAL_INTENTS, refusal_command
 from bot.settings import PROJECT_ROOT
 from tests.actions.test_actions import DOMAIN, responses, run, tracker
 

@@ -8,9 +8,9 @@ import pytest
 from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 
+from actions import runtime
 from actions.faq import ActionAnswerFaq, Reach, follow_up_buttons
 from actions.slots import ActionValidateSlotMappings
-from bot import services
 from bot.kb.models import FaqEntry
 from bot.retrieval.decision import ANSWER, CLARIFY
 from tests.actions.test_actions import responses, run, tracker
@@ -198,7 +198,7 @@ def test_a_faq_for_the_web_is_not_answered_elsewhere_and_nothing_else_fits():
 
 
 def test_a_restricted_best_candidate_gives_way_to_the_allowed_ones():
-    unrestricted = services.faq_service().ask("a return label", "en").decision
+    unrestricted = runtime.services().faq.ask("a return label", "en").decision
     assert unrestricted.band == ANSWER and unrestricted.best.faq_id == "returns-label-chat"
     # On the web the answer for chat channels is out: the bot asks among the allowed FAQs.
     messages, events = run(ActionAnswerFaq(), tracker("a return label", channel="socketio"))
@@ -208,7 +208,7 @@ def test_a_restricted_best_candidate_gives_way_to_the_allowed_ones():
 
 
 def test_a_restricted_rival_no_longer_makes_the_bot_hesitate():
-    unrestricted = services.faq_service().ask("I need a return label", "en").decision
+    unrestricted = runtime.services().faq.ask("I need a return label", "en").decision
     assert unrestricted.band == CLARIFY
     assert [c.faq_id for c in unrestricted.choices] == ["returns-label-chat", "returns-label-web"]
     messages, _ = run(ActionAnswerFaq(), tracker("I need a return label", channel="rest"))

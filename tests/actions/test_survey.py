@@ -9,8 +9,8 @@ from rasa_sdk.events import SlotSet
 from actions.desk import ActionSaveCsat
 from actions.faq import ActionAnswerFaq
 from actions.survey import ActionGoodbye, ActionInactivitySurvey
-from bot.settings import get_settings
-from bot.surveys import read_surveys
+from bot.storage.surveys import read_surveys
+from tests.actions.conftest import reconfigure
 from tests.actions.test_actions import asked, responses, run, tracker
 
 ANSWERED = [
@@ -42,7 +42,7 @@ def test_silence_after_an_answer_asks_too_and_answers_schedule_the_reminder(monk
     )
     assert responses(messages) == ["utter_ask_bot_csat"]
     monkeypatch.setenv("FAQBOT_SURVEY_AFTER_MINUTES", "10")
-    get_settings.cache_clear()
+    reconfigure()
     _, events = run(ActionAnswerFaq(), tracker("where is my package"))
     (reminder,) = [e for e in events if e.get("event") == "reminder"]
     assert reminder["intent"] == "survey_inactive" and reminder["name"] == "faqbot_survey"
@@ -71,7 +71,7 @@ def test_csat_then_ces_are_stored_and_thanked(tmp_path: Path):
 
 def test_without_ces_the_csat_answer_ends_the_survey(tmp_path: Path, monkeypatch):
     monkeypatch.setenv("FAQBOT_SURVEY_CES", "off")
-    get_settings.cache_clear()
+    reconfigure()
     messages, events = run(
         ActionSaveCsat(), tracker("3", "csat", {"survey_pending": "csat"}, events=asked("utter_ask_bot_csat"))
     )

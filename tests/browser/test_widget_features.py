@@ -13,9 +13,9 @@ import time
 
 import pytest
 
-from bot.feedback import read_feedback
-from bot.handoff.rasa_client import RasaClient
+from bot.rasa.client import RasaClient
 from bot.settings import PROJECT_ROOT
+from bot.storage.feedback import read_feedback
 from tests.browser.conftest import ARTIFACTS
 from tests.servers import TcpProxy, free_port
 

@@ -191,7 +191,7 @@ def test_an_answer_offers_its_follow_up_questions_and_a_click_answers_one(bot_se
 
 
 def test_goodbye_after_an_answer_asks_the_survey_once(bot_servers):
-    from bot.surveys import read_surveys
+    from bot.storage.surveys import read_surveys
 
     sender = conversation()
     bot_servers.say(sender, "I forgot my password and can't log in")
@@ -279,7 +279,7 @@ def test_a_request_for_a_person_with_the_problem_hands_off_with_that_problem(bot
 
 
 def test_the_survey_takes_typed_ratings_only_as_its_answer(bot_servers):
-    from bot.surveys import read_surveys
+    from bot.storage.surveys import read_surveys
 
     sender = conversation()
     bot_servers.say(sender, "I forgot my password and can't log in")
@@ -296,7 +296,7 @@ def test_the_survey_takes_typed_ratings_only_as_its_answer(bot_servers):
 
 
 def test_a_question_in_place_of_the_survey_rating_is_answered(bot_servers):
-    from bot.surveys import read_surveys
+    from bot.storage.surveys import read_surveys
 
     sender = conversation()
     bot_servers.say(sender, "I forgot my password and can't log in")

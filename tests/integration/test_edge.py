@@ -28,7 +28,7 @@ import socketio
 import yaml
 from requests.adapters import HTTPAdapter
 
-from bot.handoff.store import HandoffTicket
+from bot.handoff.models import HandoffTicket
 from bot.settings import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import requests
 
-from bot.handoff.rasa_client import bearer_token
+from bot.rasa.client import bearer_token
 from tests.servers import RunningBot, wait_for_model
 from tests.unit.test_spool import locked
 

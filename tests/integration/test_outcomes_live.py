@@ -4,7 +4,7 @@ Four customers talk to the running bot over REST in this test's own time window:
 one gets an answer, gives it a thumbs up and answers the survey; one asks for a
 person, who replies and resolves, and rates the ticket; one asks something the
 bot cannot answer and leaves; one accepts the offered person and leaves in the
-form. ``bot.metrics.compute`` over that window must give exactly the numbers
+form. ``bot.analytics.metrics.compute`` over that window must give exactly the numbers
 worked out below, and each drill-down list exactly those customers.
 """
 
@@ -17,8 +17,8 @@ import uuid
 import pytest
 import requests
 
-from bot.metrics import Filters, compute
-from bot.metrics_drilldown import drilldown
+from bot.analytics.drilldown import drilldown
+from bot.analytics.metrics import Filters, compute
 
 pytestmark = pytest.mark.slow
 
@@ -117,7 +117,7 @@ def test_every_metric_of_real_conversations_matches_the_hand_count(bot_servers):
 def test_a_card_number_a_customer_types_is_never_stored(bot_servers):
     import sqlite3
 
-    from bot.conversations import tracker_location
+    from bot.rasa.tracker import tracker_location
 
     sender = f"card-{uuid.uuid4().hex[:8]}x"
     bot_servers.say(sender, "can I pay with my card 4111 1111 1111 1111?")

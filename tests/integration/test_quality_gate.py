@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli.evaluate import evaluate_files
+from bot.services import Services
 from bot.settings import PROJECT_ROOT, from_env
 
 pytestmark = pytest.mark.slow
@@ -93,7 +94,7 @@ def test_quality_does_not_regress(name: str, tmp_path: Path):
         pytest.fail(f"benchmark data missing: {BENCH / name}")
     questions, floors = GATES[name]
     faqs, queries = subset(name, questions, tmp_path)
-    result = evaluate_files(from_env({}), faqs, queries)
+    result = evaluate_files(Services(from_env({})), faqs, queries)
     print(name, json.dumps({k: result[k] for k in floors}), "adapted:", result.get("adapter"))
     assert bool(result["adapter"]) == (name in PHRASINGS), "the model is adapted to the subset with 20 phrasings"
     for metric, floor in floors.items():

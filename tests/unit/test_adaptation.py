@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.faq import FaqService
 from bot.kb.jsonl import load_jsonl_kb
 from bot.retrieval import adaptation, onnx_fusion
 from bot.retrieval.adaptation import eligible_rows, holdout
 from bot.retrieval.embedder import SentenceTransformerEmbedder
 from bot.retrieval.index import build_index, is_stale, load_index, rows_for
+from bot.retrieval.service import FaqService
 from bot.settings import Ranking, Settings
 
 TOPICS = {

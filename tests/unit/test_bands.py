@@ -3,12 +3,12 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.faq import FaqService
 from bot.kb.loader import load_knowledge_base
 from bot.retrieval.bands import _bands, fit_thresholds
 from bot.retrieval.decision import ANSWER, HANDOFF, decide
 from bot.retrieval.index import build_index
 from bot.retrieval.search import Candidate
+from bot.retrieval.service import FaqService
 from bot.settings import Ranking, Settings, Thresholds
 from tests.conftest import HashingEmbedder
 

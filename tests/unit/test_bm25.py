@@ -6,7 +6,8 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from bot.retrieval.bm25 import Bm25
 from bot.retrieval.calibration import LEXICAL, WORDS
-from bot.retrieval.ranker import content_tokens, fit_ranker, word_tokens
+from bot.retrieval.fit import LanguageRows, fit_ranker
+from bot.retrieval.tokens import content_tokens, word_tokens
 from bot.settings import Ranking
 from tests.conftest import HashingEmbedder
 
@@ -57,7 +58,7 @@ def _passages(config: Ranking):
     ]
     faq_of_row = [f"p{n}" for n in range(len(texts))]
     vectors = HashingEmbedder(dimension=32).encode(texts)
-    return fit_ranker("en", texts, faq_of_row, vectors, config, passages=True)
+    return fit_ranker(LanguageRows("en", texts, faq_of_row, vectors, passages=True), config)
 
 
 def test_answer_only_passages_use_bm25_and_their_neighbours():
@@ -78,7 +79,8 @@ def test_answer_only_passages_use_bm25_and_their_neighbours():
 def test_neighbours_follow_the_kb_order_not_the_ids():
     texts = ["alpha one", "beta two", "gamma three"]
     ranker = fit_ranker(
-        "en", texts, ["z", "a", "m"], HashingEmbedder(dimension=16).encode(texts), Ranking(), passages=True
+        LanguageRows("en", texts, ["z", "a", "m"], HashingEmbedder(dimension=16).encode(texts), passages=True),
+        Ranking(),
     )
     signals = ranker.signals("beta", None, None)
     by_id = dict(zip(ranker.faq_ids, signals[:, WORDS], strict=True))

@@ -45,5 +45,7 @@ def test_bodies_that_are_not_a_json_object_are_refused(body: bytes, status: int)
 def test_a_deflated_body_is_inflated_within_the_limit() -> None:
     small = request("/model/parse", zlib.compress(b'{"text": "hi"}'), **{"content-encoding": "deflate"})
     assert check(small) is None
-    bomb = request("/model/parse", zlib.compress(b'{"text": "' + b"a" * 5000 + b'"}'), **{"content-encoding": "deflate"})
+    bomb = request(
+        "/model/parse", zlib.compress(b'{"text": "' + b"a" * 5000 + b'"}'), **{"content-encoding": "deflate"}
+    )
     assert check(bomb).status == 413

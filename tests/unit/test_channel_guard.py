@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from bot.channels_config import read_template
+from bot.rasa.channels import read_template
 from bot.settings import PROJECT_ROOT
 
 guard = pytest.importorskip("channels.guard")

@@ -1,67 +1,67 @@
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from bot import services
 from bot.cli import main
 from bot.cli.rasa_model import inputs_hash
+from bot.services import Services
+from bot.settings import from_env
 from tests.conftest import HashingEmbedder, write_faqs
 
 
 @pytest.fixture
-def env(monkeypatch, tmp_path: Path, small_kb: Path):
+def faqbot(monkeypatch, tmp_path: Path, small_kb: Path) -> Callable[[list[str]], int]:
+    """``faqbot ARGS`` on the small KB, each run with its own services and a small fake model."""
     monkeypatch.setenv("FAQBOT_KB_DIR", str(small_kb))
     monkeypatch.setenv("FAQBOT_VAR_DIR", str(tmp_path / "var"))
     monkeypatch.setenv("FAQBOT_LANGUAGES", "en,ru")
     monkeypatch.setenv("FAQBOT_EMBEDDING_MODEL", "hashing-test-embedder")
     fake = HashingEmbedder()
-    monkeypatch.setattr(services, "embedder", lambda settings=None: fake)
-    services.faq_service.cache_clear()
-    yield fake
-    services.faq_service.cache_clear()
+    return lambda argv: main(argv, Services(from_env(), fake))
 
 
-def test_validate_ok_and_json(env, capsys):
-    assert main(["kb", "validate"]) == 0
+def test_validate_ok_and_json(faqbot, capsys):
+    assert faqbot(["kb", "validate"]) == 0
     assert "6 FAQs loaded (en: 3, ru: 3); 0 errors" in capsys.readouterr().out
-    assert main(["kb", "validate", "--json"]) == 0
+    assert faqbot(["kb", "validate", "--json"]) == 0
     data = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert data["ok"] is True and data["entries"] == {"en": 3, "ru": 3}
 
 
-def test_validate_fails_with_file_and_line(env, small_kb: Path, capsys):
+def test_validate_fails_with_file_and_line(faqbot, small_kb: Path, capsys):
     write_faqs(small_kb, "en", "broken.md", "## Broken?\n```yaml\nid: Not A Slug\n```\nx\n")
-    assert main(["kb", "validate"]) == 1
+    assert faqbot(["kb", "validate"]) == 1
     err = capsys.readouterr().err
     assert "knowledge_base/en/broken.md:3: error: id 'Not A Slug'" in err
     # a broken KB is never built (the live index stays as it was)
-    assert main(["kb", "build"]) == 1
+    assert faqbot(["kb", "build"]) == 1
 
 
-def test_validate_with_kb_option(env, tmp_path: Path, capsys):
+def test_validate_with_kb_option(faqbot, tmp_path: Path, capsys):
     other = tmp_path / "other_kb"
     write_faqs(other, "en", "a.md", "## A?\n```yaml\nid: a\n```\nA.\n")
-    assert main(["kb", "validate", "--kb", str(other)]) == 0
+    assert faqbot(["kb", "validate", "--kb", str(other)]) == 0
     assert "1 FAQs loaded (en: 1)" in capsys.readouterr().out
 
 
-def test_build_then_search(env, capsys):
-    assert main(["kb", "build"]) == 0
+def test_build_then_search(faqbot, capsys):
+    assert faqbot(["kb", "build"]) == 0
     assert "15 phrasings (15 embedded, 0 reused)" in capsys.readouterr().out
-    assert main(["kb", "build", "--if-stale"]) == 0
+    assert faqbot(["kb", "build", "--if-stale"]) == 0
     assert "up to date" in capsys.readouterr().out
-    assert main(["kb", "search", "where is my package", "--json"]) == 0
+    assert faqbot(["kb", "search", "where is my package", "--json"]) == 0
     data = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert data["lang"] == "en" and data["candidates"][0]["id"] == "order-tracking"
     assert data["band"] in ("answer", "clarify", "handoff")
-    assert main(["kb", "search", "где моя посылка"]) == 0
+    assert faqbot(["kb", "search", "где моя посылка"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("[ru] band:") and "order-tracking" in out.splitlines()[1]
 
 
-def test_search_without_index_is_a_clear_error(env, capsys):
-    assert main(["kb", "search", "hello"]) == 2
+def test_search_without_index_is_a_clear_error(faqbot, capsys):
+    assert faqbot(["kb", "search", "hello"]) == 2
     assert "run 'faqbot kb build'" in capsys.readouterr().err
 
 
@@ -77,9 +77,9 @@ def test_training_hash_follows_inputs(tmp_path: Path):
 
 
 def test_first_run_generates_secrets_and_one_admin(tmp_path: Path):
-    from bot.accounts import UserStore
     from bot.cli.run import ensure_admin, ensure_tokens
     from bot.settings import Settings
+    from bot.storage.accounts import UserStore
 
     settings = Settings(var_dir=tmp_path / "var")
     first = ensure_tokens(settings)
@@ -91,21 +91,21 @@ def test_first_run_generates_secrets_and_one_admin(tmp_path: Path):
     assert ensure_admin(first) is None  # only once
 
 
-def test_user_commands(env, monkeypatch, capsys, tmp_path: Path):
+def test_user_commands(faqbot, monkeypatch, capsys, tmp_path: Path):
     import io
 
     monkeypatch.setattr("sys.stdin", io.StringIO("a long password\n"))
-    assert main(["user", "add", "Ann", "--role", "agent", "--name", "Ann A.", "--password-stdin"]) == 0
+    assert faqbot(["user", "add", "Ann", "--role", "agent", "--name", "Ann A.", "--password-stdin"]) == 0
     assert "created agent ann (Ann A.)" in capsys.readouterr().out
     monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
-    assert main(["user", "add", "bob", "--password-stdin"]) == 2
+    assert faqbot(["user", "add", "bob", "--password-stdin"]) == 2
     assert "at least 8 characters" in capsys.readouterr().err
     monkeypatch.setattr("sys.stdin", io.StringIO("another password\n"))
-    assert main(["user", "add", "ann", "--password-stdin"]) == 2
+    assert faqbot(["user", "add", "ann", "--password-stdin"]) == 2
     assert "already exists" in capsys.readouterr().err
-    assert main(["user", "disable", "ann"]) == 0
+    assert faqbot(["user", "disable", "ann"]) == 0
     capsys.readouterr()
-    assert main(["user", "list"]) == 0
+    assert faqbot(["user", "list"]) == 0
     listing = capsys.readouterr().out
     assert "ann" in listing and "agent" in listing and "(disabled)" in listing
 

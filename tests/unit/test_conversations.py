@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 
-from bot.conversations import AskedQuestion, TrackerReader, TrackerStoreError, iso_time, parse_time
+from bot.analytics.conversations import AskedQuestion, TrackerReader, iso_time, parse_time
 from bot.errors import FaqbotError
+from bot.rasa.tracker import TrackerStoreError
 from bot.settings import PROJECT_ROOT
 
 #: 2023-11-14 22:13:20 UTC

@@ -11,9 +11,10 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
-from bot.accounts import UserStore
-from bot.conversations import iso_time
+from bot.analytics.conversations import iso_time
+from bot.services import Services
 from bot.settings import Settings
+from bot.storage.accounts import UserStore
 from bot.web import create_app, dashboard
 from tests.conftest import HashingEmbedder
 from tests.unit.test_conversations import T0, Conversation, save_conversations
@@ -23,21 +24,21 @@ from tests.unit.test_metrics import BEHIND, BEHIND_PARTS, SINCE, UNTIL, seed_tic
 QUERY = urlencode({"since": iso_time(SINCE), "until": iso_time(UNTIL)})
 
 
-@pytest.fixture(autouse=True)
-def embedder(services_model: HashingEmbedder) -> HashingEmbedder:
-    """The model the clustering of unanswered questions loads through bot.services: a small fake."""
-    return services_model
+@pytest.fixture
+def embedder() -> HashingEmbedder:
+    """The model the clustering of unanswered questions uses: a small fake."""
+    return HashingEmbedder(dimension=1024)
 
 
 @pytest.fixture
-def app(settings: Settings):
+def app(settings: Settings, embedder: HashingEmbedder):
     settings = settings.replace(rasa_port=1, action_port=1, secret_key="test-secret")
     save_conversations(settings.var_dir / "rasa_tracker.db", seeded_conversations())
     seed_tickets(settings.database_path)
     users = UserStore(settings.database_path)
     users.add("ann", PASSWORD, role="agent")
     users.add("root", PASSWORD, role="admin")
-    app = create_app(settings=settings, test_config={"TESTING": True})
+    app = create_app(test_config={"TESTING": True}, services=Services(settings, embedder))
     return app
 
 

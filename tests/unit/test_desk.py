@@ -7,10 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from bot.accounts import UserStore
-from bot.handoff.store import HandoffStore, HandoffTicket
+from bot.handoff.models import HandoffTicket
+from bot.handoff.store import HandoffStore
 from bot.kb.loader import load_knowledge_base
+from bot.retrieval.index import build_index
+from bot.services import Services
 from bot.settings import Settings
+from bot.storage.accounts import UserStore
 from bot.web import create_app, desk
 
 PASSWORD = "correct horse battery"
@@ -222,3 +225,26 @@ def test_an_unreadable_store_is_reported_not_a_crash(settings: Settings, tmp_pat
     token = _token(client.get("/login").get_data(as_text=True))
     response = client.post("/login", data={"username": "ann", "password": PASSWORD, "csrf_token": token})
     assert response.status_code == 503 and b"ticket store is unavailable" in response.data
+
+
+def test_kb_search_shows_the_answers_of_the_index_version_that_ranked_them(settings, embedder, monkeypatch):
+    """An edit going live between the ranking and the answers' lookup must not mix two index versions."""
+    settings = settings.replace(rasa_port=1, action_port=1, secret_key="test-secret")
+    UserStore(settings.database_path).add("ann", PASSWORD, role="agent", display_name="Ann Agent")
+    build_index(load_knowledge_base(settings.kb_dir, settings.languages), embedder, settings.index_dir)
+    services = Services(settings, embedder)
+    app = create_app(services=services, test_config={"TESTING": True})
+    ask = services.faq.ask
+
+    def ask_then_publish_an_edit(*args, **kwargs):
+        answer = ask(*args, **kwargs)
+        faq = settings.kb_dir / "en" / "faq.md"
+        faq.write_text(faq.read_text(encoding="utf-8").replace("Use the tracking link", "EDITED"), encoding="utf-8")
+        build_index(load_knowledge_base(settings.kb_dir, settings.languages), embedder, settings.index_dir)
+        assert services.faq.index.version != answer.kb_version  # the edit is live now
+        return answer
+
+    monkeypatch.setattr(services.faq, "ask", ask_then_publish_an_edit)
+    found = _agent(app).get("/desk/kb-search?q=where+is+my+package&lang=en").get_json()
+    tracking = next(r for r in found["results"] if r["id"] == "order-tracking")
+    assert tracking["answer"].startswith("Use the tracking link in your shipping email")

@@ -9,11 +9,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.accounts import UserStore
 from bot.handoff.mail import SmtpTransport
+from bot.handoff.models import HandoffTicket
 from bot.handoff.outbox import OutboxSender
-from bot.handoff.store import HandoffStore, HandoffTicket
+from bot.handoff.store import HandoffStore
 from bot.settings import Settings
+from bot.storage.accounts import UserStore
 from bot.web import create_app
 from tests.servers import SmtpSink
 

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from bot import services
-from bot.accounts import UserStore
-from bot.kb.history import content_hash
+from bot.editing.history import content_hash
+from bot.editing.watch import KbWatcher
 from bot.kb.loader import load_knowledge_base
-from bot.kb.watch import KbWatcher
+from bot.services import Services
 from bot.settings import Settings
+from bot.storage.accounts import UserStore
 from bot.web import create_app
 from tests.conftest import HashingEmbedder
 from tests.unit.test_conversations import Conversation, save_conversations
@@ -35,8 +35,6 @@ def app(settings: Settings, monkeypatch):
     _git(kb, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "initial KB")
     settings = settings.replace(rasa_port=1, action_port=1, secret_key="k")
     fake = HashingEmbedder()
-    monkeypatch.setattr(services, "embedder", lambda settings=None: fake)
-    services.faq_service.cache_clear()
     KbWatcher(settings, fake).check_once()
     users = UserStore(settings.database_path)
     users.add("eve", PASSWORD, role="editor", display_name="Eve Editor")
@@ -51,8 +49,7 @@ def app(settings: Settings, monkeypatch):
             Conversation("c4", now + 180).offered("do you sell gift cards", [("payments-methods", 0.1)]),
         ],
     )
-    yield create_app(settings=settings, test_config={"TESTING": True})
-    services.faq_service.cache_clear()
+    return create_app(test_config={"TESTING": True}, services=Services(settings, fake))
 
 
 def _client(app, username: str = "eve"):

@@ -90,7 +90,7 @@ TORCH_FREE = """
 import json, sys
 from pathlib import Path
 from bot.retrieval.embedder import SentenceTransformerEmbedder
-from bot.retrieval.ranker import word_tokens
+from bot.retrieval.tokens import word_tokens
 embedder = SentenceTransformerEmbedder(runtime="onnx", onnx_dir=Path(sys.argv[1]))
 vectors = embedder.encode(json.loads(sys.argv[2]))
 tokens = word_tokens("en", "Where is my parcel?")  # spaCy's tokenizer: spaCy's thinc would import PyTorch

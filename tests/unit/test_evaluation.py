@@ -3,13 +3,13 @@ from pathlib import Path
 
 import pytest
 
-from bot import services
+from bot.analytics.evaluation import LabelledQuery, Outcome, calibrate_thresholds, metrics, rebanded
 from bot.cli import main
-from bot.evaluation import LabelledQuery, Outcome, calibrate_thresholds, metrics, rebanded
 from bot.kb.jsonl import load_jsonl_kb
 from bot.retrieval.decision import ANSWER, CLARIFY, HANDOFF
 from bot.retrieval.search import Candidate
-from bot.settings import Thresholds
+from bot.services import Services
+from bot.settings import Thresholds, from_env
 from tests.conftest import HashingEmbedder
 
 
@@ -95,8 +95,7 @@ def test_eval_command_end_to_end(tmp_path: Path, monkeypatch, capsys):
         encoding="utf-8",
     )
     fake = HashingEmbedder()
-    monkeypatch.setattr(services, "embedder", lambda settings=None: fake)
-    assert main(["eval", "--faqs", str(faqs), "--queries", str(queries), "--json"]) == 0
+    assert main(["eval", "--faqs", str(faqs), "--queries", str(queries), "--json"], Services(from_env(), fake)) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     for key in ("top1", "recall_at_3", "mrr_at_10", "inscope_accuracy", "oos_recall", "answered_precision",
                 "clarify_rate", "handoff_rate", "p50_ms", "p95_ms"):  # fmt: skip

@@ -11,8 +11,8 @@ import jsonschema
 import pytest
 from bs4 import BeautifulSoup
 
-from bot.accounts import UserStore
 from bot.settings import PROJECT_ROOT, Settings
+from bot.storage.accounts import UserStore
 from bot.web import create_app
 
 PASSWORD = "correct horse battery"

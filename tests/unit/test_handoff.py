@@ -11,9 +11,11 @@ from bot.handoff.context import (
     customer_from_metadata,
     find_email,
     find_order_number,
-    transcript_from_events,
 )
-from bot.handoff.store import HandoffStore, HandoffTicket
+from bot.handoff.models import HandoffTicket
+from bot.handoff.store import HandoffStore
+from bot.rasa.tracker import transcript_from_events
+from bot.storage.database import StorageError
 
 PATTERN = r"\b[A-Za-z]{2}-?\d{5,8}\b"
 
@@ -80,7 +82,7 @@ def test_locked_database_raises_a_clear_error(tmp_path: Path):
     blocker = sqlite3.connect(path, isolation_level=None)
     blocker.execute("BEGIN EXCLUSIVE")
     try:
-        with pytest.raises(HandoffError, match="busy or broken"):
+        with pytest.raises(StorageError, match="busy or broken"):
             store.create(_ticket())
     finally:
         blocker.execute("ROLLBACK")

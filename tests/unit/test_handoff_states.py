@@ -10,7 +10,8 @@ import jsonschema
 import pytest
 
 from bot.errors import HandoffError
-from bot.handoff.store import TRANSITIONS, HandoffStore, HandoffTicket, TransitionError
+from bot.handoff.models import HandoffTicket, InvalidRating, TransitionError
+from bot.handoff.store import TRANSITIONS, HandoffStore
 from bot.handoff.webhook import EVENTS
 from bot.settings import PROJECT_ROOT
 
@@ -183,8 +184,9 @@ def test_queue_position_and_typical_wait(store):
 
 def test_rating_is_stored_and_validated(store):
     ticket = _to(store, "resolved")
-    with pytest.raises(HandoffError, match="1 to 5"):
+    with pytest.raises(InvalidRating, match="1 to 5") as refused:
         store.rate(int(ticket.id), 7)
+    assert not isinstance(refused.value, HandoffError)  # the web app shows those as "the ticket store is unavailable"
     rated = store.rate(int(ticket.id), 4, "  quick and kind ")
     assert (rated.rating_score, rated.rating_comment) == (4, "quick and kind")
 

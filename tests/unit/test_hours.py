@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.errors import ConfigError
-from bot.handoff.hours import BusinessHours
+from bot.hours import BusinessHours
 
 UTC = dt.timezone.utc
 BERLIN = ZoneInfo("Europe/Berlin")

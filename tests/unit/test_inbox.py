@@ -8,12 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot import services
-from bot.conversations import TrackerReader, iso_time
-from bot.faq import FaqService
-from bot.kb.inbox import cluster_id, cluster_questions, unanswered_clusters
+from bot.analytics.conversations import TrackerReader, iso_time
+from bot.analytics.unanswered import cluster_id, cluster_questions, unanswered_clusters
 from bot.kb.loader import load_knowledge_base
 from bot.retrieval.index import build_index
+from bot.retrieval.service import FaqService
 from bot.settings import Settings
 from tests.conftest import HashingEmbedder
 from tests.unit.test_conversations import T0, Conversation, save_conversations
@@ -131,43 +130,41 @@ def test_unanswered_clusters_filters_and_hints(settings: Settings, tracker: Path
     assert unanswered_clusters(settings, T0 + 100 * HOUR, reader=reader, embedder=embedder, service=service) == []
 
 
-def test_cli_json_and_table(settings: Settings, tracker: Path, embedder: HashingEmbedder, monkeypatch, capsys):
-    monkeypatch.setattr(services, "embedder", lambda settings=None: embedder)
-    services.faq_service.cache_clear()
-    try:
-        # No index yet: the clusters come without hints.
-        since = iso_time(T0)
-        assert run(["unanswered", "--since", since, "--tracker", str(tracker), "--json", "--lang", "en"], settings) == 0
-        report = last_json(capsys.readouterr().out)
-        assert report["since"] == since and report["until"] is None and report["questions"] == 7
-        first = report["clusters"][0]
-        assert first == {
-            "id": cluster_id("en", "do you sell gift cards"),
-            "representative": "do you sell gift cards",
-            "count": 4,
-            "examples": ["do you sell gift cards", "do you sell giftcards"],
-            "distinct": 2,
-            "languages": ["en"],
-            "first_seen": iso_time(T0),
-            "last_seen": iso_time(T0 + 10 * HOUR),
-            "conversations": 4,
-            "outcomes": {"clarify": 2, "handoff": 2, "handed_off": 1},
-            "hint": None,
-        }
-        assert [c["count"] for c in report["clusters"]] == [4, 2, 1]
+def test_cli_json_and_table(settings: Settings, tracker: Path, embedder: HashingEmbedder, capsys):
+    # No index yet: the clusters come without hints.
+    since = iso_time(T0)
+    assert (
+        run(["unanswered", "--since", since, "--tracker", str(tracker), "--json", "--lang", "en"], settings, embedder)
+        == 0
+    )
+    report = last_json(capsys.readouterr().out)
+    assert report["since"] == since and report["until"] is None and report["questions"] == 7
+    first = report["clusters"][0]
+    assert first == {
+        "id": cluster_id("en", "do you sell gift cards"),
+        "representative": "do you sell gift cards",
+        "count": 4,
+        "examples": ["do you sell gift cards", "do you sell giftcards"],
+        "distinct": 2,
+        "languages": ["en"],
+        "first_seen": iso_time(T0),
+        "last_seen": iso_time(T0 + 10 * HOUR),
+        "conversations": 4,
+        "outcomes": {"clarify": 2, "handoff": 2, "handed_off": 1},
+        "hint": None,
+    }
+    assert [c["count"] for c in report["clusters"]] == [4, 2, 1]
 
-        assert run(["unanswered", "--since", since, "--tracker", str(tracker), "--limit", "1"], settings) == 0
-        lines = capsys.readouterr().out.splitlines()
-        assert lines[0] == f"Unanswered questions since {since}: 10 in 6 clusters"
-        assert lines[1] == f"  1. 4x [en] 'do you sell gift cards'  (id {first['id']})"
-        assert lines[2] == "       also: 'do you sell giftcards'"
-        assert lines[3].startswith("       clarify 2, handoff 2, handed off 1; 4 conversations; first 2023-11-14")
-        assert len(lines) == 4
+    assert run(["unanswered", "--since", since, "--tracker", str(tracker), "--limit", "1"], settings, embedder) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"Unanswered questions since {since}: 10 in 6 clusters"
+    assert lines[1] == f"  1. 4x [en] 'do you sell gift cards'  (id {first['id']})"
+    assert lines[2] == "       also: 'do you sell giftcards'"
+    assert lines[3].startswith("       clarify 2, handoff 2, handed off 1; 4 conversations; first 2023-11-14")
+    assert len(lines) == 4
 
-        assert run(["unanswered", "--since", "last week", "--tracker", str(tracker)], settings) == 2
-        assert "duration like 7d" in capsys.readouterr().err
-    finally:
-        services.faq_service.cache_clear()
+    assert run(["unanswered", "--since", "last week", "--tracker", str(tracker)], settings, embedder) == 2
+    assert "duration like 7d" in capsys.readouterr().err
 
 
 def test_empty_inbox(settings: Settings, tmp_path: Path, embedder: HashingEmbedder):

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from bot import services
 from bot.cli.kb_extra import add_parsers
-from bot.kb.diff import ANSWER_CHANGED, BAND_CHANGED, NEWLY_ANSWERED, NO_LONGER_ANSWERED, Verdict, change_group
+from bot.editing.diff import ANSWER_CHANGED, BAND_CHANGED, NEWLY_ANSWERED, NO_LONGER_ANSWERED, Verdict, change_group
+from bot.services import Services
 from bot.settings import Settings
 from tests.conftest import SMALL_KB_EN, HashingEmbedder, write_faqs
 from tests.unit.test_conversations import T0, Conversation, save_conversations
@@ -45,10 +45,8 @@ def git(cwd: Path, *args: str) -> str:
 
 
 @pytest.fixture
-def fake_embedder(monkeypatch) -> HashingEmbedder:
-    fake = HashingEmbedder()
-    monkeypatch.setattr(services, "embedder", lambda settings=None: fake)
-    return fake
+def fake_embedder() -> HashingEmbedder:
+    return HashingEmbedder()
 
 
 @pytest.fixture
@@ -74,13 +72,13 @@ def tracker(tmp_path: Path) -> Path:
     return save_conversations(tmp_path / "var" / "rasa_tracker.db", conversations)
 
 
-def run(argv: list[str], settings: Settings) -> int:
-    """``faqbot kb <argv>`` through the parsers this module adds, as bot/cli wires them."""
+def run(argv: list[str], settings: Settings, embedder: HashingEmbedder) -> int:
+    """``faqbot kb <argv>`` through the parsers this module adds, as bot/cli wires them, with ``embedder``."""
     parser = argparse.ArgumentParser(prog="faqbot")
     kb = parser.add_subparsers(dest="command", required=True).add_parser("kb")
     add_parsers(kb.add_subparsers(dest="kb_command", required=True))
     args = parser.parse_args(["kb", *argv])
-    return int(args.func(args, settings))
+    return int(args.func(args, Services(settings, embedder)))
 
 
 def last_json(out: str) -> dict:
@@ -93,7 +91,7 @@ def by_question(report: dict) -> dict[str, dict]:
 
 def test_an_edit_against_head_moves_the_right_questions(repo, tracker, settings, small_kb, fake_embedder, capsys):
     write_faqs(small_kb, "en", "faq.md", EDITED_KB_EN)
-    assert run(["diff", "--json", "--tracker", str(tracker)], settings) == 0
+    assert run(["diff", "--json", "--tracker", str(tracker)], settings, fake_embedder) == 0
     report = last_json(capsys.readouterr().out)
     assert report["revision"] == git(repo, "rev-parse", "HEAD")
     assert (report["questions"], report["tests"], report["customer"]) == (6, 2, 4)
@@ -130,7 +128,7 @@ def test_an_edit_against_head_moves_the_right_questions(repo, tracker, settings,
 
 def test_table_groups_the_changes(repo, tracker, settings, small_kb, fake_embedder, capsys):
     write_faqs(small_kb, "en", "faq.md", EDITED_KB_EN)
-    assert run(["diff", "--tracker", str(tracker), "--limit", "1"], settings) == 0
+    assert run(["diff", "--tracker", str(tracker), "--limit", "1"], settings, fake_embedder) == 0
     out = capsys.readouterr().out
     assert "now vs HEAD (" in out and "3 questions (2 test, 1 asked by customers)" in out
     lines = out.splitlines()
@@ -144,7 +142,7 @@ def test_table_groups_the_changes(repo, tracker, settings, small_kb, fake_embedd
 
 
 def test_nothing_changed_when_nothing_was_edited(repo, tracker, settings, fake_embedder, capsys):
-    assert run(["diff", "--json", "--tracker", str(tracker)], settings) == 0
+    assert run(["diff", "--json", "--tracker", str(tracker)], settings, fake_embedder) == 0
     report = last_json(capsys.readouterr().out)
     assert report["changed"] == [] and report["unchanged"] == 6
     assert report["embedded"] == {"before": 15, "after": 0}  # the same KB twice: built once
@@ -155,9 +153,9 @@ def test_against_an_older_revision_and_a_new_faq_folder(repo, settings, small_kb
     write_faqs(small_kb, "en", "faq.md", EDITED_KB_EN)
     git(repo, "commit", "-q", "-am", "edit")
     # HEAD is the edit itself: nothing differs from it, but from the first commit the refund question does.
-    assert run(["diff", "--json", "--limit", "0"], settings) == 0
+    assert run(["diff", "--json", "--limit", "0"], settings, fake_embedder) == 0
     assert last_json(capsys.readouterr().out)["changed"] == []
-    assert run(["diff", "--json", "--limit", "0", "--against", first[:8]], settings) == 0
+    assert run(["diff", "--json", "--limit", "0", "--against", first[:8]], settings, fake_embedder) == 0
     changed = by_question(last_json(capsys.readouterr().out))
     assert changed["can I get my money back"]["group"] == NEWLY_ANSWERED
 
@@ -169,17 +167,17 @@ def test_against_another_folder_outside_git(tmp_path, settings, small_kb, fake_e
     shutil.copytree(small_kb, before)
     write_faqs(kb, "en", "faq.md", EDITED_KB_EN)
     (kb / "tests.yml").write_text(TESTS_YML, encoding="utf-8")
-    assert run(["diff", "--kb", str(kb), "--json", "--against", str(before)], settings) == 0
+    assert run(["diff", "--kb", str(kb), "--json", "--against", str(before)], settings, fake_embedder) == 0
     report = last_json(capsys.readouterr().out)
     assert report["revision"] is None and report["against"] == str(before)
     assert by_question(report)["can I get my money back"]["group"] == NEWLY_ANSWERED
     # Not a git work tree, so there is no HEAD to compare with.
-    assert run(["diff", "--kb", str(kb)], settings) == 2
+    assert run(["diff", "--kb", str(kb)], settings, fake_embedder) == 2
     assert "not in a git work tree: use --against DIR" in capsys.readouterr().err
 
 
 def test_unknown_revision_is_exit_2_with_a_clear_message(repo, settings, fake_embedder, capsys):
-    assert run(["diff", "--against", "no-such-branch"], settings) == 2
+    assert run(["diff", "--against", "no-such-branch"], settings, fake_embedder) == 2
     captured = capsys.readouterr()
     assert "unknown revision 'no-such-branch'" in captured.err and captured.out == ""
 
@@ -187,7 +185,7 @@ def test_unknown_revision_is_exit_2_with_a_clear_message(repo, settings, fake_em
 def test_a_broken_tracker_store_leaves_customer_questions_out(repo, settings, fake_embedder, tmp_path, capsys):
     broken = tmp_path / "broken.db"
     broken.write_bytes(b"not a database" * 200)
-    assert run(["diff", "--json", "--tracker", str(broken)], settings) == 0
+    assert run(["diff", "--json", "--tracker", str(broken)], settings, fake_embedder) == 0
     captured = capsys.readouterr()
     report = last_json(captured.out)
     assert report["customer"] == 0 and report["tests"] == 2

@@ -7,9 +7,9 @@ import re
 
 import pytest
 
-from bot.accounts import LoginThrottle, UserStore
 from bot.errors import ConfigError
 from bot.settings import Settings, from_env
+from bot.storage.accounts import LoginThrottle, UserStore
 from bot.web import create_app
 
 PASSWORD = "correct horse battery"

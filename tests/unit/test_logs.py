@@ -65,7 +65,7 @@ def test_repeats_are_held_back_then_counted():
 
     def passes(ticket: str, level: int = logging.WARNING) -> bool:
         args = (ticket, "down")
-        made = mask_record(logging.LogRecord("bot.handoff.relay", level, "f", 1, "cannot sync %s: %s", args, None))
+        made = mask_record(logging.LogRecord("bot.rasa.relay", level, "f", 1, "cannot sync %s: %s", args, None))
         return repeats.filter(made) and made.getMessage() or False
 
     assert passes("T-000001") == "cannot sync T-000001: down"

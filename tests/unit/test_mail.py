@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import sqlite3
 import ssl
 import threading
 import time
@@ -21,15 +22,16 @@ from typing import Any
 
 import pytest
 
-from bot.accounts import UserStore
 from bot.errors import ConfigError
-from bot.handoff import replies
-from bot.handoff.mail import CHANNEL, MailComposer, SmtpTransport
+from bot.handoff import delivery, replies
+from bot.handoff.mail import CHANNEL, MailComposer, SmtpTransport, parse
+from bot.handoff.models import HandoffTicket
 from bot.handoff.outbox import OutboxSender
-from bot.handoff.rasa_client import RasaClient
-from bot.handoff.relay import Relay
-from bot.handoff.store import HandoffStore, HandoffTicket
+from bot.handoff.store import HandoffStore
+from bot.rasa.client import RasaClient
+from bot.rasa.relay import Relay
 from bot.settings import from_env
+from bot.storage.accounts import UserStore
 from tests.servers import SmtpSink, free_port
 
 SENDER = "Larkspur help <help@larkspur.example>"
@@ -51,7 +53,7 @@ def make_store(db: Path, mail: bool = True) -> HandoffStore:
     users = UserStore(db)
     if users.get("ann") is None:
         users.add("ann", "a long enough password", display_name="Ann Example")
-    return HandoffStore(db, mail=composer() if mail else None)
+    return HandoffStore(db, mail=composer() if mail else None, agents=users.display_name)
 
 
 def ticket(
@@ -134,7 +136,7 @@ def test_replies_are_emailed_once_in_order_with_threading_headers(tmp_path: Path
     sent = [store.add_agent_message(int(left.id or 0), "ann", text) for text in texts]
     assert [m.via for m in sent] == ["email"] * 3
     assert store.pending_commands() == 0  # nothing for Rasa: the customer has no chat behind this ticket
-    states = replies.delivery_states(store, left, store.messages(int(left.id or 0)))
+    states = delivery.delivery_states(store, left, store.messages(int(left.id or 0)))
     assert [s["state"] for s in states.values()] == ["queued"] * 3
 
     report = sender(db, sink).deliver_due()
@@ -161,7 +163,7 @@ def test_replies_are_emailed_once_in_order_with_threading_headers(tmp_path: Path
     assert "&lt;b&gt;RU123&lt;/b&gt;" in html(got[1])
     envelope = sink.messages[0]
     assert envelope["mail_from"] == "help@larkspur.example" and envelope["rcpt_tos"] == ["ada@example.com"]
-    states = replies.delivery_states(store, left, store.messages(int(left.id or 0)))
+    states = delivery.delivery_states(store, left, store.messages(int(left.id or 0)))
     assert [(s["state"], s["via"], s["to"]) for s in states.values()] == [("sent", "email", "ada@example.com")] * 3
     assert all(s["at"] for s in states.values())
 
@@ -230,10 +232,10 @@ def test_smtp_down_then_up_nothing_lost_nothing_twice(tmp_path: Path, sink: Smtp
     assert first["attempts"] == 1 and "cannot reach 127.0.0.1" in first["last_error"]
     assert [r["attempts"] for r in later] == [0, 0]
     assert t0 + 1.6 <= first["next_attempt_at"] <= t0 + 2.4
-    state = replies.delivery_states(store, one, store.messages(int(one.id or 0)))
+    state = delivery.delivery_states(store, one, store.messages(int(one.id or 0)))
     assert [s["state"] for s in state.values()] == ["failed", "queued"]
     assert "cannot reach" in next(iter(state.values()))["error"]
-    assert replies.email_health(store)["failing"]["attempts"] == 1
+    assert delivery.email_health(store)["failing"]["attempts"] == 1
     assert outbox.stats() == {"pending": 3, "delivered": 0, "dead": 0, "failing": 1}
 
     # A second before the backoff is over: only the other recipient's email is due (and fails too).
@@ -246,7 +248,7 @@ def test_smtp_down_then_up_nothing_lost_nothing_twice(tmp_path: Path, sink: Smtp
     got = sink.received()
     assert [plain(m).split("\n\n")[1] for m in got] == ["first", "for bo", "second"]
     assert len({m["Message-ID"] for m in got}) == 3
-    assert replies.email_health(store)["failing"] is None
+    assert delivery.email_health(store)["failing"] is None
 
 
 def test_two_senders_racing_send_each_email_exactly_once_in_order_per_recipient(tmp_path: Path):
@@ -296,16 +298,16 @@ def test_a_permanent_rejection_is_a_dead_letter_and_a_temporary_one_is_retried(t
     assert letter["receiver"] == "gone@example.com" and letter["attempts"] == 1
     assert "550 5.1.1 mailbox unavailable" in letter["last_error"] and second["attempts"] == 1
     assert [parseaddr(str(m["To"]))[1] for m in sink.received()] == ["ada@example.com"]
-    states = replies.delivery_states(store, gone, store.messages(int(gone.id or 0)))
+    states = delivery.delivery_states(store, gone, store.messages(int(gone.id or 0)))
     assert [s["state"] for s in states.values()] == ["dead", "dead"]
-    busy_state = next(iter(replies.delivery_states(store, busy, store.messages(int(busy.id or 0))).values()))
+    busy_state = next(iter(delivery.delivery_states(store, busy, store.messages(int(busy.id or 0))).values()))
     assert busy_state["state"] == "failed" and "450" in busy_state["error"] and busy_state["next_attempt_at"]
 
     del sink.reject["busy@example.com"]
     assert outbox.deliver_due(now=time.time() + 60).delivered == 1
     del sink.reject["gone@example.com"]
     message_id = next(iter(states))
-    assert replies.retry_email(store, message_id) and not replies.retry_email(store, message_id)
+    assert delivery.retry_email(store, message_id) and not delivery.retry_email(store, message_id)
     assert outbox.deliver_due().delivered == 1
     assert len(sink.received()) == 3
 
@@ -445,7 +447,7 @@ def test_a_chat_ticket_replies_in_the_chat_or_by_email_when_the_agent_chooses(tm
     assert store.pending_commands() == 1 and len(outbox_rows(store)) == 1
     # The chat delivery takes only the chat reply; the email is the outbox's.
     assert [m.text for m in store.take_undelivered(chat.conversation_id)] == ["in the chat"]
-    states = replies.delivery_states(store, chat, store.messages(int(chat.id or 0)))
+    states = delivery.delivery_states(store, chat, store.messages(int(chat.id or 0)))
     assert [(s["via"], s["state"]) for s in states.values()] == [("chat", "sent"), ("email", "queued")]
 
     no_address = ticket(store, email="", reason="customer_request")
@@ -520,7 +522,7 @@ def test_without_smtp_the_relay_closes_the_stuck_command_with_the_reason(tmp_pat
     assert relay.run_commands() == (1, 0) and relay.run_commands() == (0, 0)  # not retried for ever
     [command] = store.db.query("SELECT done_at, last_error FROM rasa_commands")
     assert command["done_at"] and "FAQBOT_SMTP_HOST" in command["last_error"]
-    [state] = replies.delivery_states(store, left, store.messages(int(left.id or 0))).values()
+    [state] = delivery.delivery_states(store, left, store.messages(int(left.id or 0))).values()
     assert state["state"] == "undeliverable" and "no chat" in state["error"]
     assert relay.run_once()["failed"] == 0  # a left message is never synced from Rasa either
 
@@ -570,11 +572,11 @@ def test_a_chat_reply_shows_its_rasa_failure_then_its_delivery(tmp_path: Path):
     chat = ticket(store, reason="low_confidence")
     store.add_agent_message(int(chat.id or 0), "ann", "hello in the chat")
     Relay(store, RasaClient(f"http://127.0.0.1:{free_port()}", "token", timeout=0.5)).run_commands()
-    [state] = replies.delivery_states(store, chat, store.messages(int(chat.id or 0))).values()
+    [state] = delivery.delivery_states(store, chat, store.messages(int(chat.id or 0))).values()
     assert (state["via"], state["state"], state["attempts"]) == ("chat", "failed", 1)
     assert "unreachable" in state["error"] and state["next_attempt_at"] > time.time()
     store.take_undelivered(chat.conversation_id)  # what the Rasa action does once Rasa is back
-    [state] = replies.delivery_states(store, chat, store.messages(int(chat.id or 0))).values()
+    [state] = delivery.delivery_states(store, chat, store.messages(int(chat.id or 0))).values()
     assert state["state"] == "sent" and state["at"]
 
 
@@ -589,3 +591,19 @@ def test_a_sender_that_dies_mid_send_leaves_the_email_to_another_after_its_lease
     lease = other.transport.lease_seconds + OutboxSender.LEASE_MARGIN
     assert other.deliver_due(now=t0 + lease + 1).delivered == 1
     assert len(sink.received()) == 1
+
+
+def test_the_email_names_the_agent_through_the_stores_agents_not_the_users_table(tmp_path: Path):
+    """The handoff store reads no table of the accounts: the agent's name comes from what it was given."""
+    db = tmp_path / "faqbot.db"
+    make_store(db)  # the accounts say "Ann Example"
+    store = HandoffStore(db, mail=composer(), agents=lambda username: "Ann From The Desk")
+    left = ticket(store)
+    store.add_agent_message(int(left.id or 0), "ann", "Your parcel is on its way.", via="email")
+    conn = sqlite3.connect(db)
+    try:
+        (body,) = conn.execute("SELECT body FROM outbox WHERE channel = ?", (CHANNEL,)).fetchone()
+    finally:
+        conn.close()
+    text = parse(body).get_body(("plain",)).get_content()
+    assert "Ann From The Desk" in text and "Ann Example" not in text

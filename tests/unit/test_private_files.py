@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.accounts import UserStore
-from bot.errors import HandoffError
-from bot.handoff.db import Database, private_file
-from bot.handoff.store import HandoffStore, HandoffTicket
+from bot.handoff.models import HandoffTicket
+from bot.handoff.store import HandoffStore
+from bot.storage.accounts import UserStore
+from bot.storage.database import Database, StorageError, private_file
 
 
 def mode(path: Path) -> int:
@@ -73,5 +73,5 @@ def test_existing_folders_are_left_alone(tmp_path: Path, loose_umask):
 
 def test_a_folder_that_is_a_file_is_a_clear_error(tmp_path: Path):
     (tmp_path / "var").write_text("not a folder")
-    with pytest.raises(HandoffError, match="cannot open the database"):
+    with pytest.raises(StorageError, match="cannot open the database"):
         UserStore(tmp_path / "var" / "faqbot.db").count()

@@ -8,10 +8,12 @@ import snowballstemmer
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from bot.kb.loader import load_knowledge_base
-from bot.retrieval import ranker
+from bot.retrieval import fit, tokens
 from bot.retrieval.calibration import ANSWER_TEXT, CLASSIFIER, DENSE, LEXICAL, SIGNALS, WORDS, Calibration
+from bot.retrieval.fit import LanguageRows, _folds, fit_ranker
 from bot.retrieval.index import build_index, load_index
-from bot.retrieval.ranker import RowGroups, _folds, fit_ranker, word_tokens
+from bot.retrieval.ranker import RowGroups
+from bot.retrieval.tokens import word_tokens
 from bot.settings import Ranking
 from bot.text import normalize
 from tests.conftest import HashingEmbedder
@@ -64,7 +66,7 @@ def _fit(config: Ranking = DEFAULT_RANKING, topics: dict[str, list[str]] = TOPIC
     texts = [t for phrasings in topics.values() for t in phrasings]
     faq_of_row = [faq for faq, phrasings in topics.items() for _ in phrasings]
     vectors = HashingEmbedder(dimension=128).encode(texts)
-    return fit_ranker("en", texts, faq_of_row, vectors, config), texts, vectors
+    return fit_ranker(LanguageRows("en", texts, faq_of_row, vectors), config), texts, vectors
 
 
 def test_word_tokens_are_normalised_and_stemmed():
@@ -84,8 +86,8 @@ def test_words_are_stemmed_alike_from_many_threads():
     serial = [snowballstemmer.stemmer("english").stemWord(w) for w in words]
 
     def stem_all(n: int) -> list[str]:
-        ranker._stem.cache_clear()  # so that the threads stem, not only read the cache
-        return [ranker._stem("en", w) for w in words[n % 5 :] + words[: n % 5]]
+        tokens._stem.cache_clear()  # so that the threads stem, not only read the cache
+        return [tokens._stem("en", w) for w in words[n % 5 :] + words[: n % 5]]
 
     interval = sys.getswitchinterval()
     sys.setswitchinterval(1e-6)  # threads switch inside a word's stemming
@@ -151,7 +153,7 @@ def test_the_answer_text_is_a_field_of_its_own():
     vectors = HashingEmbedder(dimension=128).encode(texts)
     answers = {faq: f"Answer about {faq}." for faq in TOPICS}
     answers["refund"] = "Refunds reach your card within five working days of the warehouse receiving the parcel."
-    ranker = fit_ranker("en", texts, faq_of_row, vectors, Ranking(), answers=answers)
+    ranker = fit_ranker(LanguageRows("en", texts, faq_of_row, vectors, answers=answers), Ranking())
     question = "how many working days until the warehouse sends it"
     signals = ranker.signals(question, None, HashingEmbedder(dimension=128).encode([question])[0])
     assert ranker.faq_ids[int(np.argmax(signals[:, ANSWER_TEXT]))] == "refund"
@@ -178,7 +180,7 @@ def test_a_language_the_model_cannot_separate_skips_the_embedding():
     rng = np.random.default_rng(0)
     vectors = np.ones((len(texts), 32)) + rng.normal(0, 0.1, size=(len(texts), 32))
     vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
-    ranker = fit_ranker("en", texts, faq_of_row, vectors, Ranking())
+    ranker = fit_ranker(LanguageRows("en", texts, faq_of_row, vectors), Ranking())
     assert ranker.dense_background > 0.5
     assert ranker.classifier_dense_weight == 0 and ranker.calibration.weight("dense") == 0
     assert not ranker.needs_embedding
@@ -190,16 +192,16 @@ def test_a_large_kb_in_a_language_the_model_does_not_know_is_ranked_without_the_
     faq_of_row = [faq for faq, phrasings in TOPICS.items() for _ in phrasings]
     vectors = HashingEmbedder(dimension=128).encode(texts)
     rich = Ranking(adapt_min_rows=20, adapt_min_per_faq=5)  # 30 phrasings, 5 per FAQ: enough to learn from
-    known = fit_ranker("en", texts, faq_of_row, vectors, rich)
+    known = fit_ranker(LanguageRows("en", texts, faq_of_row, vectors), rich)
     assert known.needs_embedding and known.classifier_dense_weight > 0
-    other = fit_ranker("ar", texts, faq_of_row, vectors, rich)
+    other = fit_ranker(LanguageRows("ar", texts, faq_of_row, vectors), rich)
     assert other.coef is not None and other.classifier_dense_weight == 0 and other.calibration.weight("dense") == 0
     assert not other.needs_embedding  # a question in it needs no forward pass
     assert other.calibration.weight("classifier") > 0  # the n-grams and the classifier carry it
-    assert fit_ranker("ar", texts, faq_of_row, vectors, rich.__class__(model_languages=("en", "ar"),
+    assert fit_ranker(LanguageRows("ar", texts, faq_of_row, vectors), rich.__class__(model_languages=("en", "ar"),
                       adapt_min_rows=20, adapt_min_per_faq=5)).needs_embedding  # fmt: skip
     # a small KB keeps whatever the embedding gives it
-    assert fit_ranker("ar", texts, faq_of_row, vectors, Ranking()).classifier_dense_weight > 0
+    assert fit_ranker(LanguageRows("ar", texts, faq_of_row, vectors), Ranking()).classifier_dense_weight > 0
 
 
 def test_build_refits_only_the_languages_that_changed(small_kb: Path, tmp_path: Path):
@@ -234,16 +236,19 @@ def test_a_refit_with_the_same_phrasings_reuses_the_trained_classifier(monkeypat
     vectors = HashingEmbedder(dimension=128).encode(texts)
     answers = {faq: f"About {faq}." for faq in TOPICS}
     trained = []
-    real = ranker._train
-    monkeypatch.setattr(ranker, "_train", lambda *args: trained.append(1) or real(*args))
-    first = fit_ranker("en", texts, faq_of_row, vectors, DEFAULT_RANKING, answers=answers)
+    real = fit._train
+    monkeypatch.setattr(fit, "_train", lambda *args: trained.append(1) or real(*args))
+    first = fit_ranker(LanguageRows("en", texts, faq_of_row, vectors, answers=answers), DEFAULT_RANKING)
     assert len(trained) == DEFAULT_RANKING.folds + 1 and first.coef is not None
 
     # An answer edited: the same phrasings, so the same SVMs; the answer field and the calibration are refitted.
     edited = dict(answers, refund="Refunds reach your card within 5 working days.")
     messages: list[str] = []
     second = fit_ranker(
-        "en", texts, faq_of_row, vectors, DEFAULT_RANKING, answers=edited, progress=messages.append, previous=first
+        LanguageRows("en", texts, faq_of_row, vectors, answers=edited),
+        DEFAULT_RANKING,
+        progress=messages.append,
+        previous=first,
     )
     assert len(trained) == DEFAULT_RANKING.folds + 1 and "en: classifier unchanged (its phrasings are)" in messages
     assert np.array_equal(second.coef, first.coef) and np.array_equal(second.intercept, first.intercept)
@@ -254,7 +259,9 @@ def test_a_refit_with_the_same_phrasings_reuses_the_trained_classifier(monkeypat
 
     # A phrasing edited: trained again.
     changed = [*texts[:-1], "how do I cancel what I ordered"]
-    third = fit_ranker("en", changed, faq_of_row, vectors, DEFAULT_RANKING, answers=edited, previous=second)
+    third = fit_ranker(
+        LanguageRows("en", changed, faq_of_row, vectors, answers=edited), DEFAULT_RANKING, previous=second
+    )
     assert len(trained) == 2 * (DEFAULT_RANKING.folds + 1) and third.classifier_key != second.classifier_key
 
 
@@ -283,7 +290,7 @@ def test_the_evidence_floors_are_the_least_any_right_held_out_answer_had():
         ]
     )
     calibration = Calibration(tuple(10.0 if name == "dense" else 0.0 for name in SIGNALS), -5.0, samples=6)
-    floors = ranker.evidence_floors(held_out, targets, calibration, 0.5, dense_rows, queries, groups)
+    floors = fit.evidence_floors(held_out, targets, calibration, 0.5, dense_rows, queries, groups)
     assert floors == pytest.approx((0.6, 0.3))
     fitted, _, _ = _fit(Ranking(classifier=False))  # a fit where the dense signal weighs
     assert fitted.calibration.weight("dense") > 0

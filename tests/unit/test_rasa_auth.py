@@ -10,10 +10,11 @@ from typing import Any
 import jwt
 import pytest
 
-from bot.handoff.rasa_client import RasaClient, RasaUnavailable, bearer_token
-from bot.handoff.relay import Relay
-from bot.handoff.store import HandoffStore, HandoffTicket
+from bot.handoff.models import HandoffTicket
+from bot.handoff.store import HandoffStore
 from bot.logs import RepeatFilter, mask_record
+from bot.rasa.client import RasaClient, RasaUnavailable, bearer_token
+from bot.rasa.relay import Relay
 from tests.servers import LoopbackServer, QuietHandler, free_port
 
 SECRET = "the-rasa-secret-0123456789abcdefghijkl"  # 32+ bytes, as `faqbot run` makes them
@@ -78,7 +79,7 @@ def test_rasa_down_errors_and_the_relays_log_never_show_the_secret_nor_flood(tmp
     handler = logging.FileHandler(log_file)
     handler.addFilter(lambda record: bool(mask_record(record)))  # what install_log_privacy() does per record
     handler.addFilter(RepeatFilter(window=60))
-    relay_log = logging.getLogger("bot.handoff.relay")
+    relay_log = logging.getLogger("bot.rasa.relay")
     relay_log.addHandler(handler)
     try:
         relay = Relay(store, down)

@@ -1,4 +1,4 @@
-"""bot.messages.refusal_command: what a channel sends Rasa in place of a message it must not read."""
+"""bot.rasa.messages.refusal_command: what a channel sends Rasa in place of a message it must not read."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from bot.messages import refusal_command
+from bot.rasa.messages import refusal_command
 
 LANGS = ("en", "ar", "ru")
 

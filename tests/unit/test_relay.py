@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from bot.handoff.rasa_client import RasaClient
-from bot.handoff.relay import Relay, _asks_to_cancel
-from bot.handoff.store import HandoffStore, HandoffTicket
+from bot.handoff.models import HandoffTicket
+from bot.handoff.store import HandoffStore
+from bot.rasa.client import RasaClient
+from bot.rasa.relay import Relay, _asks_to_cancel
 from tests.servers import free_port
 
 
@@ -59,7 +60,7 @@ def test_what_counts_as_going_back_to_the_bot():
 
 
 def test_the_desk_sees_a_note_for_a_refused_message_and_nothing_for_a_button():
-    from bot.messages import command_note, refusal_command
+    from bot.rasa.messages import command_note, refusal_command
 
     too_long = refusal_command("x" * 100_000, 5000, ("en",))
     assert command_note(too_long) == "[the customer sent a message of 100,000 characters: too long to pass on]"

@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 
 from bot.errors import IndexError_
-from bot.faq import FaqService
 from bot.kb.loader import load_knowledge_base
 from bot.retrieval.decision import ANSWER, CLARIFY, HANDOFF, decide
 from bot.retrieval.index import build_index, load_index
 from bot.retrieval.search import Candidate, Retriever, stored_vectors
+from bot.retrieval.service import FaqService
 from bot.settings import Settings, Thresholds
 from tests.conftest import HashingEmbedder
 

@@ -18,8 +18,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.routing import Rule
 
-from bot.accounts import UserStore
 from bot.settings import Settings
+from bot.storage.accounts import UserStore
 from bot.web import create_app
 
 PASSWORD = "correct horse battery"

@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-from bot.accounts import UserStore, session_key
 from bot.cli import main
 from bot.settings import Settings
+from bot.storage.accounts import UserStore, session_key
 from bot.web import create_app
 
 PASSWORD = "correct horse battery"

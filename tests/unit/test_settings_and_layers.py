@@ -1,4 +1,3 @@
-import ast
 from pathlib import Path
 
 import pytest
@@ -56,34 +55,6 @@ def test_invalid_settings_are_rejected(env):
         from_env(env)
 
 
-def _imports(folder: Path) -> dict[str, set[str]]:
-    found: dict[str, set[str]] = {}
-    for path in folder.rglob("*.py"):
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        names = set()
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                names.update(alias.name.split(".")[0] for alias in node.names)
-            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                names.add(node.module.split(".")[0])
-        found[str(path.relative_to(PROJECT_ROOT))] = names
-    return found
-
-
-def test_bot_never_imports_rasa_or_rasa_sdk():
-    offenders = {
-        p: n & {"rasa", "rasa_sdk"} for p, n in _imports(PROJECT_ROOT / "bot").items() if n & {"rasa", "rasa_sdk"}
-    }
-    assert offenders == {}
-
-
-def test_actions_never_import_flask_or_rasa_core():
-    offenders = {
-        p: n & {"flask", "rasa"} for p, n in _imports(PROJECT_ROOT / "actions").items() if n & {"flask", "rasa"}
-    }
-    assert offenders == {}
-
-
 def test_only_settings_reads_the_environment():
     readers = []
     for path in (PROJECT_ROOT / "bot").rglob("*.py"):
@@ -91,3 +62,44 @@ def test_only_settings_reads_the_environment():
         if "os.environ[" in text or "os.getenv" in text or "environ.get(" in text:
             readers.append(path.name)
     assert readers == []
+
+
+BOOLEANS = {
+    "FAQBOT_EMBEDDING_INT8": ("embedding_int8",),
+    "FAQBOT_CLASSIFIER": ("ranking", "classifier"),
+    "FAQBOT_ANSWER_FIELD": ("ranking", "answer_field"),
+    "FAQBOT_PASSAGE_BM25": ("ranking", "passage_bm25"),
+    "FAQBOT_ADAPT": ("ranking", "adapt"),
+    "FAQBOT_SECURE_COOKIES": ("secure_cookies",),
+    "FAQBOT_SURVEY_CES": ("survey_ces",),
+    "FAQBOT_KB_RELOAD": ("kb_reload",),
+}
+
+
+def _value(settings, path: tuple[str, ...]):
+    for name in path:
+        settings = getattr(settings, name)
+    return settings
+
+
+@pytest.mark.parametrize("variable", sorted(BOOLEANS))
+def test_every_boolean_is_read_one_way_and_a_typo_is_refused(variable: str):
+    """One parser for every on/off setting: before, a typo meant on for some, off for others, an error for a few."""
+    for text, expected in (("on", True), ("YES", True), ("1", True), ("off", False), ("False", False), ("0", False)):
+        assert _value(from_env({variable: text}), BOOLEANS[variable]) is expected
+    with pytest.raises(ConfigError, match=f"{variable}='of' is neither on nor off"):
+        from_env({variable: "of"})
+
+
+def test_every_boolean_setting_is_in_that_list():
+    import dataclasses
+
+    from bot.settings import Ranking, Settings
+
+    declared = {
+        field.metadata["env"][0]
+        for cls in (Settings, Ranking)
+        for field in dataclasses.fields(cls)
+        if "env" in field.metadata and field.type == "bool"
+    }
+    assert declared == set(BOOLEANS)

@@ -9,8 +9,8 @@ import pytest
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from bot.retrieval.ranker import word_tokens
 from bot.retrieval.sparse import Columns, QueryVectorizer
+from bot.retrieval.tokens import word_tokens
 from bot.text import normalize
 
 KB = [

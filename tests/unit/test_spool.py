@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.handoff.db import DatabaseUnavailable
+from bot.handoff.models import HandoffTicket
 from bot.handoff.spool import HandoffSpool, SpoolDrainer
-from bot.handoff.store import HandoffStore, HandoffTicket
+from bot.handoff.store import HandoffStore
+from bot.storage.database import DatabaseUnavailable
 
 
 def ticket(conversation: str = "conv-1", reason: str = "customer_request") -> HandoffTicket:

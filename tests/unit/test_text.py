@@ -1,6 +1,6 @@
 import pytest
 
-from bot.messages import MessageProblem, inspect_message
+from bot.rasa.messages import MessageProblem, inspect_message
 from bot.text import detect_language, normalize
 
 LANGS = ("en", "ar", "ru")

@@ -7,10 +7,11 @@ import threading
 import time
 from pathlib import Path
 
-from bot.faq import FaqService
-from bot.kb.watch import KbWatcher, kb_signature, read_status
-from bot.retrieval import ranker
+from bot.editing.watch import KbWatcher, kb_signature, read_status
+from bot.retrieval import tokens
 from bot.retrieval.index import current_version
+from bot.retrieval.service import FaqService
+from bot.services import Services
 from bot.settings import Settings
 from tests.conftest import HashingEmbedder
 
@@ -149,7 +150,7 @@ def test_rollback_serves_the_previous_version(settings: Settings, embedder: Hash
         raise AssertionError("an unknown version must be refused")
     import argparse
 
-    assert kb_live.cmd_versions(argparse.Namespace(kb=None), settings) == 0
+    assert kb_live.cmd_versions(argparse.Namespace(kb=None), Services(settings, embedder)) == 0
     out = capsys.readouterr().out
     assert f"* {second}" in out and first in out
 
@@ -159,9 +160,9 @@ def test_the_text_tools_load_at_start_not_at_the_first_edit_or_question(
 ):
     KbWatcher(settings, embedder).check_once()  # the index exists: a restart finds it unchanged
     loaded: list[str] = []
-    real = ranker._tokenizer.__wrapped__
-    monkeypatch.setattr(ranker, "_tokenizer", lambda lang: loaded.append(lang) or real(lang))
-    ranker.word_tokens.cache_clear()
+    real = tokens._tokenizer.__wrapped__
+    monkeypatch.setattr(tokens, "_tokenizer", lambda lang: loaded.append(lang) or real(lang))
+    tokens.word_tokens.cache_clear()
     watcher = KbWatcher(settings, embedder, interval=0.05)
     watcher.start()
     try:
@@ -172,7 +173,7 @@ def test_the_text_tools_load_at_start_not_at_the_first_edit_or_question(
         watcher.stop()
     assert set(loaded) >= set(settings.languages)  # spaCy's pipelines, before any edit
     loaded.clear()
-    ranker.word_tokens.cache_clear()
+    tokens.word_tokens.cache_clear()
     service = FaqService(settings, embedder)
     service.warm_up()
     assert set(loaded) >= set(service.index.languages)  # ... and before the first question

@@ -1,6 +1,7 @@
 import pytest
 
-from bot.handoff.store import HandoffStore, HandoffTicket
+from bot.handoff.models import HandoffTicket
+from bot.handoff.store import HandoffStore
 from bot.kb.loader import load_knowledge_base
 from bot.retrieval.index import build_index
 from bot.settings import Settings
@@ -126,7 +127,7 @@ def test_healthz_reports_the_supervisors_view_of_each_process(client, settings):
 
 def test_healthz_is_503_whenever_the_status_is_not_ok(settings, small_kb, embedder: HashingEmbedder):
     """Monitors look at the status code: 200 only for "ok"; the body still says what is wrong."""
-    from bot.kb.watch import KbWatcher
+    from bot.editing.watch import KbWatcher
     from tests.servers import LoopbackServer, QuietHandler
 
     class Up(QuietHandler):
@@ -164,3 +165,19 @@ def test_every_page_has_a_favicon(client):
     for path in ("/", "/login"):
         page = client.get(path).get_data(as_text=True)
         assert 'rel="icon" href="/favicon.ico"' in page and 'href="/static/favicon.svg"' in page, path
+
+
+def test_a_bad_rating_is_shown_as_invalid_input_not_as_an_unavailable_ticket_store(settings):
+    app = create_app(settings=settings, test_config={"TESTING": True})
+    ticket = HandoffStore(settings.database_path).create(
+        HandoffTicket("c1", "socketio", "en", {}, "hi", [], "customer_request", [])
+    )
+
+    @app.get("/rate-seven")
+    def rate_seven() -> str:
+        HandoffStore(settings.database_path).rate(int(ticket.id or 0), 7)
+        return "stored"
+
+    response = app.test_client().get("/rate-seven")
+    assert response.status_code == 400
+    assert b"Invalid input: a rating is 1 to 5, not 7" in response.data and b"unavailable" not in response.data

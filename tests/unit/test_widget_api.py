@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from bot.feedback import FeedbackError, FeedbackStore, find_answer, read_feedback
 from bot.handoff.store import HandoffStore
+from bot.rasa.widget import find_answer, widget_history
 from bot.settings import Settings
+from bot.storage.feedback import FeedbackError, FeedbackStore, read_feedback
 from bot.web import create_app
-from bot.widget_view import widget_history
 
 SITE = "https://shop.example"
 

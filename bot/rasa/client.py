@@ -16,7 +16,8 @@ from urllib.parse import quote
 import jwt
 import requests
 
-from bot.errors import HandoffError
+from bot.errors import FaqbotError
+from bot.rasa.names import Actions
 
 #: Seconds a token sent to Rasa stays valid (each call signs a new one).
 TOKEN_LIFETIME = 60
@@ -38,7 +39,7 @@ def _id(conversation_id: str) -> str:
     return quote(conversation_id, safe="+:@-._~")
 
 
-class RasaUnavailable(HandoffError):
+class RasaUnavailable(FaqbotError):
     """Rasa did not answer, or answered with an error."""
 
 
@@ -78,7 +79,7 @@ class RasaClient:
         The bot then "listens", as after any turn of its own: without that
         step, Rasa's rules would not match the customer's next message.
         """
-        events = [{"event": "resume"}, {"event": "action", "name": "action_listen"}]
+        events = [{"event": "resume"}, {"event": "action", "name": Actions.LISTEN}]
         self._call("POST", f"/conversations/{_id(conversation_id)}/tracker/events", {}, events)
 
     def trigger(self, conversation_id: str, intent: str, entities: dict[str, Any] | None = None) -> None:

@@ -7,14 +7,14 @@ import stat
 import pytest
 import yaml
 
-from bot.channels_config import (
+from bot.errors import ConfigError
+from bot.rasa.channels import (
     channel_status,
     effective_credentials,
     read_template,
     write_credentials,
     write_endpoints,
 )
-from bot.errors import ConfigError
 from bot.settings import PROJECT_ROOT
 
 TEMPLATE = """

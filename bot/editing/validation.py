@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.kb import checks, editor_tests
+from bot.editing import checks, editor_tests
 from bot.kb.loader import load_knowledge_base
 from bot.kb.models import KbProblem, KnowledgeBase
 from bot.retrieval.embedder import Embedder

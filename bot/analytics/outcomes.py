@@ -3,8 +3,8 @@
 ``select`` reads the conversations of a period (Rasa sessions from the tracker
 store, read-only, with their tickets from ``handoff_tickets``) and keeps those
 the filters ask for; ``tally`` says what one conversation adds to each number
-of the report. ``bot.metrics`` sums the tallies into the numbers, and
-``bot.metrics_drilldown`` lists the conversations whose tally for a number is
+of the report. ``bot.analytics.metrics`` sums the tallies into the numbers, and
+``bot.analytics.drilldown`` lists the conversations whose tally for a number is
 not 0, so a number and its list cannot disagree. Definitions: docs/metrics.md.
 """
 
@@ -19,22 +19,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bot.conversations import (
-    HANDOFF_ACTION,
-    AskedQuestion,
-    TrackerReader,
-    _by_conversation,
-    _questions_of,
-    _Row,
-    parse_time,
-    tracker_location,
-)
-from bot.handoff.db import read_only_rows
+from bot.analytics.conversations import AskedQuestion, TrackerReader, parse_time, questions_of
+from bot.rasa.names import Actions, Slots
+from bot.rasa.tracker import TrackerEvent, tracker_location
 from bot.retrieval.decision import ANSWER, CLARIFY
 from bot.settings import Settings
+from bot.storage.database import read_only_rows
 
-#: Rasa runs this action when a session (re)starts: each session is one conversation.
-SESSION_START_ACTION = "action_session_start"
 #: The numbers a conversation can count for (``Tally.counts``), in the report's order.
 METRICS = (
     "conversations",
@@ -215,8 +206,7 @@ def read_conversations(reader: TrackerReader, since: float | None, until: float 
     one the bot set. Only events from ``since`` on are read.
     """
     found = []
-    # The reader's row access is shared so both read the same snapshot, SQLite or any SQL server.
-    for rows in _by_conversation(reader._rows(since)):
+    for rows in reader.conversations(since):
         for session in sessions(rows):
             conversation = conversation_of(session, reader.default_language)
             if conversation is None:
@@ -227,11 +217,11 @@ def read_conversations(reader: TrackerReader, since: float | None, until: float 
     return found
 
 
-def sessions(rows: list[_Row]) -> Iterable[list[_Row]]:
+def sessions(rows: list[TrackerEvent]) -> Iterable[list[TrackerEvent]]:
     """One sender's events split into Rasa sessions (each from an ``action_session_start`` on)."""
-    current: list[_Row] = []
+    current: list[TrackerEvent] = []
     for row in rows:
-        if row.type_name == "action" and row.action_name == SESSION_START_ACTION and current:
+        if row.type_name == "action" and row.action_name == Actions.SESSION_START and current:
             yield current
             current = []
         current.append(row)
@@ -239,7 +229,7 @@ def sessions(rows: list[_Row]) -> Iterable[list[_Row]]:
         yield current
 
 
-def conversation_of(rows: list[_Row], default_language: str) -> Conversation | None:
+def conversation_of(rows: list[TrackerEvent], default_language: str) -> Conversation | None:
     """The conversation of one session's events, None without a customer message."""
     users = [r for r in rows if r.type_name == "user"]
     if not users:
@@ -250,13 +240,13 @@ def conversation_of(rows: list[_Row], default_language: str) -> Conversation | N
     for row in rows:
         if row.type_name == "action":
             action = row.action_name or row.data.get("name")
-            if action == HANDOFF_ACTION:
+            if action == Actions.START_HANDOFF:
                 handoff_times.append(row.timestamp)
         elif row.type_name == "slot":
             name, value = row.data.get("name"), row.data.get("value")
-            if name == "language" and isinstance(value, str) and value:
+            if name == Slots.LANGUAGE and isinstance(value, str) and value:
                 lang = value
-            elif name == "handoff_reason" and value and action == HANDOFF_ACTION and reason is None:
+            elif name == Slots.HANDOFF_REASON and value and action == Actions.START_HANDOFF and reason is None:
                 reason = str(value)
     first = users[0]
     return Conversation(
@@ -264,7 +254,7 @@ def conversation_of(rows: list[_Row], default_language: str) -> Conversation | N
         start=float(first.data.get("timestamp") or first.timestamp),
         channel=str(first.data.get("input_channel") or "unknown"),
         lang=lang,
-        questions=_questions_of(rows, default_language),
+        questions=questions_of(rows, default_language),
         handoff_times=handoff_times,
         handoff_reason=reason,
         messages=sum(1 for r in rows if r.type_name in ("user", "bot")),

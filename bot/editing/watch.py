@@ -17,17 +17,18 @@ import json
 import logging
 import os
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from bot.errors import FaqbotError
 from bot.kb.loader import NON_CONTENT_DIRS, load_knowledge_base
+from bot.retrieval.adaptation import Adapters
 from bot.retrieval.embedder import Embedder
 from bot.retrieval.index import build_index, current_version
-from bot.retrieval.ranker import load_text_tools
+from bot.retrieval.tokens import load_text_tools
 from bot.settings import Settings
+from bot.worker import PeriodicWorker
 
 log = logging.getLogger(__name__)
 
@@ -77,13 +78,16 @@ class ReloadOutcome:
 class KbWatcher:
     """Rebuilds and publishes the index when the KB files change."""
 
-    def __init__(self, settings: Settings, embedder: Embedder, interval: float = 0.25) -> None:
+    def __init__(
+        self, settings: Settings, embedder: Embedder, interval: float = 0.25, adapters: Adapters | None = None
+    ) -> None:
+        """``adapters``: the serving ``FaqService``'s, so a reused adapter is loaded once."""
         self.settings = settings
         self.embedder = embedder
+        self.adapters = adapters
         self.interval = interval
         self._signature: tuple[tuple[str, int, int], ...] | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._worker: PeriodicWorker | None = None
 
     def check_once(self) -> ReloadOutcome | None:
         """Reload if the files changed since the last check; None when they did not."""
@@ -104,7 +108,14 @@ class KbWatcher:
         else:
             try:
                 # Live in seconds: an adapter (minutes to train) is reused, the next 'faqbot kb build' retrains.
-                report = build_index(kb, self.embedder, self.settings.index_dir, self.settings.ranking, adapt="reuse")
+                report = build_index(
+                    kb,
+                    self.embedder,
+                    self.settings.index_dir,
+                    self.settings.ranking,
+                    adapt="reuse",
+                    adapters=self.adapters,
+                )
             except FaqbotError as exc:
                 outcome = ReloadOutcome("rejected", current_version(self.settings.index_dir), 0.0, (str(exc),))
                 log.error("knowledge base not reloaded: %s", exc)
@@ -133,26 +144,21 @@ class KbWatcher:
         os.replace(tmp, path)
 
     def start(self) -> None:
-        if self._thread is None or not self._thread.is_alive():
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._loop, name="faqbot-kb-watch", daemon=True)
-            self._thread.start()
+        """Watch in a background thread (``PeriodicWorker``): every ``interval`` seconds, ``check_once``."""
+        if self._worker is None:
+            self._worker = PeriodicWorker("faqbot-kb-watch", self.check_and_continue, self.interval, self.warm_up)
+        self._worker.start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        """Stop watching; a reload in flight may take up to ``timeout`` seconds to finish."""
+        if self._worker is not None:
+            self._worker.stop(timeout)
 
-    def _loop(self) -> None:
-        try:
-            # The model and the text tools load before the first edit, not during it.
-            self.embedder.encode(["warm up"])
-            load_text_tools(self.settings.languages)
-        except Exception:  # noqa: BLE001 - reported by the first reload instead
-            log.exception("cannot load the embedding model or the text tools")
-        while not self._stop.is_set():
-            try:
-                self.check_once()
-            except Exception:  # noqa: BLE001 - the watcher must survive anything and look again
-                log.exception("knowledge base reload failed")
-            self._stop.wait(self.interval)
+    def warm_up(self) -> None:
+        """Load the model and the text tools now, before the first edit rather than during it."""
+        self.embedder.encode(["warm up"])
+        load_text_tools(self.settings.languages)
+
+    def check_and_continue(self) -> None:
+        """``check_once``, for the worker (a reload is never a backlog)."""
+        self.check_once()

@@ -21,22 +21,24 @@ desk shows), so nothing is retried for ever.
 from __future__ import annotations
 
 import logging
-import threading
+from collections.abc import Mapping
 from typing import Any
 
 from bot.errors import FaqbotError
-from bot.handoff import replies
-from bot.handoff.rasa_client import RasaClient
-from bot.handoff.store import HandoffStore, HandoffTicket, RasaCommand, TransitionError
-from bot.messages import command_note
+from bot.handoff import delivery, replies
+from bot.handoff.models import HandoffTicket, RasaCommand, TransitionError
+from bot.handoff.store import HandoffStore
+from bot.rasa.client import RasaClient
+from bot.rasa.messages import command_note
+from bot.rasa.names import Actions, Entities, Intents
+from bot.rasa.tracker import tracker_events
+from bot.worker import PeriodicWorker
 
 log = logging.getLogger(__name__)
 
-CANCEL_INTENT = "cancel_handoff"
 #: NLU confidence above which a typed message means "back to the bot" (below it, outside a handoff, it is
 #: treated as a question; inside one, as a message for the agent).
 CANCEL_CONFIDENCE = 0.8
-DELIVER_ACTION = "action_deliver_agent_messages"
 MAX_RETRY_DELAY = 60.0
 
 
@@ -66,21 +68,21 @@ class Relay:
 
     def sync(self, ticket: HandoffTicket) -> tuple[int, bool]:
         """Copy the customer's messages sent after ``ticket`` opened; cancel it if they asked to."""
-        events = self.rasa.tracker(ticket.conversation_id).get("events") or []
+        events = tracker_events(self.rasa.tracker(ticket.conversation_id))
         since = max(ticket.created_at, self.store.last_customer_source(int(ticket.id or 0)))
         copied = 0
         for event in events:
-            if event.get("event") != "user" or float(event.get("timestamp") or 0) <= since:
+            if event.type_name != "user" or event.timestamp <= since:
                 continue
-            if _asks_to_cancel(event):
+            if _asks_to_cancel(event.data):
                 try:
                     self.store.transition(int(ticket.id or 0), "cancel", "customer")
                 except TransitionError:
                     pass
                 log.info("customer cancelled %s", ticket.number)
                 return copied, True
-            text = command_note(event.get("text") or "")
-            if text is not None and self.store.add_customer_message(int(ticket.id or 0), text, event["timestamp"]):
+            text = command_note(event.text)
+            if text is not None and self.store.add_customer_message(int(ticket.id or 0), text, event.timestamp):
                 copied += 1
         return copied, False
 
@@ -115,7 +117,7 @@ class Relay:
             self.store.command_done(command.id)  # nothing to resume: the bot never paused a chat for it
             return True
         try:
-            moved = replies.reroute_to_email(self.store, ticket)
+            moved = delivery.reroute_to_email(self.store, ticket)
         except replies.Undeliverable as exc:
             log.error("%s has no chat and its replies cannot go by email: %s", ticket.number, exc)
             self.store.command_abandoned(command.id, str(exc))
@@ -126,54 +128,32 @@ class Relay:
 
     def _run(self, kind: str, conversation_id: str, ticket_id: int | None) -> None:
         if kind == "deliver":
-            self.rasa.execute(conversation_id, DELIVER_ACTION)
+            self.rasa.execute(conversation_id, Actions.DELIVER_AGENT_MESSAGES)
         elif kind in ("resume_resolved", "resume_cancelled"):
             ticket = self.store.get(ticket_id) if ticket_id else None
             self.rasa.resume(conversation_id)
-            intent = "handoff_resolved" if kind == "resume_resolved" else "handoff_cancelled"
-            self.rasa.trigger(conversation_id, intent, {"ticket_number": ticket.number if ticket else ""})
+            intent = Intents.HANDOFF_RESOLVED if kind == "resume_resolved" else Intents.HANDOFF_CANCELLED
+            self.rasa.trigger(conversation_id, intent, {Entities.TICKET_NUMBER: ticket.number if ticket else ""})
         else:
             log.error("unknown Rasa command %r for %s: skipped", kind, conversation_id)
 
 
-def _asks_to_cancel(event: dict[str, Any]) -> bool:
-    text = (event.get("text") or "").strip()
-    if text.startswith(f"/{CANCEL_INTENT}"):
+def _asks_to_cancel(event: Mapping[str, Any]) -> bool:
+    """Whether a customer's message (a user event's JSON) asks to go back to the bot."""
+    text = str(event.get("text") or "").strip()
+    if text.startswith(f"/{Intents.CANCEL_HANDOFF}"):
         return True
     intent = (event.get("parse_data") or {}).get("intent") or {}
-    return intent.get("name") == CANCEL_INTENT and float(intent.get("confidence") or 0) >= CANCEL_CONFIDENCE
+    return intent.get("name") == Intents.CANCEL_HANDOFF and float(intent.get("confidence") or 0) >= CANCEL_CONFIDENCE
 
 
-class RelayWorker:
+class RelayWorker(PeriodicWorker):
     """Runs ``Relay.run_once`` every ``interval`` seconds in a daemon thread; ``wake`` runs it now."""
 
     def __init__(self, relay: Relay, interval: float = 1.0) -> None:
         self.relay = relay
-        self.interval = interval
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__("faqbot-relay", self.relay_once, interval)
 
-    def start(self) -> None:
-        if self._thread is None or not self._thread.is_alive():
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._loop, name="faqbot-relay", daemon=True)
-            self._thread.start()
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.relay.run_once()
-            except Exception:  # noqa: BLE001 - the relay must survive anything and try again
-                log.exception("relay pass failed")
-            self._wake.wait(self.interval)
-            self._wake.clear()
+    def relay_once(self) -> None:
+        """One pass of the relay (its counts are logged by the relay itself)."""
+        self.relay.run_once()

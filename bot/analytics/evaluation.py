@@ -15,9 +15,9 @@ import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from bot.faq import FaqService
 from bot.retrieval.decision import ANSWER, CLARIFY, HANDOFF, decide
 from bot.retrieval.search import Candidate
+from bot.retrieval.service import FaqService
 from bot.settings import Thresholds
 from bot.text import detect_language
 

@@ -4,8 +4,8 @@ Each FAQ answer the bot gives carries an ``answer_id`` (actions/faq.py), kept
 by Rasa in the bot event's metadata with the FAQ id and index version, and sent
 to the widget (channels/socketio.py). A vote names the conversation and the
 answer; it is checked against the conversation's tracker (the answer must be
-there), and the FAQ, KB version, language and channel are taken from the
-tracker, never from the client. One vote per answer: voting again changes it.
+there: ``bot.rasa.widget.find_answer``), and the FAQ, KB version, language and
+channel are taken from the tracker, never from the client. One vote per answer: voting again changes it.
 Votes live in the ``answer_feedback`` table of the web app's database.
 """
 
@@ -13,33 +13,14 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from bot.errors import FaqbotError
-from bot.handoff.db import Database, rows_in_period
+from bot.storage.database import Database, rows_in_period
 
 #: A vote's value by what the widget sends.
 VALUES = {"up": 1, "down": -1}
-
-FEEDBACK_SCHEMA = """
-CREATE TABLE IF NOT EXISTS answer_feedback (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    conversation_id TEXT NOT NULL,
-    answer_id TEXT NOT NULL,
-    faq_id TEXT NOT NULL,
-    kb_version TEXT,
-    language TEXT,
-    channel TEXT,
-    value INTEGER NOT NULL,
-    answered_at REAL NOT NULL,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL,
-    UNIQUE (conversation_id, answer_id)
-);
-CREATE INDEX IF NOT EXISTS answer_feedback_created ON answer_feedback (created_at);
-"""
 
 
 class FeedbackError(FaqbotError):
@@ -59,37 +40,12 @@ class AnsweredFaq:
     answered_at: float
 
 
-def find_answer(tracker: Mapping[str, Any], answer_id: str) -> AnsweredFaq | None:
-    """The answer ``answer_id`` in a tracker of Rasa's HTTP API (``/conversations/<id>/tracker``), or None."""
-    language: str | None = None
-    channel: str | None = None
-    for event in tracker.get("events") or []:
-        kind = event.get("event")
-        if kind == "slot" and event.get("name") == "language" and event.get("value"):
-            language = str(event["value"])
-        elif kind == "user":
-            channel = event.get("input_channel") or channel
-        elif kind == "bot":
-            metadata = event.get("metadata") or {}
-            if metadata.get("answer_id") == answer_id and metadata.get("faq_id"):
-                return AnsweredFaq(
-                    conversation_id=str(tracker.get("sender_id") or ""),
-                    answer_id=answer_id,
-                    faq_id=str(metadata["faq_id"]),
-                    kb_version=metadata.get("kb_version"),
-                    language=language,
-                    channel=channel,
-                    answered_at=float(event.get("timestamp") or 0.0),
-                )
-    return None
-
-
 class FeedbackStore:
     """Votes on answers in the web app's SQLite file."""
 
     def __init__(self, path: Path, timeout: float = 5.0) -> None:
         self.path = path
-        self.db = Database(path, timeout, extra_schema=(FEEDBACK_SCHEMA,))
+        self.db = Database(path, timeout)
 
     def vote(self, answer: AnsweredFaq, value: str) -> dict[str, Any]:
         """Record (or change) the vote on ``answer``; returns the stored row."""

@@ -10,16 +10,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bot.errors import HandoffError
-from bot.handoff.db import Database, read_only_rows, rows_in_period
+from bot.errors import InvalidInput
+from bot.storage.database import Database, read_only_rows, rows_in_period
 
 KINDS = ("csat", "ces")
 
 
+class InvalidSurveyAnswer(InvalidInput):
+    """A survey answer that can never be stored (an unknown kind, a score outside 1-5): not a database problem."""
+
+
 def record(path: Path, conversation_id: str, channel: str, language: str, kind: str, score: int) -> None:
-    """Store one survey answer."""
+    """Store one survey answer; ``InvalidSurveyAnswer`` for an unknown kind or a score outside 1-5."""
     if kind not in KINDS or not 1 <= int(score) <= 5:
-        raise HandoffError(f"a {kind} answer is 1 to 5, not {score}")
+        raise InvalidSurveyAnswer(f"a {kind} answer is 1 to 5, not {score}")
     with Database(path).transaction() as conn:
         conn.execute(
             "INSERT INTO surveys (conversation_id, channel, language, kind, score, created_at)"

@@ -14,8 +14,8 @@ import time
 import unicodedata
 from pathlib import Path
 
+from bot.editing.history import write_file
 from bot.errors import KnowledgeBaseError
-from bot.kb.history import write_file
 from bot.kb.parser import parse_file, parse_text
 
 MAX_SLUG = 60

@@ -24,8 +24,8 @@ from pathlib import Path
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from bot.errors import FaqbotError
-from bot.handoff.db import Database
 from bot.settings import Settings
+from bot.storage.database import Database
 
 ROLES = ("agent", "editor", "admin")
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,39}$")
@@ -101,6 +101,11 @@ class UserStore:
     def get(self, username: str) -> User | None:
         rows = self.db.query("SELECT * FROM users WHERE username = ?", (username.strip().lower(),))
         return _user(rows[0]) if rows else None
+
+    def display_name(self, username: str) -> str | None:
+        """The name ``username`` is shown by, None when there is no such user."""
+        user = self.get(username)
+        return user.display_name if user else None
 
     def users(self) -> list[User]:
         return [_user(row) for row in self.db.query("SELECT * FROM users ORDER BY username")]

@@ -1,7 +1,7 @@
 """The unanswered-questions inbox: what customers asked that the knowledge base did not answer.
 
 Questions the bot was unsure about ("did you mean", a person offered) or that
-ended with a person (bot/conversations.py) are grouped by meaning: per
+ended with a person (bot/analytics/conversations.py) are grouped by meaning: per
 language, a question joins the group whose centre it is closest to, if the
 cosine reaches the threshold, else it starts a group. Most-asked texts are
 placed first, so they become their groups' representatives.
@@ -18,19 +18,21 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from bot import services
-from bot.conversations import AskedQuestion, TrackerReader, iso_time, tracker_location
+from bot.analytics.conversations import AskedQuestion, TrackerReader, iso_time
 from bot.errors import FaqbotError
-from bot.faq import FaqService
+from bot.rasa.tracker import tracker_location
 from bot.retrieval.calibration import dense_trust
 from bot.retrieval.decision import CLARIFY, HANDOFF
-from bot.retrieval.embedder import Embedder
+from bot.retrieval.embedder import CachingEmbedder, Embedder
+from bot.retrieval.service import FaqService
 from bot.settings import Settings
 from bot.text import normalize
 
@@ -256,6 +258,57 @@ def index_backgrounds(service: FaqService, embedder: Embedder) -> dict[str, floa
     return {lang: ranker.dense_background for lang, ranker in retriever.rankers.items()}
 
 
+#: FAQ hints a ``CachedClustering`` keeps (of the clusters it listed last).
+HINT_CACHE_SIZE = 1024
+
+
+class CachedClustering:
+    """The inbox's clustering for reports made again and again (the dashboard's every load).
+
+    ``cluster`` groups questions as ``cluster_questions`` does; ``hinted`` adds
+    each cluster's FAQ hint as ``with_hints`` does. Between calls it keeps what
+    changes only with the questions or the live index: each question's vector
+    (``CachingEmbedder``) and the hints of recently listed clusters, by index
+    folder, version, language and text. One per process (``bot.services``
+    builds it); thread-safe.
+    """
+
+    def __init__(self, embedder: Embedder, service: FaqService, hint_cache_size: int = HINT_CACHE_SIZE) -> None:
+        self.embedder = embedder
+        self.service = service
+        self.vectors = CachingEmbedder(embedder)
+        self.hint_cache_size = hint_cache_size
+        self._hints: OrderedDict[tuple[str, str, str, str], FaqHint] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def cluster(self, questions: Iterable[AskedQuestion], threshold: float = DEFAULT_THRESHOLD) -> list[Cluster]:
+        """``cluster_questions`` with the kept vectors and the live index's backgrounds."""
+        return cluster_questions(questions, self.vectors, threshold, index_backgrounds(self.service, self.embedder))
+
+    def hinted(self, clusters: list[Cluster]) -> list[Cluster]:
+        """``with_hints``, asking the live index only about clusters it has not hinted yet."""
+        try:
+            where = (str(self.service.index_dir), self.service.index.version)
+        except FaqbotError:
+            return with_hints(clusters, self.service)  # no index: no hints, and with_hints' log line says why
+
+        def key(cluster: Cluster) -> tuple[str, str, str, str]:
+            return (*where, cluster.languages[0], cluster.representative)
+
+        with self._lock:
+            known = {key(c): self._hints[key(c)] for c in clusters if key(c) in self._hints}
+            for seen in known:
+                self._hints.move_to_end(seen)
+        fresh = with_hints([c for c in clusters if key(c) not in known], self.service)
+        with self._lock:
+            for cluster in fresh:
+                if cluster.hint is not None:  # none (no candidate, or the index failed): ask again next time
+                    self._hints[key(cluster)] = known[key(cluster)] = cluster.hint
+            while len(self._hints) > self.hint_cache_size:
+                self._hints.popitem(last=False)
+        return [dataclasses.replace(c, hint=known.get(key(c))) for c in clusters]
+
+
 def unanswered_clusters(
     settings: Settings,
     since: str | float | datetime | None,
@@ -264,20 +317,20 @@ def unanswered_clusters(
     *,
     threshold: float = DEFAULT_THRESHOLD,
     reader: TrackerReader | None = None,
-    embedder: Embedder | None = None,
+    embedder: Embedder,
     service: FaqService | None = None,
 ) -> list[Cluster]:
     """The unanswered questions asked in ``[since, until)``, clustered, most asked first, with FAQ hints.
 
-    Reads the tracker store of ``settings`` (or ``reader``); embeds with the
-    process-wide model (or ``embedder``); hints come from the live index (or
-    ``service``).
+    Reads the tracker store of ``settings`` (or ``reader``); embeds with
+    ``embedder``; hints (and how close unrelated texts are, per language) come
+    from ``service``'s live index; without it the clusters have no hints.
     """
     reader = reader or TrackerReader(tracker_location(settings), settings.default_language, settings.http_timeout)
     questions = [q for q in reader.questions(since, until, lang) if q.unanswered]
     if not questions:
         return []
-    embedder = embedder or services.embedder(settings)
-    service = service or services.faq_service(settings)
+    if service is None:
+        return cluster_questions(questions, embedder, threshold)
     clusters = cluster_questions(questions, embedder, threshold, index_backgrounds(service, embedder))
     return with_hints(clusters, service)

@@ -5,7 +5,7 @@ or another folder) and one of the folder as it is now, asks both the same
 questions through ``FaqService.ask`` (the bot's own decision path) and keeps
 the questions whose band or answer changed. The questions are the editors'
 test questions (knowledge_base/tests.yml) and the questions customers really
-asked (bot/conversations.py).
+asked (bot/analytics/conversations.py).
 """
 
 from __future__ import annotations
@@ -22,15 +22,16 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from bot.conversations import TrackerReader, tracker_location
+from bot.analytics.conversations import TrackerReader
 from bot.errors import FaqbotError
-from bot.faq import FaqService
 from bot.kb.loader import load_knowledge_base
 from bot.kb.models import KnowledgeBase
+from bot.rasa.tracker import tracker_location
 from bot.retrieval.adaptation import ADAPTERS_DIR
 from bot.retrieval.decision import ANSWER, CLARIFY, HANDOFF, Decision
 from bot.retrieval.embedder import Embedder
 from bot.retrieval.index import BuildReport, build_index, current_version
+from bot.retrieval.service import FaqService
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -294,7 +295,7 @@ def ask_all(service: FaqService | None, questions: Sequence[DiffQuestion]) -> li
 
 def editor_questions(settings: Settings) -> list[DiffQuestion]:
     """The editors' test questions from the KB folder's tests.yml (none when it is missing)."""
-    from bot.kb.editor_tests import TESTS_FILE, load_tests
+    from bot.editing.editor_tests import TESTS_FILE, load_tests
 
     path = settings.kb_dir / TESTS_FILE
     if not path.exists():

@@ -6,6 +6,7 @@ import enum
 import json
 import unicodedata
 
+from bot.rasa.names import Entities, Intents
 from bot.text import detect_language
 
 #: More than this share of control, private-use or replacement characters: unreadable.
@@ -43,12 +44,12 @@ def inspect_message(text: str | None, max_chars: int) -> MessageProblem | None:
 #: The intent (domain.yml) that stands in for a message with each problem: Rasa answers it by rule
 #: (data/rules/refusals.yml) without its NLU ever reading the customer's text.
 REFUSAL_INTENTS = {
-    MessageProblem.EMPTY: "empty_message",
-    MessageProblem.TOO_LONG: "message_too_long",
-    MessageProblem.UNREADABLE: "unreadable_message",
+    MessageProblem.EMPTY: Intents.EMPTY_MESSAGE,
+    MessageProblem.TOO_LONG: Intents.MESSAGE_TOO_LONG,
+    MessageProblem.UNREADABLE: Intents.UNREADABLE_MESSAGE,
 }
 #: Entities (domain.yml) of a refusal intent: the refused text's length and, when its script tells, language.
-LENGTH_ENTITY, LANGUAGE_ENTITY = "message_length", "message_language"
+LENGTH_ENTITY, LANGUAGE_ENTITY = Entities.MESSAGE_LENGTH, Entities.MESSAGE_LANGUAGE
 #: The longest conversation id (a channel's sender id) faqbot accepts from outside.
 MAX_CONVERSATION_ID_CHARS = 200
 #: Messages starting with this are commands (button payloads, ``/intent{...}``), not words to understand.
@@ -85,9 +86,9 @@ def _command(problem: MessageProblem, entities: dict[str, object]) -> str:
 
 #: How the desk shows a refused message in a handed-off conversation (agents read English desk text).
 REFUSAL_NOTES = {
-    "message_too_long": "[the customer sent a message of {length} characters: too long to pass on]",
-    "empty_message": "[the customer sent an empty message]",
-    "unreadable_message": "[the customer sent something with no words in it (symbols, emoji or a file)]",
+    Intents.MESSAGE_TOO_LONG: "[the customer sent a message of {length} characters: too long to pass on]",
+    Intents.EMPTY_MESSAGE: "[the customer sent an empty message]",
+    Intents.UNREADABLE_MESSAGE: "[the customer sent something with no words in it (symbols, emoji or a file)]",
 }
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bot.errors import IndexError_, ModelError
 from bot.kb.models import FaqEntry
-from bot.retrieval.adaptation import adapted_embedder
+from bot.retrieval.adaptation import Adapters
 from bot.retrieval.decision import Decision, decide
 from bot.retrieval.embedder import Embedder
 from bot.retrieval.index import FaqIndex, current_version, load_index
@@ -46,9 +46,12 @@ class Answer:
 class FaqService:
     """Answers questions from the live index; reloads when a new version goes live."""
 
-    def __init__(self, settings: Settings, embedder: Embedder) -> None:
+    def __init__(self, settings: Settings, embedder: Embedder, adapters: Adapters | None = None) -> None:
+        """``adapters``: where the KB's adapters are loaded (shared with the process's KB builds); its own by
+        default."""
         self.settings = settings
         self.embedder = embedder
+        self.adapters = adapters or Adapters()
         self._lock = threading.Lock()
         self._retriever: Retriever | None = None
         self._load_error: str | None = None
@@ -103,7 +106,7 @@ class FaqService:
         base_model = getattr(self.embedder, "model", None)
         if index.adapter is None or not isinstance(base_model, str):
             return self.embedder
-        encoder = adapted_embedder(
+        encoder = self.adapters.get(
             base_model,
             self.index_dir,
             index.adapter,

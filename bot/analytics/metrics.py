@@ -2,10 +2,10 @@
 
 Computed on demand from the two sources of truth, both read-only: Rasa's
 tracker store (conversations, questions and what the bot did, through
-``bot.conversations``) and the web app's ``handoff_tickets`` table (what
+``bot.analytics.conversations``) and the web app's ``handoff_tickets`` table (what
 people did). Nothing is copied, so nothing can drift. Which conversations
 count and what each adds to every number is decided once, in
-``bot.outcomes``; the lists behind the numbers (``bot.metrics_drilldown``)
+``bot.analytics.outcomes``; the lists behind the numbers (``bot.analytics.drilldown``)
 come from the same code. Every definition is in docs/metrics.md; rates are in
 [0, 1], or None when nothing was there to count; times are in seconds.
 """
@@ -17,18 +17,14 @@ import json
 import logging
 import math
 import statistics
-import threading
-import weakref
-from collections import Counter, OrderedDict, defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from bot.conversations import TrackerReader
-from bot.errors import FaqbotError
-from bot.feedback import read_feedback
-from bot.outcomes import (
+from bot.analytics.conversations import TrackerReader
+from bot.analytics.outcomes import (
     METRICS,
     Conversation,
     Filters,
@@ -39,14 +35,12 @@ from bot.outcomes import (
     select,
     tally,
 )
+from bot.analytics.unanswered import CachedClustering, Cluster
+from bot.errors import FaqbotError
 from bot.redact import Redactor, redactor_for
-from bot.retrieval.embedder import CachingEmbedder, Embedder
 from bot.settings import Settings
-from bot.surveys import read_surveys
-
-if TYPE_CHECKING:
-    from bot.faq import FaqService
-    from bot.kb.inbox import Cluster, FaqHint
+from bot.storage.feedback import read_feedback
+from bot.storage.surveys import read_surveys
 
 log = logging.getLogger(__name__)
 
@@ -176,18 +170,16 @@ def compute(
     database: Path | None = None,
     tag_faqs: Mapping[str, Iterable[str]] | None = None,
     now: float | None = None,
-    clusters: bool = True,
-    embedder: Embedder | None = None,
-    service: FaqService | None = None,
+    clusters: CachedClustering | None = None,
 ) -> Report:
     """The report for conversations that started in ``[since, until)`` (until: now) matching ``filters``.
 
     ``reader`` and ``database`` default to the settings' tracker store and
     faqbot.db; ``tag_faqs`` maps a tag to its FAQ ids (default: read from the
-    knowledge base when a tag filter is given). With ``clusters`` the
-    unanswered questions are grouped as the editor's inbox groups them, with
-    the process-wide model and live index (or ``embedder`` and ``service``);
-    when the model cannot be loaded ``unanswered_clusters`` stays None.
+    knowledge base when a tag filter is given). With ``clusters`` (the
+    process's ``CachedClustering``) the unanswered questions are grouped as the
+    editor's inbox groups them; without it, or when the model cannot be
+    loaded, ``unanswered_clusters`` stays None.
     """
     if interval not in INTERVALS:
         raise ValueError(f"interval is one of {INTERVALS}, not {interval!r}")
@@ -202,7 +194,7 @@ def compute(
     )
     report = _with_votes(report, read_feedback(database or settings.database_path, start, end), filters, selection.faqs)
     if clusters:
-        report = _with_clusters(report, selection, settings, redactor, embedder, service)
+        report = _with_clusters(report, selection, redactor, clusters)
     return report
 
 
@@ -395,74 +387,25 @@ def _faq_row(faq: str, row: Counter[str]) -> dict[str, Any]:
     }
 
 
-#: Vectors of recently clustered questions, per embedder: the same questions come back at each load.
-_VECTORS: weakref.WeakKeyDictionary[Any, CachingEmbedder] = weakref.WeakKeyDictionary()
-#: FAQ hints of recently listed clusters by (index folder, version, language, text): they change with the index only.
-_HINTS: OrderedDict[tuple[str, str, str, str], FaqHint] = OrderedDict()
-_HINTS_LOCK = threading.Lock()
-HINT_CACHE_SIZE = 1024
-
-
-def _with_clusters(
-    report: Report,
-    selection: Selection,
-    settings: Settings,
-    redactor: Redactor,
-    embedder: Embedder | None,
-    service: FaqService | None,
-) -> Report:
+def _with_clusters(report: Report, selection: Selection, redactor: Redactor, clustering: CachedClustering) -> Report:
     """Add how many groups of meaning the unanswered questions form, and the largest with a FAQ hint each.
 
     The questions are the ones ``unanswered_questions`` counts; they are grouped
-    by ``bot.kb.inbox``, the editor's inbox's clustering.
+    by ``bot.analytics.unanswered``, the editor's inbox's clustering.
     """
     questions = [
         q for c in selection.conversations for q in c.questions if selection.question_kept(q) and not answered(q)
     ]
     if not questions:
         return dataclasses.replace(report, unanswered_clusters=0, largest_clusters=[])
-    from bot import services
-    from bot.kb.inbox import cluster_questions, index_backgrounds
-
     try:
-        model = embedder or services.embedder(settings)
-        faqs = service or services.faq_service(settings)
-        cached = _VECTORS.get(model)
-        if cached is None:
-            cached = _VECTORS[model] = CachingEmbedder(model)
-        found = cluster_questions(questions, cached, backgrounds=index_backgrounds(faqs, model))
-        largest = _hinted(found[:CLUSTERS], faqs)
+        found = clustering.cluster(questions)
+        largest = clustering.hinted(found[:CLUSTERS])
     except (FaqbotError, ValueError) as exc:  # as the editor's inbox: no model, or nothing to vectorise
         log.warning("the unanswered questions are not clustered: %s", exc)
         return report
     rows = [_cluster_row(c, redactor) for c in largest]
     return dataclasses.replace(report, unanswered_clusters=len(found), largest_clusters=rows)
-
-
-def _hinted(clusters: list[Cluster], service: FaqService) -> list[Cluster]:
-    """The inbox's ``with_hints``, asking the live index only about clusters it has not hinted yet."""
-    from bot.kb.inbox import with_hints
-
-    try:
-        where = (str(service.index_dir), service.index.version)
-    except FaqbotError:
-        return with_hints(clusters, service)  # no index: no hints, and the inbox's log line says why
-
-    def key(cluster: Cluster) -> tuple[str, str, str, str]:
-        return (*where, cluster.languages[0], cluster.representative)
-
-    with _HINTS_LOCK:
-        known = {key(c): _HINTS[key(c)] for c in clusters if key(c) in _HINTS}
-        for seen in known:
-            _HINTS.move_to_end(seen)
-    fresh = with_hints([c for c in clusters if key(c) not in known], service)
-    with _HINTS_LOCK:
-        for cluster in fresh:
-            if cluster.hint is not None:  # none (no candidate, or the index failed): ask again next time
-                _HINTS[key(cluster)] = known[key(cluster)] = cluster.hint
-        while len(_HINTS) > HINT_CACHE_SIZE:
-            _HINTS.popitem(last=False)
-    return [dataclasses.replace(c, hint=known.get(key(c))) for c in clusters]
 
 
 def _cluster_row(cluster: Cluster, redactor: Redactor) -> dict[str, Any]:

@@ -1,8 +1,8 @@
 """The conversations behind each number of the report, and the transcript of one conversation.
 
 ``drilldown`` lists the conversations a number counts: those whose
-``bot.outcomes.tally`` for it is not 0, chosen by the same ``select`` as
-``bot.metrics.compute``, so a list holds exactly what its number counts. Each
+``bot.analytics.outcomes.tally`` for it is not 0, chosen by the same ``select`` as
+``bot.analytics.metrics.compute``, so a list holds exactly what its number counts. Each
 row says how much it adds: 1 for the numbers of conversations (contained,
 handed off, abandoned), its questions or answers for the numbers of questions
 (clarified, unanswered, answers of a FAQ). ``transcript`` reads one
@@ -19,19 +19,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bot.conversations import (
-    ANSWER_ACTION,
-    BAND_OF_RESPONSE,
-    AskedQuestion,
-    TrackerReader,
-    _Row,
-    iso_time,
-    tracker_location,
-)
-from bot.errors import FaqbotError
-from bot.handoff.relay import DELIVER_ACTION
-from bot.handoff.store import ticket_number
-from bot.outcomes import (
+from bot.analytics.conversations import BAND_OF_RESPONSE, AskedQuestion, TrackerReader, iso_time
+from bot.analytics.outcomes import (
     BY_FAQ,
     BY_REASON,
     METRICS,
@@ -44,14 +33,16 @@ from bot.outcomes import (
     select,
     sessions,
 )
+from bot.errors import FaqbotError
+from bot.handoff.models import ticket_number
+from bot.rasa.names import RESPONSE_KEY, Actions, Responses
+from bot.rasa.tracker import TrackerEvent, tracker_location
 from bot.redact import Redactor, redactor_for
 from bot.settings import Settings
-from bot.surveys import surveys_of
+from bot.storage.surveys import surveys_of
 
 #: Rasa's text for an intent triggered from outside (reminders, the desk handing back).
 EXTERNAL_PREFIX = "EXTERNAL: "
-#: The reply that carries an agent's message to the customer (actions/desk.py).
-AGENT_RESPONSE = "utter_agent_message"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -264,7 +255,7 @@ def transcript(
     )
 
 
-def _messages(rows: list[_Row], asked: dict[int, AskedQuestion], redactor: Redactor) -> list[Message]:
+def _messages(rows: list[TrackerEvent], asked: dict[int, AskedQuestion], redactor: Redactor) -> list[Message]:
     """The customer's and the bot's messages of one session in order; each bot reply knows its action."""
     found: list[Message] = []
     action: str | None = None  # the action the following events come from
@@ -283,19 +274,19 @@ def _messages(rows: list[_Row], asked: dict[int, AskedQuestion], redactor: Redac
     return found
 
 
-def _bot_message(row: _Row, action: str | None, question: AskedQuestion | None, redactor: Redactor) -> Message:
+def _bot_message(row: TrackerEvent, action: str | None, question: AskedQuestion | None, redactor: Redactor) -> Message:
     data = row.data
     metadata = data.get("metadata") or {}
-    response = str(metadata.get("utter_action") or metadata.get("template") or "") or None
+    response = str(metadata.get(RESPONSE_KEY) or metadata.get("template") or "") or None
     buttons = tuple(
         redactor(str(b.get("title") or ""))
         for b in ((data.get("data") or {}).get("buttons") or [])
         if isinstance(b, dict)
     )
-    speaker = "agent" if action == DELIVER_ACTION or response == AGENT_RESPONSE else "bot"
+    speaker = "agent" if action == Actions.DELIVER_AGENT_MESSAGES or response == Responses.AGENT_MESSAGE else "bot"
     band = faq_id = kb_version = None
     confidence: float | None = None
-    if action == ANSWER_ACTION:
+    if action == Actions.ANSWER_FAQ:
         # The reply's own metadata first; what the action recorded about the question (slots) fills the gaps.
         band = metadata.get("band") or BAND_OF_RESPONSE.get(response or "") or (question.band if question else None)
         faq_id = metadata.get("faq_id")

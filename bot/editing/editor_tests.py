@@ -102,8 +102,8 @@ def load_tests(path: Path, shown: str, settings: Settings) -> tuple[list[EditorT
 
 def run_tests(kb: KnowledgeBase, tests: list[EditorTest], settings: Settings, embedder: Embedder) -> list[TestOutcome]:
     """Ask every test question through ``FaqService.ask`` against an index built from ``kb`` in a temporary folder."""
-    from bot.faq import FaqService
     from bot.retrieval.index import build_index
+    from bot.retrieval.service import FaqService
 
     if not tests:
         return []

@@ -1,55 +1,36 @@
 """What customers really asked: questions read from Rasa's SQL tracker store.
 
-Rasa keeps every conversation as events in one table (``events``: id,
-sender_id, type_name, timestamp, intent_name, action_name, data as JSON). This
-module reads it, never writes it, and turns it into ``AskedQuestion``\\ s: each
-customer message that ``action_answer_faq`` searched the knowledge base for,
-with what the bot did about it (see ``TrackerReader.questions`` for exactly
-what counts). It never imports rasa: the table and the JSON are the contract.
-
-A file path (or ``sqlite:///path``) is opened read-only with the standard
-library; any other database URL goes through SQLAlchemy.
+``TrackerReader`` reads the conversations' events (``bot.rasa.tracker``),
+never writes them, and ``questions_of`` turns one conversation's events into
+``AskedQuestion``\\ s: each customer message that ``action_answer_faq``
+searched the knowledge base for, with what the bot did about it (see
+``TrackerReader.questions`` for exactly what counts). The report's numbers
+(``bot.analytics.outcomes``) and the unanswered-questions inbox
+(``bot.analytics.unanswered``) start from these.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import logging
 import re
-import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from bot.errors import FaqbotError
+from bot.rasa.names import RESPONSE_KEY, Actions, Responses, Slots
+from bot.rasa.tracker import DEFAULT_TIMEOUT, TrackerEvent, TrackerStoreReader, by_conversation
 from bot.retrieval.decision import ANSWER, CLARIFY, HANDOFF
-from bot.settings import Settings
 
-log = logging.getLogger(__name__)
-
-#: The action that searches the knowledge base (actions/faq.py).
-ANSWER_ACTION = "action_answer_faq"
-#: The action that opens a handoff (actions/handoff.py).
-HANDOFF_ACTION = "action_start_handoff"
 #: What the bot's reply (``utter_action`` in the bot event's metadata) says about the band.
 BAND_OF_RESPONSE = {
-    "utter_faq_answer": ANSWER,
-    "utter_clarify": CLARIFY,
-    "utter_no_answer_offer_human": HANDOFF,
-    "utter_handoff_after_failures": HANDOFF,
+    Responses.FAQ_ANSWER: ANSWER,
+    Responses.CLARIFY: CLARIFY,
+    Responses.NO_ANSWER_OFFER_HUMAN: HANDOFF,
+    Responses.HANDOFF_AFTER_FAILURES: HANDOFF,
 }
-#: Event types the reader needs; the rest (featurization, loops, pauses) is skipped in SQL.
-EVENT_TYPES = ("user", "bot", "slot", "action")
-#: How long to wait for a database another process holds locked.
-DEFAULT_TIMEOUT = 5.0
-
-
-class TrackerStoreError(FaqbotError):
-    """The tracker store cannot be read (locked, corrupt, or not Rasa's)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,43 +103,27 @@ def parse_time(value: str | float | datetime | None, now: float | None = None) -
     return parse_time(moment)
 
 
-def tracker_location(settings: Settings) -> str:
-    """Where Rasa keeps conversations: ``FAQBOT_TRACKER_DB`` once it is a setting, else var/rasa_tracker.db."""
-    configured = getattr(settings, "tracker_db", None)
-    return str(configured) if configured else str(settings.var_dir / "rasa_tracker.db")
-
-
-@dataclasses.dataclass
-class _Row:
-    id: int
-    sender_id: str
-    type_name: str
-    timestamp: float
-    action_name: str | None
-    data: dict[str, Any]
-
-
 class TrackerReader:
-    """Reads customers' questions from Rasa's SQL tracker store, read-only.
+    """Reads customers' questions and conversations from Rasa's SQL tracker store, read-only.
 
-    ``location`` is a file path, ``sqlite:///path``, or any SQLAlchemy URL. A
-    missing SQLite file means no conversations yet; a locked, corrupt or
-    foreign file raises ``TrackerStoreError``.
+    ``location`` is a file path, ``sqlite:///path``, or any SQLAlchemy URL
+    (read by ``bot.rasa.tracker.TrackerStoreReader``). A missing SQLite file
+    means no conversations yet; a locked, corrupt or foreign file raises
+    ``TrackerStoreError``.
     """
 
     def __init__(self, location: str | Path, default_language: str = "en", timeout: float = DEFAULT_TIMEOUT) -> None:
-        self.location = str(location)
+        self.store = TrackerStoreReader(location, timeout)
         self.default_language = default_language
-        self.timeout = timeout
+
+    @property
+    def location(self) -> str:
+        return self.store.location
 
     @property
     def sqlite_path(self) -> Path | None:
         """The SQLite file, or None when the location is another kind of database URL."""
-        if self.location.startswith("sqlite:///"):
-            return Path(self.location[len("sqlite:///") :])
-        if "://" in self.location:
-            return None
-        return Path(self.location)
+        return self.store.sqlite_path
 
     def questions(
         self,
@@ -187,9 +152,8 @@ class TrackerReader:
     ) -> Iterator[AskedQuestion]:
         """The same questions as ``questions``, one conversation after another."""
         start, end = parse_time(since), parse_time(until)
-        rows = self._rows(start)
-        for conversation in _by_conversation(rows):
-            for question in _questions_of(conversation, self.default_language):
+        for conversation in self.conversations(start):
+            for question in questions_of(conversation, self.default_language):
                 if end is not None and question.timestamp >= end:
                     continue
                 if start is not None and question.timestamp < start:
@@ -197,114 +161,20 @@ class TrackerReader:
                 if lang is None or question.lang == lang:
                     yield question
 
-    def events(self, sender_id: str) -> list[_Row]:
+    def conversations(self, since: float | None = None) -> Iterator[list[TrackerEvent]]:
+        """Each sender's events stored from ``since`` on, one list per sender, all read at once (one snapshot)."""
+        return by_conversation(self.store.events(since))
+
+    def events(self, sender_id: str) -> list[TrackerEvent]:
         """Every user, bot, slot and action event of one ``sender_id``, in the order Rasa stored them."""
-        return self._rows(None, sender_id)
-
-    # Reading rows
-
-    _QUERY = (
-        "SELECT id, sender_id, type_name, timestamp, action_name, data FROM events "
-        "WHERE type_name IN ('user', 'bot', 'slot', 'action'){where} ORDER BY sender_id, id"
-    )
-
-    def _rows(self, since: float | None, sender_id: str | None = None) -> list[_Row]:
-        path = self.sqlite_path
-        if path is not None:
-            raw = self._sqlite_rows(path, since, sender_id)
-        else:
-            raw = self._sqlalchemy_rows(since, sender_id)
-        return [row for row in (_row(r) for r in raw) if row is not None]
-
-    def _sqlite_rows(self, path: Path, since: float | None, sender_id: str | None = None) -> list[tuple[Any, ...]]:
-        if not path.exists():
-            log.info("no tracker store at %s yet: no conversations", path)
-            return []
-        if path.stat().st_size == 0:
-            return []
-        uri = f"file:{quote(str(path.resolve()))}?mode=ro"
-        where = ""
-        params: list[Any] = []
-        if since is not None:
-            where += " AND timestamp >= ?"
-            params.append(since)
-        if sender_id is not None:
-            where += " AND sender_id = ?"
-            params.append(sender_id)
-        query = self._QUERY.format(where=where)
-        try:
-            connection = sqlite3.connect(uri, uri=True, timeout=self.timeout)
-        except sqlite3.Error as exc:
-            raise TrackerStoreError(f"cannot open the tracker store {path}: {exc}") from exc
-        try:
-            return connection.execute(query, params).fetchall()
-        except sqlite3.OperationalError as exc:
-            if "no such table" in str(exc):
-                raise TrackerStoreError(f"{path} has no 'events' table: is it Rasa's tracker store?") from exc
-            raise TrackerStoreError(f"cannot read the tracker store {path}: {exc}") from exc
-        except sqlite3.DatabaseError as exc:
-            raise TrackerStoreError(f"the tracker store {path} is unreadable: {exc}") from exc
-        finally:
-            connection.close()
-
-    def _sqlalchemy_rows(self, since: float | None, sender_id: str | None = None) -> list[tuple[Any, ...]]:
-        import sqlalchemy as sa
-
-        where = ""
-        params: dict[str, Any] = {}
-        if since is not None:
-            where += " AND timestamp >= :since"
-            params["since"] = since
-        if sender_id is not None:
-            where += " AND sender_id = :sender_id"
-            params["sender_id"] = sender_id
-        query = sa.text(self._QUERY.format(where=where))
-        try:
-            engine = sa.create_engine(self.location)
-        except (sa.exc.SQLAlchemyError, ImportError, ValueError) as exc:
-            raise TrackerStoreError(f"cannot use the tracker store {self._shown_url()}: {exc}") from exc
-        try:
-            with engine.connect() as connection:
-                result = connection.execute(query, params)
-                return [tuple(row) for row in result]
-        except sa.exc.SQLAlchemyError as exc:
-            raise TrackerStoreError(f"cannot read the tracker store {self._shown_url()}: {exc}") from exc
-        finally:
-            engine.dispose()
-
-    def _shown_url(self) -> str:
-        """The URL without its password."""
-        return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", self.location)
-
-
-def _row(raw: tuple[Any, ...]) -> _Row | None:
-    event_id, sender_id, type_name, timestamp, action_name, data = raw
-    try:
-        parsed = json.loads(data) if data else {}
-    except ValueError:
-        log.warning("skipping tracker event %s with unreadable data", event_id)
-        return None
-    if not isinstance(parsed, dict):
-        return None
-    return _Row(int(event_id), str(sender_id), str(type_name), float(timestamp or 0.0), action_name, parsed)
-
-
-def _by_conversation(rows: Iterable[_Row]) -> Iterator[list[_Row]]:
-    current: list[_Row] = []
-    for row in rows:
-        if current and row.sender_id != current[0].sender_id:
-            yield current
-            current = []
-        current.append(row)
-    if current:
-        yield current
+        return self.store.events(None, sender_id)
 
 
 @dataclasses.dataclass
 class _Draft:
     """A question being put together from the events that follow it."""
 
-    user: _Row
+    user: TrackerEvent
     lang: str
     recorded: bool = False  # the action set last_question: it searched the KB
     band: str | None = None
@@ -339,11 +209,11 @@ class _Draft:
         )
 
 
-def _questions_of(rows: list[_Row], default_language: str) -> list[AskedQuestion]:
-    """Walk one conversation's events in order: each action acts on the latest customer message."""
+def questions_of(rows: list[TrackerEvent], default_language: str) -> list[AskedQuestion]:
+    """The questions of one conversation's events (in order): each action acts on the latest customer message."""
     language = default_language
     found: list[_Draft] = []
-    message: _Row | None = None  # the latest customer message
+    message: TrackerEvent | None = None  # the latest customer message
     draft: _Draft | None = None  # that message, if action_answer_faq is working on it
     action: str | None = None  # the action the following events come from
     tickets: set[str] = set()
@@ -354,29 +224,29 @@ def _questions_of(rows: list[_Row], default_language: str) -> list[AskedQuestion
             message, draft, action = row, None, None
         elif row.type_name == "action":
             action = row.action_name or data.get("name")
-            if action == ANSWER_ACTION and message is not None and _is_typed(message) and draft is None:
+            if action == Actions.ANSWER_FAQ and message is not None and _is_typed(message) and draft is None:
                 draft = _Draft(message, language)
-            elif action == HANDOFF_ACTION and question is not None:
+            elif action == Actions.START_HANDOFF and question is not None:
                 question.handed_off = True
         elif row.type_name == "slot":
             name, value = data.get("name"), data.get("value")
-            if name == "language" and isinstance(value, str) and value:
+            if name == Slots.LANGUAGE and isinstance(value, str) and value:
                 language = value
-            if action == ANSWER_ACTION and draft is not None:
+            if action == Actions.ANSWER_FAQ and draft is not None:
                 _answer_slot(draft, str(name), value)
                 if draft.recorded and draft is not question:
                     found.append(draft)
-            elif name == "handoff_reason" and value and question is not None and action == HANDOFF_ACTION:
+            elif name == Slots.HANDOFF_REASON and value and question is not None and action == Actions.START_HANDOFF:
                 question.handoff_reason = str(value)
-            elif name == "handoff_reason" and value and question is not None and action == ANSWER_ACTION:
+            elif name == Slots.HANDOFF_REASON and value and question is not None and action == Actions.ANSWER_FAQ:
                 # "None of these" after "did you mean": a person is offered for that question.
                 question.handoff_reason = question.handoff_reason or str(value)
-            elif name == "ticket_number" and value and str(value) not in tickets:
+            elif name == Slots.TICKET_NUMBER and value and str(value) not in tickets:
                 # Carried-over slots repeat the number at each new session: count it once.
                 tickets.add(str(value))
                 if question is not None:
                     question.ticket_number, question.handed_off = str(value), True
-        elif row.type_name == "bot" and action == ANSWER_ACTION:
+        elif row.type_name == "bot" and action == Actions.ANSWER_FAQ:
             metadata = data.get("metadata") or {}
             if draft is not None:
                 _answer_reply(draft, metadata)
@@ -386,27 +256,27 @@ def _questions_of(rows: list[_Row], default_language: str) -> list[AskedQuestion
     return [d.question() for d in found]
 
 
-def _is_typed(message: _Row) -> bool:
+def _is_typed(message: TrackerEvent) -> bool:
     """A message the customer typed (not a button's "/intent" payload)."""
     return not str(message.data.get("text") or "").startswith("/")
 
 
 def _answer_slot(draft: _Draft, name: str, value: Any) -> None:
-    if name == "last_question":
+    if name == Slots.LAST_QUESTION:
         draft.recorded = True
-    elif name == "kb_version" and value:
+    elif name == Slots.KB_VERSION and value:
         draft.kb_version = draft.kb_version or str(value)
-    elif name == "last_candidates" and isinstance(value, list):
+    elif name == Slots.LAST_CANDIDATES and isinstance(value, list):
         ids = [str(c.get("id")) for c in value if isinstance(c, dict) and c.get("id")]
         draft.candidates = tuple(ids)
         scores = [c.get("score") for c in value if isinstance(c, dict)]
         draft.top_score = float(scores[0]) if scores and isinstance(scores[0], (int, float)) else None
-    elif name == "handoff_reason" and value:
+    elif name == Slots.HANDOFF_REASON and value:
         draft.handoff_reason = str(value)
 
 
-def _answer_reply(draft: _Draft, metadata: dict[str, Any]) -> None:
-    band = BAND_OF_RESPONSE.get(str(metadata.get("utter_action") or metadata.get("template") or ""))
+def _answer_reply(draft: _Draft, metadata: Mapping[str, Any]) -> None:
+    band = BAND_OF_RESPONSE.get(str(metadata.get(RESPONSE_KEY) or metadata.get("template") or ""))
     band = metadata.get("band") or band
     if band is None and metadata.get("faq_id"):
         band = ANSWER
