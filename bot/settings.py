@@ -279,6 +279,9 @@ class Settings:
     # Scale-out (docs/scaling.md)
     #: Redis for several Rasa replicas: their conversation lock store and socket.io's client manager; "": none.
     redis_url: str = setting("FAQBOT_REDIS_URL", "")
+    #: Rasa's tracker store (conversations) as a SQLAlchemy URL, e.g. postgresql://user:pw@db/faqbot;
+    #: "": the SQLite file var/rasa_tracker.db. Card numbers are masked before they are stored either way.
+    tracker_url: str = setting("FAQBOT_TRACKER_URL", "")
     # Human handoff (see docs/handoff.md)
     #: When people answer: "24/7" or rules like "mon-fri 09:00-18:00; sat 10:00-14:00".
     business_hours: str = setting("FAQBOT_BUSINESS_HOURS", "mon-fri 09:00-18:00")
@@ -457,6 +460,8 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
     _check_smtp(settings)
     if settings.redis_url and not settings.redis_url.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError(f"FAQBOT_REDIS_URL={settings.redis_url!r} is not a redis://, rediss:// or unix:// URL")
+    if settings.tracker_url and "://" not in settings.tracker_url:
+        raise ConfigError("FAQBOT_TRACKER_URL is not a database URL (like postgresql://user:password@host:5432/faqbot)")
     if settings.max_request_bytes < settings.max_message_chars:
         raise ConfigError("FAQBOT_MAX_REQUEST_BYTES must be at least FAQBOT_MAX_MESSAGE_CHARS")
     return settings

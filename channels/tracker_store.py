@@ -12,6 +12,8 @@ in memory. Emails, phone and order numbers are kept, because the people who
 answer a handed-off conversation need them; reports and the dashboard mask
 those too when they show texts (docs/metrics.md).
 
+Configured by parts (``dialect``, ``db``, ...) as Rasa's, or by one ``database_url``
+(``FAQBOT_TRACKER_URL``, e.g. a PostgreSQL database; docs/scaling.md).
 A SQLite file is created readable by its owner only (0600, in folders made
 0700; ``bot.storage.database.private_file``), whatever the process umask. It is
 used in write-ahead-log mode with ``synchronous=NORMAL`` and a pool of open
@@ -31,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from rasa.core.tracker_store import SQLTrackerStore
+from rasa.core.tracker_store import SQLTrackerStore, create_engine_kwargs
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import BotUttered, Event, SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
@@ -91,13 +93,28 @@ class CardMaskingSQLTrackerStore(SQLTrackerStore):
         host: str | None = None,
         port: int | None = None,
         db: str = "rasa.db",
+        database_url: str | None = None,
         **kwargs: Any,
     ) -> None:
+        if database_url:  # one SQLAlchemy URL (``FAQBOT_TRACKER_URL``) instead of its parts
+            parts = sa.engine.make_url(database_url)
+            dialect, host, port, db = parts.drivername, parts.host, parts.port, parts.database or ""
+            kwargs.update(username=parts.username, password=parts.password, query=dict(parts.query) or None)
         if dialect == "sqlite" and db and db != ":memory:":
             private_file(Path(db).resolve())  # before SQLAlchemy creates it with the umask's mode
         super().__init__(domain, dialect, host, port, db, **kwargs)
-        if self.engine.dialect.name == "sqlite" and db and db != ":memory:":
+        if self.engine.dialect.name == "sqlite" and db and db != ":memory:":  # type: ignore[has-type]
             self._use_sqlite_wal()
+        elif self.engine.dialect.name != "sqlite":  # type: ignore[has-type]
+            self._check_connections_before_use()
+
+    def _check_connections_before_use(self) -> None:
+        """A database server that restarted leaves the pool's connections dead: each is tested (a cheap ping)
+        when taken from the pool and replaced if dead, so the first message after a restart is answered."""
+        url = self.engine.url  # type: ignore[has-type]
+        self.engine.dispose()  # type: ignore[has-type]
+        self.engine = sa.create_engine(url, pool_pre_ping=True, **create_engine_kwargs(url))
+        self.sessionmaker = sa.orm.session.sessionmaker(bind=self.engine)
 
     def _use_sqlite_wal(self) -> None:
         url = self.engine.url  # type: ignore[has-type]  # Rasa's __init__ sets it, unannotated

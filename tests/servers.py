@@ -10,11 +10,13 @@ import contextlib
 import email
 import email.policy
 import json
+import os
 import re
 import shutil
 import socket
 import ssl
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -313,6 +315,63 @@ class RedisServer:
             self.process.kill()
             self.process.wait(10)
             self.process = None
+
+
+class PostgresServer:
+    """A real PostgreSQL (the OS's binaries; the bootstrap installs them when missing) with its own data folder,
+    on a free loopback port, user and database ``faqbot``. PostgreSQL refuses to run as root, so as root the
+    server runs as the ``postgres`` OS user, in a folder of its own under /tmp. ``down`` stops it the way a
+    crash would (immediate), ``up`` starts it again on the same port with its data."""
+
+    USER = "faqbot"
+    PASSWORD = "faqbot-test-password"
+
+    def __init__(self) -> None:
+        found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parent.parent.name))
+        if not found:
+            raise RuntimeError("PostgreSQL is not installed: run 'make install-dev' (scripts/bootstrap.sh)")
+        self.bin = found[-1].parent
+        self.port = free_port()
+        self.folder = Path(tempfile.mkdtemp(prefix="faqbot-pg-"))
+        self.data = self.folder / "data"
+        self.as_root = os.geteuid() == 0
+        if self.as_root:
+            shutil.chown(self.folder, "postgres", "postgres")
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://{self.USER}:{self.PASSWORD}@127.0.0.1:{self.port}/faqbot"
+
+    def _run(self, *command: str) -> None:
+        prefix = ["runuser", "-u", "postgres", "--"] if self.as_root else []
+        env = {**os.environ, "PGPASSWORD": self.PASSWORD}
+        subprocess.run([*prefix, *command], check=True, capture_output=True, env=env, cwd=self.folder)
+
+    def up(self) -> PostgresServer:
+        if not self.data.exists():
+            (self.folder / "pw").write_text(self.PASSWORD, "utf-8")
+            if self.as_root:
+                shutil.chown(self.folder / "pw", "postgres", "postgres")
+            password_file = str(self.folder / "pw")
+            self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", self.USER, "--pwfile", password_file,
+                      "--auth", "scram-sha-256", "-E", "UTF8", "--no-sync")  # fmt: skip
+            fresh = True
+        else:
+            fresh = False
+        options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.folder / "log"),
+                  "-w", "-t", "60", "start")  # fmt: skip
+        if fresh:
+            self._run(str(self.bin / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", self.USER, "faqbot")
+        return self
+
+    def down(self) -> None:
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
+
+    def remove(self) -> None:
+        with contextlib.suppress(subprocess.CalledProcessError):
+            self.down()
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 class RunningBot:

@@ -67,6 +67,7 @@ def child_env(settings: Settings) -> dict[str, str]:
         FAQBOT_WEB_PORT=str(settings.web_port),
         FAQBOT_HOST=settings.host,
         FAQBOT_REDIS_URL=settings.redis_url,
+        FAQBOT_TRACKER_URL=settings.tracker_url,
         FAQBOT_HTTP_TIMEOUT=str(settings.http_timeout),
         FAQBOT_BUSINESS_HOURS=settings.business_hours,
         FAQBOT_TIMEZONE=settings.timezone,
@@ -140,7 +141,12 @@ def service_commands(settings: Settings, model: Path) -> dict[str, list[str]]:
             str(credentials_file(settings)),
             "--endpoints",
             str(
-                write_endpoints(settings.home / "endpoints.yml", settings.var_dir / "endpoints.yml", settings.redis_url)
+                write_endpoints(
+                    settings.home / "endpoints.yml",
+                    settings.var_dir / "endpoints.yml",
+                    settings.redis_url,
+                    settings.tracker_url,
+                )
             ),
         ],  # fmt: skip
         "web": [sys.executable, "-m", "bot.cli", "web"],

@@ -134,10 +134,23 @@ lock_store:
 """
 
 
-def write_endpoints(template_path: Path, out_path: Path, redis_url: str) -> Path:
+#: The template's tracker store on the SQLite file, and what takes its place when ``FAQBOT_TRACKER_URL`` is set.
+SQLITE_TRACKER = "  dialect: sqlite\n  db: ${FAQBOT_TRACKER_DB}\n"
+URL_TRACKER = "  database_url: ${FAQBOT_TRACKER_URL}  # FAQBOT_TRACKER_URL is set (docs/scaling.md)\n"
+
+
+def write_endpoints(template_path: Path, out_path: Path, redis_url: str, tracker_url: str = "") -> Path:
     """Write the effective endpoints file: the template, plus the race-free Redis lock store when ``redis_url``
-    is set (the URL itself stays in the environment: it may hold a password)."""
+    is set, and the tracker store at ``tracker_url`` (e.g. PostgreSQL) instead of the SQLite file when that is
+    set. The URLs themselves stay in the environment: they may hold passwords."""
     text = template_path.read_text(encoding="utf-8")
+    if tracker_url:
+        if SQLITE_TRACKER not in text:
+            raise ConfigError(
+                f"{template_path}'s tracker_store was changed by hand: set the database there, or unset"
+                " FAQBOT_TRACKER_URL"
+            )
+        text = text.replace(SQLITE_TRACKER, URL_TRACKER)
     if redis_url:
         if "lock_store" in (yaml.load(text, Loader=_Loader) or {}):
             raise ConfigError(f"{template_path} has a lock_store already; FAQBOT_REDIS_URL would add another")

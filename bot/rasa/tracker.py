@@ -132,9 +132,8 @@ def by_conversation(events: Iterable[TrackerEvent]) -> Iterator[list[TrackerEven
 
 
 def tracker_location(settings: Settings) -> str:
-    """Where Rasa keeps conversations: ``FAQBOT_TRACKER_DB`` once it is a setting, else var/rasa_tracker.db."""
-    configured = getattr(settings, "tracker_db", None)
-    return str(configured) if configured else str(settings.var_dir / "rasa_tracker.db")
+    """Where Rasa keeps conversations: ``FAQBOT_TRACKER_URL`` when set, else the SQLite file var/rasa_tracker.db."""
+    return settings.tracker_url or str(settings.var_dir / "rasa_tracker.db")
 
 
 class TrackerStoreReader:

@@ -123,3 +123,50 @@ def test_the_sqlite_file_is_written_ahead_with_pooled_connections_and_readers_ne
     assert asyncio.run(store.retrieve("bob")).latest_message.text == "second"
     for path in tmp_path.glob("tracker.db*"):
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o600, path
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    from tests.servers import PostgresServer
+
+    server = PostgresServer().up()
+    yield server
+    server.remove()
+
+
+@pytest.mark.slow
+def test_on_postgresql_by_one_url_cards_are_masked_and_the_desk_reads_it_back(postgres, tmp_path):
+    """FAQBOT_TRACKER_URL: the endpoints faqbot run writes make Rasa build this store on a real PostgreSQL,
+    card numbers masked as on SQLite, and faqbot's reader (desk transcripts, reports) reads the events."""
+    from rasa.core.tracker_store import create_tracker_store
+    from rasa.core.utils import read_endpoints_from_path
+
+    from bot.rasa.channels import write_endpoints
+    from bot.rasa.tracker import TrackerStoreReader
+    from bot.settings import PROJECT_ROOT
+
+    os.environ["FAQBOT_TRACKER_URL"] = postgres.url
+    os.environ.setdefault("FAQBOT_ACTION_ENDPOINT", "http://127.0.0.1:1/webhook")
+    try:
+        endpoints = write_endpoints(PROJECT_ROOT / "endpoints.yml", tmp_path / "endpoints.yml", "", postgres.url)
+        assert postgres.PASSWORD not in endpoints.read_text("utf-8")
+        store = create_tracker_store(read_endpoints_from_path(endpoints).tracker_store, Domain.empty())
+    finally:
+        del os.environ["FAQBOT_TRACKER_URL"]
+    assert isinstance(store, tracker_store.CardMaskingSQLTrackerStore)
+    assert store.engine.dialect.name == "postgresql"
+    tracker = DialogueStateTracker.from_events(
+        "ada-pg", [ActionExecuted("action_listen"), UserUttered(f"card {CARD} please"), BotUttered("Got it")]
+    )
+    asyncio.run(store.save(tracker))
+    stored = asyncio.run(store.retrieve("ada-pg"))
+    assert stored.latest_message.text == "card [card] please"
+    rows = TrackerStoreReader(postgres.url).events(sender_id="ada-pg")
+    assert [row.type_name for row in rows][-2:] == ["user", "bot"]
+    assert CARD.replace(" ", "") not in json.dumps([row.data for row in rows]).replace(" ", "")
+    # The server restarts (as after a crash): the next message is stored, no error for it.
+    postgres.down()
+    postgres.up()
+    tracker.update(UserUttered("still there?"))
+    asyncio.run(store.save(tracker))
+    assert asyncio.run(store.retrieve("ada-pg")).latest_message.text == "still there?"

@@ -1,6 +1,7 @@
-"""The real bot with FAQBOT_REDIS_URL set (a real redis-server): Rasa takes its conversation locks from
-channels/lock_store.py and sends socket.io messages through Redis (channels/socketio_manager.py); with Redis
-killed it keeps answering, and it is back on Redis when Redis is."""
+"""The real bot on the scale-out engines (real servers): FAQBOT_REDIS_URL (redis-server) and
+FAQBOT_TRACKER_URL (PostgreSQL). Rasa takes its conversation locks from channels/lock_store.py, sends
+socket.io messages through Redis (channels/socketio_manager.py) and keeps conversations in PostgreSQL, where
+the web app reads them; with Redis killed it keeps answering, and it is back on Redis when Redis is."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 import redis
 import socketio
 
-from tests.servers import RedisServer, RunningBot, running_bot, wait_for_model
+from tests.servers import PostgresServer, RedisServer, RunningBot, running_bot, wait_for_model
 
 pytestmark = pytest.mark.slow
 
@@ -22,12 +23,15 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def redis_bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RedisServer, RunningBot]]:
     server = RedisServer(tmp_path_factory.mktemp("redis")).up()
+    postgres = PostgresServer().up()
     try:
-        with running_bot(tmp_path_factory.mktemp("redis-bot-var"), redis_url=server.url) as bot:
+        var = tmp_path_factory.mktemp("scale-out-var")
+        with running_bot(var, redis_url=server.url, tracker_url=postgres.url) as bot:
             wait_for_model(bot)
             yield server, bot
     finally:
         server.down()
+        postgres.remove()
 
 
 def calls(server: RedisServer, command: str) -> int:
@@ -43,6 +47,28 @@ def test_rasa_runs_on_the_race_free_lock_store(redis_bot: tuple[RedisServer, Run
     assert bot.say("lock-1", "how long does shipping take?")
     assert calls(server, "eval") >= before + 3  # a ticket, its turn, its release: Rasa used the Redis lock
     assert not redis.Redis.from_url(server.url).keys("faqbot:lock:*")  # the last ticket out cleaned up
+
+
+def test_conversations_are_kept_in_postgresql_and_the_desk_reads_them_there(
+    redis_bot: tuple[RedisServer, RunningBot],
+) -> None:
+    import sqlalchemy as sa
+
+    _, bot = redis_bot
+    endpoints = (bot.settings.var_dir / "endpoints.yml").read_text("utf-8")
+    assert "database_url: ${FAQBOT_TRACKER_URL}" in endpoints and PostgresServer.PASSWORD not in endpoints
+    bot.say("pg-1", "my card 4111 1111 1111 1111 was charged twice")
+    with sa.create_engine(bot.settings.tracker_url).connect() as connection:
+        texts = [row[0] for row in connection.execute(sa.text("SELECT data FROM events WHERE sender_id = 'pg-1'"))]
+    assert texts and not any("4111" in text for text in texts) and any("[card]" in text for text in texts)
+    assert not (bot.settings.var_dir / "rasa_tracker.db").exists()
+    # The web app reads the conversation from there: hand off and the desk shows what the customer said.
+    for text in ("I want to talk to a human", "Kim Lee", "pg-1@example.com", "LK-123456"):
+        bot.say("pg-1", text)  # the problem was a charge: the form asks for the order number too
+    ticket = bot.wait_for(lambda: bot.store().open_for_conversation("pg-1"), what="the ticket")
+    desk = bot.desk_session("pg-agent", "pg agent password 123")
+    page = desk.get(f"{bot.web_url}/desk/tickets/{ticket.id}", timeout=30).text
+    assert "charged twice" in page
 
 
 def test_messages_of_one_conversation_sent_at_once_are_each_answered_in_turn(
