@@ -5,8 +5,17 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from typing import Protocol
 
 log = logging.getLogger(__name__)
+
+
+class Lease(Protocol):
+    """What a worker that must run in one replica only holds (bot/lease.py)."""
+
+    def hold(self) -> bool: ...
+
+    def release(self) -> None: ...
 
 
 class PeriodicWorker:
@@ -18,7 +27,8 @@ class PeriodicWorker:
     of an error in either: each one is logged and the next round runs on time.
     ``stop`` ends the thread cleanly between two steps. Every background loop
     of faqbot is one of these (the outbox, the relay, the KB watcher, the
-    handoff spool).
+    handoff spool). With a ``lease`` (several replicas, docs/scaling.md), a
+    step runs only while this process holds it; a clean stop releases it.
     """
 
     def __init__(
@@ -27,6 +37,7 @@ class PeriodicWorker:
         step: Callable[[], bool | None],
         interval: float,
         prepare: Callable[[], None] | None = None,
+        lease: Lease | None = None,
     ) -> None:
         if interval <= 0:
             raise ValueError(f"{name}: the interval must be > 0")
@@ -34,6 +45,7 @@ class PeriodicWorker:
         self.step = step
         self.prepare = prepare
         self.interval = interval
+        self.lease = lease
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -59,6 +71,8 @@ class PeriodicWorker:
             thread.join(timeout)
             if thread.is_alive():
                 log.warning("%s still busy after %.1f s; leaving it to finish", self.name, timeout)
+        if self.lease is not None:
+            self.lease.release()
 
     @property
     def running(self) -> bool:
@@ -74,7 +88,8 @@ class PeriodicWorker:
             self._wake.clear()  # a wake() during the step makes the wait below return at once
             busy = False
             try:
-                busy = bool(self.step())
+                if self.lease is None or self.lease.hold():
+                    busy = bool(self.step())
             except Exception:  # noqa: BLE001 - a background worker must survive anything and try again
                 log.exception("%s: step failed", self.name)
             if not busy:

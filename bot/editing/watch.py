@@ -28,7 +28,7 @@ from bot.retrieval.embedder import Embedder
 from bot.retrieval.index import build_index, current_version
 from bot.retrieval.tokens import load_text_tools
 from bot.settings import Settings
-from bot.worker import PeriodicWorker
+from bot.worker import Lease, PeriodicWorker
 
 log = logging.getLogger(__name__)
 
@@ -143,10 +143,13 @@ class KbWatcher:
             json.dump(data, handle, ensure_ascii=False)
         os.replace(tmp, path)
 
-    def start(self) -> None:
-        """Watch in a background thread (``PeriodicWorker``): every ``interval`` seconds, ``check_once``."""
+    def start(self, lease: Lease | None = None) -> None:
+        """Watch in a background thread (``PeriodicWorker``): every ``interval`` seconds, ``check_once``; with a
+        ``lease``, only while this replica holds it (one watcher builds for every replica)."""
         if self._worker is None:
-            self._worker = PeriodicWorker("faqbot-kb-watch", self.check_and_continue, self.interval, self.warm_up)
+            self._worker = PeriodicWorker(
+                "faqbot-kb-watch", self.check_and_continue, self.interval, self.warm_up, lease=lease
+            )
         self._worker.start()
 
     def stop(self, timeout: float = 10.0) -> None:

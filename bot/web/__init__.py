@@ -122,17 +122,25 @@ def create_app(
 
 def start_workers(app: Flask) -> list[Any]:
     """Start the relay (desk <-> Rasa), the KB hot reload and, with a webhook or an SMTP server, the
-    outbox worker that sends their rows."""
+    outbox worker that sends their rows; with ``FAQBOT_REDIS_URL`` (several replicas), each runs in the one
+    replica that holds its lease (bot/lease.py)."""
     from bot.handoff.mail import SmtpTransport
     from bot.handoff.outbox import OutboxSender, OutboxWorker
     from bot.handoff.webhook import WebhookSender
+    from bot.lease import RedisLease
     from bot.rasa.relay import Relay, RelayWorker
 
     services: Services = app.extensions["faqbot"]
     settings = services.settings
     store = services.handoff_store
+
+    def lease(name: str) -> RedisLease | None:
+        # Several web replicas (FAQBOT_REDIS_URL): each of these workers runs in one of them at a time.
+        return RedisLease(settings.redis_url, name) if settings.redis_url else None
+
     rasa = services.rasa(timeout=max(settings.http_timeout, 10.0))
     relay = RelayWorker(Relay(store, rasa), settings.relay_interval)
+    relay.lease = lease("relay")
     relay.start()
     app.extensions["faqbot_relay"] = relay
     workers: list[Any] = [relay]
@@ -142,7 +150,7 @@ def start_workers(app: Flask) -> list[Any]:
         watcher = KbWatcher(
             settings, services.embedder, interval=settings.kb_reload_interval, adapters=services.adapters
         )
-        watcher.start()
+        watcher.start(lease("kb-watch"))
         app.extensions["faqbot_kb_watcher"] = watcher
         workers.append(watcher)
     senders: list[OutboxSender] = []
@@ -161,6 +169,7 @@ def start_workers(app: Flask) -> list[Any]:
         senders.append(OutboxSender(settings.database_path, transport, max_attempts=settings.smtp_max_attempts))
     if senders:
         outbox = OutboxWorker(senders, interval=settings.relay_interval)
+        outbox.lease = lease("outbox")
         outbox.start()
         app.extensions["faqbot_outbox"] = outbox
         workers.append(outbox)
