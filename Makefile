@@ -6,7 +6,7 @@ PYTEST_ARGS ?=
 #: Every folder of Python code (ruff); mypy's are in pyproject.toml.
 PY_DIRS := bot actions channels scripts tests
 
-.PHONY: help install install-dev run test test-fast lint kb train bench soak clean
+.PHONY: help install install-dev run cluster test test-fast lint kb train bench soak clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'

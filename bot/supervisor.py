@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -40,11 +41,14 @@ STARTING, UP, BACKOFF, STOPPED = "starting", "up", "backoff", "stopped"
 
 @dataclasses.dataclass(frozen=True)
 class Service:
-    """One process to keep running: its command and the URL that answers once it is ready."""
+    """One process to keep running: its command, the URL that answers once it is ready (``http://...``, or
+    ``tcp://host:port`` for a server that is ready when it accepts connections) and environment variables of
+    its own on top of the supervisor's (a replica's ports)."""
 
     name: str
     command: Sequence[str]
     ready_url: str
+    env: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass
@@ -78,7 +82,15 @@ class _Run:
 
 
 def probe(url: str, timeout: float = 2.0) -> bool:
-    """True when ``url`` answers with any HTTP status (the process serves)."""
+    """True when ``url`` answers with any HTTP status (the process serves), or for ``tcp://host:port`` when a
+    connection is accepted."""
+    if url.startswith("tcp://"):
+        host, _, port = url[len("tcp://") :].rpartition(":")
+        try:
+            with socket.create_connection((host, int(port)), timeout=timeout):
+                return True
+        except OSError:
+            return False
     try:
         with urllib.request.urlopen(url, timeout=timeout):
             return True
@@ -246,7 +258,7 @@ class Supervisor:
             run.process = subprocess.Popen(
                 list(run.service.command),
                 cwd=self.cwd,
-                env=self.env,
+                env={**self.env, **run.service.env},
                 stdout=run.log_file,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # Ctrl-C in the terminal reaches the supervisor, which stops them in order

@@ -14,6 +14,7 @@ command line; only its owner can read its environment):
 - Sanic refuses a body over ``FAQBOT_MAX_REQUEST_BYTES`` (413) and closes a
   websocket whose frame is larger, before either is read into memory;
 - every log line is masked for personal data (bot/logs.py);
+- ``GET /ready`` says whether the model is loaded (200) or not yet (503);
 - action server replies are checked against a schema validator built once
   (channels/action_results.py), not rebuilt and re-checked per reply.
 
@@ -30,8 +31,9 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import unquote
 
-from sanic import Sanic
+from sanic import Sanic, response
 from sanic.request import Request
+from sanic.response import HTTPResponse
 
 from bot.errors import ConfigError
 from bot.logs import install_log_privacy
@@ -71,9 +73,19 @@ def _check_bodies_of_every_app() -> None:
         app = create_app(*args, **kwargs)
         app.register_middleware(refuse_malformed_json(get_settings().max_request_bytes), "request")
         app.register_middleware(decode_conversation_id, "request")
+        app.add_route(ready, "/ready", methods=["GET"])
         return app
 
     rasa.server.create_app = create_checked_app
+
+
+async def ready(request: Request) -> HTTPResponse:
+    """``GET /ready``: 200 once the model is loaded and messages are answered, 503 before (Rasa's ``/`` answers
+    as soon as the server listens). What ``faqbot run`` waits for and HAProxy checks (bot/cli/cluster.py)."""
+    agent = getattr(request.app.ctx, "agent", None)
+    if agent is not None and agent.is_ready():
+        return response.json({"ready": True})
+    return response.json({"ready": False}, status=503)
 
 
 async def decode_conversation_id(request: Request) -> None:

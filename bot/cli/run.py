@@ -187,39 +187,52 @@ def prepare_index(settings: Settings) -> int:
 
 def run(services: Services) -> int:
     """Prepare the KB and the Rasa model, start the three services and keep them running until Ctrl-C."""
+    prepared = prepare(services)
+    if prepared is None:
+        return 1
+    settings, model, admin_password = prepared
+    banner = (
+        f"\nfaqbot is running.\n"
+        f"  demo shop + chat widget: http://localhost:{settings.web_port}/\n"
+        f"  agent desk:              http://localhost:{settings.web_port}/desk\n"
+        f"  health:                  http://localhost:{settings.web_port}/healthz\n"
+        f"  API token (var/secrets.json): {settings.api_token}\n"
+        f"A service that stops is restarted (see var/logs/ and /healthz).\n"
+        f"Press Ctrl-C to stop."
+    )
+    return serve(supervisor_for(settings, model), banner, admin_password)
+
+
+def prepare(services: Services) -> tuple[Settings, Path, str | None] | None:
+    """What every start needs first: tokens, the first desk user, the KB's index and the Rasa model; None when
+    the KB or the model cannot be made (the reason is printed)."""
     os.umask(0o077)  # databases, logs and secrets under var/ are the operator's alone (docs/security.md)
     settings = ensure_tokens(services.settings)
     admin_password = ensure_admin(settings)
     if prepare_index(settings) != 0:
-        return 1
+        return None
     model = ensure_model(settings)
-    if model is None:
-        return 1
-    supervisor = supervisor_for(settings, model)
+    return None if model is None else (settings, model, admin_password)
+
+
+def serve(supervisor: Supervisor, banner: str, admin_password: str | None) -> int:
+    """Start the supervisor's services, say when each is up, then keep them running until Ctrl-C."""
     forward_signals(supervisor)
     logs = supervisor.logs
-    urls = readiness_urls(settings)
     try:
         for name in supervisor.runs:
             print(f"starting {name} (log: {logs / (name + '.log')})", flush=True)
         supervisor.start()
-        not_ready = supervisor.wait_ready(READY_TIMEOUT, lambda name: print(f"{name} is up: {urls[name]}", flush=True))
+        not_ready = supervisor.wait_ready(
+            READY_TIMEOUT, lambda name: print(f"{name} is up: {supervisor.runs[name].service.ready_url}", flush=True)
+        )
         if supervisor.stopping:
             return 0
         if not_ready:
             for name in not_ready:
                 print(f"{name} did not start; see {logs / (name + '.log')}", file=sys.stderr)
             return 1
-        print(
-            f"\nfaqbot is running.\n"
-            f"  demo shop + chat widget: http://localhost:{settings.web_port}/\n"
-            f"  agent desk:              http://localhost:{settings.web_port}/desk\n"
-            f"  health:                  http://localhost:{settings.web_port}/healthz\n"
-            f"  API token (var/secrets.json): {settings.api_token}\n"
-            f"A service that stops is restarted (see var/logs/ and /healthz).\n"
-            f"Press Ctrl-C to stop.",
-            flush=True,
-        )
+        print(banner, flush=True)
         if admin_password:
             print(
                 f"\nFirst start: desk user 'admin' created with password {admin_password}\n"

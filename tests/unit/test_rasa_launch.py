@@ -83,3 +83,18 @@ def test_rate_limit_setting(raw, rate):
 def test_bad_limits_are_config_errors(env):
     with pytest.raises(ConfigError):
         from_env(env)
+
+
+def test_ready_says_whether_the_model_is_loaded() -> None:
+    import asyncio
+    from types import SimpleNamespace
+
+    from channels.serve import ready
+
+    def asked(agent: object) -> int:
+        request = SimpleNamespace(app=SimpleNamespace(ctx=SimpleNamespace(agent=agent)))
+        return asyncio.run(ready(request)).status  # type: ignore[arg-type]
+
+    assert asked(None) == 503  # Rasa's server listens before its model is loaded
+    assert asked(SimpleNamespace(is_ready=lambda: False)) == 503
+    assert asked(SimpleNamespace(is_ready=lambda: True)) == 200
