@@ -58,13 +58,12 @@ def haproxy_config(settings: Settings, replicas: list[Settings]) -> str:
     """HAProxy's configuration: the public ports of ``settings`` in front of the ``replicas``' ports."""
     host = settings.host
 
-    def backend(name: str, check: str, port_of: str, sticky: bool = False) -> list[str]:
+    def backend(name: str, check: str, ports: list[int], sticky: bool = False) -> list[str]:
         lines = [f"backend {name}", "    balance roundrobin", f"    option httpchk GET {check}"]
         if sticky:  # engine.io's long-polling needs every request of a session on the replica that opened it
             lines.append(f"    cookie FAQBOT_{name.upper()} insert indirect nocache httponly")
-        for index, replica in enumerate(replicas, 1):
+        for index, port in enumerate(ports, 1):
             cookie = f" cookie {name[0]}{index}" if sticky else ""
-            port = getattr(replica, port_of)
             lines.append(
                 f"    server {name}-{index} {host}:{port} check inter {CHECK_INTERVAL} fall {CHECK_FALL} rise 1{cookie}"
             )
@@ -94,16 +93,16 @@ def haproxy_config(settings: Settings, replicas: list[Settings]) -> str:
         "frontend rasa",
         f"    bind {host}:{settings.rasa_port}",
         "    default_backend rasa",
-        *backend("rasa", "/ready", "rasa_port", sticky=True),
+        *backend("rasa", "/ready", [r.rasa_port for r in replicas], sticky=True),
         "frontend actions",
         f"    bind {host}:{settings.action_port}",
         "    default_backend actions",
-        *backend("actions", "/health", "action_port"),
+        *backend("actions", "/health", [r.action_port for r in replicas]),
         "frontend web",
         f"    bind {host}:{settings.web_port}",
         "    monitor-uri /haproxy-health",
         "    default_backend web",
-        *backend("web", "/login", "web_port", sticky=True),
+        *backend("web", "/login", [r.web_port for r in replicas], sticky=True),
     ]
     return "\n".join(lines) + "\n"
 
@@ -129,8 +128,11 @@ def cluster_services(settings: Settings, model: Path, replicas: int) -> tuple[li
     haproxy = shutil.which("haproxy") or ("/usr/sbin/haproxy" if Path("/usr/sbin/haproxy").exists() else None)
     if haproxy is None:
         raise ConfigError("haproxy is not installed (apt-get install haproxy)")
-    ports = ("rasa_port", "action_port", "web_port")
-    copies = [settings.replace(**{name: free_port(settings.host) for name in ports}) for _ in range(replicas)]
+    copies = [
+        settings.replace(rasa_port=free_port(settings.host), action_port=free_port(settings.host),
+                         web_port=free_port(settings.host))
+        for _ in range(replicas)
+    ]  # fmt: skip
     config = folder / "haproxy.cfg"
     config.write_text(haproxy_config(settings, copies), "utf-8")
     ready = f"http://{settings.host}:{settings.web_port}/haproxy-health"
