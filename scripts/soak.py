@@ -27,6 +27,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import textwrap
 import threading
 import time
 from pathlib import Path
@@ -379,7 +380,7 @@ def plot(records: list[dict[str, Any]], out: Path) -> None:
         memory.plot([s["t"] / 60 for s in timeline], total, label=f"{record['label']} ({record['commit']})")
     memory.set(xlabel="minutes under load", ylabel="resident memory, all processes (MB)", title="Memory over time")
     memory.legend(fontsize=7)
-    names = [f"{r['label']}\n{r['commit']}" for r in records]
+    names = ["\n".join(textwrap.wrap(r["label"], 16)) + f"\n{r['commit']}" for r in records]
     for offset, key in enumerate(("p50_ms", "p95_ms", "p99_ms")):
         values = [r["turns"]["all"][key] for r in records]
         latency.bar([i + offset * 0.27 for i in range(len(records))], values, width=0.27, label=key[:3])
