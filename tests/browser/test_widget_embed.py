@@ -188,7 +188,8 @@ def test_a_conversation_the_one_file_widget_left_goes_on(bot_servers, new_page):
     assert page.get_by_test_id("faqbot-panel").is_visible()  # it was open: it stays open
     assert page.get_by_test_id("faqbot-msg-user").all_inner_texts() == ["how do I return something?", queued]
     assert page.get_by_test_id("faqbot-msg-bot").first.inner_text() == shown
-    assert page.get_by_test_id("faqbot-vote-up").get_attribute("aria-pressed") == "true"
+    # The first answer keeps its vote (the queued question's answer may already be in, with its own buttons).
+    assert page.get_by_test_id("faqbot-vote-up").first.get_attribute("aria-pressed") == "true"
     # The question queued on the old page goes out in the same conversation and is answered.
     page.wait_for_function(
         "[...document.querySelectorAll('[data-testid=faqbot-msg-bot]')].some(e => e.innerText.includes('PayPal'))",
