@@ -167,7 +167,7 @@ def compute(
     *,
     interval: str = "day",
     reader: TrackerReader | None = None,
-    database: Path | None = None,
+    database: Path | str | None = None,
     tag_faqs: Mapping[str, Iterable[str]] | None = None,
     now: float | None = None,
     clusters: CachedClustering | None = None,
@@ -189,10 +189,8 @@ def compute(
     report = _report(
         selection.conversations, selection.tickets, selection.question_kept, start, end, filters, interval, redactor
     )
-    report = _with_surveys(
-        report, read_surveys(database or settings.database_path, start, end), filters, selection.faqs
-    )
-    report = _with_votes(report, read_feedback(database or settings.database_path, start, end), filters, selection.faqs)
+    report = _with_surveys(report, read_surveys(database or settings.database, start, end), filters, selection.faqs)
+    report = _with_votes(report, read_feedback(database or settings.database, start, end), filters, selection.faqs)
     if clusters:
         report = _with_clusters(report, selection, redactor, clusters)
     return report

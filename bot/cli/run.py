@@ -46,7 +46,7 @@ def ensure_admin(settings: Settings) -> str | None:
     """Create the first desk user (``admin``) when there is none; returns its new password, once."""
     from bot.storage.accounts import UserStore
 
-    users = UserStore(settings.database_path, settings.http_timeout)
+    users = UserStore(settings.database, settings.http_timeout)
     if users.count():
         return None
     password = secrets.token_urlsafe(12)
