@@ -73,6 +73,8 @@ class DatabaseUnavailable(StorageError):
     may work."""
 
 
+#: How SQLite words a wrong statement, which it raises as an OperationalError like a locked file.
+SQLITE_STATEMENT_ERRORS = ("no such table", "no such column", "near ", "syntax error")
 #: Failures where trying later may work: the engine could not do the job at all, not a wrong statement.
 _TRANSIENT = (
     sa_exc.OperationalError,
@@ -90,9 +92,11 @@ def storage_error(message: str, exc: BaseException) -> StorageError:
     restarting), else ``StorageError``. The message carries the driver's own words, not SQLAlchemy's wrapping."""
     if isinstance(exc, StorageError):
         return exc
-    transient = isinstance(exc, _TRANSIENT) or bool(getattr(exc, "connection_invalidated", False))
     cause = getattr(exc, "orig", None) or exc
     detail = " ".join(str(cause).split()) or type(cause).__name__
+    transient = isinstance(exc, _TRANSIENT) or bool(getattr(exc, "connection_invalidated", False))
+    if transient and detail.startswith(SQLITE_STATEMENT_ERRORS):  # SQLite files these as "operational" too
+        transient = False
     return (DatabaseUnavailable if transient else StorageError)(f"{message}: {detail}")
 
 
