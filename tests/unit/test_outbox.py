@@ -145,7 +145,7 @@ def run_together(
     return errors
 
 
-def enqueue_many(db: Path, count: int, now: float, event: str = "handoff.created") -> list[str]:
+def enqueue_many(db: Path | str, count: int, now: float, event: str = "handoff.created") -> list[str]:
     """Enqueue ``count`` packets in one committed transaction, as the store does."""
     with Database(db).transaction() as conn:
         return [enqueue(conn, event, make_packet(event, i + 1), now) for i in range(count)]
