@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import argparse
 
+from sqlalchemy import exc as sa_exc
+
 from bot.errors import FaqbotError
 from bot.services import Services
 from bot.storage import migrate
 from bot.storage.copying import compare, copy_database
-from bot.storage.database import ENGINES, Database, private_file
+from bot.storage.database import ENGINES, Database, private_file, storage_error
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -34,17 +36,28 @@ def cmd_upgrade(args: argparse.Namespace, services: Services) -> int:
     database = Database(services.settings.database)
     if database.path is not None:
         private_file(database.path)
-    before = migrate.revision_of(ENGINES.get(database.url, database.timeout, prepare=False))
+    try:
+        before = migrate.revision_of(ENGINES.get(database.url, database.timeout, prepare=False))
+    except sa_exc.SQLAlchemyError as exc:
+        raise storage_error(f"cannot open the database {database.name}", exc) from exc
     database.engine()  # brings it up to date, as every process does at its first connection
-    print(f"{database.name}: schema at revision {migrate.head()} (was {before or 'not yet created'})")
+    print(f"{database.name}: schema at revision {migrate.head()} (was {before or 'none: new or from before Alembic'})")
     return 0
 
 
 def cmd_status(args: argparse.Namespace, services: Services) -> int:
+    """Changes nothing (a SQLite file that does not exist yet is not created)."""
     database = Database(services.settings.database)
     print(f"database: {database.name}")
     print(f"newest revision: {migrate.head()}")
-    print(f"its revision: {migrate.revision_of(database.engine()) or 'none'}")
+    if database.path is not None and not database.path.exists():
+        revision = None
+    else:
+        try:
+            revision = migrate.revision_of(ENGINES.get(database.url, database.timeout, prepare=False))
+        except sa_exc.SQLAlchemyError as exc:
+            raise storage_error(f"cannot read the revision of {database.name}", exc) from exc
+    print(f"its revision: {revision or 'none (new, or from before Alembic: faqbot db upgrade)'}")
     return 0
 
 

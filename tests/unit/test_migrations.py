@@ -176,3 +176,36 @@ def test_a_failed_statement_is_a_storage_error_naming_the_database(tmp_path: Pat
 def test_an_unsupported_database_url_is_refused_clearly():
     with pytest.raises(StorageError, match="SQLite or PostgreSQL, not 'mysql'"):
         Database("mysql://user:secret@db/faqbot").engine()
+
+
+def test_faqbot_db_upgrade_and_status_on_todays_file(tmp_path: Path, capsys):
+    from bot.cli import main
+    from bot.cli.run import child_env
+    from bot.services import Services
+    from bot.settings import from_env
+
+    path = release_database(tmp_path / "faqbot.db")
+    services = Services(from_env({"FAQBOT_VAR_DIR": str(tmp_path)}))
+    assert services.settings.database == path
+    assert main(["db", "status"], services=services) == 0
+    assert (
+        f"database: {path}\nnewest revision: {migrate.head()}\nits revision: none (new, or from before Alembic"
+        in capsys.readouterr().out
+    )
+    assert main(["db", "upgrade"], services=services) == 0
+    assert f"schema at revision {migrate.head()} (was none: new or from before Alembic)" in capsys.readouterr().out
+    assert main(["db", "status"], services=services) == 0
+    assert f"its revision: {migrate.head()}" in capsys.readouterr().out
+    # Every process of faqbot run / faqbot cluster gets the one URL.
+    url = "postgresql://faqbot:pw@db.example/faqbot"
+    assert child_env(services.settings.replace(database_url=url))["FAQBOT_DATABASE_URL"] == url
+
+
+def test_a_database_url_that_is_neither_sqlite_nor_postgresql_is_a_config_error():
+    from bot.errors import ConfigError
+    from bot.settings import from_env
+
+    with pytest.raises(ConfigError, match="neither a sqlite:/// nor a postgresql:// URL") as caught:
+        from_env({"FAQBOT_DATABASE_URL": "mysql://root:secret@db/faqbot"})
+    assert "secret" not in str(caught.value)
+    assert from_env({"FAQBOT_DATABASE_URL": " sqlite:////tmp/x.db "}).database == "sqlite:////tmp/x.db"
