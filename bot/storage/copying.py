@@ -33,7 +33,7 @@ def copy_database(source: Database, target: Database) -> dict[str, int]:
     counts: dict[str, int] = {}
     try:
         with target_engine.connect() as dst:
-            dst.execution_options(faqbot_write=True)
+            dst.execution_options(faqbot_access="write")
             with dst.begin():
                 for table in metadata.sorted_tables:
                     if dst.execute(sa.select(sa.func.count()).select_from(table)).scalar():

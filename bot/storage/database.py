@@ -57,6 +57,8 @@ SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
 #: Seconds between tries of SQLite's switch to WAL, which SQLite refuses at once (no busy handler) while
 #: another connection makes the same switch.
 LOCKED_RETRY = 0.02
+#: What SQLite is told at the start of a write transaction, of several reads, and of one read.
+SQLITE_BEGIN = {"write": "BEGIN IMMEDIATE", "read": "BEGIN", "single": ""}
 #: Connections a process keeps open to PostgreSQL per engine, and how many more it may open when busy.
 PG_POOL_SIZE, PG_POOL_OVERFLOW = 5, 10
 
@@ -261,9 +263,11 @@ def _create_engine(url: str, timeout: float) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: sa.engine.Connection) -> None:
-            # A writer takes the write lock at once, so two writers queue up instead of failing halfway.
-            write = conn.get_execution_options().get("faqbot_write", False)
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+            # A writer takes the write lock at once, so two writers queue up instead of failing halfway;
+            # one read alone needs no transaction of its own (SQLite reads one statement consistently).
+            begin = SQLITE_BEGIN[conn.get_execution_options().get("faqbot_access", "read")]
+            if begin:
+                conn.exec_driver_sql(begin)
 
         return engine
     if backend == "postgresql":
@@ -336,24 +340,24 @@ class Database:
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Connection]:
         """One write transaction: committed on success, rolled back on error (``BEGIN IMMEDIATE`` on SQLite)."""
-        with self._transaction(write=True) as conn:
+        with self._transaction("write") as conn:
             yield conn
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[Connection]:
         """One read transaction: several reads that see one state of the database."""
-        with self._transaction(write=False) as conn:
+        with self._transaction("read") as conn:
             yield conn
 
     @contextlib.contextmanager
-    def _transaction(self, write: bool) -> Iterator[Connection]:
+    def _transaction(self, access: str) -> Iterator[Connection]:
         engine = self.engine()
         try:
             sa_conn = engine.connect()
         except sa_exc.SQLAlchemyError as exc:
             raise storage_error(f"cannot open the database {self.name}", exc) from exc
         try:
-            sa_conn.execution_options(faqbot_write=write)
+            sa_conn.execution_options(faqbot_access=access)
             try:
                 sa_conn.begin()
             except sa_exc.SQLAlchemyError as exc:
@@ -374,7 +378,7 @@ class Database:
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         """Rows of one read."""
-        with self.reading() as conn:
+        with self._transaction("single") as conn:
             return conn.execute(sql, params).fetchall()
 
 
@@ -424,11 +428,13 @@ def private_file(path: Path) -> None:
 def read_only_rows(
     target: Path | str, sql: str, params: Sequence[Any] = (), what: str = "rows"
 ) -> list[dict[str, Any]]:
-    """Rows of one query on ``target`` (a SQLite file or a database URL), never creating anything.
+    """Rows of one query on ``target`` (a SQLite file or a database URL), for reports and transcripts.
 
     A SQLite file is opened read-only (never created, never locked for
     writing); none when the file or the queried table does not exist yet. A
-    broken database raises ``StorageError`` naming ``what`` was being read.
+    server database is read through ``Database`` (its schema brought up to
+    date first, like any process's first connection). A broken database
+    raises ``StorageError`` naming ``what`` was being read.
     """
     url = database_url(target)
     path = sqlite_path(url)

@@ -76,7 +76,7 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
     if before == target:
         return before, target
     with engine.connect() as conn:
-        conn.execution_options(faqbot_write=True)  # SQLite: BEGIN IMMEDIATE, the write lock
+        conn.execution_options(faqbot_access="write")  # SQLite: BEGIN IMMEDIATE, the write lock
         with conn.begin():
             if conn.dialect.name == "postgresql":
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK})
