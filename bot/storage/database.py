@@ -324,8 +324,12 @@ class Database:
 
     def engine(self) -> Engine:
         """The process's engine for this database, the schema brought up to date on first use."""
+        from bot.storage.migrate import UnknownRevision
+
         try:
             return ENGINES.get(self.url, self.timeout)
+        except UnknownRevision as exc:
+            raise StorageError(f"cannot use the database {self.name}: {exc}") from exc
         except (sa_exc.SQLAlchemyError, sqlite3.Error, OSError) as exc:
             raise storage_error(f"cannot open the database {self.name}", exc) from exc
 

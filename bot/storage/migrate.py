@@ -54,6 +54,18 @@ def head() -> str:
     return revision
 
 
+class UnknownRevision(RuntimeError):
+    """The database is at a revision this faqbot does not ship (made by a newer faqbot)."""
+
+
+def known(revision: str | None) -> bool:
+    """True for None (no schema yet) and for a revision this faqbot ships."""
+    if revision is None:
+        return True
+    script = ScriptDirectory.from_config(config())
+    return any(entry.revision == revision for entry in script.walk_revisions())
+
+
 def current(connection: sa.engine.Connection) -> str | None:
     """The database's revision; None for a new database or one from before Alembic."""
     return MigrationContext.configure(connection).get_current_revision()
@@ -68,13 +80,19 @@ def revision_of(engine: Engine) -> str | None:
 def upgrade(engine: Engine) -> tuple[str | None, str]:
     """Bring ``engine``'s database to ``head()``; return its revision before and after.
 
-    Raises what the database raises (SQLAlchemy's errors): the caller names
-    the database (``bot.storage.database.StorageError``).
+    Raises what the database raises (SQLAlchemy's errors), and
+    ``UnknownRevision`` for a database a newer faqbot has upgraded: the
+    caller names the database (``bot.storage.database.StorageError``).
     """
     target = head()
     before = revision_of(engine)
     if before == target:
         return before, target
+    if not known(before):
+        raise UnknownRevision(
+            f"its schema is at revision {before}, which this faqbot does not know (its newest is {target}):"
+            " it was upgraded by a newer faqbot; run that version, or restore a backup made before the upgrade"
+        )
     with engine.connect() as conn:
         conn.execution_options(faqbot_access="write")  # SQLite: BEGIN IMMEDIATE, the write lock
         with conn.begin():

@@ -209,3 +209,16 @@ def test_a_database_url_that_is_neither_sqlite_nor_postgresql_is_a_config_error(
         from_env({"FAQBOT_DATABASE_URL": "mysql://root:secret@db/faqbot"})
     assert "secret" not in str(caught.value)
     assert from_env({"FAQBOT_DATABASE_URL": " sqlite:////tmp/x.db "}).database == "sqlite:////tmp/x.db"
+
+
+def test_a_database_upgraded_by_a_newer_faqbot_is_refused_clearly_and_left_alone(tmp_path: Path):
+    path = tmp_path / "faqbot.db"
+    UserStore(path).add("ann", "a long password")
+    ENGINES.forget(Database(path).url)  # a later start of this (older) faqbot
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE alembic_version SET version_num = '9999'")
+    conn.commit()
+    conn.close()
+    with pytest.raises(StorageError, match="revision 9999, which this faqbot does not know .*newer faqbot"):
+        UserStore(path).count()
+    assert raw_rows(path)["users"][0]["username"] == "ann"
