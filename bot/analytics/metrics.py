@@ -175,7 +175,7 @@ def compute(
     """The report for conversations that started in ``[since, until)`` (until: now) matching ``filters``.
 
     ``reader`` and ``database`` default to the settings' tracker store and
-    faqbot.db; ``tag_faqs`` maps a tag to its FAQ ids (default: read from the
+    faqbot's database (a path or URL); ``tag_faqs`` maps a tag to its FAQ ids (default: read from the
     knowledge base when a tag filter is given). With ``clusters`` (the
     process's ``CachedClustering``) the unanswered questions are grouped as the
     editor's inbox groups them; without it, or when the model cannot be

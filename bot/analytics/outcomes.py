@@ -363,7 +363,7 @@ def select(
     """The conversations that started in ``[since, until)`` (until: now) matching ``filters``, with their tickets.
 
     ``reader`` and ``database`` default to the settings' tracker store and
-    faqbot.db; ``tag_faqs`` maps a tag to its FAQ ids (default: read from the
+    faqbot's database (a path or URL); ``tag_faqs`` maps a tag to its FAQ ids (default: read from the
     knowledge base when a tag filter is given).
     """
     filters = filters or Filters()
