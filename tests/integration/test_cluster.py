@@ -53,6 +53,7 @@ class Cluster:
         faqbot = [sys.executable, "-m", "bot.cli"]
         add = [*faqbot, "user", "add", AGENT[0], "--role", "agent", "--password-stdin"]
         subprocess.run(add, input=AGENT[1].encode(), env=self.env, cwd=PROJECT_ROOT, check=True, capture_output=True)
+        var.mkdir(parents=True, exist_ok=True)  # the user went to PostgreSQL: nothing made var/ yet
         self.output = (var / "cluster.out").open("wb")
         self.process = subprocess.Popen([*faqbot, "cluster"], env=self.env, cwd=PROJECT_ROOT, stdout=self.output,
                                         stderr=subprocess.STDOUT)  # fmt: skip
