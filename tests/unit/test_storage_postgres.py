@@ -288,3 +288,31 @@ def test_the_database_url_setting_reaches_every_store(pg_url: str, tmp_path: Pat
         "handoff_events": 1,
     }
     assert not (tmp_path / "faqbot.db").exists()  # nothing went to the SQLite file
+
+
+def test_the_outbox_worker_rides_out_a_postgres_restart_and_sends_everything_once(
+    postgres, pg_url: str, webhook_receiver: Receiver, caplog
+):
+    from bot.handoff.outbox import OutboxWorker
+
+    ids = enqueue_many(pg_url, 3, time.time())
+    sender = WebhookSender(pg_url, webhook_receiver.url, SECRET, busy_timeout=2.0)
+    assert sender.deliver_due().delivered == 3
+    postgres.down()
+    try:
+        with pytest.raises(DatabaseUnavailable, match="webhook outbox"):
+            sender.deliver_due()
+        worker = OutboxWorker(sender, interval=0.1)
+        worker.start()  # its rounds fail and are logged while the server is down; it never dies
+        time.sleep(0.5)
+    finally:
+        postgres.up()
+    try:
+        later = enqueue_many(pg_url, 2, time.time())
+        deadline = time.monotonic() + 20
+        while len(webhook_receiver.delivered()) < 5 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        worker.stop()
+    assert [r["headers"]["X-Faqbot-Delivery"] for r in webhook_receiver.requests] == ids + later
+    assert any("webhook outbox worker" in r.getMessage() for r in caplog.records)
