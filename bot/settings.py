@@ -315,6 +315,11 @@ class Settings:
     #: Other sites (origins like "https://shop.example") whose pages embed the widget and may call
     #: its API (thumbs, leave a message); the web app's own origin always may. "*": any site.
     widget_origins: tuple[str, ...] = setting("FAQBOT_WIDGET_ORIGINS", (), parse=_origins)
+    #: What one address may send to the widget's API, as FAQBOT_RATE_LIMIT ("count/period"; "off": no limit):
+    #: thumbs on answers, history catch-ups, and "leave a message". Shared by the replicas with FAQBOT_REDIS_URL.
+    widget_feedback_limit: tuple[int, float] = setting("FAQBOT_WIDGET_FEEDBACK_LIMIT", (60, 60.0), parse=_rate)
+    widget_history_limit: tuple[int, float] = setting("FAQBOT_WIDGET_HISTORY_LIMIT", (60, 60.0), parse=_rate)
+    widget_message_limit: tuple[int, float] = setting("FAQBOT_WIDGET_MESSAGE_LIMIT", (5, 600.0), parse=_rate)
     # Agents' replies by email (bot/handoff/mail.py, docs/handoff.md)
     #: The SMTP server that sends them; empty: no email (then a message left while the bot was
     #: offline cannot be answered, and the desk says so).
