@@ -270,6 +270,10 @@ class Settings:
     api_token: str = setting("FAQBOT_API_TOKEN", "")
     rasa_token: str = setting("FAQBOT_RASA_TOKEN", "")
     public_rasa_url: str = setting("FAQBOT_PUBLIC_RASA_URL", "")
+    #: Where the web app reaches Rasa and Rasa the action server when they are not on this host's ports
+    #: (containers: e.g. http://rasa:5005, http://actions:5055); "": http://FAQBOT_HOST:<port>.
+    rasa_address: str = setting("FAQBOT_RASA_URL", "", parse=_stripped)
+    action_server_address: str = setting("FAQBOT_ACTION_SERVER_URL", "", parse=_stripped)
     http_timeout: float = setting("FAQBOT_HTTP_TIMEOUT", 5.0)
     # What Rasa accepts from the outside (channels/guard.py, channels/serve.py)
     #: Largest HTTP body or socket.io packet Rasa reads; a bigger one is refused (413) before it is parsed.
@@ -396,11 +400,18 @@ class Settings:
 
     @property
     def rasa_url(self) -> str:
-        return f"http://{self.host}:{self.rasa_port}"
+        """Rasa's HTTP address as the web app calls it."""
+        return (self.rasa_address or f"http://{self._reach(self.host)}:{self.rasa_port}").rstrip("/")
 
     @property
     def action_server_url(self) -> str:
-        return f"http://{self.host}:{self.action_port}"
+        """The action server's address as Rasa calls it."""
+        return (self.action_server_address or f"http://{self._reach(self.host)}:{self.action_port}").rstrip("/")
+
+    @staticmethod
+    def _reach(host: str) -> str:
+        # A server bound to every interface is reached on this machine's loopback.
+        return {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(host, host)
 
     @property
     def rasa_origins(self) -> tuple[str, ...]:
@@ -467,6 +478,12 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError(f"FAQBOT_REDIS_URL={settings.redis_url!r} is not a redis://, rediss:// or unix:// URL")
     if settings.tracker_url and "://" not in settings.tracker_url:
         raise ConfigError("FAQBOT_TRACKER_URL is not a database URL (like postgresql://user:password@host:5432/faqbot)")
+    for name, url in (
+        ("FAQBOT_RASA_URL", settings.rasa_address),
+        ("FAQBOT_ACTION_SERVER_URL", settings.action_server_address),
+    ):
+        if url and not url.startswith(("http://", "https://")):
+            raise ConfigError(f"{name}={url!r} is not an http:// or https:// address")
     if settings.max_request_bytes < settings.max_message_chars:
         raise ConfigError("FAQBOT_MAX_REQUEST_BYTES must be at least FAQBOT_MAX_MESSAGE_CHARS")
     return settings

@@ -66,6 +66,8 @@ def child_env(settings: Settings) -> dict[str, str]:
         FAQBOT_ACTION_PORT=str(settings.action_port),
         FAQBOT_WEB_PORT=str(settings.web_port),
         FAQBOT_HOST=settings.host,
+        FAQBOT_RASA_URL=settings.rasa_address,
+        FAQBOT_ACTION_SERVER_URL=settings.action_server_address,
         FAQBOT_REDIS_URL=settings.redis_url,
         FAQBOT_TRACKER_URL=settings.tracker_url,
         FAQBOT_HTTP_TIMEOUT=str(settings.http_timeout),
