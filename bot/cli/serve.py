@@ -5,7 +5,9 @@ Under an orchestrator (Kubernetes, Docker Compose, systemd) the orchestrator
 supervises, one process per container, so:
 
 - ``faqbot serve prepare`` does once per release what every start needs and
-  exits: the tokens (kept in var/secrets.json unless the environment sets
+  exits: the KB (copied from the project's knowledge_base/ when
+  ``FAQBOT_KB_DIR`` names a folder that does not exist yet, as on a new
+  volume), the tokens (kept in var/secrets.json unless the environment sets
   them), the first desk user, the KB's index and the Rasa model (a job run
   before the replicas start, on the volume they share);
 - ``faqbot serve rasa|actions|web`` replaces itself with that service
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 
 from bot.cli.rasa_model import model_path
@@ -52,8 +55,18 @@ def missing(settings: Settings, service: str) -> list[str]:
     return problems
 
 
+def seed_kb(settings: Settings) -> None:
+    """A new volume gets the KB the project ships (never over an existing one: editors' work lives there)."""
+    shipped = settings.home / "knowledge_base"
+    if settings.kb_dir.exists() or not shipped.is_dir() or settings.kb_dir == shipped:
+        return
+    shutil.copytree(shipped, settings.kb_dir, ignore=shutil.ignore_patterns("drafts"))
+    print(f"copied the project's knowledge base to {settings.kb_dir}", flush=True)
+
+
 def cmd_serve(args: argparse.Namespace, services: Services) -> int:
     if args.service == "prepare":
+        seed_kb(services.settings)
         prepared = prepare(services)
         if prepared is None:
             return 1

@@ -26,13 +26,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def container_settings(var: Path) -> Settings:
-    base = from_env({})
-    kb = var.parent / "knowledge_base"
-    if not kb.exists():
-        shutil.copytree(base.kb_dir, kb, ignore=shutil.ignore_patterns("drafts"))
-    return base.replace(
+    # As on a new volume: no KB yet (prepare copies the project's), and an empty var/.
+    return from_env({}).replace(
         var_dir=var,
-        kb_dir=kb,
+        kb_dir=var.parent / "volume" / "knowledge_base",
         rasa_port=free_port(),
         action_port=free_port(),
         web_port=free_port(),
@@ -84,6 +81,7 @@ def test_prepare_once_then_each_service_in_its_own_foreground_process(tmp_path: 
     out, _ = prepared.communicate(timeout=900)
     assert prepared.returncode == 0, out
     assert "prepared: the index is built" in out and "desk user 'admin' created" in out
+    assert "copied the project's knowledge base" in out and (settings.kb_dir / "en").is_dir()
     assert (settings.var_dir / "secrets.json").exists()  # the tokens every replica reads from the shared var/
 
     logs = tmp_path / "logs"
