@@ -19,6 +19,7 @@ from bot.handoff.mail import MailComposer
 from bot.handoff.spool import HandoffSpool
 from bot.handoff.store import HandoffStore
 from bot.rasa.client import RasaClient
+from bot.ratelimit import RateStore, rate_store
 from bot.retrieval.adaptation import Adapters
 from bot.retrieval.embedder import Embedder, SentenceTransformerEmbedder
 from bot.retrieval.service import FaqService
@@ -127,6 +128,11 @@ class Services:
             per_user=s.login_max_failures_per_user,
             timeout=s.http_timeout,
         )
+
+    @functools.cached_property
+    def rate_store(self) -> RateStore:
+        """Where per-address request counts live: Redis shared by the replicas, or this process's memory."""
+        return rate_store(self.settings.redis_url)
 
     def rasa(self, timeout: float | None = None) -> RasaClient:
         """A client of Rasa's HTTP API (``timeout``: the settings' HTTP timeout by default)."""

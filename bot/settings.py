@@ -270,6 +270,10 @@ class Settings:
     api_token: str = setting("FAQBOT_API_TOKEN", "")
     rasa_token: str = setting("FAQBOT_RASA_TOKEN", "")
     public_rasa_url: str = setting("FAQBOT_PUBLIC_RASA_URL", "")
+    #: Where the web app reaches Rasa and Rasa the action server when they are not on this host's ports
+    #: (containers: e.g. http://rasa:5005, http://actions:5055); "": http://FAQBOT_HOST:<port>.
+    rasa_address: str = setting("FAQBOT_RASA_URL", "", parse=_stripped)
+    action_server_address: str = setting("FAQBOT_ACTION_SERVER_URL", "", parse=_stripped)
     http_timeout: float = setting("FAQBOT_HTTP_TIMEOUT", 5.0)
     # What Rasa accepts from the outside (channels/guard.py, channels/serve.py)
     #: Largest HTTP body or socket.io packet Rasa reads; a bigger one is refused (413) before it is parsed.
@@ -318,6 +322,11 @@ class Settings:
     #: Other sites (origins like "https://shop.example") whose pages embed the widget and may call
     #: its API (thumbs, leave a message); the web app's own origin always may. "*": any site.
     widget_origins: tuple[str, ...] = setting("FAQBOT_WIDGET_ORIGINS", (), parse=_origins)
+    #: What one address may send to the widget's API, as FAQBOT_RATE_LIMIT ("count/period"; "off": no limit):
+    #: thumbs on answers, history catch-ups, and "leave a message". Shared by the replicas with FAQBOT_REDIS_URL.
+    widget_feedback_limit: tuple[int, float] = setting("FAQBOT_WIDGET_FEEDBACK_LIMIT", (60, 60.0), parse=_rate)
+    widget_history_limit: tuple[int, float] = setting("FAQBOT_WIDGET_HISTORY_LIMIT", (60, 60.0), parse=_rate)
+    widget_message_limit: tuple[int, float] = setting("FAQBOT_WIDGET_MESSAGE_LIMIT", (5, 600.0), parse=_rate)
     # Agents' replies by email (bot/handoff/mail.py, docs/handoff.md)
     #: The SMTP server that sends them; empty: no email (then a message left while the bot was
     #: offline cannot be answered, and the desk says so).
@@ -400,11 +409,18 @@ class Settings:
 
     @property
     def rasa_url(self) -> str:
-        return f"http://{self.host}:{self.rasa_port}"
+        """Rasa's HTTP address as the web app calls it."""
+        return (self.rasa_address or f"http://{self._reach(self.host)}:{self.rasa_port}").rstrip("/")
 
     @property
     def action_server_url(self) -> str:
-        return f"http://{self.host}:{self.action_port}"
+        """The action server's address as Rasa calls it."""
+        return (self.action_server_address or f"http://{self._reach(self.host)}:{self.action_port}").rstrip("/")
+
+    @staticmethod
+    def _reach(host: str) -> str:
+        # A server bound to every interface is reached on this machine's loopback.
+        return {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(host, host)
 
     @property
     def rasa_origins(self) -> tuple[str, ...]:
@@ -476,6 +492,12 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
             f"FAQBOT_DATABASE_URL={settings.database_url.split('@')[-1]!r} is neither a sqlite:/// nor a "
             "postgresql:// URL"
         )
+    for name, url in (
+        ("FAQBOT_RASA_URL", settings.rasa_address),
+        ("FAQBOT_ACTION_SERVER_URL", settings.action_server_address),
+    ):
+        if url and not url.startswith(("http://", "https://")):
+            raise ConfigError(f"{name}={url!r} is not an http:// or https:// address")
     if settings.max_request_bytes < settings.max_message_chars:
         raise ConfigError("FAQBOT_MAX_REQUEST_BYTES must be at least FAQBOT_MAX_MESSAGE_CHARS")
     return settings

@@ -83,6 +83,9 @@ def haproxy_config(settings: Settings, replicas: list[Settings]) -> str:
         "    mode http",
         "    log global",
         "    option httplog",
+        # The replicas see HAProxy's address; they read the customer's from X-Forwarded-For (one more proxy hop:
+        # FAQBOT_PROXY_HOPS for the web app, SANIC_PROXIES_COUNT for Rasa), so per-address limits stay per customer.
+        "    option forwardfor",
         # A replica that refuses the connection (it died): the request goes to another one at once. Only
         # refused connections are retried: a request a replica may have processed is never sent twice.
         # New connections to the replicas (loopback, cheap): a dead replica's idle one would fail a POST
@@ -145,10 +148,11 @@ def cluster_services(settings: Settings, model: Path, replicas: int) -> tuple[li
     for index, replica in enumerate(copies, 1):
         # The supervisor's environment names the public (HAProxy) ports, through which the replicas reach
         # each other; each process only binds its own port.
+        hops = str(settings.proxy_hops + 1)  # HAProxy is one more proxy in front of the replicas
         own = {
-            "rasa": {"FAQBOT_RASA_PORT": str(replica.rasa_port)},
+            "rasa": {"FAQBOT_RASA_PORT": str(replica.rasa_port), "SANIC_PROXIES_COUNT": hops},
             "actions": {},  # its port is on its command line
-            "web": {"FAQBOT_WEB_PORT": str(replica.web_port)},
+            "web": {"FAQBOT_WEB_PORT": str(replica.web_port), "FAQBOT_PROXY_HOPS": hops},
         }
         commands = service_commands(replica, model)
         for name, url in readiness_urls(replica).items():

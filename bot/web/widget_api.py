@@ -3,11 +3,13 @@
 
 Public (customers are not signed in), so: JSON only, small bodies, requests
 from the web app's own origin or from ``FAQBOT_WIDGET_ORIGINS`` only (CORS
-answers those and refuses the rest), and a per-address rate limit. A
-conversation is named by the widget's session id, a random secret the
-browser keeps (the same that joins its socket.io room); history is only given
-for conversations held over socket.io, never for a guessable id such as a
-phone number of an SMS conversation.
+answers those and refuses the rest), and a per-address rate limit
+(``FAQBOT_WIDGET_*_LIMIT``, counted on Redis and shared by the replicas when
+there is one: ``bot/ratelimit.py``). A conversation is named by the widget's
+session id, a random secret the browser keeps (the same that joins its
+socket.io room); history is only given for conversations held over
+socket.io, never for a guessable id such as a phone number of an SMS
+conversation.
 
 The widget's code is public: ``static/widget.js`` is a classic script any page may embed, and the
 ES modules it imports from ``static/widget/`` are fetched by browsers in CORS mode without cookies,
@@ -18,10 +20,8 @@ Which sites may *talk* to the bot is decided where it matters: here and at Rasa'
 from __future__ import annotations
 
 import posixpath
-import threading
 import time
-from collections import deque
-from typing import Any, cast
+from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
@@ -38,8 +38,6 @@ from bot.web.common import handoff_store, services, settings
 
 bp = Blueprint("widget_api", __name__, url_prefix="/widget/api")
 
-#: Requests per address and window (seconds), per kind.
-LIMITS = {"feedback": (60, 60.0), "message": (5, 600.0), "history": (60, 60.0)}
 #: The widget's Rasa channel: conversations the widget may read back, and where left messages come from.
 WIDGET_CHANNEL = "socketio"
 #: Static files under this folder are the widget's ES modules (readable from any origin).
@@ -48,7 +46,6 @@ MODULES_FOLDER = "widget/"
 MAX_HISTORY = 100
 #: Entries of the widget's own transcript kept with a left message, and their length.
 MAX_TRANSCRIPT_ENTRIES, MAX_ENTRY_CHARS = 50, 2000
-_limits_lock = threading.Lock()
 
 
 def _origin_allowed(origin: str) -> bool:
@@ -92,18 +89,13 @@ def module_cors(response: Response) -> Response:
 
 
 def _rate_limited(kind: str) -> bool:
-    limit, window = LIMITS[kind]
-    key = f"{kind}:{request.remote_addr}"
-    now = time.monotonic()
-    with _limits_lock:
-        hits = cast("dict[str, deque[float]]", current_app.extensions.setdefault("faqbot_widget_hits", {}))
-        recent = hits.setdefault(key, deque())
-        while recent and now - recent[0] > window:
-            recent.popleft()
-        if len(recent) >= limit:
-            return True
-        recent.append(now)
+    """True when this address has used up its allowance of ``kind`` requests (the request is not counted)."""
+    s = settings()
+    limits = {"feedback": s.widget_feedback_limit, "message": s.widget_message_limit, "history": s.widget_history_limit}
+    count, period = limits[kind]
+    if count <= 0 or period <= 0:
         return False
+    return services().rate_store.take(f"widget:{kind}:{request.remote_addr}", count, period) > 0
 
 
 def _rasa() -> RasaClient:
