@@ -286,6 +286,9 @@ class Settings:
     #: Rasa's tracker store (conversations) as a SQLAlchemy URL, e.g. postgresql://user:pw@db/faqbot;
     #: "": the SQLite file var/rasa_tracker.db. Card numbers are masked before they are stored either way.
     tracker_url: str = setting("FAQBOT_TRACKER_URL", "")
+    #: faqbot's own database (tickets, outbox, users, votes, surveys; bot/storage) as a SQLAlchemy URL:
+    #: sqlite:///path or postgresql://user:pw@db/faqbot; "": the SQLite file var/faqbot.db.
+    database_url: str = setting("FAQBOT_DATABASE_URL", "", parse=_stripped)
     # Human handoff (see docs/handoff.md)
     #: When people answer: "24/7" or rules like "mon-fri 09:00-18:00; sat 10:00-14:00".
     business_hours: str = setting("FAQBOT_BUSINESS_HOURS", "mon-fri 09:00-18:00")
@@ -384,7 +387,13 @@ class Settings:
 
     @property
     def database_path(self) -> Path:
+        """The default SQLite file of faqbot's database (used when ``database_url`` is empty)."""
         return self.var_dir / "faqbot.db"
+
+    @property
+    def database(self) -> Path | str:
+        """faqbot's database: ``database_url`` when set, else the SQLite file ``database_path``."""
+        return self.database_url or self.database_path
 
     @property
     def models_dir(self) -> Path:
@@ -478,6 +487,11 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError(f"FAQBOT_REDIS_URL={settings.redis_url!r} is not a redis://, rediss:// or unix:// URL")
     if settings.tracker_url and "://" not in settings.tracker_url:
         raise ConfigError("FAQBOT_TRACKER_URL is not a database URL (like postgresql://user:password@host:5432/faqbot)")
+    if settings.database_url and not settings.database_url.startswith(("sqlite://", "postgresql")):
+        raise ConfigError(
+            f"FAQBOT_DATABASE_URL={settings.database_url.split('@')[-1]!r} is neither a sqlite:/// nor a "
+            "postgresql:// URL"
+        )
     for name, url in (
         ("FAQBOT_RASA_URL", settings.rasa_address),
         ("FAQBOT_ACTION_SERVER_URL", settings.action_server_address),

@@ -7,7 +7,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from bot.cli import cluster, evaluate, kb, report, serve, users
+from bot.cli import cluster, db, evaluate, kb, report, serve, users
 from bot.errors import FaqbotError
 from bot.logs import collapse_repeats, install_log_privacy
 from bot.services import Services
@@ -54,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_parser(commands)
     users.add_parser(commands)
     report.add_parser(commands)
+    db.add_parser(commands)
 
     run = commands.add_parser("run", help="start Rasa, the action server and the web app together")
     run.set_defaults(func=cmd_run)

@@ -19,8 +19,12 @@ real load balancer, with the shared state where several replicas need it:
 
 Conversations stay in Rasa's SQLite tracker file shared by the replicas
 (WAL) unless ``FAQBOT_TRACKER_URL`` names a database (PostgreSQL); faqbot's
-own tables stay in var/faqbot.db. Every process writes its log to
-var/logs/; Ctrl-C stops everything.
+own tables (tickets, outbox, desk users and sessions, votes, surveys) stay in
+var/faqbot.db unless ``FAQBOT_DATABASE_URL`` names a PostgreSQL database,
+which every replica then shares (it may be the tracker's database: the
+table names differ). The schema is brought up to date once, before the
+replicas start (``prepare``). Every process writes its log to var/logs/;
+Ctrl-C stops everything.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from bot.cli.run import child_env, prepare, readiness_urls, serve, service_comma
 from bot.errors import ConfigError
 from bot.services import Services
 from bot.settings import Settings
+from bot.storage.database import Database
 from bot.supervisor import Service, Supervisor
 
 #: How often HAProxy checks each replica, and how many failed checks take it out.
@@ -183,6 +188,7 @@ def cmd_cluster(args: argparse.Namespace, services: Services) -> int:
         f"  agent desk:              http://localhost:{settings.web_port}/desk\n"
         f"  Rasa (channels, API):    http://localhost:{settings.rasa_port}/\n"
         f"  HAProxy's configuration: {settings.var_dir / 'cluster' / 'haproxy.cfg'}\n"
+        f"  faqbot's database:       {Database(settings.database).name}\n"
         f"Press Ctrl-C to stop."
     )
     return serve(supervisor, banner, admin_password)

@@ -8,10 +8,11 @@ so a failing mail server shows here before customers miss their answers.
 or the KB's last edit was rejected and the previous version still serves),
 so monitors notice. The JSON body says which part is wrong either way.
 
-Scaled out (docs/scaling.md), ``redis`` (FAQBOT_REDIS_URL: PING) and
-``tracker`` (FAQBOT_TRACKER_URL: ``SELECT 1`` on Rasa's tracker store) say
-whether the shared servers answer, each within two seconds; they are absent
-when not configured.
+Scaled out (docs/scaling.md), ``redis`` (FAQBOT_REDIS_URL: PING),
+``tracker`` (FAQBOT_TRACKER_URL: ``SELECT 1`` on Rasa's tracker store) and
+``database`` (FAQBOT_DATABASE_URL: ``SELECT 1`` on faqbot's own database,
+through bot.storage) say whether the shared servers answer, each within two
+seconds; they are absent when not configured.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from bot.errors import HandoffError
 from bot.handoff.delivery import email_health
 from bot.handoff.mail import SmtpTransport
 from bot.retrieval.index import current_version
-from bot.storage.database import StorageError
+from bot.storage.database import Database, StorageError
 from bot.supervisor import UP
 from bot.supervisor import read_status as read_services
 from bot.web.common import handoff_store, settings
@@ -142,6 +143,16 @@ def tracker_status(url: str, timeout: float) -> dict[str, object]:
     return {"ok": True, "server": server}
 
 
+def database_status(url: str, timeout: float) -> dict[str, object]:
+    """Does faqbot's own database answer ``SELECT 1`` (its URL, the password hidden)?"""
+    database = Database(url, timeout)
+    try:
+        database.query("SELECT 1")
+    except StorageError as exc:
+        return {"ok": False, "server": database.name, "error": f"faqbot's database does not answer: {exc}"}
+    return {"ok": True, "server": database.name}
+
+
 @bp.get("/healthz")
 def healthz() -> ResponseReturnValue:
     s = settings()
@@ -156,6 +167,8 @@ def healthz() -> ResponseReturnValue:
         report["redis"] = redis_status(s.redis_url, timeout)
     if s.tracker_url:
         report["tracker"] = tracker_status(s.tracker_url, timeout)
+    if s.database_url:
+        report["database"] = database_status(s.database_url, timeout)
     supervised = services_status()
     if supervised is not None:
         report["supervisor"] = supervised

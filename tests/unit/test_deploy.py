@@ -65,6 +65,7 @@ def test_the_containers_settings_parse_and_reach_each_other_by_service_name() ->
     settings = from_env({key: value for key, value in {**config, **secret}.items() if key.startswith("FAQBOT_")})
     assert (settings.rasa_url, settings.action_server_url) == ("http://rasa:5005", "http://actions:5055")
     assert settings.host == "0.0.0.0" and settings.redis_url and settings.tracker_url.startswith("postgresql://")
+    assert settings.database_url.startswith("postgresql://")  # faqbot's own tables shared by every replica
     assert settings.var_dir == Path("/data/var") and settings.secure_cookies
     # Compose: its environment block with the example .env, as `docker compose` would combine them.
     compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text("utf-8"))
@@ -72,6 +73,7 @@ def test_the_containers_settings_parse_and_reach_each_other_by_service_name() ->
     settings = from_env({key: str(value) for key, value in combined.items() if key.startswith("FAQBOT_")})
     assert settings.rasa_url == "http://haproxy:5006" and settings.action_server_url == "http://haproxy:5055"
     assert settings.proxy_hops == 1 and settings.redis_url.startswith("redis://")
+    assert settings.database_url.startswith("postgresql://")
 
 
 def test_every_variable_named_is_one_faqbot_reads() -> None:
