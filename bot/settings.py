@@ -315,6 +315,12 @@ class Settings:
     #: Other sites (origins like "https://shop.example") whose pages embed the widget and may call
     #: its API (thumbs, leave a message); the web app's own origin always may. "*": any site.
     widget_origins: tuple[str, ...] = setting("FAQBOT_WIDGET_ORIGINS", (), parse=_origins)
+    #: Suggested questions the widget shows on an empty panel: the editors' pick (knowledge_base/widget.yml),
+    #: else the FAQs most asked in the customer's language over the last ``widget_popular_days`` days,
+    #: counted again at most every ``widget_popular_refresh`` seconds (bot/web/welcome.py).
+    widget_suggestions: int = setting("FAQBOT_WIDGET_SUGGESTIONS", 4)
+    widget_popular_days: float = setting("FAQBOT_WIDGET_POPULAR_DAYS", 30.0)
+    widget_popular_refresh: float = setting("FAQBOT_WIDGET_POPULAR_REFRESH", 600.0)
     # Agents' replies by email (bot/handoff/mail.py, docs/handoff.md)
     #: The SMTP server that sends them; empty: no email (then a message left while the bot was
     #: offline cannot be answered, and the desk says so).
