@@ -150,7 +150,14 @@ def test_after_the_ticket_is_resolved_back_to_the_bot_is_no_longer_offered(bot_s
     ticket = bot_servers.store().by_number(number)
     desk = bot_servers.desk_session("rita", "widget test password")
     base = f"{bot_servers.web_url}/desk/tickets/{ticket.id}"
-    assert desk.post(f"{base}/claim", timeout=10).ok and desk.post(f"{base}/resolve", timeout=10).ok
+    assert desk.post(f"{base}/claim", timeout=10).ok
+    # an agent's reply keeps the lines the agent typed (FAQ answers wrap; see the markdown test)
+    reply = "Hi Grace,\nyour parcel left today.\nAnything else?"
+    assert desk.post(f"{base}/reply", json={"text": reply}, timeout=10).status_code == 201
+    typed = page.locator("[data-testid=faqbot-msg-bot]", has_text="your parcel left today")
+    typed.wait_for(timeout=30_000)
+    assert typed.locator("br").count() == 2
+    assert desk.post(f"{base}/resolve", timeout=10).ok
     page.locator("[data-testid=faqbot-msg-bot]", has_text="How happy are you").wait_for(timeout=30_000)
     assert back.count() == 0
     assert page.evaluate("FaqbotWidget.state().mode") == "bot"

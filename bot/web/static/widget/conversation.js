@@ -148,6 +148,7 @@ export class Conversation {
     if (!text.trim() && !buttons.length && !image) return; // custom payloads we can't show
     this.panel.hideTyping();
     const entry = { from: "bot", text };
+    if (context.handoff_state === "with_agent") entry.byPerson = true; // an agent's reply: its lines as typed
     if (buttons.length) entry.buttons = buttons;
     if (image) {
       entry.image = image;

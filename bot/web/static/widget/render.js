@@ -65,21 +65,29 @@ function literalHtml(token) {
 
 /**
  * Bot text -> sanitised HTML, with the page's marked and DOMPurify as they are now (load them first);
- * the function returns null when they are missing or fail, and the text is then shown as plain text.
+ * the function (text, lineBreaks) returns null when they are missing or fail, and the text is then shown
+ * as plain text. A newline inside a paragraph is a space, as in the editor's preview (FAQ answers are
+ * wrapped at ~80 characters in knowledge_base/; blank lines and lists still make paragraphs and lists),
+ * unless `lineBreaks`: what a person typed in the desk keeps the lines they typed.
  */
 function markdownRenderer() {
-  let markdown = null; // {parse(text) -> html}
+  let markdown = null; // {parse(text, lineBreaks) -> html}
   let purify = null; // our own DOMPurify instance (its hooks do not touch the page's)
   try {
     if (window.marked && typeof window.marked.Marked === "function") {
-      // breaks: false: a newline inside a paragraph is a space, as in the editor's preview (answers are
-      // wrapped at ~80 characters in knowledge_base/); blank lines and lists still make paragraphs and lists.
-      const instance = new window.marked.Marked({ gfm: true, breaks: false, async: false });
-      instance.use({ renderer: { html: literalHtml } });
-      markdown = { parse: (text) => instance.parse(text) };
+      const make = (breaks) => {
+        const instance = new window.marked.Marked({ gfm: true, breaks, async: false });
+        instance.use({ renderer: { html: literalHtml } });
+        return instance;
+      };
+      const wrapped = make(false);
+      const typed = make(true);
+      markdown = { parse: (text, lineBreaks) => (lineBreaks ? typed : wrapped).parse(text) };
     } else if (window.marked && typeof window.marked.parse === "function") {
       // A page's own older marked: no renderer of ours, so no "<" reaches it as markup.
-      markdown = { parse: (text) => window.marked.parse(String(text).replace(/</g, "&lt;")) };
+      markdown = {
+        parse: (text, lineBreaks) => window.marked.parse(String(text).replace(/</g, "&lt;"), { breaks: !!lineBreaks }),
+      };
     }
     if (typeof window.DOMPurify === "function") {
       purify = window.DOMPurify(window);
@@ -93,10 +101,10 @@ function markdownRenderer() {
   } catch (e) {
     markdown = purify = null;
   }
-  return (text) => {
+  return (text, lineBreaks) => {
     if (!markdown || !purify || !purify.isSupported) return null;
     try {
-      return purify.sanitize(markdown.parse(String(text)), PURIFY_CONFIG);
+      return purify.sanitize(markdown.parse(String(text), lineBreaks), PURIFY_CONFIG);
     } catch (e) {
       return null;
     }
@@ -149,7 +157,7 @@ export class MessageRenderer {
         "data-testid": "faqbot-msg-" + entry.from,
         dir: "auto",
       });
-      const html = entry.from === "bot" ? this.markdown(entry.text) : null;
+      const html = entry.from === "bot" ? this.markdown(entry.text, entry.byPerson) : null;
       if (html !== null) bubble.innerHTML = html; // sanitised by DOMPurify (PURIFY_CONFIG)
       else {
         bubble.textContent = entry.text;
