@@ -48,11 +48,13 @@ class Welcome:
         self.reader = reader or TrackerReader(
             tracker_location(settings), settings.default_language, settings.http_timeout
         )
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the knowledge base
         self._kb: KnowledgeBase | None = None
         self._kb_stamp: tuple[tuple[str, int, int], ...] = ()
+        self._popular_lock = threading.Lock()  # the counts and the thread counting them
         self._popular: dict[str, list[str]] = {}
         self._popular_at: float | None = None
+        self._counting: threading.Thread | None = None
 
     def for_language(self, lang: str) -> dict[str, Any]:
         """``{"language", "greeting", "suggestions": [{"title", "payload"}]}`` for ``lang`` (an unknown
@@ -94,18 +96,32 @@ class Welcome:
             return self._kb
 
     def _most_asked(self) -> dict[str, list[str]]:
-        now = time.monotonic()
-        with self._lock:
-            fresh = self._popular_at is not None and now - self._popular_at < self.settings.widget_popular_refresh
-            if fresh:
-                return self._popular
-            self._popular_at = now  # tried now: a failing store is not read again at every request
-            since = time.time() - self.settings.widget_popular_days * 86400
-            try:
-                self._popular = most_asked(self.reader, since)
-            except FaqbotError as exc:
-                log.error("cannot count the most asked FAQs for the widget (the last counts stay): %s", exc)
-            return self._popular
+        """The latest counts. When they are stale, one thread counts again; a request waits for it at most
+        ``http_timeout`` seconds (a large tracker store may take longer: the request then gets the previous
+        counts, none on a first start, and the next requests get the new ones)."""
+        with self._popular_lock:
+            now = time.monotonic()
+            stale = self._popular_at is None or now - self._popular_at >= self.settings.widget_popular_refresh
+            if stale and self._counting is None:
+                self._popular_at = now  # tried now: a failing store is not read again at every request
+                self._counting = threading.Thread(target=self._count, name="widget-popular", daemon=True)
+                self._counting.start()
+            counting = self._counting
+        if counting is not None:
+            counting.join(timeout=self.settings.http_timeout)
+        return self._popular
+
+    def _count(self) -> None:
+        since = time.time() - self.settings.widget_popular_days * 86400
+        try:
+            self._popular = most_asked(self.reader, since)
+        except FaqbotError as exc:
+            log.error("cannot count the most asked FAQs for the widget (the last counts stay): %s", exc)
+        except Exception:  # noqa: BLE001 - a thread's failure must be logged, not lost
+            log.exception("counting the most asked FAQs for the widget failed (the last counts stay)")
+        finally:
+            with self._popular_lock:
+                self._counting = None
 
 
 def _stamp(root: Path) -> tuple[tuple[str, int, int], ...]:

@@ -5,14 +5,17 @@ else the FAQs most asked in the customer's language, counted from Rasa's real tr
 from __future__ import annotations
 
 import logging
+import time
 
 import pytest
 import yaml
 
+from bot.analytics.conversations import TrackerReader
 from bot.kb.loader import load_knowledge_base
 from bot.rasa.names import choose_payload
 from bot.settings import PROJECT_ROOT, Settings
 from bot.web import create_app
+from bot.web.welcome import Welcome
 from tests.conftest import write_faqs
 from tests.unit.test_conversations import T0, Conversation, save_conversations
 
@@ -179,3 +182,26 @@ def test_a_knowledge_base_without_the_file_is_as_before(settings):
     assert kb.suggested == () and not [p for p in kb.problems if p.check == "suggested"]
     pick(settings, "suggested: [returns-how, order-tracking]\n")
     assert load_knowledge_base(settings.kb_dir, settings.languages).suggested == ("returns-how", "order-tracking")
+
+
+class SlowReader(TrackerReader):
+    """Rasa's real tracker store, read as slowly as a large one would be."""
+
+    def __init__(self, *args, delay: float, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.delay = delay
+
+    def iter_questions(self, *args, **kwargs):
+        time.sleep(self.delay)
+        return super().iter_questions(*args, **kwargs)
+
+
+def test_a_slow_count_does_not_hold_the_panel_and_is_used_once_done(settings):
+    db = save_conversations(settings.var_dir / "t.db", [Conversation("a", T0).answered("x", "returns-how", 0.9)])
+    quick = settings.replace(http_timeout=0.2, widget_popular_days=1e6)
+    welcome = Welcome(quick, reader=SlowReader(db, delay=1.0))
+    started = time.monotonic()
+    assert welcome.for_language("en")["suggestions"] == []  # the count is not done: nothing yet
+    assert time.monotonic() - started < 0.9
+    time.sleep(1.5)
+    assert [s["title"] for s in welcome.for_language("en")["suggestions"]] == ["How do I return an item?"]
