@@ -34,9 +34,6 @@ from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
-#: How many suggestions a deployment may configure at most (FAQBOT_WIDGET_SUGGESTIONS is clamped to it).
-MAX_SUGGESTIONS = 10
-
 
 class Welcome:
     """The greeting and suggested questions per language, for one process's settings (thread-safe)."""
@@ -69,7 +66,7 @@ class Welcome:
 
     def suggestions(self, lang: str) -> list[dict[str, str]]:
         """The suggested questions in ``lang``: the editors' pick, else the most asked FAQs."""
-        limit = max(0, min(self.settings.widget_suggestions, MAX_SUGGESTIONS))
+        limit = self.settings.widget_suggestions  # 0 to MAX_WIDGET_SUGGESTIONS (bot/settings.py checks)
         kb = self._knowledge_base()
         if kb is None or not limit:
             return []

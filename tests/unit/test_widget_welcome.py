@@ -11,9 +11,10 @@ import pytest
 import yaml
 
 from bot.analytics.conversations import TrackerReader
+from bot.errors import ConfigError
 from bot.kb.loader import load_knowledge_base
 from bot.rasa.names import choose_payload
-from bot.settings import PROJECT_ROOT, Settings
+from bot.settings import PROJECT_ROOT, Settings, from_env
 from bot.web import create_app
 from bot.web.welcome import Welcome
 from tests.conftest import write_faqs
@@ -205,3 +206,19 @@ def test_a_slow_count_does_not_hold_the_panel_and_is_used_once_done(settings):
     assert time.monotonic() - started < 0.9
     time.sleep(1.5)
     assert [s["title"] for s in welcome.for_language("en")["suggestions"]] == ["How do I return an item?"]
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"FAQBOT_WIDGET_SUGGESTIONS": "-1"},
+        {"FAQBOT_WIDGET_SUGGESTIONS": "11"},
+        {"FAQBOT_WIDGET_SUGGESTIONS": "four"},
+        {"FAQBOT_WIDGET_POPULAR_DAYS": "0"},
+        {"FAQBOT_WIDGET_POPULAR_REFRESH": "-5"},
+    ],
+)
+def test_settings_out_of_range_are_refused_by_name(env):
+    with pytest.raises(ConfigError, match=next(iter(env))):
+        from_env(env)
+    assert from_env({"FAQBOT_WIDGET_SUGGESTIONS": "0"}).widget_suggestions == 0
