@@ -117,6 +117,9 @@ def _origins(name: str, raw: str, default: Any) -> tuple[str, ...]:
     return origins
 
 
+#: The most suggested questions the widget's empty panel may show (FAQBOT_WIDGET_SUGGESTIONS).
+MAX_WIDGET_SUGGESTIONS = 10
+
 #: The parser of each declared type (``from __future__ import annotations``: types are their text).
 PARSERS: dict[str, Parser] = {
     "str": lambda name, raw, default: raw,
@@ -327,6 +330,12 @@ class Settings:
     widget_feedback_limit: tuple[int, float] = setting("FAQBOT_WIDGET_FEEDBACK_LIMIT", (60, 60.0), parse=_rate)
     widget_history_limit: tuple[int, float] = setting("FAQBOT_WIDGET_HISTORY_LIMIT", (60, 60.0), parse=_rate)
     widget_message_limit: tuple[int, float] = setting("FAQBOT_WIDGET_MESSAGE_LIMIT", (5, 600.0), parse=_rate)
+    #: Suggested questions the widget shows on an empty panel: the editors' pick (knowledge_base/widget.yml),
+    #: else the FAQs most asked in the customer's language over the last ``widget_popular_days`` days,
+    #: counted again at most every ``widget_popular_refresh`` seconds (bot/web/welcome.py).
+    widget_suggestions: int = setting("FAQBOT_WIDGET_SUGGESTIONS", 4)  # 0 to MAX_WIDGET_SUGGESTIONS
+    widget_popular_days: float = setting("FAQBOT_WIDGET_POPULAR_DAYS", 30.0)
+    widget_popular_refresh: float = setting("FAQBOT_WIDGET_POPULAR_REFRESH", 600.0)
     # Agents' replies by email (bot/handoff/mail.py, docs/handoff.md)
     #: The SMTP server that sends them; empty: no email (then a message left while the bot was
     #: offline cannot be answered, and the desk says so).
@@ -500,6 +509,10 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
             raise ConfigError(f"{name}={url!r} is not an http:// or https:// address")
     if settings.max_request_bytes < settings.max_message_chars:
         raise ConfigError("FAQBOT_MAX_REQUEST_BYTES must be at least FAQBOT_MAX_MESSAGE_CHARS")
+    if not 0 <= settings.widget_suggestions <= MAX_WIDGET_SUGGESTIONS:
+        raise ConfigError(f"FAQBOT_WIDGET_SUGGESTIONS must be 0 to {MAX_WIDGET_SUGGESTIONS}")
+    if settings.widget_popular_days <= 0 or settings.widget_popular_refresh <= 0:
+        raise ConfigError("FAQBOT_WIDGET_POPULAR_DAYS and FAQBOT_WIDGET_POPULAR_REFRESH must be greater than 0")
     return settings
 
 
