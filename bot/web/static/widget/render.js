@@ -50,7 +50,7 @@ const PURIFY_CONFIG = {
 };
 
 // Raw HTML in a message is shown as typed, never interpreted: FAQ answers and agents' replies are
-// markdown only, as the editor's preview renders them (markdown-it with html off). An agent who
+// markdown only (the editor's preview renders them with this same code). An agent who
 // types "<b>late</b>" or "send us <your order number>" is read literally, not as an empty bubble.
 function escapeHtml(text) {
   return String(text).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
@@ -66,8 +66,9 @@ function literalHtml(token) {
 /**
  * Bot text -> sanitised HTML, with the page's marked and DOMPurify as they are now (load them first);
  * the function returns null when they are missing or fail, and the text is then shown as plain text.
+ * The knowledge editor's preview imports it (bot/web/static/editor.js): answers look there as they do here.
  */
-function markdownRenderer() {
+export function markdownRenderer() {
   let markdown = null; // {parse(text) -> html}
   let purify = null; // our own DOMPurify instance (its hooks do not touch the page's)
   try {
