@@ -114,6 +114,18 @@ CREATE TABLE IF NOT EXISTS login_failures (
 );
 CREATE INDEX IF NOT EXISTS login_failures_address ON login_failures (address, at);
 CREATE INDEX IF NOT EXISTS login_failures_username ON login_failures (username, at);
+
+-- HTTP API tokens (bot/storage/tokens.py): each acts as its desk user; the table keeps the token's SHA-256.
+CREATE TABLE IF NOT EXISTS api_tokens (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    token_hash TEXT NOT NULL UNIQUE,
+    username TEXT NOT NULL,
+    name TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    last_used_at REAL,
+    revoked_at REAL
+);
+CREATE INDEX IF NOT EXISTS api_tokens_user ON api_tokens (username);
 """
 
 #: Columns added to ``handoff_tickets`` after its first release (issue #2):
