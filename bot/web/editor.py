@@ -21,7 +21,7 @@ from bot.analytics.conversations import TrackerReader
 from bot.editing.drafts import add_alternate, write_draft
 from bot.editing.faqs import append_faq, fields_of, remove_faq, update_faq
 from bot.editing.history import commit_file, content_hash, history, in_git, safe_path, text_at, write_file
-from bot.editing.saving import SaveRefused, file_problems, lang_of, save_text
+from bot.editing.saving import SaveRefused, file_problems, kb_lock, lang_of, save_text
 from bot.editing.watch import read_status
 from bot.errors import FaqbotError, KnowledgeBaseError
 from bot.kb.loader import load_knowledge_base
@@ -280,15 +280,19 @@ def publish() -> ResponseReturnValue:
     s = settings()
     source = safe_path(s.kb_dir, relative)
     target = safe_path(s.kb_dir, f"{parts[1]}/{parts[2]}")
-    if target.exists():
-        raise KnowledgeBaseError(f"{parts[1]}/{parts[2]} already exists: rename the draft first")
-    text = source.read_text(encoding="utf-8")
-    write_file(target, text)
-    kb = load_knowledge_base(s.kb_dir, s.languages)
-    errors = [p for p in kb.errors if p.path.endswith(f"{parts[1]}/{parts[2]}") or "duplicate id" in p.message]
-    if errors:
-        target.unlink()
-        return jsonify(error="the draft does not fit the KB yet", problems=[p.to_dict() for p in errors]), 422
-    source.unlink()
-    commit = _commit_as_editor(target, f"KB: publish {parts[1]}/{parts[2]}")
+    with kb_lock(s):  # as every other writer of the KB (bot/editing/saving.py)
+        if target.exists():
+            raise KnowledgeBaseError(f"{parts[1]}/{parts[2]} already exists: rename the draft first")
+        text = source.read_text(encoding="utf-8")
+        unsafe = [p for p in file_problems(text, parts[1], relative)[0] if p.severity == "error"]
+        if unsafe:
+            return jsonify(error="the draft has errors", problems=[p.to_dict() for p in unsafe]), 422
+        write_file(target, text)
+        kb = load_knowledge_base(s.kb_dir, s.languages)
+        errors = [p for p in kb.errors if p.path.endswith(f"{parts[1]}/{parts[2]}") or "duplicate id" in p.message]
+        if errors:
+            target.unlink()
+            return jsonify(error="the draft does not fit the KB yet", problems=[p.to_dict() for p in errors]), 422
+        source.unlink()
+        commit = _commit_as_editor(target, f"KB: publish {parts[1]}/{parts[2]}")
     return jsonify(saved=f"{parts[1]}/{parts[2]}", commit=commit), 201

@@ -228,6 +228,12 @@ def test_inbox_adds_an_alternate_or_starts_a_draft_and_drafts_are_published(app)
     assert draft.status_code == 201
     relative = draft.get_json()["file"]
     assert relative.startswith("drafts/en/") and relative in client.get("/editor/").get_data(as_text=True)
+    unsafe = client.post(
+        "/editor/inbox/draft", json={"lang": "en", "question": "Gift wrap?", "answer": "[Yes](javascript:alert(1))"}
+    ).get_json()["file"]
+    refused = client.post("/editor/publish", json={"file": unsafe})
+    assert refused.status_code == 422 and refused.get_json()["problems"][0]["check"] == "unsafe-link"
+    assert (settings.kb_dir / unsafe).exists() and not (settings.kb_dir / "en" / Path(unsafe).name).exists()
     published = client.post("/editor/publish", json={"file": relative})
     assert published.status_code == 201
     kb = load_knowledge_base(settings.kb_dir, settings.languages)
