@@ -26,6 +26,7 @@ from bot.retrieval.service import FaqService
 from bot.settings import Settings
 from bot.storage.accounts import LoginThrottle, UserStore
 from bot.storage.feedback import FeedbackStore
+from bot.storage.tokens import ApiTokenStore
 
 
 class Services:
@@ -115,6 +116,11 @@ class Services:
             session_seconds=s.session_hours * 3600.0,
             idle_seconds=s.session_idle_minutes * 60.0,
         )
+
+    @functools.cached_property
+    def token_store(self) -> ApiTokenStore:
+        """The HTTP API's tokens."""
+        return ApiTokenStore(self.settings.database, timeout=self.settings.http_timeout)
 
     @functools.cached_property
     def login_throttle(self) -> LoginThrottle:

@@ -263,6 +263,8 @@ class Settings:
     ranking: Ranking = Ranking()
     # Dialogue
     max_message_chars: int = setting("FAQBOT_MAX_MESSAGE_CHARS", 5000)
+    #: The unanswered inbox sets longer texts apart as junk: a question an FAQ should learn is shorter.
+    inbox_max_question_chars: int = setting("FAQBOT_INBOX_MAX_QUESTION_CHARS", 200)
     failed_answers_before_handoff: int = setting("FAQBOT_FAILURES_BEFORE_HANDOFF", 2)
     order_number_pattern: str = setting("FAQBOT_ORDER_NUMBER_PATTERN", r"\b[A-Za-z]{2}-?\d{5,8}\b")
     # Services

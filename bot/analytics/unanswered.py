@@ -27,6 +27,7 @@ import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from bot.analytics.conversations import AskedQuestion, TrackerReader, iso_time
+from bot.analytics.junk import junk_reason
 from bot.errors import FaqbotError
 from bot.rasa.tracker import tracker_location
 from bot.retrieval.calibration import dense_trust
@@ -77,7 +78,8 @@ class Cluster:
     most asked). ``texts`` are the distinct wordings, most asked first;
     ``count`` counts every time one was asked; ``outcomes`` how often the bot
     asked "did you mean" (clarify), offered a person (handoff) or a handoff
-    started (handed_off).
+    started (handed_off). ``junk`` says why the representative is not a question an FAQ should
+    learn (bot/analytics/junk.py: markup, only links, gibberish, too long), "" when it is one.
     """
 
     id: str
@@ -90,6 +92,7 @@ class Cluster:
     conversations: int
     outcomes: tuple[tuple[str, int], ...]
     hint: FaqHint | None = None
+    junk: str = ""
 
     @property
     def examples(self) -> tuple[str, ...]:
@@ -108,6 +111,7 @@ class Cluster:
             "conversations": self.conversations,
             "outcomes": dict(self.outcomes),
             "hint": self.hint.to_dict() if self.hint else None,
+            "junk": self.junk or None,
         }
 
 
@@ -138,22 +142,25 @@ def cluster_questions(
     threshold: float = DEFAULT_THRESHOLD,
     backgrounds: Mapping[str, float] | None = None,
     lexical_threshold: float = LEXICAL_THRESHOLD,
+    max_chars: int | None = None,
 ) -> list[Cluster]:
     """Group questions by meaning, per language; the most asked clusters first (no hints yet).
 
     ``backgrounds`` is the embedding's typical cosine between unrelated texts per
     language (the live index knows it); where it is not given it is estimated
-    from the questions.
+    from the questions. Junk (bot/analytics/junk.py; longer than ``max_chars``
+    counts too) is grouped apart from real questions, and its clusters say why.
     """
-    by_lang: dict[str, dict[str, _Wording]] = {}
+    by_lang: dict[tuple[str, bool], dict[str, _Wording]] = {}
     for question in sorted(questions, key=lambda q: (q.timestamp, q.event_id)):
         key = normalize(question.text, question.lang).strip()
         if not key:
             continue
-        wordings = by_lang.setdefault(question.lang, {})
+        junk = junk_reason(question.text, max_chars) is not None
+        wordings = by_lang.setdefault((question.lang, junk), {})
         wordings.setdefault(key, _Wording(key, [])).asked.append(question)
     clusters = []
-    for lang, wordings in sorted(by_lang.items()):
+    for (lang, _junk), wordings in sorted(by_lang.items()):
         # Most asked first (then earliest): they found and name the clusters.
         ordered = sorted(wordings.values(), key=lambda w: -len(w.asked))
         background = (backgrounds or {}).get(lang)
@@ -167,7 +174,7 @@ def cluster_questions(
         else:
             log.info("%s: the embedding does not separate its texts (%.2f): clustering on characters", lang, background)
             groups = _leader_clusters(_char_vectors([w.key for w in ordered]), lexical_threshold)
-        clusters += [_cluster(lang, [ordered[i] for i in members]) for members in groups]
+        clusters += [_cluster(lang, [ordered[i] for i in members], max_chars) for members in groups]
     clusters.sort(key=lambda c: (-c.count, -c.last_seen, c.id))
     return clusters
 
@@ -212,7 +219,7 @@ def _leader_clusters(vectors: np.ndarray, threshold: float) -> list[list[int]]:
     return members
 
 
-def _cluster(lang: str, wordings: Sequence[_Wording]) -> Cluster:
+def _cluster(lang: str, wordings: Sequence[_Wording], max_chars: int | None = None) -> Cluster:
     asked = [q for w in wordings for q in w.asked]
     outcomes = {
         CLARIFY: sum(1 for q in asked if q.band == CLARIFY),
@@ -230,6 +237,7 @@ def _cluster(lang: str, wordings: Sequence[_Wording]) -> Cluster:
         last_seen=max(q.timestamp for q in asked),
         conversations=len({q.conversation_id for q in asked}),
         outcomes=tuple(outcomes.items()),
+        junk=junk_reason(texts[0], max_chars) or "",
     )
 
 
@@ -330,7 +338,8 @@ def unanswered_clusters(
     questions = [q for q in reader.questions(since, until, lang) if q.unanswered]
     if not questions:
         return []
+    limit = settings.inbox_max_question_chars
     if service is None:
-        return cluster_questions(questions, embedder, threshold)
-    clusters = cluster_questions(questions, embedder, threshold, index_backgrounds(service, embedder))
+        return cluster_questions(questions, embedder, threshold, max_chars=limit)
+    clusters = cluster_questions(questions, embedder, threshold, index_backgrounds(service, embedder), max_chars=limit)
     return with_hints(clusters, service)

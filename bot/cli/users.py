@@ -1,4 +1,4 @@
-"""``faqbot user``: desk accounts (agents, editors, admins).
+"""``faqbot user``: desk accounts (agents, editors, admins) and the HTTP API tokens that act as them.
 
 Changing a password, a role or disabling a user signs that user out
 everywhere (their sessions are deleted; bot/storage/accounts.py).
@@ -39,6 +39,15 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         cmd.set_defaults(func=cmd_disable, disabled=disabled)
     listing = sub.add_parser("list", help="list users")
     listing.set_defaults(func=cmd_list)
+    token = sub.add_parser("token", help="create an HTTP API token acting as a user (printed once; docs/api.md)")
+    token.add_argument("username")
+    token.add_argument("--name", required=True, help="who uses it, e.g. 'cms' or 'helpdesk'")
+    token.set_defaults(func=cmd_token)
+    tokens = sub.add_parser("tokens", help="list HTTP API tokens (never their secrets)")
+    tokens.set_defaults(func=cmd_tokens)
+    revoke = sub.add_parser("revoke-token", help="stop an HTTP API token for good")
+    revoke.add_argument("token_id", type=int)
+    revoke.set_defaults(func=cmd_revoke_token)
 
 
 def _password(args: argparse.Namespace) -> str:
@@ -82,4 +91,26 @@ def cmd_list(args: argparse.Namespace, services: Services) -> int:
     for user in services.user_store.users():
         state = " (disabled)" if user.disabled else ""
         print(f"{user.username:20} {user.role:7} {user.display_name}{state}")
+    return 0
+
+
+def cmd_token(args: argparse.Namespace, services: Services) -> int:
+    token, secret = services.token_store.create(args.username, args.name)
+    print(f"token {token.id} ({token.name}) acts as {token.username}; keep it secret, it is not shown again:")
+    print(secret)
+    return 0
+
+
+def cmd_tokens(args: argparse.Namespace, services: Services) -> int:
+    for token in services.token_store.tokens():
+        state = "revoked" if token.revoked_at else ("never used" if token.last_used_at is None else "in use")
+        print(f"{token.id:5} {token.username:20} {token.name:24} {state}")
+    return 0
+
+
+def cmd_revoke_token(args: argparse.Namespace, services: Services) -> int:
+    if not services.token_store.revoke(args.token_id):
+        print(f"faqbot: there is no live token {args.token_id}", file=sys.stderr)
+        return 1
+    print(f"token {args.token_id} revoked")
     return 0

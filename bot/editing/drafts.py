@@ -14,6 +14,7 @@ import time
 import unicodedata
 from pathlib import Path
 
+from bot.analytics.junk import junk_reason
 from bot.editing.history import write_file
 from bot.errors import KnowledgeBaseError
 from bot.kb.parser import parse_file, parse_text
@@ -55,14 +56,18 @@ def write_draft(drafts_dir: Path, lang: str, question: str, answer: str, source:
     return path
 
 
-def add_alternate(kb_dir: Path, lang: str, faq_id: str, phrasing: str) -> Path:
+def add_alternate(kb_dir: Path, lang: str, faq_id: str, phrasing: str, max_chars: int | None = None) -> Path:
     """Add ``phrasing`` to the alternates of FAQ ``faq_id`` in ``lang``; returns the file changed.
 
-    Does nothing (but still returns the file) when the FAQ already has that phrasing.
+    Does nothing (but still returns the file) when the FAQ already has that phrasing. Refuses junk
+    (bot/analytics/junk.py: markup, only links, gibberish, longer than ``max_chars``) with the reason.
     """
     phrasing = " ".join(phrasing.split())
     if not phrasing:
         raise KnowledgeBaseError("the alternate is empty")
+    reason = junk_reason(phrasing, max_chars)
+    if reason:
+        raise KnowledgeBaseError(f"not added: the text looks like junk ({reason}), not a customer's question")
     for path in sorted((kb_dir / lang).rglob("*.md")):
         entries, _ = parse_file(path, lang)
         entry = next((e for e in entries if e.id == faq_id), None)

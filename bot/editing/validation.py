@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.editing import checks, editor_tests
+from bot.editing import checks, editor_tests, markup
 from bot.kb.loader import load_knowledge_base
 from bot.kb.models import KbProblem, KnowledgeBase
 from bot.retrieval.embedder import Embedder
@@ -30,6 +30,9 @@ CHECKS = (
     "broken-link",
     "self-link",
     "too-long",
+    "raw-html",
+    "unsafe-link",
+    "dead-link",
     "tests",
 )
 
@@ -121,6 +124,7 @@ def validate(
     problems += checks.stale_translations(kb, settings.default_language, commit_time)
     problems += checks.broken_links(kb)
     problems += checks.too_long(kb)
+    problems += markup.answer_safety(kb.entries)
     outcomes: list[editor_tests.TestOutcome] = []
     tests_path = settings.kb_dir / editor_tests.TESTS_FILE
     shown = _shown(tests_path, settings.kb_dir)

@@ -189,9 +189,15 @@ def _build_entry(block: _Block, lang: str, path: str) -> tuple[FaqEntry | None, 
         channels=tuple(meta.get("channels") or ()),
         audience=tuple(meta.get("audience") or ()),
         updated=str(meta.get("updated") or ""),
-        lines=dict(lines, meta=block.meta_line),
+        lines=dict(lines, meta=block.meta_line, answer=_answer_line(block)),
     )
     return entry, problems
+
+
+def _answer_line(block: _Block) -> int:
+    """The file line where the answer's text starts (after the closing fence and blank lines)."""
+    first = next((n for n, line in enumerate(block.answer_lines) if line.strip()), 0)
+    return block.meta_end + 1 + first
 
 
 def _safe_load(text: str) -> Any:

@@ -144,16 +144,16 @@ def render_meta(entry: FaqEntry) -> list[str]:
     for key in ("tags", "related", "channels", "audience"):
         values = getattr(entry, key)
         if values:
-            lines.append(f"{key}: [{', '.join(_scalar(v) for v in values)}]")
+            lines.append(f"{key}: [{', '.join(yaml_scalar(v) for v in values)}]")
     if entry.updated:
         lines.append(f"updated: {entry.updated}")
     if entry.alternates:
         lines.append("alternates:")
-        lines.extend(f"  - {_scalar(a)}" for a in entry.alternates)
+        lines.extend(f"  - {yaml_scalar(a)}" for a in entry.alternates)
     return lines
 
 
-def _scalar(text: str) -> str:
+def yaml_scalar(text: str) -> str:
     """``text`` as a YAML scalar: plain when that reads back the same, else double-quoted."""
     try:
         plain = yaml.safe_load(f"- {text}") == [text] and yaml.safe_load(f"[{text}]") == [text]

@@ -170,6 +170,21 @@ login_failures = sa.Table(
     sqlite_autoincrement=True,
 )
 
+#: HTTP API tokens (bot/storage/tokens.py): each acts as its desk user; the table keeps the token's SHA-256.
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    _id(),
+    sa.Column("token_hash", sa.Text, nullable=False, unique=True),
+    sa.Column("username", sa.Text, nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("last_used_at", sa.Float),
+    sa.Column("revoked_at", sa.Float),
+    sa.Index("api_tokens_user", "username"),
+    sqlite_autoincrement=True,
+)
+
 #: Votes on the bot's FAQ answers (bot/storage/feedback.py).
 answer_feedback = sa.Table(
     "answer_feedback",

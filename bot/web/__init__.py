@@ -59,7 +59,7 @@ def create_app(
         hops = settings.proxy_hops
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 
-    from bot.web import api, auth, dashboard, desk, editor, health, shop, widget_api
+    from bot.web import api, api_v1, auth, dashboard, desk, editor, health, shop, widget_api
 
     app.register_blueprint(shop.bp)
     app.register_blueprint(auth.bp)
@@ -67,6 +67,7 @@ def create_app(
     app.register_blueprint(editor.bp)
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(api_v1.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(widget_api.bp)
     app.jinja_env.globals["csrf_token"] = auth.csrf_token

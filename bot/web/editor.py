@@ -16,11 +16,12 @@ from typing import Any
 
 from flask import Blueprint, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
-from markdown_it import MarkdownIt
 
 from bot.analytics.conversations import TrackerReader
 from bot.editing.drafts import add_alternate, write_draft
+from bot.editing.faqs import append_faq, fields_of, remove_faq, update_faq
 from bot.editing.history import commit_file, content_hash, history, in_git, safe_path, text_at, write_file
+from bot.editing.saving import SaveRefused, file_problems, kb_lock, lang_of, save_text
 from bot.editing.watch import read_status
 from bot.errors import FaqbotError, KnowledgeBaseError
 from bot.kb.loader import load_knowledge_base
@@ -32,20 +33,23 @@ from bot.web.common import services, settings
 bp = Blueprint("editor", __name__, url_prefix="/editor")
 
 HIT_WINDOW_DAYS = 30
-_markdown = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
 
 
 @bp.errorhandler(KnowledgeBaseError)
 def refused(exc: KnowledgeBaseError) -> ResponseReturnValue:
+    if isinstance(exc, SaveRefused):
+        return jsonify(error=str(exc), problems=[p.to_dict() for p in exc.problems]), exc.status
     return jsonify(error=str(exc)), 400
 
 
 def _lang_of(relative: str) -> str:
-    parts = Path(relative).parts
-    lang = parts[1] if parts[0] == "drafts" and len(parts) > 2 else parts[0]
-    if lang not in settings().languages:
-        raise KnowledgeBaseError(f"{relative!r} is not in a language folder ({', '.join(settings().languages)})")
-    return lang
+    return lang_of(settings(), relative)
+
+
+def _author() -> tuple[str, str]:
+    user = current_user()
+    assert user is not None
+    return user.display_name, f"{user.username}@faqbot"
 
 
 def hit_counts(days: int = HIT_WINDOW_DAYS) -> tuple[dict[tuple[str, str], int], str | None]:
@@ -63,16 +67,8 @@ def hit_counts(days: int = HIT_WINDOW_DAYS) -> tuple[dict[tuple[str, str], int],
     return dict(counts), None
 
 
-def _problems(text: str, lang: str, relative: str) -> tuple[list[dict[str, Any]], bool]:
-    """The file's problems, and whether it may be written (no errors, at least one FAQ)."""
-    entries, problems = parse_text(text, lang, relative)
-    return [p.to_dict() for p in problems], bool(entries) and not any(p.severity == "error" for p in problems)
-
-
 def _commit_as_editor(path: Path, message: str) -> str | None:
-    user = current_user()
-    assert user is not None
-    return commit_file(path, message, user.display_name, f"{user.username}@faqbot")
+    return commit_file(path, message, *_author())
 
 
 @bp.get("/")
@@ -129,43 +125,57 @@ def edit() -> str:
 @bp.post("/preview")
 @login_required("editor")
 def preview() -> ResponseReturnValue:
-    """The answers rendered as customers see them, and every problem with its line."""
+    """The file's FAQs as the form edits them, and every problem with its line. The page renders the answers
+    with the widget's own renderer (bot/web/static/widget/render.js), so they look as customers see them."""
     data = request.get_json(silent=True) or {}
     relative, text = str(data.get("file") or ""), str(data.get("text") or "")
     safe_path(settings().kb_dir, relative)
     lang = _lang_of(relative)
-    entries, problems = parse_text(text, lang, relative)
+    entries, _ = parse_text(text, lang, relative)
+    problems, _ = file_problems(text, lang, relative)
     return jsonify(
         problems=[p.to_dict() for p in problems],
-        entries=[
-            {
-                "id": e.id,
-                "question": e.question,
-                "line": e.line,
-                "alternates": list(e.alternates),
-                "html": _markdown.render(e.answer),
-            }
-            for e in entries
-        ],  # fmt: skip
+        entries=[{"id": e.id, "line": e.line, **fields_of(e)} for e in entries],
     )
+
+
+@bp.post("/compose")
+@login_required("editor")
+def compose() -> ResponseReturnValue:
+    """The file's text with the form's FAQs applied (``faqs``: ``{id, fields}``, ``new`` or ``delete``);
+    only what changed is rewritten, so an unchanged form gives the text back byte for byte. Saves nothing."""
+    data = request.get_json(silent=True) or {}
+    relative, text = str(data.get("file") or ""), str(data.get("text") or "").replace("\r\n", "\n")
+    safe_path(settings().kb_dir, relative)
+    lang = _lang_of(relative)
+    faqs = data.get("faqs")
+    if not isinstance(faqs, list) or not all(isinstance(f, dict) for f in faqs):
+        raise KnowledgeBaseError("faqs must be a list of {id, fields}")
+    for faq in faqs:
+        faq_id, fields = str(faq.get("id") or "").strip(), faq.get("fields") or {}
+        if not isinstance(fields, dict):
+            raise KnowledgeBaseError(f"the fields of {faq_id!r} must be an object")
+        if faq.get("delete"):
+            text = remove_faq(text, lang, relative, faq_id)
+        elif faq.get("new"):
+            text = append_faq(text, lang, relative, faq_id, fields)
+        else:
+            text = update_faq(text, lang, relative, faq_id, fields)
+    problems, _ = file_problems(text, lang, relative)
+    return jsonify(text=text, problems=[p.to_dict() for p in problems])
 
 
 @bp.post("/save")
 @login_required("editor")
 def save() -> ResponseReturnValue:
     data = request.get_json(silent=True) or {}
-    relative, text = str(data.get("file") or ""), str(data.get("text") or "").replace("\r\n", "\n")
-    path = safe_path(settings().kb_dir, relative)
-    lang = _lang_of(relative)
-    problems, valid = _problems(text, lang, relative)
-    if not valid:
-        return jsonify(error="the file has errors or no FAQ: nothing was saved", problems=problems), 422
-    current = path.read_text(encoding="utf-8") if path.exists() else ""
-    if str(data.get("base") or "") != content_hash(current):
-        return jsonify(error="someone changed this file since you opened it: reload it and redo your edit"), 409
-    write_file(path, text)
-    commit = _commit_as_editor(path, f"KB: edit {relative} (web editor)")
-    return jsonify(saved=relative, base=content_hash(text), commit=commit, problems=problems)
+    relative, text = str(data.get("file") or ""), str(data.get("text") or "")
+    saved = save_text(
+        settings(), relative, text, str(data.get("base") or ""), _author(), f"KB: edit {relative} (web editor)"
+    )
+    return jsonify(
+        saved=saved.file, base=saved.base, commit=saved.commit, problems=[p.to_dict() for p in saved.problems]
+    )
 
 
 @bp.get("/try")
@@ -207,12 +217,8 @@ def rollback() -> ResponseReturnValue:
     relative, commit = str(data.get("file") or ""), str(data.get("commit") or "")
     path = safe_path(settings().kb_dir, relative)
     old = text_at(path, commit)
-    problems, valid = _problems(old, _lang_of(relative), relative)
-    if not valid:
-        return jsonify(error="that version does not pass the checks any more", problems=problems), 422
-    write_file(path, old)
-    new = _commit_as_editor(path, f"KB: roll back {relative} to {commit[:10]}")
-    return jsonify(saved=relative, base=content_hash(old), commit=new, text=old)
+    saved = save_text(settings(), relative, old, None, _author(), f"KB: roll back {relative} to {commit[:10]}")
+    return jsonify(saved=relative, base=saved.base, commit=saved.commit, text=old)
 
 
 @bp.get("/inbox")
@@ -228,7 +234,14 @@ def inbox() -> str:
         )
     except (FaqbotError, ValueError) as exc:
         clusters, error = [], str(exc)
-    return render_template("editor_inbox.html", clusters=clusters, error=error, since=since, user=current_user())
+    return render_template(
+        "editor_inbox.html",
+        clusters=[c for c in clusters if not c.junk],
+        junk=[c for c in clusters if c.junk],
+        error=error,
+        since=since,
+        user=current_user(),
+    )
 
 
 @bp.post("/inbox/alternate")
@@ -238,7 +251,7 @@ def inbox_alternate() -> ResponseReturnValue:
     lang, faq_id, question = str(data.get("lang") or ""), str(data.get("faq_id") or ""), str(data.get("question") or "")
     if lang not in settings().languages:
         raise KnowledgeBaseError(f"unknown language {lang!r}")
-    path = add_alternate(settings().kb_dir, lang, faq_id.strip(), question)
+    path = add_alternate(settings().kb_dir, lang, faq_id.strip(), question, settings().inbox_max_question_chars)
     _commit_as_editor(path, f"KB: add an alternate to {faq_id} from the inbox")
     return jsonify(file=str(path.relative_to(settings().kb_dir)), faq_id=faq_id), 201
 
@@ -267,15 +280,19 @@ def publish() -> ResponseReturnValue:
     s = settings()
     source = safe_path(s.kb_dir, relative)
     target = safe_path(s.kb_dir, f"{parts[1]}/{parts[2]}")
-    if target.exists():
-        raise KnowledgeBaseError(f"{parts[1]}/{parts[2]} already exists: rename the draft first")
-    text = source.read_text(encoding="utf-8")
-    write_file(target, text)
-    kb = load_knowledge_base(s.kb_dir, s.languages)
-    errors = [p for p in kb.errors if p.path.endswith(f"{parts[1]}/{parts[2]}") or "duplicate id" in p.message]
-    if errors:
-        target.unlink()
-        return jsonify(error="the draft does not fit the KB yet", problems=[p.to_dict() for p in errors]), 422
-    source.unlink()
-    commit = _commit_as_editor(target, f"KB: publish {parts[1]}/{parts[2]}")
+    with kb_lock(s):  # as every other writer of the KB (bot/editing/saving.py)
+        if target.exists():
+            raise KnowledgeBaseError(f"{parts[1]}/{parts[2]} already exists: rename the draft first")
+        text = source.read_text(encoding="utf-8")
+        unsafe = [p for p in file_problems(text, parts[1], relative)[0] if p.severity == "error"]
+        if unsafe:
+            return jsonify(error="the draft has errors", problems=[p.to_dict() for p in unsafe]), 422
+        write_file(target, text)
+        kb = load_knowledge_base(s.kb_dir, s.languages)
+        errors = [p for p in kb.errors if p.path.endswith(f"{parts[1]}/{parts[2]}") or "duplicate id" in p.message]
+        if errors:
+            target.unlink()
+            return jsonify(error="the draft does not fit the KB yet", problems=[p.to_dict() for p in errors]), 422
+        source.unlink()
+        commit = _commit_as_editor(target, f"KB: publish {parts[1]}/{parts[2]}")
     return jsonify(saved=f"{parts[1]}/{parts[2]}", commit=commit), 201

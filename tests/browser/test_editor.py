@@ -46,7 +46,8 @@ def test_editor_edits_checks_saves_and_the_bot_answers_with_the_edit(bot_servers
         marker = f"Tip {uuid.uuid4().hex[:6]}: track it under *My returns*."
         edited = original.replace(OLD, f"{OLD}\n\n{marker}")
 
-        # A broken edit: the checks say where, and saving is refused.
+        # A broken edit in the raw markdown view: the checks say where, and saving is refused.
+        page.click("#tab-raw")
         page.fill("#source", edited.replace("id: returns-refund-time", "id: Returns Refund"))
         page.wait_for_selector("#problems li.error")
         assert "Returns Refund" in page.locator("#problems").inner_text()

@@ -661,6 +661,7 @@ def test_faq_text_from_the_editor_in_the_editor_the_widget_and_the_desk(bot, pag
     try:
         editor.page.goto(f"{bot.web_url}/editor/edit?file=en/zz-xss.md")
         editor.page.wait_for_selector("#editor-edit")
+        editor.page.click("#tab-raw")
         editor.page.fill("#source", faq_file(tag=BAD_TAG))  # a tag that is not a slug: refused, named
         editor.page.wait_for_selector("#problems li.error")
         editor.page.click("#save")
@@ -670,15 +671,20 @@ def test_faq_text_from_the_editor_in_the_editor_the_widget_and_the_desk(bot, pag
 
         text = faq_file()
         editor.page.fill("#source", text)
-        editor.page.wait_for_selector("#problems li.ok")
+        # The answers' raw HTML is named by the checks (a warning: the widget shows it as typed text).
+        editor.page.wait_for_function(
+            "!document.querySelector('#problems li.error') && !!document.querySelector('#problems li.warning')"
+        )
+        assert "raw HTML" in editor.page.inner_text("#problems")
         editor.page.wait_for_selector("#preview article[data-faq=zz-xss-walnut-oil] .answer")
         editor.harmless(
             "editor preview", [QUESTIONS[0], QUESTIONS[1], "zqanswer-1", "zqanswer-2", *MARKDOWN_LINK_TEXTS]
         )
         editor.page.click("#save")
         editor.page.wait_for_selector("#save-status:has-text('Saved')")
-        editor.page.reload()  # the file comes back inside the page's <textarea>
+        editor.page.reload()  # the file comes back inside the page's <textarea> and the form's inputs
         editor.page.wait_for_selector("#preview article[data-faq=zz-xss-walnut-oil] .answer")
+        editor.page.wait_for_selector(".faq-form[data-faq=zz-xss-walnut-oil]")
         assert editor.page.input_value("#source") == text
         editor.harmless("editor, the saved file reopened", [QUESTIONS[0], QUESTIONS[1]], screenshot="editor-preview")
         wait_until_answered(bot, "how do I wax my walnut tabletop", "zz-xss-walnut-wax")

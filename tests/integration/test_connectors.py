@@ -11,12 +11,15 @@ customer on it.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import re
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 import requests
@@ -48,7 +51,9 @@ class FakeProvider(LoopbackServer):
                 else:
                     body = {k: v[0] for k, v in parse_qs(raw.decode("utf-8"), keep_blank_values=True).items()}
                 url = urlsplit(self.path)
-                received.append({"path": url.path, "query": parse_qs(url.query), "body": body})
+                received.append(
+                    {"path": url.path, "query": parse_qs(url.query), "body": body, "headers": dict(self.headers)}
+                )
                 payload = json.dumps(answer(url.path, body)).encode("utf-8")
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -104,8 +109,35 @@ def twilio_provider() -> Iterator[FakeProvider]:
     provider.close()
 
 
+SLACK_TOKEN = "xoxb-test-token"
+SLACK_SECRET = "slack-signing-secret"
+MESSENGER_SECRET = "messenger-app-secret"
+MESSENGER_VERIFY = "messenger-verify-token"
+MESSENGER_PAGE_TOKEN = "messenger-page-token"
+
+
 @pytest.fixture(scope="module")
-def connector_bot(tmp_path_factory, callback_provider, telegram_provider, twilio_provider):
+def slack_provider() -> Iterator[FakeProvider]:
+    """Slack's Web API: chat.postMessage answers as Slack does."""
+    provider = FakeProvider(lambda path, body: {"ok": True, "channel": body.get("channel"), "ts": f"{time.time():.6f}"})
+    yield provider
+    provider.close()
+
+
+@pytest.fixture(scope="module")
+def messenger_provider() -> Iterator[FakeProvider]:
+    """The Graph API's Send API: /v*/me/messages answers as Facebook does."""
+    provider = FakeProvider(
+        lambda path, body: {"recipient_id": (body.get("recipient") or {}).get("id"), "message_id": "m"}
+    )
+    yield provider
+    provider.close()
+
+
+@pytest.fixture(scope="module")
+def connector_bot(
+    tmp_path_factory, callback_provider, telegram_provider, twilio_provider, slack_provider, messenger_provider
+):
     """The real bot with the connectors switched on by their variables, as `faqbot run` would."""
     from tests.servers import running_bot
 
@@ -121,6 +153,13 @@ def connector_bot(tmp_path_factory, callback_provider, telegram_provider, twilio
         env.setenv("FAQBOT_TWILIO_AUTH_TOKEN", "twilio-auth-token")
         env.setenv("FAQBOT_TWILIO_NUMBER", TWILIO_NUMBER)
         env.setenv("FAQBOT_TWILIO_API_BASE", twilio_provider.url)
+        env.setenv("FAQBOT_SLACK_TOKEN", SLACK_TOKEN)
+        env.setenv("FAQBOT_SLACK_SIGNING_SECRET", SLACK_SECRET)
+        env.setenv("FAQBOT_SLACK_API_BASE", slack_provider.url)
+        env.setenv("FAQBOT_MESSENGER_VERIFY_TOKEN", MESSENGER_VERIFY)
+        env.setenv("FAQBOT_MESSENGER_APP_SECRET", MESSENGER_SECRET)
+        env.setenv("FAQBOT_MESSENGER_PAGE_TOKEN", MESSENGER_PAGE_TOKEN)
+        env.setenv("FAQBOT_MESSENGER_API_BASE", messenger_provider.url)
         with running_bot(tmp_path_factory.mktemp("connectors-var")) as bot:
             env.undo()  # the servers have their environment; keep it from other tests
             yield bot
@@ -330,6 +369,202 @@ def test_sms_handoff_agent_reply_reaches_the_customer(connector_bot, twilio_prov
             in _sms_received(twilio_provider, phone)
         ),
         what="the agent's reply sent as an SMS",
+    )
+
+
+# --- Slack -------------------------------------------------------------------------------------
+
+
+def _slack_sent(provider: FakeProvider, *channels: str) -> list[dict[str, Any]]:
+    """What the bot posted to the customer: chat.postMessage calls to their DM or to them, in order."""
+    return [
+        r["body"]
+        for r in provider.requests
+        if r["path"] == "/chat.postMessage" and r["body"].get("channel") in channels
+    ]
+
+
+def _slack_post(bot, body: bytes, content_type: str, secret: str = SLACK_SECRET, age: float = 0) -> requests.Response:
+    """A request to the Slack webhook signed as Slack signs them (v0, HMAC-SHA256 of timestamp and body)."""
+    stamp = str(int(time.time() - age))
+    signature = "v0=" + hmac.new(secret.encode(), f"v0:{stamp}:".encode() + body, hashlib.sha256).hexdigest()
+    headers = {"Content-Type": content_type, "X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": signature}
+    return requests.post(f"{bot.settings.rasa_url}/webhooks/slack/webhook", data=body, headers=headers, timeout=60)
+
+
+def _slack_message(user: str, text: str) -> tuple[bytes, str]:
+    """A direct message from ``user`` as the Events API delivers it (body, content type)."""
+    event = {"type": "message", "channel_type": "im", "channel": f"D{user}", "user": user, "text": text, "ts": "1.1"}
+    body = {"type": "event_callback", "authorizations": [{"user_id": "UBOT"}], "event": event}
+    return json.dumps(body).encode(), "application/json"
+
+
+def _slack_say(bot, user: str, text: str) -> None:
+    body, kind = _slack_message(user, text)
+    assert _slack_post(bot, body, kind).status_code == 200
+
+
+def _slack_click(bot, user: str, value: str) -> None:
+    action = {"type": "button", "action_id": "a1", "block_id": "b1", "value": value, "text": {"type": "plain_text"}}
+    payload = {"type": "block_actions", "user": {"id": user}, "channel": {"id": f"D{user}"}, "actions": [action]}
+    body = urlencode({"payload": json.dumps(payload)}).encode()
+    assert _slack_post(bot, body, "application/x-www-form-urlencoded").status_code == 200
+
+
+def _slack_user() -> str:
+    return f"U{uuid.uuid4().hex[:10].upper()}"
+
+
+def test_slack_refuses_unsigned_forged_and_replayed_requests(connector_bot, slack_provider):
+    bot, user = connector_bot, _slack_user()
+    body, kind = _slack_message(user, "where is my order")
+    assert _slack_post(bot, body, kind, secret="forged").status_code == 400
+    assert _slack_post(bot, body, kind, age=600).status_code == 400  # a signed request replayed 10 minutes later
+    unsigned = requests.post(f"{bot.settings.rasa_url}/webhooks/slack/webhook", data=body, timeout=30, headers={
+        "Content-Type": kind})  # fmt: skip
+    assert unsigned.status_code == 400
+    time.sleep(2)  # (the bot answers Slack in the background: give a wrongly accepted message the time to show)
+    assert _slack_sent(slack_provider, f"D{user}", user) == []
+
+
+def test_slack_answer_and_buttons_as_blocks(connector_bot, slack_provider):
+    bot, user = connector_bot, _slack_user()
+    _slack_say(bot, user, RETURNS_QUESTION)
+    follow_ups = _follow_ups("returns-how")
+    answer = KB.get("returns-how", "en").answer
+
+    def said(skip: int = 0) -> str:
+        return "\n\n".join(m["text"] for m in _slack_sent(slack_provider, f"D{user}")[skip:])
+
+    bot.wait_for(lambda: said() == answer, what="the answer posted to Slack (the bot answers in the background)")
+    sent = _slack_sent(slack_provider, f"D{user}")
+    assert all(r["headers"]["Authorization"] == f"Bearer {SLACK_TOKEN}" for r in slack_provider.requests)
+    # The follow-up questions: a block of buttons under the answer's last part; a click sends the payload back.
+    blocks = json.loads(sent[-1]["blocks"]) if isinstance(sent[-1]["blocks"], str) else sent[-1]["blocks"]
+    assert [(b["text"]["text"], b["value"]) for b in blocks[1]["elements"]] == [
+        (entry.question, f'/choose_faq{{"faq_id": "{entry.id}"}}') for entry in follow_ups
+    ]
+    _slack_click(bot, user, blocks[1]["elements"][0]["value"])
+    bot.wait_for(lambda: said(len(sent)) == follow_ups[0].answer, what="the follow-up's answer after the click")
+
+
+def test_slack_handoff_agent_reply_reaches_the_customer(connector_bot, slack_provider):
+    bot, user = connector_bot, _slack_user()
+    for n, text in enumerate(("I want to talk to a human", "Ada Lovelace", f"{user.lower()}@example.com")):
+        _slack_say(bot, user, text)
+        bot.wait_for(lambda n=n: len(_slack_sent(slack_provider, f"D{user}")) > n, what="the bot's reply on Slack")
+    bot.wait_for(
+        lambda: re.search(r"T-\d{6}", " ".join(m["text"] for m in _slack_sent(slack_provider, f"D{user}"))),
+        what="the ticket number on Slack",
+    )
+    said = " ".join(m["text"] for m in _slack_sent(slack_provider, f"D{user}"))
+    assert "in the queue" in said, said
+    assert bot.store().for_conversation(user)[0].channel == "slack"
+
+    _agent_replies(bot, user, "sue", ["Hi Ada, your parcel left the warehouse today."])
+    bot.wait_for(
+        lambda: any(
+            m["text"] == "Sue Agent (support team): Hi Ada, your parcel left the warehouse today."
+            for m in _slack_sent(slack_provider, f"D{user}", user)
+        ),
+        what="the agent's reply posted to the customer on Slack",
+    )
+
+
+# --- Facebook Messenger -------------------------------------------------------------------------
+
+
+def _messenger_sent(provider: FakeProvider, psid: str) -> list[dict[str, Any]]:
+    """The messages the bot sent the customer (not the typing indicators), in order."""
+    return [
+        r["body"]["message"]
+        for r in provider.requests
+        if r["path"].endswith("/me/messages")
+        and r["body"].get("recipient", {}).get("id") == psid
+        and "message" in r["body"]
+    ]
+
+
+def _messenger_post(bot, psid: str, message: dict[str, Any], secret: str = MESSENGER_SECRET, header: str = "256"):
+    event = {"sender": {"id": psid}, "recipient": {"id": "PAGE"}, "timestamp": 1700000000000, "message": message}
+    body = json.dumps({"object": "page", "entry": [{"id": "PAGE", "time": 1700000000000, "messaging": [event]}]})
+    method = hashlib.sha256 if header == "256" else hashlib.sha1
+    signature = f"{method().name}=" + hmac.new(secret.encode(), body.encode(), method).hexdigest()
+    name = "X-Hub-Signature-256" if header == "256" else "X-Hub-Signature"
+    return requests.post(
+        f"{bot.settings.rasa_url}/webhooks/facebook/webhook",
+        data=body,
+        headers={"Content-Type": "application/json", name: signature},
+        timeout=60,
+    )
+
+
+def _messenger_say(bot, psid: str, text: str) -> None:
+    response = _messenger_post(bot, psid, {"mid": uuid.uuid4().hex, "text": text})
+    assert response.status_code == 200 and response.text == "success"
+
+
+def _psid() -> str:
+    return str(10**15 + uuid.uuid4().int % 10**15)
+
+
+def test_messenger_verification_and_refused_signatures(connector_bot, messenger_provider):
+    bot, psid = connector_bot, _psid()
+    url = f"{bot.settings.rasa_url}/webhooks/facebook/webhook"
+    verified = requests.get(url, params={"hub.mode": "subscribe", "hub.verify_token": MESSENGER_VERIFY,
+                                         "hub.challenge": "c123"}, timeout=30)  # fmt: skip
+    assert verified.status_code == 200 and verified.text == "c123"
+    assert requests.get(url, params={"hub.verify_token": "wrong", "hub.challenge": "c"}, timeout=30).status_code == 403
+    message = {"mid": "m1", "text": "where is my order"}
+    assert _messenger_post(bot, psid, message, secret="forged").status_code == 403
+    assert _messenger_post(bot, psid, message, secret="forged", header="1").status_code == 403
+    body = json.dumps({"object": "page", "entry": []})
+    assert requests.post(url, data=body, headers={"Content-Type": "application/json"}, timeout=30).status_code == 403
+    assert _messenger_sent(messenger_provider, psid) == []
+    # The older SHA-1 signature is still accepted.
+    assert _messenger_post(bot, psid, {"mid": "m2", "text": RETURNS_QUESTION}, header="1").status_code == 200
+    assert _messenger_sent(messenger_provider, psid)
+
+
+def test_messenger_answer_and_buttons_as_numbered_quick_replies(connector_bot, messenger_provider):
+    bot, psid = connector_bot, _psid()
+    _messenger_say(bot, psid, RETURNS_QUESTION)
+    sent = _messenger_sent(messenger_provider, psid)
+    follow_ups = _follow_ups("returns-how")
+    answer = KB.get("returns-how", "en").answer
+    assert "\n\n".join(m["text"] for m in sent[:-1]) == answer
+    offer = sent[-1]
+    # FAQ questions are longer than Messenger's 20-character quick replies: listed by number, picked by number.
+    assert offer["text"] == "\n".join(f"{n}. {entry.question}" for n, entry in enumerate(follow_ups, 1))
+    assert offer["quick_replies"] == [
+        {"content_type": "text", "title": str(n), "payload": f'/choose_faq{{"faq_id": "{entry.id}"}}'}
+        for n, entry in enumerate(follow_ups, 1)
+    ]
+    assert all(r["query"].get("access_token") == [MESSENGER_PAGE_TOKEN] for r in messenger_provider.requests)
+
+    chosen = offer["quick_replies"][1]
+    reply = {"mid": uuid.uuid4().hex, "text": "2", "quick_reply": {"payload": chosen["payload"]}}
+    assert _messenger_post(bot, psid, reply).text == "success"
+    after = _messenger_sent(messenger_provider, psid)[len(sent) :]
+    texts = [m["text"] for m in after if "quick_replies" not in m]
+    assert "\n\n".join(texts) == follow_ups[1].answer
+
+
+def test_messenger_handoff_agent_reply_reaches_the_customer(connector_bot, messenger_provider):
+    bot, psid = connector_bot, _psid()
+    for text in ("I want to talk to a human", "Ada Lovelace", f"ada{psid}@example.com"):
+        _messenger_say(bot, psid, text)
+    said = " ".join(m.get("text", "") for m in _messenger_sent(messenger_provider, psid))
+    assert re.search(r"T-\d{6}", said) and "in the queue" in said, said
+    assert bot.store().for_conversation(psid)[0].channel == "facebook"
+
+    _agent_replies(bot, psid, "max", ["Hello Ada, I am looking at your order now."])
+    bot.wait_for(
+        lambda: any(
+            m.get("text") == "Max Agent (support team): Hello Ada, I am looking at your order now."
+            for m in _messenger_sent(messenger_provider, psid)
+        ),
+        what="the agent's reply sent to the customer on Messenger",
     )
 
 

@@ -110,6 +110,24 @@ def test_user_commands(faqbot, monkeypatch, capsys, tmp_path: Path):
     assert "ann" in listing and "agent" in listing and "(disabled)" in listing
 
 
+def test_api_token_commands(faqbot, monkeypatch, capsys):
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("a long password\n"))
+    assert faqbot(["user", "add", "cms", "--role", "editor", "--password-stdin"]) == 0
+    assert faqbot(["user", "token", "nobody", "--name", "x"]) == 2
+    assert "no user 'nobody'" in capsys.readouterr().err
+    assert faqbot(["user", "token", "cms", "--name", "cms sync"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "acts as cms" in out[0] and out[1].startswith("fbt_") and len(out[1]) > 40
+    assert faqbot(["user", "tokens"]) == 0
+    listing = capsys.readouterr().out
+    assert "cms sync" in listing and "never used" in listing and out[1] not in listing
+    assert faqbot(["user", "revoke-token", "1"]) == 0 and faqbot(["user", "revoke-token", "1"]) == 1
+    capsys.readouterr()
+    assert faqbot(["user", "tokens"]) == 0 and "revoked" in capsys.readouterr().out
+
+
 @pytest.mark.slow
 def test_faqbot_run_builds_the_index_in_a_child_and_refuses_a_broken_kb(tmp_path: Path, small_kb: Path):
     """The supervisor (faqbot run's own process, alive as long as the bot) never loads the embedding model:

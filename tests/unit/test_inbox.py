@@ -152,6 +152,7 @@ def test_cli_json_and_table(settings: Settings, tracker: Path, embedder: Hashing
         "conversations": 4,
         "outcomes": {"clarify": 2, "handoff": 2, "handed_off": 1},
         "hint": None,
+        "junk": None,
     }
     assert [c["count"] for c in report["clusters"]] == [4, 2, 1]
 

@@ -27,6 +27,7 @@ ROLES = ("agent", "editor", "admin")
 API_TOKEN = "matrix-api-token"
 
 #: Who may use each blueprint's routes ("public": anybody; "token": the JSON API's bearer token;
+#: "user-token": an API token of a desk user, never a signed-in browser (roles: tests/unit/test_api_v1.py);
 #: a role: signed-in users of that role, and admins). Per-endpoint entries override their blueprint's.
 POLICY = {
     "shop": "public",
@@ -37,6 +38,8 @@ POLICY = {
     "old_agent_page": "public",
     "favicon": "public",
     "api": "token",
+    "api_v1": "user-token",
+    "api_v1.openapi": "public",
     "desk": "agent",
     "editor": "editor",
     "dashboard": "admin",
@@ -104,7 +107,7 @@ def test_anonymous_visitors_reach_only_public_routes(app: Flask) -> None:
         status = call(client, method, url(rule))
         if who == "public":
             continue
-        if who == "token":
+        if who in ("token", "user-token"):
             assert status == 401, (rule.rule, method, status)
         elif method == "GET":
             assert status in (302, 401), (rule.rule, method, status)  # to the login page, or 401 for JSON
@@ -134,6 +137,9 @@ def test_each_role_reaches_its_own_routes_and_no_others(app: Flask, role: str) -
         if who in ("public", "token") or rule.endpoint == "auth.logout":
             continue
         status = call(client, method, url(rule), headers={"X-CSRF-Token": csrf})
+        if who == "user-token":  # a signed-in browser is not the API, whatever its role
+            assert status == 401, (role, rule.rule, method, status)
+            continue
         allowed = role == who or role == "admin"
         if allowed:
             assert status not in (401, 403), (role, rule.rule, method, status)
@@ -146,7 +152,7 @@ def test_every_state_changing_route_wants_the_csrf_token(app: Flask, role: str) 
     client, csrf = signed_in(app, role)
     for rule, method in routes(app):
         who = policy(rule)
-        if method == "GET" or who in ("token",) or rule.endpoint.startswith("widget_api."):
+        if method == "GET" or who in ("token", "user-token") or rule.endpoint.startswith("widget_api."):
             continue  # the JSON API and the widget's public API take no cookies
         if who not in ("public", role) and role != "admin":
             continue

@@ -1,12 +1,16 @@
 /*
- * faqbot knowledge editor: live preview and checks while typing, save, history and
- * rollback, "try a question", and the unanswered-questions inbox actions.
- * Plain ES2018. Text from files and customers is inserted as text; the preview HTML
- * comes from the server's markdown renderer with raw HTML disabled.
+ * faqbot knowledge editor: a form per FAQ (question, alternates, tags, answer with live preview) and the
+ * raw markdown beside it, checks while typing, save, history and rollback, "try a question", and the
+ * unanswered-questions inbox actions. An ES module: answers are previewed by the chat widget's own
+ * renderer (widget/render.js: the same marked options and DOMPurify config), so they look as customers
+ * will see them. Text from files and customers is otherwise inserted as text.
+ *
+ * The raw text is the truth: the form sends its FAQs to /editor/compose, which rewrites only what
+ * changed in that text (an untouched form leaves it byte for byte), and Save saves the text.
  */
-(function () {
-  "use strict";
+import { markdownRenderer } from "./widget/render.js";
 
+{
   const csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
 
   function el(tag, attrs, text) {
@@ -75,8 +79,20 @@
     const problemsList = document.getElementById("problems");
     const preview = document.getElementById("preview");
     const status = document.getElementById("save-status");
+    const forms = document.getElementById("faq-forms");
+    const template = document.getElementById("faq-form-template");
+    const render = markdownRenderer();
     let base = editRoot.dataset.base;
     let timer = null;
+    let composing = Promise.resolve();
+    let formDirty = false;
+
+    /** `text` as the widget shows a bot message: sanitised markdown, or plain text without the libraries. */
+    function renderInto(node, text) {
+      const html = render(text);
+      if (html === null) node.textContent = text;
+      else node.innerHTML = html; // sanitised by the widget's DOMPurify config
+    }
 
     function showProblems(problems) {
       problemsList.replaceChildren();
@@ -86,28 +102,152 @@
       }
     }
 
-    async function refresh() {
+    function showPreview(entries) {
+      preview.replaceChildren();
+      for (const e of entries) {
+        const article = el("article", { "data-faq": e.id });
+        article.appendChild(el("h3", { dir: "auto" }, e.question));
+        article.appendChild(el("p", { class: "meta" }, `${e.id} · line ${e.line} · ${e.alternates.length} alternates`));
+        const bubble = el("div", { class: "fb-root" });
+        const body = el("div", { class: "answer fb-msg fb-msg-bot", dir: "auto" });
+        renderInto(body, e.answer);
+        bubble.appendChild(body);
+        article.appendChild(bubble);
+        preview.appendChild(article);
+      }
+    }
+
+    /* --- the form --- */
+    function alternateRow(text) {
+      const li = el("li");
+      const input = el("input", { name: "alternate", dir: "auto", "aria-label": "alternate" });
+      input.value = text;
+      const remove = el("button", { type: "button", class: "link remove-alternate", "aria-label": "Remove this alternate" }, "Remove");
+      remove.addEventListener("click", () => {
+        li.remove();
+        formChanged();
+      });
+      li.append(input, remove);
+      return li;
+    }
+
+    function faqCard(entry, isNew) {
+      const card = template.firstElementChild.cloneNode(true);
+      card.dataset.faq = entry.id;
+      if (isNew) card.dataset.new = "1";
+      card.querySelector(".faq-id").textContent = entry.id;
+      card.querySelector(".faq-line").textContent = isNew ? "new" : `line ${entry.line}`;
+      card.querySelector("[name=question]").value = entry.question;
+      card.querySelector("[name=tags]").value = entry.tags.join(", ");
+      const answer = card.querySelector("[name=answer]");
+      answer.value = entry.answer;
+      const list = card.querySelector(".alternates");
+      for (const a of entry.alternates) list.appendChild(alternateRow(a));
+      card.querySelector(".add-alternate").addEventListener("click", () => {
+        const row = alternateRow("");
+        list.appendChild(row);
+        row.querySelector("input").focus();
+      });
+      card.querySelector(".delete-faq").addEventListener("click", () => {
+        if (!window.confirm(`Delete the FAQ ${entry.id}? (Save to make it final.)`)) return;
+        card.dataset.deleted = "1";
+        card.hidden = true;
+        formChanged();
+      });
+      const answerPreview = card.querySelector(".answer-preview");
+      renderInto(answerPreview, entry.answer);
+      answer.addEventListener("input", () => renderInto(answerPreview, answer.value));
+      card.addEventListener("input", formChanged);
+      return card;
+    }
+
+    function cardState(card) {
+      const fields = {
+        question: card.querySelector("[name=question]").value.trim(),
+        answer: card.querySelector("[name=answer]").value,
+        alternates: [...card.querySelectorAll("[name=alternate]")].map((i) => i.value.trim()).filter(Boolean),
+        tags: card.querySelector("[name=tags]").value.split(",").map((t) => t.trim()).filter(Boolean),
+      };
+      if (card.dataset.deleted) return card.dataset.new ? null : { id: card.dataset.faq, delete: true };
+      if (card.dataset.new) {
+        if (!fields.question || !fields.answer.trim()) return null; // not written until it has both
+        return { id: card.dataset.faq, new: true, fields };
+      }
+      return { id: card.dataset.faq, fields };
+    }
+
+    function buildForm(entries) {
+      forms.replaceChildren(...entries.map((e) => faqCard(e, false)));
+      formDirty = false;
+    }
+
+    function formChanged() {
+      formDirty = true;
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        composing = composing.then(compose);
+      }, 300);
+    }
+
+    /** Applies the form to the raw text (server-side, only what changed) and shows checks and preview. */
+    async function compose() {
+      if (!formDirty) return true;
+      formDirty = false;
+      const cards = [...forms.querySelectorAll(".faq-form")];
+      const faqs = cards.map(cardState).filter(Boolean);
+      const { ok, data } = await call(editRoot.dataset.compose, { file: editRoot.dataset.file, text: source.value, faqs });
+      if (!ok) {
+        showProblems([{ line: 0, severity: "error", message: data.error }]);
+        return false;
+      }
+      source.value = data.text;
+      for (const card of cards) {
+        if (card.dataset.deleted) card.remove();
+        else if (card.dataset.new && cardState(card)) {
+          delete card.dataset.new;
+          card.querySelector(".faq-line").textContent = "added";
+        }
+      }
+      await refresh(false);
+      return true;
+    }
+
+    async function refresh(rebuild) {
       const { ok, data } = await call(editRoot.dataset.preview, { file: editRoot.dataset.file, text: source.value });
       if (!ok) {
         showProblems([{ line: 0, severity: "error", message: data.error }]);
         return;
       }
       showProblems(data.problems);
-      preview.replaceChildren();
-      for (const e of data.entries) {
-        const article = el("article", { "data-faq": e.id });
-        article.appendChild(el("h3", { dir: "auto" }, e.question));
-        article.appendChild(el("p", { class: "meta" }, `${e.id} · line ${e.line} · ${e.alternates.length} alternates`));
-        const body = el("div", { class: "answer", dir: "auto" });
-        body.innerHTML = e.html; // server-rendered markdown with raw HTML disabled
-        for (const a of body.querySelectorAll("a")) {
-          a.setAttribute("rel", "noopener noreferrer");
-          a.setAttribute("target", "_blank");
-        }
-        article.appendChild(body);
-        preview.appendChild(article);
-      }
+      showPreview(data.entries);
+      if (rebuild) buildForm(data.entries);
     }
+
+    /* --- tabs: the form or the raw text --- */
+    const tabs = { form: document.getElementById("tab-form"), raw: document.getElementById("tab-raw") };
+    async function showView(view) {
+      if (view === "raw") await (composing = composing.then(compose));
+      for (const [name, tab] of Object.entries(tabs)) {
+        tab.setAttribute("aria-selected", String(name === view));
+        document.getElementById(tab.getAttribute("aria-controls")).hidden = name !== view;
+      }
+      if (view === "form") await refresh(true); // the raw text may have changed
+    }
+    tabs.form.addEventListener("click", () => showView("form"));
+    tabs.raw.addEventListener("click", () => showView("raw"));
+
+    document.getElementById("new-faq").addEventListener("submit", (event) => {
+      event.preventDefault();
+      const id = event.target.elements.id.value.trim();
+      if (forms.querySelector(`[data-faq="${CSS.escape(id)}"]`)) {
+        status.textContent = `There is already an FAQ ${id} in this file.`;
+        return;
+      }
+      const card = faqCard({ id, question: "", answer: "", alternates: [], tags: [] }, true);
+      forms.appendChild(card);
+      event.target.reset();
+      card.querySelector("[name=question]").focus();
+    });
 
     async function loadHistory() {
       const list = document.getElementById("history");
@@ -129,7 +269,7 @@
           source.value = data.text;
           base = data.base;
           status.textContent = `Restored ${r.commit.slice(0, 10)}; live within seconds.`;
-          refresh();
+          refresh(true);
           loadHistory();
         });
         li.appendChild(back);
@@ -139,10 +279,15 @@
 
     source.addEventListener("input", () => {
       clearTimeout(timer);
-      timer = setTimeout(refresh, 300);
+      timer = setTimeout(() => refresh(false), 300);
     });
     document.getElementById("save").addEventListener("click", async () => {
       status.textContent = "Saving…";
+      clearTimeout(timer);
+      if (!(await (composing = composing.then(compose)))) {
+        status.textContent = "The form has a problem (see Checks): nothing was saved.";
+        return;
+      }
       const { ok, status: code, data } = await call(editRoot.dataset.save, {
         file: editRoot.dataset.file,
         text: source.value,
@@ -155,7 +300,7 @@
         return;
       }
       base = data.base;
-      status.textContent = `Saved${data.commit ? ` as ${data.commit.slice(0, 10)}` : ""}; live within seconds.`;
+      status.textContent = `Saved${data.commit ? ` as ${data.commit.slice(0, 10)}` : " (no change)"}; live within seconds.`;
       loadHistory();
     });
     const publish = document.getElementById("publish");
@@ -166,7 +311,7 @@
         if (!ok && data.problems) showProblems(data.problems);
       });
     }
-    refresh();
+    refresh(true);
     loadHistory();
   }
 
@@ -191,4 +336,4 @@
       });
     }
   }
-})();
+}

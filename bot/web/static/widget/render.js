@@ -50,7 +50,7 @@ const PURIFY_CONFIG = {
 };
 
 // Raw HTML in a message is shown as typed, never interpreted: FAQ answers and agents' replies are
-// markdown only, as the editor's preview renders them (markdown-it with html off). An agent who
+// markdown only (the editor's preview renders them with this same code). An agent who
 // types "<b>late</b>" or "send us <your order number>" is read literally, not as an empty bubble.
 function escapeHtml(text) {
   return String(text).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
@@ -69,8 +69,9 @@ function literalHtml(token) {
  * as plain text. A newline inside a paragraph is a space, as in the editor's preview (FAQ answers are
  * wrapped at ~80 characters in knowledge_base/; blank lines and lists still make paragraphs and lists),
  * unless `lineBreaks`: what a person typed in the desk keeps the lines they typed.
+ * The knowledge editor's preview imports it (bot/web/static/editor.js): answers look there as they do here.
  */
-function markdownRenderer() {
+export function markdownRenderer() {
   let markdown = null; // {parse(text, lineBreaks) -> html}
   let purify = null; // our own DOMPurify instance (its hooks do not touch the page's)
   try {
