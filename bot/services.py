@@ -25,6 +25,8 @@ from bot.retrieval.embedder import Embedder, SentenceTransformerEmbedder
 from bot.retrieval.service import FaqService
 from bot.settings import Settings
 from bot.storage.accounts import LoginThrottle, UserStore
+from bot.storage.changes import ChangeFeed
+from bot.storage.database import Database
 from bot.storage.feedback import FeedbackStore
 from bot.storage.tokens import ApiTokenStore
 
@@ -134,6 +136,11 @@ class Services:
             per_user=s.login_max_failures_per_user,
             timeout=s.http_timeout,
         )
+
+    @functools.cached_property
+    def changes(self) -> ChangeFeed:
+        """Changes to faqbot's database, from any process (the desk's live pages wait on it)."""
+        return ChangeFeed(Database(self.settings.database, timeout=self.settings.http_timeout))
 
     @functools.cached_property
     def rate_store(self) -> RateStore:

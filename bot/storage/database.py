@@ -62,6 +62,11 @@ SQLITE_BEGIN = {"write": "BEGIN IMMEDIATE", "read": "BEGIN", "single": ""}
 #: Connections a process keeps open to PostgreSQL per engine, and how many more it may open when busy.
 PG_POOL_SIZE, PG_POOL_OVERFLOW = 5, 10
 
+#: Statements that change rows; a transaction that changed any announces it (``Connection._announce``).
+WRITE_VERBS = ("INSERT", "UPDATE", "DELETE")
+#: The PostgreSQL channel faqbot's writes notify and ``bot.storage.changes`` listens on.
+CHANGES_CHANNEL = "faqbot_changes"
+
 #: A row as the stores read it (SQLAlchemy's ``RowMapping``): by column name, ``dict(row)``, ``row.keys()``.
 Row = Mapping[str, Any]
 
@@ -173,6 +178,8 @@ class Connection:
         self._conn = conn
         self.database = database
         self._autocommit = autocommit
+        #: True once a statement changed a row (the transaction then announces a change: ``CHANGES_CHANNEL``).
+        self.changed = False
 
     @property
     def dialect(self) -> str:
@@ -194,7 +201,11 @@ class Connection:
                 values = tuple(params)
                 clause = _named(sql, len(values))
                 result = Result(self._conn.execute(clause, {f"p{i}": value for i, value in enumerate(values)}))
+            if result.rowcount > 0 and sql.lstrip()[:6].upper() in WRITE_VERBS:
+                self.changed = True
             if self._autocommit:
+                if self.changed:
+                    self._announce()
                 self._conn.commit()
             return result
         except sa_exc.SQLAlchemyError as exc:
@@ -202,6 +213,14 @@ class Connection:
                 with contextlib.suppress(sa_exc.SQLAlchemyError):
                     self._conn.rollback()
             raise storage_error(f"database error in {self.database.name}", exc) from exc
+
+    def _announce(self) -> None:
+        """On PostgreSQL, tell every listener (``bot.storage.changes``) that this transaction changed rows:
+        ``NOTIFY`` is delivered when the transaction commits, and not at all if it rolls back. SQLite's
+        listeners see commits by themselves."""
+        if self.dialect == "postgresql":
+            self._conn.exec_driver_sql(f"NOTIFY {CHANGES_CHANNEL}")
+        self.changed = False
 
     @property
     def for_update(self) -> str:
@@ -366,8 +385,11 @@ class Database:
                 sa_conn.begin()
             except sa_exc.SQLAlchemyError as exc:
                 raise storage_error(f"the database {self.name} is busy or broken", exc) from exc
+            conn = Connection(sa_conn, self, autocommit=False)
             try:
-                yield Connection(sa_conn, self, autocommit=False)
+                yield conn
+                if conn.changed:
+                    conn._announce()
             except BaseException:
                 with contextlib.suppress(sa_exc.SQLAlchemyError):
                     sa_conn.rollback()

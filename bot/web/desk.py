@@ -34,7 +34,10 @@ bp = Blueprint("desk", __name__, url_prefix="/desk")
 
 #: An event stream ends after this long and the browser reconnects (frees the server thread).
 STREAM_SECONDS = 25.0
-STREAM_POLL = 0.5
+#: The queue is sent again at least this often (its waiting times move on), changed or not.
+QUEUE_REFRESH = 10.0
+#: A ticket page's stream reads again at least this often even without a change notice (seconds).
+TICKET_REFRESH = 5.0
 #: What an event stream sends when its session has ended (signed out, password or role changed).
 SIGNED_OUT = {"error": "You were signed out: sign in again.", "signed_out": True}
 
@@ -169,11 +172,13 @@ def queue_events() -> Response:
     assert user is not None
     username, session_id = user.username, current_session_id()
     app = current_app._get_current_object()  # type: ignore[attr-defined]
+    changes = services().changes
 
     def stream() -> Iterator[str]:
         yield "retry: 1000\n\n"
         last, last_sent, deadline = "", 0.0, time.monotonic() + STREAM_SECONDS
         while time.monotonic() < deadline:
+            seen = changes.generation  # before reading: a change made while reading wakes the wait below
             with app.app_context():
                 try:
                     if not session_alive(session_id):
@@ -185,10 +190,11 @@ def queue_events() -> Response:
                     return
             digest = hashlib.sha1(json.dumps({k: [(i["id"], i["status"], i["agent"]) for i in v]
                                               for k, v in snapshot.items()}).encode()).hexdigest()  # fmt: skip
-            if digest != last or time.monotonic() - last_sent > 10:
+            if digest != last or time.monotonic() - last_sent > QUEUE_REFRESH:
                 last, last_sent = digest, time.monotonic()
                 yield _event("queue", snapshot)
-            time.sleep(STREAM_POLL)
+            now = time.monotonic()
+            changes.wait(seen, max(0.0, min(deadline - now, last_sent + QUEUE_REFRESH - now)))
 
     return _sse(stream())
 
@@ -225,12 +231,14 @@ def ticket_events(ticket_id: int) -> Response:
         after = 0
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     session_id = current_session_id()
+    changes = services().changes
 
     def stream() -> Iterator[str]:
         yield "retry: 1000\n\n"
         state, deadline = "", time.monotonic() + STREAM_SECONDS
         delivery: dict[int, str] = {}
         while time.monotonic() < deadline:
+            seen = changes.generation
             with app.app_context():
                 store = handoff_store()
                 try:
@@ -254,7 +262,7 @@ def ticket_events(ticket_id: int) -> Response:
                 if key != state:
                     state = key
                     yield _event("ticket", {**current.to_dict(), "reply": options})
-            time.sleep(STREAM_POLL)
+            changes.wait(seen, max(0.0, min(deadline - time.monotonic(), TICKET_REFRESH)))
 
     return _sse(stream())
 

@@ -164,15 +164,17 @@ def test_signing_in_again_ends_the_browsers_previous_session(app):
     assert replay(app, before).status_code == 401 and len(sessions_in_db(app)) == 1
 
 
-def test_an_open_event_stream_ends_when_its_session_is_revoked(app, monkeypatch):
+def test_an_open_event_stream_ends_when_its_session_is_revoked(app):
     from bot.web import desk
 
-    monkeypatch.setattr(desk, "STREAM_POLL", 0.01)
     client = sign_in(app)
     response = client.get("/desk/events", buffered=False)
     chunks = response.response
     assert next(chunks).startswith(b"retry")
     assert b"event: queue" in next(chunks)
+    started = time.monotonic()
     UserStore(_settings(app).database_path).set_password("ann", "another long password")
     rest = b"".join(chunks)
     assert b"event: failure" in rest and b"signed out" in rest
+    # woken by the change itself (bot/storage/changes.py), not by the queue's periodic refresh
+    assert time.monotonic() - started < desk.QUEUE_REFRESH / 2
