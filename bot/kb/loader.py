@@ -9,7 +9,7 @@ from bot.kb.models import FaqEntry, KbProblem, KnowledgeBase
 from bot.kb.parser import parse_file
 
 #: Folders under the knowledge base that hold no live content.
-NON_CONTENT_DIRS = {"drafts"}
+NON_CONTENT_DIRS = {"drafts", "canned"}
 
 
 def load_knowledge_base(root: Path, languages: Iterable[str]) -> KnowledgeBase:

@@ -86,8 +86,9 @@ def check_csrf() -> None:
         abort(400, description="missing or wrong CSRF token: reload the page")
 
 
-def login_required(role: str) -> Callable[[F], F]:
-    """Only signed-in users with ``role`` (or admins); browsers are sent to the login page."""
+def login_required(role: str, *others: str) -> Callable[[F], F]:
+    """Only signed-in users with ``role`` or one of ``others`` (or admins); browsers are sent to the login page."""
+    roles = (role, *others)
 
     def decorator(view: F) -> F:
         @functools.wraps(view)
@@ -97,7 +98,7 @@ def login_required(role: str) -> Callable[[F], F]:
                 if _wants_json():
                     return jsonify(error="sign in first"), 401
                 return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
-            if not user.can(role):
+            if not any(user.can(r) for r in roles):
                 abort(403)
             check_csrf()
             return view(*args, **kwargs)

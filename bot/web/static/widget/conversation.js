@@ -121,6 +121,14 @@ export class Conversation {
     }
   }
 
+  /** An agent started (`typing`) or stopped writing; shown for `seconds` at most unless told again. */
+  agentTyping(data) {
+    if (!data || typeof data !== "object") return;
+    const seconds = Number(data.seconds);
+    if (data.typing === true && seconds > 0) this.panel.showAgentTyping(seconds * 1000);
+    else this.panel.hideTyping();
+  }
+
   /** "people" while a person owns the conversation (no typing indicator, no "talk to a person"), else "bot". */
   setMode(mode) {
     this.state.setMode(mode);

@@ -67,7 +67,7 @@ function literalHtml(token) {
  * Bot text -> sanitised HTML, with the page's marked and DOMPurify as they are now (load them first);
  * the function returns null when they are missing or fail, and the text is then shown as plain text.
  */
-function markdownRenderer() {
+export function markdownRenderer() {
   let markdown = null; // {parse(text) -> html}
   let purify = null; // our own DOMPurify instance (its hooks do not touch the page's)
   try {
