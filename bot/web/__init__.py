@@ -71,7 +71,7 @@ def create_app(
     app.register_blueprint(health.bp)
     app.register_blueprint(widget_api.bp)
     app.jinja_env.globals["csrf_token"] = auth.csrf_token
-    app.jinja_env.globals["current_user"] = auth.current_user  # the shared navigation (_nav.html)
+    app.jinja_env.globals["nav_user"] = auth.nav_user  # the shared navigation (_nav.html)
 
     @app.template_filter("when")
     def when(timestamp: float | None) -> str:

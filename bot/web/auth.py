@@ -26,6 +26,7 @@ from urllib.parse import urlparse
 from flask import Blueprint, abort, g, jsonify, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 
+from bot.errors import FaqbotError
 from bot.storage.accounts import User, WebSession
 from bot.web.common import services
 
@@ -51,6 +52,15 @@ def current_user() -> User | None:
     """The signed-in, still enabled user of this request, or None."""
     found = _signed_in()
     return found[0] if found else None
+
+
+def nav_user() -> User | None:
+    """The signed-in user for the navigation (templates/_nav.html), or None: also when the user store cannot
+    be read, so that an error page about the database still renders (without navigation)."""
+    try:
+        return current_user()
+    except FaqbotError:
+        return None
 
 
 def session_alive(session_id: str | None) -> bool:

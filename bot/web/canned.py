@@ -4,12 +4,18 @@ The replies are files beside the FAQs (``knowledge_base/canned/<lang>.yml``,
 ``bot.kb.canned``), read afresh on each request, so an edit made in a file
 or on this screen is offered at the next page load. A save is checked first
 (nothing invalid is written: 422 with the problems, each with its line),
-refused with 409 when the file changed since the editor opened it, written
-atomically, and committed in the editor's name when the knowledge base is
+refused with 409 when the file changed since the editor opened it (the check
+and the write hold a lock shared by every web process), written atomically,
+and committed in the editor's name when the knowledge base is
 in git, like an FAQ edit.
 """
 
 from __future__ import annotations
+
+import contextlib
+import fcntl
+from collections.abc import Iterator
+from pathlib import Path
 
 from flask import Blueprint, abort, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
@@ -26,6 +32,18 @@ bp = Blueprint("canned", __name__, url_prefix="/canned")
 @bp.errorhandler(KnowledgeBaseError)
 def failed(exc: KnowledgeBaseError) -> ResponseReturnValue:
     return jsonify(error=str(exc)), 503
+
+
+@contextlib.contextmanager
+def _locked(lock: Path) -> Iterator[None]:
+    """One save at a time across every web process: the check of ``base`` and the write are one step."""
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _source(lang: str) -> str:
@@ -85,14 +103,16 @@ def save(lang: str) -> ResponseReturnValue:
     problems = check_canned_text(s.kb_dir, lang, text, s.languages)
     if problems:
         return jsonify(error="the file has errors: nothing was saved", problems=[p.to_dict() for p in problems]), 422
-    if str(data.get("base") or "") != content_hash(_source(lang)):
-        return jsonify(error="someone changed this file since you opened it: reload the page and redo your edit"), 409
     path = canned_path(s.kb_dir, lang)
     if text and not text.endswith("\n"):
         text += "\n"
-    write_file(path, text)
     user = current_user()
     assert user is not None
-    commit = commit_file(path, f"KB: edit canned replies {lang} (web)", user.display_name, f"{user.username}@faqbot")
+    with _locked(s.var_dir / "canned.lock"):
+        if str(data.get("base") or "") != content_hash(_source(lang)):
+            return jsonify(error="someone changed this file since you opened it: reload and redo your edit"), 409
+        write_file(path, text)
+        message = f"KB: edit canned replies {lang} (web)"
+        commit = commit_file(path, message, user.display_name, f"{user.username}@faqbot")
     count = len(load_canned(s.kb_dir, (lang,)).for_language(lang))
     return jsonify(saved=f"{lang}.yml", base=content_hash(text), commit=commit, replies=count)

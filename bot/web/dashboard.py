@@ -254,7 +254,8 @@ def _bars(series: list[dict[str, Any]], inner_w: float, inner_h: float) -> list[
                 f'<text x="{x + width / 2:.1f}" y="{y - 4:.1f}" font-size="10" text-anchor="middle">{value:.0%}</text>'
             )
         centre = CHART_PAD + (index + 0.5) * group
-        label = f"{row['period']} ({row['conversations']} conversations)"
+        count = row["conversations"]
+        label = f"{row['period']} ({count} conversation{'' if count == 1 else 's'})"
         parts.append(
             f'<text x="{centre:.1f}" y="{CHART_HEIGHT - 8}" font-size="10" text-anchor="middle">{label}</text>'
         )

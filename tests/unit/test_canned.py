@@ -172,3 +172,29 @@ def test_kb_validate_reports_problems_in_the_canned_replies(canned_app):
     report = validate(settings, HashingEmbedder(), run_tests=False)
     found = [str(p) for p in report.problems if "canned" in p.path]
     assert found == ["knowledge_base/canned/ru.yml:1: error: text missing or not text"], found
+
+
+def test_two_editors_saving_from_the_same_version_at_once_never_lose_an_edit_silently(canned_app):
+    import threading
+
+    base = content_hash(GOOD)
+    clients = []
+    for _ in range(2):
+        editor, _ = _login(canned_app, "eve")
+        editor.environ_base["HTTP_X_CSRF_TOKEN"] = _token(editor.get("/canned/").get_data(as_text=True))
+        clients.append(editor)
+    texts = [GOOD + f"- id: from-{n}\n  title: From {n}\n  text: edit {n}\n" for n in range(2)]
+    statuses: list[int] = []
+    barrier = threading.Barrier(2)
+
+    def save(n: int) -> None:
+        barrier.wait()
+        statuses.append(clients[n].post("/canned/en", json={"text": texts[n], "base": base}).status_code)
+
+    threads = [threading.Thread(target=save, args=(n,)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(statuses) == [200, 409]  # one is saved, the other told to reload: none lost unseen
+    assert canned_path(_settings(canned_app).kb_dir, "en").read_text(encoding="utf-8") in texts

@@ -380,8 +380,12 @@ def test_the_filters_are_pick_lists_of_the_values_in_the_data(app, settings: Set
 
 def test_a_short_period_also_shows_its_numbers_as_a_table(app):
     page = _admin(app).get(f"/admin/dashboard?{QUERY}").get_data(as_text=True)
-    table = re.search(r'<details class="series-table"( open)?>.*?<tbody>(.*?)</tbody>', page, re.S)
+    table = re.search(r'<table class="series" id="series-table">.*?<tbody>(.*?)</tbody>', page, re.S)
+    assert ("chart-bars" in page) == (table is not None)  # the table goes with the bars of a short period
+    if "chart-lines" in page:
+        assert table is None and "series.csv" in page
+        page = _admin(app).get(f"/admin/dashboard?{QUERY}&interval=week").get_data(as_text=True)
+        table = re.search(r'<table class="series" id="series-table">.*?<tbody>(.*?)</tbody>', page, re.S)
     assert table
-    rows = re.findall(r"<tr><td>([\d-]+)</td><td>(\d+)</td>", table.group(2))
+    rows = re.findall(r"<tr><td>([\w-]+)</td><td>(\d+)</td>", table.group(1))
     assert rows and sum(int(n) for _, n in rows) == 11
-    assert bool(table.group(1)) == (len(rows) < dashboard.LINE_MIN_PERIODS)

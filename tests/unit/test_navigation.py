@@ -63,3 +63,19 @@ def test_signing_out_from_the_navigation_ends_the_session(app):  # noqa: F811
     response = client.post("/logout", data={"csrf_token": token.group(1)})
     assert response.status_code == 302 and response.headers["Location"].endswith("/login")
     assert client.get("/canned/").status_code == 302
+
+
+def test_an_error_page_about_the_database_renders_without_navigation(app, monkeypatch: pytest.MonkeyPatch):  # noqa: F811
+    from bot.storage.accounts import UserStore
+    from bot.storage.database import StorageError
+
+    client, _ = _login(app, "root")
+
+    def broken(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise StorageError("database is locked")
+
+    monkeypatch.setattr(UserStore, "session", broken)  # the user store fails: who is signed in is unknown
+    response = client.get("/editor/")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 503 and "unavailable: database is locked" in page
+    assert nav_of(page) == ([], [], False)

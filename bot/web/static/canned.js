@@ -7,6 +7,15 @@
 
   const csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
 
+  for (const toggle of document.querySelectorAll(".edit-toggle")) {
+    toggle.addEventListener("click", () => {
+      const form = document.getElementById(toggle.getAttribute("aria-controls"));
+      form.hidden = !form.hidden;
+      toggle.setAttribute("aria-expanded", String(!form.hidden));
+      if (!form.hidden) form.elements.text.focus();
+    });
+  }
+
   for (const form of document.querySelectorAll(".canned-form")) {
     const status = form.querySelector(".save-status");
     const problems = form.querySelector(".problems");

@@ -200,8 +200,9 @@
       li.appendChild(document.createTextNode(" "));
       li.appendChild(el("span", { class: "when" }, when(m.created_at)));
       const text = el("div", { class: "text", dir: "auto" }, m.text);
-      // The customer's widget renders an agent's reply as markdown: show it the same way.
-      if (m.role === "agent") markdown(text, m.text);
+      // The customer's widget renders an agent's reply as markdown: show it the same way (an email carries
+      // the text as typed, so a reply by email stays text).
+      if (m.role === "agent" && !(m.delivery && m.delivery.via === "email")) markdown(text, m.text);
       li.appendChild(text);
       if (m.role === "agent") {
         const status = el("div", { class: "meta delivery" });
@@ -330,6 +331,7 @@
       const message = await act("note", { text });
       if (message) {
         textBox.value = "";
+        signalTyping(false); // a note is not for the customer: stop the indicator
         addMessage(message);
       }
     });
