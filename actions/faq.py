@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import uuid
 from collections.abc import Callable
@@ -18,7 +17,8 @@ from actions.runtime import services
 from bot.errors import FaqbotError
 from bot.kb.models import FaqEntry
 from bot.rasa.messages import MessageProblem, inspect_message
-from bot.rasa.names import Actions, Entities, Intents, Responses, Slots
+from bot.rasa.names import Actions, Entities, Intents, Responses, Slots, choose_payload
+from bot.rasa.responses import response_text
 from bot.retrieval.decision import ANSWER, CLARIFY
 
 log = logging.getLogger(__name__)
@@ -75,24 +75,6 @@ def follow_up_buttons(entry: FaqEntry, lookup: Callable[[str], FaqEntry | None],
         if len(buttons) == MAX_FOLLOW_UPS:
             break
     return buttons
-
-
-def choose_payload(faq_id: str) -> str:
-    """The payload of a button that picks FAQ ``faq_id`` (the ``choose_faq`` intent)."""
-    return f"/{Intents.CHOOSE_FAQ}" + json.dumps({Entities.FAQ_ID: faq_id})
-
-
-def response_text(domain: DomainDict, response: str, lang: str) -> str:
-    """The text of a domain response in ``lang`` (for labels that code must place)."""
-    variations = domain.get("responses", {}).get(response, [])
-    default = ""
-    for variation in variations:
-        conditions = variation.get("condition") or []
-        if not conditions:
-            default = default or variation.get("text", "")
-        elif any(c.get("name") == "language" and c.get("value") == lang for c in conditions):
-            return str(variation.get("text", ""))
-    return default
 
 
 class ActionAnswerFaq(Action):

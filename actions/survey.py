@@ -56,7 +56,7 @@ def save(dispatcher: CollectingDispatcher, tracker: Tracker, score: int) -> list
     settings = services().settings
     try:
         surveys.record(
-            settings.database_path,
+            settings.database,
             tracker.sender_id,
             tracker.get_latest_input_channel() or "unknown",
             tracker.get_slot(Slots.LANGUAGE) or settings.default_language,

@@ -19,6 +19,7 @@ from bot.handoff.mail import MailComposer
 from bot.handoff.spool import HandoffSpool
 from bot.handoff.store import HandoffStore
 from bot.rasa.client import RasaClient
+from bot.ratelimit import RateStore, rate_store
 from bot.retrieval.adaptation import Adapters
 from bot.retrieval.embedder import Embedder, SentenceTransformerEmbedder
 from bot.retrieval.service import FaqService
@@ -85,7 +86,7 @@ class Services:
         s = self.settings
         mail = MailComposer(s.smtp_from, s.smtp_reply_to, s.default_language) if s.email_replies else None
         return HandoffStore(
-            s.database_path,
+            s.database,
             timeout=s.http_timeout,
             webhook=bool(s.webhook_url),
             desk_url=s.web_url,
@@ -102,14 +103,14 @@ class Services:
     @functools.cached_property
     def feedback_store(self) -> FeedbackStore:
         """Customers' votes on answers."""
-        return FeedbackStore(self.settings.database_path, timeout=self.settings.http_timeout)
+        return FeedbackStore(self.settings.database, timeout=self.settings.http_timeout)
 
     @functools.cached_property
     def user_store(self) -> UserStore:
         """Desk users and their sessions."""
         s = self.settings
         return UserStore(
-            s.database_path,
+            s.database,
             timeout=s.http_timeout,
             session_seconds=s.session_hours * 3600.0,
             idle_seconds=s.session_idle_minutes * 60.0,
@@ -120,13 +121,18 @@ class Services:
         """The sign-in throttle (its counts live in the shared database)."""
         s = self.settings
         return LoginThrottle(
-            s.database_path,
+            s.database,
             window=s.login_window_minutes * 60.0,
             per_account=s.login_max_failures,
             per_address=s.login_max_failures_per_address,
             per_user=s.login_max_failures_per_user,
             timeout=s.http_timeout,
         )
+
+    @functools.cached_property
+    def rate_store(self) -> RateStore:
+        """Where per-address request counts live: Redis shared by the replicas, or this process's memory."""
+        return rate_store(self.settings.redis_url)
 
     def rasa(self, timeout: float | None = None) -> RasaClient:
         """A client of Rasa's HTTP API (``timeout``: the settings' HTTP timeout by default)."""

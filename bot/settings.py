@@ -117,6 +117,9 @@ def _origins(name: str, raw: str, default: Any) -> tuple[str, ...]:
     return origins
 
 
+#: The most suggested questions the widget's empty panel may show (FAQBOT_WIDGET_SUGGESTIONS).
+MAX_WIDGET_SUGGESTIONS = 10
+
 #: The parser of each declared type (``from __future__ import annotations``: types are their text).
 PARSERS: dict[str, Parser] = {
     "str": lambda name, raw, default: raw,
@@ -270,6 +273,10 @@ class Settings:
     api_token: str = setting("FAQBOT_API_TOKEN", "")
     rasa_token: str = setting("FAQBOT_RASA_TOKEN", "")
     public_rasa_url: str = setting("FAQBOT_PUBLIC_RASA_URL", "")
+    #: Where the web app reaches Rasa and Rasa the action server when they are not on this host's ports
+    #: (containers: e.g. http://rasa:5005, http://actions:5055); "": http://FAQBOT_HOST:<port>.
+    rasa_address: str = setting("FAQBOT_RASA_URL", "", parse=_stripped)
+    action_server_address: str = setting("FAQBOT_ACTION_SERVER_URL", "", parse=_stripped)
     http_timeout: float = setting("FAQBOT_HTTP_TIMEOUT", 5.0)
     # What Rasa accepts from the outside (channels/guard.py, channels/serve.py)
     #: Largest HTTP body or socket.io packet Rasa reads; a bigger one is refused (413) before it is parsed.
@@ -282,6 +289,9 @@ class Settings:
     #: Rasa's tracker store (conversations) as a SQLAlchemy URL, e.g. postgresql://user:pw@db/faqbot;
     #: "": the SQLite file var/rasa_tracker.db. Card numbers are masked before they are stored either way.
     tracker_url: str = setting("FAQBOT_TRACKER_URL", "")
+    #: faqbot's own database (tickets, outbox, users, votes, surveys; bot/storage) as a SQLAlchemy URL:
+    #: sqlite:///path or postgresql://user:pw@db/faqbot; "": the SQLite file var/faqbot.db.
+    database_url: str = setting("FAQBOT_DATABASE_URL", "", parse=_stripped)
     # Human handoff (see docs/handoff.md)
     #: When people answer: "24/7" or rules like "mon-fri 09:00-18:00; sat 10:00-14:00".
     business_hours: str = setting("FAQBOT_BUSINESS_HOURS", "mon-fri 09:00-18:00")
@@ -318,6 +328,17 @@ class Settings:
     #: Other sites (origins like "https://shop.example") whose pages embed the widget and may call
     #: its API (thumbs, leave a message); the web app's own origin always may. "*": any site.
     widget_origins: tuple[str, ...] = setting("FAQBOT_WIDGET_ORIGINS", (), parse=_origins)
+    #: What one address may send to the widget's API, as FAQBOT_RATE_LIMIT ("count/period"; "off": no limit):
+    #: thumbs on answers, history catch-ups, and "leave a message". Shared by the replicas with FAQBOT_REDIS_URL.
+    widget_feedback_limit: tuple[int, float] = setting("FAQBOT_WIDGET_FEEDBACK_LIMIT", (60, 60.0), parse=_rate)
+    widget_history_limit: tuple[int, float] = setting("FAQBOT_WIDGET_HISTORY_LIMIT", (60, 60.0), parse=_rate)
+    widget_message_limit: tuple[int, float] = setting("FAQBOT_WIDGET_MESSAGE_LIMIT", (5, 600.0), parse=_rate)
+    #: Suggested questions the widget shows on an empty panel: the editors' pick (knowledge_base/widget.yml),
+    #: else the FAQs most asked in the customer's language over the last ``widget_popular_days`` days,
+    #: counted again at most every ``widget_popular_refresh`` seconds (bot/web/welcome.py).
+    widget_suggestions: int = setting("FAQBOT_WIDGET_SUGGESTIONS", 4)  # 0 to MAX_WIDGET_SUGGESTIONS
+    widget_popular_days: float = setting("FAQBOT_WIDGET_POPULAR_DAYS", 30.0)
+    widget_popular_refresh: float = setting("FAQBOT_WIDGET_POPULAR_REFRESH", 600.0)
     # Agents' replies by email (bot/handoff/mail.py, docs/handoff.md)
     #: The SMTP server that sends them; empty: no email (then a message left while the bot was
     #: offline cannot be answered, and the desk says so).
@@ -378,7 +399,13 @@ class Settings:
 
     @property
     def database_path(self) -> Path:
+        """The default SQLite file of faqbot's database (used when ``database_url`` is empty)."""
         return self.var_dir / "faqbot.db"
+
+    @property
+    def database(self) -> Path | str:
+        """faqbot's database: ``database_url`` when set, else the SQLite file ``database_path``."""
+        return self.database_url or self.database_path
 
     @property
     def models_dir(self) -> Path:
@@ -394,11 +421,18 @@ class Settings:
 
     @property
     def rasa_url(self) -> str:
-        return f"http://{self.host}:{self.rasa_port}"
+        """Rasa's HTTP address as the web app calls it."""
+        return (self.rasa_address or f"http://{self._reach(self.host)}:{self.rasa_port}").rstrip("/")
 
     @property
     def action_server_url(self) -> str:
-        return f"http://{self.host}:{self.action_port}"
+        """The action server's address as Rasa calls it."""
+        return (self.action_server_address or f"http://{self._reach(self.host)}:{self.action_port}").rstrip("/")
+
+    @staticmethod
+    def _reach(host: str) -> str:
+        # A server bound to every interface is reached on this machine's loopback.
+        return {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(host, host)
 
     @property
     def rasa_origins(self) -> tuple[str, ...]:
@@ -465,8 +499,23 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError(f"FAQBOT_REDIS_URL={settings.redis_url!r} is not a redis://, rediss:// or unix:// URL")
     if settings.tracker_url and "://" not in settings.tracker_url:
         raise ConfigError("FAQBOT_TRACKER_URL is not a database URL (like postgresql://user:password@host:5432/faqbot)")
+    if settings.database_url and not settings.database_url.startswith(("sqlite://", "postgresql")):
+        raise ConfigError(
+            f"FAQBOT_DATABASE_URL={settings.database_url.split('@')[-1]!r} is neither a sqlite:/// nor a "
+            "postgresql:// URL"
+        )
+    for name, url in (
+        ("FAQBOT_RASA_URL", settings.rasa_address),
+        ("FAQBOT_ACTION_SERVER_URL", settings.action_server_address),
+    ):
+        if url and not url.startswith(("http://", "https://")):
+            raise ConfigError(f"{name}={url!r} is not an http:// or https:// address")
     if settings.max_request_bytes < settings.max_message_chars:
         raise ConfigError("FAQBOT_MAX_REQUEST_BYTES must be at least FAQBOT_MAX_MESSAGE_CHARS")
+    if not 0 <= settings.widget_suggestions <= MAX_WIDGET_SUGGESTIONS:
+        raise ConfigError(f"FAQBOT_WIDGET_SUGGESTIONS must be 0 to {MAX_WIDGET_SUGGESTIONS}")
+    if settings.widget_popular_days <= 0 or settings.widget_popular_refresh <= 0:
+        raise ConfigError("FAQBOT_WIDGET_POPULAR_DAYS and FAQBOT_WIDGET_POPULAR_REFRESH must be greater than 0")
     return settings
 
 

@@ -12,12 +12,10 @@ from the provider's few addresses and the provider's signature is the check.
 The address is the peer's, or, when Sanic is told about its proxies
 (``SANIC_PROXIES_COUNT``, ``SANIC_REAL_IP_HEADER``, ``SANIC_FORWARDED_SECRET``),
 the client's as the proxy reports it. The counts live in this process
-(``MemoryRateStore``); ``RateStore`` is what a shared store (Redis, for
-several Rasa processes) implements to take its place.
-
-The limit is the generic cell rate algorithm: per key one time, the
-"theoretical arrival time" of the next message, so a store keeps one number
-per address and updates it in one step (in Redis, one small script).
+(``MemoryRateStore``) or, with ``FAQBOT_REDIS_URL``, on Redis, shared by every
+Rasa replica (``RedisRateStore``), so two replicas behind a load balancer do
+not double an address's allowance. The algorithm (GCRA), its Redis script and
+the fallback to memory while Redis is unreachable are ``bot/ratelimit.py``'s.
 """
 
 from __future__ import annotations
@@ -25,23 +23,22 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections import OrderedDict
 from typing import Any, Protocol
 
+import redis
+import redis.asyncio
 from sanic import Blueprint, response
 from sanic.request import Request
 
+from bot import ratelimit
 from bot.settings import get_settings
 from channels.guard import MessageHandler
 
 logger = logging.getLogger(__name__)
 
-#: Addresses whose counts are kept; past this, the longest-unused are forgotten (as if they had sent nothing).
-MAX_ADDRESSES = 100_000
-
 
 class RateStore(Protocol):
-    """Where the counts live: one process's memory now, a shared store later."""
+    """Where the counts live: this process's memory, or Redis shared by the replicas."""
 
     async def take(self, key: str, count: int, period: float, now: float) -> float:
         """Count one message for ``key`` if ``count`` per ``period`` allows it now: then 0.0 (counted),
@@ -52,21 +49,33 @@ class RateStore(Protocol):
 class MemoryRateStore:
     """``RateStore`` in this process's memory, for at most ``max_keys`` keys."""
 
-    def __init__(self, max_keys: int = MAX_ADDRESSES) -> None:
-        self._next: OrderedDict[str, float] = OrderedDict()
-        self._max_keys = max_keys
+    def __init__(self, max_keys: int = ratelimit.MAX_KEYS) -> None:
+        self._memory = ratelimit.MemoryRateStore(max_keys)
 
     async def take(self, key: str, count: int, period: float, now: float) -> float:
-        interval = period / count
-        arrival = max(self._next.get(key, now), now)
-        wait = arrival - now - (period - interval)
-        if wait > 0:
-            return wait
-        self._next[key] = arrival + interval
-        self._next.move_to_end(key)
-        while len(self._next) > self._max_keys:
-            self._next.popitem(last=False)
-        return 0.0
+        return self._memory.take(key, count, period, now)
+
+
+class RedisRateStore:
+    """``RateStore`` on Redis (one atomic script per message), in memory while Redis is unreachable."""
+
+    def __init__(self, url: str, prefix: str = ratelimit.KEY_PREFIX) -> None:
+        self.url = url
+        self.prefix = prefix
+        self.fallback = ratelimit.Fallback("Rasa's rate limits")
+        self._client: redis.asyncio.Redis | None = None
+
+    async def take(self, key: str, count: int, period: float, now: float) -> float:
+        if not self.fallback.active():
+            if self._client is None:  # made in the event loop that uses it (Rasa's Sanic worker)
+                self._client = redis.asyncio.Redis.from_url(
+                    self.url, socket_timeout=ratelimit.SOCKET_TIMEOUT, socket_connect_timeout=ratelimit.SOCKET_TIMEOUT
+                )
+            try:
+                return float(await self._client.eval(ratelimit.GCRA, 1, self.prefix + key, count, period))
+            except redis.RedisError as error:
+                self.fallback.failed(error)
+        return self.fallback.memory.take(key, count, period)
 
 
 class RateLimiter:
@@ -94,8 +103,10 @@ class RateLimitedInput:
 
     def blueprint(self, on_new_message: MessageHandler) -> Blueprint:
         blueprint: Blueprint = super().blueprint(on_new_message)  # type: ignore[misc]
-        count, period = get_settings().rest_rate_limit
-        limiter = RateLimiter(count, period)
+        settings = get_settings()
+        count, period = settings.rest_rate_limit
+        store = RedisRateStore(settings.redis_url, f"{ratelimit.KEY_PREFIX}rasa:") if settings.redis_url else None
+        limiter = RateLimiter(count, period, store)
         channel = type(self).__name__
 
         @blueprint.middleware("request")

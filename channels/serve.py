@@ -38,7 +38,7 @@ from sanic.response import HTTPResponse
 from bot.errors import ConfigError
 from bot.logs import install_log_privacy
 from bot.settings import Settings, get_settings
-from channels import action_results
+from channels import action_results, slots
 from channels.bodies import refuse_malformed_json
 
 JWT_METHOD = "HS256"
@@ -112,6 +112,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     os.environ.update(settings.sanic_limits())
     _check_bodies_of_every_app()
     action_results.install()
+    slots.install()
     # Rasa's own command line, parsed in this process: /proc/<pid>/cmdline keeps the one we were started with.
     sys.argv = ["rasa", *rasa_args]
     from rasa.__main__ import main as rasa_main

@@ -5,14 +5,20 @@ messages and drops everything but the text and buttons. A FAQ answer is one
 markdown document, and the widget needs to know which FAQ and index version
 it came from (to record thumbs up/down against them) and whether people now
 own the conversation (no "assistant is typing" while an agent is on it). So
-here every bot message goes out whole, as
+here every bot message goes out whole, in one of the shapes every Rasa
+socket.io client knows, with faqbot's context under ``metadata``:
 
-    {"text": ..., "quick_replies": [...],
-     "faqbot": {"answer_id", "faq_id", "kb_version", "handoff_state", "timestamp"}}
+    {"text": ...}  or  {"text": ..., "quick_replies": [...]},
+    plus "metadata": {"faqbot": {"answer_id", "faq_id", "kb_version", "handoff_state",
+                                 "customer_name", "customer_email", "timestamp"}}
 
-``faqbot`` is ``bot.rasa.widget.widget_context``: the whitelisted keys the
-action set (``dispatcher.utter_message(..., faq_id=...)`` keeps them in the
-bot event's metadata, and Rasa passes the metadata to the output channel),
+Third-party widgets such as rasa-webchat take ``metadata`` off a message
+before they look at its shape (and ignore keys of it they do not know), then
+show only the standard shapes: an extra top-level key would make them drop
+the message (docs/channels.md, "rasa-webchat"). ``metadata.faqbot`` is
+``bot.rasa.widget.widget_context``: the whitelisted keys the action set
+(``dispatcher.utter_message(..., faq_id=...)`` keeps them in the bot event's
+metadata, and Rasa passes the metadata to the output channel),
 and the bot event's timestamp, with which the widget asks the web app for
 what it missed while disconnected (bot/web/widget_api.py). The input side
 is Rasa's: same events, session persistence and ``customData``; messages are
@@ -49,7 +55,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 
 from bot.rasa.client import verify_bearer
-from bot.rasa.widget import widget_context
+from bot.rasa.widget import CONTEXT_KEY, METADATA_KEY, widget_context
 from bot.settings import get_settings
 from channels.guard import GuardedInput
 from channels.socketio_manager import RedisClientManager
@@ -65,7 +71,7 @@ class SocketIOOutput(socketio.SocketIOOutput):
     async def _send(self, recipient_id: str, message: dict[str, Any], kwargs: dict[str, Any]) -> None:
         context = widget_context(kwargs, kwargs.get("timestamp"))
         if context:
-            message["faqbot"] = context
+            message[METADATA_KEY] = {CONTEXT_KEY: context}
         await self._send_message(recipient_id, message)
 
     async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:

@@ -23,11 +23,25 @@ load, docs/benchmarks.md): a crash of the process loses nothing committed;
 a power cut may lose the last transactions, as with any WAL database at this
 level. Readers (the desk reads conversations from this file) never block the
 writer.
+
+While the database is unreachable (a PostgreSQL restart, a locked file),
+the bot keeps answering and loses nothing it answered: a conversation that
+cannot be read starts a new session (as with Rasa's own fallback), one
+that cannot be written is kept in this process's memory (``MAX_PENDING``
+conversations at most) and read from there for its next message, so it
+keeps its context; every later read or write first writes what was kept
+(the events the database lacks, in order). Rasa's own fallback (an
+in-memory store) would never write the messages of the outage to the
+database. A Rasa replica killed during the outage loses what it kept, and
+with several replicas a conversation's kept messages are written after
+those another replica wrote meanwhile.
 """
 
 from __future__ import annotations
 
 import copy
+import logging
+from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -41,6 +55,10 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from bot.redact import mask_payment_data
 from bot.storage.database import private_file
 
+logger = logging.getLogger(__name__)
+
+#: Conversations kept in memory while the database is unreachable; past this the oldest are dropped (logged).
+MAX_PENDING = 10_000
 #: Open connections kept to a SQLite tracker store (Rasa's turns run on one event loop: a few suffice).
 SQLITE_POOL_SIZE = 4
 #: How long a write waits for another writer (the web app never writes here; another Rasa replica could).
@@ -107,6 +125,67 @@ class CardMaskingSQLTrackerStore(SQLTrackerStore):
             self._use_sqlite_wal()
         elif self.engine.dialect.name != "sqlite":  # type: ignore[has-type]
             self._check_connections_before_use()
+        # Conversations not yet written (database unreachable): the tracker, and how many of its events the
+        # database has.
+        self._pending: OrderedDict[str, tuple[DialogueStateTracker, int]] = OrderedDict()
+        # How many events of the tracker last read for a conversation the database has.
+        self._stored: dict[str, int] = {}
+        # During a write of kept events: where the database's copy of each conversation ends.
+        self._write_from: dict[str, int] = {}
+
+    async def retrieve(self, sender_id: str) -> DialogueStateTracker | None:
+        """The conversation: as kept in memory while it could not be written, else from the database."""
+        await self._write_pending()
+        if sender_id in self._pending:
+            return self._pending[sender_id][0]
+        try:
+            tracker = await super().retrieve(sender_id)
+        except sa.exc.DBAPIError as error:
+            logger.warning("cannot read conversation %s, the database is unreachable (%s)", sender_id, _first(error))
+            self._stored[sender_id] = 0  # a new session then: all its events are to be written
+            return None
+        if len(self._stored) > MAX_PENDING * 10:  # reads with no write after them (the HTTP API's): forget
+            self._stored.clear()
+        self._stored[sender_id] = len(tracker.events) if tracker is not None else 0
+        return tracker
+
+    async def save(self, tracker: DialogueStateTracker) -> None:
+        """Write the conversation's new events; while the database is unreachable, keep it for later."""
+        sender_id = tracker.sender_id
+        if sender_id in self._pending:
+            self._pending[sender_id] = (tracker, self._pending[sender_id][1])
+            self._pending.move_to_end(sender_id)
+            await self._write_pending()
+            return
+        try:
+            await super().save(tracker)
+        except sa.exc.DBAPIError as error:
+            logger.warning("cannot write conversation %s, kept it to write later (%s)", sender_id, _first(error))
+            self._keep(tracker, self._stored.get(sender_id, 0))
+            return
+        self._stored.pop(sender_id, None)
+        await self._write_pending()
+
+    def _keep(self, tracker: DialogueStateTracker, stored: int) -> None:
+        self._pending[tracker.sender_id] = (tracker, stored)
+        while len(self._pending) > MAX_PENDING:
+            lost, _ = self._pending.popitem(last=False)
+            logger.error("dropped conversation %s kept while the database was unreachable (over %d)", lost, MAX_PENDING)
+
+    async def _write_pending(self) -> None:
+        """Write the kept conversations' missing events, oldest first; stop at the first failure."""
+        while self._pending:
+            sender_id, (tracker, stored) = next(iter(self._pending.items()))
+            self._write_from[sender_id] = stored
+            try:
+                await super().save(tracker)
+            except sa.exc.DBAPIError:
+                return
+            finally:
+                self._write_from.pop(sender_id, None)
+            if self._pending.get(sender_id, (None,))[0] is tracker:
+                del self._pending[sender_id]
+            logger.info("wrote conversation %s, kept while the database was unreachable", sender_id)
 
     def _check_connections_before_use(self) -> None:
         """A database server that restarted leaves the pool's connections dead: each is tested (a cheap ping)
@@ -129,4 +208,12 @@ class CardMaskingSQLTrackerStore(SQLTrackerStore):
         self.sessionmaker = sa.orm.session.sessionmaker(bind=self.engine)
 
     def _additional_events(self, session: Any, tracker: DialogueStateTracker) -> Iterator:
+        if tracker.sender_id in self._write_from:  # kept events: the database has the first ones only
+            events = list(tracker.events)[self._write_from[tracker.sender_id] :]
+            return (masked_event(event) for event in events)
         return (masked_event(event) for event in super()._additional_events(session, tracker))
+
+
+def _first(error: BaseException) -> str:
+    """The first line of a database error (no SQL statement, no parameters: they may hold a customer's text)."""
+    return (str(getattr(error, "orig", error)) or type(error).__name__).strip().splitlines()[0]

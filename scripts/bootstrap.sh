@@ -83,3 +83,27 @@ if [ "$DEV" = 1 ] && [ "$(cat "$npm_stamp" 2>/dev/null)" != "$npm_want" ]; then
     npm ci --no-audit --no-fund --loglevel=error >/dev/null
     echo "$npm_want" > "$npm_stamp"
 fi
+
+# The third-party rasa-webchat widget, for the test that faqbot's socket.io channel works with it
+# (tests/browser/test_rasa_webchat.py): one pinned package from the npm registry, not a dependency of
+# faqbot. Only its self-contained bundle (lib/index.js, window.WebChat) and licence are kept, under var/
+# (never committed), after checking the tarball against the integrity pinned here.
+RASA_WEBCHAT=rasa-webchat@1.0.1
+RASA_WEBCHAT_INTEGRITY="sha512-Ld1zVJvTAaTrs6A5p8t70agNNrKYRyXlvqXZRgBoDvKKUXbA0jhJKECi5bdPGlaR6jsmqWtVylHS+YqIqo0x8w=="
+webchat_dir="var/test-tools/${RASA_WEBCHAT/@/-}"
+if [ "$DEV" = 1 ] && [ ! -f "$webchat_dir/index.js" ]; then
+    tmp=$(mktemp -d)
+    trap 'rm -rf "$tmp"' EXIT
+    (cd "$tmp" && npm pack "$RASA_WEBCHAT" --loglevel=error >/dev/null)
+    tarball=$(ls "$tmp"/*.tgz)
+    got=$(node -e 'const c = require("crypto"), fs = require("fs");
+        process.stdout.write("sha512-" + c.createHash("sha512").update(fs.readFileSync(process.argv[1])).digest("base64"))' "$tarball")
+    if [ "$got" != "$RASA_WEBCHAT_INTEGRITY" ]; then
+        echo "$RASA_WEBCHAT from the npm registry is not the pinned one ($got): not installed" >&2
+        exit 1
+    fi
+    tar xzf "$tarball" -C "$tmp" package/lib/index.js package/LICENSE
+    mkdir -p "$webchat_dir"
+    cp "$tmp/package/lib/index.js" "$tmp/package/LICENSE" "$webchat_dir/"
+    echo "installed $RASA_WEBCHAT for the browser tests in $webchat_dir"
+fi

@@ -12,6 +12,11 @@ tracker. Prints a summary and appends one JSON record per run to ``--out``.
     python scripts/soak.py --users 50 --think 5 --duration 180 --label "50 conversations"
     python scripts/soak.py --users 8 --think 0 --duration 60 --label saturation
     python scripts/soak.py --report docs/benchmarks-load.json   # plot + table in docs/benchmarks.md
+
+``--cluster N`` runs ``faqbot cluster --replicas N`` instead (HAProxy in front of N replicas of each
+service, a redis-server started here), and ``--kill rasa-1@60`` SIGKILLs that replica 60 s into the load:
+the record then says when the supervisor had it back and how long each singleton lease the victim held
+took to move to another replica.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from urllib.parse import quote
 
 import jwt
 import psutil
+import redis
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,10 +58,12 @@ def free_port() -> int:
 
 
 class Bot:
-    """``faqbot run`` of ``home`` on free ports, with its own var folder."""
+    """``faqbot run`` (or ``faqbot cluster --replicas N``) of ``home`` on free ports, with its own var folder."""
 
-    def __init__(self, home: Path, var_dir: Path, env_overrides: dict[str, str]) -> None:
-        self.home, self.var_dir = home, var_dir
+    def __init__(self, home: Path, var_dir: Path, env_overrides: dict[str, str], replicas: int = 0) -> None:
+        self.home, self.var_dir, self.replicas = home, var_dir, replicas
+        self.redis: subprocess.Popen[bytes] | None = None
+        self.redis_url = ""
         self.rasa_port, self.web_port, self.action_port = free_port(), free_port(), free_port()
         self.rasa_token = secrets.token_urlsafe(32)
         self.env = {
@@ -90,9 +98,14 @@ class Bot:
                        input=AGENT[1].encode(), capture_output=True).returncode:  # fmt: skip
             raise RuntimeError("cannot create the desk agent")
         log = (self.var_dir / "faqbot-run.log").open("ab")
+        command = ["run"]
+        if self.replicas:
+            self.start_redis()
+            command = ["cluster", "--replicas", str(self.replicas)]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "run"], cwd=self.home, env=self.env, stdout=log, stderr=subprocess.STDOUT
-        )
+            [sys.executable, "-m", "bot.cli", *command], cwd=self.home, env=self.env, stdout=log,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
         deadline = time.monotonic() + READY_TIMEOUT
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -109,6 +122,28 @@ class Bot:
                 pass
             time.sleep(2)
         raise RuntimeError("the bot did not answer in time")
+
+    def start_redis(self) -> None:
+        """A redis-server of its own, so the leases can be watched (the cluster uses it: FAQBOT_REDIS_URL)."""
+        port = free_port()
+        (self.var_dir / "redis").mkdir(exist_ok=True)
+        self.redis = subprocess.Popen(
+            [shutil.which("redis-server") or "redis-server", "--port", str(port), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "no", "--dir", str(self.var_dir / "redis")],
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        self.redis_url = self.env["FAQBOT_REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                redis.Redis.from_url(self.redis_url).ping()
+                return
+            except redis.RedisError:
+                time.sleep(0.2)
+        raise RuntimeError("redis-server did not start")
+
+    def services(self) -> dict[str, Any]:
+        return dict(json.loads((self.var_dir / "run" / "services.json").read_text("utf-8"))["services"])
 
     def pids(self) -> dict[str, int]:
         """The supervisor's and each service's process id."""
@@ -137,6 +172,44 @@ class Bot:
                 self.process.wait(60)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+        if self.redis is not None:
+            self.redis.terminate()
+            self.redis.wait(10)
+
+
+class Killer(threading.Thread):
+    """SIGKILLs service ``name`` ``at`` seconds into the load; then times its restart and the move of each
+    singleton lease (faqbot:lease:*) it held to another replica."""
+
+    def __init__(self, bot: Bot, name: str, at: float) -> None:
+        super().__init__(daemon=True)
+        self.bot, self.name, self.at = bot, name, at
+        self.result: dict[str, Any] = {"service": name, "at_s": at}
+
+    def leases(self) -> dict[str, bytes]:
+        client = redis.Redis.from_url(self.bot.redis_url)
+        return {key.decode(): client.get(key) or b"" for key in client.scan_iter("faqbot:lease:*")}
+
+    def run(self) -> None:
+        time.sleep(self.at)
+        before = self.leases() if self.bot.redis_url else {}
+        pid = self.bot.services()[self.name]["pid"]
+        os.kill(pid, signal.SIGKILL)
+        killed = time.monotonic()
+        moved: dict[str, float] = {}
+        restarted = None
+        while time.monotonic() - killed < 120 and (restarted is None or len(moved) < len(before)):
+            now = self.leases() if before else {}
+            for key, holder in before.items():
+                if key not in moved and now.get(key) and now[key] != holder:
+                    moved[key] = round(time.monotonic() - killed, 2)
+            service = self.bot.services().get(self.name, {})
+            if restarted is None and service.get("state") == "up" and service.get("pid") not in (None, pid):
+                restarted = round(time.monotonic() - killed, 2)
+            time.sleep(0.1)
+        # A lease that kept its holder was not the victim's.
+        self.result.update(restarted_after_s=restarted, leases_moved_after_s=moved,
+                           leases_kept=sorted(set(before) - set(moved)))  # fmt: skip
 
 
 class Sampler(threading.Thread):
@@ -274,7 +347,7 @@ def checkout(ref: str, folder: Path) -> Path:
 def soak(args: argparse.Namespace) -> dict[str, Any]:
     folder = Path(tempfile.mkdtemp(prefix="faqbot-soak-"))
     home = checkout(args.ref, folder / "checkout") if args.ref else Path(args.home).resolve()
-    bot = Bot(home, folder / "var", dict(item.split("=", 1) for item in args.env))
+    bot = Bot(home, folder / "var", dict(item.split("=", 1) for item in args.env), args.cluster)
     try:
         started = time.monotonic()
         bot.start()
@@ -283,8 +356,15 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
         sampler = Sampler(bot.pids())
         at_start = sampler.sample()
         sampler.start()
+        killer = None
+        if args.kill:
+            name, _, at = args.kill.partition("@")
+            killer = Killer(bot, name, float(at or 0))
+            killer.start()
         locust_stats = run_locust(bot, args, folder)
         samples = sampler.finish()
+        if killer is not None:
+            killer.join(timeout=150)
         stats = turn_stats(folder / "latencies.tsv", args.duration)
         customer_turns = stats.get("all", {}).get("turns", 0)
         record = {
@@ -292,6 +372,8 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
             "commit": git_commit(home),
             "when": time.strftime("%Y-%m-%d %H:%M"),
             "load": {"users": args.users, "think_s": args.think, "duration_s": args.duration},
+            "replicas": args.cluster or 1,
+            "kill": killer.result if killer is not None else None,
             "turns": stats,
             "desk": {k: v for k, v in locust_stats.items() if k.startswith("desk")},
             "accounting": account(bot, folder / "ledger.tsv"),
@@ -322,6 +404,8 @@ def summary(record: dict[str, Any]) -> str:
             f"{row.get('p50_ms', 0):>7.0f}{row.get('p95_ms', 0):>7.0f}{row.get('p99_ms', 0):>7.0f}"
         )
     lines.append(f"accounting: {record['accounting']}")
+    if record.get("kill"):
+        lines.append(f"kill: {record['kill']}")
     memory = record["memory_after_start_mb"]
     lines.append(f"memory after start: {memory} (total {sum(memory.values()):.0f} MB)")
     for name, row in record["resources"].items():
@@ -329,13 +413,22 @@ def summary(record: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-SOAK_START, SOAK_END = "<!-- soak:start -->", "<!-- soak:end -->"
+def markers(section: str) -> tuple[str, str]:
+    """Where a records file's table goes in the docs: between ``<!-- section:start -->`` and ``...:end -->``."""
+    return f"<!-- {section}:start -->", f"<!-- {section}:end -->"
 
 
-def table(records: list[dict[str, Any]]) -> list[str]:
-    """The runs of a records file as the table docs/benchmarks.md shows (between the soak markers)."""
+def by_kind(values: dict[str, float], kind: str) -> float:
+    """A service's number summed over its replicas (``rasa``, or ``rasa-1`` + ``rasa-2`` in a cluster)."""
+    return sum(v for name, v in values.items() if name == kind or name.startswith(f"{kind}-"))
+
+
+def table(records: list[dict[str, Any]], section: str = "soak") -> list[str]:
+    """The runs of a records file as the table docs/benchmarks.md shows (between the section's markers).
+    Memory and CPU of a service are summed over its replicas; the total includes HAProxy and Redis."""
+    start, end = markers(section)
     lines = [
-        SOAK_START,
+        start,
         "| run | commit | when | load avg | turns/s | p50 ms | p95 ms | p99 ms | failures | missing in tracker "
         "| memory after start MB (sup/rasa/actions/web) | growth MB | CPU ms/turn (rasa/actions/web) |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
@@ -345,26 +438,29 @@ def table(records: list[dict[str, Any]]) -> list[str]:
         memory = r["memory_after_start_mb"]
         use = r["resources"]
         growth = sum(v["rss_end_mb"] - v["rss_start_mb"] for v in use.values())
-        at_start = "/".join(f"{memory.get(n, 0):.0f}" for n in ("supervisor", *SERVICES))
-        cpu = "/".join(f"{use.get(n, {}).get('cpu_ms_per_turn', 0):.1f}" for n in SERVICES)
+        at_start = "/".join(f"{by_kind(memory, n):.0f}" for n in ("supervisor", *SERVICES))
+        cpu_per_turn = {name: row["cpu_ms_per_turn"] for name, row in use.items()}
+        cpu = "/".join(f"{by_kind(cpu_per_turn, n):.1f}" for n in SERVICES)
         lines.append(
             f"| {r['label']} | {r['commit']} | {r['when']} | {r['loadavg'][0]:.1f} | {every['per_second']:.1f} "
             f"| {every['p50_ms']:.0f} | {every['p95_ms']:.0f} | {every['p99_ms']:.0f} | {every['failures']} "
             f"| {r['accounting']['messages_missing']} of {every['turns']} "
             f"| {sum(memory.values()):.0f} ({at_start}) | {growth:+.0f} | {cpu} |"
         )
-    return [*lines, SOAK_END]
+    return [*lines, end]
 
 
-def report(records_path: Path, docs: Path) -> None:
-    """Plot the records next to the file (.png) and put their table into ``docs`` between the soak markers."""
+def report(records_path: Path, docs: Path, section: str = "soak") -> None:
+    """Plot the records next to the file (.png) and put their table into ``docs`` between the section's
+    markers."""
     records = [json.loads(line) for line in records_path.read_text("utf-8").splitlines() if line.strip()]
     plot(records, records_path.with_suffix(".png"))
     text = docs.read_text("utf-8")
-    if SOAK_START not in text or SOAK_END not in text:
-        raise SystemExit(f"{docs} has no {SOAK_START} ... {SOAK_END} section for the table")
-    section = "\n".join(table(records))
-    docs.write_text(text[: text.index(SOAK_START)] + section + text[text.index(SOAK_END) + len(SOAK_END) :], "utf-8")
+    start, end = markers(section)
+    if start not in text or end not in text:
+        raise SystemExit(f"{docs} has no {start} ... {end} section for the table")
+    body = "\n".join(table(records, section))
+    docs.write_text(text[: text.index(start)] + body + text[text.index(end) + len(end) :], "utf-8")
 
 
 def plot(records: list[dict[str, Any]], out: Path) -> None:
@@ -402,14 +498,17 @@ def main() -> None:
     parser.add_argument("--handoff-share", type=float, default=0.05)
     parser.add_argument("--settle", type=float, default=5.0, help="seconds between start and load")
     parser.add_argument("--label", default="")
+    parser.add_argument("--cluster", type=int, default=0, help="faqbot cluster with this many replicas of each")
+    parser.add_argument("--kill", default="", help="SERVICE@SECONDS: SIGKILL that service (e.g. rasa-1@60)")
     parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for the bot (repeatable)")
     parser.add_argument("--out", default="", help="append the JSON record to this file")
     parser.add_argument("--keep", action="store_true", help="keep the data folder and logs")
     parser.add_argument("--report", metavar="RECORDS", help="plot a records file and table it in docs; then stop")
     parser.add_argument("--docs", default=str(ROOT / "docs" / "benchmarks.md"), help="where --report writes")
+    parser.add_argument("--section", default="soak", help="--report: the docs' <!-- SECTION:start/end --> markers")
     args = parser.parse_args()
     if args.report:
-        report(Path(args.report), Path(args.docs))
+        report(Path(args.report), Path(args.docs), args.section)
         return
     args.label = args.label or f"{args.users} conversations, {args.think:g} s think"
     record = soak(args)

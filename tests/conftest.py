@@ -9,13 +9,15 @@ from __future__ import annotations
 import hashlib
 import textwrap
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
+import redis
 
 from bot.settings import PROJECT_ROOT, Settings, Thresholds
+from tests.servers import RedisServer
 
 ROOT = PROJECT_ROOT
 
@@ -162,3 +164,20 @@ def bot_servers(tmp_path_factory):
 
     with running_bot(tmp_path_factory.mktemp("bot-var")) as bot:
         yield bot
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A real redis-server for the tests of one module (tests/servers.py), stopped after them."""
+    started = RedisServer(tmp_path_factory.mktemp("redis")).up()
+    yield started
+    started.down()
+
+
+@pytest.fixture
+def clean_redis(redis_server: RedisServer) -> RedisServer:
+    """``redis_server``, running (a test may have stopped it) and empty."""
+    if redis_server.process is None:
+        redis_server.up()
+    redis.Redis.from_url(redis_server.url).flushall()
+    return redis_server

@@ -138,7 +138,7 @@ def drilldown(
     *,
     key: str | None = None,
     reader: TrackerReader | None = None,
-    database: Path | None = None,
+    database: Path | str | None = None,
     tag_faqs: Mapping[str, Iterable[str]] | None = None,
     now: float | None = None,
 ) -> Drilldown:
@@ -215,14 +215,14 @@ def transcript(
     conversation_id: str,
     *,
     reader: TrackerReader | None = None,
-    database: Path | None = None,
+    database: Path | str | None = None,
 ) -> Transcript | None:
     """The whole history of ``conversation_id`` from the tracker store, or None when it has none."""
     reader = reader or TrackerReader(tracker_location(settings), settings.default_language)
     rows = reader.events(conversation_id)
     if not rows:
         return None
-    database = database or settings.database_path
+    database = database or settings.database
     redactor = redactor_for(settings)
     tickets = read_tickets(database, conversation_id=conversation_id)
     parts = [(session, conversation_of(session, reader.default_language)) for session in sessions(rows)]

@@ -167,7 +167,7 @@ def compute(
     *,
     interval: str = "day",
     reader: TrackerReader | None = None,
-    database: Path | None = None,
+    database: Path | str | None = None,
     tag_faqs: Mapping[str, Iterable[str]] | None = None,
     now: float | None = None,
     clusters: CachedClustering | None = None,
@@ -175,7 +175,7 @@ def compute(
     """The report for conversations that started in ``[since, until)`` (until: now) matching ``filters``.
 
     ``reader`` and ``database`` default to the settings' tracker store and
-    faqbot.db; ``tag_faqs`` maps a tag to its FAQ ids (default: read from the
+    faqbot's database (a path or URL); ``tag_faqs`` maps a tag to its FAQ ids (default: read from the
     knowledge base when a tag filter is given). With ``clusters`` (the
     process's ``CachedClustering``) the unanswered questions are grouped as the
     editor's inbox groups them; without it, or when the model cannot be
@@ -189,10 +189,8 @@ def compute(
     report = _report(
         selection.conversations, selection.tickets, selection.question_kept, start, end, filters, interval, redactor
     )
-    report = _with_surveys(
-        report, read_surveys(database or settings.database_path, start, end), filters, selection.faqs
-    )
-    report = _with_votes(report, read_feedback(database or settings.database_path, start, end), filters, selection.faqs)
+    report = _with_surveys(report, read_surveys(database or settings.database, start, end), filters, selection.faqs)
+    report = _with_votes(report, read_feedback(database or settings.database, start, end), filters, selection.faqs)
     if clusters:
         report = _with_clusters(report, selection, redactor, clusters)
     return report

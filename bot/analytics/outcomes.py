@@ -262,7 +262,7 @@ def conversation_of(rows: list[TrackerEvent], default_language: str) -> Conversa
 
 
 def read_tickets(
-    path: Path, since: float | None = None, until: float | None = None, conversation_id: str | None = None
+    path: Path | str, since: float | None = None, until: float | None = None, conversation_id: str | None = None
 ) -> list[dict[str, Any]]:
     """Tickets created in ``[since, until)`` (of one conversation id, if given), oldest first, as dicts.
 
@@ -356,14 +356,14 @@ def select(
     filters: Filters | None = None,
     *,
     reader: TrackerReader | None = None,
-    database: Path | None = None,
+    database: Path | str | None = None,
     tag_faqs: Mapping[str, Iterable[str]] | None = None,
     now: float | None = None,
 ) -> Selection:
     """The conversations that started in ``[since, until)`` (until: now) matching ``filters``, with their tickets.
 
     ``reader`` and ``database`` default to the settings' tracker store and
-    faqbot.db; ``tag_faqs`` maps a tag to its FAQ ids (default: read from the
+    faqbot's database (a path or URL); ``tag_faqs`` maps a tag to its FAQ ids (default: read from the
     knowledge base when a tag filter is given).
     """
     filters = filters or Filters()
@@ -372,7 +372,7 @@ def select(
     end = end if end is not None else (time.time() if now is None else now)
     reader = reader or TrackerReader(tracker_location(settings), settings.default_language)
     conversations = read_conversations(reader, start, end)
-    tickets = read_tickets(database or settings.database_path, start, end)
+    tickets = read_tickets(database or settings.database, start, end)
     attach(conversations, tickets)
 
     faqs: set[str] | None = None

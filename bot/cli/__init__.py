@@ -7,7 +7,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from bot.cli import cluster, evaluate, kb, report, users
+from bot.cli import cluster, db, evaluate, kb, report, serve, users
 from bot.errors import FaqbotError
 from bot.logs import collapse_repeats, install_log_privacy
 from bot.services import Services
@@ -54,10 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_parser(commands)
     users.add_parser(commands)
     report.add_parser(commands)
+    db.add_parser(commands)
 
     run = commands.add_parser("run", help="start Rasa, the action server and the web app together")
     run.set_defaults(func=cmd_run)
     cluster.add_parser(commands)
+    serve.add_parser(commands)
 
     train = commands.add_parser("train", help="train the Rasa model if its inputs changed")
     train.add_argument("--force", action="store_true", help="train even if a model for these inputs exists")

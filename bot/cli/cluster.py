@@ -19,8 +19,12 @@ real load balancer, with the shared state where several replicas need it:
 
 Conversations stay in Rasa's SQLite tracker file shared by the replicas
 (WAL) unless ``FAQBOT_TRACKER_URL`` names a database (PostgreSQL); faqbot's
-own tables stay in var/faqbot.db. Every process writes its log to
-var/logs/; Ctrl-C stops everything.
+own tables (tickets, outbox, desk users and sessions, votes, surveys) stay in
+var/faqbot.db unless ``FAQBOT_DATABASE_URL`` names a PostgreSQL database,
+which every replica then shares (it may be the tracker's database: the
+table names differ). The schema is brought up to date once, before the
+replicas start (``prepare``). Every process writes its log to var/logs/;
+Ctrl-C stops everything.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from bot.cli.run import child_env, prepare, readiness_urls, serve, service_comma
 from bot.errors import ConfigError
 from bot.services import Services
 from bot.settings import Settings
+from bot.storage.database import Database
 from bot.supervisor import Service, Supervisor
 
 #: How often HAProxy checks each replica, and how many failed checks take it out.
@@ -78,6 +83,9 @@ def haproxy_config(settings: Settings, replicas: list[Settings]) -> str:
         "    mode http",
         "    log global",
         "    option httplog",
+        # The replicas see HAProxy's address; they read the customer's from X-Forwarded-For (one more proxy hop:
+        # FAQBOT_PROXY_HOPS for the web app, SANIC_PROXIES_COUNT for Rasa), so per-address limits stay per customer.
+        "    option forwardfor",
         # A replica that refuses the connection (it died): the request goes to another one at once. Only
         # refused connections are retried: a request a replica may have processed is never sent twice.
         # New connections to the replicas (loopback, cheap): a dead replica's idle one would fail a POST
@@ -140,10 +148,11 @@ def cluster_services(settings: Settings, model: Path, replicas: int) -> tuple[li
     for index, replica in enumerate(copies, 1):
         # The supervisor's environment names the public (HAProxy) ports, through which the replicas reach
         # each other; each process only binds its own port.
+        hops = str(settings.proxy_hops + 1)  # HAProxy is one more proxy in front of the replicas
         own = {
-            "rasa": {"FAQBOT_RASA_PORT": str(replica.rasa_port)},
+            "rasa": {"FAQBOT_RASA_PORT": str(replica.rasa_port), "SANIC_PROXIES_COUNT": hops},
             "actions": {},  # its port is on its command line
-            "web": {"FAQBOT_WEB_PORT": str(replica.web_port)},
+            "web": {"FAQBOT_WEB_PORT": str(replica.web_port), "FAQBOT_PROXY_HOPS": hops},
         }
         commands = service_commands(replica, model)
         for name, url in readiness_urls(replica).items():
@@ -179,6 +188,7 @@ def cmd_cluster(args: argparse.Namespace, services: Services) -> int:
         f"  agent desk:              http://localhost:{settings.web_port}/desk\n"
         f"  Rasa (channels, API):    http://localhost:{settings.rasa_port}/\n"
         f"  HAProxy's configuration: {settings.var_dir / 'cluster' / 'haproxy.cfg'}\n"
+        f"  faqbot's database:       {Database(settings.database).name}\n"
         f"Press Ctrl-C to stop."
     )
     return serve(supervisor, banner, admin_password)

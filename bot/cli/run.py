@@ -46,7 +46,7 @@ def ensure_admin(settings: Settings) -> str | None:
     """Create the first desk user (``admin``) when there is none; returns its new password, once."""
     from bot.storage.accounts import UserStore
 
-    users = UserStore(settings.database_path, settings.http_timeout)
+    users = UserStore(settings.database, settings.http_timeout)
     if users.count():
         return None
     password = secrets.token_urlsafe(12)
@@ -66,8 +66,11 @@ def child_env(settings: Settings) -> dict[str, str]:
         FAQBOT_ACTION_PORT=str(settings.action_port),
         FAQBOT_WEB_PORT=str(settings.web_port),
         FAQBOT_HOST=settings.host,
+        FAQBOT_RASA_URL=settings.rasa_address,
+        FAQBOT_ACTION_SERVER_URL=settings.action_server_address,
         FAQBOT_REDIS_URL=settings.redis_url,
         FAQBOT_TRACKER_URL=settings.tracker_url,
+        FAQBOT_DATABASE_URL=settings.database_url,
         FAQBOT_HTTP_TIMEOUT=str(settings.http_timeout),
         FAQBOT_BUSINESS_HOURS=settings.business_hours,
         FAQBOT_TIMEZONE=settings.timezone,
@@ -84,6 +87,9 @@ def child_env(settings: Settings) -> dict[str, str]:
         FAQBOT_MAX_MESSAGE_CHARS=str(settings.max_message_chars),
         FAQBOT_MAX_REQUEST_BYTES=str(settings.max_request_bytes),
         FAQBOT_RATE_LIMIT=_rate_text(settings.rest_rate_limit),
+        FAQBOT_WIDGET_FEEDBACK_LIMIT=_rate_text(settings.widget_feedback_limit),
+        FAQBOT_WIDGET_HISTORY_LIMIT=_rate_text(settings.widget_history_limit),
+        FAQBOT_WIDGET_MESSAGE_LIMIT=_rate_text(settings.widget_message_limit),
         FAQBOT_KB_RELOAD="on" if settings.kb_reload else "off",
         FAQBOT_SURVEY_CES="on" if settings.survey_ces else "off",
         FAQBOT_SURVEY_AFTER_MINUTES=str(settings.survey_after_minutes),
@@ -204,8 +210,8 @@ def run(services: Services) -> int:
 
 
 def prepare(services: Services) -> tuple[Settings, Path, str | None] | None:
-    """What every start needs first: tokens, the first desk user, the KB's index and the Rasa model; None when
-    the KB or the model cannot be made (the reason is printed)."""
+    """What every start needs first: tokens, faqbot's database brought up to date and its first desk user, the
+    KB's index and the Rasa model; None when the KB or the model cannot be made (the reason is printed)."""
     os.umask(0o077)  # databases, logs and secrets under var/ are the operator's alone (docs/security.md)
     settings = ensure_tokens(services.settings)
     admin_password = ensure_admin(settings)

@@ -8,7 +8,6 @@ the email channel for the desk and the health page.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,7 +15,6 @@ from bot.handoff import mail, outbox
 from bot.handoff.models import HandoffMessage, HandoffTicket
 from bot.handoff.replies import Undeliverable, chat_reachable, message_ref, queue_email, reply_options
 from bot.handoff.store import HandoffStore
-from bot.storage.database import storage_error
 
 
 def reroute_to_email(store: HandoffStore, ticket: HandoffTicket) -> int:
@@ -59,18 +57,13 @@ def delivery_states(
     replies = [m for m in messages if m.role == "agent"]
     if not replies:
         return {}
-    conn = store.db.connect()
-    try:
+    with store.db.reading() as conn:
         rows = outbox.rows_for(conn, [message_ref(m.id) for m in replies if m.via == "email"])
         command = conn.execute(
             "SELECT attempts, next_attempt_at, last_error FROM rasa_commands WHERE ticket_id = ?"
             " AND kind = 'deliver' AND done_at IS NULL ORDER BY id LIMIT 1",
             (ticket.id,),
         ).fetchone()
-    except sqlite3.Error as exc:
-        raise storage_error(f"cannot read the delivery of {ticket.number}'s replies", exc) from exc
-    finally:
-        conn.close()
     states: dict[int, dict[str, Any]] = {}
     for message in replies:
         state: dict[str, Any] = {"via": message.via or "chat", "at": None, "error": None, "attempts": 0,
@@ -104,8 +97,8 @@ def email_health(store: HandoffStore) -> dict[str, Any]:
     if store.mail is None:
         return {"configured": False, "failing": None, "pending": 0, "dead": 0}
     counts = store.db.query(
-        "SELECT COALESCE(SUM(delivered_at IS NULL AND dead_at IS NULL), 0) AS pending,"
-        " COALESCE(SUM(dead_at IS NOT NULL), 0) AS dead FROM outbox WHERE channel = ?",
+        f"SELECT {outbox.count_where(outbox.PENDING)} AS pending, {outbox.count_where('dead_at IS NOT NULL')} AS dead"
+        " FROM outbox WHERE channel = ?",
         (mail.CHANNEL,),
     )[0]
     rows = store.db.query(

@@ -29,7 +29,11 @@ Guarantees, for every channel:
   next rows of its receiver proceed.
 * **Several senders.** A sender leases a row before it sends it, so two
   senders or processes on one database never send the same row at the same
-  time.
+  time: on SQLite the claim is one ``BEGIN IMMEDIATE`` transaction (writers
+  take turns); on PostgreSQL the head row is read ``FOR UPDATE SKIP LOCKED``
+  (a row another sender is claiming is skipped, and its receiver's later rows
+  wait behind it) and leased by a guarded ``UPDATE``. Replicas of the web app
+  sharing one PostgreSQL database may all run senders.
 """
 
 from __future__ import annotations
@@ -37,7 +41,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import random
-import sqlite3
 import threading
 import time
 import uuid
@@ -46,7 +49,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from bot.errors import HandoffError
-from bot.storage.database import Database, StorageError, storage_error
+from bot.storage.database import Connection, Database, Row, StorageError, storage_error
 from bot.worker import PeriodicWorker
 
 log = logging.getLogger(__name__)
@@ -55,11 +58,17 @@ log = logging.getLogger(__name__)
 JITTER = 0.2  # +-20 % on every backoff delay, so many bots do not retry in step
 LOCKED_RETRY = 0.02  # seconds between tries of a read SQLite refused as locked
 ERROR_EXCERPT_CHARS = 200
-_PENDING = "delivered_at IS NULL AND dead_at IS NULL"
+#: A row still to be sent: neither delivered nor dead.
+PENDING = "delivered_at IS NULL AND dead_at IS NULL"
+
+
+def count_where(condition: str) -> str:
+    """SQL counting the rows where ``condition`` holds (0 for none), in both SQLite and PostgreSQL."""
+    return f"COALESCE(SUM(CASE WHEN {condition} THEN 1 ELSE 0 END), 0)"
 
 
 def enqueue(
-    conn: sqlite3.Connection,
+    conn: Connection,
     channel: str,
     event: str,
     body: str,
@@ -78,7 +87,7 @@ def enqueue(
     ``HandoffError`` when there is no open transaction on an autocommit
     connection, ``StorageError`` when the insert fails.
     """
-    if conn.isolation_level is None and not conn.in_transaction:
+    if not conn.in_transaction:
         raise HandoffError(f"{channel} outbox: enqueue needs the caller's open transaction (BEGIN first)")
     delivery_id = delivery_id or uuid.uuid4().hex
     try:
@@ -87,8 +96,8 @@ def enqueue(
             " next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?)",
             (channel, receiver, ref, delivery_id, event, body, now, now),
         )
-    except sqlite3.Error as exc:
-        raise storage_error(f"{channel} outbox: cannot store the {event} row", exc) from exc
+    except StorageError as exc:
+        raise type(exc)(f"{channel} outbox: cannot store the {event} row: {exc}") from exc
     return delivery_id
 
 
@@ -160,7 +169,7 @@ class OutboxSender:
 
     def __init__(
         self,
-        db_path: Path,
+        db_path: Path | str,
         transport: Transport,
         max_attempts: int = 15,
         base_delay: float = 2.0,
@@ -218,20 +227,19 @@ class OutboxSender:
         ``failing``: pending rows whose last attempt failed (they are being retried).
         """
         rows = self._read(
-            f"SELECT COALESCE(SUM({_PENDING}), 0), COALESCE(SUM(delivered_at IS NOT NULL), 0),"
-            f" COALESCE(SUM(dead_at IS NOT NULL), 0), COALESCE(SUM({_PENDING} AND last_error IS NOT NULL), 0)"
-            " FROM outbox WHERE channel = ?",
+            f"SELECT {count_where(PENDING)} AS pending, {count_where('delivered_at IS NOT NULL')} AS delivered,"
+            f" {count_where('dead_at IS NOT NULL')} AS dead,"
+            f" {count_where(f'{PENDING} AND last_error IS NOT NULL')} AS failing FROM outbox WHERE channel = ?",
             (self.channel,),
         )
-        pending, delivered, dead, failing = rows[0]
-        return {"pending": int(pending), "delivered": int(delivered), "dead": int(dead), "failing": int(failing)}
+        return {key: int(rows[0][key]) for key in ("pending", "delivered", "dead", "failing")}
 
     def last_failure(self) -> dict[str, Any] | None:
         """The newest error of a pending row being retried (``id``, ``receiver``, ``attempts``,
         ``last_error``, ``next_attempt_at``), or None when nothing is failing."""
         rows = self._read(
             "SELECT id, receiver, attempts, last_error, next_attempt_at FROM outbox"
-            f" WHERE channel = ? AND {_PENDING} AND last_error IS NOT NULL ORDER BY id DESC LIMIT 1",
+            f" WHERE channel = ? AND {PENDING} AND last_error IS NOT NULL ORDER BY id DESC LIMIT 1",
             (self.channel,),
         )
         return dict(rows[0]) if rows else None
@@ -249,34 +257,24 @@ class OutboxSender:
     def retry_dead(self, ref: str | None = None) -> int:
         """Put the dead rows (only those about ``ref`` when given) back in the queue (``requeue_dead``)."""
         try:
-            conn = self._connect()
-            try:
-                count = requeue_dead(conn, self.channel, ref)
-            finally:
-                conn.close()
-        except (sqlite3.Error, OSError, StorageError) as exc:
+            with self.db.transaction() as conn:
+                return requeue_dead(conn, self.channel, ref)
+        except StorageError as exc:
             raise self._error("cannot requeue dead rows", exc) from exc
-        return count
 
-    def _connect(self) -> sqlite3.Connection:
-        """A connection to the outbox's database, from its owner (bot.storage: the schema is applied once)."""
-        return self.db.connect()
-
-    def _error(self, what: str, exc: BaseException) -> StorageError:
+    def _error(self, what: str, exc: StorageError) -> StorageError:
         """``StorageError`` (``DatabaseUnavailable`` when trying later may work) for ``exc`` while doing ``what``."""
-        cause = exc.__cause__ if isinstance(exc, StorageError) and exc.__cause__ is not None else exc
-        return storage_error(f"{self.channel} outbox {self.db_path}: {what}", cause)
+        cause = exc.__cause__
+        if cause is not None and not isinstance(cause, StorageError):
+            return storage_error(f"{self.channel} outbox {self.db.name}: {what}", cause)
+        return type(exc)(f"{self.channel} outbox {self.db.name}: {what}: {exc}")
 
-    def _read(self, sql: str, params: tuple[Any, ...]) -> list[sqlite3.Row]:
+    def _read(self, sql: str, params: tuple[Any, ...]) -> list[Row]:
         deadline = time.monotonic() + self.busy_timeout
         while True:
             try:
-                conn = self._connect()
-                try:
-                    return conn.execute(sql, params).fetchall()
-                finally:
-                    conn.close()
-            except (sqlite3.Error, OSError, StorageError) as exc:
+                return self.db.query(sql, params)
+            except StorageError as exc:
                 # SQLite answers "locked" at once, without its busy handler, where waiting could
                 # deadlock: two connections switching a new database to WAL together, for one.
                 # A read holds nothing, so it can wait and try again within the same budget.
@@ -290,36 +288,28 @@ class OutboxSender:
         """The oldest due row that heads its receiver's queue, leased to this sender; None when there is none."""
         lease_until = now + self.transport.lease_seconds + self.LEASE_MARGIN
         try:
-            conn = self._connect()
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    head = conn.execute(
-                        "SELECT id, channel, receiver, delivery_id, event, body, attempts FROM outbox AS o"
-                        f" WHERE channel = ? AND {_PENDING} AND next_attempt_at <= ?"
-                        " AND NOT EXISTS (SELECT 1 FROM outbox AS p WHERE p.channel = o.channel"
-                        " AND p.receiver = o.receiver AND p.delivered_at IS NULL AND p.dead_at IS NULL"
-                        " AND p.id < o.id) ORDER BY id LIMIT 1",
-                        (self.channel, now),
-                    ).fetchone()
-                    claimed = False
-                    if head is not None:
-                        cursor = conn.execute(
-                            f"UPDATE outbox SET next_attempt_at = ? WHERE id = ? AND {_PENDING}"
-                            " AND next_attempt_at <= ?",
-                            (lease_until, head["id"], now),
-                        )
-                        claimed = cursor.rowcount == 1
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
-            finally:
-                conn.close()
-        except (sqlite3.Error, OSError, StorageError) as exc:
+            with self.db.transaction() as conn:
+                # PostgreSQL: another sender's claim in progress locks its row: skip it rather than wait (its
+                # receiver's later rows still wait behind it, by NOT EXISTS). SQLite: writers take turns anyway.
+                skip = " FOR UPDATE OF o SKIP LOCKED" if conn.dialect == "postgresql" else ""
+                head = conn.execute(
+                    "SELECT id, channel, receiver, delivery_id, event, body, attempts FROM outbox AS o"
+                    f" WHERE channel = ? AND {PENDING} AND next_attempt_at <= ?"
+                    " AND NOT EXISTS (SELECT 1 FROM outbox AS p WHERE p.channel = o.channel"
+                    " AND p.receiver = o.receiver AND p.delivered_at IS NULL AND p.dead_at IS NULL"
+                    f" AND p.id < o.id) ORDER BY id LIMIT 1{skip}",
+                    (self.channel, now),
+                ).fetchone()
+                claimed = False
+                if head is not None:
+                    cursor = conn.execute(
+                        f"UPDATE outbox SET next_attempt_at = ? WHERE id = ? AND {PENDING} AND next_attempt_at <= ?",
+                        (lease_until, head["id"], now),
+                    )
+                    claimed = cursor.rowcount == 1
+        except StorageError as exc:
             raise self._error("cannot claim the next row", exc) from exc
-        if not claimed:
+        if head is None or not claimed:
             return None
         return OutboxRow(
             head["id"], head["channel"], head["receiver"], head["delivery_id"], head["event"], head["body"],
@@ -374,16 +364,13 @@ class OutboxSender:
 
     def _write(self, sql: str, params: tuple[Any, ...]) -> None:
         try:
-            conn = self._connect()
-            try:
+            with self.db.transaction() as conn:
                 conn.execute(sql, params)
-            finally:
-                conn.close()
-        except (sqlite3.Error, OSError, StorageError) as exc:
+        except StorageError as exc:
             raise self._error("cannot record a delivery attempt", exc) from exc
 
 
-def requeue_dead(conn: sqlite3.Connection, channel: str, ref: str | None = None) -> int:
+def requeue_dead(conn: Connection, channel: str, ref: str | None = None) -> int:
     """Put the dead rows of ``channel`` (only those about ``ref`` when given) back in the queue:
     attempts and error reset, due now; return how many. They rejoin in id order, so they go out before newer
     rows of their receiver."""
@@ -400,7 +387,7 @@ def requeue_dead(conn: sqlite3.Connection, channel: str, ref: str | None = None)
     return int(cursor.rowcount)
 
 
-def rows_for(conn: sqlite3.Connection, refs: Sequence[str]) -> dict[str, dict[str, Any]]:
+def rows_for(conn: Connection, refs: Sequence[str]) -> dict[str, dict[str, Any]]:
     """The newest outbox row about each of ``refs`` (see ``enqueue``), with ``state`` added:
     ``queued``, ``failed`` (being retried), ``sent`` or ``dead``."""
     found: dict[str, dict[str, Any]] = {}

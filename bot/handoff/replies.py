@@ -14,7 +14,6 @@ How far each reply got, and rerouting or retrying them, is ``bot.handoff.deliver
 from __future__ import annotations
 
 import dataclasses
-import sqlite3
 from typing import TYPE_CHECKING, Any
 
 from bot.errors import HandoffError
@@ -23,6 +22,7 @@ from bot.handoff import mail, outbox
 if TYPE_CHECKING:
     from bot.handoff.mail import MailComposer
     from bot.handoff.models import HandoffMessage, HandoffTicket
+    from bot.storage.database import Connection
 
 VIA = ("chat", "email")
 OFFLINE_REASON = "offline_message"
@@ -84,7 +84,7 @@ def reply_options(ticket: HandoffTicket, email_enabled: bool) -> ReplyOptions:
 
 
 def queue_email(
-    conn: sqlite3.Connection,
+    conn: Connection,
     composer: MailComposer,
     ticket: HandoffTicket,
     message: HandoffMessage,

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sqlite3
 import statistics
 import time
 from collections.abc import Callable
@@ -45,7 +44,7 @@ from bot.handoff.models import (
 )
 from bot.handoff.packets import build_packet
 from bot.redact import mask_payment_data
-from bot.storage.database import Database
+from bot.storage.database import Connection, Database, Row
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,7 +78,7 @@ class HandoffStore:
 
     def __init__(
         self,
-        path: Path,
+        path: Path | str,
         timeout: float = 5.0,
         webhook: bool = False,
         desk_url: str = "",
@@ -131,29 +130,31 @@ class HandoffStore:
         email = (ticket.customer.get("customer_email") or "").lower() or None
         key = ticket.customer.get("customer_id") or None
         with self.db.transaction() as conn:
-            cursor = conn.execute(
-                "INSERT INTO handoff_tickets (conversation_id, channel, language, customer, question, candidates,"
-                " reason, transcript, kb_version, status, created_at, customer_email, customer_key, customer_copy,"
-                " spool_id)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'waiting', ?, ?, ?, ?, ?)",
-                (
-                    ticket.conversation_id,
-                    ticket.channel,
-                    ticket.language,
-                    _json(ticket.customer),
-                    ticket.question,
-                    _json(ticket.candidates),
-                    ticket.reason,
-                    _json(ticket.transcript),
-                    ticket.kb_version,
-                    created,
-                    email,
-                    key,
-                    _json(ticket.customer_copy) if ticket.customer_copy else None,
-                    spool_id,
-                ),
+            ticket_id = (
+                conn.insert(
+                    "INSERT INTO handoff_tickets (conversation_id, channel, language, customer, question, candidates,"
+                    " reason, transcript, kb_version, status, created_at, customer_email, customer_key, customer_copy,"
+                    " spool_id)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'waiting', ?, ?, ?, ?, ?)",
+                    (
+                        ticket.conversation_id,
+                        ticket.channel,
+                        ticket.language,
+                        _json(ticket.customer),
+                        ticket.question,
+                        _json(ticket.candidates),
+                        ticket.reason,
+                        _json(ticket.transcript),
+                        ticket.kb_version,
+                        created,
+                        email,
+                        key,
+                        _json(ticket.customer_copy) if ticket.customer_copy else None,
+                        spool_id,
+                    ),
+                )
+                or 0
             )
-            ticket_id = int(cursor.lastrowid or 0)
             self._event(conn, ticket_id, "created", None, "waiting", "bot", {"reason": ticket.reason}, created)
             self._publish(conn, ticket_id, "handoff.created", created)
         return dataclasses.replace(ticket, id=ticket_id, created_at=created, status="waiting")
@@ -252,10 +253,7 @@ class HandoffStore:
         step = TRANSITIONS[action]
         now = time.time()
         with self.db.transaction() as conn:
-            row = conn.execute("SELECT * FROM handoff_tickets WHERE id = ?", (ticket_id,)).fetchone()
-            if row is None:
-                raise TransitionError(f"there is no ticket {ticket_id}")
-            current = _ticket(row)
+            current = self._locked(conn, ticket_id)
             if current.status not in step.sources:
                 who = f" by {current.agent}" if current.status == "with_agent" and current.agent else ""
                 raise TransitionError(f"{current.number} is {current.status.replace('_', ' ')}{who}: cannot {action}")
@@ -265,13 +263,13 @@ class HandoffStore:
                 f"UPDATE handoff_tickets SET status = :target, {step.changes} WHERE id = :id AND status = :current",
                 {"target": step.target, "actor": actor, "now": now, "id": ticket_id, "current": current.status},
             )
-            if cursor.rowcount != 1:  # pragma: no cover - BEGIN IMMEDIATE serialises writers
+            if cursor.rowcount != 1:  # pragma: no cover - the ticket's row is locked (_locked)
                 raise TransitionError(f"{current.number} changed meanwhile: cannot {action}")
             self._event(conn, ticket_id, action, current.status, step.target, actor, {}, now)
             if step.command and replies.chat_reachable(current):  # a left message paused no chat
                 self._command(conn, current.conversation_id, step.command, ticket_id, now)
             self._publish(conn, ticket_id, step.event, now)
-            updated = conn.execute("SELECT * FROM handoff_tickets WHERE id = ?", (ticket_id,)).fetchone()
+            updated = conn.execute("SELECT * FROM handoff_tickets WHERE id = ?", (ticket_id,)).one()
         return _ticket(updated)
 
     def rate(self, ticket_id: int, score: int, comment: str | None = None) -> HandoffTicket:
@@ -290,7 +288,7 @@ class HandoffStore:
                 raise HandoffError(f"there is no ticket {ticket_id}")
             self._event(conn, ticket_id, "rated", None, None, "customer", {"score": int(score)}, now)
             self._publish(conn, ticket_id, "handoff.rated", now)
-            row = conn.execute("SELECT * FROM handoff_tickets WHERE id = ?", (ticket_id,)).fetchone()
+            row = conn.execute("SELECT * FROM handoff_tickets WHERE id = ?", (ticket_id,)).one()
         return _ticket(row)
 
     # -- messages ----------------------------------------------------------------
@@ -318,7 +316,7 @@ class HandoffStore:
             refusal = options.refusal(via)
             if refusal:
                 raise replies.Undeliverable(f"{current.number}: cannot reply by {via}: {refusal}")
-            message = self._insert_message(conn, current, "agent", agent, text, now, None, via)
+            message = _stored(self._insert_message(conn, current, "agent", agent, text, now, None, via))
             conn.execute(
                 "UPDATE handoff_tickets SET first_reply_at = COALESCE(first_reply_at, ?) WHERE id = ?", (now, ticket_id)
             )
@@ -334,7 +332,7 @@ class HandoffStore:
         text = _clean_text(text, self.max_text)
         with self.db.transaction() as conn:
             current = self._locked(conn, ticket_id)
-            return self._insert_message(conn, current, "note", author, text, time.time(), None)
+            return _stored(self._insert_message(conn, current, "note", author, text, time.time(), None))
 
     def add_customer_message(self, ticket_id: int, text: str, source_ts: float) -> HandoffMessage | None:
         """Copy a customer's message (identified by its tracker timestamp); None if already copied."""
@@ -342,9 +340,8 @@ class HandoffStore:
         now = time.time()
         with self.db.transaction() as conn:
             current = self._locked(conn, ticket_id)
-            try:
-                message = self._insert_message(conn, current, "customer", None, text, now, source_ts)
-            except sqlite3.IntegrityError:
+            message = self._insert_message(conn, current, "customer", None, text, now, source_ts)
+            if message is None:
                 return None
             self._publish(conn, ticket_id, "handoff.message", now, message)
         return message
@@ -413,15 +410,16 @@ class HandoffStore:
 
     # -- internals -------------------------------------------------------------------
 
-    def _locked(self, conn: sqlite3.Connection, ticket_id: int) -> HandoffTicket:
-        row = conn.execute("SELECT * FROM handoff_tickets WHERE id = ?", (ticket_id,)).fetchone()
+    def _locked(self, conn: Connection, ticket_id: int) -> HandoffTicket:
+        """The ticket, its row locked until ``conn``'s transaction ends (two agents acting at once queue up)."""
+        row = conn.execute(f"SELECT * FROM handoff_tickets WHERE id = ?{conn.for_update}", (ticket_id,)).fetchone()
         if row is None:
             raise TransitionError(f"there is no ticket {ticket_id}")
         return _ticket(row)
 
     def _insert_message(
         self,
-        conn: sqlite3.Connection,
+        conn: Connection,
         ticket: HandoffTicket,
         role: str,
         author: str | None,
@@ -429,19 +427,23 @@ class HandoffStore:
         now: float,
         source_ts: float | None,
         via: str | None = None,
-    ) -> HandoffMessage:
-        cursor = conn.execute(
+    ) -> HandoffMessage | None:
+        """The stored message; None when a customer's message with this ``source_ts`` is already there."""
+        message_id = conn.insert(
             "INSERT INTO handoff_messages (ticket_id, conversation_id, role, author, text, created_at, source_ts, via)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (ticket_id, role, source_ts) WHERE source_ts IS NOT NULL"
+            " DO NOTHING",
             (ticket.id, ticket.conversation_id, role, author, text, now, source_ts, via),
         )
+        if message_id is None:
+            return None
         return HandoffMessage(
-            int(cursor.lastrowid or 0), int(ticket.id or 0), ticket.conversation_id, role, author, text, now, None, via
+            message_id, int(ticket.id or 0), ticket.conversation_id, role, author, text, now, None, via
         )
 
     @staticmethod
     def _event(
-        conn: sqlite3.Connection,
+        conn: Connection,
         ticket_id: int,
         kind: str,
         source: str | None,
@@ -457,7 +459,7 @@ class HandoffStore:
         )
 
     @staticmethod
-    def _command(conn: sqlite3.Connection, conversation_id: str, kind: str, ticket_id: int, now: float) -> None:
+    def _command(conn: Connection, conversation_id: str, kind: str, ticket_id: int, now: float) -> None:
         conn.execute(
             "INSERT INTO rasa_commands (conversation_id, kind, ticket_id, created_at, next_attempt_at)"
             " VALUES (?, ?, ?, ?, ?)",
@@ -465,11 +467,11 @@ class HandoffStore:
         )
 
     def _publish(
-        self, conn: sqlite3.Connection, ticket_id: int, event: str, now: float, message: HandoffMessage | None = None
+        self, conn: Connection, ticket_id: int, event: str, now: float, message: HandoffMessage | None = None
     ) -> None:
         if not self.webhook:
             return
-        row = conn.execute("SELECT * FROM handoff_tickets WHERE id = ?", (ticket_id,)).fetchone()
+        row = conn.execute("SELECT * FROM handoff_tickets WHERE id = ?", (ticket_id,)).one()
         ticket = _ticket(row)
         messages = [
             _message(r)
@@ -484,6 +486,13 @@ class HandoffStore:
         desk = f"{self.desk_url}/desk/tickets/{ticket_id}" if self.desk_url else None
         packet = build_packet(event, ticket, messages, agent, now, desk, message)
         webhook.enqueue(conn, event, packet, now)
+
+
+def _stored(message: HandoffMessage | None) -> HandoffMessage:
+    """An agent's message or note: only customers' copied messages (with a ``source_ts``) can be skipped."""
+    if message is None:  # pragma: no cover - ON CONFLICT only concerns rows with a source_ts
+        raise HandoffError("the message was not stored")
+    return message
 
 
 def _clean_text(text: str, limit: int) -> str:
@@ -512,7 +521,7 @@ def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def _ticket(row: sqlite3.Row) -> HandoffTicket:
+def _ticket(row: Row) -> HandoffTicket:
     keys = row.keys()
 
     def col(name: str) -> Any:
@@ -542,7 +551,7 @@ def _ticket(row: sqlite3.Row) -> HandoffTicket:
     )
 
 
-def _message(row: sqlite3.Row) -> HandoffMessage:
+def _message(row: Row) -> HandoffMessage:
     return HandoffMessage(
         id=row["id"],
         ticket_id=row["ticket_id"],

@@ -21,7 +21,6 @@ import hashlib
 import hmac
 import json
 import logging
-import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ import requests
 from bot.errors import HandoffError
 from bot.handoff import outbox
 from bot.handoff.outbox import OutboxRow, OutboxSender, SendOutcome, short_error
+from bot.storage.database import Connection
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ EVENTS = (
 USER_AGENT = "faqbot-webhook/1"
 
 
-def enqueue(conn: sqlite3.Connection, event: str, packet: dict[str, Any], now: float) -> str:
+def enqueue(conn: Connection, event: str, packet: dict[str, Any], now: float) -> str:
     """Add ``packet`` to the outbox inside the caller's open transaction; return its delivery id.
 
     The new ``delivery_id`` (uuid4 hex) is written into ``packet`` before it is
@@ -64,7 +64,7 @@ def enqueue(conn: sqlite3.Connection, event: str, packet: dict[str, Any], now: f
         raise HandoffError(f"webhook outbox: unknown event {event!r}")
     if packet.get("event", event) != event:
         raise HandoffError(f"webhook outbox: packet says event {packet['event']!r}, enqueued as {event!r}")
-    if conn.isolation_level is None and not conn.in_transaction:
+    if not conn.in_transaction:
         raise HandoffError("webhook outbox: enqueue needs the caller's open transaction (BEGIN first)")
     delivery_id = outbox.new_delivery_id()
     packet["delivery_id"] = delivery_id
@@ -149,7 +149,7 @@ class WebhookSender(OutboxSender):
 
     def __init__(
         self,
-        db_path: Path,
+        db_path: Path | str,
         url: str,
         secret: str,
         timeout: float = 5.0,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from bot.kb.models import FaqEntry, KbProblem, KnowledgeBase
 from bot.kb.parser import parse_file
+from bot.kb.suggested import FILE_NAME, check_suggested, load_suggested
 
 #: Folders under the knowledge base that hold no live content.
 NON_CONTENT_DIRS = {"drafts", "canned"}
@@ -16,7 +17,8 @@ def load_knowledge_base(root: Path, languages: Iterable[str]) -> KnowledgeBase:
     """Load every FAQ under ``root``; problems are collected, never raised.
 
     Entries with errors are skipped, as are later duplicates of an id within
-    one language. A FAQ missing in some language is a warning.
+    one language. A FAQ missing in some language is a warning. The widget's
+    suggested questions (widget.yml) are read and checked against the FAQs.
     """
     languages = tuple(languages)
     problems: list[KbProblem] = []
@@ -60,7 +62,11 @@ def load_knowledge_base(root: Path, languages: Iterable[str]) -> KnowledgeBase:
                 seen[(lang, entry.id)] = entry
                 entries.append(entry)
     problems.extend(_missing_translations(entries, languages))
-    return KnowledgeBase(root=root, entries=tuple(entries), problems=tuple(problems))
+    shown = _shown(root / FILE_NAME, root)
+    suggested, suggested_problems = load_suggested(root, shown)
+    problems.extend(suggested_problems)
+    problems.extend(check_suggested(suggested, entries, languages, root, shown))
+    return KnowledgeBase(root=root, entries=tuple(entries), problems=tuple(problems), suggested=suggested)
 
 
 def _missing_translations(entries: list[FaqEntry], languages: tuple[str, ...]) -> list[KbProblem]:

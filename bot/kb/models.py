@@ -131,11 +131,16 @@ class KbProblem:
 
 @dataclasses.dataclass(frozen=True)
 class KnowledgeBase:
-    """The FAQ entries that loaded, plus every problem found while loading."""
+    """The FAQ entries that loaded, plus every problem found while loading.
+
+    ``suggested``: the FAQ ids the website widget suggests on an empty panel (knowledge_base/widget.yml,
+    bot/kb/suggested.py); empty: the most asked ones.
+    """
 
     root: Path
     entries: tuple[FaqEntry, ...]
     problems: tuple[KbProblem, ...] = ()
+    suggested: tuple[str, ...] = ()
 
     @property
     def errors(self) -> tuple[KbProblem, ...]:

@@ -13,7 +13,9 @@ own default applies.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -107,11 +109,22 @@ def write_credentials(template_path: Path, out_path: Path, env: Mapping[str, str
         sort_keys=False,
         allow_unicode=True,
     )
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.touch(mode=0o600, exist_ok=True)
-    out_path.chmod(0o600)
-    out_path.write_text(text, encoding="utf-8")
+    _replace(out_path, text)
     return out_path
+
+
+def _replace(path: Path, text: str) -> None:
+    """Write ``path`` whole or not at all, readable by its owner only: replicas starting together on a shared
+    var/ folder (``faqbot cluster``, deploy/) never read a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, staging = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mode 0600
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+            file.write(text)
+        os.replace(staging, path)
+    except BaseException:
+        Path(staging).unlink(missing_ok=True)
+        raise
 
 
 class _QuotingDumper(yaml.SafeDumper):
@@ -155,6 +168,5 @@ def write_endpoints(template_path: Path, out_path: Path, redis_url: str, tracker
         if "lock_store" in (yaml.load(text, Loader=_Loader) or {}):
             raise ConfigError(f"{template_path} has a lock_store already; FAQBOT_REDIS_URL would add another")
         text = text.rstrip("\n") + "\n" + REDIS_LOCK_STORE
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(f"# Written by `faqbot run` from {template_path.name}; edit that, not this.\n{text}", "utf-8")
+    _replace(out_path, f"# Written by `faqbot run` from {template_path.name}; edit that, not this.\n{text}")
     return out_path

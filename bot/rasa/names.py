@@ -11,6 +11,8 @@ Intents and responses that only Rasa's rules and stories use (``greet``,
 
 from __future__ import annotations
 
+import json
+
 
 class Actions:
     """Custom actions (domain.yml ``actions:``, implemented in actions/) and the Rasa built-ins code names."""
@@ -112,6 +114,7 @@ class Entities:
 class Responses:
     """Responses (domain.yml ``responses:``) that code utters or recognises."""
 
+    GREET = "utter_greet"  # also the widget's greeting on an empty panel (bot/web/welcome.py)
     FAQ_ANSWER = "utter_faq_answer"
     CLARIFY = "utter_clarify"
     CLARIFY_NONE_BUTTON = "utter_clarify_none_button"
@@ -153,3 +156,9 @@ RESPONSE_KEY = "utter_action"
 def names_of(group: type) -> dict[str, str]:
     """Every name a group (``Actions``, ``Slots``, ...) defines, by its constant."""
     return {key: value for key, value in vars(group).items() if key.isupper() and isinstance(value, str)}
+
+
+def choose_payload(faq_id: str) -> str:
+    """The payload of a button that picks FAQ ``faq_id`` (the ``choose_faq`` intent with its ``faq_id``):
+    the bot's "did you mean" and follow-up buttons, and the widget's suggested questions."""
+    return f"/{Intents.CHOOSE_FAQ}" + json.dumps({Entities.FAQ_ID: faq_id})

@@ -3,7 +3,8 @@ catches up on after a reconnect or in a new tab, and the answer a customer's thu
 
 The same shape goes out live (channels/socketio.py, from Rasa's output
 channel) and read back (``widget_history``, from a tracker of Rasa's HTTP
-API), so the widget treats both alike.
+API), so the widget treats both alike: a message's context is under
+``metadata.faqbot``, where third-party Rasa widgets (rasa-webchat) look past it.
 """
 
 from __future__ import annotations
@@ -15,12 +16,16 @@ from bot.rasa.names import Slots
 from bot.rasa.tracker import tracker_events
 from bot.storage.feedback import AnsweredFaq
 
-#: Keys of a bot event's metadata the widget gets (the rest stays in the tracker).
-WIDGET_KEYS = ("answer_id", "faq_id", "kb_version", "handoff_state")
+#: Keys of a bot event's metadata the widget gets (the rest stays in the tracker). The customer's name and
+#: email, once the bot has them (the handoff), fill in the widget's "leave a message" form; they go only to
+#: the conversation's own browser (its session's socket.io room, or the history its session id asks for).
+WIDGET_KEYS = ("answer_id", "faq_id", "kb_version", "handoff_state", "customer_name", "customer_email")
+#: Where a bot message carries its context: ``message[METADATA_KEY][CONTEXT_KEY]``.
+METADATA_KEY, CONTEXT_KEY = "metadata", "faqbot"
 
 
 def widget_context(metadata: Mapping[str, Any], timestamp: float | None) -> dict[str, Any]:
-    """The ``faqbot`` part of a bot message for the widget: the whitelisted metadata that is set, and when
+    """The ``metadata.faqbot`` part of a bot message for the widget: the whitelisted metadata that is set, and when
     the bot said it (the widget asks for what it missed after its last one)."""
     context = {key: metadata[key] for key in WIDGET_KEYS if metadata.get(key) not in (None, "")}
     if timestamp:
@@ -53,7 +58,9 @@ def widget_history(tracker: Mapping[str, Any], after: float, channel: str) -> li
             if event.timestamp <= after or not (event.text or buttons):
                 continue
             context = widget_context(event.metadata, event.timestamp)
-            messages.append({"from": "bot", "text": event.text, "buttons": buttons, "faqbot": context})
+            messages.append(
+                {"from": "bot", "text": event.text, "buttons": buttons, METADATA_KEY: {CONTEXT_KEY: context}}
+            )
         elif event.type_name == "user" and after <= 0:
             shown = titles.get(event.text) or ("" if event.text.startswith("/") else event.text)
             if shown:

@@ -16,7 +16,6 @@ import dataclasses
 import hashlib
 import re
 import secrets
-import sqlite3
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,7 +24,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from bot.errors import FaqbotError
 from bot.settings import Settings
-from bot.storage.database import Database
+from bot.storage.database import Connection, Database, Row
 
 ROLES = ("agent", "editor", "admin")
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,39}$")
@@ -72,7 +71,7 @@ class UserStore:
 
     def __init__(
         self,
-        path: Path,
+        path: Path | str,
         timeout: float = 5.0,
         session_seconds: float = Settings.session_hours * 3600.0,
         idle_seconds: float = Settings.session_idle_minutes * 60.0,
@@ -199,7 +198,7 @@ class UserStore:
         with self.db.transaction() as conn:
             return self._purge(conn, time.time())
 
-    def _purge(self, conn: sqlite3.Connection, now: float) -> int:
+    def _purge(self, conn: Connection, now: float) -> int:
         return conn.execute(
             "DELETE FROM web_sessions WHERE expires_at <= ? OR last_seen_at <= ?", (now, now - self.idle_seconds)
         ).rowcount
@@ -219,7 +218,7 @@ class LoginThrottle:
     """
 
     def __init__(
-        self, path: Path, window: float, per_account: int, per_address: int, per_user: int, timeout: float = 5.0
+        self, path: Path | str, window: float, per_account: int, per_address: int, per_user: int, timeout: float = 5.0
     ) -> None:
         self.db = Database(path, timeout)
         self.window = window
@@ -277,5 +276,5 @@ def _check_password(password: str) -> None:
         raise AccountError(f"a password needs at least {MIN_PASSWORD} characters")
 
 
-def _user(row: sqlite3.Row) -> User:
+def _user(row: Row) -> User:
     return User(row["username"], row["display_name"], row["role"], bool(row["disabled"]))

@@ -1,34 +1,52 @@
-"""The connection to faqbot's own database, one SQLite file (``var/faqbot.db``).
+"""The connection to faqbot's own database: one SQLite file (``var/faqbot.db``) or PostgreSQL, one code base.
 
 Tickets, their events and messages, Rasa-bound commands, the outbox (webhook
 packets, reply emails), desk users and their sessions, sign-in failures,
 survey answers and votes on answers live here (the tables:
-``bot.storage.schema``); conversations themselves live in Rasa's tracker
-store. Every write is one short ``BEGIN IMMEDIATE`` transaction with a busy
-timeout, so the action server and the web app can share the file; a locked or
-broken database raises ``StorageError`` with the file's path
-(``DatabaseUnavailable`` when trying later may work).
+``bot.storage.schema``; their migrations: ``bot.storage.migrate``);
+conversations themselves live in Rasa's tracker store. The database is named
+by one URL (``FAQBOT_DATABASE_URL``; by default the SQLite file) and reached
+through SQLAlchemy Core, one engine per URL and process. The first connection
+of a process brings the schema up to date (Alembic, ``bot.storage.migrate``).
 
-The file holds password hashes and customers' personal data: it is created
-readable by its owner only (0600, and so are SQLite's ``-wal`` and ``-shm``
-files, which take the database's mode), in folders created 0700, whatever
-the process umask (``private_file``).
+Every write is one short transaction (``transaction``): on SQLite a
+``BEGIN IMMEDIATE`` with a busy timeout, so the action server and the web
+app can share the file; on PostgreSQL a transaction with a lock timeout of
+the same length. Any failure raises ``StorageError`` naming the database
+(the file's path, or the URL without its password); ``DatabaseUnavailable``
+when trying later may work (locked, busy, the server down or restarting).
+
+SQL is written once, with ``?`` placeholders (or ``:name`` with a mapping),
+in the subset both engines share; ``Connection.dialect`` tells the few
+places that differ (``FOR UPDATE SKIP LOCKED`` on PostgreSQL).
+
+The SQLite file holds password hashes and customers' personal data: it is
+created readable by its owner only (0600, and so are SQLite's ``-wal`` and
+``-shm`` files, which take the database's mode), in folders created 0700,
+whatever the process umask (``private_file``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Engine
+from sqlalchemy.pool import NullPool
+
 from bot.errors import FaqbotError
-from bot.storage import schema
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +54,16 @@ log = logging.getLogger(__name__)
 PRIVATE_FILE_MODE, PRIVATE_DIR_MODE = 0o600, 0o700
 #: The files SQLite keeps next to a database (write-ahead log, shared memory, rollback journal).
 SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
+#: Seconds between tries of SQLite's switch to WAL, which SQLite refuses at once (no busy handler) while
+#: another connection makes the same switch.
+LOCKED_RETRY = 0.02
+#: What SQLite is told at the start of a write transaction, of several reads, and of one read.
+SQLITE_BEGIN = {"write": "BEGIN IMMEDIATE", "read": "BEGIN", "single": ""}
+#: Connections a process keeps open to PostgreSQL per engine, and how many more it may open when busy.
+PG_POOL_SIZE, PG_POOL_OVERFLOW = 5, 10
+
+#: A row as the stores read it (SQLAlchemy's ``RowMapping``): by column name, ``dict(row)``, ``row.keys()``.
+Row = Mapping[str, Any]
 
 
 class StorageError(FaqbotError):
@@ -43,88 +71,319 @@ class StorageError(FaqbotError):
 
 
 class DatabaseUnavailable(StorageError):
-    """The database cannot be reached right now (locked, missing, a disk error): trying later may work."""
+    """The database cannot be reached right now (locked, missing, a disk error, the server down): trying later
+    may work."""
+
+
+#: How SQLite words a wrong statement, which it raises as an OperationalError like a locked file.
+SQLITE_STATEMENT_ERRORS = ("no such table", "no such column", "near ", "syntax error")
+#: Failures where trying later may work: the engine could not do the job at all, not a wrong statement.
+_TRANSIENT = (
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.TimeoutError,
+    sa_exc.DisconnectionError,
+    sqlite3.OperationalError,
+    OSError,
+)
 
 
 def storage_error(message: str, exc: BaseException) -> StorageError:
-    """The error to raise for ``exc`` (a SQLite or OS error) with ``message``: ``DatabaseUnavailable`` when
-    SQLite or the file system could not do the job at all (locked, busy, no disk), else ``StorageError``."""
-    kind = DatabaseUnavailable if isinstance(exc, (sqlite3.OperationalError, OSError)) else StorageError
-    return kind(f"{message}: {exc}")
+    """The error to raise for ``exc`` (a database or OS error) with ``message``: ``DatabaseUnavailable`` when
+    the database or the file system could not do the job at all (locked, busy, no disk, the server down or
+    restarting), else ``StorageError``. The message carries the driver's own words, not SQLAlchemy's wrapping."""
+    if isinstance(exc, StorageError):
+        return exc
+    cause = getattr(exc, "orig", None) or exc
+    detail = " ".join(str(cause).split()) or type(cause).__name__
+    transient = isinstance(exc, _TRANSIENT) or bool(getattr(exc, "connection_invalidated", False))
+    if transient and detail.startswith(SQLITE_STATEMENT_ERRORS):  # SQLite files these as "operational" too
+        transient = False
+    return (DatabaseUnavailable if transient else StorageError)(f"{message}: {detail}")
+
+
+def database_url(target: Path | str) -> str:
+    """The SQLAlchemy URL of ``target``: a URL as it is, a path as a SQLite file."""
+    if isinstance(target, str) and "://" in target:
+        return target
+    return f"sqlite:///{Path(target)}"
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL; None for another database (or SQLite in memory)."""
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    return Path(parsed.database)
+
+
+def shown_url(url: str) -> str:
+    """``url`` as it may be logged and shown: a SQLite file as its path, any password hidden."""
+    path = sqlite_path(url)
+    return str(path) if path is not None else sa.engine.make_url(url).render_as_string(hide_password=True)
+
+
+class Result:
+    """The outcome of one statement: its rows (``fetchone``, ``fetchall``, iteration) and ``rowcount``."""
+
+    def __init__(self, cursor: sa.engine.CursorResult) -> None:
+        self.rowcount: int = cursor.rowcount
+        self._rows: list[Row] = list(cursor.mappings()) if cursor.returns_rows else []
+        self._next = 0
+
+    def fetchone(self) -> Row | None:
+        if self._next >= len(self._rows):
+            return None
+        self._next += 1
+        return self._rows[self._next - 1]
+
+    def one(self) -> Row:
+        """The next row, which must be there (a row just written and read back in the same transaction)."""
+        row = self.fetchone()
+        if row is None:
+            raise StorageError("a row read back in its own transaction is missing")
+        return row
+
+    def fetchall(self) -> list[Row]:
+        rows, self._next = self._rows[self._next :], len(self._rows)
+        return rows
+
+    def __iter__(self) -> Iterator[Row]:
+        return iter(self.fetchall())
+
+    def scalar(self) -> Any:
+        row = self.fetchone()
+        return None if row is None else next(iter(row.values()))
+
+
+@functools.lru_cache(maxsize=1024)
+def _named(sql: str, count: int) -> sa.sql.elements.TextClause:
+    """``sql`` with its ``count`` ``?`` placeholders named ``:p0``, ``:p1``, ... (how ``text`` binds)."""
+    parts = sql.split("?")
+    if len(parts) - 1 != count:
+        raise StorageError(f"a statement has {len(parts) - 1} placeholders for {count} values: {sql[:80]}")
+    return sa.text("".join(part + (f":p{i}" if i < count else "") for i, part in enumerate(parts)))
+
+
+class Connection:
+    """One connection to faqbot's database, inside a transaction (``Database.transaction``) or, from
+    ``Database.connect``, committing each statement by itself."""
+
+    def __init__(self, conn: sa.engine.Connection, database: Database, autocommit: bool) -> None:
+        self._conn = conn
+        self.database = database
+        self._autocommit = autocommit
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``: for the few statements the two write differently."""
+        return self.database.dialect
+
+    @property
+    def in_transaction(self) -> bool:
+        """True inside ``Database.transaction`` (statements are kept only when it commits)."""
+        return not self._autocommit
+
+    def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> Result:
+        """Run one statement (``?`` placeholders with a sequence, ``:name`` with a mapping); ``StorageError``
+        when it fails."""
+        try:
+            if isinstance(params, Mapping):
+                result = Result(self._conn.execute(sa.text(sql), dict(params)))
+            else:
+                values = tuple(params)
+                clause = _named(sql, len(values))
+                result = Result(self._conn.execute(clause, {f"p{i}": value for i, value in enumerate(values)}))
+            if self._autocommit:
+                self._conn.commit()
+            return result
+        except sa_exc.SQLAlchemyError as exc:
+            if self._autocommit:
+                with contextlib.suppress(sa_exc.SQLAlchemyError):
+                    self._conn.rollback()
+            raise storage_error(f"database error in {self.database.name}", exc) from exc
+
+    @property
+    def for_update(self) -> str:
+        """`` FOR UPDATE`` on PostgreSQL (lock the rows read until the transaction ends), nothing on SQLite
+        (whose write transaction already holds the whole database)."""
+        return " FOR UPDATE" if self.dialect == "postgresql" else ""
+
+    def insert(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> int | None:
+        """Run one ``INSERT`` and return the new row's ``id`` (None when ``ON CONFLICT DO NOTHING`` skipped it)."""
+        value = self.execute(f"{sql} RETURNING id", params).scalar()
+        return None if value is None else int(value)
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+class _Engines:
+    """One engine per database URL and busy timeout in this process, each brought up to date once."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._engines: dict[tuple[str, float], Engine] = {}
+        self._ready: set[str] = set()
+
+    def get(self, url: str, timeout: float, prepare: bool = True) -> Engine:
+        key = (url, timeout)
+        with self._lock:
+            engine = self._engines.get(key)
+            if engine is None:
+                engine = self._engines[key] = _create_engine(url, timeout)
+            if prepare and url not in self._ready:
+                _prepare(engine, url, timeout)
+                self._ready.add(url)
+        return engine
+
+    def forget(self, url: str) -> None:
+        """Close the engines of ``url`` and check its schema again at the next connection (tests, ``db copy``)."""
+        with self._lock:
+            for key in [key for key in self._engines if key[0] == url]:
+                self._engines.pop(key).dispose()
+            self._ready.discard(url)
+
+
+ENGINES = _Engines()
+
+
+def _create_engine(url: str, timeout: float) -> Engine:
+    parsed = sa.engine.make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        engine = sa.create_engine(
+            url, future=True, poolclass=NullPool, connect_args={"timeout": timeout, "check_same_thread": False}
+        )
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_connect(dbapi_connection: Any, record: Any) -> None:
+            dbapi_connection.isolation_level = None  # we say BEGIN ourselves (below), pysqlite never does
+            dbapi_connection.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn: sa.engine.Connection) -> None:
+            # A writer takes the write lock at once, so two writers queue up instead of failing halfway;
+            # one read alone needs no transaction of its own (SQLite reads one statement consistently).
+            begin = SQLITE_BEGIN[conn.get_execution_options().get("faqbot_access", "read")]
+            if begin:
+                conn.exec_driver_sql(begin)
+
+        return engine
+    if backend == "postgresql":
+        milliseconds = max(1, int(timeout * 1000))
+        return sa.create_engine(
+            url,
+            future=True,
+            pool_pre_ping=True,  # a restarted server: the stale connection is replaced, not used
+            pool_size=PG_POOL_SIZE,
+            max_overflow=PG_POOL_OVERFLOW,
+            pool_timeout=timeout,
+            connect_args={
+                "connect_timeout": max(1, int(timeout)),
+                "options": f"-c lock_timeout={milliseconds} -c idle_in_transaction_session_timeout=60000",
+                "application_name": "faqbot",
+            },
+        )
+    raise StorageError(f"faqbot's database must be SQLite or PostgreSQL, not {backend!r} ({shown_url(url)})")
+
+
+def _prepare(engine: Engine, url: str, timeout: float) -> None:
+    """Make the SQLite file private and WAL, then bring the schema up to date (``bot.storage.migrate``)."""
+    from bot.storage import migrate  # migrate uses this module's engines
+
+    path = sqlite_path(url)
+    if path is not None:
+        private_file(path)
+        deadline = time.monotonic() + timeout
+        while True:
+            raw = engine.raw_connection()
+            try:
+                raw.cursor().execute("PRAGMA journal_mode = WAL")
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(LOCKED_RETRY)
+            finally:
+                raw.close()
+    migrate.upgrade(engine)
 
 
 class Database:
-    """A SQLite file with faqbot's schema, opened per operation."""
+    """faqbot's database, named by a URL or a SQLite file's path; each operation borrows a connection."""
 
-    def __init__(self, path: Path, timeout: float = 5.0) -> None:
-        self.path = path
+    def __init__(self, target: Path | str, timeout: float = 5.0) -> None:
+        self.url = database_url(target)
         self.timeout = timeout
-        self._ready = False
-        self._lock = threading.Lock()
+        #: The SQLite file, or None for PostgreSQL.
+        self.path = sqlite_path(self.url)
+        #: How errors and logs name it: the file's path or the URL without its password.
+        self.name = shown_url(self.url)
+        self.dialect = sa.engine.make_url(self.url).get_backend_name()
 
-    def connect(self) -> sqlite3.Connection:
-        """A new connection in autocommit mode; once per process the file is made private and the schema applied."""
-        conn = None
+    def engine(self) -> Engine:
+        """The process's engine for this database, the schema brought up to date on first use."""
+        from bot.storage.migrate import UnknownRevision
+
         try:
-            if not self._ready:
-                with self._lock:
-                    if not self._ready:
-                        private_file(self.path)
-                        conn = self._open()
-                        self._migrate(conn)
-                        self._ready = True
-            return conn or self._open()
-        except sqlite3.Error as exc:
-            if conn is not None:
-                conn.close()
-            raise storage_error(f"cannot open the database {self.path}", exc) from exc
-        except OSError as exc:
-            if conn is not None:
-                conn.close()
-            raise storage_error(f"cannot open the database {self.path}", exc) from exc
+            return ENGINES.get(self.url, self.timeout)
+        except UnknownRevision as exc:
+            raise StorageError(f"cannot use the database {self.name}: {exc}") from exc
+        except (sa_exc.SQLAlchemyError, sqlite3.Error, OSError) as exc:
+            raise storage_error(f"cannot open the database {self.name}", exc) from exc
 
-    def _open(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False)
-        conn.row_factory = sqlite3.Row
-        conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
-        return conn
-
-    def _migrate(self, conn: sqlite3.Connection) -> None:
-        conn.execute("PRAGMA journal_mode = WAL")
-        schema.apply(conn)
+    def connect(self) -> Connection:
+        """A connection that commits each statement by itself; the caller closes it."""
+        engine = self.engine()
+        try:
+            return Connection(engine.connect(), self, autocommit=True)
+        except sa_exc.SQLAlchemyError as exc:
+            raise storage_error(f"cannot open the database {self.name}", exc) from exc
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction (``BEGIN IMMEDIATE``): committed on success, rolled back on error."""
-        conn = self.connect()
+    def transaction(self) -> Iterator[Connection]:
+        """One write transaction: committed on success, rolled back on error (``BEGIN IMMEDIATE`` on SQLite)."""
+        with self._transaction("write") as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """One read transaction: several reads that see one state of the database."""
+        with self._transaction("read") as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def _transaction(self, access: str) -> Iterator[Connection]:
+        engine = self.engine()
         try:
+            sa_conn = engine.connect()
+        except sa_exc.SQLAlchemyError as exc:
+            raise storage_error(f"cannot open the database {self.name}", exc) from exc
+        try:
+            sa_conn.execution_options(faqbot_access=access)
             try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise storage_error(f"the database {self.path} is busy or broken", exc) from exc
+                sa_conn.begin()
+            except sa_exc.SQLAlchemyError as exc:
+                raise storage_error(f"the database {self.name} is busy or broken", exc) from exc
             try:
-                yield conn
+                yield Connection(sa_conn, self, autocommit=False)
             except BaseException:
-                conn.execute("ROLLBACK")
+                with contextlib.suppress(sa_exc.SQLAlchemyError):
+                    sa_conn.rollback()
                 raise
             try:
-                conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                raise storage_error(f"cannot write to the database {self.path}", exc) from exc
-        except sqlite3.Error as exc:
-            raise storage_error(f"database error in {self.path}", exc) from exc
+                sa_conn.commit()
+            except sa_exc.SQLAlchemyError as exc:
+                raise storage_error(f"cannot write to the database {self.name}", exc) from exc
         finally:
-            conn.close()
+            with contextlib.suppress(sa_exc.SQLAlchemyError):
+                sa_conn.close()
 
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         """Rows of one read."""
-        conn = self.connect()
-        try:
-            return conn.execute(sql, tuple(params)).fetchall()
-        except sqlite3.Error as exc:
-            raise storage_error(f"cannot read from the database {self.path}", exc) from exc
-        finally:
-            conn.close()
+        with self._transaction("single") as conn:
+            return conn.execute(sql, params).fetchall()
 
 
 def private_dir(path: Path) -> None:
@@ -170,12 +429,21 @@ def private_file(path: Path) -> None:
             log.warning("cannot make %s private (mode 0600): %s", file, exc)
 
 
-def read_only_rows(path: Path, sql: str, params: Sequence[Any] = (), what: str = "rows") -> list[dict[str, Any]]:
-    """Rows of one query on ``path`` opened read-only (never created, never locked for writing).
+def read_only_rows(
+    target: Path | str, sql: str, params: Sequence[Any] = (), what: str = "rows"
+) -> list[dict[str, Any]]:
+    """Rows of one query on ``target`` (a SQLite file or a database URL), for reports and transcripts.
 
-    None when the file or the queried table does not exist yet; a broken file
+    A SQLite file is opened read-only (never created, never locked for
+    writing); none when the file or the queried table does not exist yet. A
+    server database is read through ``Database`` (its schema brought up to
+    date first, like any process's first connection). A broken database
     raises ``StorageError`` naming ``what`` was being read.
     """
+    url = database_url(target)
+    path = sqlite_path(url)
+    if path is None:
+        return _server_rows(url, sql, params, what)
     if not path.exists() or path.stat().st_size == 0:
         return []
     try:
@@ -195,13 +463,21 @@ def read_only_rows(path: Path, sql: str, params: Sequence[Any] = (), what: str =
         conn.close()
 
 
+def _server_rows(url: str, sql: str, params: Sequence[Any], what: str) -> list[dict[str, Any]]:
+    database = Database(url)
+    try:
+        return [dict(row) for row in database.query(sql, params)]
+    except StorageError as exc:
+        raise type(exc)(f"cannot read {what}: {exc}") from exc
+
+
 def rows_in_period(
-    path: Path, table: str, column: str, since: float | None, until: float | None, what: str
+    target: Path | str, table: str, column: str, since: float | None, until: float | None, what: str
 ) -> list[dict[str, Any]]:
     """Rows of ``table`` whose ``column`` (a time) is in ``[since, until)``, oldest row first, read-only
     (``read_only_rows``). ``table`` and ``column`` are faqbot's own names, never user input."""
     return read_only_rows(
-        path,
+        target,
         f"SELECT * FROM {table} WHERE {column} >= ? AND {column} < ? ORDER BY id",
         (since if since is not None else 0.0, until if until is not None else float("inf")),
         what,

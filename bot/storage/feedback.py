@@ -43,7 +43,7 @@ class AnsweredFaq:
 class FeedbackStore:
     """Votes on answers in the web app's SQLite file."""
 
-    def __init__(self, path: Path, timeout: float = 5.0) -> None:
+    def __init__(self, path: Path | str, timeout: float = 5.0) -> None:
         self.path = path
         self.db = Database(path, timeout)
 
@@ -74,10 +74,10 @@ class FeedbackStore:
             row = conn.execute(
                 "SELECT * FROM answer_feedback WHERE conversation_id = ? AND answer_id = ?",
                 (answer.conversation_id, answer.answer_id),
-            ).fetchone()
+            ).one()
         return dict(row)
 
 
-def read_feedback(path: Path, since: float | None = None, until: float | None = None) -> list[dict[str, Any]]:
+def read_feedback(path: Path | str, since: float | None = None, until: float | None = None) -> list[dict[str, Any]]:
     """Votes on answers given in ``[since, until)``, read-only; none when the file or table is absent."""
     return rows_in_period(path, "answer_feedback", "answered_at", since, until, "answer feedback")

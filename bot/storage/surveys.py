@@ -20,7 +20,7 @@ class InvalidSurveyAnswer(InvalidInput):
     """A survey answer that can never be stored (an unknown kind, a score outside 1-5): not a database problem."""
 
 
-def record(path: Path, conversation_id: str, channel: str, language: str, kind: str, score: int) -> None:
+def record(path: Path | str, conversation_id: str, channel: str, language: str, kind: str, score: int) -> None:
     """Store one survey answer; ``InvalidSurveyAnswer`` for an unknown kind or a score outside 1-5."""
     if kind not in KINDS or not 1 <= int(score) <= 5:
         raise InvalidSurveyAnswer(f"a {kind} answer is 1 to 5, not {score}")
@@ -32,12 +32,12 @@ def record(path: Path, conversation_id: str, channel: str, language: str, kind: 
         )
 
 
-def read_surveys(path: Path, since: float | None = None, until: float | None = None) -> list[dict[str, Any]]:
+def read_surveys(path: Path | str, since: float | None = None, until: float | None = None) -> list[dict[str, Any]]:
     """Survey answers in ``[since, until)``, read-only; none when the file or table is absent."""
     return rows_in_period(path, "surveys", "created_at", since, until, "surveys")
 
 
-def surveys_of(path: Path, conversation_id: str) -> list[dict[str, Any]]:
+def surveys_of(path: Path | str, conversation_id: str) -> list[dict[str, Any]]:
     """One conversation's survey answers, oldest first, read-only; none when the file or table is absent."""
     return read_only_rows(
         path, "SELECT * FROM surveys WHERE conversation_id = ? ORDER BY created_at, id", (conversation_id,), "surveys"

@@ -159,7 +159,7 @@ def start_workers(app: Flask) -> list[Any]:
     if settings.webhook_url:
         senders.append(
             WebhookSender(
-                settings.database_path,
+                settings.database,
                 settings.webhook_url,
                 settings.webhook_secret,
                 timeout=settings.http_timeout,
@@ -168,7 +168,7 @@ def start_workers(app: Flask) -> list[Any]:
         )
     if settings.email_replies:
         transport = SmtpTransport.from_settings(settings)
-        senders.append(OutboxSender(settings.database_path, transport, max_attempts=settings.smtp_max_attempts))
+        senders.append(OutboxSender(settings.database, transport, max_attempts=settings.smtp_max_attempts))
     if senders:
         outbox = OutboxWorker(senders, interval=settings.relay_interval)
         outbox.lease = lease("outbox")

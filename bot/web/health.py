@@ -7,6 +7,12 @@ so a failing mail server shows here before customers miss their answers.
 200 only when the status is ``ok``; 503 whenever it is not (a part is down,
 or the KB's last edit was rejected and the previous version still serves),
 so monitors notice. The JSON body says which part is wrong either way.
+
+Scaled out (docs/scaling.md), ``redis`` (FAQBOT_REDIS_URL: PING),
+``tracker`` (FAQBOT_TRACKER_URL: ``SELECT 1`` on Rasa's tracker store) and
+``database`` (FAQBOT_DATABASE_URL: ``SELECT 1`` on faqbot's own database,
+through bot.storage) say whether the shared servers answer, each within two
+seconds; they are absent when not configured.
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ import json
 import urllib.error
 import urllib.request
 
+import redis
+import sqlalchemy
 from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 
@@ -23,7 +31,7 @@ from bot.errors import HandoffError
 from bot.handoff.delivery import email_health
 from bot.handoff.mail import SmtpTransport
 from bot.retrieval.index import current_version
-from bot.storage.database import StorageError
+from bot.storage.database import Database, StorageError
 from bot.supervisor import UP
 from bot.supervisor import read_status as read_services
 from bot.web.common import handoff_store, settings
@@ -103,6 +111,48 @@ def email_status(timeout: float) -> dict[str, object]:
     return {"ok": "error" not in result, **result}
 
 
+def redis_status(url: str, timeout: float) -> dict[str, object]:
+    """Does the Redis at ``url`` answer a PING (its address only in the answer, never a password)?"""
+    where = redis.connection.parse_url(url)
+    server = f"{where.get('host', where.get('path', '?'))}:{where.get('port', '')}".rstrip(":")
+    try:
+        client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        try:
+            client.ping()
+        finally:
+            client.close()
+    except redis.RedisError as exc:
+        return {"ok": False, "server": server, "error": f"Redis does not answer: {exc}"}
+    return {"ok": True, "server": server}
+
+
+def tracker_status(url: str, timeout: float) -> dict[str, object]:
+    """Does Rasa's tracker store database answer ``SELECT 1`` (its URL, the password hidden)?"""
+    address = sqlalchemy.engine.make_url(url)
+    server = address.render_as_string(hide_password=True)
+    connect_args = {"connect_timeout": max(1, int(timeout))} if address.get_backend_name() == "postgresql" else {}
+    engine = sqlalchemy.create_engine(url, connect_args=connect_args, poolclass=sqlalchemy.pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            connection.execute(sqlalchemy.text("SELECT 1"))
+    except sqlalchemy.exc.SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", exc) or exc).strip().splitlines()[0]
+        return {"ok": False, "server": server, "error": f"the tracker store does not answer: {reason}"}
+    finally:
+        engine.dispose()
+    return {"ok": True, "server": server}
+
+
+def database_status(url: str, timeout: float) -> dict[str, object]:
+    """Does faqbot's own database answer ``SELECT 1`` (its URL, the password hidden)?"""
+    database = Database(url, timeout)
+    try:
+        database.query("SELECT 1")
+    except StorageError as exc:
+        return {"ok": False, "server": database.name, "error": f"faqbot's database does not answer: {exc}"}
+    return {"ok": True, "server": database.name}
+
+
 @bp.get("/healthz")
 def healthz() -> ResponseReturnValue:
     s = settings()
@@ -113,6 +163,12 @@ def healthz() -> ResponseReturnValue:
         "kb": kb_status(),
         "email": email_status(timeout),
     }
+    if s.redis_url:
+        report["redis"] = redis_status(s.redis_url, timeout)
+    if s.tracker_url:
+        report["tracker"] = tracker_status(s.tracker_url, timeout)
+    if s.database_url:
+        report["database"] = database_status(s.database_url, timeout)
     supervised = services_status()
     if supervised is not None:
         report["supervisor"] = supervised

@@ -1,13 +1,16 @@
-"""The chat widget's own API: thumbs on answers, what it missed while disconnected, and
-"leave a message" when the bot is unreachable; and the CORS header of the widget's own ES modules.
+"""The chat widget's own API: the greeting and suggested questions of an empty panel, thumbs on
+answers, what it missed while disconnected, and "leave a message" when the bot is unreachable; and
+the CORS header of the widget's own ES modules.
 
 Public (customers are not signed in), so: JSON only, small bodies, requests
 from the web app's own origin or from ``FAQBOT_WIDGET_ORIGINS`` only (CORS
-answers those and refuses the rest), and a per-address rate limit. A
-conversation is named by the widget's session id, a random secret the
-browser keeps (the same that joins its socket.io room); history is only given
-for conversations held over socket.io, never for a guessable id such as a
-phone number of an SMS conversation.
+answers those and refuses the rest), and a per-address rate limit
+(``FAQBOT_WIDGET_*_LIMIT``, counted on Redis and shared by the replicas when
+there is one: ``bot/ratelimit.py``). A conversation is named by the widget's
+session id, a random secret the browser keeps (the same that joins its
+socket.io room); history is only given for conversations held over
+socket.io, never for a guessable id such as a phone number of an SMS
+conversation.
 
 The widget's code is public: ``static/widget.js`` is a classic script any page may embed, and the
 ES modules it imports from ``static/widget/`` are fetched by browsers in CORS mode without cookies,
@@ -20,7 +23,6 @@ from __future__ import annotations
 import posixpath
 import threading
 import time
-from collections import deque
 from typing import Any, cast
 
 from flask import Blueprint, Response, current_app, jsonify, request
@@ -35,11 +37,12 @@ from bot.rasa.widget import find_answer, widget_history
 from bot.storage.database import StorageError
 from bot.storage.feedback import VALUES
 from bot.web.common import handoff_store, services, settings
+from bot.web.welcome import Welcome
 
 bp = Blueprint("widget_api", __name__, url_prefix="/widget/api")
+#: Makes the app's one ``Welcome`` once when requests race.
+_welcome_lock = threading.Lock()
 
-#: Requests per address and window (seconds), per kind.
-LIMITS = {"feedback": (60, 60.0), "message": (5, 600.0), "history": (60, 60.0)}
 #: The widget's Rasa channel: conversations the widget may read back, and where left messages come from.
 WIDGET_CHANNEL = "socketio"
 #: Static files under this folder are the widget's ES modules (readable from any origin).
@@ -48,7 +51,6 @@ MODULES_FOLDER = "widget/"
 MAX_HISTORY = 100
 #: Entries of the widget's own transcript kept with a left message, and their length.
 MAX_TRANSCRIPT_ENTRIES, MAX_ENTRY_CHARS = 50, 2000
-_limits_lock = threading.Lock()
 
 
 def _origin_allowed(origin: str) -> bool:
@@ -74,7 +76,7 @@ def cors_headers(response: Response) -> Response:
     origin = request.headers.get("Origin", "")
     if origin and _origin_allowed(origin):
         response.headers["Access-Control-Allow-Origin"] = origin
-        response.headers["Access-Control-Allow-Methods"] = "POST, OPTIONS"
+        response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
         response.headers["Access-Control-Allow-Headers"] = "Content-Type"
         response.headers["Access-Control-Max-Age"] = "600"
         response.headers.add("Vary", "Origin")
@@ -92,18 +94,18 @@ def module_cors(response: Response) -> Response:
 
 
 def _rate_limited(kind: str) -> bool:
-    limit, window = LIMITS[kind]
-    key = f"{kind}:{request.remote_addr}"
-    now = time.monotonic()
-    with _limits_lock:
-        hits = cast("dict[str, deque[float]]", current_app.extensions.setdefault("faqbot_widget_hits", {}))
-        recent = hits.setdefault(key, deque())
-        while recent and now - recent[0] > window:
-            recent.popleft()
-        if len(recent) >= limit:
-            return True
-        recent.append(now)
+    """True when this address has used up its allowance of ``kind`` requests (the request is not counted)."""
+    s = settings()
+    limits = {
+        "feedback": s.widget_feedback_limit,
+        "message": s.widget_message_limit,
+        "history": s.widget_history_limit,
+        "welcome": s.widget_history_limit,  # reads, like history
+    }
+    count, period = limits[kind]
+    if count <= 0 or period <= 0:
         return False
+    return services().rate_store.take(f"widget:{kind}:{request.remote_addr}", count, period) > 0
 
 
 def _rasa() -> RasaClient:
@@ -118,6 +120,29 @@ def _body() -> dict[str, Any]:
 def _text(data: dict[str, Any], key: str, limit: int) -> str:
     value = data.get(key)
     return " ".join(str(value).split())[:limit] if isinstance(value, (str, int, float)) else ""
+
+
+def _welcome() -> Welcome:
+    """The app's one ``Welcome`` (made on first use; it caches the knowledge base and the counts)."""
+    with _welcome_lock:
+        welcome = current_app.extensions.get("faqbot_welcome")
+        if welcome is None:
+            welcome = current_app.extensions["faqbot_welcome"] = Welcome(settings())
+    return cast(Welcome, welcome)
+
+
+@bp.get("/welcome")
+def welcome() -> ResponseReturnValue:
+    """What an empty panel shows: ``?lang=ar`` -> ``{"language", "greeting", "suggestions": [{"title",
+    "payload"}]}``. The greeting is the bot's ``utter_greet`` (domain.yml); the suggestions are the
+    editors' pick (knowledge_base/widget.yml), else the most asked FAQs of that language. An unknown
+    language gets the default language's."""
+    if _rate_limited("welcome"):
+        return jsonify(error="too many requests from this address: try again in a minute"), 429
+    lang = (request.args.get("lang") or "").strip().lower()[:8]
+    response = jsonify(_welcome().for_language(lang))
+    response.headers["Cache-Control"] = "no-cache"
+    return response
 
 
 @bp.route("/feedback", methods=["POST", "OPTIONS"])
@@ -149,7 +174,7 @@ def feedback() -> ResponseReturnValue:
 @bp.route("/history", methods=["POST", "OPTIONS"])
 def history() -> ResponseReturnValue:
     """The conversation's messages after ``after`` (a bot message's timestamp; 0: all), oldest first:
-    ``{"conversation_id", "after"}`` -> ``{"messages": [{"from", "text", "buttons", "faqbot"}]}``.
+    ``{"conversation_id", "after"}`` -> ``{"messages": [{"from", "text", "buttons", "metadata": {"faqbot"}}]}``.
 
     POST, so the session id never lands in a URL or an access log.
     """

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 import requests
+import sqlalchemy as sa
 
 from bot.rasa.client import bearer_token
 from bot.settings import PROJECT_ROOT
@@ -42,6 +43,7 @@ class Cluster:
             "FAQBOT_WEB_PORT": str(self.web_port),
             "FAQBOT_ACTION_PORT": str(self.action_port),
             "FAQBOT_TRACKER_URL": tracker_url,
+            "FAQBOT_DATABASE_URL": tracker_url,  # faqbot's own tables in the same PostgreSQL database
             "FAQBOT_RASA_TOKEN": TOKEN,
             "FAQBOT_RATE_LIMIT": "off",
             "FAQBOT_BUSINESS_HOURS": "24/7",
@@ -51,6 +53,7 @@ class Cluster:
         faqbot = [sys.executable, "-m", "bot.cli"]
         add = [*faqbot, "user", "add", AGENT[0], "--role", "agent", "--password-stdin"]
         subprocess.run(add, input=AGENT[1].encode(), env=self.env, cwd=PROJECT_ROOT, check=True, capture_output=True)
+        var.mkdir(parents=True, exist_ok=True)  # the user went to PostgreSQL: nothing made var/ yet
         self.output = (var / "cluster.out").open("wb")
         self.process = subprocess.Popen([*faqbot, "cluster"], env=self.env, cwd=PROJECT_ROOT, stdout=self.output,
                                         stderr=subprocess.STDOUT)  # fmt: skip
@@ -140,6 +143,28 @@ def test_one_conversation_on_both_rasa_replicas_at_once_is_taken_in_turn(cluster
     assert sorted(e["text"] for e in events if e["event"] == "user") == sorted(questions)  # each once
     kinds = [e["event"] for e in events]
     assert all(kinds[i - 1] == "bot" for i, kind in enumerate(kinds) if kind == "user" and i), kinds
+
+
+def test_every_replica_shares_faqbots_database_on_postgresql(cluster: Cluster) -> None:
+    """FAQBOT_DATABASE_URL: the user added before the start, and a ticket created through the load balancer by
+    whichever action-server replica took it, are in PostgreSQL, where both web replicas read them."""
+    sender = "cluster-handoff"
+    for text in ("I want to talk to a human", "Ada Lovelace", "ada.cluster@example.com"):
+        cluster.say(sender, text, retries=1)
+    engine = sa.create_engine(cluster.env["FAQBOT_DATABASE_URL"], future=True)
+    try:
+        with engine.connect() as conn:
+            users = conn.execute(sa.text("SELECT username FROM users")).scalars().all()
+            tickets = (
+                conn.execute(sa.text("SELECT status FROM handoff_tickets WHERE conversation_id = :c"), {"c": sender})
+                .scalars()
+                .all()
+            )
+    finally:
+        engine.dispose()
+    assert AGENT[0] in users and tickets == ["waiting"]
+    assert not (cluster.var / "faqbot.db").exists()
+    assert "faqbot's database:       postgresql://faqbot:***@127.0.0.1" in cluster.printed()
 
 
 @pytest.mark.parametrize("victim", ["rasa-1", "actions-2", "web-1", "rasa-2"])

@@ -21,9 +21,17 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def redis_bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RedisServer, RunningBot]]:
+def postgres() -> Iterator[PostgresServer]:
+    server = PostgresServer().up()
+    yield server
+    server.remove()
+
+
+@pytest.fixture(scope="module")
+def redis_bot(
+    tmp_path_factory: pytest.TempPathFactory, postgres: PostgresServer
+) -> Iterator[tuple[RedisServer, RunningBot]]:
     server = RedisServer(tmp_path_factory.mktemp("redis")).up()
-    postgres = PostgresServer().up()
     try:
         var = tmp_path_factory.mktemp("scale-out-var")
         with running_bot(var, redis_url=server.url, tracker_url=postgres.url) as bot:
@@ -31,7 +39,6 @@ def redis_bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RedisS
             yield server, bot
     finally:
         server.down()
-        postgres.remove()
 
 
 def calls(server: RedisServer, command: str) -> int:
@@ -126,3 +133,24 @@ def test_with_redis_killed_the_bot_keeps_answering_and_uses_redis_again_when_it_
     assert bot.say("redis-again", "can I change my order?")
     assert calls(server, "eval") >= 3  # a fresh server: these are the new turn's
     assert "unreachable" in bot.log_tail("rasa", 400)
+
+
+def test_with_postgresql_restarted_the_bot_keeps_answering_and_loses_no_message(
+    redis_bot: tuple[RedisServer, RunningBot], postgres: PostgresServer
+) -> None:
+    """The tracker store's database down: questions are still answered, in the conversation's context (kept in
+    Rasa's memory, channels/tracker_store.py); once it is back, Rasa reconnects by itself and writes what it
+    kept, so the conversation in PostgreSQL has every message, in order."""
+    _, bot = redis_bot
+    assert bot.say("pg-restart", "Где моя посылка?")
+    postgres.down()
+    try:
+        down = bot.say("pg-restart", "Вы доставляете за границу?")
+        assert down and "something went wrong" not in down[-1].get("text", "")
+        assert any(c in down[-1].get("text", "") for c in "абвгдеёжзийклмнопрстуфхцчшщыэюя")  # still Russian
+    finally:
+        postgres.up()
+    assert bot.say("pg-restart", "Как вернуть товар?")
+    said = [e["text"] for e in bot.tracker("pg-restart")["events"] if e["event"] == "user"]
+    assert said == ["Где моя посылка?", "Вы доставляете за границу?", "Как вернуть товар?"]
+    assert "kept it to write later" in bot.log_tail("rasa", 400)

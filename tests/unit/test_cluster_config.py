@@ -29,3 +29,4 @@ def test_haproxy_accepts_the_configuration_and_it_checks_and_sticks_as_documente
     assert "option httpchk GET /ready" in text  # Rasa: only once its model is loaded
     assert "cookie FAQBOT_RASA insert" in text  # socket.io long-polling stays on one replica
     assert "retry-on conn-failure" in text and "http-reuse never" in text
+    assert "option forwardfor" in text  # the replicas see each customer's address, not HAProxy's

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,21 +13,6 @@ import redis
 from bot.lease import RedisLease
 from bot.worker import PeriodicWorker
 from tests.servers import RedisServer
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    started = RedisServer(tmp_path_factory.mktemp("redis")).up()
-    yield started
-    started.down()
-
-
-@pytest.fixture
-def clean(server: RedisServer) -> RedisServer:
-    if server.process is None:
-        server.up()
-    redis.Redis.from_url(server.url).flushall()
-    return server
 
 
 class Replica:
@@ -58,8 +42,8 @@ def wait_until(condition, timeout: float = 10.0) -> None:  # type: ignore[no-unt
     raise AssertionError("timed out")
 
 
-def test_one_replica_runs_the_worker_and_another_takes_over_when_it_dies(clean: RedisServer) -> None:
-    a, b = Replica(clean.url), Replica(clean.url)
+def test_one_replica_runs_the_worker_and_another_takes_over_when_it_dies(clean_redis: RedisServer) -> None:
+    a, b = Replica(clean_redis.url), Replica(clean_redis.url)
     a.worker.start()
     wait_until(lambda: a.count() > 3)
     b.worker.start()
@@ -76,8 +60,8 @@ def test_one_replica_runs_the_worker_and_another_takes_over_when_it_dies(clean: 
     b.worker.stop()
 
 
-def test_a_clean_stop_hands_over_at_once_and_steps_never_overlap(clean: RedisServer) -> None:
-    a, b = Replica(clean.url, ttl=30), Replica(clean.url, ttl=30)
+def test_a_clean_stop_hands_over_at_once_and_steps_never_overlap(clean_redis: RedisServer) -> None:
+    a, b = Replica(clean_redis.url, ttl=30), Replica(clean_redis.url, ttl=30)
     a.worker.start()
     wait_until(lambda: a.count() > 0)
     b.worker.start()
@@ -91,25 +75,25 @@ def test_a_clean_stop_hands_over_at_once_and_steps_never_overlap(clean: RedisSer
 
 
 def test_while_redis_is_down_nobody_runs_it_and_it_resumes_after(
-    clean: RedisServer, caplog: pytest.LogCaptureFixture
+    clean_redis: RedisServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    a = Replica(clean.url)
+    a = Replica(clean_redis.url)
     a.worker.start()
     wait_until(lambda: a.count() > 0)
-    clean.down()
+    clean_redis.down()
     time.sleep(0.3)
     frozen = a.count()
     time.sleep(0.5)
     assert a.count() == frozen  # the work waits (in the database), nothing runs twice
     assert "unreachable" in caplog.text or "waits for Redis" in caplog.text
-    clean.up()
+    clean_redis.up()
     wait_until(lambda: a.count() > frozen, timeout=10)
     a.worker.stop()
 
 
 @pytest.mark.parametrize("with_redis", [False, True])
 def test_the_web_apps_singletons_take_a_lease_only_with_redis(
-    clean: RedisServer, tmp_path: Path, small_kb: Path, with_redis: bool
+    clean_redis: RedisServer, tmp_path: Path, small_kb: Path, with_redis: bool
 ) -> None:
     from bot.settings import from_env
     from bot.web import create_app, start_workers
@@ -120,7 +104,7 @@ def test_the_web_apps_singletons_take_a_lease_only_with_redis(
         kb_reload=False,
         webhook_url="http://127.0.0.1:9/hook",
         webhook_secret="secret",
-        redis_url=clean.url if with_redis else "",
+        redis_url=clean_redis.url if with_redis else "",
     )
     workers = start_workers(create_app(settings))
     try:
@@ -128,7 +112,7 @@ def test_the_web_apps_singletons_take_a_lease_only_with_redis(
         assert len(workers) == 2  # the relay and the outbox sender
         if with_redis:
             assert [lease.key for lease in leases] == ["faqbot:lease:relay", "faqbot:lease:outbox"]
-            wait_until(lambda: redis.Redis.from_url(clean.url).exists("faqbot:lease:relay") == 1)
+            wait_until(lambda: redis.Redis.from_url(clean_redis.url).exists("faqbot:lease:relay") == 1)
         else:
             assert leases == [None, None]
     finally:

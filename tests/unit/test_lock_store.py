@@ -23,13 +23,6 @@ from channels.lock_store import AtomicRedisLockStore, lock_keys
 from tests.servers import RedisServer
 
 
-@pytest.fixture(scope="module")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> RedisServer:
-    server = RedisServer(tmp_path_factory.mktemp("redis")).up()
-    yield server
-    server.down()
-
-
 @pytest.fixture
 def replicas(redis_server: RedisServer) -> tuple[AtomicRedisLockStore, AtomicRedisLockStore]:
     if redis_server.process is None:

@@ -20,8 +20,7 @@ from bot.errors import HandoffError
 from bot.handoff.outbox import DeliveryReport, OutboxWorker
 from bot.handoff.webhook import WebhookSender, enqueue, sign, verify
 from bot.settings import PROJECT_ROOT
-from bot.storage.database import StorageError
-from bot.storage.schema import OUTBOX_SCHEMA
+from bot.storage.database import Connection, Database, StorageError
 from tests.conftest import wait_for
 
 SECRET = "s3cret"
@@ -146,17 +145,10 @@ def run_together(
     return errors
 
 
-def enqueue_many(db: Path, count: int, now: float, event: str = "handoff.created") -> list[str]:
+def enqueue_many(db: Path | str, count: int, now: float, event: str = "handoff.created") -> list[str]:
     """Enqueue ``count`` packets in one committed transaction, as the store does."""
-    conn = sqlite3.connect(db, isolation_level=None)
-    try:
-        conn.executescript(OUTBOX_SCHEMA)
-        conn.execute("BEGIN IMMEDIATE")
-        ids = [enqueue(conn, event, make_packet(event, i + 1), now) for i in range(count)]
-        conn.execute("COMMIT")
-    finally:
-        conn.close()
-    return ids
+    with Database(db).transaction() as conn:
+        return [enqueue(conn, event, make_packet(event, i + 1), now) for i in range(count)]
 
 
 def rows(db: Path) -> list[dict[str, Any]]:
@@ -288,33 +280,34 @@ def test_a_receiver_that_hangs_times_out(tmp_path: Path, receiver: Receiver):
 
 def test_a_rolled_back_enqueue_is_never_sent(tmp_path: Path, receiver: Receiver):
     db = tmp_path / "faqbot.db"
-    conn = sqlite3.connect(db, isolation_level=None)
-    conn.executescript(OUTBOX_SCHEMA)
-    conn.execute("BEGIN")
     packet = make_packet()
-    delivery_id = enqueue(conn, "handoff.created", packet, time.time())
+    with pytest.raises(RuntimeError), Database(db).transaction() as conn:
+        delivery_id = enqueue(conn, "handoff.created", packet, time.time())
+        raise RuntimeError("the caller fails after enqueue: the transaction rolls back")
     assert packet["delivery_id"] == delivery_id and len(delivery_id) == 32
-    conn.execute("ROLLBACK")
-    conn.close()
     sender = WebhookSender(db, receiver.url, SECRET)
     assert sender.deliver_due() == DeliveryReport(delivered=0, failed=0, dead=0, pending=0)
     assert receiver.requests == [] and rows(db) == []
 
 
 def test_enqueue_refuses_what_would_break_the_outbox(tmp_path: Path):
-    conn = sqlite3.connect(tmp_path / "faqbot.db", isolation_level=None)
-    conn.executescript(OUTBOX_SCHEMA)
+    database = Database(tmp_path / "faqbot.db")
+    conn = database.connect()
     with pytest.raises(HandoffError, match="open transaction"):
         enqueue(conn, "handoff.created", make_packet(), time.time())  # autocommit, no BEGIN
-    conn.execute("BEGIN")
+    conn.close()
+    with pytest.raises(RuntimeError), database.transaction() as conn:
+        check_refusals(conn)
+        raise RuntimeError("roll back")
+
+
+def check_refusals(conn: Connection) -> None:
     with pytest.raises(HandoffError, match="unknown event"):
         enqueue(conn, "handoff.exploded", make_packet(), time.time())
     with pytest.raises(HandoffError, match="packet says event"):
         enqueue(conn, "handoff.claimed", make_packet("handoff.created"), time.time())
     with pytest.raises(HandoffError, match="cannot serialise"):
         enqueue(conn, "handoff.created", {**make_packet(), "when": object()}, time.time())
-    conn.execute("ROLLBACK")
-    conn.close()
 
 
 def test_two_senders_at_once_send_each_packet_exactly_once_in_order(tmp_path: Path, receiver: Receiver):

@@ -103,3 +103,15 @@ def test_every_boolean_setting_is_in_that_list():
         if "env" in field.metadata and field.type == "bool"
     }
     assert declared == set(BOOLEANS)
+
+
+def test_services_elsewhere_are_reached_at_their_urls():
+    local = from_env({})
+    assert (local.rasa_url, local.action_server_url) == ("http://127.0.0.1:5005", "http://127.0.0.1:5055")
+    # bound to every interface (a container): reached on loopback from inside, not at "0.0.0.0"
+    assert from_env({"FAQBOT_HOST": "0.0.0.0"}).rasa_url == "http://127.0.0.1:5005"
+    apart = from_env({"FAQBOT_RASA_URL": "http://rasa:5005/", "FAQBOT_ACTION_SERVER_URL": "http://actions:5055"})
+    assert (apart.rasa_url, apart.action_server_url) == ("http://rasa:5005", "http://actions:5055")
+    for variable in ("FAQBOT_RASA_URL", "FAQBOT_ACTION_SERVER_URL"):
+        with pytest.raises(ConfigError, match=variable):
+            from_env({variable: "rasa:5005"})

@@ -48,14 +48,33 @@ def test_an_answer_goes_out_whole_with_its_buttons_and_context():
     assert data["quick_replies"] == [
         {"content_type": "text", "title": "How long do refunds take?", "payload": '/choose_faq{"faq_id": "refunds"}'}
     ]
-    # only the whitelisted keys reach the browser (no confidence, no response name)
-    assert data["faqbot"] == {"answer_id": "a1b2", "faq_id": "returns-how", "kb_version": "v-123", "timestamp": 1.5}
+    # only the whitelisted keys reach the browser (no confidence, no response name), under metadata, so the
+    # message keeps a shape third-party Rasa widgets show: {text, quick_replies} once metadata is taken off
+    assert set(data) == {"text", "quick_replies", "metadata"}
+    assert data["metadata"] == {
+        "faqbot": {"answer_id": "a1b2", "faq_id": "returns-how", "kb_version": "v-123", "timestamp": 1.5}
+    }
 
 
 def test_a_plain_message_has_no_context_and_handoff_state_is_passed_on():
     assert send({"text": "Hello!", "utter_action": "utter_greet"}) == [("bot_uttered", {"text": "Hello!"}, "session-1")]
     ((_, data, _),) = send({"text": "Ann (support team): hi", "handoff_state": "with_agent"})
-    assert data == {"text": "Ann (support team): hi", "faqbot": {"handoff_state": "with_agent"}}
+    assert data == {"text": "Ann (support team): hi", "metadata": {"faqbot": {"handoff_state": "with_agent"}}}
+
+
+def test_the_name_and_email_the_bot_has_go_to_the_widget_and_nothing_else_of_the_customer():
+    ((_, data, _),) = send(
+        {
+            "text": "Thanks, Ada: ticket T-000001.",
+            "handoff_state": "waiting",
+            "customer_name": "Ada",
+            "customer_email": "ada@example.com",
+            "customer_id": "c-42",
+            "order_number": "LK-123456",
+        }
+    )
+    context = {"handoff_state": "waiting", "customer_name": "Ada", "customer_email": "ada@example.com"}
+    assert data == {"text": "Thanks, Ada: ticket T-000001.", "metadata": {"faqbot": context}}
 
 
 def test_the_input_channel_keeps_rasas_name_and_answers_through_ours():

@@ -15,6 +15,7 @@ from rasa.shared.core.domain import Domain  # noqa: E402
 from rasa.shared.core.events import ActionExecuted, BotUttered, SlotSet, UserUttered  # noqa: E402
 from rasa.shared.core.trackers import DialogueStateTracker  # noqa: E402
 
+from bot.rasa.tracker import TrackerStoreReader  # noqa: E402
 from bot.redact import mask_payment_data  # noqa: E402
 
 CARD = "4111 1111 1111 1111"  # Luhn-valid test number
@@ -170,3 +171,50 @@ def test_on_postgresql_by_one_url_cards_are_masked_and_the_desk_reads_it_back(po
     tracker.update(UserUttered("still there?"))
     asyncio.run(store.save(tracker))
     assert asyncio.run(store.retrieve("ada-pg")).latest_message.text == "still there?"
+
+
+@pytest.mark.slow
+def test_while_postgresql_is_down_conversations_are_kept_and_written_in_order_once_it_is_back(postgres):
+    """Nothing the bot answered during an outage is lost: a conversation that cannot be written is kept in
+    memory, read back from there (its context goes on), and its events the database lacks are written, in
+    order and once, at the next read or write after the database is back; a conversation that cannot even be
+    read starts a new session, written whole later."""
+    from bot.settings import PROJECT_ROOT
+
+    domain = Domain.load(str(PROJECT_ROOT / "domain.yml"))
+    store = tracker_store.CardMaskingSQLTrackerStore(domain, database_url=postgres.url)
+    listen = ActionExecuted("action_listen")
+    tracker = DialogueStateTracker.from_events(
+        "kept", [listen, UserUttered("hello"), BotUttered("hi")], slots=domain.slots
+    )
+    asyncio.run(store.save(tracker))
+    tracker = asyncio.run(store.retrieve("kept"))  # as Rasa does at each message
+
+    postgres.down()
+    try:
+        tracker.update(UserUttered(f"my card {CARD}"))
+        tracker.update(SlotSet("customer_email", "ada@example.com"))
+        asyncio.run(store.save(tracker))  # no error: kept
+        again = asyncio.run(store.retrieve("kept"))
+        assert again is tracker and again.get_slot("customer_email") == "ada@example.com"  # the context goes on
+        again.update(BotUttered("noted"))
+        asyncio.run(store.save(again))
+        assert asyncio.run(store.retrieve("never-seen")) is None  # cannot be read: Rasa starts a new one
+        fresh = DialogueStateTracker.from_events(
+            "never-seen", [listen, UserUttered("during the outage")], slots=domain.slots
+        )
+        asyncio.run(store.save(fresh))
+    finally:
+        postgres.up()
+
+    asyncio.run(store.retrieve("someone-else"))  # any read after the restart writes what was kept
+
+    def texts(sender: str) -> list[str]:
+        rows = TrackerStoreReader(postgres.url).events(sender_id=sender)
+        return [row.data.get("text") or row.data.get("name") or row.type_name for row in rows]
+
+    assert [t for t in texts("kept") if t in ("hello", "hi", "my card [card]", "noted")] == [
+        "hello", "hi", "my card [card]", "noted"]  # fmt: skip
+    assert len(texts("kept")) == len(tracker.events)  # each event once
+    assert "during the outage" in texts("never-seen")
+    assert CARD not in json.dumps(texts("kept"))

@@ -199,20 +199,20 @@ def test_the_whole_widget_conversation_reads_back_with_button_titles_and_context
             "from": "bot",
             "text": "Did you mean",
             "buttons": [{"title": "How do I track my order?", "payload": '/choose_faq{"faq_id": "t"}'}],
-            "faqbot": {"timestamp": 2.0},
+            "metadata": {"faqbot": {"timestamp": 2.0}},
         },
         {"from": "user", "text": "How do I track my order?"},
         {
             "from": "bot",
             "text": "Use the tracking link",
             "buttons": [],
-            "faqbot": {"answer_id": "a-9", "faq_id": "t", "kb_version": "v-3", "timestamp": 4.0},
+            "metadata": {"faqbot": {"answer_id": "a-9", "faq_id": "t", "kb_version": "v-3", "timestamp": 4.0}},
         },
         {
             "from": "bot",
             "text": "Ann (support team): hi",
             "buttons": [],
-            "faqbot": {"handoff_state": "with_agent", "timestamp": 6.0},
+            "metadata": {"faqbot": {"handoff_state": "with_agent", "timestamp": 6.0}},
         },
     ]
 

@@ -54,9 +54,9 @@
   const FOLLOW_PX = 120;
 
   /* Markdown as the customer's widget renders it (desk_markdown.js); plain text until that has loaded. */
-  function markdown(node, text) {
-    if (typeof window.faqbotDeskMarkdown === "function") window.faqbotDeskMarkdown(node, text);
-    else node.setAttribute("data-markdown", "");
+  function markdown(node, text, typed) {
+    if (typeof window.faqbotDeskMarkdown === "function") window.faqbotDeskMarkdown(node, text, typed);
+    else node.setAttribute("data-markdown", typed ? "typed" : "");
   }
 
   function live(url, handlers, statusNode) {
@@ -202,7 +202,7 @@
       const text = el("div", { class: "text", dir: "auto" }, m.text);
       // The customer's widget renders an agent's reply as markdown: show it the same way (an email carries
       // the text as typed, so a reply by email stays text).
-      if (m.role === "agent" && !(m.delivery && m.delivery.via === "email")) markdown(text, m.text);
+      if (m.role === "agent" && !(m.delivery && m.delivery.via === "email")) markdown(text, m.text, true);
       li.appendChild(text);
       if (m.role === "agent") {
         const status = el("div", { class: "meta delivery" });

@@ -10,7 +10,7 @@
  *   socketUrl / data-socket-url   Rasa's socket.io address (default: this page's origin)
  *   apiUrl / data-api-url         the web app's widget API (default: where widget.js comes from)
  *   lang / data-lang              en, ar or ru (default: the page's, then the browser's language)
- *   title / data-title            the panel's heading
+ *   title / data-title            the panel's heading; per language: title: {en, ar, ru} or data-title-ar
  *   customer: {name, email, id}   the signed-in customer: the bot never asks for what it is given
  *   offlineAfter / data-offline-after  seconds without a connection before "leave a message" (default 10)
  *   data-css                      another stylesheet than widget.css beside this file, or "none"

@@ -5,8 +5,8 @@
  * that fills it in later is heard on the next message.
  *
  * The texts (STRINGS, at the end) are the widget's own, in each language it speaks (en, ar, ru).
- * Everything else the customer reads comes from the bot (domain.yml) or the page (data-title,
- * faqbotConfig.title).
+ * Everything else the customer reads comes from the bot (domain.yml, the greeting and suggested
+ * questions included: the widget API's /welcome) or the page (data-title, faqbotConfig.title).
  */
 
 /** `value` as a trimmed string, or null when it is missing or blank. */
@@ -25,6 +25,17 @@ function pickLang(pageConfig, dataAttr) {
     if (Object.prototype.hasOwnProperty.call(STRINGS, primary)) return primary;
   }
   return "en";
+}
+
+/**
+ * The panel's heading in `lang`, as the page gives it: faqbotConfig.title as a string or as one per
+ * language ({en: "Larkspur help", ar: "مساعدة Larkspur"}), or data-title-<lang> (data-title-ar), then
+ * data-title; null when the page gives none for `lang` (the widget's own "Help" is shown).
+ */
+function titleFor(lang, page, dataAttr) {
+  const given = page.title;
+  if (given && typeof given === "object") return nonEmpty(given[lang]) || nonEmpty(given.default);
+  return nonEmpty(given) || nonEmpty(dataAttr("title" + lang[0].toUpperCase() + lang.slice(1))) || nonEmpty(dataAttr("title"));
 }
 
 /**
@@ -52,7 +63,7 @@ export function readConfig(script, pageConfig) {
     customer: page.customer && typeof page.customer === "object" ? page.customer : {},
     socketUrl: option("socketUrl"), // null: the page's origin
     apiUrl: (option("apiUrl") || beside("/widget/api")).replace(/\/+$/, ""),
-    title: option("title") || t.title,
+    title: titleFor(lang, page, dataAttr) || t.title,
     offlineAfterMs: Math.max(1, Number(option("offlineAfter")) || 10) * 1000,
     // data-css: another stylesheet, or "none"; otherwise widget.css beside widget.js (null: none known)
     stylesheet: nonEmpty(dataAttr("css")) || (scriptUrl ? beside("widget.css") : null),
@@ -77,6 +88,7 @@ const STRINGS = {
     typing: "Assistant is typing",
     agentTyping: "An agent is typing",
     log: "Conversation",
+    suggested: "Suggested questions",
     helpful: "Helpful",
     notHelpful: "Not helpful",
     voteQuestion: "Was this helpful?",
@@ -112,6 +124,7 @@ const STRINGS = {
     typing: "المساعد يكتب",
     agentTyping: "موظف الدعم يكتب",
     log: "المحادثة",
+    suggested: "أسئلة مقترحة",
     helpful: "مفيد",
     notHelpful: "غير مفيد",
     voteQuestion: "هل كان هذا مفيدًا؟",
@@ -147,6 +160,7 @@ const STRINGS = {
     typing: "Ассистент печатает",
     agentTyping: "Оператор печатает",
     log: "Переписка",
+    suggested: "Частые вопросы",
     helpful: "Полезно",
     notHelpful: "Бесполезно",
     voteQuestion: "Ответ помог?",

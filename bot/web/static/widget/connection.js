@@ -6,8 +6,8 @@
  * session is confirmed, reconnecting (socket.io's own backoff, and after a server-side disconnect),
  * and deciding when the bot counts as unreachable (no session for config.offlineAfterMs).
  *
- * WidgetApi: the web app's widget API (bot/web/widget_api.py). Thumbs on answers, the messages this
- * browser missed, "leave a message". JSON over CORS without cookies; every call gives up after
+ * WidgetApi: the web app's widget API (bot/web/widget_api.py). The greeting and suggested questions,
+ * thumbs on answers, the messages this browser missed, "leave a message". JSON over CORS without cookies; every call gives up after
  * API_TIMEOUT_MS.
  */
 
@@ -122,6 +122,11 @@ export class WidgetApi {
     this.apiUrl = apiUrl;
   }
 
+  /** The greeting and suggested questions in `lang`: {greeting, suggestions: [{title, payload}]}. */
+  welcome(lang) {
+    return this.request("GET", "/welcome?lang=" + encodeURIComponent(lang));
+  }
+
   /** The conversation's messages after the bot message of timestamp `after` (0: all of them). */
   history(conversationId, after) {
     return this.post("/history", { conversation_id: conversationId, after });
@@ -142,12 +147,16 @@ export class WidgetApi {
    * network error, when the web app does not answer within API_TIMEOUT_MS.
    */
   post(path, body) {
+    return this.request("POST", path, body);
+  }
+
+  request(method, path, body) {
     const abort = typeof AbortController === "function" ? new AbortController() : null;
     const timer = abort ? setTimeout(() => abort.abort(), API_TIMEOUT_MS) : null;
     return fetch(this.apiUrl + path, {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify(body),
+      method,
+      headers: body === undefined ? {} : { "Content-Type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
       credentials: "omit",
       mode: "cors",
       signal: abort ? abort.signal : undefined,

@@ -11,6 +11,18 @@ import { markChosen, markVote, safeImageUrl } from "./render.js";
 
 /** What "talk to a person" sends to Rasa. */
 export const HUMAN_PAYLOAD = "/request_human";
+/** The payload of the bot's "Back to the bot" buttons (domain.yml): no longer offered once the handoff ended. */
+export const CANCEL_HANDOFF_PAYLOAD = "/cancel_handoff";
+
+/**
+ * faqbot's context of a bot message: `metadata.faqbot` (where third-party Rasa widgets look past it), or
+ * the top-level `faqbot` of the widget's earlier versions (a Rasa not yet updated, during an upgrade).
+ */
+export function contextOf(msg) {
+  const metadata = msg.metadata && typeof msg.metadata === "object" ? msg.metadata : {};
+  if (metadata.faqbot && typeof metadata.faqbot === "object") return metadata.faqbot;
+  return msg.faqbot && typeof msg.faqbot === "object" ? msg.faqbot : {};
+}
 /** How long a vote that could not be stored waits before it is sent again. */
 const VOTE_RETRY_MS = 30000;
 
@@ -36,10 +48,13 @@ export class Conversation {
     this.form = form;
     this.connection = connection;
     this.voteTimer = null;
+    this.welcome = null; // {greeting, suggestions} from the widget API, once asked
+    this.welcomeAsked = null; // the promise of that request (one per page)
   }
 
   /** Shows `entry` at the end of the conversation and keeps it. */
   add(entry) {
+    this.panel.hideWelcome();
     const dropped = this.state.addEntry(entry);
     this.panel.show(entry);
     this.panel.forget(dropped);
@@ -56,6 +71,10 @@ export class Conversation {
     const message = nonEmpty(payload);
     if (!message) return false;
     const shown = display !== undefined ? String(display) : message;
+    // The greeting the customer saw on the empty panel stays above their first message.
+    if (!this.state.transcript.length && this.welcome && this.welcome.greeting) {
+      this.add({ from: "greeting", text: this.welcome.greeting });
+    }
     this.add({ from: "user", text: shown });
     this.state.queue(message, shown);
     if (this.state.offline) this.form.prefill();
@@ -67,6 +86,33 @@ export class Conversation {
 
   askForPerson() {
     return this.send(HUMAN_PAYLOAD, this.config.t.human);
+  }
+
+  /**
+   * The panel opened: on an empty conversation, the greeting and the suggested questions (the widget
+   * API's /welcome, asked once per page; nothing is shown when it cannot be reached).
+   */
+  opened() {
+    if (this.state.transcript.length || this.state.offline) return;
+    if (!this.welcomeAsked) {
+      this.welcomeAsked = this.api
+        .welcome(this.config.lang)
+        .then((result) => {
+          const data = result.ok && result.data && typeof result.data === "object" ? result.data : {};
+          this.welcome = {
+            greeting: nonEmpty(data.greeting),
+            suggestions: normalizeButtons(data.suggestions),
+          };
+        })
+        .catch(() => {
+          this.welcome = null;
+        });
+    }
+    this.welcomeAsked.then(() => {
+      if (this.welcome && !this.state.transcript.length && !this.state.offline) {
+        this.panel.showWelcome(this.welcome, (button) => this.send(button.payload, button.title));
+      }
+    });
   }
 
   /** A quick reply `button` of `entry` was clicked (`btn` in `group`): it can be used once. */
@@ -87,7 +133,7 @@ export class Conversation {
     if (!msg || typeof msg !== "object") return;
     const text = typeof msg.text === "string" ? msg.text : "";
     const buttons = normalizeButtons(msg.quick_replies).concat(normalizeButtons(msg.buttons));
-    const context = msg.faqbot && typeof msg.faqbot === "object" ? msg.faqbot : {};
+    const context = contextOf(msg);
     let image = null;
     let imageAlt = "";
     const att = msg.attachment;
@@ -97,10 +143,12 @@ export class Conversation {
     } else if (typeof msg.image === "string") {
       image = safeImageUrl(msg.image);
     }
+    this.state.learnCustomer(nonEmpty(context.customer_name), nonEmpty(context.customer_email));
     if (context.handoff_state) this.setMode(context.handoff_state === "bot" ? "bot" : "people");
     if (!text.trim() && !buttons.length && !image) return; // custom payloads we can't show
     this.panel.hideTyping();
     const entry = { from: "bot", text };
+    if (context.handoff_state === "with_agent") entry.byPerson = true; // an agent's reply: its lines as typed
     if (buttons.length) entry.buttons = buttons;
     if (image) {
       entry.image = image;
@@ -129,11 +177,28 @@ export class Conversation {
     else this.panel.hideTyping();
   }
 
-  /** "people" while a person owns the conversation (no typing indicator, no "talk to a person"), else "bot". */
+  /**
+   * "people" while a person owns the conversation (no typing indicator, no "talk to a person"), else
+   * "bot". Back with the bot (the ticket resolved or cancelled), the handoff's "Back to the bot" buttons
+   * still in the log are no longer offered.
+   */
   setMode(mode) {
     this.state.setMode(mode);
     if (mode === "people") this.panel.hideTyping();
+    else this.retireHandoffButtons();
     this.panel.updateControls();
+  }
+
+  retireHandoffButtons() {
+    let changed = false;
+    for (const entry of this.state.transcript) {
+      if (entry.used || !entry.buttons || !entry.buttons.some((b) => b.payload === CANCEL_HANDOFF_PAYLOAD)) continue;
+      entry.used = true;
+      entry.retired = true; // shown without its buttons (render.js)
+      this.panel.redraw(entry);
+      changed = true;
+    }
+    if (changed) this.state.saveTranscript();
   }
 
   // What the socket could not deliver: messages sent while this browser was disconnected (network,
@@ -141,7 +206,7 @@ export class Conversation {
   catchUp() {
     const { state } = this;
     if (!state.sessionId) return;
-    const shown = state.transcript.filter((e) => e.from !== "notice");
+    const shown = state.transcript.filter((e) => e.from === "user" || e.from === "bot");
     // after 0: everything (an empty view); otherwise only the bot's messages after the last one shown
     const after = shown.length ? Math.max(0, ...shown.map((e) => e.ts || 0)) || 1e-6 : 0;
     this.api
@@ -151,7 +216,7 @@ export class Conversation {
         for (const m of result.data.messages) {
           if (!m || typeof m !== "object") continue;
           if (m.from === "user" && after === 0 && typeof m.text === "string") this.add({ from: "user", text: m.text });
-          else if (m.from === "bot") this.received({ text: m.text, buttons: m.buttons, faqbot: m.faqbot });
+          else if (m.from === "bot") this.received(m);
         }
       })
       .catch(() => {

@@ -5,7 +5,7 @@
  *   config.js        the options and the widget's own texts
  *   state.js         the widget's state, one object, and what of it the browser keeps (storage)
  *   connection.js    socket.io (session, queued messages, reconnecting, "unreachable") and the web
- *                    app's widget API (history, thumbs, leave a message)
+ *                    app's widget API (greeting and suggestions, history, thumbs, leave a message)
  *   conversation.js  what happens when the customer or the bot says something
  *   ui.js            launcher, panel, log, typing indicator, status; offline.js: leave a message
  *   render.js        a message as DOM: markdown through marked and DOMPurify, buttons, thumbs
@@ -39,7 +39,10 @@ function build(config, state) {
   const panel = new Panel(config, state, renderer, form, {
     send: (text) => conversation.send(text),
     human: () => conversation.askForPerson(),
-    opened: () => connection.ensure(),
+    opened: () => {
+      connection.ensure();
+      conversation.opened();
+    },
   });
   conversation = new Conversation(config, state, api, { panel, form, connection });
 

@@ -1,7 +1,7 @@
 /**
  * "Leave a message": the form the panel shows instead of the chat while the bot is unreachable.
- * It fills in what the page and the customer already gave (name, email, the questions queued while
- * offline), checks the email, and sends everything through the widget API, which opens a ticket
+ * It fills in what the page, the bot and the customer already gave (name, email, the questions queued
+ * while offline), checks the email, and sends everything through the widget API, which opens a ticket
  * answered by email. Queued questions that went with the message are never sent again.
  */
 
@@ -36,17 +36,21 @@ export class LeaveMessageForm {
       hidden: "",
     });
     view.appendChild(el("h3", { id: "faqbot-offline-title", class: "fb-offline-title" }, t.offlineTitle));
-    view.appendChild(el("p", { class: "fb-offline-intro" }, t.offlineIntro));
     const form = el("form", { class: "fb-offline-form", novalidate: "" });
-    form.appendChild(field("name", t.name, { type: "text", autocomplete: "name", maxlength: "80" }));
-    form.appendChild(field("email", t.email, { type: "email", autocomplete: "email", required: "", maxlength: "254" }));
-    form.appendChild(field("message", t.message, { rows: "4", required: "", maxlength: "5000" }));
+    // The fields scroll; the send button stays in view below them (a short window, a phone's keyboard).
+    const body = el("div", { class: "fb-offline-body" });
+    body.appendChild(el("p", { class: "fb-offline-intro" }, t.offlineIntro));
+    body.appendChild(field("name", t.name, { type: "text", autocomplete: "name", maxlength: "80" }));
+    body.appendChild(field("email", t.email, { type: "email", autocomplete: "email", required: "", maxlength: "254" }));
+    body.appendChild(field("message", t.message, { rows: "4", required: "", maxlength: "5000" }));
     const error = el("p", { class: "fb-offline-error", role: "alert", hidden: "" });
-    form.appendChild(error);
+    body.appendChild(error);
+    form.appendChild(body);
     const submit = el("button", { type: "submit", class: "fb-send fb-offline-submit" }, t.submit);
     form.appendChild(submit);
-    form.elements.name.value = nonEmpty(customer.name) || "";
-    form.elements.email.value = nonEmpty(customer.email) || "";
+    const known = this.state.knownCustomer;
+    form.elements.name.value = nonEmpty(customer.name) || known.name || "";
+    form.elements.email.value = nonEmpty(customer.email) || known.email || "";
     form.addEventListener("input", (e) => {
       if (e.target.getAttribute("aria-invalid")) e.target.removeAttribute("aria-invalid");
     });
@@ -70,9 +74,17 @@ export class LeaveMessageForm {
     return this.form.elements.email;
   }
 
-  /** Adds the queued questions to the message box (once). */
+  /**
+   * Fills in what is known and not typed yet: the name and email the page gave or the bot learned
+   * (the handoff form), and the queued questions in the message box (once).
+   */
   prefill() {
-    const box = this.form.elements.message;
+    const { elements } = this.form;
+    const known = this.state.knownCustomer;
+    const { customer } = this.config;
+    if (!elements.name.value.trim()) elements.name.value = nonEmpty(customer.name) || known.name || "";
+    if (!elements.email.value.trim()) elements.email.value = nonEmpty(customer.email) || known.email || "";
+    const box = elements.message;
     const queued = this.state.outbox.map((m) => m.display).join("\n");
     if (queued && !box.value.includes(queued)) box.value = box.value ? box.value + "\n" + queued : queued;
   }
@@ -115,7 +127,9 @@ export class LeaveMessageForm {
         conversation_id: this.state.sessionId,
         customer_id: nonEmpty(customer.id),
         page_url: location.href,
-        transcript: this.state.transcript.filter((e) => e.from !== "notice").map((e) => ({ from: e.from, text: e.text })),
+        transcript: this.state.transcript
+          .filter((e) => e.from === "user" || e.from === "bot")
+          .map((e) => ({ from: e.from, text: e.text })),
       })
       .then((result) => {
         if (!result.ok) {

@@ -65,19 +65,29 @@ function literalHtml(token) {
 
 /**
  * Bot text -> sanitised HTML, with the page's marked and DOMPurify as they are now (load them first);
- * the function returns null when they are missing or fail, and the text is then shown as plain text.
+ * the function (text, lineBreaks) returns null when they are missing or fail, and the text is then shown
+ * as plain text. A newline inside a paragraph is a space, as in the editor's preview (FAQ answers are
+ * wrapped at ~80 characters in knowledge_base/; blank lines and lists still make paragraphs and lists),
+ * unless `lineBreaks`: what a person typed in the desk keeps the lines they typed.
  */
 export function markdownRenderer() {
-  let markdown = null; // {parse(text) -> html}
+  let markdown = null; // {parse(text, lineBreaks) -> html}
   let purify = null; // our own DOMPurify instance (its hooks do not touch the page's)
   try {
     if (window.marked && typeof window.marked.Marked === "function") {
-      const instance = new window.marked.Marked({ gfm: true, breaks: true, async: false });
-      instance.use({ renderer: { html: literalHtml } });
-      markdown = { parse: (text) => instance.parse(text) };
+      const make = (breaks) => {
+        const instance = new window.marked.Marked({ gfm: true, breaks, async: false });
+        instance.use({ renderer: { html: literalHtml } });
+        return instance;
+      };
+      const wrapped = make(false);
+      const typed = make(true);
+      markdown = { parse: (text, lineBreaks) => (lineBreaks ? typed : wrapped).parse(text) };
     } else if (window.marked && typeof window.marked.parse === "function") {
       // A page's own older marked: no renderer of ours, so no "<" reaches it as markup.
-      markdown = { parse: (text) => window.marked.parse(String(text).replace(/</g, "&lt;")) };
+      markdown = {
+        parse: (text, lineBreaks) => window.marked.parse(String(text).replace(/</g, "&lt;"), { breaks: !!lineBreaks }),
+      };
     }
     if (typeof window.DOMPurify === "function") {
       purify = window.DOMPurify(window);
@@ -91,10 +101,10 @@ export function markdownRenderer() {
   } catch (e) {
     markdown = purify = null;
   }
-  return (text) => {
+  return (text, lineBreaks) => {
     if (!markdown || !purify || !purify.isSupported) return null;
     try {
-      return purify.sanitize(markdown.parse(String(text)), PURIFY_CONFIG);
+      return purify.sanitize(markdown.parse(String(text), lineBreaks), PURIFY_CONFIG);
     } catch (e) {
       return null;
     }
@@ -136,13 +146,18 @@ export class MessageRenderer {
       row.appendChild(el("p", { class: "fb-notice", "data-testid": "faqbot-notice", dir: "auto" }, entry.text));
       return row;
     }
+    if (entry.from === "greeting") {
+      row.className = "fb-row fb-row-bot";
+      row.appendChild(this.greeting(entry.text));
+      return row;
+    }
     if (entry.text || entry.image) {
       const bubble = el("div", {
         class: "fb-msg fb-msg-" + entry.from,
         "data-testid": "faqbot-msg-" + entry.from,
         dir: "auto",
       });
-      const html = entry.from === "bot" ? this.markdown(entry.text) : null;
+      const html = entry.from === "bot" ? this.markdown(entry.text, entry.byPerson) : null;
       if (html !== null) bubble.innerHTML = html; // sanitised by DOMPurify (PURIFY_CONFIG)
       else {
         bubble.textContent = entry.text;
@@ -154,7 +169,7 @@ export class MessageRenderer {
       }
       row.appendChild(bubble);
     }
-    if (entry.buttons && entry.buttons.length) {
+    if (entry.buttons && entry.buttons.length && !entry.retired) {
       const group = el("div", { class: "fb-buttons", role: "group" });
       for (const b of entry.buttons) {
         const btn = el("button", { type: "button", class: "fb-button", "data-testid": "faqbot-button", dir: "auto" }, b.title);
@@ -167,6 +182,37 @@ export class MessageRenderer {
     }
     if (entry.answer) row.appendChild(this.vote(entry));
     return row;
+  }
+
+  /**
+   * The row shown on an empty log: `welcome.greeting` (markdown, as a bot message) and the suggested
+   * questions `welcome.suggestions` ([{title, payload}]) as buttons, `pick(button)` on a click; null
+   * when there is neither.
+   */
+  welcome(welcome, pick) {
+    const suggestions = welcome.suggestions || [];
+    if (!welcome.greeting && !suggestions.length) return null;
+    const row = el("div", { class: "fb-row fb-row-bot fb-welcome", "data-testid": "faqbot-welcome" });
+    if (welcome.greeting) row.appendChild(this.greeting(welcome.greeting));
+    if (suggestions.length) {
+      const group = el("div", { class: "fb-buttons fb-suggestions", role: "group", "aria-label": this.t.suggested });
+      for (const s of suggestions) {
+        const btn = el("button", { type: "button", class: "fb-button", "data-testid": "faqbot-suggestion", dir: "auto" }, s.title);
+        btn.addEventListener("click", () => pick(s));
+        group.appendChild(btn);
+      }
+      row.appendChild(group);
+    }
+    return row;
+  }
+
+  /** The bot's greeting (markdown) as a bot message bubble, apart from the bot's answers (its own test id). */
+  greeting(text) {
+    const bubble = el("div", { class: "fb-msg fb-msg-bot", "data-testid": "faqbot-greeting", dir: "auto" });
+    const html = this.markdown(text);
+    if (html !== null) bubble.innerHTML = html; // sanitised by DOMPurify (PURIFY_CONFIG)
+    else bubble.textContent = text;
+    return bubble;
   }
 
   vote(entry) {

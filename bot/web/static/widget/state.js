@@ -21,6 +21,7 @@ const TRANSCRIPT_KEY = "faqbot.transcript"; // sessionStorage: survives reloads 
 const OPEN_KEY = "faqbot.open"; // sessionStorage: keep the panel open across pages
 const UNREAD_KEY = "faqbot.unread"; // sessionStorage: unread bot messages while closed
 const OUTBOX_KEY = "faqbot.outbox"; // sessionStorage: messages typed while offline
+const CUSTOMER_KEY = "faqbot.customer"; // sessionStorage: {name, email} the bot learned (the handoff form)
 
 /** The most messages kept (and shown); older ones are dropped. */
 const MAX_MESSAGES = 100;
@@ -55,7 +56,7 @@ function isValidEntry(e) {
   return (
     e &&
     typeof e === "object" &&
-    (e.from === "user" || e.from === "bot" || e.from === "notice") &&
+    (e.from === "user" || e.from === "bot" || e.from === "notice" || e.from === "greeting") &&
     typeof e.text === "string"
   );
 }
@@ -64,6 +65,7 @@ function isValidEntry(e) {
 function loadSaved() {
   const transcript = loadJson("sessionStorage", TRANSCRIPT_KEY, []);
   const outbox = loadJson("sessionStorage", OUTBOX_KEY, []);
+  const customer = loadJson("sessionStorage", CUSTOMER_KEY, {});
   return {
     transcript: Array.isArray(transcript) ? transcript.filter(isValidEntry).slice(-MAX_MESSAGES) : [],
     sessionId: nonEmpty(storageGet("localStorage", SESSION_KEY)),
@@ -71,6 +73,10 @@ function loadSaved() {
     unread: Math.max(0, Number(storageGet("sessionStorage", UNREAD_KEY)) || 0),
     outbox: Array.isArray(outbox) ? outbox : [], // {payload, display} waiting for a session
     open: storageGet("sessionStorage", OPEN_KEY) === "1",
+    customer: {
+      name: customer && typeof customer === "object" ? nonEmpty(customer.name) : null,
+      email: customer && typeof customer === "object" ? nonEmpty(customer.email) : null,
+    },
   };
 }
 
@@ -82,6 +88,7 @@ const save = {
   unread: (count) => storageSet("sessionStorage", UNREAD_KEY, count ? String(count) : null),
   outbox: (messages) => storageSet("sessionStorage", OUTBOX_KEY, messages.length ? JSON.stringify(messages) : null),
   open: (isOpen) => storageSet("sessionStorage", OPEN_KEY, isOpen ? "1" : null),
+  customer: (known) => storageSet("sessionStorage", CUSTOMER_KEY, known.name || known.email ? JSON.stringify(known) : null),
 };
 
 // ---------------------------------------------------------------- state
@@ -89,7 +96,8 @@ const save = {
 export class WidgetState {
   constructor() {
     const saved = loadSaved();
-    /** Entries shown in the log, oldest first: {from: "user"|"bot"|"notice", text, ...} (conversation.js). */
+    /** Entries shown in the log, oldest first: {from: "user"|"bot"|"notice"|"greeting", text, ...}
+     * (conversation.js; "greeting": the bot's greeting the customer saw on the empty panel). */
     this.transcript = saved.transcript;
     /** Rasa's session id, the conversation's name; null until the first session_confirm (connection.js). */
     this.sessionId = saved.sessionId;
@@ -100,6 +108,8 @@ export class WidgetState {
     this.outbox = saved.outbox;
     /** Bot messages that arrived while the panel was closed (conversation.js counts, ui.js clears). */
     this.unread = saved.unread;
+    /** The customer's {name, email} as the bot learned them (conversation.js), for "leave a message". */
+    this.knownCustomer = saved.customer;
     /** The panel was open on the previous page of this tab (read at start). */
     this.wasOpen = saved.open;
     /** The panel is open (ui.js). */
@@ -145,6 +155,14 @@ export class WidgetState {
   setMode(mode) {
     this.mode = mode;
     save.mode(mode);
+  }
+
+  /** Keeps the name and email the bot says it has (null: unchanged). */
+  learnCustomer(name, email) {
+    const known = this.knownCustomer;
+    if ((!name || name === known.name) && (!email || email === known.email)) return;
+    this.knownCustomer = { name: name || known.name, email: email || known.email };
+    save.customer(this.knownCustomer);
   }
 
   setUnread(count) {

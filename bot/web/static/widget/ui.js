@@ -1,7 +1,8 @@
 /**
  * The widget on the page: the launcher with its unread badge, the panel (header, status line, the
- * conversation log, the typing indicator, the question field, "talk to a person"), opening and
- * closing, and what the keyboard and screen readers get. It shows the state (state.js) and reports
+ * conversation log with the greeting and suggested questions while it is empty, the typing indicator,
+ * the question field, "talk to a person"), opening and closing, keeping the latest message in view,
+ * and what the keyboard and screen readers get. It shows the state (state.js) and reports
  * the customer's actions to its owner; it sends nothing itself.
  */
 
@@ -9,6 +10,8 @@ import { ICON_CHAT, ICON_CLOSE, el } from "./render.js";
 
 /** How long "assistant is typing" shows at most when no answer comes. */
 const TYPING_TIMEOUT_MS = 15000;
+/** Within this many pixels of the end the log counts as scrolled to the latest message (and stays there). */
+const AT_END_PX = 48;
 
 function pageIsRtl() {
   try {
@@ -44,6 +47,10 @@ export class Panel {
     this.actions = actions;
     this.rows = new Map(); // transcript entry -> its row in the log
     this.typingTimer = null;
+    this.welcomeRow = null; // the greeting and suggested questions on an empty log
+    // The latest message stays in view while the customer has not scrolled up, also when the log's size
+    // changes after the fact (the stylesheet arriving on a new page, an image loading, the keyboard).
+    this.pinned = true;
   }
 
   /** Adds the launcher and the (hidden) panel to the page. */
@@ -112,7 +119,6 @@ export class Panel {
     for (let i = 0; i < 3; i++) typing.appendChild(el("span", { class: "fb-dot", "aria-hidden": "true" }));
     scroller.appendChild(log);
     scroller.appendChild(typing);
-    scroller.appendChild(this.offline.build());
 
     const form = el("form", { class: "fb-form", novalidate: "" });
     const label = el("label", { class: "fb-sr-only", for: "faqbot-input" }, t.inputLabel);
@@ -140,6 +146,7 @@ export class Panel {
     panel.appendChild(status);
     panel.appendChild(announcer);
     panel.appendChild(scroller);
+    panel.appendChild(this.offline.build());
     panel.appendChild(form);
     panel.appendChild(footer);
 
@@ -165,6 +172,17 @@ export class Panel {
       this.actions.send(text);
     });
     humanBtn.addEventListener("click", () => this.actions.human());
+    scroller.addEventListener("scroll", () => {
+      this.pinned = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight <= AT_END_PX;
+    });
+    if (typeof ResizeObserver === "function") {
+      const keep = () => {
+        if (this.pinned && this.state.isOpen) scroller.scrollTop = scroller.scrollHeight;
+      };
+      const observer = new ResizeObserver(keep);
+      observer.observe(scroller);
+      observer.observe(log);
+    }
 
     this.updateBadge();
     this.updateControls();
@@ -208,6 +226,33 @@ export class Panel {
     this.rows.set(entry, row);
   }
 
+  /** Draws `entry`'s row again, in place (its buttons were retired). */
+  redraw(entry) {
+    const old = this.rows.get(entry);
+    if (!old) return;
+    const row = this.renderer.row(entry);
+    old.replaceWith(row);
+    this.rows.set(entry, row);
+  }
+
+  /**
+   * On an empty log: the greeting and the suggested questions, `pick(button)` when one is clicked.
+   * Gone with the first message (hideWelcome).
+   */
+  showWelcome(welcome, pick) {
+    this.hideWelcome();
+    const row = this.renderer.welcome(welcome, pick);
+    if (!row) return;
+    this.welcomeRow = row;
+    this.log.appendChild(row);
+    this.scrollToBottom();
+  }
+
+  hideWelcome() {
+    if (this.welcomeRow) this.welcomeRow.remove();
+    this.welcomeRow = null;
+  }
+
   /** Removes the rows of `entries` (dropped from the transcript). */
   forget(entries) {
     for (const entry of entries) {
@@ -217,8 +262,11 @@ export class Panel {
     }
   }
 
+  /** Shows the latest message, and keeps it in view until the customer scrolls up. */
   scrollToBottom() {
-    if (this.scroller) this.scroller.scrollTop = this.scroller.scrollHeight;
+    if (!this.scroller) return;
+    this.pinned = true;
+    this.scroller.scrollTop = this.scroller.scrollHeight;
   }
 
   /** Says `text` to screen readers. */
