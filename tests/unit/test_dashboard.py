@@ -281,8 +281,9 @@ def test_the_transcript_page_in_order_and_redacted(app):
         r'<li class="(\w+)" data-speaker="\w+">.*?<div class="text" dir="auto"[^>]*>(.*?)</div>', page, re.S
     )
     # what the bot said is markdown, rendered in the browser as the widget renders it; the customer's is text
-    texts = re.findall(r'data-speaker="(\w+)">[^\n]*\n\s*<div class="text" dir="auto"( data-markdown(?:="typed")?)?>', page)
-    assert len(texts) == 9 and all(bool(md) == (speaker == "bot") for speaker, md in texts), texts
+    opening = r'data-speaker="(\w+)">[^\n]*\n\s*<div class="text" dir="auto"( data-markdown(?:="typed")?)?>'
+    texts = re.findall(opening, page)
+    assert len(texts) == 9 and all(bool(md) == (speaker in ("bot", "agent")) for speaker, md in texts), texts
     assert "desk_markdown.js" in page
     assert said == [
         ("customer", "can you recommend a pizza recipe"),
