@@ -12,9 +12,12 @@ conversation need the customer's email, phone and order number.
 ``redact(text)`` masks, for reports, the same and also each email address
 (``[email]``), phone number (``[phone]``) and order number
 (``order_number_pattern``, the same setting the handoff form uses;
-``[order]``). Digits in any script count (Arabic-Indic ``٠١٢``, Persian
-``۰۱۲``); ordinary numbers ("3 items", "2024", "1.000.000", dates) are left
-alone.
+``[order]``). A bare run of digits named as an order ("order 48291734",
+"order no. 48291734", "#48291734", "заказ № 48291734", "رقم الطلب 48291734")
+is an order number too, not a phone number; the same digits written as a
+phone (spaced groups, a +country code, an (area code)) stay a phone.
+Digits in any script count (Arabic-Indic ``٠١٢``, Persian ``۰۱۲``);
+ordinary numbers ("3 items", "2024", "1.000.000", dates) are left alone.
 
 Matching happens on a copy whose digits are ASCII (same length, same
 positions), so the output keeps the customer's own script outside the masks.
@@ -36,6 +39,16 @@ _CARD = re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9]){12,18}(?![0-9])")
 #: An optional +country or 00 prefix, an optional (area code), then groups of digits.
 _PHONE = re.compile(
     r"(?<![\w+])(?:(?:\+|00)[0-9]{1,4}[ .-]?)?(?:\([0-9]{1,5}\)[ .-]?)?[0-9]{1,5}(?:[ .-]?[0-9]{1,5}){0,5}(?![\w])"
+)
+#: A run of digits (dashes allowed, no spaces) after what names it as an order: an order number, not a phone.
+_ORDER_IN_CONTEXT = re.compile(
+    r"(?:"
+    r"\b(?:orders?|invoice|tracking)(?:\s+(?:number|num|no|nr|id)\b\.?)?(?:\s+is)?\s*[:#№]?\s*"
+    r"|(?<![\w&])[#№]\s*"
+    r"|\bзаказ\w{0,3}(?:\s+номер)?\s*[:#№]?\s*|\bномер\w?\s+заказа\s*[:#№]?\s*"
+    r"|(?:رقم\s+)?(?:ال)?طلب\w{0,2}(?:\s+رقم)?\s*[:#№]?\s*"
+    r")(?P<number>[0-9][0-9-]{3,}[0-9])(?![\w])",
+    re.IGNORECASE,
 )
 #: What names a card security code, in English, Russian and Arabic (any case; Arabic alef forms).
 _CODE_NAME = "|".join(
@@ -96,6 +109,8 @@ class Redactor:
             add(start, end, mask)
         for match in self.order.finditer(plain):
             add(match.start(), match.end(), ORDER)
+        for match in _ORDER_IN_CONTEXT.finditer(plain):
+            add(match.start("number"), match.end("number"), ORDER)
         for match in _PHONE.finditer(plain):
             start, end = match.start(), match.end()
             candidate = match.group()

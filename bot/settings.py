@@ -304,6 +304,9 @@ class Settings:
     webhook_max_attempts: int = setting("FAQBOT_WEBHOOK_MAX_ATTEMPTS", 15)
     #: Seconds between relay passes (customer messages to the desk, replies to Rasa).
     relay_interval: float = setting("FAQBOT_RELAY_INTERVAL", 1.0)
+    #: Seconds between two "an agent is typing" signals of one ticket to the customer's widget (at most one
+    #: per interval); the widget shows it for twice that unless told again (docs/desk.md).
+    agent_typing_interval: float = setting("FAQBOT_AGENT_TYPING_INTERVAL", 3.0)
     #: Seconds between tries to store handoffs spooled while the ticket store was unavailable.
     handoff_retry_interval: float = setting("FAQBOT_HANDOFF_RETRY_INTERVAL", 5.0)
     #: Signs the desk's session cookies; generated into var/secrets.json by `faqbot run` when unset.
@@ -578,6 +581,8 @@ def _check_handoff(settings: Settings) -> None:
             raise ConfigError(
                 "FAQBOT_WEBHOOK_URL is set: set FAQBOT_WEBHOOK_SECRET too, so receivers can verify packets"
             )
+    if settings.agent_typing_interval <= 0:
+        raise ConfigError(f"FAQBOT_AGENT_TYPING_INTERVAL={settings.agent_typing_interval} must be > 0 seconds")
     if settings.webhook_max_attempts < 1 or settings.relay_interval <= 0 or settings.handoff_retry_interval <= 0:
         raise ConfigError(
             "need FAQBOT_WEBHOOK_MAX_ATTEMPTS >= 1, FAQBOT_RELAY_INTERVAL > 0 and FAQBOT_HANDOFF_RETRY_INTERVAL > 0"

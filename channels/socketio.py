@@ -33,6 +33,13 @@ channels/serve.py). With ``FAQBOT_REDIS_URL`` set, the server shares its
 sockets with the other Rasa replicas through Redis
 (channels/socketio_manager.py), so a reply sent by any replica reaches the
 widget wherever its socket is. The channel's name stays ``socketio``.
+
+``POST /webhooks/socketio/typing`` (``{"sender_id", "typing", "seconds"}``,
+with the web app's JWT, ``bot.rasa.client.RasaClient.typing``) sends the
+event ``faqbot_typing`` (``{"typing", "seconds"}``) to that customer's
+sockets: the widget shows "an agent is typing" while an agent writes on the
+desk. It is not a message: nothing is stored, and widgets that do not know
+the event (rasa-webchat) ignore it.
 """
 
 from __future__ import annotations
@@ -47,12 +54,15 @@ from rasa.core.channels.channel import OutputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
 
+from bot.rasa.client import verify_bearer
 from bot.rasa.widget import CONTEXT_KEY, METADATA_KEY, widget_context
 from bot.settings import get_settings
 from channels.guard import GuardedInput
 from channels.socketio_manager import RedisClientManager
 
 logger = logging.getLogger(__name__)
+#: The socket.io event that says an agent is typing (bot/web/static/widget/connection.js listens to it).
+TYPING_EVENT = "faqbot_typing"
 
 
 class SocketIOOutput(socketio.SocketIOOutput):
@@ -116,6 +126,20 @@ class SocketIOInput(GuardedInput, socketio.SocketIOInput):
         server.max_http_buffer_size = settings.max_request_bytes
         # Routed when the blueprint is registered, after this: the route gets the checked handler.
         server.handle_request = only_from(settings.rasa_origins, server.handle_request)
+        sio = self.sio
+
+        @blueprint.route("/typing", methods=["POST"])
+        async def typing(request: Request) -> response.HTTPResponse:
+            if not verify_bearer(settings.rasa_token, request.headers.get("authorization")):
+                return response.json({"error": "a valid token of the web app is required"}, status=401)
+            body = request.json if isinstance(request.json, dict) else {}
+            sender, seconds = body.get("sender_id"), body.get("seconds")
+            if not isinstance(sender, str) or not sender or not isinstance(seconds, (int, float)) or seconds <= 0:
+                return response.json({"error": 'send {"sender_id", "typing", "seconds" > 0}'}, status=400)
+            payload = {"typing": bool(body.get("typing")), "seconds": float(seconds)}
+            await sio.emit(TYPING_EVENT, payload, room=sender)  # type: ignore[union-attr]
+            return response.json({"sent": True})
+
         if settings.redis_url:
             # Before the first connection, which initialises the manager (starts its Redis listener).
             manager = RedisClientManager(settings.redis_url)

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from bot.editing import checks, editor_tests, markup
+from bot.kb.canned import load_canned
 from bot.kb.loader import load_knowledge_base
 from bot.kb.models import KbProblem, KnowledgeBase
 from bot.retrieval.embedder import Embedder
@@ -125,6 +126,7 @@ def validate(
     problems += checks.broken_links(kb)
     problems += checks.too_long(kb)
     problems += markup.answer_safety(kb.entries)
+    problems += load_canned(settings.kb_dir, settings.languages).problems
     outcomes: list[editor_tests.TestOutcome] = []
     tests_path = settings.kb_dir / editor_tests.TESTS_FILE
     shown = _shown(tests_path, settings.kb_dir)

@@ -10,7 +10,7 @@ from bot.kb.parser import parse_file
 from bot.kb.suggested import FILE_NAME, check_suggested, load_suggested
 
 #: Folders under the knowledge base that hold no live content.
-NON_CONTENT_DIRS = {"drafts"}
+NON_CONTENT_DIRS = {"drafts", "canned"}
 
 
 def load_knowledge_base(root: Path, languages: Iterable[str]) -> KnowledgeBase:

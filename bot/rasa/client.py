@@ -33,6 +33,28 @@ def bearer_token(secret: str, now: float | None = None) -> str:
     return jwt.encode(claims, secret, algorithm=JWT_ALGORITHM)
 
 
+#: Where Rasa's socket.io channel takes "an agent is typing" (channels/socketio.py), under Rasa's URL.
+TYPING_PATH = "/webhooks/socketio/typing"
+
+
+def verify_bearer(secret: str, authorization: str | None, now: float | None = None) -> bool:
+    """True when ``authorization`` is ``Bearer <a JWT of bearer_token(secret)>``, unexpired and signed by ``secret``."""
+    if not secret or not authorization or not authorization.startswith("Bearer "):
+        return False
+    try:
+        claims = jwt.decode(
+            authorization[len("Bearer ") :],
+            secret,
+            algorithms=[JWT_ALGORITHM],
+            options={"require": ["exp", "iat"], "verify_iat": False},
+        )
+    except jwt.PyJWTError:
+        return False
+    if now is not None and float(claims["exp"]) <= now:
+        return False
+    return claims.get("user") == JWT_USER
+
+
 def _id(conversation_id: str) -> str:
     """The conversation id as one URL path segment, every reserved character escaped (Rasa's server, started
     by channels/serve.py, decodes it: Sanic alone would not). Phone numbers (``+1555…``) keep ``+``."""
@@ -90,6 +112,11 @@ class RasaClient:
             {"output_channel": "latest"},
             {"name": intent, "entities": entities or {}},
         )
+
+    def typing(self, conversation_id: str, typing: bool, seconds: float) -> None:
+        """Tell the customer's widget that an agent is (``typing``) or stopped typing; it shows it for ``seconds``
+        at most unless told again. Only the website widget (socket.io) shows it."""
+        self._call("POST", TYPING_PATH, {}, {"sender_id": conversation_id, "typing": typing, "seconds": seconds})
 
     def _call(self, method: str, path: str, params: dict[str, str], body: Any = None) -> Any:
         if not self.token:  # Rasa (channels/serve.py) never runs without one: no call could succeed

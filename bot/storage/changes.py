@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 SQLITE_POLL = 0.2
 #: While the database is unreachable, streams are woken this often (seconds) to report it.
 FALLBACK_SECONDS = 2.0
+#: A repeated failure to watch is logged at most this often (seconds).
+WARNING_INTERVAL = 30.0
 #: Reconnection backoff for the PostgreSQL listener (seconds): first, and at most.
 FIRST_RETRY, MAX_RETRY = 0.5, 10.0
 
@@ -50,6 +52,7 @@ class ChangeFeed:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._started = threading.Lock()
+        self._warned_at = -WARNING_INTERVAL
 
     @property
     def generation(self) -> int:
@@ -81,6 +84,11 @@ class ChangeFeed:
         with self._condition:
             self._condition.notify_all()
 
+    def _warn(self, message: str, *args: object) -> None:
+        if time.monotonic() - self._warned_at >= WARNING_INTERVAL:
+            self._warned_at = time.monotonic()
+            log.warning(message, *args)
+
     def _start(self) -> None:
         with self._started:
             if self._thread is None:
@@ -98,7 +106,7 @@ class ChangeFeed:
                     connection = sqlite3.connect(self.database.path, timeout=1.0, check_same_thread=False)
                 version = int(connection.execute("PRAGMA data_version").fetchone()[0])
             except sqlite3.Error as error:
-                log.warning("cannot watch %s for changes (%s)", self.database.name, error)
+                self._warn("cannot watch %s for changes (%s)", self.database.name, error)
                 connection, last = None, None
                 self.changed()  # the streams read again and say what is wrong
                 self._stopping.wait(FALLBACK_SECONDS)
@@ -114,7 +122,7 @@ class ChangeFeed:
             try:
                 raw = self.database.engine().raw_connection()
             except Exception as error:  # noqa: BLE001 - StorageError or the driver's: try again later
-                log.warning("cannot listen for changes to %s (%s)", self.database.name, error)
+                self._warn("cannot listen for changes to %s (%s)", self.database.name, error)
                 self.changed()
                 self._stopping.wait(min(retry, FALLBACK_SECONDS))
                 retry = min(retry * 2, MAX_RETRY)
@@ -133,7 +141,7 @@ class ChangeFeed:
                             driver.notifies.clear()
                             self.changed()
             except Exception as error:  # noqa: BLE001 - the server went away: listen again
-                log.warning("stopped listening for changes to %s (%s); listening again", self.database.name, error)
+                self._warn("stopped listening for changes to %s (%s); listening again", self.database.name, error)
                 self.changed()
                 self._stopping.wait(min(retry, FALLBACK_SECONDS))
                 retry = min(retry * 2, MAX_RETRY)

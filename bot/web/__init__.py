@@ -59,18 +59,20 @@ def create_app(
         hops = settings.proxy_hops
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 
-    from bot.web import api, api_v1, auth, dashboard, desk, editor, health, shop, widget_api
+    from bot.web import api, api_v1, auth, canned, dashboard, desk, editor, health, shop, widget_api
 
     app.register_blueprint(shop.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(desk.bp)
     app.register_blueprint(editor.bp)
+    app.register_blueprint(canned.bp)
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(api_v1.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(widget_api.bp)
     app.jinja_env.globals["csrf_token"] = auth.csrf_token
+    app.jinja_env.globals["nav_user"] = auth.nav_user  # the shared navigation (_nav.html)
 
     @app.template_filter("when")
     def when(timestamp: float | None) -> str:

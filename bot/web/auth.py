@@ -26,6 +26,7 @@ from urllib.parse import urlparse
 from flask import Blueprint, abort, g, jsonify, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 
+from bot.errors import FaqbotError
 from bot.storage.accounts import User, WebSession
 from bot.web.common import services
 
@@ -51,6 +52,15 @@ def current_user() -> User | None:
     """The signed-in, still enabled user of this request, or None."""
     found = _signed_in()
     return found[0] if found else None
+
+
+def nav_user() -> User | None:
+    """The signed-in user for the navigation (templates/_nav.html), or None: also when the user store cannot
+    be read, so that an error page about the database still renders (without navigation)."""
+    try:
+        return current_user()
+    except FaqbotError:
+        return None
 
 
 def session_alive(session_id: str | None) -> bool:
@@ -86,8 +96,9 @@ def check_csrf() -> None:
         abort(400, description="missing or wrong CSRF token: reload the page")
 
 
-def login_required(role: str) -> Callable[[F], F]:
-    """Only signed-in users with ``role`` (or admins); browsers are sent to the login page."""
+def login_required(role: str, *others: str) -> Callable[[F], F]:
+    """Only signed-in users with ``role`` or one of ``others`` (or admins); browsers are sent to the login page."""
+    roles = (role, *others)
 
     def decorator(view: F) -> F:
         @functools.wraps(view)
@@ -97,7 +108,7 @@ def login_required(role: str) -> Callable[[F], F]:
                 if _wants_json():
                     return jsonify(error="sign in first"), 401
                 return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
-            if not user.can(role):
+            if not any(user.can(r) for r in roles):
                 abort(403)
             check_csrf()
             return view(*args, **kwargs)

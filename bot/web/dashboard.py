@@ -21,6 +21,7 @@ from urllib.parse import quote
 from flask import Blueprint, Response, abort, jsonify, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
+from bot.analytics.choices import FilterChoices, filter_choices
 from bot.analytics.drilldown import Drilldown, drilldown, session_anchor, transcript
 from bot.analytics.metrics import Filters, Report, compute
 from bot.analytics.outcomes import BY_FAQ, BY_REASON
@@ -72,6 +73,8 @@ DASHBOARD_ARGS = ("since", "until", "channel", "lang", "faq", "tag", "kb_version
 #: Rates drawn on the chart, with their colours.
 CHART_SERIES = (("containment_rate", "#2b7a3d"), ("handoff_rate", "#b5452b"), ("abandonment_rate", "#8a6d00"))
 CHART_WIDTH, CHART_HEIGHT, CHART_PAD = 640, 220, 32
+#: Fewer periods than this are drawn as bars with their values (a line through one or two points says little).
+LINE_MIN_PERIODS = 4
 
 
 def _filters() -> Filters:
@@ -185,17 +188,18 @@ def table_rows(report: Report, table: str) -> list[dict[str, Any]]:
 
 
 def chart(series: list[dict[str, Any]]) -> str:
-    """The main rates over time as an inline SVG line chart (empty string when there is nothing to draw)."""
+    """The main rates over time as an inline SVG (empty string when there is nothing to draw).
+
+    A line per rate from ``LINE_MIN_PERIODS`` periods on; below that, grouped bars with their values,
+    which read well for a day or two of data.
+    """
     if not series:
         return ""
     inner_w, inner_h = CHART_WIDTH - 2 * CHART_PAD, CHART_HEIGHT - 2 * CHART_PAD
-    step = inner_w / max(1, len(series) - 1)
-
-    def point(index: int, value: float) -> str:
-        return f"{CHART_PAD + index * step:.1f},{CHART_PAD + inner_h * (1 - value):.1f}"
-
+    bars = len(series) < LINE_MIN_PERIODS
+    kind = "bars" if bars else "lines"
     parts = [
-        f'<svg class="chart" role="img" viewBox="0 0 {CHART_WIDTH} {CHART_HEIGHT}" width="{CHART_WIDTH}" '
+        f'<svg class="chart chart-{kind}" role="img" viewBox="0 0 {CHART_WIDTH} {CHART_HEIGHT}" width="{CHART_WIDTH}" '
         f'height="{CHART_HEIGHT}" xmlns="http://www.w3.org/2000/svg"><title>Rates per period</title>'
     ]
     for tick in (0.0, 0.5, 1.0):
@@ -204,6 +208,18 @@ def chart(series: list[dict[str, Any]]) -> str:
             f'<line x1="{CHART_PAD}" x2="{CHART_WIDTH - CHART_PAD}" y1="{y:.1f}" y2="{y:.1f}" stroke="#ddd"/>'
             f'<text x="2" y="{y + 4:.1f}" font-size="10">{tick:.0%}</text>'
         )
+    parts += _bars(series, inner_w, inner_h) if bars else _lines(series, inner_w, inner_h)
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _lines(series: list[dict[str, Any]], inner_w: float, inner_h: float) -> list[str]:
+    step = inner_w / max(1, len(series) - 1)
+
+    def point(index: int, value: float) -> str:
+        return f"{CHART_PAD + index * step:.1f},{CHART_PAD + inner_h * (1 - value):.1f}"
+
+    parts = []
     for name, colour in CHART_SERIES:
         points = [point(i, row[name]) for i, row in enumerate(series) if row[name] is not None]
         if points:
@@ -216,8 +232,43 @@ def chart(series: list[dict[str, Any]]) -> str:
         x = CHART_PAD + index * step
         label = str(series[index]["period"])
         parts.append(f'<text x="{x:.1f}" y="{CHART_HEIGHT - 8}" font-size="10" text-anchor="middle">{label}</text>')
-    parts.append("</svg>")
-    return "".join(parts)
+    return parts
+
+
+def _bars(series: list[dict[str, Any]], inner_w: float, inner_h: float) -> list[str]:
+    group = inner_w / len(series)
+    width = min(48.0, group / (len(CHART_SERIES) + 1))
+    parts = []
+    for index, row in enumerate(series):
+        left = CHART_PAD + index * group + (group - width * len(CHART_SERIES)) / 2
+        for position, (name, colour) in enumerate(CHART_SERIES):
+            value = row[name]
+            x = left + position * width
+            if value is None:
+                continue
+            height = inner_h * value
+            y = CHART_PAD + inner_h - height
+            parts.append(
+                f'<rect class="series-{name}" x="{x + 2:.1f}" y="{y:.1f}" width="{width - 4:.1f}" '
+                f'height="{height:.1f}" fill="{colour}"><title>{name} {value:.1%}</title></rect>'
+                f'<text x="{x + width / 2:.1f}" y="{y - 4:.1f}" font-size="10" text-anchor="middle">{value:.0%}</text>'
+            )
+        centre = CHART_PAD + (index + 0.5) * group
+        count = row["conversations"]
+        label = f"{row['period']} ({count} conversation{'' if count == 1 else 's'})"
+        parts.append(
+            f'<text x="{centre:.1f}" y="{CHART_HEIGHT - 8}" font-size="10" text-anchor="middle">{label}</text>'
+        )
+    return parts
+
+
+def choices(report: Report) -> FilterChoices:
+    """What the filters of ``report``'s page can pick, from its period's data and the knowledge base."""
+    try:
+        found = filter_choices(settings(), report.since, report.until)
+    except FaqbotError as exc:
+        abort(400, description=str(exc))
+    return found.with_current(report.filters)
 
 
 @bp.get("/dashboard")
@@ -233,6 +284,8 @@ def index() -> ResponseReturnValue:
         query=request.args.to_dict(),
         series_names=CHART_SERIES,
         drill=drill_links(report),
+        choices=choices(report),
+        few_periods=len(report.series) < LINE_MIN_PERIODS,
     )
 
 

@@ -2,7 +2,9 @@
 
 Pages are server-rendered; ``desk.js`` keeps them live through server-sent
 events (``/desk/events`` for the queue, ``/desk/tickets/<id>/events`` for a
-conversation). Every action is a POST with the session's CSRF token and
+conversation). The ticket page offers the canned replies of the ticket's language
+(``bot.kb.canned``) beside the knowledge-base search; both insert into the
+reply box. Every action is a POST with the session's CSRF token and
 answers JSON; a refused transition (someone else claimed first) is 409, and
 so is a reply that has no way to reach the customer. Each agent reply shows
 how far it got (in the chat or by email: queued, sent, failed and retrying,
@@ -13,6 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -25,12 +29,15 @@ from bot.errors import FaqbotError, HandoffError, KnowledgeBaseError
 from bot.handoff import delivery, replies
 from bot.handoff.models import HandoffMessage, HandoffTicket, InvalidMessage, TransitionError
 from bot.handoff.replies import Undeliverable
+from bot.kb.canned import load_canned
+from bot.rasa.client import RasaUnavailable
 from bot.redact import mask_payment_data
 from bot.storage.database import StorageError
 from bot.web.auth import current_session_id, current_user, login_required, session_alive
 from bot.web.common import handoff_store, services, settings
 
 bp = Blueprint("desk", __name__, url_prefix="/desk")
+logger = logging.getLogger(__name__)
 
 #: An event stream ends after this long and the browser reconnects (frees the server thread).
 STREAM_SECONDS = 25.0
@@ -210,6 +217,8 @@ def ticket(ticket_id: int) -> str:
         messages=view["messages"],
         related=view["related"],
         reply=view["reply"],
+        canned=load_canned(settings().kb_dir, (item.language,)).for_language(item.language),
+        typing_interval=settings().agent_typing_interval,
         user=current_user(),
     )
 
@@ -324,6 +333,7 @@ def reply(ticket_id: int) -> ResponseReturnValue:
     if raw is None or (via is not None and via not in replies.VIA):
         return jsonify(error=f"via is {' or '.join(replies.VIA)}"), 400
     message = handoff_store().add_agent_message(ticket_id, _me(), _text(), via)
+    _typing_throttle().allow(ticket_id, False)  # the reply ends "typing": the next keystroke may say so again
     _wake_relay()
     item = _ticket_or_404(ticket_id)
     return jsonify(message_views(item, [message])[0]), 201
@@ -343,6 +353,62 @@ def retry_email(ticket_id: int, message_id: int) -> ResponseReturnValue:
         raise TransitionError("only a dead email can be sent again")
     _wake_relay()
     return jsonify(message_views(item, messages)[0])
+
+
+class TypingThrottle:
+    """At most one "an agent is typing" signal per ticket per interval, in this process (the desk also
+    throttles on its side); a stop always passes."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self._last: dict[int, float] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, ticket_id: int, typing: bool, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            if not typing:
+                return self._last.pop(ticket_id, None) is not None
+            if now - self._last.get(ticket_id, -self.interval) < self.interval:
+                return False
+            self._last[ticket_id] = now
+            return True
+
+
+def _typing_throttle() -> TypingThrottle:
+    throttle = current_app.extensions.get("faqbot_typing")
+    if throttle is None:
+        # Half the desk's pace: a desk that keeps the interval is never refused for clock jitter; a faster
+        # client (or several tabs) is.
+        throttle = current_app.extensions["faqbot_typing"] = TypingThrottle(settings().agent_typing_interval / 2)
+    return throttle  # type: ignore[no-any-return]
+
+
+@bp.post("/tickets/<int:ticket_id>/typing")
+@login_required("agent")
+def typing(ticket_id: int) -> ResponseReturnValue:
+    """``{"typing": true|false}``: show (or stop showing) "an agent is typing" in the customer's widget.
+
+    Only the agent who owns the conversation, only for a chat in the website widget; 409 otherwise.
+    Answers ``{"sent": bool}`` (false: throttled, see ``Settings.agent_typing_interval``); 503 when Rasa
+    cannot be reached (the reply itself is not affected)."""
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict) or not isinstance(data.get("typing"), bool):
+        return jsonify(error='send {"typing": true or false}'), 400
+    item = _ticket_or_404(ticket_id)
+    if item.status != "with_agent" or item.agent != _me():
+        raise TransitionError(f"{item.number} is not with you: claim it first")
+    if item.channel != "socketio" or not replies.chat_reachable(item):
+        raise Undeliverable(f"{item.number}: only the website chat shows that you are typing")
+    if not _typing_throttle().allow(ticket_id, data["typing"]):
+        return jsonify(sent=False)
+    interval = settings().agent_typing_interval
+    try:
+        services().rasa().typing(item.conversation_id, data["typing"], seconds=2 * interval)
+    except RasaUnavailable as exc:
+        logger.warning("desk: could not tell %s that an agent is typing: %s", item.number, exc)
+        return jsonify(error=f"the customer's chat could not be told you are typing: {exc}"), 503
+    return jsonify(sent=True)
 
 
 @bp.post("/tickets/<int:ticket_id>/note")

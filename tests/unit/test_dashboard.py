@@ -122,14 +122,30 @@ def test_json_api_with_filters(app):
 
 
 def test_chart_is_plain_svg():
+    days = ("2024-01-01", "2024-01-02", "2024-01-03", "2024-01-04")
+    rates = ((1.0, 0.0), (0.5, 0.25), (0.75, 0.25), (1.0, 0.0))
     series = [
-        {"period": "2024-01-01", "containment_rate": 1.0, "handoff_rate": 0.0, "abandonment_rate": None},
-        {"period": "2024-01-02", "containment_rate": 0.5, "handoff_rate": 0.25, "abandonment_rate": None},
+        {"period": day, "conversations": 4, "containment_rate": c, "handoff_rate": h, "abandonment_rate": None}
+        for day, (c, h) in zip(days, rates, strict=True)
     ]
     svg = dashboard.chart(series)
-    assert svg.startswith("<svg") and svg.endswith("</svg>")
-    assert 'points="32.0,32.0 608.0,110.0"' in svg and "series-abandonment_rate" not in svg
+    assert svg.startswith("<svg") and svg.endswith("</svg>") and "chart-lines" in svg
+    assert 'points="32.0,32.0 224.0,110.0 416.0,71.0 608.0,32.0"' in svg and "series-abandonment_rate" not in svg
     assert dashboard.chart([]) == ""
+
+
+def test_a_short_period_is_drawn_as_bars_with_their_values():
+    """One or two days make a line of one or two dots: bars with their values and the day's count read better."""
+    series = [
+        {"period": "2024-01-01", "conversations": 3, "containment_rate": 2 / 3, "handoff_rate": 1 / 3,
+         "abandonment_rate": 0.0},
+    ]  # fmt: skip
+    svg = dashboard.chart(series)
+    assert "chart-bars" in svg and "<polyline" not in svg
+    assert re.findall(r'<rect class="series-(\w+)"', svg) == ["containment_rate", "handoff_rate", "abandonment_rate"]
+    assert ">67%</text>" in svg and ">33%</text>" in svg and ">0%</text>" in svg
+    assert "2024-01-01 (3 conversations)" in svg
+    assert "chart-lines" in dashboard.chart(series * dashboard.LINE_MIN_PERIODS)
 
 
 # -- the conversations behind the numbers, and transcripts ------------------------------
@@ -261,7 +277,14 @@ def test_long_lists_come_a_page_at_a_time(app, monkeypatch: pytest.MonkeyPatch):
 def test_the_transcript_page_in_order_and_redacted(app):
     client = _admin(app)
     page = client.get("/admin/conversations/a-ticket").get_data(as_text=True)
-    said = re.findall(r'<li class="(\w+)" data-speaker="\w+">.*?<div class="text" dir="auto">(.*?)</div>', page, re.S)
+    said = re.findall(
+        r'<li class="(\w+)" data-speaker="\w+">.*?<div class="text" dir="auto"[^>]*>(.*?)</div>', page, re.S
+    )
+    # what the bot said is markdown, rendered in the browser as the widget renders it; the customer's is text
+    opening = r'data-speaker="(\w+)">[^\n]*\n\s*<div class="text" dir="auto"( data-markdown(?:="typed")?)?>'
+    texts = re.findall(opening, page)
+    assert len(texts) == 9 and all(bool(md) == (speaker in ("bot", "agent")) for speaker, md in texts), texts
+    assert "desk_markdown.js" in page
     assert said == [
         ("customer", "can you recommend a pizza recipe"),
         ("bot", "…"),
@@ -323,3 +346,47 @@ def test_the_dashboard_shows_the_content_gaps(app):
     assert "paying? mail [email] or call [phone]" in {r["example"] for r in rows}
     empty = client.get("/admin/dashboard?since=2030-01-01").get_data(as_text=True)
     assert "0 clusters of 0 unanswered questions" in empty
+
+
+def _options(page: str, name: str) -> tuple[list[str], str | None]:
+    """A filter's pick-list: its values (after "all"), and the selected one."""
+    select = re.search(rf'<select name="{name}" data-filter="{name}">(.*?)</select>', page, re.S)
+    assert select, f"no pick-list for {name}"
+    options = re.findall(r'<option value="([^"]*)"( selected)?>', select.group(1))
+    assert options[0] == ("", ""), "the first choice is all"
+    return [html.unescape(v) for v, _ in options[1:]], next((html.unescape(v) for v, s in options if s), None)
+
+
+def test_the_filters_are_pick_lists_of_the_values_in_the_data(app, settings: Settings):
+    client = _admin(app)
+    page = client.get(f"/admin/dashboard?{QUERY}").get_data(as_text=True)
+    assert '<input name="channel"' not in page and '<input name="kb_version"' not in page
+    channels, _ = _options(page, "channel")
+    assert channels and set(channels) <= {"socketio", "rest", "telegram", "twilio", "slack", "facebook"}, channels
+    assert _options(page, "lang")[0] == ["en", "ru"]
+    faqs, _ = _options(page, "faq")
+    assert "order-tracking" in faqs and faqs == sorted(faqs)
+    assert _options(page, "tag")[0], "the KB's tags"
+    versions, _ = _options(page, "kb_version")
+    assert "0459ca5377d31856-796820" in versions
+    # the values come from the period: none in an empty one, but the KB's FAQs and the languages stay
+    empty = client.get("/admin/dashboard?since=2030-01-01").get_data(as_text=True)
+    assert _options(empty, "channel")[0] == [] and _options(empty, "kb_version")[0] == []
+    assert "order-tracking" in _options(empty, "faq")[0]
+    # a chosen value is selected, and one the data does not hold is kept selectable
+    chosen = client.get(f"/admin/dashboard?{QUERY}&lang=ru&channel=carrier-pigeon").get_data(as_text=True)
+    assert _options(chosen, "lang")[1] == "ru"
+    assert _options(chosen, "channel") == ([*channels, "carrier-pigeon"], "carrier-pigeon")
+
+
+def test_a_short_period_also_shows_its_numbers_as_a_table(app):
+    page = _admin(app).get(f"/admin/dashboard?{QUERY}").get_data(as_text=True)
+    table = re.search(r'<table class="series" id="series-table">.*?<tbody>(.*?)</tbody>', page, re.S)
+    assert ("chart-bars" in page) == (table is not None)  # the table goes with the bars of a short period
+    if "chart-lines" in page:
+        assert table is None and "series.csv" in page
+        page = _admin(app).get(f"/admin/dashboard?{QUERY}&interval=week").get_data(as_text=True)
+        table = re.search(r'<table class="series" id="series-table">.*?<tbody>(.*?)</tbody>', page, re.S)
+    assert table
+    rows = re.findall(r"<tr><td>([\w-]+)</td><td>(\d+)</td>", table.group(1))
+    assert rows and sum(int(n) for _, n in rows) == 11

@@ -128,3 +128,37 @@ def test_numbers_that_are_not_security_codes_are_kept(text: str):
 def test_mask_payment_data_keeps_what_agents_need():
     text = "ada@example.com +44 20 7946 0958 LK-123456 card 4111 1111 1111 1111 cvv 123"
     assert mask_payment_data(text) == "ada@example.com +44 20 7946 0958 LK-123456 card [card] cvv [security code]"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("where is order 48291734?", "where is order [order]?"),
+        ("Order #48291734 never came", "Order #[order] never came"),
+        ("#48291734", "#[order]"),
+        ("my order number is 48291734", "my order number is [order]"),
+        ("order no. 48291734, order: 5512-3344", "order no. [order], order: [order]"),
+        ("invoice 2024123456", "invoice [order]"),
+        ("где заказ № 48291734?", "где заказ № [order]?"),
+        ("номер заказа 48291734", "номер заказа [order]"),
+        ("رقم الطلب ٤٨٢٩١٧٣٤", "رقم الطلب [order]"),
+        ("طلبي 48291734 لم يصل", "طلبي [order] لم يصل"),
+    ],
+)
+def test_order_numbers_in_context_are_orders_not_phones(text: str, expected: str):
+    assert redact(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("order 48291734, call +44 20 7946 0958", "order [order], call [phone]"),
+        ("#48291734 — ring me on (555) 123-4567", "#[order] — ring me on [phone]"),
+        ("заказ 48291734, звоните 8 800 555-35-35", "заказ [order], звоните [phone]"),
+        ("طلب ٤٨٢٩١٧٣٤ وهاتفي ٠٥٠١٢٣٤٥٦٧", "طلب [order] وهاتفي [phone]"),
+        ("about my order: call 555 123 4567", "about my order: call [phone]"),
+        ("call me on 48291734", "call me on [phone]"),
+    ],
+)
+def test_phone_numbers_stay_phones_beside_order_numbers(text: str, expected: str):
+    assert redact(text) == expected

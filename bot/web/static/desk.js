@@ -1,7 +1,9 @@
 /*
  * faqbot agent desk: keeps the queue and a ticket live over server-sent events,
  * and sends the agent's actions (claim, reply, note, resolve...) with the CSRF token.
- * Plain ES2018, no framework. All customer text is inserted as text, never as HTML.
+ * Plain ES2018, no framework. All customer text is inserted as text, never as HTML; what the customer's
+ * widget shows as markdown (agents' replies, FAQ answers) goes through the widget's own renderer
+ * (desk_markdown.js: marked + DOMPurify with the widget's rules).
  */
 (function () {
   "use strict";
@@ -46,6 +48,15 @@
     }
     if (!response.ok) throw new Error(data.error || `HTTP ${response.status}`);
     return data;
+  }
+
+  // A new message scrolls the transcript to it only when the agent was reading the end (not scrolled back).
+  const FOLLOW_PX = 120;
+
+  /* Markdown as the customer's widget renders it (desk_markdown.js); plain text until that has loaded. */
+  function markdown(node, text, typed) {
+    if (typeof window.faqbotDeskMarkdown === "function") window.faqbotDeskMarkdown(node, text, typed);
+    else node.setAttribute("data-markdown", typed ? "typed" : "");
   }
 
   function live(url, handlers, statusNode) {
@@ -109,6 +120,7 @@
     const base = root.dataset.base;
     const me = root.dataset.me;
     const transcript = document.getElementById("transcript");
+    const scroller = document.getElementById("transcript-scroll");
     const errorBox = document.getElementById("error");
     const textBox = document.getElementById("reply-text");
     const seen = new Set();
@@ -187,14 +199,19 @@
       li.appendChild(el("span", { class: "who" }, who));
       li.appendChild(document.createTextNode(" "));
       li.appendChild(el("span", { class: "when" }, when(m.created_at)));
-      li.appendChild(el("div", { class: "text", dir: "auto" }, m.text));
+      const text = el("div", { class: "text", dir: "auto" }, m.text);
+      // The customer's widget renders an agent's reply as markdown: show it the same way (an email carries
+      // the text as typed, so a reply by email stays text).
+      if (m.role === "agent" && !(m.delivery && m.delivery.via === "email")) markdown(text, m.text, true);
+      li.appendChild(text);
       if (m.role === "agent") {
         const status = el("div", { class: "meta delivery" });
         renderDelivery(status, m);
         li.appendChild(status);
       }
+      const follow = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < FOLLOW_PX;
       transcript.appendChild(li);
-      li.scrollIntoView({ block: "nearest" });
+      if (follow) scroller.scrollTop = scroller.scrollHeight;
     }
 
     function applyTicket(t) {
@@ -228,8 +245,32 @@
     }
 
     for (const m of JSON.parse(document.getElementById("initial-messages").textContent || "[]")) addMessage(m);
+    scroller.scrollTop = scroller.scrollHeight; // the latest messages first
     applyReply(reply);
     applyTicket(ticket);
+
+    /* Inserting into the reply box, at the end, as the KB search and the canned replies do. */
+    function insertReply(text) {
+      textBox.value = (textBox.value.trim() ? textBox.value.replace(/\s+$/, "") + "\n\n" : "") + text;
+      textBox.dispatchEvent(new Event("input"));
+      textBox.focus();
+    }
+
+    const cannedTexts = JSON.parse((document.getElementById("canned-replies") || {}).textContent || "[]");
+    const cannedItems = Array.from(document.querySelectorAll("#canned-list .canned-reply"));
+    cannedItems.forEach((item, index) => {
+      item.querySelector(".insert-canned").addEventListener("click", () => insertReply(cannedTexts[index]));
+    });
+    const cannedFilter = document.getElementById("canned-filter");
+    if (cannedFilter) {
+      cannedFilter.addEventListener("input", () => {
+        const words = cannedFilter.value.toLocaleLowerCase().split(/\s+/).filter(Boolean);
+        cannedItems.forEach((item, index) => {
+          const haystack = (item.querySelector("strong").textContent + " " + cannedTexts[index]).toLocaleLowerCase();
+          item.hidden = !words.every((w) => haystack.includes(w));
+        });
+      });
+    }
 
     document.getElementById("claim").addEventListener("click", () => act("claim"));
     document.getElementById("release").addEventListener("click", () => act("release"));
@@ -249,6 +290,22 @@
       return tag;
     }
     textBox.addEventListener("input", checkHtml);
+
+    /* "An agent is typing" in the customer's widget: at most once per interval while the agent writes,
+       and a stop when the box is emptied or the reply sent. Only for the website chat; failures are quiet
+       (the reply itself does not depend on it). */
+    const typingEvery = Number(root.dataset.typingInterval || 3) * 1000;
+    let typingSentAt = 0;
+    function signalTyping(typing) {
+      if (root.dataset.channel !== "socketio" || !reply.default || reply.default !== "chat") return;
+      if (ticket.status !== "with_agent" || ticket.agent !== me) return;
+      const now = Date.now();
+      if (typing && now - typingSentAt < typingEvery) return;
+      if (!typing && !typingSentAt) return;
+      typingSentAt = typing ? now : 0;
+      post(`${base}/typing`, { typing }).catch(() => {});
+    }
+    textBox.addEventListener("input", () => signalTyping(Boolean(textBox.value.trim())));
     document.getElementById("reply-form").addEventListener("submit", async (event) => {
       event.preventDefault();
       const text = textBox.value.trim();
@@ -261,6 +318,7 @@
       }
       const message = await act("reply", { text, via: chosenVia() });
       if (message) {
+        typingSentAt = 0; // the reply itself ends the indicator in the widget
         textBox.value = "";
         confirmed = null;
         checkHtml();
@@ -273,6 +331,7 @@
       const message = await act("note", { text });
       if (message) {
         textBox.value = "";
+        signalTyping(false); // a note is not for the customer: stop the indicator
         addMessage(message);
       }
     });
@@ -295,12 +354,11 @@
         li.appendChild(el("strong", { dir: "auto" }, r.question));
         li.appendChild(el("span", { class: "meta" }, ` ${r.id} · ${r.score.toFixed(2)} `));
         const insert = el("button", { type: "button", class: "secondary insert-answer" }, "Insert answer");
-        insert.addEventListener("click", () => {
-          textBox.value = (textBox.value ? textBox.value + "\n\n" : "") + r.answer;
-          textBox.focus();
-        });
+        insert.addEventListener("click", () => insertReply(r.answer));
         li.appendChild(insert);
-        li.appendChild(el("div", { class: "text", dir: "auto" }, r.answer));
+        const answer = el("div", { class: "text", dir: "auto" }, r.answer);
+        markdown(answer, r.answer);
+        li.appendChild(answer);
         list.appendChild(li);
       }
       if (!data.results.length) list.appendChild(el("li", { class: "empty" }, "No match."));

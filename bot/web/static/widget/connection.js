@@ -23,7 +23,8 @@ export class Connection {
   /**
    * `events`: {status(kind) for the status line ("connecting", "reconnecting", "unavailable"),
    * unreachable() when the bot cannot be reached, confirmed(known) when a session is confirmed
-   * (known: the one this browser had), message(msg) for each bot_uttered}.
+   * (known: the one this browser had), message(msg) for each bot_uttered, typing({typing, seconds}) when
+   * an agent starts or stops writing}.
    */
   constructor(config, state, events) {
     this.config = config;
@@ -63,6 +64,8 @@ export class Connection {
       events.confirmed(known);
     });
     socket.on("bot_uttered", (msg) => events.message(msg));
+    // An agent writing on the desk (channels/socketio.py): {typing, seconds}. Not a message.
+    socket.on("faqbot_typing", (data) => events.typing && events.typing(data));
     socket.on("disconnect", (reason) => {
       state.ready = false;
       events.status(state.offline ? "unavailable" : "reconnecting");

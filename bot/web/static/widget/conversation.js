@@ -169,6 +169,14 @@ export class Conversation {
     }
   }
 
+  /** An agent started (`typing`) or stopped writing; shown for `seconds` at most unless told again. */
+  agentTyping(data) {
+    if (!data || typeof data !== "object") return;
+    const seconds = Number(data.seconds);
+    if (data.typing === true && seconds > 0) this.panel.showAgentTyping(seconds * 1000);
+    else this.panel.hideTyping();
+  }
+
   /**
    * "people" while a person owns the conversation (no typing indicator, no "talk to a person"), else
    * "bot". Back with the bot (the ticket resolved or cancelled), the handoff's "Back to the bot" buttons

@@ -34,6 +34,7 @@ function build(config, state) {
     unreachable: () => conversation.goOffline(),
     confirmed: (known) => conversation.online(known),
     message: (msg) => conversation.received(msg),
+    typing: (data) => conversation.agentTyping(data),
   });
   const panel = new Panel(config, state, renderer, form, {
     send: (text) => conversation.send(text),

@@ -285,10 +285,26 @@ export class Panel {
   /** "Assistant is typing" until hideTyping() or TYPING_TIMEOUT_MS; never while a person answers. */
   showTyping() {
     if (this.state.mode === "people") return;
+    this.labelTyping(this.config.t.typing);
     this.typing.hidden = false;
     this.scrollToBottom();
     clearTimeout(this.typingTimer);
     this.typingTimer = setTimeout(() => this.hideTyping(), TYPING_TIMEOUT_MS);
+  }
+
+  /** "An agent is typing" for `ms` at most (told again while the agent writes); the agent's reply hides it. */
+  showAgentTyping(ms) {
+    if (!this.typing) return;
+    this.labelTyping(this.config.t.agentTyping);
+    this.typing.hidden = false;
+    this.scrollToBottom();
+    clearTimeout(this.typingTimer);
+    this.typingTimer = setTimeout(() => this.hideTyping(), ms);
+  }
+
+  labelTyping(label) {
+    this.typing.setAttribute("aria-label", label);
+    this.typing.title = label;
   }
 
   hideTyping() {
