@@ -16,7 +16,8 @@ from bot.feedback import FeedbackStore
 from bot.handoff.mail import MailComposer
 from bot.handoff.spool import HandoffSpool
 from bot.handoff.store import HandoffStore
-from bot.retrieval.embedder import SentenceTransformerEmbedder
+from bot.retrieval.embedder import Embedder, SentenceTransformerEmbedder
+from bot.retrieval.multilingual import E5Embedder, LanguageEmbedders
 from bot.settings import Settings, get_settings
 
 
@@ -25,10 +26,23 @@ def _embedder(model: str, int8: bool, runtime: str, onnx_dir: Path) -> SentenceT
     return SentenceTransformerEmbedder(model, int8=int8, runtime=runtime, onnx_dir=onnx_dir)
 
 
-def embedder(settings: Settings | None = None) -> SentenceTransformerEmbedder:
-    """The process-wide embedder for the configured model (loaded on first encode)."""
+@functools.cache
+def _multilingual() -> E5Embedder:
+    return E5Embedder()
+
+
+def embedder(settings: Settings | None = None) -> Embedder:
+    """The process-wide embedder for the configured model (loaded on first encode).
+
+    With ``ranking.multilingual_languages``, it routes those languages to the
+    multilingual encoder (retrieval/multilingual.py, one per process).
+    """
     settings = settings or get_settings()
-    return _embedder(settings.embedding_model, settings.embedding_int8, settings.embedding_runtime, settings.onnx_dir)
+    default = _embedder(
+        settings.embedding_model, settings.embedding_int8, settings.embedding_runtime, settings.onnx_dir
+    )
+    languages = settings.ranking.multilingual_languages
+    return LanguageEmbedders(default, _multilingual(), languages) if languages else default
 
 
 @functools.cache

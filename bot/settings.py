@@ -106,6 +106,22 @@ class Ranking:
     adapt_holdout: float = 1 / 3
     adapt_min_rows: int = 1000
     adapt_min_per_faq: float = 20.0
+    #: Languages whose phrasings and questions the multilingual encoder embeds
+    #: instead of the default model (retrieval/multilingual.py; empty: none).
+    #: The default model cannot tell Arabic or Russian texts apart; see
+    #: docs/benchmarks.md for what it earns per language.
+    multilingual_languages: tuple[str, ...] = ("ar", "ru")
+    #: Answer-only languages: calibrate on this many pseudo-questions made
+    #: from the passages (retrieval/calibration_passages.py; 0: the fixed
+    #: blend), each a span of about ``pseudo_question_words`` words of its
+    #: passage with each word dropped at rate ``pseudo_question_drop``.
+    passage_pseudo_questions: int = 800
+    pseudo_question_words: int = 8
+    pseudo_question_drop: float = 0.5
+    #: ... and set the passages' answer threshold as low as answers at most
+    #: this share of those pseudo-questions asked with their own passage
+    #: removed (questions the KB does not answer).
+    passage_uncovered_answers: float = 0.05
 
     def learns_alone(self, rows: int, faqs: int) -> bool:
         """Enough phrasings to learn a language from: ``adapt_min_rows``, and ``adapt_min_per_faq`` per FAQ."""
@@ -304,6 +320,13 @@ def _number(env: Mapping[str, str], name: str, default: float, kind: type) -> fl
         raise ConfigError(f"{name}={raw!r} is not a valid {kind.__name__}") from exc
 
 
+def _languages(raw: str) -> tuple[str, ...]:
+    """A comma-separated list of language codes ("off" or empty: none)."""
+    if raw.strip().lower() in ("off", "none"):
+        return ()
+    return tuple(lang.strip() for lang in raw.split(",") if lang.strip())
+
+
 def from_env(env: Mapping[str, str] | None = None) -> Settings:
     """Build settings from ``FAQBOT_*`` environment variables (see README)."""
     env = os.environ if env is None else env
@@ -347,6 +370,12 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
                 env.get("FAQBOT_ADAPT_LANGUAGES", ",".join(base_ranking.model_languages)),  # its first name
             ).split(",")
             if lang.strip()
+        ),
+        passage_pseudo_questions=int(
+            _number(env, "FAQBOT_PASSAGE_PSEUDO_QUESTIONS", base_ranking.passage_pseudo_questions, int)
+        ),
+        multilingual_languages=_languages(
+            env.get("FAQBOT_MULTILINGUAL_LANGUAGES", ",".join(base_ranking.multilingual_languages))
         ),
     )
     if (
@@ -485,7 +514,6 @@ def _check_smtp(settings: Settings) -> None:
         raise ConfigError("set both FAQBOT_SMTP_USERNAME and FAQBOT_SMTP_PASSWORD (or _FILE), or neither")
     if settings.smtp_timeout <= 0 or settings.smtp_max_attempts < 1:
         raise ConfigError("need FAQBOT_SMTP_TIMEOUT > 0 and FAQBOT_SMTP_MAX_ATTEMPTS >= 1")
-
 
 
 #: Seconds in each period a rate limit may be given in ("30/minute").
