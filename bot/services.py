@@ -27,8 +27,8 @@ def _embedder(model: str, int8: bool, runtime: str, onnx_dir: Path) -> SentenceT
 
 
 @functools.cache
-def _multilingual() -> E5Embedder:
-    return E5Embedder()
+def _multilingual(threads: int) -> E5Embedder:
+    return E5Embedder(threads)
 
 
 def embedder(settings: Settings | None = None) -> Embedder:
@@ -42,7 +42,7 @@ def embedder(settings: Settings | None = None) -> Embedder:
         settings.embedding_model, settings.embedding_int8, settings.embedding_runtime, settings.onnx_dir
     )
     languages = settings.ranking.multilingual_languages
-    return LanguageEmbedders(default, _multilingual(), languages) if languages else default
+    return LanguageEmbedders(default, _multilingual(settings.multilingual_threads), languages) if languages else default
 
 
 @functools.cache

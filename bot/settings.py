@@ -150,6 +150,9 @@ class Settings:
     #: weights; 2-3 times faster per question, the same vectors) or "torch"
     #: (PyTorch). See retrieval/onnx_runtime.py.
     embedding_runtime: str = "onnx"
+    #: OpenMP threads the multilingual encoder (retrieval/multilingual.py) embeds a question on;
+    #: they sleep between questions (OMP_WAIT_POLICY=PASSIVE) instead of spinning.
+    multilingual_threads: int = 2
     languages: tuple[str, ...] = ("en", "ar", "ru")
     default_language: str = "en"
     thresholds: Thresholds = Thresholds()
@@ -397,6 +400,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         embedding_model=env.get("FAQBOT_EMBEDDING_MODEL", DEFAULT_EMBEDDING_MODEL),
         embedding_int8=env.get("FAQBOT_EMBEDDING_INT8", "off").lower() in ("on", "1", "true", "yes"),
         embedding_runtime=runtime,
+        multilingual_threads=int(_number(env, "FAQBOT_MULTILINGUAL_THREADS", defaults.multilingual_threads, int)),
         languages=languages,
         default_language=default_language,
         thresholds=thresholds,
@@ -514,6 +518,8 @@ def _check_smtp(settings: Settings) -> None:
         raise ConfigError("set both FAQBOT_SMTP_USERNAME and FAQBOT_SMTP_PASSWORD (or _FILE), or neither")
     if settings.smtp_timeout <= 0 or settings.smtp_max_attempts < 1:
         raise ConfigError("need FAQBOT_SMTP_TIMEOUT > 0 and FAQBOT_SMTP_MAX_ATTEMPTS >= 1")
+    if settings.multilingual_threads < 1 or settings.ranking.passage_pseudo_questions < 0:
+        raise ConfigError("need FAQBOT_MULTILINGUAL_THREADS >= 1 and FAQBOT_PASSAGE_PSEUDO_QUESTIONS >= 0")
 
 
 #: Seconds in each period a rate limit may be given in ("30/minute").

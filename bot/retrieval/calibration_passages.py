@@ -96,8 +96,16 @@ def calibrate_passages(
     calibration = fit_calibration(signals, targets, ranker.calibration, available)
     if calibration is ranker.calibration:
         return ranker
+    uncovered = targets.copy()
+    if ranker.neighbours is not None:
+        # A question the KB does not answer lacks its passage's context too: the
+        # neighbours the ranker credits with a share of the passage's score.
+        for side in ranker.neighbours:
+            other = side[targets.argmax(axis=1)]
+            has = other >= 0
+            uncovered[np.flatnonzero(has), other[has]] = True
     thresholds, summary = fit_answer_threshold(
-        calibration.probabilities(signals), signals, targets, embedded, config.passage_uncovered_answers
+        calibration.probabilities(signals), signals, uncovered, embedded, config.passage_uncovered_answers
     )
     return dataclasses.replace(ranker, calibration=calibration, thresholds=thresholds, thresholds_fit=summary)
 
@@ -116,8 +124,9 @@ def fit_answer_threshold(
 ) -> tuple[Thresholds, dict[str, float]]:
     """The lowest answer threshold at which at most ``budget`` of the uncovered pseudo-questions are answered.
 
-    Each pseudo-question is asked with its own passage removed: a question
-    the KB cannot answer that resembles it closely. It is answered, as
+    Each pseudo-question is asked with the passages ``targets`` marks removed
+    (its own and the neighbours that share its context): a question the KB
+    cannot answer that resembles it closely. It is answered, as
     ``decision.decide`` would, when the best passage reaches the threshold,
     leads the runner-up by the margin and (with ``agreement``) is ranked
     first by both the embedding and the character n-grams. The covered
@@ -142,9 +151,9 @@ def fit_answer_threshold(
         lexical = np.where(own, -np.inf, signals[:, :, LEXICAL])
         agrees = (dense.argmax(axis=1) == best) & (lexical.argmax(axis=1) == best)
     candidates = agrees & (lead >= base.margin)
-    for answer in ANSWER_GRID:
+    for answer in ANSWER_GRID:  # none within the budget: the strictest, and the rate says so
         rate = float((candidates & (p[rows, best] >= answer)).mean()) if len(p) else 0.0
         if rate <= budget:
-            thresholds = dataclasses.replace(base, answer=answer, clarify=min(base.clarify, answer))
-            return thresholds, {"uncovered_answered": round(rate, 4), "pseudo_questions": float(len(p))}
-    return base, {}
+            break
+    thresholds = dataclasses.replace(base, answer=answer, clarify=min(base.clarify, answer))
+    return thresholds, {"uncovered_answered": round(rate, 4), "pseudo_questions": float(len(p))}

@@ -86,13 +86,14 @@ class E5Embedder:
     ``encode`` embeds with e5's "query: " prefix, used for questions and for
     FAQ phrasings alike (both are questions); ``encode_passages`` with
     "passage: ", for answer-only entries. A question runs on ``threads``
-    OpenMP threads (1: a second thread on 2 shared cores slowed the work
-    after it, as ONNX Runtime's did); a batch on every core.
+    OpenMP threads, which sleep between calls rather than spin (a spinning
+    ONNX Runtime thread once slowed the n-gram work after it); a batch on
+    every core, one text per thread.
     """
 
     name = E5_NAME
 
-    def __init__(self, threads: int = 1) -> None:
+    def __init__(self, threads: int = 2) -> None:
         self.threads = max(1, threads)
         self._model: Any = None
         self._lib: Any = None

@@ -126,3 +126,16 @@ def test_a_service_refuses_an_index_embedded_with_another_encoder(small_kb: Path
     with pytest.raises(IndexError_, match="embedded ru with 'other'"):
         FaqService(settings, default).ask("где моя посылка", "ru")
     assert FaqService(settings, LanguageEmbedders(default, other, ("ru",))).ask("где моя посылка", "ru").decision.best
+
+
+def test_the_multilingual_settings_are_read_once_and_checked():
+    from bot.errors import ConfigError
+    from bot.settings import from_env
+
+    assert from_env({}).ranking.multilingual_languages == ("ar", "ru")
+    assert from_env({"FAQBOT_MULTILINGUAL_LANGUAGES": "off"}).ranking.multilingual_languages == ()
+    assert from_env({"FAQBOT_MULTILINGUAL_LANGUAGES": " ar , en "}).ranking.multilingual_languages == ("ar", "en")
+    assert from_env({"FAQBOT_MULTILINGUAL_THREADS": "1"}).multilingual_threads == 1
+    for bad in ({"FAQBOT_MULTILINGUAL_THREADS": "0"}, {"FAQBOT_PASSAGE_PSEUDO_QUESTIONS": "-1"}):
+        with pytest.raises(ConfigError):
+            from_env(bad)
