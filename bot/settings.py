@@ -388,11 +388,15 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         or not 0 <= ranking.fallback_char_share <= 1
         or not 0 <= ranking.passage_context <= 1
         or ranking.adapt_epochs <= 0
+        or ranking.passage_pseudo_questions < 0
     ):
         raise ConfigError(
             "need FAQBOT_CALIBRATION_FOLDS >= 2, FAQBOT_MIN_BAND_PHRASINGS >= 1, FAQBOT_CLASSIFIER_C > 0, "
-            "0 <= FAQBOT_FALLBACK_CHAR_SHARE <= 1, 0 <= FAQBOT_PASSAGE_CONTEXT <= 1, FAQBOT_ADAPT_EPOCHS > 0"
+            "0 <= FAQBOT_FALLBACK_CHAR_SHARE <= 1, 0 <= FAQBOT_PASSAGE_CONTEXT <= 1, FAQBOT_ADAPT_EPOCHS > 0, "
+            "FAQBOT_PASSAGE_PSEUDO_QUESTIONS >= 0"
         )
+    if _number(env, "FAQBOT_MULTILINGUAL_THREADS", 1, int) < 1:
+        raise ConfigError("need FAQBOT_MULTILINGUAL_THREADS >= 1")
     settings = Settings(
         home=home,
         kb_dir=_path(env.get("FAQBOT_KB_DIR", "knowledge_base"), home),
@@ -518,8 +522,6 @@ def _check_smtp(settings: Settings) -> None:
         raise ConfigError("set both FAQBOT_SMTP_USERNAME and FAQBOT_SMTP_PASSWORD (or _FILE), or neither")
     if settings.smtp_timeout <= 0 or settings.smtp_max_attempts < 1:
         raise ConfigError("need FAQBOT_SMTP_TIMEOUT > 0 and FAQBOT_SMTP_MAX_ATTEMPTS >= 1")
-    if settings.multilingual_threads < 1 or settings.ranking.passage_pseudo_questions < 0:
-        raise ConfigError("need FAQBOT_MULTILINGUAL_THREADS >= 1 and FAQBOT_PASSAGE_PSEUDO_QUESTIONS >= 0")
 
 
 #: Seconds in each period a rate limit may be given in ("30/minute").

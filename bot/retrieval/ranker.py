@@ -333,7 +333,7 @@ def ranker_key(
 
 
 #: Bump when the fitting procedure changes, so saved rankers are refitted.
-FIT_VERSION = 7
+FIT_VERSION = 8
 
 
 def fit_ranker(

@@ -50,10 +50,13 @@ GATES = {
     # measured 2026-12-01 with 20 phrasings per FAQ, the model adapted, answer at 0.5: 0.924 / 0.907 / 0.880
     "clinc150": (300, {"top1": 0.90, "inscope_accuracy": 0.88, "oos_recall": 0.85}),
     "banking77": (200, {"top1": 0.84}),  # measured 0.865
-    "arbanking77": (200, {"top1": 0.57}),  # measured 0.590 (at most 10 phrasings per FAQ here)
-    # measured with BM25 over the passages and their neighbours: 0.856 / 0.822 (0.832 / – before)
-    "xquad_r/ru": (200, {"mrr_at_10": 0.83}),
-    "xquad_r/ar": (200, {"mrr_at_10": 0.80}),
+    # measured 0.615 with Arabic embedded by the multilingual encoder (0.590 without; at most 10 phrasings per FAQ)
+    "arbanking77": (200, {"top1": 0.59}),
+    # measured with BM25 over the passages and their neighbours: 0.856 / 0.822 (0.832 / – before); with the
+    # multilingual encoder and the calibration on pseudo-questions (#21): MRR 0.862 / 0.828, answered and
+    # right 0.33 / 0.44 at answered precision 0.892 / 0.871 (0.03-0.06 answered and right before)
+    "xquad_r/ru": (200, {"mrr_at_10": 0.83, "inscope_accuracy": 0.29, "answered_precision": 0.85}),
+    "xquad_r/ar": (200, {"mrr_at_10": 0.80, "inscope_accuracy": 0.40, "answered_precision": 0.83}),
 }
 PASSAGE_ARTICLES = 8
 #: Phrasings kept per FAQ (question and alternates), by set.
