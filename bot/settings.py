@@ -108,9 +108,11 @@ class Ranking:
     adapt_min_per_faq: float = 20.0
     #: Languages whose phrasings and questions the multilingual encoder embeds
     #: instead of the default model (retrieval/multilingual.py; empty: none).
-    #: The default model cannot tell Arabic or Russian texts apart; see
-    #: docs/benchmarks.md for what it earns per language.
-    multilingual_languages: tuple[str, ...] = ("ar", "ru")
+    #: The default model cannot tell Arabic or Russian texts apart, but the
+    #: multilingual one costs ~4-5 times its forward pass (p50 ~20 ms a
+    #: question here), over the 20 ms p95 target: off unless set. What it
+    #: earns per language: docs/benchmarks.md, "Issue 21".
+    multilingual_languages: tuple[str, ...] = ()
     #: Answer-only languages: calibrate on this many pseudo-questions made
     #: from the passages (retrieval/calibration_passages.py; 0: the fixed
     #: blend), each a span of about ``pseudo_question_words`` words of its
@@ -378,7 +380,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
             _number(env, "FAQBOT_PASSAGE_PSEUDO_QUESTIONS", base_ranking.passage_pseudo_questions, int)
         ),
         multilingual_languages=_languages(
-            env.get("FAQBOT_MULTILINGUAL_LANGUAGES", ",".join(base_ranking.multilingual_languages))
+            env.get("FAQBOT_MULTILINGUAL_LANGUAGES", ",".join(base_ranking.multilingual_languages) or "off")
         ),
     )
     if (

@@ -379,11 +379,7 @@ def fit_ranker(
     # n-grams and the classifier to carry it, is ranked without the embedding
     # (settings.Ranking.model_languages): it adds nothing there, and a
     # question then needs no forward pass.
-    embedded = (
-        lang in config.model_languages
-        or lang in config.multilingual_languages
-        or not (use_classifier and config.learns_alone(n_rows, n_faqs))
-    )
+    embedded = lang in config.model_languages or not (use_classifier and config.learns_alone(n_rows, n_faqs))
     dense_weight = config.classifier_dense_weight if embedded and dense_trust(background) > 0 else 0.0
 
     # Held-out signals for the calibration: each query phrasing against all

@@ -132,10 +132,40 @@ def test_the_multilingual_settings_are_read_once_and_checked():
     from bot.errors import ConfigError
     from bot.settings import from_env
 
-    assert from_env({}).ranking.multilingual_languages == ("ar", "ru")
+    assert from_env({}).ranking.multilingual_languages == ()  # off by default: its cost per question
+    assert from_env({"FAQBOT_MULTILINGUAL_LANGUAGES": "ar,ru"}).ranking.multilingual_languages == ("ar", "ru")
     assert from_env({"FAQBOT_MULTILINGUAL_LANGUAGES": "off"}).ranking.multilingual_languages == ()
     assert from_env({"FAQBOT_MULTILINGUAL_LANGUAGES": " ar , en "}).ranking.multilingual_languages == ("ar", "en")
     assert from_env({"FAQBOT_MULTILINGUAL_THREADS": "1"}).multilingual_threads == 1
     for bad in ({"FAQBOT_MULTILINGUAL_THREADS": "0"}, {"FAQBOT_PASSAGE_PSEUDO_QUESTIONS": "-1"}):
         with pytest.raises(ConfigError):
             from_env(bad)
+
+
+def test_a_language_the_classifier_learns_alone_keeps_the_default_encoder(tmp_path: Path):
+    from bot.kb.models import FaqEntry, KnowledgeBase
+    from bot.settings import Ranking
+
+    topics = {
+        "refund": ["верните деньги", "хочу возврат", "как получить возврат", "деньги назад", "возврат средств"],
+        "card": [
+            "карта не работает",
+            "карту отклонили",
+            "оплата картой не прошла",
+            "карта заблокирована",
+            "нет оплаты",
+        ],
+        "address": ["сменить адрес", "новый адрес доставки", "изменить адрес", "адрес неверный", "другой адрес"],
+    }
+    entries = tuple(
+        FaqEntry(id=faq, lang="ru", question=phrasings[0], alternates=tuple(phrasings[1:]), answer=f"Ответ: {faq}.")
+        for faq, phrasings in topics.items()
+    )
+    kb = KnowledgeBase(root=tmp_path, entries=entries)
+    default, other = HashingEmbedder(name="default"), HashingEmbedder(name="other")
+    routed = LanguageEmbedders(default, other, ("ru",))
+    rich = Ranking(adapt_min_rows=10, adapt_min_per_faq=5)  # 15 phrasings, 5 per FAQ: enough to learn from
+    build_index(kb, routed, tmp_path / "rich", rich)
+    assert load_index(tmp_path / "rich").encoders == {"ru": "default"} and other.calls == []
+    build_index(kb, routed, tmp_path / "small", Ranking())  # too few to learn from: the embedding helps
+    assert load_index(tmp_path / "small").encoders == {"ru": "other"} and other.calls

@@ -1,5 +1,4 @@
 import concurrent.futures
-import dataclasses
 import sys
 from pathlib import Path
 
@@ -190,8 +189,7 @@ def test_a_large_kb_in_a_language_the_model_does_not_know_is_ranked_without_the_
     texts = [t for phrasings in TOPICS.values() for t in phrasings]
     faq_of_row = [faq for faq, phrasings in TOPICS.items() for _ in phrasings]
     vectors = HashingEmbedder(dimension=128).encode(texts)
-    # 30 phrasings, 5 per FAQ: enough to learn from; no language routed to the multilingual encoder
-    rich = Ranking(adapt_min_rows=20, adapt_min_per_faq=5, multilingual_languages=())
+    rich = Ranking(adapt_min_rows=20, adapt_min_per_faq=5)  # 30 phrasings, 5 per FAQ: enough to learn from
     known = fit_ranker("en", texts, faq_of_row, vectors, rich)
     assert known.needs_embedding and known.classifier_dense_weight > 0
     other = fit_ranker("ar", texts, faq_of_row, vectors, rich)
@@ -200,9 +198,6 @@ def test_a_large_kb_in_a_language_the_model_does_not_know_is_ranked_without_the_
     assert other.calibration.weight("classifier") > 0  # the n-grams and the classifier carry it
     assert fit_ranker("ar", texts, faq_of_row, vectors, rich.__class__(model_languages=("en", "ar"),
                       adapt_min_rows=20, adapt_min_per_faq=5)).needs_embedding  # fmt: skip
-    # embedded by the multilingual encoder (retrieval/multilingual.py): the embedding is one of its signals
-    routed = dataclasses.replace(rich, multilingual_languages=("ar",))
-    assert fit_ranker("ar", texts, faq_of_row, vectors, routed).classifier_dense_weight > 0
     # a small KB keeps whatever the embedding gives it
     assert fit_ranker("ar", texts, faq_of_row, vectors, Ranking()).classifier_dense_weight > 0
 
