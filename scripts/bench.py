@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -423,6 +424,10 @@ def write_report(results: list[dict[str, object]], out: Path, args: argparse.Nam
         from bench_live import live_section
 
         lines += ["", *live_section(json.loads(live.read_text(encoding="utf-8")))]
+    # Hand-measured sections (<!-- kept:start --> ... <!-- kept:end -->, e.g. issue 21's ablations) survive a rerun.
+    previous = out.read_text(encoding="utf-8") if out.exists() else ""
+    kept = re.findall(r"<!-- kept:start -->.*?<!-- kept:end -->", previous, flags=re.S)
+    lines += [""] + kept if kept else []
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     (out.parent / "benchmarks.json").write_text(json.dumps(results, indent=1, ensure_ascii=False), encoding="utf-8")
     plot(results, out.parent / "benchmarks.png")
