@@ -87,7 +87,8 @@ def normalize(text: str, lang: str | None = None) -> str:
 
     Arabic: diacritics and tatweel removed, alef/hamza forms unified, ta marbuta
     as ha, alef maqsura as ya, the Persian-alphabet letters of dialect writing
-    folded (گ, ڨ as ق; ڤ as ف; پ as ب), a letter repeated for emphasis once. Russian: ё as е. Every language: NFKC, casefold.
+    folded (گ, ڨ as ق; ڤ as ف; پ as ب), a letter repeated for emphasis once.
+    Russian: ё as е. Every language: NFKC, casefold.
     """
     text = unicodedata.normalize("NFKC", text).casefold()
     if lang in (None, "ar"):
