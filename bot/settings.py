@@ -109,9 +109,9 @@ class Ranking:
     #: Languages whose phrasings and questions the multilingual encoder embeds
     #: instead of the default model (retrieval/multilingual.py; empty: none).
     #: The default model cannot tell Arabic or Russian texts apart, but the
-    #: multilingual one costs ~4-5 times its forward pass (p50 ~20 ms a
-    #: question here), over the 20 ms p95 target: off unless set. What it
-    #: earns per language: docs/benchmarks.md, "Issue 21".
+    #: multilingual one costs ~2 times its forward pass (a whole Arabic
+    #: question p95 22.6 ms on a quiet machine), over the 20 ms p95 target:
+    #: off unless set. What it earns per language: docs/benchmarks.md, "Issue 21".
     multilingual_languages: tuple[str, ...] = ()
     #: Answer-only languages: calibrate on this many pseudo-questions made
     #: from the passages (retrieval/calibration_passages.py; 0: the fixed
@@ -154,7 +154,7 @@ class Settings:
     embedding_runtime: str = "onnx"
     #: OpenMP threads the multilingual encoder (retrieval/multilingual.py) embeds a question on;
     #: they sleep between questions (OMP_WAIT_POLICY=PASSIVE) instead of spinning.
-    multilingual_threads: int = 2
+    multilingual_threads: int = 1
     languages: tuple[str, ...] = ("en", "ar", "ru")
     default_language: str = "en"
     thresholds: Thresholds = Thresholds()

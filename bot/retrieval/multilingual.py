@@ -93,7 +93,7 @@ class E5Embedder:
 
     name = E5_NAME
 
-    def __init__(self, threads: int = 2) -> None:
+    def __init__(self, threads: int = 1) -> None:
         self.threads = max(1, threads)
         self._model: Any = None
         self._lib: Any = None
