@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -433,6 +434,9 @@ def write_report(results: list[dict[str, object]], out: Path, args: argparse.Nam
     previous = out.read_text(encoding="utf-8") if out.exists() else ""
     if LOAD_START in previous and LOAD_END in previous:  # written by hand and by scripts/soak.py (make soak)
         lines += ["", previous[previous.index(LOAD_START) : previous.index(LOAD_END) + len(LOAD_END)]]
+    # Hand-measured sections (<!-- kept:start --> ... <!-- kept:end -->, e.g. issue 21's ablations) survive a rerun.
+    kept = re.findall(r"<!-- kept:start -->.*?<!-- kept:end -->", previous, flags=re.S)
+    lines += [""] + kept if kept else []
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     (out.parent / "benchmarks.json").write_text(json.dumps(results, indent=1, ensure_ascii=False), encoding="utf-8")
     plot(results, out.parent / "benchmarks.png")
