@@ -423,6 +423,24 @@ def write_report(results: list[dict[str, object]], out: Path, args: argparse.Nam
                 f"| {t.get('margin', 'default')} | {fmt(fit.get('inscope_accuracy'))} "
                 f"| {fmt(fit.get('uncovered_handoff'))} |"
             )
+    lines += [
+        "",
+        "## Reliability of the calibrated probability",
+        "",
+        "Per set and language, on the dev questions: the best candidate's calibrated probability in ten"
+        " equal bins, each as *mean probability -> share right (questions)*; an out-of-scope question is"
+        " never right. Calibrated, the two numbers of a bin are equal. *ECE* (points): their gap weighted by the"
+        " bins' shares (`bot.analytics.evaluation.reliability`).",
+        "",
+        "| set | lang | ECE | bins |",
+        "|---|---|---|---|",
+    ]
+    for r in results:
+        for lang, diagram in ((r["faqbot"] or {}).get("reliability") or {}).items():  # type: ignore[union-attr]
+            cells = ", ".join(
+                f"{100 * b['mean_probability']:.0f} -> {100 * b['accuracy']:.0f} ({b['n']})" for b in diagram["bins"]
+            )
+            lines.append(f"| {r['set']} | {lang} | {fmt(diagram['ece'])} | {cells} |")
     lines += ["", "## Notes", ""] + [f"- {note}" for note in NOTES]
     if args.limit:
         lines.append(f"- Queries were limited to the first {args.limit} per set.")
