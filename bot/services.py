@@ -22,6 +22,7 @@ from bot.rasa.client import RasaClient
 from bot.ratelimit import RateStore, rate_store
 from bot.retrieval.adaptation import Adapters
 from bot.retrieval.embedder import Embedder, SentenceTransformerEmbedder
+from bot.retrieval.multilingual import E5Embedder, LanguageEmbedders
 from bot.retrieval.service import FaqService
 from bot.settings import Settings
 from bot.storage.accounts import LoginThrottle, UserStore
@@ -47,11 +48,7 @@ class Services:
         loaded adapters when the model is the same; everything else is made anew."""
         if settings == self.settings:
             return self
-        same_model = (settings.embedding_model, settings.embedding_int8, settings.embedding_runtime) == (
-            self.settings.embedding_model,
-            self.settings.embedding_int8,
-            self.settings.embedding_runtime,
-        )
+        same_model = _models(settings) == _models(self.settings)
         if not same_model:
             return Services(settings)
         other = Services(settings, self.embedder)
@@ -60,13 +57,16 @@ class Services:
 
     @functools.cached_property
     def embedder(self) -> Embedder:
-        """The embedding model (loaded on its first encode)."""
+        """The embedding model (loaded on its first encode). With ``ranking.multilingual_languages``, an
+        ``Embedder`` that routes those languages to the multilingual encoder (retrieval/multilingual.py)."""
         if self._given_embedder is not None:
             return self._given_embedder
         s = self.settings
-        return SentenceTransformerEmbedder(
+        default = SentenceTransformerEmbedder(
             s.embedding_model, int8=s.embedding_int8, runtime=s.embedding_runtime, onnx_dir=s.onnx_dir
         )
+        languages = s.ranking.multilingual_languages
+        return LanguageEmbedders(default, E5Embedder(s.multilingual_threads), languages) if languages else default
 
     @functools.cached_property
     def adapters(self) -> Adapters:
@@ -151,3 +151,14 @@ class Services:
         """A client of Rasa's HTTP API (``timeout``: the settings' HTTP timeout by default)."""
         s = self.settings
         return RasaClient(s.rasa_url, s.rasa_token, timeout=s.http_timeout if timeout is None else timeout)
+
+
+def _models(settings: Settings) -> tuple[object, ...]:
+    """What decides the embedding models ``Services.embedder`` makes for ``settings``."""
+    return (
+        settings.embedding_model,
+        settings.embedding_int8,
+        settings.embedding_runtime,
+        settings.ranking.multilingual_languages,
+        settings.multilingual_threads,
+    )

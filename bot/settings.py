@@ -67,6 +67,11 @@ def _names(name: str, raw: str, default: Any) -> tuple[str, ...]:
     return tuple(part.strip() for part in raw.split(",") if part.strip())
 
 
+def _languages(name: str, raw: str, default: Any) -> tuple[str, ...]:
+    """A comma-separated list of language codes; "off", "none" or empty: none."""
+    return () if raw.strip().lower() in ("off", "none") else _names(name, raw, default)
+
+
 def _stripped(name: str, raw: str, default: Any) -> str:
     return raw.strip()
 
@@ -226,6 +231,24 @@ class Ranking:
     adapt_holdout: float = 1 / 3
     adapt_min_rows: int = 1000
     adapt_min_per_faq: float = 20.0
+    #: Languages whose phrasings and questions the multilingual encoder embeds
+    #: instead of the default model (retrieval/multilingual.py; empty: none).
+    #: The default model cannot tell Arabic or Russian texts apart, but the
+    #: multilingual one costs ~2 times its forward pass (a whole Arabic
+    #: question p95 22.6 ms on a quiet machine), over the 20 ms p95 target:
+    #: off unless set. What it earns per language: docs/benchmarks.md, "Issue 21".
+    multilingual_languages: tuple[str, ...] = setting("FAQBOT_MULTILINGUAL_LANGUAGES", (), parse=_languages)
+    #: Answer-only languages: calibrate on this many pseudo-questions made
+    #: from the passages (retrieval/calibration_passages.py; 0: the fixed
+    #: blend), each a span of about ``pseudo_question_words`` words of its
+    #: passage with each word dropped at rate ``pseudo_question_drop``.
+    passage_pseudo_questions: int = setting("FAQBOT_PASSAGE_PSEUDO_QUESTIONS", 800)
+    pseudo_question_words: int = 8
+    pseudo_question_drop: float = 0.5
+    #: ... and set the passages' answer threshold as low as answers at most
+    #: this share of those pseudo-questions asked with their own passage
+    #: removed (questions the KB does not answer).
+    passage_uncovered_answers: float = 0.05
 
     def learns_alone(self, rows: int, faqs: int) -> bool:
         """Enough phrasings to learn a language from: ``adapt_min_rows``, and ``adapt_min_per_faq`` per FAQ."""
@@ -254,6 +277,9 @@ class Settings:
     #: weights; 2-3 times faster per question, the same vectors) or "torch"
     #: (PyTorch). See retrieval/onnx_runtime.py.
     embedding_runtime: str = setting("FAQBOT_EMBEDDING_RUNTIME", "onnx", parse=_runtime)
+    #: OpenMP threads the multilingual encoder (retrieval/multilingual.py) embeds a question on;
+    #: they sleep between questions (OMP_WAIT_POLICY=PASSIVE) instead of spinning.
+    multilingual_threads: int = setting("FAQBOT_MULTILINGUAL_THREADS", 1)
     languages: tuple[str, ...] = setting("FAQBOT_LANGUAGES", ("en", "ar", "ru"))
     default_language: str = setting("FAQBOT_DEFAULT_LANGUAGE", "en")
     thresholds: Thresholds = Thresholds()
@@ -472,16 +498,20 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         or not 0 <= ranking.fallback_char_share <= 1
         or not 0 <= ranking.passage_context <= 1
         or ranking.adapt_epochs <= 0
+        or ranking.passage_pseudo_questions < 0
     ):
         raise ConfigError(
             "need FAQBOT_CALIBRATION_FOLDS >= 2, FAQBOT_MIN_BAND_PHRASINGS >= 1, FAQBOT_CLASSIFIER_C > 0, "
-            "0 <= FAQBOT_FALLBACK_CHAR_SHARE <= 1, 0 <= FAQBOT_PASSAGE_CONTEXT <= 1, FAQBOT_ADAPT_EPOCHS > 0"
+            "0 <= FAQBOT_FALLBACK_CHAR_SHARE <= 1, 0 <= FAQBOT_PASSAGE_CONTEXT <= 1, FAQBOT_ADAPT_EPOCHS > 0, "
+            "FAQBOT_PASSAGE_PSEUDO_QUESTIONS >= 0"
         )
     values = read_env(Settings, env)
     languages = values.setdefault("languages", Settings.languages)
     default_language = values.setdefault("default_language", languages[0] if languages else "en")
     if default_language not in languages:
         raise ConfigError(f"FAQBOT_DEFAULT_LANGUAGE={default_language!r} is not in {languages}")
+    if values.get("multilingual_threads", Settings.multilingual_threads) < 1:
+        raise ConfigError("need FAQBOT_MULTILINGUAL_THREADS >= 1")
     if values.get("smtp_port") is None:  # unset or blank: the usual port of the security
         values["smtp_port"] = SMTP_PORTS[values.get("smtp_security", Settings.smtp_security)]
     settings = Settings(

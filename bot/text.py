@@ -17,6 +17,17 @@ _ARABIC_MAP = str.maketrans(
         "ى": "ي",
         "ؤ": "و",
         "ئ": "ي",
+        # Letters dialect writing borrows from the Persian alphabet or keyboard, folded to the
+        # Arabic letter they stand for: Persian kaf / ya / ha (other code points for the same
+        # letters), ve and pe in loanwords (ڤيزا = فيزا), and the g of Gulf and Maghrebi
+        # writing (گال, ڨال = قال).
+        "ک": "ك",
+        "ی": "ي",
+        "ھ": "ه",
+        "ڤ": "ف",
+        "پ": "ب",
+        "گ": "ق",
+        "ڨ": "ق",
         "،": ",",
         "؟": "?",
         "٠": "0",
@@ -31,6 +42,8 @@ _ARABIC_MAP = str.maketrans(
         "٩": "9",
     }
 )
+#: A letter written three or more times in a row: emphasis ("كتيييير"), never a spelling.
+_ELONGATION = re.compile(r"([\u0621-\u064a])\1{2,}")
 _NON_WORD = re.compile(r"[^\w\s]+", re.UNICODE)
 _SPACES = re.compile(r"\s+")
 
@@ -73,11 +86,13 @@ def normalize(text: str, lang: str | None = None) -> str:
     """Lowercased, punctuation-free text with language-specific spelling folded.
 
     Arabic: diacritics and tatweel removed, alef/hamza forms unified, ta marbuta
-    as ha, alef maqsura as ya. Russian: ё as е. Every language: NFKC, casefold.
+    as ha, alef maqsura as ya, the Persian-alphabet letters of dialect writing
+    folded (گ, ڨ as ق; ڤ as ف; پ as ب), a letter repeated for emphasis once.
+    Russian: ё as е. Every language: NFKC, casefold.
     """
     text = unicodedata.normalize("NFKC", text).casefold()
     if lang in (None, "ar"):
-        text = _ARABIC_DIACRITICS.sub("", text).translate(_ARABIC_MAP)
+        text = _ELONGATION.sub(r"\1", _ARABIC_DIACRITICS.sub("", text).translate(_ARABIC_MAP))
     if lang in (None, "ru"):
         text = text.replace("ё", "е")
     text = _NON_WORD.sub(" ", text)

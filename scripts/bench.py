@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -422,6 +423,24 @@ def write_report(results: list[dict[str, object]], out: Path, args: argparse.Nam
                 f"| {t.get('margin', 'default')} | {fmt(fit.get('inscope_accuracy'))} "
                 f"| {fmt(fit.get('uncovered_handoff'))} |"
             )
+    lines += [
+        "",
+        "## Reliability of the calibrated probability",
+        "",
+        "Per set and language, on the dev questions: the best candidate's calibrated probability in ten"
+        " equal bins, each as *mean probability -> share right (questions)*; an out-of-scope question is"
+        " never right. Calibrated, the two numbers of a bin are equal. *ECE* (points): their gap weighted by the"
+        " bins' shares (`bot.analytics.evaluation.reliability`).",
+        "",
+        "| set | lang | ECE | bins |",
+        "|---|---|---|---|",
+    ]
+    for r in results:
+        for lang, diagram in ((r["faqbot"] or {}).get("reliability") or {}).items():  # type: ignore[union-attr]
+            cells = ", ".join(
+                f"{100 * b['mean_probability']:.0f} -> {100 * b['accuracy']:.0f} ({b['n']})" for b in diagram["bins"]
+            )
+            lines.append(f"| {r['set']} | {lang} | {fmt(diagram['ece'])} | {cells} |")
     lines += ["", "## Notes", ""] + [f"- {note}" for note in NOTES]
     if args.limit:
         lines.append(f"- Queries were limited to the first {args.limit} per set.")
@@ -433,6 +452,9 @@ def write_report(results: list[dict[str, object]], out: Path, args: argparse.Nam
     previous = out.read_text(encoding="utf-8") if out.exists() else ""
     if LOAD_START in previous and LOAD_END in previous:  # written by hand and by scripts/soak.py (make soak)
         lines += ["", previous[previous.index(LOAD_START) : previous.index(LOAD_END) + len(LOAD_END)]]
+    # Hand-measured sections (<!-- kept:start --> ... <!-- kept:end -->, e.g. issue 21's ablations) survive a rerun.
+    kept = re.findall(r"<!-- kept:start -->.*?<!-- kept:end -->", previous, flags=re.S)
+    lines += [""] + kept if kept else []
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     (out.parent / "benchmarks.json").write_text(json.dumps(results, indent=1, ensure_ascii=False), encoding="utf-8")
     plot(results, out.parent / "benchmarks.png")

@@ -99,11 +99,51 @@ def metrics(outcomes: Sequence[Outcome]) -> dict[str, float | int | None]:
     }
 
 
+#: Equal-width bins of the calibrated probability in a reliability diagram.
+RELIABILITY_BINS = 10
+
+
+def reliability(outcomes: Sequence[Outcome], bins: int = RELIABILITY_BINS) -> dict[str, object]:
+    """How far the best candidate's calibrated probability is from how often it is right (a reliability diagram).
+
+    Each question with a candidate goes in the bin of its best candidate's
+    probability; per bin: how many, their mean probability and the share whose
+    best candidate is the expected FAQ (an out-of-scope question's never is).
+    ``ece``: the expected calibration error, the bins' |accuracy - mean
+    probability| weighted by their share of the questions. Perfectly
+    calibrated: accuracy equals the mean probability in every bin, ece 0.
+    """
+    sums = [[0, 0.0, 0] for _ in range(bins)]  # questions, probability sum, right
+    for o in outcomes:
+        if not o.candidates:
+            continue
+        best = o.candidates[0]
+        cell = sums[min(bins - 1, max(0, int(best.score * bins)))]
+        cell[0] += 1
+        cell[1] += best.score
+        cell[2] += int(best.faq_id == o.query.expected)
+    total = sum(cell[0] for cell in sums)
+    rows = [
+        {
+            "low": round(n / bins, 4),
+            "high": round((n + 1) / bins, 4),
+            "n": count,
+            "mean_probability": round(probability / count, 4),
+            "accuracy": round(right / count, 4),
+        }
+        for n, (count, probability, right) in enumerate(sums)
+        if count
+    ]
+    ece = sum(row["n"] * abs(row["accuracy"] - row["mean_probability"]) for row in rows) / total if total else None
+    return {"bins": rows, "ece": round(ece, 4) if ece is not None else None}
+
+
 def report(outcomes: Sequence[Outcome]) -> dict[str, object]:
-    """Overall metrics plus ``per_language``."""
+    """Overall metrics plus ``per_language`` and the ``reliability`` diagram of each language."""
     result: dict[str, object] = dict(metrics(outcomes))
     languages = sorted({o.query.lang for o in outcomes})
     result["per_language"] = {lang: metrics([o for o in outcomes if o.query.lang == lang]) for lang in languages}
+    result["reliability"] = {lang: reliability([o for o in outcomes if o.query.lang == lang]) for lang in languages}
     return result
 
 

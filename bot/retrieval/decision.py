@@ -49,7 +49,9 @@ def decide(candidates: Sequence[Candidate], thresholds: Thresholds) -> Decision:
     Closeness is measured in log-odds, so 0.99 against 0.92 is a clear lead
     while 0.60 against 0.52 is not. A best FAQ with less evidence than the
     KB's own right answers had (``thresholds.dense_floor``, ``support_floor``:
-    ranker.evidence_floors) is never answered outright, at most offered.
+    ranker.evidence_floors), or a passage that the embedding and the
+    character n-grams do not both rank first (``Candidate.agrees``), is never
+    answered outright, at most offered.
     """
     ranked = tuple(candidates)
     if not ranked or ranked[0].score < thresholds.clarify:
@@ -65,4 +67,6 @@ def decide(candidates: Sequence[Candidate], thresholds: Thresholds) -> Decision:
 
 
 def _has_evidence(best: Candidate, thresholds: Thresholds) -> bool:
-    return best.dense >= thresholds.dense_floor and best.support >= thresholds.support_floor
+    # A passage is answered outright only when the embedding and the character
+    # n-grams, two independent views of the question, both rank it first.
+    return best.dense >= thresholds.dense_floor and best.support >= thresholds.support_floor and best.agrees

@@ -65,7 +65,7 @@ def ranker_key(
 
 
 #: Bump when the fitting procedure changes, so saved rankers are refitted.
-FIT_VERSION = 7
+FIT_VERSION = 8
 
 
 @dataclasses.dataclass(frozen=True)

@@ -30,8 +30,10 @@ from bot.errors import IndexError_
 from bot.kb.models import FaqEntry, KnowledgeBase
 from bot.retrieval import adaptation
 from bot.retrieval.adaptation import AdapterInfo
+from bot.retrieval.calibration_passages import calibrate_passages
 from bot.retrieval.embedder import Embedder
 from bot.retrieval.fit import FIT_VERSION, LanguageRows, fit_ranker, ranker_key
+from bot.retrieval.multilingual import encode_rows, encoder_for
 from bot.retrieval.ranker import LanguageRanker, Progress
 from bot.settings import Ranking
 
@@ -73,6 +75,8 @@ class FaqIndex:
     built_at: float = 0.0
     #: The adapter the vectors were embedded with (see adaptation.py), None for the model as it is.
     adapter: str | None = None
+    #: The encoder of each language's vectors (multilingual.py), when it is not ``model``.
+    encoders: dict[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def languages(self) -> tuple[str, ...]:
@@ -187,27 +191,40 @@ def build_index(
     encoder, adapter, adapt_seconds = _encoder(rows, embedder, index_dir, ranking, expected, adapt, say, adapters)
     version = index_version(kb, embedder.name, ranking, adapter.key if adapter else None)
     target = index_dir / version
+    # Each language's encoder: the (adapted) model, or the multilingual one (multilingual.py).
+    encoders = {lang: _row_encoder(embedder, encoder, lang, rows, ranking) for lang in sorted({r.lang for r in rows})}
     cache = _previous_vectors(index_dir, encoder.name)
-    missing = sorted({row.text for row in rows if row.text_hash not in cache})
+    missing_by: dict[tuple[str, bool], list[str]] = {}
+    for row in rows:
+        name = encoders[row.lang].name
+        if _cache_key(name, row.text_hash) not in cache:
+            missing_by.setdefault((name, row.field == "answer"), []).append(row.text)
+    by_name = {e.name: e for e in encoders.values()}
+    missing = sorted({text for texts in missing_by.values() for text in texts})
     if missing:
         say(f"embedding {len(missing)} new phrasings ({len(rows) - len(missing)} reused)")
-        fresh = encoder.encode(missing)
-        for text, vector in zip(missing, fresh, strict=True):
-            cache[IndexRow("", "", "", text).text_hash] = vector
+    for (name, passages), texts in sorted(missing_by.items()):
+        texts = sorted(set(texts))
+        fresh = encode_rows(by_name[name], texts, passages)
+        for text, vector in zip(texts, fresh, strict=True):
+            cache[_cache_key(name, IndexRow("", "", "", text).text_hash)] = vector
     dimension = int(next(iter(cache.values())).shape[0]) if cache else embedder.dimension
+    if any(vector.shape[0] != dimension for vector in cache.values()):
+        raise IndexError_("the encoders of this KB's languages give vectors of different dimensions")
     vectors = (
-        np.stack([cache[row.text_hash] for row in rows]).astype(np.float32)
+        np.stack([cache[_cache_key(encoders[row.lang].name, row.text_hash)] for row in rows]).astype(np.float32)
         if rows
         else np.zeros((0, dimension), dtype=np.float32)
     )
+    names = {lang: e.name for lang, e in encoders.items()}
 
     trained = adapter.trained if adapter else frozenset()
-    rankers, fitted = _rankers(index_dir, kb.entries, rows, vectors, encoder.name, ranking, say, trained)
+    rankers, fitted = _rankers(index_dir, kb.entries, rows, vectors, names, ranking, say, trained, encoders)
 
     adaptation.write_folder(
         target,
         lambda folder: _write_version(
-            folder, kb, rows, vectors, embedder.name, dimension, version, rankers, adapter, encoder.name
+            folder, kb, rows, vectors, embedder.name, dimension, version, rankers, adapter, encoder.name, names
         ),
     )
     set_current(index_dir, version)
@@ -227,6 +244,34 @@ def build_index(
         adapter=adapter.key if adapter else None,
         adapt_seconds=adapt_seconds,
     )
+
+
+def _row_encoder(embedder: Embedder, encoder: Embedder, lang: str, rows: list[IndexRow], ranking: Ranking) -> Embedder:
+    """What embeds ``lang``: the multilingual encoder when ``embedder`` routes it there, else ``encoder``.
+
+    Not where the ranker will not use the embedding anyway: a language the
+    n-grams and the classifier learn alone (ranker.fit_ranker; ArBanking77:
+    top-1 93.2 with the multilingual encoder, 92.8 without, for a forward
+    pass per question and a build several times as long).
+    """
+    routed = encoder_for(embedder, lang)
+    if routed.name == embedder.name:
+        return encoder
+    mine = [row for row in rows if row.lang == lang]
+    faqs = len({row.faq_id for row in mine})
+    asked = any(row.field != "answer" for row in mine)
+    learns_alone = (
+        ranking.classifier
+        and asked
+        and faqs >= 2
+        and len(mine) >= ranking.min_phrasings * faqs
+        and ranking.learns_alone(len(mine), faqs)
+    )
+    return encoder if learns_alone else routed
+
+
+def _cache_key(encoder: str, text_hash: str) -> str:
+    return f"{encoder}\0{text_hash}"
 
 
 def _expected_adapter(rows: list[IndexRow], model: str, ranking: Ranking) -> str | None:
@@ -290,12 +335,18 @@ def _rankers(
     entries: tuple[FaqEntry, ...] | list[FaqEntry],
     rows: list[IndexRow],
     vectors: np.ndarray,
-    model: str,
+    models: dict[str, str],
     ranking: Ranking,
     say: Progress,
     trained: frozenset[str] = frozenset(),
+    encoders: dict[str, Embedder] | None = None,
 ) -> tuple[dict[str, LanguageRanker], list[str]]:
-    """A ranker per language: the live version's when its key is unchanged, else fitted now."""
+    """A ranker per language: the live version's when its key is unchanged, else fitted now.
+
+    ``models``: the name of each language's encoder; ``encoders``: the
+    encoders themselves, which embed the pseudo-questions that calibrate
+    answer-only languages (calibration_passages.py).
+    """
     previous = _previous_rankers(index_dir)
     rankers, fitted = {}, []
     for lang in sorted({row.lang for row in rows}):
@@ -305,7 +356,7 @@ def _rankers(
         answered = {e.id: e.answer for e in entries if e.lang == lang and (e.question or e.alternates)}
         # Answer-only entries: the phrasing is the answer already.
         answers = answered if answered and ranking.answer_field else None
-        key = ranker_key(lang, texts, faq_of_row, model, ranking, answers)
+        key = ranker_key(lang, texts, faq_of_row, models[lang], ranking, answers)
         old = previous.get(lang)
         if old is not None and old.key == key:
             rankers[lang] = old
@@ -322,6 +373,10 @@ def _rankers(
             calibration_rows=np.array([rows[i].text_hash not in trained for i in ids]) if trained else None,
         )
         rankers[lang] = fit_ranker(data, ranking, key=key, progress=say, previous=old)
+        if not answered and ranking.passage_pseudo_questions > 0:
+            say(f"{lang}: calibrating on {ranking.passage_pseudo_questions} pseudo-questions from the passages")
+            encoder = (encoders or {}).get(lang)
+            rankers[lang] = calibrate_passages(rankers[lang], texts, vectors[ids], encoder, ranking)
         fitted.append(lang)
     return rankers, fitted
 
@@ -394,6 +449,7 @@ def load_index(index_dir: Path, version: str | None = None) -> FaqIndex:
         rankers=rankers,
         built_at=float(manifest.get("built_at", 0.0)),
         adapter=manifest.get("adapter"),
+        encoders=dict(manifest.get("encoders") or {}),
     )
 
 
@@ -408,6 +464,7 @@ def _write_version(
     rankers: dict[str, LanguageRanker],
     adapter: AdapterInfo | None = None,
     encoder: str | None = None,
+    encoders: dict[str, str] | None = None,
 ) -> None:
     languages = sorted({row.lang for row in rows})
     for lang, ranker in rankers.items():
@@ -430,6 +487,7 @@ def _write_version(
         "version": version,
         "model": model,
         "encoder": encoder or model,
+        "encoders": encoders or {},
         "adapter": adapter.key if adapter else None,
         "adaptation": ({k: v for k, v in adapter.to_dict().items() if k != "trained"} if adapter else None),
         "dimension": dimension,
@@ -444,7 +502,11 @@ def _write_version(
 
 
 def _previous_vectors(index_dir: Path, model: str) -> dict[str, np.ndarray]:
-    """Vectors of the live version by text hash, if it was built with the same model."""
+    """Vectors of the live version by encoder and text hash (``_cache_key``).
+
+    Those of the (adapted) model only if it is ``model``; those of another
+    encoder a language was embedded with (multilingual.py) in any case.
+    """
     version = current_version(index_dir)
     if version is None:
         return {}
@@ -452,14 +514,22 @@ def _previous_vectors(index_dir: Path, model: str) -> dict[str, np.ndarray]:
     try:
         manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
         # Vectors and their text hashes are stored the same way since format 1.
-        if manifest.get("encoder", manifest.get("model")) != model or manifest.get("format") not in (1, FORMAT_VERSION):
+        if manifest.get("format") not in (1, FORMAT_VERSION):
             return {}
+        default = manifest.get("encoder", manifest.get("model"))
+        encoders = manifest.get("encoders") or {}
         vectors = np.load(path / "vectors.npy")
         hashes = manifest["row_text_hashes"]
-    except (OSError, ValueError, KeyError) as exc:
+        langs = [row["lang"] for row in json.loads((path / "rows.json").read_text(encoding="utf-8"))]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
         log.warning("ignoring unreadable previous index %s: %s", path, exc)
         return {}
-    return {text_hash: vectors[i] for i, text_hash in enumerate(hashes)}
+    cache = {}
+    for i, (text_hash, lang) in enumerate(zip(hashes, langs, strict=False)):
+        name = encoders.get(lang, default)
+        if name != default or default == model:
+            cache[_cache_key(name, text_hash)] = vectors[i]
+    return cache
 
 
 def set_current(index_dir: Path, version: str) -> None:

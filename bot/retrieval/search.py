@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 
 import faiss
 import numpy as np
@@ -29,6 +30,9 @@ class Candidate:
     answer: float = 0.0
     #: How broadly the FAQ's phrasings resemble the question (RowGroups.support; 0 without embeddings).
     support: float = 0.0
+    #: Answer-only entries ranked with the embedding: the dense and the character n-gram
+    #: signals both rank this passage first (see decision.decide); True elsewhere.
+    agrees: bool = True
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -49,9 +53,11 @@ class Candidate:
 class Retriever:
     """Ranks the FAQs of one index version for a question in a given language."""
 
-    def __init__(self, index: FaqIndex, embedder: Embedder) -> None:
+    def __init__(self, index: FaqIndex, embedder: Embedder, encoders: Mapping[str, Embedder] | None = None) -> None:
         self.index = index
         self.embedder = embedder
+        #: Languages whose questions another encoder embeds (multilingual.py); the rest use ``embedder``.
+        self.encoders = dict(encoders or {})
         self.rankers = {lang: ranker for lang, ranker in index.rankers.items() if ranker.faq_ids}
         self.matrices = {lang: stored_vectors(flat) for lang, flat in index.faiss_by_lang.items()}
 
@@ -69,7 +75,7 @@ class Retriever:
         ranker = self.rankers[lang]
         dense = vector = rows = None
         if ranker.needs_embedding:
-            vector = self.embedder.encode([text])[0]
+            vector = self.encoder(lang).encode([text])[0]
             rows = self.matrices[lang] @ vector
             dense = ranker.groups.per_faq_max(rows)
         return ranker.faq_ids, ranker.signals(text, dense, vector), rows
@@ -83,8 +89,12 @@ class Retriever:
         Banking77's 9,038 phrasings against 1.0 ms for FAISS's top-1,024
         search (one question is too few for FAISS's batched BLAS path).
         """
-        vector = self.embedder.encode([text])[0]
+        vector = self.encoder(lang).encode([text])[0]
         return vector, self.rankers[lang].groups.per_faq_max(self.matrices[lang] @ vector)
+
+    def encoder(self, lang: str) -> Embedder:
+        """What embeds questions in ``lang``."""
+        return self.encoders.get(lang, self.embedder)
 
     def search(self, text: str, lang: str, k: int = 5) -> list[Candidate]:
         """The ``k`` best FAQs in ``lang`` for ``text``, best first."""
@@ -92,8 +102,14 @@ class Retriever:
             return []
         faq_ids, signals, rows = self._signals(text, lang)
         groups = self.rankers[lang].groups
-        probability = self.rankers[lang].calibration.probabilities(signals)
+        ranker = self.rankers[lang]
+        probability = ranker.calibration.probabilities(signals)
         top = np.argsort(-probability, kind="stable")[:k]
+        agreed = None
+        if ranker.passage_char is not None and rows is not None and len(signals):
+            # Two independent rankings, the meaning and the spelling, that pick the same passage.
+            first = int(np.argmax(signals[:, DENSE]))
+            agreed = first if first == int(np.argmax(signals[:, LEXICAL])) else -1
         candidates = []
         for n in top:
             entry = self.index.entry(faq_ids[n], lang)
@@ -113,6 +129,7 @@ class Retriever:
                     classifier=float(row[CLASSIFIER]),
                     answer=float(row[ANSWER_TEXT]),
                     support=groups.support(rows, int(n)) if rows is not None else 0.0,
+                    agrees=agreed is None or agreed == int(n),
                 )
             )
         return candidates

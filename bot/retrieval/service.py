@@ -20,6 +20,7 @@ from bot.retrieval.adaptation import Adapters
 from bot.retrieval.decision import Decision, decide
 from bot.retrieval.embedder import Embedder
 from bot.retrieval.index import FaqIndex, current_version, load_index
+from bot.retrieval.multilingual import encoder_for
 from bot.retrieval.search import Retriever
 from bot.settings import Settings, Thresholds
 
@@ -76,7 +77,8 @@ class FaqService:
                         f"index {index.version} was built with {index.model!r}, "
                         f"but the configured model is {self.embedder.name!r}: run 'faqbot kb build'"
                     )
-                retriever = Retriever(index, self._encoder(index))
+                encoder = self._encoder(index)
+                retriever = Retriever(index, encoder, self._language_encoders(index, encoder))
             except IndexError_ as exc:
                 # Keep serving the previous version when the new one cannot be loaded.
                 self._load_error = str(exc)
@@ -119,10 +121,28 @@ class FaqService:
             raise IndexError_(f"index {index.version}: {exc}") from exc
         return encoder
 
+    def _language_encoders(self, index: FaqIndex, encoder: Embedder) -> dict[str, Embedder]:
+        """The languages ``index`` embedded with another encoder than ``encoder`` (multilingual.py), and it."""
+        result = {}
+        for lang in index.languages:
+            stored = index.encoders.get(lang, encoder.name)
+            routed = encoder_for(self.embedder, lang)
+            wanted = routed.name if routed.name != self.embedder.name else encoder.name
+            if stored != wanted:
+                raise IndexError_(
+                    f"index {index.version} embedded {lang} with {stored!r}, "
+                    f"but the configured encoder is {wanted!r}: run 'faqbot kb build'"
+                )
+            if stored != encoder.name:
+                result[lang] = routed
+        return result
+
     def warm_up(self) -> None:
         """Load the model, the live index and its languages' text tools now rather than on the first question."""
         retriever = self._live()
         retriever.embedder.encode(["warm up"])
+        for other in retriever.encoders.values():
+            other.encode(["warm up"])
         for lang in retriever.rankers:
             retriever.search("warm up", lang)
 

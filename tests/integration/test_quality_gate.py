@@ -52,10 +52,18 @@ GATES = {
     "clinc150": (300, {"top1": 0.90, "inscope_accuracy": 0.88, "oos_recall": 0.85}),
     "banking77": (200, {"top1": 0.84}),  # measured 0.865
     "arbanking77": (200, {"top1": 0.57}),  # measured 0.590 (at most 10 phrasings per FAQ here)
-    # measured with BM25 over the passages and their neighbours: 0.856 / 0.822 (0.832 / – before)
-    "xquad_r/ru": (200, {"mrr_at_10": 0.83}),
-    "xquad_r/ar": (200, {"mrr_at_10": 0.80}),
+    # measured with BM25 over the passages and their neighbours: 0.856 / 0.822 (0.832 / – before); with the
+    # calibration on pseudo-questions (#21) answered and right 0.185 / 0.06 at answered precision 0.787 /
+    # 0.857 (on the full dev sets 0.57 / 0.56: in these 8 articles' ~200 passages the fitted answer threshold
+    # is stricter)
+    "xquad_r/ru": (200, {"mrr_at_10": 0.83, "inscope_accuracy": 0.15, "answered_precision": 0.74}),
+    "xquad_r/ar": (200, {"mrr_at_10": 0.80, "inscope_accuracy": 0.04, "answered_precision": 0.80}),
+    # Arabic embedded by the multilingual encoder (FAQBOT_MULTILINGUAL_LANGUAGES=ar): MRR 0.828, answered and
+    # right 0.44 at answered precision 0.871
+    "xquad_r/ar+multilingual": (200, {"mrr_at_10": 0.80, "inscope_accuracy": 0.40, "answered_precision": 0.83}),
 }
+#: The environment a gate runs in, by the suffix after "+" in its name (none: the defaults).
+VARIANTS = {"multilingual": {"FAQBOT_MULTILINGUAL_LANGUAGES": "ar"}}
 PASSAGE_ARTICLES = 8
 #: Phrasings kept per FAQ (question and alternates), by set.
 PHRASINGS = {"clinc150": 20}
@@ -90,12 +98,13 @@ def subset(name: str, questions: int, tmp: Path) -> tuple[Path, Path]:
 
 @pytest.mark.parametrize("name", list(GATES))
 def test_quality_does_not_regress(name: str, tmp_path: Path):
-    if not (BENCH / name / "faqs.jsonl").exists():
-        pytest.fail(f"benchmark data missing: {BENCH / name}")
+    data, _, variant = name.partition("+")
+    if not (BENCH / data / "faqs.jsonl").exists():
+        pytest.fail(f"benchmark data missing: {BENCH / data}")
     questions, floors = GATES[name]
-    faqs, queries = subset(name, questions, tmp_path)
-    result = evaluate_files(Services(from_env({})), faqs, queries)
+    faqs, queries = subset(data, questions, tmp_path)
+    result = evaluate_files(Services(from_env(VARIANTS.get(variant, {}))), faqs, queries)
     print(name, json.dumps({k: result[k] for k in floors}), "adapted:", result.get("adapter"))
-    assert bool(result["adapter"]) == (name in PHRASINGS), "the model is adapted to the subset with 20 phrasings"
+    assert bool(result["adapter"]) == (data in PHRASINGS), "the model is adapted to the subset with 20 phrasings"
     for metric, floor in floors.items():
         assert result[metric] is not None and result[metric] >= floor, f"{name} {metric} {result[metric]} < {floor}"

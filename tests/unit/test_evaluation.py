@@ -3,7 +3,15 @@ from pathlib import Path
 
 import pytest
 
-from bot.analytics.evaluation import LabelledQuery, Outcome, calibrate_thresholds, metrics, rebanded
+from bot.analytics.evaluation import (
+    LabelledQuery,
+    Outcome,
+    calibrate_thresholds,
+    metrics,
+    rebanded,
+    reliability,
+    report,
+)
 from bot.cli import main
 from bot.kb.jsonl import load_jsonl_kb
 from bot.retrieval.decision import ANSWER, CLARIFY, HANDOFF
@@ -35,6 +43,32 @@ def test_metrics_by_hand():
     assert m["answered_precision"] == round(1 / 3, 4)
     assert m["clarify_rate"] == round(1 / 6, 4) and m["handoff_rate"] == round(2 / 6, 4)
     assert m["p50_ms"] == 25.0 and m["p95_ms"] == 50.0
+
+
+def test_reliability_diagram_by_hand():
+    outcomes = [
+        _outcome("a", [("a", 0.95)], ANSWER),  # bin 0.9-1.0: right
+        _outcome("b", [("a", 0.91)], ANSWER),  # bin 0.9-1.0: wrong
+        _outcome("c", [("c", 0.25)], CLARIFY),  # bin 0.2-0.3: right
+        _outcome(None, [("a", 0.21)], HANDOFF),  # bin 0.2-0.3: out of scope, never right
+        _outcome(None, [("b", 1.0)], ANSWER),  # probability 1.0: in the last bin
+        _outcome("d", [], HANDOFF),  # no candidate: not in the diagram
+    ]
+    diagram = reliability(outcomes)
+    assert diagram["bins"] == [
+        {"low": 0.2, "high": 0.3, "n": 2, "mean_probability": 0.23, "accuracy": 0.5},
+        {
+            "low": 0.9,
+            "high": 1.0,
+            "n": 3,
+            "mean_probability": round((0.95 + 0.91 + 1.0) / 3, 4),
+            "accuracy": round(1 / 3, 4),
+        },
+    ]
+    gap_high = abs(round(1 / 3, 4) - round((0.95 + 0.91 + 1.0) / 3, 4))
+    assert diagram["ece"] == pytest.approx((2 * 0.27 + 3 * gap_high) / 5, abs=1e-4)
+    assert reliability([])["ece"] is None
+    assert report(outcomes)["reliability"] == {"en": diagram}
 
 
 def test_calibrated_thresholds_trade_wrong_answers_for_handoffs():

@@ -34,6 +34,17 @@ def test_normalize_arabic_spelling_variants():
     assert normalize("على", "ar") == normalize("علي", "ar")
 
 
+def test_normalize_folds_dialect_writing():
+    # Persian-alphabet letters of Gulf and Maghrebi writing, and keyboard variants of the same letters
+    assert normalize("ڤيزا", "ar") == normalize("فيزا", "ar")
+    assert normalize("گال", "ar") == normalize("ڨال", "ar") == normalize("قال", "ar")
+    assert normalize("کارت ی", "ar") == normalize("كارت ي", "ar")
+    # a letter written three or more times for emphasis, once; a real double letter stays
+    assert normalize("شكراااا كتيييير", "ar") == "شكرا كتير"
+    assert normalize("مما", "ar") == "مما"
+    assert normalize("Soooo", "en") == "soooo"  # only Arabic letters
+
+
 def test_normalize_russian_and_case():
     assert normalize("Ещё ЁЛКА!", "ru") == "еще елка"
     assert normalize("  Where's   MY order?? ", "en") == "where s my order"
