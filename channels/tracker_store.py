@@ -29,8 +29,8 @@ the bot keeps answering and loses nothing it answered: a conversation that
 cannot be read starts a new session (as with Rasa's own fallback), one
 that cannot be written is kept in this process's memory (``MAX_PENDING``
 conversations at most) and read from there for its next message, so it
-keeps its context; every later read or write first writes what was kept
-(the events the database lacks, in order). Rasa's own fallback (an
+keeps its context; every later read or write, and a retry every second,
+first writes what was kept (the events the database lacks, in order). Rasa's own fallback (an
 in-memory store) would never write the messages of the outage to the
 database. A Rasa replica killed during the outage loses what it kept, and
 with several replicas a conversation's kept messages are written after
@@ -39,6 +39,8 @@ those another replica wrote meanwhile.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import copy
 import logging
 from collections import OrderedDict
@@ -59,6 +61,8 @@ logger = logging.getLogger(__name__)
 
 #: Conversations kept in memory while the database is unreachable; past this the oldest are dropped (logged).
 MAX_PENDING = 10_000
+#: While conversations are kept, how often writing them is tried even if no message comes (seconds).
+RETRY_SECONDS = 1.0
 #: Open connections kept to a SQLite tracker store (Rasa's turns run on one event loop: a few suffice).
 SQLITE_POOL_SIZE = 4
 #: How long a write waits for another writer (the web app never writes here; another Rasa replica could).
@@ -132,6 +136,8 @@ class CardMaskingSQLTrackerStore(SQLTrackerStore):
         self._stored: dict[str, int] = {}
         # During a write of kept events: where the database's copy of each conversation ends.
         self._write_from: dict[str, int] = {}
+        # Tries to write the kept conversations while nothing else does (in Rasa's event loop).
+        self._retrying: asyncio.Task[None] | None = None
 
     async def retrieve(self, sender_id: str) -> DialogueStateTracker | None:
         """The conversation: as kept in memory while it could not be written, else from the database."""
@@ -163,7 +169,7 @@ class CardMaskingSQLTrackerStore(SQLTrackerStore):
             logger.warning("cannot write conversation %s, kept it to write later (%s)", sender_id, _first(error))
             self._keep(tracker, self._stored.get(sender_id, 0))
             return
-        self._stored.pop(sender_id, None)
+        self._stored[sender_id] = len(tracker.events)  # all written: a save without a read goes on from here
         await self._write_pending()
 
     def _keep(self, tracker: DialogueStateTracker, stored: int) -> None:
@@ -171,6 +177,15 @@ class CardMaskingSQLTrackerStore(SQLTrackerStore):
         while len(self._pending) > MAX_PENDING:
             lost, _ = self._pending.popitem(last=False)
             logger.error("dropped conversation %s kept while the database was unreachable (over %d)", lost, MAX_PENDING)
+        if self._retrying is None or self._retrying.done():
+            with contextlib.suppress(RuntimeError):  # no running event loop: the next read or write tries
+                self._retrying = asyncio.get_running_loop().create_task(self._retry())
+
+    async def _retry(self) -> None:
+        """Write the kept conversations as soon as the database takes them, even if no message comes."""
+        while self._pending:
+            await asyncio.sleep(RETRY_SECONDS)
+            await self._write_pending()
 
     async def _write_pending(self) -> None:
         """Write the kept conversations' missing events, oldest first; stop at the first failure."""

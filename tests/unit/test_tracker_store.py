@@ -218,3 +218,32 @@ def test_while_postgresql_is_down_conversations_are_kept_and_written_in_order_on
     assert len(texts("kept")) == len(tracker.events)  # each event once
     assert "during the outage" in texts("never-seen")
     assert CARD not in json.dumps(texts("kept"))
+
+
+@pytest.mark.slow
+def test_kept_conversations_are_written_once_the_database_is_back_even_if_nobody_writes(postgres):
+    """No later message is needed: while conversations are kept, writing them is retried every second."""
+    from bot.settings import PROJECT_ROOT
+
+    domain = Domain.load(str(PROJECT_ROOT / "domain.yml"))
+    store = tracker_store.CardMaskingSQLTrackerStore(domain, database_url=postgres.url)
+
+    async def scenario() -> list[str]:
+        tracker = DialogueStateTracker.from_events(
+            "quiet", [ActionExecuted("action_listen"), UserUttered("first")], slots=domain.slots
+        )
+        await store.save(tracker)
+        postgres.down()
+        try:
+            tracker.update(UserUttered("said during the outage"))
+            await store.save(tracker)  # kept
+        finally:
+            postgres.up()
+        for _ in range(100):  # nothing else touches the store from here on
+            await asyncio.sleep(0.1)
+            rows = TrackerStoreReader(postgres.url).events(sender_id="quiet")
+            if any(row.data.get("text") == "said during the outage" for row in rows):
+                break
+        return [row.data.get("text") for row in rows if row.type_name == "user"]
+
+    assert asyncio.run(scenario()) == ["first", "said during the outage"]
