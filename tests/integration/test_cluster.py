@@ -167,6 +167,41 @@ def test_every_replica_shares_faqbots_database_on_postgresql(cluster: Cluster) -
     assert "faqbot's database:       postgresql://faqbot:***@127.0.0.1" in cluster.printed()
 
 
+def test_a_kb_edit_through_the_web_replicas_is_answered_by_every_action_server(cluster: Cluster) -> None:
+    """One knowledge base for every replica: an FAQ changed through the web app's API (whichever web replica
+    HAProxy picks) is answered with its new text by both action servers, without a restart."""
+    faqbot = [sys.executable, "-m", "bot.cli", "user"]
+    add = [*faqbot, "add", "cluster-editor", "--role", "editor", "--password-stdin"]
+    subprocess.run(add, input=b"cluster editor password 1", env=cluster.env, cwd=PROJECT_ROOT, check=True)
+    made = subprocess.run([*faqbot, "token", "cluster-editor", "--name", "cluster test"], env=cluster.env,
+                          cwd=PROJECT_ROOT, check=True, capture_output=True, text=True)  # fmt: skip
+    token = made.stdout.strip().splitlines()[-1]
+    marker = "Edited in the cluster test: accounts are made from the Sign up link."
+    edited = requests.patch(
+        f"{cluster.web}/api/v1/faqs/en/account-create",
+        json={"answer": marker},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=60,
+    )
+    assert edited.status_code == 200, edited.text
+    saved = time.monotonic()
+    log = cluster.var / "logs" / "haproxy.log"
+    while True:
+        answer = cluster.say(f"kb-edit-{time.monotonic()}", "How do I create an account?", retries=1)
+        if answer and marker in answer[0].get("text", ""):
+            break
+        assert time.monotonic() - saved < 120, answer
+        time.sleep(0.2)
+    live_after = time.monotonic() - saved
+    print(f"the edit was answered {live_after:.1f} s after the save")
+    seen = len(log.read_text("utf-8", errors="replace"))
+    for n in range(6):  # HAProxy spreads the action calls over both action servers
+        answer = cluster.say(f"kb-edit-after-{n}", "How do I create an account?", retries=1)
+        assert marker in answer[0]["text"], answer
+    since = log.read_text("utf-8", errors="replace")[seen:]
+    assert set(re.findall(r" actions/(actions-\d) ", since)) == {"actions-1", "actions-2"}
+
+
 @pytest.mark.parametrize("victim", ["rasa-1", "actions-2", "web-1", "rasa-2"])
 def test_a_killed_replica_loses_no_conversation(cluster: Cluster, victim: str) -> None:
     """Customers go on talking while a replica is killed (SIGKILL): every message is answered (a channel
