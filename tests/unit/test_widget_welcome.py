@@ -5,6 +5,7 @@ else the FAQs most asked in the customer's language, counted from Rasa's real tr
 from __future__ import annotations
 
 import logging
+import threading
 import time
 
 import pytest
@@ -186,25 +187,29 @@ def test_a_knowledge_base_without_the_file_is_as_before(settings):
 
 
 class SlowReader(TrackerReader):
-    """Rasa's real tracker store, read as slowly as a large one would be."""
+    """Rasa's real tracker store, read as slowly as a large one would be: the count waits until ``go``."""
 
-    def __init__(self, *args, delay: float, **kwargs) -> None:
+    def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.delay = delay
+        self.go = threading.Event()
 
     def iter_questions(self, *args, **kwargs):
-        time.sleep(self.delay)
+        self.go.wait(60)
         return super().iter_questions(*args, **kwargs)
 
 
 def test_a_slow_count_does_not_hold_the_panel_and_is_used_once_done(settings):
     db = save_conversations(settings.var_dir / "t.db", [Conversation("a", T0).answered("x", "returns-how", 0.9)])
     quick = settings.replace(http_timeout=0.2, widget_popular_days=1e6)
-    welcome = Welcome(quick, reader=SlowReader(db, delay=1.0))
-    started = time.monotonic()
-    assert welcome.for_language("en")["suggestions"] == []  # the count is not done: nothing yet
-    assert time.monotonic() - started < 0.9
-    time.sleep(1.5)
+    reader = SlowReader(db)
+    welcome = Welcome(quick, reader=reader)
+    # The panel is answered while the count is still held: it did not wait for it (nothing to suggest yet).
+    assert welcome.for_language("en")["suggestions"] == []
+    assert not reader.go.is_set()
+    reader.go.set()
+    deadline = time.monotonic() + 30
+    while not welcome.for_language("en")["suggestions"] and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert [s["title"] for s in welcome.for_language("en")["suggestions"]] == ["How do I return an item?"]
 
 
