@@ -28,12 +28,13 @@ import numpy as np
 
 from bot.errors import IndexError_
 from bot.kb.models import FaqEntry, KnowledgeBase
-from bot.retrieval import adaptation
+from bot.retrieval import adaptation, ann
 from bot.retrieval.adaptation import AdapterInfo
 from bot.retrieval.calibration_passages import calibrate_passages
 from bot.retrieval.embedder import Embedder
 from bot.retrieval.fit import FIT_VERSION, LanguageRows, fit_ranker, ranker_key
 from bot.retrieval.multilingual import encode_rows, encoder_for
+from bot.retrieval.progress import counter as progress_counter
 from bot.retrieval.ranker import LanguageRanker, Progress
 from bot.settings import Ranking
 
@@ -42,6 +43,8 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 2
 CURRENT_FILE = "CURRENT"
 KEEP_VERSIONS = 5
+#: Phrasings embedded per call during a build (the progress bar moves once per batch).
+EMBED_BATCH = 1024
 
 
 @dataclasses.dataclass(frozen=True)
@@ -205,9 +208,13 @@ def build_index(
         say(f"embedding {len(missing)} new phrasings ({len(rows) - len(missing)} reused)")
     for (name, passages), texts in sorted(missing_by.items()):
         texts = sorted(set(texts))
-        fresh = encode_rows(by_name[name], texts, passages)
-        for text, vector in zip(texts, fresh, strict=True):
-            cache[_cache_key(name, IndexRow("", "", "", text).text_hash)] = vector
+        count = progress_counter(say, "embedding", len(texts))
+        for start in range(0, len(texts), EMBED_BATCH):
+            batch = texts[start : start + EMBED_BATCH]
+            for text, vector in zip(batch, encode_rows(by_name[name], batch, passages), strict=True):
+                cache[_cache_key(name, IndexRow("", "", "", text).text_hash)] = vector
+            count.update(len(batch))
+        count.close()
     dimension = int(next(iter(cache.values())).shape[0]) if cache else embedder.dimension
     if any(vector.shape[0] != dimension for vector in cache.values()):
         raise IndexError_("the encoders of this KB's languages give vectors of different dimensions")
@@ -224,7 +231,7 @@ def build_index(
     adaptation.write_folder(
         target,
         lambda folder: _write_version(
-            folder, kb, rows, vectors, embedder.name, dimension, version, rankers, adapter, encoder.name, names
+            folder, kb, rows, vectors, embedder.name, dimension, version, rankers, adapter, encoder.name, names, ranking
         ),
     )
     set_current(index_dir, version)
@@ -376,7 +383,7 @@ def _rankers(
         if not answered and ranking.passage_pseudo_questions > 0:
             say(f"{lang}: calibrating on {ranking.passage_pseudo_questions} pseudo-questions from the passages")
             encoder = (encoders or {}).get(lang)
-            rankers[lang] = calibrate_passages(rankers[lang], texts, vectors[ids], encoder, ranking)
+            rankers[lang] = calibrate_passages(rankers[lang], texts, vectors[ids], encoder, ranking, say)
         fitted.append(lang)
     return rankers, fitted
 
@@ -418,7 +425,9 @@ def load_index(index_dir: Path, version: str | None = None) -> FaqIndex:
         entries_raw = json.loads((path / "entries.json").read_text(encoding="utf-8"))
         rows_raw = json.loads((path / "rows.json").read_text(encoding="utf-8"))
         vectors = np.load(path / "vectors.npy")
-        faiss_by_lang = {lang: faiss.read_index(str(path / f"{lang}.faiss")) for lang in manifest["languages"]}
+        faiss_by_lang = {
+            lang: ann.prepare(faiss.read_index(str(path / f"{lang}.faiss"))) for lang in manifest["languages"]
+        }
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise IndexError_(f"index {path} is unreadable: {exc}") from exc
     if manifest.get("format") != FORMAT_VERSION:
@@ -465,15 +474,17 @@ def _write_version(
     adapter: AdapterInfo | None = None,
     encoder: str | None = None,
     encoders: dict[str, str] | None = None,
+    ranking: Ranking | None = None,
 ) -> None:
     languages = sorted({row.lang for row in rows})
+    kinds = {}
     for lang, ranker in rankers.items():
         with (path / f"ranker-{lang}.pkl").open("wb") as handle:
             pickle.dump(ranker, handle, protocol=pickle.HIGHEST_PROTOCOL)
     for lang in languages:
         ids = [i for i, row in enumerate(rows) if row.lang == lang]
-        index = faiss.IndexFlatIP(dimension)
-        index.add(vectors[ids])
+        kinds[lang] = ann.kind_for(len(ids), ranking or Ranking())
+        index = ann.build(vectors[ids].reshape(len(ids), dimension), kinds[lang])
         faiss.write_index(index, str(path / f"{lang}.faiss"))
     np.save(path / "vectors.npy", vectors)
     (path / "rows.json").write_text(
@@ -493,6 +504,7 @@ def _write_version(
         "dimension": dimension,
         "kb_hash": kb.content_hash,
         "languages": languages,
+        "dense_index": kinds,
         "built_at": time.time(),
         "entries": {entry.key: entry.content_hash for entry in kb.entries},
         "row_text_hashes": [row.text_hash for row in rows],

@@ -1,0 +1,273 @@
+"""`make bench-scale`: cost and quality against the KB's size (issue #23) -> docs/benchmarks.md, docs/scaling.md.
+
+XQuAD-R en (1,180 passages, 632 questions) plus N distractor passages from
+../shared/bench/scale/make_distractors.py. Each size runs in a process of its
+own, so its peak memory (the process's peak RSS, build and questions) is its
+own: build time, peak memory, MRR@10, p50/p95 per question, answered
+precision and share, and the time an edited passage takes to be live (the hot
+reload's build plus the bot's switch at its next question). The load average
+of the shared machine is recorded with each size.
+
+``--ann`` measures the approximate dense indexes (bot/retrieval/ann.py) on
+the largest built size's real vectors and the real questions: recall@10
+against exact search and the search time per question; and on N vectors
+beyond what was embedded (synthetic, labelled so in docs/scaling.md).
+
+Usage: python scripts/bench_scale.py [--sizes 1000,10000,30000,100000] [--ann] [--render-only]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bot.analytics.evaluation import load_queries, metrics, run_queries  # noqa: E402
+from bot.kb.jsonl import load_jsonl_kb  # noqa: E402
+from bot.kb.models import KnowledgeBase  # noqa: E402
+from bot.retrieval import ann  # noqa: E402
+from bot.retrieval.index import build_index, load_index  # noqa: E402
+from bot.services import Services  # noqa: E402
+from bot.settings import from_env  # noqa: E402
+
+SIZES = (0, 1000, 10000, 30000, 100000)
+RESULTS = ROOT / "docs" / "benchmarks-scale.json"
+BEGIN, END = "<!-- scale:begin -->", "<!-- scale:end -->"
+#: Issue #23's targets at 100,000 passages.
+TARGETS = {"index_seconds": 600.0, "peak_mb": 4096.0, "p95_ms": 20.0, "mrr_drop": 0.03, "edit_live_seconds": 2.0}
+
+
+def edit_one(kb: KnowledgeBase) -> KnowledgeBase:
+    """The KB with one passage's text changed (the first distractor's, or the last entry's)."""
+    entries = list(kb.entries)
+    n = next((i for i, e in enumerate(entries) if e.id.startswith("dx-")), len(entries) - 1)
+    entries[n] = dataclasses.replace(entries[n], answer=entries[n].answer + " (edited)")
+    return dataclasses.replace(kb, entries=tuple(entries))
+
+
+def run_one(size: int, bench: Path) -> dict[str, object]:
+    """Build and ask at one size, in this process (run by ``main`` in a child process per size)."""
+    base = bench / "xquad_r" / "en"
+    with tempfile.TemporaryDirectory(prefix="faqbot-scale-") as tmp:
+        faqs = Path(tmp) / "faqs.jsonl"
+        subprocess.run(
+            [
+                sys.executable,
+                str(bench / "scale" / "make_distractors.py"),
+                str(base / "faqs.jsonl"),
+                str(size),
+                str(faqs),
+            ],
+            check=True,
+        )
+        kb = load_jsonl_kb(faqs)
+        queries = load_queries(base / "dev.jsonl")
+        local = from_env({}).replace(var_dir=Path(tmp) / "var", languages=kb.languages, default_language="en")
+        services = Services(local)
+        load_before = os.getloadavg()[0]
+        build = build_index(kb, services.embedder, local.index_dir, local.ranking, adapters=services.adapters)
+        build_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        service = services.faq
+        service.warm_up()
+        outcomes = run_queries(service, queries)
+        result = metrics(outcomes)
+        started = time.perf_counter()
+        reload = build_index(edit_one(kb), services.embedder, local.index_dir, local.ranking, adapt="reuse")
+        service.ask(queries[0].text, "en")
+        edit_live = time.perf_counter() - started
+        answered = sum(1 for o in outcomes if o.band == "answer")
+        return {
+            "size": size,
+            "entries": len(kb.entries),
+            "index_seconds": round(build.seconds, 1),
+            "fit_seconds": round(build.fit_seconds, 1),
+            "build_peak_mb": round(build_peak),
+            "peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+            "mrr_at_10": result["mrr_at_10"],
+            "top1": result["top1"],
+            "answered_precision": result["answered_precision"],
+            "answered_share": round(answered / len(outcomes), 4),
+            "p50_ms": result["p50_ms"],
+            "p95_ms": result["p95_ms"],
+            "edit_live_seconds": round(edit_live, 2),
+            "edit_fit_seconds": round(reload.fit_seconds, 2),
+            "dense_index": ann.kind_for(len(kb.entries), local.ranking),
+            "load_average": round(max(load_before, os.getloadavg()[0]), 1),
+        }
+
+
+def run_ann(bench: Path, size: int, synthetic: int) -> dict[str, object]:
+    """Recall@10 and search time of the approximate indexes against exact search, on real vectors and questions."""
+    base = bench / "xquad_r" / "en"
+    settings = from_env({})
+    services = Services(settings.replace(languages=("en",), default_language="en"))
+    questions = [q.text for q in load_queries(base / "dev.jsonl")]
+    query_vectors = services.embedder.encode(questions)
+    with tempfile.TemporaryDirectory(prefix="faqbot-ann-") as tmp:
+        faqs = Path(tmp) / "faqs.jsonl"
+        subprocess.run(
+            [
+                sys.executable,
+                str(bench / "scale" / "make_distractors.py"),
+                str(base / "faqs.jsonl"),
+                str(size),
+                str(faqs),
+            ],
+            check=True,
+        )
+        kb = load_jsonl_kb(faqs)
+        local = settings.replace(var_dir=Path(tmp) / "var", languages=("en",), default_language="en")
+        build_index(kb, services.embedder, local.index_dir, local.ranking, adapters=services.adapters)
+        vectors = load_index(local.index_dir).vectors
+    results: list[dict[str, object]] = [_measure(vectors, query_vectors, "real")]
+    if synthetic > len(vectors):
+        # Synthetic: each real passage vector again with noise, renormalised (not real text, labelled so).
+        rng = np.random.default_rng(0)
+        parts = [vectors]
+        while sum(len(p) for p in parts) < synthetic:
+            take = min(len(vectors), synthetic - sum(len(p) for p in parts))
+            noisy = vectors[:take] + rng.normal(0, 0.05, (take, vectors.shape[1])).astype(np.float32)
+            parts.append(noisy / np.linalg.norm(noisy, axis=1, keepdims=True))
+        results.append(_measure(np.concatenate(parts), query_vectors, "synthetic"))
+    return {"load_average": round(os.getloadavg()[0], 1), "runs": results}
+
+
+def _measure(vectors: np.ndarray, queries: np.ndarray, label: str) -> dict[str, object]:
+    exact = ann.build(vectors, ann.EXACT)
+    _, truth = exact.search(queries, 10)
+    row: dict[str, object] = {"vectors": len(vectors), "kind": label}
+    for kind in (ann.EXACT, ann.HNSW, ann.IVF):
+        started = time.perf_counter()
+        index = ann.build(vectors, kind)
+        build_seconds = time.perf_counter() - started
+        times, found = [], []
+        for vector in queries:
+            started = time.perf_counter()
+            _, ids = index.search(vector[None, :], 10)
+            times.append((time.perf_counter() - started) * 1000)
+            found.append(ids[0])
+        recall = float(np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth, strict=True)]))
+        times.sort()
+        row[kind] = {
+            "recall_at_10": round(recall, 4),
+            "p50_ms": round(times[len(times) // 2], 2),
+            "p95_ms": round(times[int(0.95 * len(times))], 2),
+            "build_seconds": round(build_seconds, 1),
+            "load_average": round(os.getloadavg()[0], 1),
+        }
+        del index
+    return row
+
+
+def render(results: dict[str, object], out: Path, plot_path: Path) -> None:
+    sizes: list[dict[str, object]] = sorted(results.get("sizes", []), key=lambda r: int(r["entries"]))  # type: ignore[arg-type]
+    lines = [
+        BEGIN,
+        "## Scale: XQuAD-R en plus distractor passages (issue #23)",
+        "",
+        "`make bench-scale` (scripts/bench_scale.py): XQuAD-R en's 1,180 passages plus N distractors from "
+        "../shared/bench/scale/make_distractors.py, its 632 questions; each size in a process of its own. "
+        "Peak memory is that process's peak RSS (build, then the questions); edit live is one edited passage "
+        "rebuilt as the hot reload does plus the bot's switch at its next question. The machine is shared "
+        "(2 cores): the load average was taken with each size.",
+        "",
+        "| entries | dense index | index build (s) | peak memory (MB) | MRR@10 | top-1 | answered precision "
+        "| answered share | p50 / p95 (ms) | edit live (s) | load avg |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in sizes:
+        lines.append(
+            f"| {int(r['entries']):,} | {r['dense_index']} | {r['index_seconds']} | {r['peak_mb']:,} "
+            f"| {r['mrr_at_10']} | {r['top1']} | {r['answered_precision']} | {r['answered_share']} | {r['p50_ms']} / {r['p95_ms']} "
+            f"| {r['edit_live_seconds']} | {r['load_average']} |"
+        )
+    lines += ["", "![cost against size](benchmarks-scale.png)", "", END]
+    text = out.read_text(encoding="utf-8") if out.exists() else ""
+    block = "\n".join(lines)
+    if BEGIN in text and END in text:
+        text = text[: text.index(BEGIN)] + block + text[text.index(END) + len(END) :]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    out.write_text(text, encoding="utf-8")
+    if sizes:
+        _plot(sizes, plot_path)
+
+
+def _plot(sizes: list[dict[str, object]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    x = [int(r["entries"]) for r in sizes]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    panels = (
+        ("index build (s)", "index_seconds"),
+        ("peak memory (MB)", "peak_mb"),
+        ("p95 per question (ms)", "p95_ms"),
+    )
+    for axis, (title, key) in zip(axes, panels, strict=True):
+        axis.plot(x, [float(r[key]) for r in sizes], marker="o")  # type: ignore[arg-type]
+        axis.set_xscale("log")
+        axis.set_yscale("log")
+        axis.set_xlabel("entries")
+        axis.set_title(title)
+        axis.grid(True, which="both", alpha=0.3)
+    fig.suptitle("faqbot: cost against KB size (XQuAD-R en + distractors)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bench", type=Path, default=ROOT.parent / "shared" / "bench")
+    parser.add_argument("--sizes", default=",".join(str(s) for s in SIZES), help="distractor counts")
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # one size, in this process: prints JSON
+    parser.add_argument("--ann", action="store_true", help="also measure the approximate dense indexes")
+    parser.add_argument("--ann-size", type=int, default=100000, help="distractors for --ann's real vectors")
+    parser.add_argument("--ann-synthetic", type=int, default=0, help="--ann: also this many vectors (synthetic)")
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    parser.add_argument("--render-only", action="store_true")
+    args = parser.parse_args()
+    if args.one is not None:
+        print(json.dumps(run_one(args.one, args.bench)))
+        return
+    results = json.loads(args.results.read_text()) if args.results.exists() else {}
+    if not args.render_only:
+        if args.sizes:
+            by_size = {int(r["size"]): r for r in results.get("sizes", [])}
+            for size in (int(s) for s in args.sizes.split(",") if s):
+                print(f"size {size} ...", file=sys.stderr, flush=True)
+                done = subprocess.run(
+                    [sys.executable, __file__, "--one", str(size), "--bench", str(args.bench)],
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                )
+                by_size[size] = json.loads(done.stdout.strip().splitlines()[-1])
+                print(json.dumps(by_size[size]), file=sys.stderr, flush=True)
+                results["sizes"] = sorted(by_size.values(), key=lambda r: int(r["size"]))
+                args.results.write_text(json.dumps(results, indent=1))
+        if args.ann:
+            results["ann"] = run_ann(args.bench, args.ann_size, args.ann_synthetic)
+            args.results.write_text(json.dumps(results, indent=1))
+            print(json.dumps(results["ann"]), file=sys.stderr)
+    render(results, args.out, args.out.parent / "benchmarks-scale.png")
+
+
+if __name__ == "__main__":
+    main()
