@@ -110,19 +110,26 @@ def fit_ranker(
     started = time.perf_counter()
     say = progress or (lambda message: None)
     groups = RowGroups(data.faq_of_row)
+    n_rows, n_faqs = len(texts), len(groups.faq_ids)
+    sizes = np.bincount(groups.group, minlength=n_faqs)
+    use_classifier = config.classifier and n_faqs >= 2 and n_rows >= config.min_phrasings * n_faqs
     char = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True, dtype=np.float32)
-    char_rows = char.fit_transform([normalize(t, lang) for t in texts]).tocsr()
     words = TfidfVectorizer(analyzer=functools.partial(word_tokens, lang), sublinear_tf=True, dtype=np.float32)
-    word_rows = words.fit_transform(texts).tocsr()
+    if passages and config.passage_bm25 and not use_classifier and (sizes <= 1).all():
+        # Passages, one row each, no classifier: BM25 scores them and nothing reads their TF-IDF rows
+        # (no held-out phrasing to score: see below); at 100,000 passages they were a third of the
+        # build's time and memory. Unfitted vectorizers, rows with no columns.
+        char_rows = sp.csr_matrix((n_rows, 0), dtype=np.float32)
+        word_rows = sp.csr_matrix((n_rows, 0), dtype=np.float32)
+    else:
+        char_rows = char.fit_transform([normalize(t, lang) for t in texts]).tocsr()
+        word_rows = words.fit_transform(texts).tocsr()
 
     rng = np.random.default_rng(0)
-    n_rows = len(texts)
     queries = np.arange(n_rows) if calibration_rows is None else np.flatnonzero(calibration_rows)
     if len(queries) > config.calibration_queries:
         queries = np.sort(rng.choice(queries, config.calibration_queries, replace=False))
     background = heldout.dense_background(vectors, queries, groups)
-    n_faqs = len(groups.faq_ids)
-    use_classifier = config.classifier and n_faqs >= 2 and n_rows >= config.min_phrasings * n_faqs
     # A language the model does not know, with phrasings enough for the
     # n-grams and the classifier to carry it, is ranked without the embedding
     # (settings.Ranking.model_languages): it adds nothing there, and a
@@ -158,7 +165,6 @@ def fit_ranker(
     # Leave one out: a query whose FAQ has no other phrasing can only be a negative,
     # and with no query that has one (every passage its own entry) nothing is learnt
     # here; such languages are calibrated on pseudo-questions (calibration_passages.py).
-    sizes = np.bincount(groups.group, minlength=n_faqs)
     if n_faqs >= 2 and len(queries) and (sizes[groups.group[queries]] >= 2).any():
         held = _held_out(
             queries,
