@@ -263,6 +263,9 @@ class Ranking:
     #: this share of those pseudo-questions asked with their own passage
     #: removed (questions the KB does not answer).
     passage_uncovered_answers: float = 0.05
+    #: A hot reload that changed at most this share of an answer-only language's passages keeps
+    #: the live calibration (bot/retrieval/index.py: recalibrating is most of a large KB's reload).
+    reload_carry_share: float = setting("FAQBOT_RELOAD_CARRY_SHARE", 0.01)
     #: The dense index of each language (bot/retrieval/ann.py): "exact" (FAISS flat: every
     #: phrasing scored), "hnsw" or "ivf" (approximate: the ``ann_candidates`` nearest phrasings),
     #: "auto": approximate (HNSW) from ``ann_auto_rows`` phrasings of a language on, exact below.

@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 2
 CURRENT_FILE = "CURRENT"
 KEEP_VERSIONS = 5
+#: Ends the key of a ranker, and the name of a version, whose calibration a hot reload carried over.
+CARRIED_SUFFIX = "-c"
 #: Phrasings embedded per call during a build (the progress bar moves once per batch).
 EMBED_BATCH = 1024
 
@@ -185,7 +187,9 @@ def build_index(
     live = current_version(index_dir)
     # A hot reload accepts this KB's index with any adapter; a full build wants the KB's own.
     same = live == index_version(kb, embedder.name, ranking, expected) or (
-        adapt == "reuse" and live is not None and (live == plain or live.startswith(f"{plain}-a"))
+        adapt == "reuse"
+        and live is not None
+        and (live == plain or live.startswith(f"{plain}-a") or live.startswith(f"{plain}{CARRIED_SUFFIX}"))
     )
     if same and live is not None and (index_dir / live / "manifest.json").exists():
         return BuildReport(live, index_dir / live, len(kb.entries), len(rows), 0, len(rows), 0.0, unchanged=True)
@@ -193,7 +197,6 @@ def build_index(
     adapters = adapters or adaptation.Adapters()
     encoder, adapter, adapt_seconds = _encoder(rows, embedder, index_dir, ranking, expected, adapt, say, adapters)
     version = index_version(kb, embedder.name, ranking, adapter.key if adapter else None)
-    target = index_dir / version
     # Each language's encoder: the (adapted) model, or the multilingual one (multilingual.py).
     encoders = {lang: _row_encoder(embedder, encoder, lang, rows, ranking) for lang in sorted({r.lang for r in rows})}
     cache = _previous_vectors(index_dir, encoder.name)
@@ -226,7 +229,13 @@ def build_index(
     names = {lang: e.name for lang, e in encoders.items()}
 
     trained = adapter.trained if adapter else frozenset()
-    rankers, fitted = _rankers(index_dir, kb.entries, rows, vectors, names, ranking, say, trained, encoders)
+    rankers, fitted = _rankers(
+        index_dir, kb.entries, rows, vectors, names, ranking, say, trained, encoders, reload=adapt == "reuse"
+    )
+    if any(ranker.key.endswith(CARRIED_SUFFIX) for ranker in rankers.values()):
+        # Not the version a full build makes: 'faqbot kb build --if-stale' recalibrates it (is_stale).
+        version += CARRIED_SUFFIX
+    target = index_dir / version
 
     adaptation.write_folder(
         target,
@@ -347,14 +356,21 @@ def _rankers(
     say: Progress,
     trained: frozenset[str] = frozenset(),
     encoders: dict[str, Embedder] | None = None,
+    reload: bool = False,
 ) -> tuple[dict[str, LanguageRanker], list[str]]:
     """A ranker per language: the live version's when its key is unchanged, else fitted now.
 
     ``models``: the name of each language's encoder; ``encoders``: the
     encoders themselves, which embed the pseudo-questions that calibrate
-    answer-only languages (calibration_passages.py).
+    answer-only languages (calibration_passages.py). ``reload`` (a hot
+    reload): an answer-only language where at most ``reload_carry_share`` of
+    the passages changed keeps the live ranker's calibration and answer
+    threshold instead of recalibrating on pseudo-questions (the bulk of a
+    reload's time on a large KB); its key then says so (``CARRIED_SUFFIX``),
+    and the next full build recalibrates.
     """
     previous = _previous_rankers(index_dir)
+    live_hashes = _live_row_hashes(index_dir) if reload else set()
     rankers, fitted = {}, []
     for lang in sorted({row.lang for row in rows}):
         ids = [i for i, row in enumerate(rows) if row.lang == lang]
@@ -365,7 +381,7 @@ def _rankers(
         answers = answered if answered and ranking.answer_field else None
         key = ranker_key(lang, texts, faq_of_row, models[lang], ranking, answers)
         old = previous.get(lang)
-        if old is not None and old.key == key:
+        if old is not None and (old.key == key or (reload and old.key == key + CARRIED_SUFFIX)):
             rankers[lang] = old
             continue
         say(f"{lang}: fitting the ranker on {len(ids)} phrasings")
@@ -380,12 +396,41 @@ def _rankers(
             calibration_rows=np.array([rows[i].text_hash not in trained for i in ids]) if trained else None,
         )
         rankers[lang] = fit_ranker(data, ranking, key=key, progress=say, previous=old)
-        if not answered and ranking.passage_pseudo_questions > 0:
+        changed = sum(1 for i in ids if rows[i].text_hash not in live_hashes)
+        if (
+            not answered
+            and reload
+            and old is not None
+            and old.passage_char is not None
+            and old.calibration.samples
+            and changed <= ranking.reload_carry_share * len(ids)
+        ):
+            say(f"{lang}: {changed} passages changed, keeping the live calibration (a full build recalibrates)")
+            rankers[lang] = dataclasses.replace(
+                rankers[lang],
+                key=key + CARRIED_SUFFIX,
+                calibration=old.calibration,
+                thresholds=old.thresholds,
+                thresholds_fit=old.thresholds_fit,
+            )
+        elif not answered and ranking.passage_pseudo_questions > 0:
             say(f"{lang}: calibrating on {ranking.passage_pseudo_questions} pseudo-questions from the passages")
             encoder = (encoders or {}).get(lang)
             rankers[lang] = calibrate_passages(rankers[lang], texts, vectors[ids], encoder, ranking, say)
         fitted.append(lang)
     return rankers, fitted
+
+
+def _live_row_hashes(index_dir: Path) -> set[str]:
+    """The text hashes of the live version's rows (empty when there is none or it is unreadable)."""
+    version = current_version(index_dir)
+    if version is None:
+        return set()
+    try:
+        manifest = json.loads((index_dir / version / "manifest.json").read_text(encoding="utf-8"))
+        return set(manifest["row_text_hashes"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return set()
 
 
 def _previous_rankers(index_dir: Path) -> dict[str, LanguageRanker]:

@@ -17,7 +17,7 @@ from bot.retrieval import ann, heldout
 from bot.retrieval.calibration import CLASSIFIER, DENSE, LEXICAL, SIGNALS, WORDS, fit_calibration
 from bot.retrieval.calibration_passages import calibrate_passages
 from bot.retrieval.fit import LanguageRows, _classifier_features, _fit_classifier, _folds, _held_out, fit_ranker
-from bot.retrieval.index import build_index, load_index
+from bot.retrieval.index import CARRIED_SUFFIX, build_index, is_stale, load_index
 from bot.retrieval.progress import counter
 from bot.retrieval.ranker import RowGroups
 from bot.retrieval.search import Retriever, best_first
@@ -234,3 +234,34 @@ def test_a_passage_kb_builds_in_memory_bounded_by_the_candidates(tmp_path: Path)
     assert report.rows == 600 and ranker.calibration.samples <= 100 * 32  # pairs kept: questions x candidates
     assert ranker.calibration.samples > 0
     assert dataclasses.asdict(ranker.thresholds)["answer"] > 0
+
+
+def test_a_hot_reload_of_one_passage_keeps_the_calibration_and_a_full_build_refits_it(tmp_path: Path):
+    texts = _passages(400)
+    entries = tuple(FaqEntry(id=f"p{n:04d}", lang="en", question="", answer=t) for n, t in enumerate(texts))
+    kb = KnowledgeBase(root=Path("."), entries=entries)
+    config = Ranking(passage_pseudo_questions=100)
+    index_dir = tmp_path / "index"
+    build_index(kb, EMBEDDER, index_dir, config)
+    live = load_index(index_dir).rankers["en"]
+    assert live.calibration.samples > 0
+    edited = dataclasses.replace(
+        kb, entries=(*entries[:-1], dataclasses.replace(entries[-1], answer="museum roof cafe"))
+    )
+    lines: list[str] = []
+    reload = build_index(edited, EMBEDDER, index_dir, config, progress=lines.append, adapt="reuse")
+    carried = load_index(index_dir).rankers["en"]
+    assert reload.version.endswith(CARRIED_SUFFIX) and carried.key.endswith(CARRIED_SUFFIX)
+    assert carried.calibration == live.calibration and carried.thresholds == live.thresholds
+    assert not any("pseudo-questions" in line for line in lines)  # not recalibrated
+    assert any("keeping the live calibration" in line for line in lines)
+    # ... yet the edited passage is searchable at once
+    assert Retriever(load_index(index_dir), EMBEDDER).search("museum roof cafe", "en", 1)[0].faq_id == "p0399"
+    assert is_stale(edited, index_dir, EMBEDDER.name, config)  # 'faqbot kb build --if-stale' refits
+    full = build_index(edited, EMBEDDER, index_dir, config)
+    assert not full.version.endswith(CARRIED_SUFFIX) and full.fitted == ("en",)
+    assert not load_index(index_dir).rankers["en"].key.endswith(CARRIED_SUFFIX)
+    # Many passages changed: a hot reload recalibrates.
+    many = dataclasses.replace(kb, entries=tuple(dataclasses.replace(e, answer=e.answer + " x") for e in entries[:50]))
+    again = build_index(many, EMBEDDER, index_dir, config, progress=lines.append, adapt="reuse")
+    assert not again.version.endswith(CARRIED_SUFFIX)
