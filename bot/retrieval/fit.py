@@ -90,6 +90,9 @@ class LanguageRows:
     answers: dict[str, str] | None = None
     passages: bool = False
     calibration_rows: np.ndarray | None = None
+    #: A hot reload of a few passages: each row's row in the previous ranker (-1: new or changed), so
+    #: that its BM25 indexes are updated rather than fitted anew (Bm25.updated). None: fit them.
+    previous_rows: np.ndarray | None = None
 
 
 def fit_ranker(
@@ -201,10 +204,20 @@ def fit_ranker(
             )
     passage_char = passage_words = neighbours = None
     if passages and config.passage_bm25:
-        say(f"{lang}: BM25 over {n_rows} passages")
-        char_analyzer = char.build_analyzer()
-        passage_char = Bm25.fit(functools.partial(normalized_analyzer, char_analyzer, lang), texts)
-        passage_words = Bm25.fit(functools.partial(content_tokens, lang), texts)
+        old_char = previous.passage_char if previous is not None else None
+        old_words = previous.passage_words if previous is not None else None
+        if data.previous_rows is not None and old_char is not None and old_words is not None:
+            try:
+                say(f"{lang}: BM25 updated for {int((data.previous_rows < 0).sum())} changed passages")
+                passage_char = old_char.updated(texts, data.previous_rows)
+                passage_words = old_words.updated(texts, data.previous_rows)
+            except ValueError as exc:
+                log.info("%s: BM25 fitted anew: %s", lang, exc)
+        if passage_char is None or passage_words is None:
+            say(f"{lang}: BM25 over {n_rows} passages")
+            char_analyzer = char.build_analyzer()
+            passage_char = Bm25.fit(functools.partial(normalized_analyzer, char_analyzer, lang), texts)
+            passage_words = Bm25.fit(functools.partial(content_tokens, lang), texts)
         neighbours = _neighbours(groups)
     seconds = time.perf_counter() - started
     log.info("ranker %s: %d FAQs, %d phrasings, classifier=%s, %.1fs", lang, n_faqs, n_rows, coef is not None, seconds)

@@ -370,7 +370,7 @@ def _rankers(
     and the next full build recalibrates.
     """
     previous = _previous_rankers(index_dir)
-    live_hashes = _live_row_hashes(index_dir) if reload else set()
+    live_rows = _live_rows(index_dir) if reload else {}
     rankers, fitted = {}, []
     for lang in sorted({row.lang for row in rows}):
         ids = [i for i, row in enumerate(rows) if row.lang == lang]
@@ -384,6 +384,10 @@ def _rankers(
         if old is not None and (old.key == key or (reload and old.key == key + CARRIED_SUFFIX)):
             rankers[lang] = old
             continue
+        # A hot reload of a few of this language's rows: their BM25 rows are updated, the calibration kept.
+        previous_rows = _previous_rows([rows[i].text_hash for i in ids], live_rows.get(lang, []))
+        changed = int((previous_rows < 0).sum())
+        few = reload and old is not None and changed <= ranking.reload_carry_share * len(ids)
         say(f"{lang}: fitting the ranker on {len(ids)} phrasings")
         data = LanguageRows(
             lang,
@@ -394,17 +398,10 @@ def _rankers(
             passages=not answered,
             # Calibrate only on phrasings the adapter never saw (all of them without one).
             calibration_rows=np.array([rows[i].text_hash not in trained for i in ids]) if trained else None,
+            previous_rows=previous_rows if few and not answered else None,
         )
         rankers[lang] = fit_ranker(data, ranking, key=key, progress=say, previous=old)
-        changed = sum(1 for i in ids if rows[i].text_hash not in live_hashes)
-        if (
-            not answered
-            and reload
-            and old is not None
-            and old.passage_char is not None
-            and old.calibration.samples
-            and changed <= ranking.reload_carry_share * len(ids)
-        ):
+        if few and not answered and old is not None and old.passage_char is not None and old.calibration.samples:
             say(f"{lang}: {changed} passages changed, keeping the live calibration (a full build recalibrates)")
             rankers[lang] = dataclasses.replace(
                 rankers[lang],
@@ -421,16 +418,33 @@ def _rankers(
     return rankers, fitted
 
 
-def _live_row_hashes(index_dir: Path) -> set[str]:
-    """The text hashes of the live version's rows (empty when there is none or it is unreadable)."""
+def _live_rows(index_dir: Path) -> dict[str, list[str]]:
+    """The text hashes of the live version's rows per language, in order (empty when unreadable)."""
     version = current_version(index_dir)
     if version is None:
-        return set()
+        return {}
     try:
         manifest = json.loads((index_dir / version / "manifest.json").read_text(encoding="utf-8"))
-        return set(manifest["row_text_hashes"])
+        langs = [row["lang"] for row in json.loads((index_dir / version / "rows.json").read_text(encoding="utf-8"))]
+        result: dict[str, list[str]] = {}
+        for lang, text_hash in zip(langs, manifest["row_text_hashes"], strict=True):
+            result.setdefault(lang, []).append(text_hash)
+        return result
     except (OSError, ValueError, KeyError, TypeError):
-        return set()
+        return {}
+
+
+def _previous_rows(hashes: list[str], live: list[str]) -> np.ndarray:
+    """For each of ``hashes``, the position of the same text among ``live`` (-1: none)."""
+    positions: dict[str, list[int]] = {}
+    for n, text_hash in enumerate(live):
+        positions.setdefault(text_hash, []).append(n)
+    result = np.full(len(hashes), -1, dtype=np.int64)
+    for n, text_hash in enumerate(hashes):
+        found = positions.get(text_hash)
+        if found:
+            result[n] = found.pop(0) if len(found) > 1 else found[0]
+    return result
 
 
 def _previous_rankers(index_dir: Path) -> dict[str, LanguageRanker]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import io
 import json
 from pathlib import Path
@@ -14,6 +15,7 @@ from bot.cli.kb import BuildProgress
 from bot.errors import ConfigError
 from bot.kb.models import FaqEntry, KnowledgeBase
 from bot.retrieval import ann, heldout
+from bot.retrieval.bm25 import Bm25
 from bot.retrieval.calibration import CLASSIFIER, DENSE, LEXICAL, SIGNALS, WORDS, fit_calibration
 from bot.retrieval.calibration_passages import calibrate_passages
 from bot.retrieval.fit import LanguageRows, _classifier_features, _fit_classifier, _folds, _held_out, fit_ranker
@@ -21,6 +23,7 @@ from bot.retrieval.index import CARRIED_SUFFIX, build_index, is_stale, load_inde
 from bot.retrieval.progress import counter
 from bot.retrieval.ranker import RowGroups
 from bot.retrieval.search import Retriever, best_first
+from bot.retrieval.tokens import content_tokens
 from bot.settings import Ranking, from_env
 from tests.conftest import HashingEmbedder
 from tests.unit.test_ranker import TOPICS
@@ -255,6 +258,7 @@ def test_a_hot_reload_of_one_passage_keeps_the_calibration_and_a_full_build_refi
     assert carried.calibration == live.calibration and carried.thresholds == live.thresholds
     assert not any("pseudo-questions" in line for line in lines)  # not recalibrated
     assert any("keeping the live calibration" in line for line in lines)
+    assert any("BM25 updated for 1 changed passages" in line for line in lines)
     # ... yet the edited passage is searchable at once
     assert Retriever(load_index(index_dir), EMBEDDER).search("museum roof cafe", "en", 1)[0].faq_id == "p0399"
     assert is_stale(edited, index_dir, EMBEDDER.name, config)  # 'faqbot kb build --if-stale' refits
@@ -265,3 +269,20 @@ def test_a_hot_reload_of_one_passage_keeps_the_calibration_and_a_full_build_refi
     many = dataclasses.replace(kb, entries=tuple(dataclasses.replace(e, answer=e.answer + " x") for e in entries[:50]))
     again = build_index(many, EMBEDDER, index_dir, config, progress=lines.append, adapt="reuse")
     assert not again.version.endswith(CARRIED_SUFFIX)
+
+
+def test_bm25_updated_for_a_changed_passage_scores_like_a_fresh_fit():
+    texts = _passages(300)
+    analyzer = functools.partial(content_tokens, "en")
+    old = Bm25.fit(analyzer, texts)
+    same = old.updated(texts, np.arange(300))
+    assert (same.weights != old.weights).nnz == 0
+    edited = [*texts[:10], "zeppelin museum hangar", *texts[11:], "a new passage on the river library"]
+    previous_rows = np.r_[np.arange(10), -1, np.arange(11, 300), -1]
+    updated, fresh = old.updated(edited, previous_rows), Bm25.fit(analyzer, edited)
+    assert updated.weights.shape[0] == 301
+    assert int(np.argmax(updated.scores("zeppelin hangar"))) == 10  # a word no passage had: found at once
+    for question in ("museum river", "w3 w17 library", "new passage river"):
+        assert np.argmax(updated.scores(question)) == np.argmax(fresh.scores(question))
+        assert np.corrcoef(updated.scores(question), fresh.scores(question))[0, 1] > 0.99
+    assert np.allclose(updated.scores("w5 w9")[11:300], old.scores("w5 w9")[11:300])  # kept rows kept
