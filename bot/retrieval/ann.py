@@ -26,7 +26,7 @@ HNSW_EF_CONSTRUCTION = 80
 HNSW_EF_SEARCH = 256
 #: IVF: lists = IVF_LISTS_PER_SQRT * sqrt(rows), each question visits IVF_PROBE_SHARE of them (at least 16).
 IVF_LISTS_PER_SQRT = 4
-IVF_PROBE_SHARE = 0.04
+IVF_PROBE_SHARE = 0.1
 IVF_MIN_PROBES = 16
 #: IVF trains its lists on at most this many vectors (FAISS wants ~40 per list).
 IVF_TRAIN_ROWS = 100_000
@@ -79,6 +79,13 @@ def prepare(index: faiss.Index) -> faiss.Index:
     if isinstance(index, faiss.IndexHNSWFlat):
         index.hnsw.efSearch = HNSW_EF_SEARCH
     return index
+
+
+def search_one_thread() -> None:
+    """Search one question on one thread: FAISS wakes an OpenMP team for every search otherwise, and on a
+    busy machine a single HNSW search then took 30 ms instead of well under one (docs/scaling.md). The
+    setting is the process's: its index builds (adding to FAISS) run on one thread too."""
+    faiss.omp_set_num_threads(1)
 
 
 def nearest_rows(index: faiss.Index, vector: np.ndarray, k: int, rows: int) -> np.ndarray:

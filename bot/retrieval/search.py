@@ -75,6 +75,8 @@ class Retriever:
         self.matrices = {
             lang: stored_vectors(flat) for lang, flat in index.faiss_by_lang.items() if lang not in self.approximate
         }
+        if self.approximate:
+            ann.search_one_thread()
 
     @property
     def calibration(self) -> dict[str, Calibration]:
