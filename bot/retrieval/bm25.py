@@ -90,13 +90,25 @@ class Bm25:
         length = np.bincount(row_index, weights=tf, minlength=len(fresh))
         norm = 1.0 - b + b * length / self.mean_length
         values = idf[column_index] * tf * (k1 + 1.0) / (tf + k1 * norm[row_index]) if len(tf) else tf
-        new = sp.csr_matrix((values, (row_index, column_index)), shape=(len(fresh), n_terms))
-        old = sp.csr_matrix(self.weights)[previous_rows[kept]]
-        old.resize((len(kept), n_terms))
-        order = np.empty(len(passages), dtype=np.int64)
-        order[kept] = np.arange(len(kept))
-        order[fresh] = len(kept) + np.arange(len(fresh))
-        weights = sp.vstack([old, new], format="csr")[order].tocsc()
+        if len(passages) == self.weights.shape[0] and (previous_rows[kept] == kept).all():
+            # Passages edited in place (the usual hot reload): their old entries out, their new ones in.
+            stale = np.isin(self.weights.indices, fresh)
+            data = np.where(stale, 0.0, self.weights.data)
+            old_in_place = sp.csc_matrix(
+                (data, self.weights.indices.copy(), self.weights.indptr.copy()), shape=self.weights.shape
+            )
+            old_in_place.eliminate_zeros()
+            old_in_place.resize((len(passages), n_terms))
+            edits = sp.csc_matrix((values, (fresh[row_index], column_index)), shape=(len(passages), n_terms))
+            weights = (old_in_place + edits).tocsc()
+        else:
+            new = sp.csr_matrix((values, (row_index, column_index)), shape=(len(fresh), n_terms))
+            old = sp.csr_matrix(self.weights)[previous_rows[kept]]
+            old.resize((len(kept), n_terms))
+            order = np.empty(len(passages), dtype=np.int64)
+            order[kept] = np.arange(len(kept))
+            order[fresh] = len(kept) + np.arange(len(fresh))
+            weights = sp.vstack([old, new], format="csr")[order].tocsc()
         vectorizer = copy.copy(self.vectorizer)
         vectorizer.vocabulary_ = vocabulary
         return Bm25(vectorizer, weights, idf * (k1 + 1.0), self.unseen_ceiling, self.mean_length)

@@ -114,16 +114,17 @@ def dense_background(vectors: np.ndarray, queries: np.ndarray, groups: RowGroups
     """
     if not len(queries) or not len(vectors):
         return 0.0
-    vectors64 = vectors.astype(np.float64)
-    total = vectors64.sum(axis=0)
-    per_faq = np.zeros((len(groups.faq_ids), vectors.shape[1]))
-    np.add.at(per_faq, groups.group, vectors64)
     sizes = np.bincount(groups.group, minlength=len(groups.faq_ids))
     own = groups.group[queries]
     others = len(vectors) - sizes[own]
     if not others.sum():
         return 0.0
-    sums = np.einsum("qd,qd->q", vectors64[queries], total[None, :] - per_faq[own])
+    total = vectors.sum(axis=0, dtype=np.float64)
+    # The rows of each query's own FAQ, summed (a FAQ's rows are contiguous in groups.order).
+    owned = np.zeros((len(queries), vectors.shape[1]))
+    for n, faq in enumerate(own):
+        owned[n] = vectors[groups.rows_of(int(faq))].sum(axis=0, dtype=np.float64)
+    sums = np.einsum("qd,qd->q", vectors[queries].astype(np.float64), total[None, :] - owned)
     return float(sums.sum() / others.sum())
 
 

@@ -286,3 +286,19 @@ def test_bm25_updated_for_a_changed_passage_scores_like_a_fresh_fit():
         assert np.argmax(updated.scores(question)) == np.argmax(fresh.scores(question))
         assert np.corrcoef(updated.scores(question), fresh.scores(question))[0, 1] > 0.99
     assert np.allclose(updated.scores("w5 w9")[11:300], old.scores("w5 w9")[11:300])  # kept rows kept
+
+
+def test_bm25_updated_in_place_equals_the_general_update():
+    texts = _passages(200)
+    old = Bm25.fit(functools.partial(content_tokens, "en"), texts)
+    before = old.weights.copy()
+    edited = [*texts[:50], "zeppelin museum hangar", *texts[51:]]
+    in_place = old.updated(edited, np.r_[np.arange(50), -1, np.arange(51, 200)])
+    swapped = [edited[1], edited[0], *edited[2:]]  # rows moved: the general path
+    moved = old.updated(swapped, np.r_[1, 0, np.arange(2, 50), -1, np.arange(51, 200)])
+    back = moved.weights.tocsr()[np.r_[1, 0, np.arange(2, 200)]]
+    assert abs(in_place.weights - back).max() < 1e-12
+    assert int(np.argmax(in_place.scores("zeppelin hangar"))) == 50
+    assert (
+        abs(old.weights - before).max() == 0 and (old.weights.indptr == before.indptr).all()
+    )  # the live one as it was
