@@ -6,7 +6,7 @@ PYTEST_ARGS ?=
 #: Every folder of Python code (ruff); mypy's are in pyproject.toml.
 PY_DIRS := bot actions channels scripts tests
 
-.PHONY: help install install-dev run cluster test test-fast lint kb train bench soak clean
+.PHONY: help install install-dev run cluster test test-fast lint kb train bench bench-scale soak clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -41,6 +41,9 @@ train: install ## train the Rasa model if config, domain or data changed
 bench: install ## answer quality and speed on ../shared/bench, peers side by side -> docs/benchmarks.md
 	@$(PY) scripts/bench.py $(BENCH_ARGS)
 	@$(PY) scripts/bench_live.py
+
+bench-scale: install ## cost against KB size: XQuAD-R en + 1k..100k distractors, approximate index recall -> docs/benchmarks.md, docs/scaling.md
+	@$(PY) scripts/bench_scale.py --ann $(SCALE_ARGS)
 
 soak: install-dev ## load + 10-minute soak of the whole bot (locust); SOAK_BASELINE=<commit> runs that one first
 	@rm -f docs/benchmarks-load.json

@@ -6,8 +6,8 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
+from typing import TextIO
 
 from bot.cli import kb_extra, kb_io, kb_live
 from bot.cli.options import kb_services
@@ -16,6 +16,7 @@ from bot.editing.validation import validate
 from bot.kb.loader import load_knowledge_base
 from bot.kb.models import KnowledgeBase
 from bot.retrieval.index import build_index, is_stale
+from bot.retrieval.progress import Counter
 from bot.services import Services
 from bot.settings import Settings
 
@@ -95,7 +96,7 @@ def cmd_build(args: argparse.Namespace, services: Services) -> int:
         print("index is up to date")
         return 0
     embedder = services.embedder
-    report = build_index(kb, embedder, settings.index_dir, settings.ranking, progress=_progress_printer())
+    report = build_index(kb, embedder, settings.index_dir, settings.ranking, progress=BuildProgress())
     if report.unchanged:
         print(f"index {report.version} is up to date ({report.entries} FAQs)")
     else:
@@ -117,14 +118,32 @@ def cmd_build(args: argparse.Namespace, services: Services) -> int:
 RUNTIME_NAMES = {"onnx": "ONNX Runtime", "torch": "PyTorch"}
 
 
-def _progress_printer() -> Callable[[str], None]:
-    """Build steps on stderr, each with the time since the build started."""
-    started = time.perf_counter()
+class BuildProgress:
+    """Build steps on ``stream`` (stderr), each with the time since the build started; the steps that
+    count items (embedding, calibration: bot.retrieval.progress) as a tqdm bar with the rate and the
+    time left. Off a terminal the bar is redrawn at most every ``NOT_A_TERMINAL_INTERVAL`` seconds."""
 
-    def say(message: str) -> None:
-        print(f"[{time.perf_counter() - started:6.1f}s] {message}", file=sys.stderr, flush=True)
+    NOT_A_TERMINAL_INTERVAL = 10.0
 
-    return say
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.started = time.perf_counter()
+
+    def __call__(self, message: str) -> None:
+        print(f"[{time.perf_counter() - self.started:6.1f}s] {message}", file=self.stream, flush=True)
+
+    def bar(self, label: str, total: int) -> Counter:
+        from tqdm import tqdm
+
+        terminal = bool(getattr(self.stream, "isatty", lambda: False)())
+        return tqdm(  # type: ignore[no-any-return]
+            total=total,
+            desc=f"[{time.perf_counter() - self.started:6.1f}s] {label}",
+            file=self.stream,
+            mininterval=0.5 if terminal else self.NOT_A_TERMINAL_INTERVAL,
+            dynamic_ncols=terminal,
+            ascii=not terminal,
+        )
 
 
 def cmd_search(args: argparse.Namespace, services: Services) -> int:

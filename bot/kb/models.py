@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 from collections.abc import Mapping
@@ -80,9 +81,10 @@ class FaqEntry:
             return self.question
         return self.answer if len(self.answer) <= 80 else self.answer[:79].rstrip() + "…"
 
-    @property
+    @functools.cached_property
     def content_hash(self) -> str:
-        """A hash of everything the bot serves, so edits can be detected per entry.
+        """A hash of everything the bot serves, so edits can be detected per entry (computed once: an
+        entry is frozen, and a build asks for every entry's hash several times).
 
         ``updated`` is bookkeeping and left out; the follow-ups and restrictions
         count only when set, so entries without them keep their earlier hashes.
@@ -154,9 +156,9 @@ class KnowledgeBase:
     def languages(self) -> tuple[str, ...]:
         return tuple(sorted({e.lang for e in self.entries}))
 
-    @property
+    @functools.cached_property
     def content_hash(self) -> str:
-        """A hash over every entry's content: the knowledge base's version."""
+        """A hash over every entry's content: the knowledge base's version (computed once, it is frozen)."""
         digest = hashlib.sha256()
         for key, entry_hash in sorted((e.key, e.content_hash) for e in self.entries):
             digest.update(f"{key}={entry_hash}\n".encode())

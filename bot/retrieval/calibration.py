@@ -104,32 +104,42 @@ def dense_background(dense: np.ndarray, query_rows: np.ndarray, faq_ids: list[st
 
 
 def fit_calibration(
-    signals: np.ndarray, targets: np.ndarray, fallback: Calibration = FALLBACK, available: tuple[str, ...] = SIGNALS
+    signals: np.ndarray,
+    targets: np.ndarray,
+    fallback: Calibration = FALLBACK,
+    available: tuple[str, ...] = SIGNALS,
+    weights: np.ndarray | None = None,
 ) -> Calibration:
     """Fit from held-out queries: ``signals`` is (queries, FAQs, SIGNALS), ``targets`` (queries, FAQs) bool.
 
     A pair whose signals are not finite (the FAQ had no phrasing left once the
     query was held out) is not used. Only ``available`` signals get a weight.
     Without enough positives to learn from, the result is ``fallback``.
+    ``weights`` (queries, FAQs): how many pairs each one stands for, when the
+    FAQs along the second axis are a query's candidates and a sample of the
+    rest (bot.retrieval.heldout); 0 marks padding. None: every pair once.
     """
     usable = np.isfinite(signals).all(axis=-1)
+    if weights is not None:
+        usable &= weights > 0
     x = signals[usable].astype(np.float64)
     y = targets[usable].astype(int)
+    counts = np.ones(y.size) if weights is None else weights[usable].astype(np.float64)
     positives = int(y.sum())
     if positives < MIN_POSITIVES or positives == y.size:
         return fallback
-    negatives = y.size - positives
-    sample_weight = np.where(y == 1, 1.0, (1 - PRIOR) / PRIOR * positives / negatives)
+    negatives = float(counts[y == 0].sum())
+    sample_weight = np.where(y == 1, 1.0, counts * (1 - PRIOR) / PRIOR * positives / negatives)
     active = [SIGNALS.index(name) for name in available]
     while active:
         coefs, intercept = _fit(x[:, active], y, sample_weight)
         if min(coefs) >= 0:
-            weights = [0.0] * len(SIGNALS)
+            fitted = [0.0] * len(SIGNALS)
             for column, coef in zip(active, coefs, strict=True):
-                weights[column] = coef
-            if max(weights) <= 0:
+                fitted[column] = coef
+            if max(fitted) <= 0:
                 return fallback
-            return Calibration(tuple(weights), intercept, samples=int(y.size))
+            return Calibration(tuple(fitted), intercept, samples=int(y.size))
         # More similar must never mean less likely: a signal that only adds
         # noise given the others (dense vectors of a language the model does
         # not know, say) is dropped, not inverted.

@@ -21,8 +21,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from bot.retrieval.calibration import DENSE, LEXICAL, SIGNALS, fit_calibration
+from bot.retrieval.calibration import DENSE, LEXICAL, WORDS, fit_calibration
 from bot.retrieval.embedder import Embedder
+from bot.retrieval.heldout import HeldOut, pick_candidates
+from bot.retrieval.progress import Progress, counter
 from bot.retrieval.ranker import LanguageRanker
 from bot.settings import Ranking, Thresholds
 
@@ -62,6 +64,7 @@ def calibrate_passages(
     vectors: np.ndarray | None,
     encoder: Embedder | None,
     config: Ranking,
+    progress: Progress | None = None,
 ) -> LanguageRanker:
     """``ranker`` with its calibration fitted on pseudo-questions of its passages ``texts`` (rows order).
 
@@ -77,35 +80,49 @@ def calibrate_passages(
         return ranker
     questions = [question for question, _ in pairs]
     groups = ranker.groups
+    n_faqs = len(groups.faq_ids)
     position = {faq: n for n, faq in enumerate(groups.faq_ids)}
-    targets = np.zeros((len(pairs), len(groups.faq_ids)), dtype=bool)
-    for n, (_, row) in enumerate(pairs):
-        targets[n, position[groups.faq_of_row[row]]] = True
+    own = np.array([position[groups.faq_of_row[row]] for _, row in pairs], dtype=np.int64)
+    # A question the KB does not answer lacks its passage's context too: the
+    # neighbours the ranker credits with a share of the passage's score.
+    must = own[:, None] if ranker.neighbours is None else np.stack([own, *ranker.neighbours[:, own]], axis=1)
     embedded = encoder is not None and vectors is not None and len(vectors) == len(texts)
     query_vectors = encoder.encode(questions) if embedded and encoder is not None else None
-    signals = np.zeros((len(pairs), len(groups.faq_ids), len(SIGNALS)))
+    # Each pseudo-question is scored against every passage, and only its
+    # candidates are kept (heldout.py): memory is pseudo-questions x candidates.
+    picked: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    count = counter(progress or (lambda message: None), f"{ranker.lang}: scoring pseudo-questions", len(questions))
     for n, question in enumerate(questions):
         dense = vector = None
         if query_vectors is not None and vectors is not None:
             vector = query_vectors[n]
             dense = groups.per_faq_max(vectors @ vector)
-        signals[n] = ranker.signals(question, dense, vector)
+        full = ranker.signals(question, dense, vector)
+        columns = [full[:, DENSE]] if embedded else []
+        columns += [full[:, LEXICAL], full[:, WORDS]]
+        faqs, weights = pick_candidates(
+            [c[None, :] for c in columns], must[n : n + 1], n_faqs, config.calibration_candidates, rng
+        )
+        picked.append((faqs[0], weights[0], np.where(faqs[0][:, None] >= 0, full[np.maximum(faqs[0], 0)], 0.0)))
+        del full
+        count.update(1)
+    count.close()
+    held = HeldOut(
+        np.stack([signals for _, _, signals in picked]),
+        np.stack([faqs for faqs, _, _ in picked]),
+        np.stack([weights for _, weights, _ in picked]),
+        np.stack([faqs for faqs, _, _ in picked]) == own[:, None],
+    )
+    signals = held.signals
     available = ("dense", "lexical", "words") if embedded else ("lexical", "words")
     if not embedded:
         signals[:, :, DENSE] = 0.0
-    calibration = fit_calibration(signals, targets, ranker.calibration, available)
+    calibration = fit_calibration(signals, held.targets, ranker.calibration, available, held.weights)
     if calibration is ranker.calibration:
         return ranker
-    uncovered = targets.copy()
-    if ranker.neighbours is not None:
-        # A question the KB does not answer lacks its passage's context too: the
-        # neighbours the ranker credits with a share of the passage's score.
-        for side in ranker.neighbours:
-            other = side[targets.argmax(axis=1)]
-            has = other >= 0
-            uncovered[np.flatnonzero(has), other[has]] = True
+    uncovered = (held.faqs[:, :, None] == must[:, None, :]).any(axis=2) | ~held.valid
     thresholds, summary = fit_answer_threshold(
-        calibration.probabilities(signals), signals, uncovered, embedded, config.passage_uncovered_answers
+        held.probabilities(calibration), signals, uncovered, embedded, config.passage_uncovered_answers
     )
     return dataclasses.replace(ranker, calibration=calibration, thresholds=thresholds, thresholds_fit=summary)
 

@@ -16,7 +16,7 @@ import hashlib
 import logging
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -24,6 +24,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.svm import LinearSVC
 
+from bot.retrieval import heldout
 from bot.retrieval.bands import fit_thresholds
 from bot.retrieval.bm25 import Bm25
 from bot.retrieval.calibration import (
@@ -34,11 +35,12 @@ from bot.retrieval.calibration import (
     SIGNALS,
     WORDS,
     Calibration,
-    dense_background,
     dense_trust,
     fallback_for,
     fit_calibration,
 )
+from bot.retrieval.progress import Counter
+from bot.retrieval.progress import counter as progress_counter
 from bot.retrieval.ranker import LanguageRanker, Progress, RowGroups
 from bot.retrieval.tokens import content_tokens, normalized_analyzer, word_tokens
 from bot.settings import Ranking, Thresholds
@@ -65,7 +67,7 @@ def ranker_key(
 
 
 #: Bump when the fitting procedure changes, so saved rankers are refitted.
-FIT_VERSION = 8
+FIT_VERSION = 9
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,6 +90,9 @@ class LanguageRows:
     answers: dict[str, str] | None = None
     passages: bool = False
     calibration_rows: np.ndarray | None = None
+    #: A hot reload of a few passages: each row's row in the previous ranker (-1: new or changed), so
+    #: that its BM25 indexes are updated rather than fitted anew (Bm25.updated). None: fit them.
+    previous_rows: np.ndarray | None = None
 
 
 def fit_ranker(
@@ -108,20 +113,26 @@ def fit_ranker(
     started = time.perf_counter()
     say = progress or (lambda message: None)
     groups = RowGroups(data.faq_of_row)
+    n_rows, n_faqs = len(texts), len(groups.faq_ids)
+    sizes = np.bincount(groups.group, minlength=n_faqs)
+    use_classifier = config.classifier and n_faqs >= 2 and n_rows >= config.min_phrasings * n_faqs
     char = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True, dtype=np.float32)
-    char_rows = char.fit_transform([normalize(t, lang) for t in texts]).tocsr()
     words = TfidfVectorizer(analyzer=functools.partial(word_tokens, lang), sublinear_tf=True, dtype=np.float32)
-    word_rows = words.fit_transform(texts).tocsr()
+    if passages and config.passage_bm25 and not use_classifier and (sizes <= 1).all():
+        # Passages, one row each, no classifier: BM25 scores them and nothing reads their TF-IDF rows
+        # (no held-out phrasing to score: see below); at 100,000 passages they were a third of the
+        # build's time and memory. Unfitted vectorizers, rows with no columns.
+        char_rows = sp.csr_matrix((n_rows, 0), dtype=np.float32)
+        word_rows = sp.csr_matrix((n_rows, 0), dtype=np.float32)
+    else:
+        char_rows = char.fit_transform([normalize(t, lang) for t in texts]).tocsr()
+        word_rows = words.fit_transform(texts).tocsr()
 
     rng = np.random.default_rng(0)
-    n_rows = len(texts)
     queries = np.arange(n_rows) if calibration_rows is None else np.flatnonzero(calibration_rows)
     if len(queries) > config.calibration_queries:
         queries = np.sort(rng.choice(queries, config.calibration_queries, replace=False))
-    dense_rows = vectors[queries] @ vectors.T
-    background = dense_background(dense_rows, queries, groups.faq_of_row) if len(queries) else 0.0
-    n_faqs = len(groups.faq_ids)
-    use_classifier = config.classifier and n_faqs >= 2 and n_rows >= config.min_phrasings * n_faqs
+    background = heldout.dense_background(vectors, queries, groups)
     # A language the model does not know, with phrasings enough for the
     # n-grams and the classifier to carry it, is ranked without the embedding
     # (settings.Ranking.model_languages): it adds nothing there, and a
@@ -129,67 +140,84 @@ def fit_ranker(
     embedded = lang in config.model_languages or not (use_classifier and config.learns_alone(n_rows, n_faqs))
     dense_weight = config.classifier_dense_weight if embedded and dense_trust(background) > 0 else 0.0
 
-    # Held-out signals for the calibration: each query phrasing against all
-    # the others (leave one out), and classifier scores from a model that did
-    # not see it (cross-validation folds).
-    held_out = np.zeros((len(queries), n_faqs, len(SIGNALS)))
-    own = np.arange(len(queries))
-    for column, matrix in (
-        (DENSE, dense_rows),
-        (LEXICAL, _row_cosines(char_rows, queries)),
-        (WORDS, _row_cosines(word_rows, queries)),
-    ):
-        matrix = matrix.astype(np.float64)
-        matrix[own, queries] = -np.inf
-        held_out[:, :, column] = groups.per_faq_max(matrix)
     available = ["dense", "lexical", "words"] if embedded else ["lexical", "words"]
-    if not embedded:
-        held_out[:, :, DENSE] = 0.0
     answer_vectorizer = answer_rows = None
     if answers and any(answers.get(faq, "").strip() for faq in groups.faq_ids):
         answer_vectorizer = TfidfVectorizer(
             analyzer=functools.partial(word_tokens, lang), sublinear_tf=True, dtype=np.float32
         )
         answer_rows = answer_vectorizer.fit_transform([answers.get(faq, "") for faq in groups.faq_ids]).tocsr()
-        query_answers = answer_vectorizer.transform([texts[int(i)] for i in queries])
-        held_out[:, :, ANSWER_TEXT] = np.asarray((query_answers @ answer_rows.T).todense())
         available.append("answer")
     coef = intercept = classifier = None
+    classifier_scores = None
     if use_classifier:
         features = _classifier_features(char_rows, word_rows, vectors, dense_weight)
         folds = _folds(groups.group, config.folds, rng)
         fitted = _fit_classifier(
             features, groups.group, folds, queries, n_faqs, config.classifier_c, lang, say, previous
         )
-        held_out[:, :, CLASSIFIER] = fitted.held_out
+        classifier_scores = fitted.held_out
         if fitted.coef is not None:
             coef, intercept, classifier = fitted.coef, fitted.intercept, fitted
             available.append("classifier")
-    targets = groups.group[queries][:, None] == np.arange(n_faqs)[None, :]
-    if coef is None:
-        held_out[:, :, CLASSIFIER] = 0.0
-    say(f"{lang}: calibrating on {len(queries)} held-out phrasings")
     fallback = fallback_for(background if embedded else 1.0, config.fallback_char_share)
-    calibration = fit_calibration(held_out, targets, fallback, tuple(available)) if n_faqs >= 2 else fallback
+    calibration = fallback
     thresholds: Thresholds | None = None
     thresholds_fit: dict[str, float] = {}
-    if calibration.samples:
-        usable = np.isfinite(held_out).all(axis=(1, 2))
-        if usable.sum() >= config.min_band_phrasings:
-            say(f"{lang}: fitting the answer / clarify / hand-off bands")
-            probabilities = calibration.probabilities(held_out[usable])
-            thresholds, thresholds_fit = fit_thresholds(probabilities, targets[usable], Thresholds())
-    floors = (
-        evidence_floors(held_out, targets, calibration, Thresholds().answer, dense_rows, queries, groups)
-        if embedded
-        else (None, None)
-    )
+    floors: tuple[float | None, float | None] = (None, None)
+    # Leave one out: a query whose FAQ has no other phrasing can only be a negative,
+    # and with no query that has one (every passage its own entry) nothing is learnt
+    # here; such languages are calibrated on pseudo-questions (calibration_passages.py).
+    if n_faqs >= 2 and len(queries) and (sizes[groups.group[queries]] >= 2).any():
+        held = _held_out(
+            queries,
+            groups,
+            vectors,
+            char_rows,
+            word_rows,
+            (answer_vectorizer, answer_rows) if answer_rows is not None else None,
+            classifier_scores if coef is not None else None,
+            embedded,
+            config.calibration_candidates,
+            rng,
+            texts,
+            progress_counter(say, f"{lang}: scoring held-out phrasings against their candidates", len(queries)),
+        )
+        say(f"{lang}: calibrating on {len(queries)} held-out phrasings")
+        calibration = fit_calibration(held.signals, held.targets, fallback, tuple(available), held.weights)
+        if calibration.samples:
+            usable = held.usable
+            if usable.sum() >= config.min_band_phrasings:
+                say(f"{lang}: fitting the answer / clarify / hand-off bands")
+                probabilities = held.probabilities(calibration, usable)
+                thresholds, thresholds_fit = fit_thresholds(probabilities, held.targets[usable], Thresholds())
+        if embedded:
+            floors = evidence_floors(
+                held.signals,
+                held.targets,
+                calibration,
+                Thresholds().answer,
+                heldout.RowCosines(vectors, queries),
+                queries,
+                groups,
+                faqs=held.faqs,
+            )
     passage_char = passage_words = neighbours = None
     if passages and config.passage_bm25:
-        say(f"{lang}: BM25 over {n_rows} passages")
-        char_analyzer = char.build_analyzer()
-        passage_char = Bm25.fit(functools.partial(normalized_analyzer, char_analyzer, lang), texts)
-        passage_words = Bm25.fit(functools.partial(content_tokens, lang), texts)
+        old_char = previous.passage_char if previous is not None else None
+        old_words = previous.passage_words if previous is not None else None
+        if data.previous_rows is not None and old_char is not None and old_words is not None:
+            try:
+                say(f"{lang}: BM25 updated for {int((data.previous_rows < 0).sum())} changed passages")
+                passage_char = old_char.updated(texts, data.previous_rows)
+                passage_words = old_words.updated(texts, data.previous_rows)
+            except ValueError as exc:
+                log.info("%s: BM25 fitted anew: %s", lang, exc)
+        if passage_char is None or passage_words is None:
+            say(f"{lang}: BM25 over {n_rows} passages")
+            char_analyzer = char.build_analyzer()
+            passage_char = Bm25.fit(functools.partial(normalized_analyzer, char_analyzer, lang), texts)
+            passage_words = Bm25.fit(functools.partial(content_tokens, lang), texts)
         neighbours = _neighbours(groups)
     seconds = time.perf_counter() - started
     log.info("ranker %s: %d FAQs, %d phrasings, classifier=%s, %.1fs", lang, n_faqs, n_rows, coef is not None, seconds)
@@ -227,15 +255,19 @@ def evidence_floors(
     targets: np.ndarray,
     calibration: Calibration,
     answer: float,
-    dense_rows: np.ndarray,
+    dense_rows: np.ndarray | heldout.RowCosines,
     queries: np.ndarray,
     groups: RowGroups,
+    faqs: np.ndarray | None = None,
 ) -> tuple[float | None, float | None]:
     """The least evidence a right answer needed: (dense cosine, support) minima over held-out phrasings.
 
     Over the held-out phrasings the calibration answers (``answer``), rightly,
     with their own FAQ: the lowest best-phrasing cosine to that FAQ, and the
     lowest support (RowGroups.support, their own phrasing left out).
+    ``held_out`` and ``targets`` are (queries, K[, SIGNALS]) over each query's
+    candidate FAQs ``faqs`` (heldout.HeldOut; None: every FAQ, in order), and
+    ``dense_rows[n][rows]`` are query ``n``'s cosines to ``rows``.
 
     The calibration learns P(right FAQ) from the KB's own phrasings, all of
     them about some FAQ; it never sees a question about nothing in the KB.
@@ -255,14 +287,81 @@ def evidence_floors(
         return None, None
     signals = held_out[usable]
     probabilities = calibration.probabilities(signals)
+    if faqs is not None:
+        probabilities = np.where(faqs[usable] >= 0, probabilities, -np.inf)
     best = np.argmax(probabilities, axis=1)
     rows = np.arange(len(signals))
     right = np.flatnonzero(targets[usable][rows, best] & (probabilities[rows, best] >= answer))
     if not len(right):
         return None, None
+    faq_of = (lambda n: int(best[n])) if faqs is None else (lambda n: int(faqs[usable[n], best[n]]))
     dense = float(signals[right, best[right], DENSE].min())
-    support = min(groups.support(dense_rows[usable[n]], int(best[n]), leave_out=int(queries[usable[n]])) for n in right)
+    support = min(
+        groups.support(dense_rows[usable[n]], faq_of(n), leave_out=int(queries[usable[n]]))  # type: ignore[arg-type]
+        for n in right
+    )
     return dense, support
+
+
+def _held_out(
+    queries: np.ndarray,
+    groups: RowGroups,
+    vectors: np.ndarray,
+    char_rows: sp.csr_matrix,
+    word_rows: sp.csr_matrix,
+    answer: tuple[TfidfVectorizer, sp.csr_matrix] | None,
+    classifier_scores: np.ndarray | None,
+    embedded: bool,
+    limit: int,
+    rng: np.random.Generator,
+    texts: Sequence[str] = (),
+    count: Counter | None = None,
+) -> heldout.HeldOut:
+    """Held-out signals of ``queries`` (rows) against their candidate FAQs (heldout.py), a chunk at a time.
+
+    Each query against all the other rows (leave one out), per FAQ its best
+    row; classifier scores are the cross-validated ``classifier_scores``
+    (queries x FAQs); the answer field is the query against each FAQ's answer.
+    """
+    n_faqs = len(groups.faq_ids)
+    parts: list[heldout.HeldOut] = []
+    for start in range(0, len(queries), heldout.CHUNK):
+        chunk = queries[start : start + heldout.CHUNK]
+        own = np.arange(len(chunk))
+        columns: dict[int, np.ndarray] = {}
+        products: list[tuple[int, Callable[[np.ndarray], np.ndarray]]] = [
+            (LEXICAL, functools.partial(_row_cosines, char_rows)),
+            (WORDS, functools.partial(_row_cosines, word_rows)),
+        ]
+        if embedded:
+            products.insert(0, (DENSE, lambda rows: vectors[rows] @ vectors.T))
+        for column, product in products:
+            matrix = product(chunk).astype(np.float64)
+            matrix[own, chunk] = -np.inf
+            columns[column] = groups.per_faq_max(matrix)
+            del matrix
+        if answer is not None:
+            vectorizer, rows = answer
+            query_answers = vectorizer.transform([texts[int(i)] for i in chunk])
+            columns[ANSWER_TEXT] = np.asarray((query_answers @ rows.T).todense(), dtype=np.float64)
+        if classifier_scores is not None:
+            columns[CLASSIFIER] = classifier_scores[start : start + len(chunk)]
+        must = groups.group[chunk][:, None]
+        faqs, weights = heldout.pick_candidates(list(columns.values()), must, n_faqs, limit, rng)
+        signals = np.zeros((*faqs.shape, len(SIGNALS)))
+        for column, matrix in columns.items():
+            signals[:, :, column] = heldout.gather(matrix, faqs)
+        parts.append(heldout.HeldOut(signals, faqs, weights, faqs == must))
+        if count is not None:
+            count.update(len(chunk))
+    if count is not None:
+        count.close()
+    return heldout.HeldOut(
+        np.concatenate([p.signals for p in parts]),
+        np.concatenate([p.faqs for p in parts]),
+        np.concatenate([p.weights for p in parts]),
+        np.concatenate([p.targets for p in parts]),
+    )
 
 
 def _neighbours(groups: RowGroups) -> np.ndarray:

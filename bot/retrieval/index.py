@@ -28,12 +28,13 @@ import numpy as np
 
 from bot.errors import IndexError_
 from bot.kb.models import FaqEntry, KnowledgeBase
-from bot.retrieval import adaptation
+from bot.retrieval import adaptation, ann
 from bot.retrieval.adaptation import AdapterInfo
 from bot.retrieval.calibration_passages import calibrate_passages
 from bot.retrieval.embedder import Embedder
 from bot.retrieval.fit import FIT_VERSION, LanguageRows, fit_ranker, ranker_key
 from bot.retrieval.multilingual import encode_rows, encoder_for
+from bot.retrieval.progress import counter as progress_counter
 from bot.retrieval.ranker import LanguageRanker, Progress
 from bot.settings import Ranking
 
@@ -42,6 +43,10 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 2
 CURRENT_FILE = "CURRENT"
 KEEP_VERSIONS = 5
+#: Ends the key of a ranker, and the name of a version, whose calibration a hot reload carried over.
+CARRIED_SUFFIX = "-c"
+#: Phrasings embedded per call during a build (the progress bar moves once per batch).
+EMBED_BATCH = 1024
 
 
 @dataclasses.dataclass(frozen=True)
@@ -182,7 +187,9 @@ def build_index(
     live = current_version(index_dir)
     # A hot reload accepts this KB's index with any adapter; a full build wants the KB's own.
     same = live == index_version(kb, embedder.name, ranking, expected) or (
-        adapt == "reuse" and live is not None and (live == plain or live.startswith(f"{plain}-a"))
+        adapt == "reuse"
+        and live is not None
+        and (live == plain or live.startswith(f"{plain}-a") or live.startswith(f"{plain}{CARRIED_SUFFIX}"))
     )
     if same and live is not None and (index_dir / live / "manifest.json").exists():
         return BuildReport(live, index_dir / live, len(kb.entries), len(rows), 0, len(rows), 0.0, unchanged=True)
@@ -190,7 +197,6 @@ def build_index(
     adapters = adapters or adaptation.Adapters()
     encoder, adapter, adapt_seconds = _encoder(rows, embedder, index_dir, ranking, expected, adapt, say, adapters)
     version = index_version(kb, embedder.name, ranking, adapter.key if adapter else None)
-    target = index_dir / version
     # Each language's encoder: the (adapted) model, or the multilingual one (multilingual.py).
     encoders = {lang: _row_encoder(embedder, encoder, lang, rows, ranking) for lang in sorted({r.lang for r in rows})}
     cache = _previous_vectors(index_dir, encoder.name)
@@ -205,9 +211,13 @@ def build_index(
         say(f"embedding {len(missing)} new phrasings ({len(rows) - len(missing)} reused)")
     for (name, passages), texts in sorted(missing_by.items()):
         texts = sorted(set(texts))
-        fresh = encode_rows(by_name[name], texts, passages)
-        for text, vector in zip(texts, fresh, strict=True):
-            cache[_cache_key(name, IndexRow("", "", "", text).text_hash)] = vector
+        count = progress_counter(say, "embedding", len(texts))
+        for start in range(0, len(texts), EMBED_BATCH):
+            batch = texts[start : start + EMBED_BATCH]
+            for text, vector in zip(batch, encode_rows(by_name[name], batch, passages), strict=True):
+                cache[_cache_key(name, IndexRow("", "", "", text).text_hash)] = vector
+            count.update(len(batch))
+        count.close()
     dimension = int(next(iter(cache.values())).shape[0]) if cache else embedder.dimension
     if any(vector.shape[0] != dimension for vector in cache.values()):
         raise IndexError_("the encoders of this KB's languages give vectors of different dimensions")
@@ -219,12 +229,18 @@ def build_index(
     names = {lang: e.name for lang, e in encoders.items()}
 
     trained = adapter.trained if adapter else frozenset()
-    rankers, fitted = _rankers(index_dir, kb.entries, rows, vectors, names, ranking, say, trained, encoders)
+    rankers, fitted = _rankers(
+        index_dir, kb.entries, rows, vectors, names, ranking, say, trained, encoders, reload=adapt == "reuse"
+    )
+    if any(ranker.key.endswith(CARRIED_SUFFIX) for ranker in rankers.values()):
+        # Not the version a full build makes: 'faqbot kb build --if-stale' recalibrates it (is_stale).
+        version += CARRIED_SUFFIX
+    target = index_dir / version
 
     adaptation.write_folder(
         target,
         lambda folder: _write_version(
-            folder, kb, rows, vectors, embedder.name, dimension, version, rankers, adapter, encoder.name, names
+            folder, kb, rows, vectors, embedder.name, dimension, version, rankers, adapter, encoder.name, names, ranking
         ),
     )
     set_current(index_dir, version)
@@ -340,14 +356,21 @@ def _rankers(
     say: Progress,
     trained: frozenset[str] = frozenset(),
     encoders: dict[str, Embedder] | None = None,
+    reload: bool = False,
 ) -> tuple[dict[str, LanguageRanker], list[str]]:
     """A ranker per language: the live version's when its key is unchanged, else fitted now.
 
     ``models``: the name of each language's encoder; ``encoders``: the
     encoders themselves, which embed the pseudo-questions that calibrate
-    answer-only languages (calibration_passages.py).
+    answer-only languages (calibration_passages.py). ``reload`` (a hot
+    reload): an answer-only language where at most ``reload_carry_share`` of
+    the passages changed keeps the live ranker's calibration and answer
+    threshold instead of recalibrating on pseudo-questions (the bulk of a
+    reload's time on a large KB); its key then says so (``CARRIED_SUFFIX``),
+    and the next full build recalibrates.
     """
     previous = _previous_rankers(index_dir)
+    live_rows = _live_rows(index_dir) if reload else {}
     rankers, fitted = {}, []
     for lang in sorted({row.lang for row in rows}):
         ids = [i for i, row in enumerate(rows) if row.lang == lang]
@@ -358,9 +381,13 @@ def _rankers(
         answers = answered if answered and ranking.answer_field else None
         key = ranker_key(lang, texts, faq_of_row, models[lang], ranking, answers)
         old = previous.get(lang)
-        if old is not None and old.key == key:
+        if old is not None and (old.key == key or (reload and old.key == key + CARRIED_SUFFIX)):
             rankers[lang] = old
             continue
+        # A hot reload of a few of this language's rows: their BM25 rows are updated, the calibration kept.
+        previous_rows = _previous_rows([rows[i].text_hash for i in ids], live_rows.get(lang, []))
+        changed = int((previous_rows < 0).sum())
+        few = reload and old is not None and changed <= ranking.reload_carry_share * len(ids)
         say(f"{lang}: fitting the ranker on {len(ids)} phrasings")
         data = LanguageRows(
             lang,
@@ -371,14 +398,53 @@ def _rankers(
             passages=not answered,
             # Calibrate only on phrasings the adapter never saw (all of them without one).
             calibration_rows=np.array([rows[i].text_hash not in trained for i in ids]) if trained else None,
+            previous_rows=previous_rows if few and not answered else None,
         )
         rankers[lang] = fit_ranker(data, ranking, key=key, progress=say, previous=old)
-        if not answered and ranking.passage_pseudo_questions > 0:
+        if few and not answered and old is not None and old.passage_char is not None and old.calibration.samples:
+            say(f"{lang}: {changed} passages changed, keeping the live calibration (a full build recalibrates)")
+            rankers[lang] = dataclasses.replace(
+                rankers[lang],
+                key=key + CARRIED_SUFFIX,
+                calibration=old.calibration,
+                thresholds=old.thresholds,
+                thresholds_fit=old.thresholds_fit,
+            )
+        elif not answered and ranking.passage_pseudo_questions > 0:
             say(f"{lang}: calibrating on {ranking.passage_pseudo_questions} pseudo-questions from the passages")
             encoder = (encoders or {}).get(lang)
-            rankers[lang] = calibrate_passages(rankers[lang], texts, vectors[ids], encoder, ranking)
+            rankers[lang] = calibrate_passages(rankers[lang], texts, vectors[ids], encoder, ranking, say)
         fitted.append(lang)
     return rankers, fitted
+
+
+def _live_rows(index_dir: Path) -> dict[str, list[str]]:
+    """The text hashes of the live version's rows per language, in order (empty when unreadable)."""
+    version = current_version(index_dir)
+    if version is None:
+        return {}
+    try:
+        manifest = json.loads((index_dir / version / "manifest.json").read_text(encoding="utf-8"))
+        langs = [row["lang"] for row in json.loads((index_dir / version / "rows.json").read_text(encoding="utf-8"))]
+        result: dict[str, list[str]] = {}
+        for lang, text_hash in zip(langs, manifest["row_text_hashes"], strict=True):
+            result.setdefault(lang, []).append(text_hash)
+        return result
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
+def _previous_rows(hashes: list[str], live: list[str]) -> np.ndarray:
+    """For each of ``hashes``, the position of the same text among ``live`` (-1: none)."""
+    positions: dict[str, list[int]] = {}
+    for n, text_hash in enumerate(live):
+        positions.setdefault(text_hash, []).append(n)
+    result = np.full(len(hashes), -1, dtype=np.int64)
+    for n, text_hash in enumerate(hashes):
+        found = positions.get(text_hash)
+        if found:
+            result[n] = found.pop(0) if len(found) > 1 else found[0]
+    return result
 
 
 def _previous_rankers(index_dir: Path) -> dict[str, LanguageRanker]:
@@ -418,7 +484,9 @@ def load_index(index_dir: Path, version: str | None = None) -> FaqIndex:
         entries_raw = json.loads((path / "entries.json").read_text(encoding="utf-8"))
         rows_raw = json.loads((path / "rows.json").read_text(encoding="utf-8"))
         vectors = np.load(path / "vectors.npy")
-        faiss_by_lang = {lang: faiss.read_index(str(path / f"{lang}.faiss")) for lang in manifest["languages"]}
+        faiss_by_lang = {
+            lang: ann.prepare(faiss.read_index(str(path / f"{lang}.faiss"))) for lang in manifest["languages"]
+        }
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise IndexError_(f"index {path} is unreadable: {exc}") from exc
     if manifest.get("format") != FORMAT_VERSION:
@@ -465,15 +533,17 @@ def _write_version(
     adapter: AdapterInfo | None = None,
     encoder: str | None = None,
     encoders: dict[str, str] | None = None,
+    ranking: Ranking | None = None,
 ) -> None:
     languages = sorted({row.lang for row in rows})
+    kinds = {}
     for lang, ranker in rankers.items():
         with (path / f"ranker-{lang}.pkl").open("wb") as handle:
             pickle.dump(ranker, handle, protocol=pickle.HIGHEST_PROTOCOL)
     for lang in languages:
         ids = [i for i, row in enumerate(rows) if row.lang == lang]
-        index = faiss.IndexFlatIP(dimension)
-        index.add(vectors[ids])
+        kinds[lang] = ann.kind_for(len(ids), ranking or Ranking())
+        index = ann.build(vectors[ids].reshape(len(ids), dimension), kinds[lang])
         faiss.write_index(index, str(path / f"{lang}.faiss"))
     np.save(path / "vectors.npy", vectors)
     (path / "rows.json").write_text(
@@ -493,6 +563,7 @@ def _write_version(
         "dimension": dimension,
         "kb_hash": kb.content_hash,
         "languages": languages,
+        "dense_index": kinds,
         "built_at": time.time(),
         "entries": {entry.key: entry.content_hash for entry in kb.entries},
         "row_text_hashes": [row.text_hash for row in rows],

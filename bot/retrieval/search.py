@@ -9,9 +9,11 @@ import faiss
 import numpy as np
 
 from bot.errors import IndexError_
+from bot.retrieval import ann
 from bot.retrieval.calibration import ANSWER_TEXT, CLASSIFIER, DENSE, LEXICAL, WORDS, Calibration
 from bot.retrieval.embedder import Embedder
 from bot.retrieval.index import FaqIndex
+from bot.settings import Ranking
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,13 +55,28 @@ class Candidate:
 class Retriever:
     """Ranks the FAQs of one index version for a question in a given language."""
 
-    def __init__(self, index: FaqIndex, embedder: Embedder, encoders: Mapping[str, Embedder] | None = None) -> None:
+    def __init__(
+        self,
+        index: FaqIndex,
+        embedder: Embedder,
+        encoders: Mapping[str, Embedder] | None = None,
+        ann_candidates: int = Ranking.ann_candidates,
+    ) -> None:
         self.index = index
+        self.ann_candidates = ann_candidates
         self.embedder = embedder
         #: Languages whose questions another encoder embeds (multilingual.py); the rest use ``embedder``.
         self.encoders = dict(encoders or {})
         self.rankers = {lang: ranker for lang, ranker in index.rankers.items() if ranker.faq_ids}
-        self.matrices = {lang: stored_vectors(flat) for lang, flat in index.faiss_by_lang.items()}
+        #: Languages searched by an approximate index (ann.py): their FAISS index; the rest are scored exactly.
+        self.approximate = {
+            lang: dense for lang, dense in index.faiss_by_lang.items() if ann.kind_of(dense) != ann.EXACT
+        }
+        self.matrices = {
+            lang: stored_vectors(flat) for lang, flat in index.faiss_by_lang.items() if lang not in self.approximate
+        }
+        if self.approximate:
+            ann.search_one_thread()
 
     @property
     def calibration(self) -> dict[str, Calibration]:
@@ -76,7 +93,7 @@ class Retriever:
         dense = vector = rows = None
         if ranker.needs_embedding:
             vector = self.encoder(lang).encode([text])[0]
-            rows = self.matrices[lang] @ vector
+            rows = self.row_cosines(vector, lang)
             dense = ranker.groups.per_faq_max(rows)
         return ranker.faq_ids, ranker.signals(text, dense, vector), rows
 
@@ -90,7 +107,15 @@ class Retriever:
         search (one question is too few for FAISS's batched BLAS path).
         """
         vector = self.encoder(lang).encode([text])[0]
-        return vector, self.rankers[lang].groups.per_faq_max(self.matrices[lang] @ vector)
+        return vector, self.rankers[lang].groups.per_faq_max(self.row_cosines(vector, lang))
+
+    def row_cosines(self, vector: np.ndarray, lang: str) -> np.ndarray:
+        """``vector``'s cosine to every phrasing of ``lang``: exact, or as the approximate index knows it
+        (ann.nearest_rows: the ``ann_candidates`` nearest exactly, the rest at most the least of those)."""
+        approximate = self.approximate.get(lang)
+        if approximate is None:
+            return self.matrices[lang] @ vector  # type: ignore[no-any-return]
+        return ann.nearest_rows(approximate, vector, self.ann_candidates, approximate.ntotal)
 
     def encoder(self, lang: str) -> Embedder:
         """What embeds questions in ``lang``."""
@@ -104,7 +129,7 @@ class Retriever:
         groups = self.rankers[lang].groups
         ranker = self.rankers[lang]
         probability = ranker.calibration.probabilities(signals)
-        top = np.argsort(-probability, kind="stable")[:k]
+        top = best_first(probability, k)
         agreed = None
         if ranker.passage_char is not None and rows is not None and len(signals):
             # Two independent rankings, the meaning and the spelling, that pick the same passage.
@@ -133,6 +158,16 @@ class Retriever:
                 )
             )
         return candidates
+
+
+def best_first(scores: np.ndarray, k: int) -> np.ndarray:
+    """The positions of the ``k`` highest ``scores``, best first, ties in position order: the start of a
+    stable argsort, without sorting every FAQ (100,000 passages: 6 ms against 0.5)."""
+    if len(scores) <= 4 * k:
+        return np.argsort(-scores, kind="stable")[:k]
+    threshold = np.partition(scores, len(scores) - k)[len(scores) - k]
+    chosen = np.flatnonzero(scores >= threshold)
+    return chosen[np.argsort(-scores[chosen], kind="stable")][:k]  # type: ignore[no-any-return]
 
 
 def stored_vectors(flat: faiss.Index) -> np.ndarray:

@@ -78,7 +78,9 @@ class FaqService:
                         f"but the configured model is {self.embedder.name!r}: run 'faqbot kb build'"
                     )
                 encoder = self._encoder(index)
-                retriever = Retriever(index, encoder, self._language_encoders(index, encoder))
+                retriever = Retriever(
+                    index, encoder, self._language_encoders(index, encoder), self.settings.ranking.ann_candidates
+                )
             except IndexError_ as exc:
                 # Keep serving the previous version when the new one cannot be loaded.
                 self._load_error = str(exc)

@@ -1,0 +1,377 @@
+"""`make bench-scale`: cost and quality against the KB's size (issue #23) -> docs/benchmarks.md, docs/scaling.md.
+
+XQuAD-R en (1,180 passages, 632 questions) plus N distractor passages from
+../shared/bench/scale/make_distractors.py. Each size runs in a process of its
+own, so its peak memory (the process's peak RSS, build and questions) is its
+own: build time, peak memory, MRR@10, p50/p95 per question, answered
+precision and share, and the time an edited passage takes to be live (the hot
+reload's build plus the bot's switch at its next question). The load average
+of the shared machine is recorded with each size.
+
+``--ann`` measures the approximate dense indexes (bot/retrieval/ann.py) on
+the largest built size's real vectors and the real questions: recall@10
+against exact search and the search time per question; and on N vectors
+beyond what was embedded (synthetic, labelled so in docs/scaling.md).
+
+Usage: python scripts/bench_scale.py [--sizes 1000,10000,30000,100000] [--ann] [--render-only]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bot.analytics.evaluation import load_queries, metrics, run_queries  # noqa: E402
+from bot.kb.jsonl import load_jsonl_kb  # noqa: E402
+from bot.kb.models import KnowledgeBase  # noqa: E402
+from bot.retrieval import ann  # noqa: E402
+from bot.retrieval.embedder import Embedder  # noqa: E402
+from bot.retrieval.index import build_index  # noqa: E402
+from bot.services import Services  # noqa: E402
+from bot.settings import from_env  # noqa: E402
+
+SIZES = (0, 1000, 10000, 30000, 100000)
+RESULTS = ROOT / "docs" / "benchmarks-scale.json"
+BEGIN, END = "<!-- scale:begin -->", "<!-- scale:end -->"
+#: Issue #23's targets at 100,000 passages.
+TARGETS = {"index_seconds": 600.0, "peak_mb": 4096.0, "p95_ms": 20.0, "mrr_drop": 0.03, "edit_live_seconds": 2.0}
+
+
+def edit_one(kb: KnowledgeBase) -> KnowledgeBase:
+    """The KB with one passage's text changed (the first distractor's, or the last entry's)."""
+    entries = list(kb.entries)
+    n = next((i for i, e in enumerate(entries) if e.id.startswith("dx-")), len(entries) - 1)
+    entries[n] = dataclasses.replace(entries[n], answer=entries[n].answer + " (edited)")
+    return dataclasses.replace(kb, entries=tuple(entries))
+
+
+def distractor_sentences(bench: Path, size: int) -> dict[str, tuple[int, int]]:
+    """Each distractor passage's two sentences (positions among wiki_sents.txt's kept sentences).
+
+    The same draws as make_distractors.py (its seed, its filter, its order); ``run_one`` checks that
+    every distractor it wrote is found here.
+    """
+    rng = random.Random(7)
+    wiki = [line.strip() for line in (bench / "scale" / "wiki_sents.txt").open(encoding="utf-8")]
+    wiki = [line for line in wiki if len(line) > 30]
+    position = {line: n for n, line in enumerate(wiki)}
+    result: dict[str, tuple[int, int]] = {}
+    while len(result) < size:
+        a, b = rng.sample(wiki, 2)
+        text = a[0].upper() + a[1:] + ". " + b[0].upper() + b[1:] + "."
+        result.setdefault(text, (position[a], position[b]))
+    return result
+
+
+def sentence_vectors(bench: Path, embedder: Embedder) -> np.ndarray:
+    """The model's vectors of wiki_sents.txt's kept sentences, cached in var/bench-cache/ by model and file."""
+    lines = [line.strip() for line in (bench / "scale" / "wiki_sents.txt").open(encoding="utf-8")]
+    lines = [line for line in lines if len(line) > 30]
+    digest = hashlib.sha256(("\n".join(lines) + embedder.name).encode()).hexdigest()[:12]
+    path = ROOT / "var" / "bench-cache" / f"wiki-sentences-{digest}.npy"
+    if path.exists():
+        return np.load(path)  # type: ignore[no-any-return]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    texts = [line[0].upper() + line[1:] + "." for line in lines]
+    vectors = np.concatenate([embedder.encode(texts[n : n + 512]) for n in range(0, len(texts), 512)])
+    np.save(path, vectors)
+    return vectors
+
+
+class ProxyEmbedder:
+    """The model, except for distractor passages: their vector is the normalised sum of their two
+    sentences' vectors (embedded once, cached), so that large sizes do not embed N passages on a
+    shared 2-core machine. Labelled in the report; the embedding time is measured apart."""
+
+    def __init__(self, embedder: Embedder, pairs: dict[str, tuple[int, int]], sentences: np.ndarray) -> None:
+        self.embedder = embedder
+        self.pairs = pairs
+        self.sentences = sentences
+        self.name = embedder.name
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.embedder, name)
+
+    @property
+    def dimension(self) -> int:
+        return self.embedder.dimension
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        result = np.zeros((len(texts), self.sentences.shape[1]), dtype=np.float32)
+        real = [n for n, text in enumerate(texts) if text not in self.pairs]
+        if real:
+            result[real] = self.embedder.encode([texts[n] for n in real])
+        for n, text in enumerate(texts):
+            if text in self.pairs:
+                a, b = self.pairs[text]
+                vector = self.sentences[a] + self.sentences[b]
+                result[n] = vector / np.linalg.norm(vector)
+        return result
+
+
+def embedding_rate(embedder: Embedder, texts: Sequence[str]) -> float:
+    """Passages per second the model embeds (a sample of distractors, as a build would)."""
+    started = time.perf_counter()
+    embedder.encode(list(texts))
+    return len(texts) / (time.perf_counter() - started)
+
+
+def _distractors(bench: Path, size: int, out: Path) -> None:
+    script = bench / "scale" / "make_distractors.py"
+    base = bench / "xquad_r" / "en" / "faqs.jsonl"
+    subprocess.run([sys.executable, str(script), str(base), str(size), str(out)], check=True)
+
+
+def run_one(size: int, bench: Path, proxy: bool = False) -> dict[str, object]:
+    """Build and ask at one size, in this process (run by ``main`` in a child process per size).
+
+    ``proxy``: distractor vectors from their sentences (ProxyEmbedder); the build time then
+    lacks the embedding of the distractors, which is measured on a sample and added as a projection.
+    """
+    base = bench / "xquad_r" / "en"
+    with tempfile.TemporaryDirectory(prefix="faqbot-scale-") as tmp:
+        faqs = Path(tmp) / "faqs.jsonl"
+        _distractors(bench, size, faqs)
+        kb = load_jsonl_kb(faqs)
+        queries = load_queries(base / "dev.jsonl")
+        local = from_env({}).replace(var_dir=Path(tmp) / "var", languages=kb.languages, default_language="en")
+        services = Services(local)
+        embedder: Embedder = services.embedder
+        rate = None
+        if proxy and size:
+            pairs = distractor_sentences(bench, size)
+            distractors = [e.answer for e in kb.entries if e.id.startswith("dx-")]
+            missing = [text for text in distractors if text not in pairs]
+            if missing:
+                raise SystemExit(f"{len(missing)} distractors not reproduced, e.g. {missing[0]!r}")
+            rate = embedding_rate(embedder, distractors[:512])
+            embedder = ProxyEmbedder(embedder, pairs, sentence_vectors(bench, services.embedder))
+        load_before = os.getloadavg()[0]
+        build = build_index(kb, embedder, local.index_dir, local.ranking, adapters=services.adapters)
+        build_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        service = services.faq
+        service.warm_up()
+        outcomes = run_queries(service, queries)
+        result = metrics(outcomes)
+        started = time.perf_counter()
+        reload = build_index(edit_one(kb), embedder, local.index_dir, local.ranking, adapt="reuse")
+        service.ask(queries[0].text, "en")
+        edit_live = time.perf_counter() - started
+        answered = sum(1 for o in outcomes if o.band == "answer")
+        return {
+            "size": size,
+            "entries": len(kb.entries),
+            "index_seconds": round(build.seconds, 1),
+            "proxy_vectors": bool(rate),
+            "embed_per_second": round(rate, 1) if rate else None,
+            # The build with the distractors embedded by the model: measured build + their embedding at the rate.
+            "index_seconds_projected": round(build.seconds + size / rate, 1) if rate else round(build.seconds, 1),
+            "fit_seconds": round(build.fit_seconds, 1),
+            "build_peak_mb": round(build_peak),
+            "peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+            "mrr_at_10": result["mrr_at_10"],
+            "top1": result["top1"],
+            "answered_precision": result["answered_precision"],
+            "answered_share": round(answered / len(outcomes), 4),
+            "p50_ms": result["p50_ms"],
+            "p95_ms": result["p95_ms"],
+            "edit_live_seconds": round(edit_live, 2),
+            "edit_fit_seconds": round(reload.fit_seconds, 2),
+            "dense_index": ann.kind_for(len(kb.entries), local.ranking),
+            "load_average": round(max(load_before, os.getloadavg()[0]), 1),
+        }
+
+
+def run_ann(bench: Path, sizes: Sequence[int], kinds: Sequence[str]) -> dict[str, object]:
+    """Recall@10 and search time per question of the approximate indexes against exact search.
+
+    The questions are XQuAD-R en's 632, embedded by the model; the KB is its 1,180 passages (embedded)
+    plus N distractor vectors, each the normalised sum of two random Wikipedia sentences' vectors (as
+    ProxyEmbedder makes them), so that a million needs no million passages embedded.
+    """
+    base = bench / "xquad_r" / "en"
+    services = Services(from_env({}).replace(languages=("en",), default_language="en"))
+    embedder = services.embedder
+    query_vectors = embedder.encode([q.text for q in load_queries(base / "dev.jsonl")])
+    passages = [e.answer for e in load_jsonl_kb(base / "faqs.jsonl").entries]
+    real = embedder.encode(passages)
+    sentences = sentence_vectors(bench, embedder)
+    runs = []
+    for size in sizes:
+        rng = np.random.default_rng(size)
+        vectors = np.empty((len(real) + size, real.shape[1]), dtype=np.float32)
+        vectors[: len(real)] = real
+        for start in range(0, size, 100_000):
+            count = min(100_000, size - start)
+            pairs = rng.integers(0, len(sentences), size=(count, 2))
+            chunk = sentences[pairs[:, 0]] + sentences[pairs[:, 1]]
+            vectors[len(real) + start : len(real) + start + count] = chunk / np.linalg.norm(
+                chunk, axis=1, keepdims=True
+            )
+        runs.append(_measure(vectors, query_vectors, kinds))
+        print(json.dumps(runs[-1]), file=sys.stderr, flush=True)
+        del vectors
+    return {"runs": runs}
+
+
+def _measure(vectors: np.ndarray, queries: np.ndarray, kinds: Sequence[str]) -> dict[str, object]:
+    exact = ann.build(vectors, ann.EXACT)
+    _, truth = exact.search(queries, 10)
+    del exact
+    row: dict[str, object] = {"vectors": len(vectors)}
+    for kind in kinds:
+        started = time.perf_counter()
+        index = ann.build(vectors, kind)
+        build_seconds = time.perf_counter() - started
+        load_before = os.getloadavg()[0]
+        times, found = [], []
+        # One question at a time on one thread, as the bot searches (see Retriever: no OpenMP team
+        # woken per question on a shared machine).
+        threads = faiss.omp_get_max_threads()
+        faiss.omp_set_num_threads(1)
+        for vector in queries:
+            started = time.perf_counter()
+            _, ids = index.search(vector[None, :], 10)
+            times.append((time.perf_counter() - started) * 1000)
+            found.append(ids[0])
+        faiss.omp_set_num_threads(threads)
+        recall = float(np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth, strict=True)]))
+        times.sort()
+        row[kind] = {
+            "recall_at_10": round(recall, 4),
+            "p50_ms": round(times[len(times) // 2], 2),
+            "p95_ms": round(times[int(0.95 * len(times))], 2),
+            "build_seconds": round(build_seconds, 1),
+            "load_average": round(max(load_before, os.getloadavg()[0]), 1),
+        }
+        print(json.dumps({"vectors": len(vectors), kind: row[kind]}), file=sys.stderr, flush=True)
+        del index
+    return row
+
+
+def render(results: dict[str, object], out: Path, plot_path: Path) -> None:
+    sizes: list[dict[str, object]] = sorted(results.get("sizes", []), key=lambda r: int(r["entries"]))  # type: ignore[arg-type]
+    lines = [
+        BEGIN,
+        "## Scale: XQuAD-R en plus distractor passages (issue #23)",
+        "",
+        "`make bench-scale` (scripts/bench_scale.py): XQuAD-R en's 1,180 passages plus N distractors from "
+        "../shared/bench/scale/make_distractors.py, its 632 questions; each size in a process of its own. "
+        "Peak memory is that process's peak RSS (build, then the questions); edit live is one edited passage "
+        "rebuilt as the hot reload does plus the bot's switch at its next question. The machine is shared "
+        "(2 cores): the load average was taken with each size.",
+        "",
+        "| entries | distractor vectors | index build (s) | the model embeds (passages/s) | peak memory (MB): "
+        "build / whole run | MRR@10 | top-1 | answered precision | answered share | p50 / p95 (ms) "
+        "| edit live (s) | load avg |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in sizes:
+        vectors = "their sentences'" if r.get("proxy_vectors") else "the model's"
+        rate = r.get("embed_per_second") or "–"
+        lines.append(
+            f"| {int(r['entries']):,} | {vectors} | {r['index_seconds']} | {rate} "
+            f"| {r['build_peak_mb']:,} / {r['peak_mb']:,} | {r['mrr_at_10']} | {r['top1']} "
+            f"| {r['answered_precision']} | {r['answered_share']} | {r['p50_ms']} / {r['p95_ms']} "
+            f"| {r['edit_live_seconds']} | {r['load_average']} |"
+        )
+    lines += ["", "![cost against size](benchmarks-scale.png)", "", END]
+    text = out.read_text(encoding="utf-8") if out.exists() else ""
+    block = "\n".join(lines)
+    if BEGIN in text and END in text:
+        text = text[: text.index(BEGIN)] + block + text[text.index(END) + len(END) :]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    out.write_text(text, encoding="utf-8")
+    if sizes:
+        _plot(sizes, plot_path)
+
+
+def _plot(sizes: list[dict[str, object]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    x = [int(r["entries"]) for r in sizes]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    panels = (
+        ("index build (s), distractor vectors given", "index_seconds"),
+        ("peak memory of the build (MB)", "build_peak_mb"),
+        ("p95 per question (ms)", "p95_ms"),
+    )
+    for axis, (title, key) in zip(axes, panels, strict=True):
+        axis.plot(x, [float(r[key]) for r in sizes], marker="o")  # type: ignore[arg-type]
+        axis.set_xscale("log")
+        axis.set_yscale("log")
+        axis.set_xlabel("entries")
+        axis.set_title(title)
+        axis.grid(True, which="both", alpha=0.3)
+    fig.suptitle("faqbot: cost against KB size (XQuAD-R en + distractors)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bench", type=Path, default=ROOT.parent / "shared" / "bench")
+    parser.add_argument("--sizes", default=",".join(str(s) for s in SIZES), help="distractor counts")
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # one size, in this process: prints JSON
+    parser.add_argument(
+        "--real-up-to", type=int, default=1000, help="larger sizes take distractor vectors from their sentences"
+    )
+    parser.add_argument("--ann", action="store_true", help="also measure the approximate dense indexes")
+    parser.add_argument("--ann-sizes", default="100000,300000,1000000", help="--ann: distractor vectors")
+    parser.add_argument("--ann-kinds", default="exact,hnsw,ivf", help="--ann: the indexes measured")
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    parser.add_argument("--render-only", action="store_true")
+    args = parser.parse_args()
+    if args.one is not None:
+        print(json.dumps(run_one(args.one, args.bench, args.one > args.real_up_to)))
+        return
+    results = json.loads(args.results.read_text()) if args.results.exists() else {}
+    if not args.render_only:
+        if args.sizes:
+            by_size = {int(r["size"]): r for r in results.get("sizes", [])}
+            for size in (int(s) for s in args.sizes.split(",") if s):
+                print(f"size {size} ...", file=sys.stderr, flush=True)
+                done = subprocess.run(
+                    [sys.executable, __file__, "--one", str(size), "--bench", str(args.bench)]
+                    + ["--real-up-to", str(args.real_up_to)],
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                )
+                by_size[size] = json.loads(done.stdout.strip().splitlines()[-1])
+                print(json.dumps(by_size[size]), file=sys.stderr, flush=True)
+                results["sizes"] = sorted(by_size.values(), key=lambda r: int(r["size"]))
+                args.results.write_text(json.dumps(results, indent=1))
+        if args.ann:
+            sizes = [int(n) for n in args.ann_sizes.split(",") if n]
+            results["ann"] = run_ann(args.bench, sizes, args.ann_kinds.split(","))
+            args.results.write_text(json.dumps(results, indent=1))
+            print(json.dumps(results["ann"]), file=sys.stderr)
+    render(results, args.out, args.out.parent / "benchmarks-scale.png")
+
+
+if __name__ == "__main__":
+    main()

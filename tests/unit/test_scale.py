@@ -1,0 +1,304 @@
+"""Large KBs (issue #23): bounded calibration, the approximate dense index, the build's progress bar."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bot.cli.kb import BuildProgress
+from bot.errors import ConfigError
+from bot.kb.models import FaqEntry, KnowledgeBase
+from bot.retrieval import ann, heldout
+from bot.retrieval.bm25 import Bm25
+from bot.retrieval.calibration import CLASSIFIER, DENSE, LEXICAL, SIGNALS, WORDS, fit_calibration
+from bot.retrieval.calibration_passages import calibrate_passages
+from bot.retrieval.fit import LanguageRows, _classifier_features, _fit_classifier, _folds, _held_out, fit_ranker
+from bot.retrieval.index import CARRIED_SUFFIX, build_index, is_stale, load_index
+from bot.retrieval.progress import counter
+from bot.retrieval.ranker import RowGroups
+from bot.retrieval.search import Retriever, best_first
+from bot.retrieval.tokens import content_tokens
+from bot.settings import Ranking, from_env
+from tests.conftest import HashingEmbedder
+from tests.unit.test_ranker import TOPICS
+
+EMBEDDER = HashingEmbedder(dimension=128)
+
+
+def _rows(topics: dict[str, list[str]] = TOPICS) -> tuple[list[str], list[str], np.ndarray]:
+    texts = [t for phrasings in topics.values() for t in phrasings]
+    faq_of_row = [faq for faq, phrasings in topics.items() for _ in phrasings]
+    return texts, faq_of_row, EMBEDDER.encode(texts)
+
+
+def _exhaustive_signals(texts, faq_of_row, vectors, ranker, config):
+    """The calibration's held-out signals as issue #23 found them: every query against every FAQ, at once."""
+    groups = RowGroups(faq_of_row)
+    queries = np.arange(len(texts))
+    held = np.zeros((len(queries), len(groups.faq_ids), len(SIGNALS)))
+    for column, rows in ((DENSE, vectors @ vectors.T), (LEXICAL, None), (WORDS, None)):
+        if rows is None:
+            sparse = ranker.char_rows if column == LEXICAL else ranker.word_rows
+            rows = np.asarray((sparse @ sparse.T).todense())
+        rows = rows.astype(np.float64)
+        rows[queries, queries] = -np.inf
+        held[:, :, column] = groups.per_faq_max(rows)
+    features = _classifier_features(ranker.char_rows, ranker.word_rows, vectors, ranker.classifier_dense_weight)
+    folds = _folds(groups.group, config.folds, np.random.default_rng(0))
+    classifier = _fit_classifier(
+        features, groups.group, folds, queries, len(groups.faq_ids), config.classifier_c, "en", print
+    )
+    held[:, :, CLASSIFIER] = classifier.held_out
+    targets = groups.group[:, None] == np.arange(len(groups.faq_ids))[None, :]
+    return held, targets
+
+
+def test_bounded_calibration_equals_the_exhaustive_one_when_every_faq_fits():
+    texts, faq_of_row, vectors = _rows()
+    config = Ranking(calibration_candidates=8)  # 6 FAQs: every one a candidate of every query
+    ranker = fit_ranker(LanguageRows("en", texts, faq_of_row, vectors), config)
+    reference, targets = _exhaustive_signals(texts, faq_of_row, vectors, ranker, config)
+    held = _held_out(
+        np.arange(len(texts)),
+        ranker.groups,
+        vectors,
+        ranker.char_rows,
+        ranker.word_rows,
+        None,
+        reference[:, :, CLASSIFIER],
+        True,
+        config.calibration_candidates,
+        np.random.default_rng(0),
+        texts,
+    )
+    assert (held.faqs == np.arange(6)).all() and (held.weights == 1).all() and (held.targets == targets).all()
+    assert np.allclose(held.signals, reference, atol=1e-6, equal_nan=False)
+    assert (np.isinf(held.signals) == np.isinf(reference)).all()
+    available = ("dense", "lexical", "words", "classifier")
+    bounded = fit_calibration(held.signals, held.targets, ranker.calibration, available, held.weights)
+    exhaustive = fit_calibration(reference, targets, ranker.calibration, available)
+    assert bounded.samples == exhaustive.samples > 0
+    assert bounded.weights == pytest.approx(exhaustive.weights, rel=1e-2, abs=1e-3)  # lbfgs stops within its tol
+    assert ranker.calibration.weights == pytest.approx(exhaustive.weights, rel=1e-2, abs=1e-3)
+
+
+def test_candidates_keep_the_best_of_each_signal_the_own_faq_and_a_weighted_sample():
+    rng = np.random.default_rng(0)
+    n_queries, n_faqs, limit = 5, 1000, 40
+    columns = [rng.random((n_queries, n_faqs)) for _ in range(3)]
+    must = rng.integers(0, n_faqs, size=(n_queries, 1))
+    faqs, weights = heldout.pick_candidates(columns, must, n_faqs, limit, rng)
+    assert faqs.shape == weights.shape == (n_queries, limit)  # bounded: limit per query, whatever the KB's size
+    for n in range(n_queries):
+        kept = set(faqs[n][faqs[n] >= 0].tolist())
+        assert len(kept) == int((faqs[n] >= 0).sum())  # no FAQ twice
+        assert int(must[n, 0]) in kept
+        for column in columns:
+            assert set(np.argsort(-column[n])[: limit // 4].tolist()) <= kept
+        # The sampled ones stand for every FAQ left out: the weights add up to the KB's FAQs.
+        assert weights[n].sum() == pytest.approx(n_faqs)
+    # Small KBs: every FAQ, in order, once.
+    all_faqs, ones = heldout.pick_candidates(columns, must, 30, 30, rng)
+    assert (all_faqs == np.arange(30)).all() and (ones == 1).all()
+
+
+def test_dense_background_is_computed_without_the_query_by_row_matrix():
+    texts, faq_of_row, vectors = _rows()
+    groups = RowGroups(faq_of_row)
+    queries = np.array([0, 3, 7, 12, 29])
+    dense = vectors[queries] @ vectors.T
+    labels = np.asarray(faq_of_row)
+    expected = dense[labels[queries][:, None] != labels[None, :]].mean()
+    assert heldout.dense_background(vectors, queries, groups) == pytest.approx(float(expected), rel=1e-5)
+
+
+def _passages(n: int) -> list[str]:
+    rng = np.random.default_rng(3)
+    words = [f"w{k}" for k in range(400)] + ["museum", "river", "library", "fire", "roof", "cafe", "tour"]
+    return [" ".join(rng.choice(words, size=12)) for _ in range(n)]
+
+
+def test_passage_calibration_on_candidates_is_close_to_the_exhaustive_one():
+    texts = _passages(300)
+    faq_of_row = [f"p{n:04d}" for n in range(len(texts))]
+    vectors = EMBEDDER.encode(texts)
+    base = fit_ranker(LanguageRows("en", texts, faq_of_row, vectors, passages=True), Ranking())
+    exhaustive = calibrate_passages(base, texts, vectors, EMBEDDER, Ranking(passage_pseudo_questions=200))
+    bounded = calibrate_passages(
+        base, texts, vectors, EMBEDDER, Ranking(passage_pseudo_questions=200, calibration_candidates=40)
+    )
+    assert exhaustive.calibration is not base.calibration and bounded.calibration is not base.calibration
+    full, sampled = np.array(exhaustive.calibration.weights), np.array(bounded.calibration.weights)
+    # The same signals matter, by about as much.
+    assert np.allclose(sampled, full, rtol=0.25, atol=0.5)
+    assert bounded.calibration.intercept == pytest.approx(exhaustive.calibration.intercept, rel=0.25, abs=0.5)
+
+
+def test_a_passage_kb_scores_no_held_out_phrasing_it_cannot_learn_from(monkeypatch):
+    texts = _passages(50)
+    called = []
+    monkeypatch.setattr("bot.retrieval.fit._held_out", lambda *a, **k: called.append(1))
+    ranker = fit_ranker(
+        LanguageRows("en", texts, [f"p{n}" for n in range(50)], EMBEDDER.encode(texts), passages=True), Ranking()
+    )
+    assert not called and ranker.calibration.samples == 0  # each passage its own entry: no positive held out
+
+
+def test_best_first_is_a_stable_argsort_cut_short():
+    rng = np.random.default_rng(0)
+    scores = np.round(rng.random(5000), 2)  # many ties
+    for k in (1, 5, 10):
+        assert best_first(scores, k).tolist() == np.argsort(-scores, kind="stable")[:k].tolist()
+
+
+def test_the_ann_setting_is_parsed_and_auto_switches_above_a_size():
+    assert from_env({}).ranking.ann == "auto"
+    assert from_env({"FAQBOT_ANN": "HNSW"}).ranking.ann == "hnsw"
+    with pytest.raises(ConfigError, match="FAQBOT_ANN"):
+        from_env({"FAQBOT_ANN": "lsh"})
+    auto = Ranking(ann_auto_rows=1000)
+    assert ann.kind_for(999, auto) == ann.EXACT and ann.kind_for(1000, auto) == ann.HNSW
+    assert ann.kind_for(5, Ranking(ann="ivf", ann_candidates=10)) == ann.EXACT  # fewer rows than it returns
+    assert ann.kind_for(5000, Ranking(ann="exact")) == ann.EXACT
+
+
+@pytest.mark.parametrize("kind", [ann.HNSW, ann.IVF])
+def test_approximate_indexes_find_what_exact_search_finds(kind):
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(50, 32))
+    vectors = centres[rng.integers(0, 50, 4000)] + rng.normal(0, 0.3, (4000, 32))
+    vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+    queries = vectors[rng.choice(4000, 100, replace=False)] + rng.normal(0, 0.05, (100, 32)).astype(np.float32)
+    index = ann.build(vectors, kind)
+    assert ann.kind_of(index) == kind
+    _, found = index.search(queries, 10)
+    _, truth = ann.build(vectors, ann.EXACT).search(queries, 10)
+    recall = np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth, strict=True)])
+    assert recall >= 0.95
+    scores, ids = index.search(queries[:1], 10)
+    row_scores = ann.nearest_rows(index, queries[0], 10, len(vectors))
+    assert row_scores.shape == (4000,)
+    assert np.allclose(row_scores[ids[0]], scores[0])  # the nearest exactly ...
+    others = np.setdiff1d(np.arange(4000), ids[0])
+    assert (row_scores[others] == scores[0].min()).all()  # ... the rest at most the least of them
+
+
+def _kb() -> KnowledgeBase:
+    entries = tuple(
+        FaqEntry(id=faq, lang="en", question=qs[0], alternates=tuple(qs[1:]), answer=f"Answer about {faq}.")
+        for faq, qs in TOPICS.items()
+    )
+    return KnowledgeBase(root=Path("."), entries=entries)
+
+
+def test_the_built_index_is_approximate_when_set_and_answers_alike(tmp_path: Path):
+    kb = _kb()
+    exact_dir, hnsw_dir = tmp_path / "exact", tmp_path / "hnsw"
+    build_index(kb, EMBEDDER, exact_dir, Ranking(ann="exact"))
+    build_index(kb, EMBEDDER, hnsw_dir, Ranking(ann="hnsw", ann_candidates=10))
+    exact, approximate = load_index(exact_dir), load_index(hnsw_dir)
+    assert ann.kind_of(exact.faiss_by_lang["en"]) == ann.EXACT
+    assert ann.kind_of(approximate.faiss_by_lang["en"]) == ann.HNSW
+    version = (hnsw_dir / (hnsw_dir / "CURRENT").read_text().strip() / "manifest.json").read_text()
+    assert json.loads(version)["dense_index"] == {"en": "hnsw"}
+    plain, fast = Retriever(exact, EMBEDDER), Retriever(approximate, EMBEDDER, ann_candidates=10)
+    assert "en" in fast.approximate and "en" not in plain.approximate
+    for question in ("where is my parcel", "reset my password please", "my card got refused"):
+        assert plain.search(question, "en", 1)[0].faq_id == fast.search(question, "en", 1)[0].faq_id
+
+
+def test_the_build_shows_a_bar_with_an_estimate_for_counted_steps(tmp_path: Path):
+    stream = io.StringIO()
+    progress = BuildProgress(stream)
+    build_index(_kb(), EMBEDDER, tmp_path / "index", Ranking(), progress=progress)
+    out = stream.getvalue()
+    assert "embedding" in out and "30/30" in out and "100%" in out  # tqdm's count, share ...
+    assert "<00:00" in out  # ... and its estimate of the time left
+    lines: list[str] = []
+    quiet = counter(lines.append, "embedding", 30)  # a plain Progress: one line, nothing per item
+    quiet.update(30)
+    quiet.close()
+    assert lines == ["embedding (30)"]
+
+
+def test_a_passage_kb_builds_in_memory_bounded_by_the_candidates(tmp_path: Path):
+    texts = _passages(600)
+    entries = tuple(FaqEntry(id=f"p{n:04d}", lang="en", question="", answer=t) for n, t in enumerate(texts))
+    kb = KnowledgeBase(root=Path("."), entries=entries)
+    config = Ranking(calibration_candidates=32, passage_pseudo_questions=100)
+    report = build_index(kb, EMBEDDER, tmp_path / "index", config)
+    ranker = load_index(tmp_path / "index").rankers["en"]
+    assert report.rows == 600 and ranker.calibration.samples <= 100 * 32  # pairs kept: questions x candidates
+    assert ranker.calibration.samples > 0
+    assert dataclasses.asdict(ranker.thresholds)["answer"] > 0
+
+
+def test_a_hot_reload_of_one_passage_keeps_the_calibration_and_a_full_build_refits_it(tmp_path: Path):
+    texts = _passages(400)
+    entries = tuple(FaqEntry(id=f"p{n:04d}", lang="en", question="", answer=t) for n, t in enumerate(texts))
+    kb = KnowledgeBase(root=Path("."), entries=entries)
+    config = Ranking(passage_pseudo_questions=100)
+    index_dir = tmp_path / "index"
+    build_index(kb, EMBEDDER, index_dir, config)
+    live = load_index(index_dir).rankers["en"]
+    assert live.calibration.samples > 0
+    edited = dataclasses.replace(
+        kb, entries=(*entries[:-1], dataclasses.replace(entries[-1], answer="museum roof cafe"))
+    )
+    lines: list[str] = []
+    reload = build_index(edited, EMBEDDER, index_dir, config, progress=lines.append, adapt="reuse")
+    carried = load_index(index_dir).rankers["en"]
+    assert reload.version.endswith(CARRIED_SUFFIX) and carried.key.endswith(CARRIED_SUFFIX)
+    assert carried.calibration == live.calibration and carried.thresholds == live.thresholds
+    assert not any("pseudo-questions" in line for line in lines)  # not recalibrated
+    assert any("keeping the live calibration" in line for line in lines)
+    assert any("BM25 updated for 1 changed passages" in line for line in lines)
+    # ... yet the edited passage is searchable at once
+    assert Retriever(load_index(index_dir), EMBEDDER).search("museum roof cafe", "en", 1)[0].faq_id == "p0399"
+    assert is_stale(edited, index_dir, EMBEDDER.name, config)  # 'faqbot kb build --if-stale' refits
+    full = build_index(edited, EMBEDDER, index_dir, config)
+    assert not full.version.endswith(CARRIED_SUFFIX) and full.fitted == ("en",)
+    assert not load_index(index_dir).rankers["en"].key.endswith(CARRIED_SUFFIX)
+    # Many passages changed: a hot reload recalibrates.
+    many = dataclasses.replace(kb, entries=tuple(dataclasses.replace(e, answer=e.answer + " x") for e in entries[:50]))
+    again = build_index(many, EMBEDDER, index_dir, config, progress=lines.append, adapt="reuse")
+    assert not again.version.endswith(CARRIED_SUFFIX)
+
+
+def test_bm25_updated_for_a_changed_passage_scores_like_a_fresh_fit():
+    texts = _passages(300)
+    analyzer = functools.partial(content_tokens, "en")
+    old = Bm25.fit(analyzer, texts)
+    same = old.updated(texts, np.arange(300))
+    assert (same.weights != old.weights).nnz == 0
+    edited = [*texts[:10], "zeppelin museum hangar", *texts[11:], "a new passage on the river library"]
+    previous_rows = np.r_[np.arange(10), -1, np.arange(11, 300), -1]
+    updated, fresh = old.updated(edited, previous_rows), Bm25.fit(analyzer, edited)
+    assert updated.weights.shape[0] == 301
+    assert int(np.argmax(updated.scores("zeppelin hangar"))) == 10  # a word no passage had: found at once
+    for question in ("museum river", "w3 w17 library", "new passage river"):
+        assert np.argmax(updated.scores(question)) == np.argmax(fresh.scores(question))
+        assert np.corrcoef(updated.scores(question), fresh.scores(question))[0, 1] > 0.99
+    assert np.allclose(updated.scores("w5 w9")[11:300], old.scores("w5 w9")[11:300])  # kept rows kept
+
+
+def test_bm25_updated_in_place_equals_the_general_update():
+    texts = _passages(200)
+    old = Bm25.fit(functools.partial(content_tokens, "en"), texts)
+    before = old.weights.copy()
+    edited = [*texts[:50], "zeppelin museum hangar", *texts[51:]]
+    in_place = old.updated(edited, np.r_[np.arange(50), -1, np.arange(51, 200)])
+    swapped = [edited[1], edited[0], *edited[2:]]  # rows moved: the general path
+    moved = old.updated(swapped, np.r_[1, 0, np.arange(2, 50), -1, np.arange(51, 200)])
+    back = moved.weights.tocsr()[np.r_[1, 0, np.arange(2, 200)]]
+    assert abs(in_place.weights - back).max() < 1e-12
+    assert int(np.argmax(in_place.scores("zeppelin hangar"))) == 50
+    assert (
+        abs(old.weights - before).max() == 0 and (old.weights.indptr == before.indptr).all()
+    )  # the live one as it was
