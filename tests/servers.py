@@ -425,8 +425,15 @@ class RunningBot:
 
     def add_user(self, username: str, password: str, role: str = "agent", name: str = "") -> None:
         users = UserStore(self.settings.database_path)
-        if users.get(username) is None:
+        existing = users.get(username)
+        if existing is None:
             users.add(username, password, role=role, display_name=name)
+            return
+        # The bot is shared by the session's tests: a name another test made with another password or role is
+        # a clash to rename, not a sign-in to fail later for no visible reason.
+        assert existing.role == role and users.authenticate(username, password) is not None, (
+            f"desk user {username!r} was made by another test with another password or role: use another name"
+        )
 
     def desk_session(self, username: str, password: str, role: str = "agent") -> requests.Session:
         """An agent (or ``role``) signed in to the desk (created when missing, named "<Username> Agent"),

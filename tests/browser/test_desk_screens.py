@@ -156,9 +156,9 @@ def test_navigation_pick_lists_and_the_canned_replies_screen(bot_servers, browse
     bot = bot_servers
     ARTIFACTS.mkdir(exist_ok=True)
     bot.say(f"pick{uuid.uuid4().hex[:8]}x", "how do I reset my password?")
-    bot.add_user("omar", PASSWORD, role="admin", name="Omar")
+    bot.add_user("nadia-admin", PASSWORD, role="admin", name="Nadia")  # a name no other test uses
     page = browser.new_page(viewport={"width": 1300, "height": 900})
-    sign_in(page, bot.web_url + "/admin/dashboard?since=1d", "omar")
+    sign_in(page, bot.web_url + "/admin/dashboard?since=1d", "nadia-admin")
     page.wait_for_selector("#numbers")
 
     # Every screen of the admin's role, the current one marked, and sign-out.
