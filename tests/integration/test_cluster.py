@@ -87,6 +87,15 @@ class Cluster:
         reply.raise_for_status()
         return list(reply.json())
 
+    def get(self, path: str, retries: int = 1) -> requests.Response:
+        """GET a web page through HAProxy; again after a 502 (the replica died holding the request), as a browser's
+        reload would."""
+        for _ in range(retries + 1):
+            response = requests.get(f"{self.web}{path}", timeout=30)
+            if response.status_code != 502:
+                break
+        return response
+
     def tracker(self, sender: str) -> dict[str, Any]:
         headers = {"Authorization": f"Bearer {bearer_token(TOKEN)}"}
         return dict(requests.get(f"{self.rasa}/conversations/{sender}/tracker", headers=headers, timeout=30).json())
@@ -210,7 +219,7 @@ def test_a_killed_replica_loses_no_conversation(cluster: Cluster, victim: str) -
     cluster.kill(victim)
     for n in range(8):
         assert cluster.say(f"after-{victim}-{n}", "how do I return an item?", retries=1)[0]["text"]
-        assert requests.get(f"{cluster.web}/login", timeout=30).ok
+        assert cluster.get("/login").ok
     for n in range(8):
         said = [e["text"] for e in cluster.tracker(f"after-{victim}-{n}")["events"] if e["event"] == "user"]
         assert said and set(said) == {"how do I return an item?"}
