@@ -1,6 +1,6 @@
 """What every faqbot input channel checks before Rasa reads a message: its size and readability.
 
-Rasa runs its whole NLU pipeline (tokens, n-gram features, DIET) on any text
+Rasa runs its whole NLU pipeline (tokens, n-gram features, the classifier) on any text
 a channel hands it: one 100,000-character message took a minute and grew
 Rasa to 17 GB. ``GuardedInput`` is a mixin for an input channel (before the
 Rasa class in its bases): it wraps the ``on_new_message`` handler Rasa gives

@@ -14,8 +14,13 @@ from bot.settings import Settings
 MODEL_PREFIX = "faqbot-"
 
 
+#: faqbot's own pipeline components (config.yml names them): their code is part of what a model is trained by.
+COMPONENTS = ("channels/intent_classifier.py",)
+
+
 def training_inputs(home: Path) -> list[Path]:
     files = [home / "config.yml", home / "domain.yml"]
+    files += [home / name for name in COMPONENTS if (home / name).is_file()]
     files += sorted(p for p in (home / "data").rglob("*") if p.is_file() and p.suffix in (".yml", ".yaml"))
     return files
 
