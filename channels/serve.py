@@ -16,7 +16,8 @@ command line; only its owner can read its environment):
 - every log line is masked for personal data (bot/logs.py);
 - ``GET /ready`` says whether the model is loaded (200) or not yet (503);
 - action server replies are checked against a schema validator built once
-  (channels/action_results.py), not rebuilt and re-checked per reply.
+  (channels/action_results.py), not rebuilt and re-checked per reply;
+- an event's class is found by its name once per name (channels/event_types.py).
 
 Host and port come from the settings (``FAQBOT_HOST``, ``FAQBOT_RASA_PORT``).
 """
@@ -38,7 +39,7 @@ from sanic.response import HTTPResponse
 from bot.errors import ConfigError
 from bot.logs import install_log_privacy
 from bot.settings import Settings, get_settings
-from channels import action_results, slots
+from channels import action_results, event_types, slots
 from channels.bodies import refuse_malformed_json
 
 JWT_METHOD = "HS256"
@@ -113,6 +114,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     _check_bodies_of_every_app()
     action_results.install()
     slots.install()
+    event_types.install()
     # Rasa's own command line, parsed in this process: /proc/<pid>/cmdline keeps the one we were started with.
     sys.argv = ["rasa", *rasa_args]
     from rasa.__main__ import main as rasa_main

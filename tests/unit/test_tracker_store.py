@@ -247,3 +247,64 @@ def test_kept_conversations_are_written_once_the_database_is_back_even_if_nobody
         return [row.data.get("text") for row in rows if row.type_name == "user"]
 
     assert asyncio.run(scenario()) == ["first", "said during the outage"]
+
+
+def _conversation(sender: str, start: float, sessions: int, turns: int) -> list:
+    from rasa.shared.core.events import SessionStarted
+
+    events: list = []
+    clock = start
+    for session in range(sessions):
+        if session or sender.endswith("-s"):  # "-s": even the first session starts with session_started
+            events += [ActionExecuted("action_session_start", timestamp=clock), SessionStarted(timestamp=clock)]
+        for turn in range(turns):
+            clock += 1.0
+            text = f"{sender} session {session} turn {turn}"
+            events += [
+                ActionExecuted("action_listen", timestamp=clock),
+                UserUttered(text, intent={"name": "ask_faq", "confidence": 0.9}, timestamp=clock),
+                BotUttered(f"answer to {text}", timestamp=clock + 0.5),
+            ]
+        clock += 100.0
+    return events
+
+
+@pytest.mark.parametrize("sessions, turns", [(1, 3), (3, 2)])
+def test_reads_and_counts_in_core_give_what_rasas_own_queries_give(tmp_path, sessions, turns):
+    """The store reads a conversation and counts its stored events with SQLAlchemy Core instead of Rasa's ORM
+    queries (CPU per turn): the same rows written by the same saves, and the same events of the same (latest)
+    session read back in the same order, conversations interleaved in the table, with and without a
+    session_started event."""
+    from rasa.core.tracker_store import SQLTrackerStore
+
+    ours = tracker_store.CardMaskingSQLTrackerStore(Domain.empty(), dialect="sqlite", db=str(tmp_path / "ours.db"))
+    rasas = SQLTrackerStore(Domain.empty(), dialect="sqlite", db=str(tmp_path / "rasa.db"))
+    senders = ["ada", "bob-s", "cy"]
+    full = {sender: _conversation(sender, 1000.0 * n, sessions, turns) for n, sender in enumerate(senders)}
+    done = {sender: 0 for sender in senders}
+    for cut in (0.4, 0.7, 1.0):  # several saves per conversation, interleaved, as Rasa makes them
+        for sender in senders:
+            upto = int(len(full[sender]) * cut)
+            for store in (ours, rasas):
+                tracker = asyncio.run(store.retrieve(sender)) or DialogueStateTracker.from_events(sender, [])
+                for event in full[sender][done[sender] : upto]:
+                    tracker.update(event)
+                asyncio.run(store.save(tracker))
+            done[sender] = upto
+
+    def rows(path):
+        return sqlite3.connect(path).execute("SELECT sender_id, type_name, data FROM events ORDER BY id").fetchall()
+
+    assert rows(tmp_path / "ours.db") == rows(tmp_path / "rasa.db")
+    assert len(rows(tmp_path / "ours.db")) == sum(len(events) for events in full.values())  # each event once
+
+    def dump(tracker):
+        return [event.as_dict() for event in tracker.events] if tracker is not None else None
+
+    for sender in [*senders, "nobody"]:
+        for all_sessions in (False, True):
+            assert dump(asyncio.run(ours._retrieve(sender, all_sessions))) == dump(
+                asyncio.run(SQLTrackerStore._retrieve(ours, sender, all_sessions))
+            )
+    assert asyncio.run(ours.retrieve("nobody")) is None
+    assert len(asyncio.run(ours.retrieve_full_tracker("ada")).events) == len(full["ada"])
