@@ -32,7 +32,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import textwrap
 import threading
 import time
 from pathlib import Path
@@ -469,18 +468,21 @@ def plot(records: list[dict[str, Any]], out: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, (memory, latency) = plt.subplots(1, 2, figsize=(12, 4.5))
-    for record in records:
+    # Runs are numbered: the memory plot's legend names each number, the latency bars carry it.
+    figure, (memory, latency) = plt.subplots(2, 1, figsize=(12, 9), gridspec_kw={"height_ratios": [3, 2]})
+    for number, record in enumerate(records, 1):
         timeline = record["timeline"]
         total = [sum(s[n]["rss_mb"] for n in s if n != "t" and s[n]) for s in timeline]
-        memory.plot([s["t"] / 60 for s in timeline], total, label=f"{record['label']} ({record['commit']})")
+        name = f"{number}. {record['label']} ({record['commit']})"
+        memory.plot([s["t"] / 60 for s in timeline], total, label=name)
     memory.set(xlabel="minutes under load", ylabel="resident memory, all processes (MB)", title="Memory over time")
-    memory.legend(fontsize=7)
-    names = ["\n".join(textwrap.wrap(r["label"], 16)) + f"\n{r['commit']}" for r in records]
+    memory.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     for offset, key in enumerate(("p50_ms", "p95_ms", "p99_ms")):
         values = [r["turns"]["all"][key] for r in records]
         latency.bar([i + offset * 0.27 for i in range(len(records))], values, width=0.27, label=key[:3])
-    latency.set_xticks([i + 0.27 for i in range(len(records))], names, fontsize=7)
+    ticks = [f"{number}\n{r['turns']['all']['per_second']:.1f}/s" for number, r in enumerate(records, 1)]
+    latency.set_xticks([i + 0.27 for i in range(len(records))], ticks, fontsize=8)
+    latency.set_xlabel("run (as numbered above) and its turns per second")
     latency.set(ylabel="turn latency (ms)", title="Turn latency")
     latency.legend()
     figure.tight_layout()
