@@ -199,7 +199,8 @@ def build_index(
     version = index_version(kb, embedder.name, ranking, adapter.key if adapter else None)
     # Each language's encoder: the (adapted) model, or the multilingual one (multilingual.py).
     encoders = {lang: _row_encoder(embedder, encoder, lang, rows, ranking) for lang in sorted({r.lang for r in rows})}
-    cache = _previous_vectors(index_dir, encoder.name)
+    live_data = _read_live(index_dir)
+    cache = _previous_vectors(live_data, encoder.name)
     missing_by: dict[tuple[str, bool], list[str]] = {}
     for row in rows:
         name = encoders[row.lang].name
@@ -230,7 +231,17 @@ def build_index(
 
     trained = adapter.trained if adapter else frozenset()
     rankers, fitted = _rankers(
-        index_dir, kb.entries, rows, vectors, names, ranking, say, trained, encoders, reload=adapt == "reuse"
+        index_dir,
+        kb.entries,
+        rows,
+        vectors,
+        names,
+        ranking,
+        say,
+        trained,
+        encoders,
+        reload=adapt == "reuse",
+        live=live_data,
     )
     if any(ranker.key.endswith(CARRIED_SUFFIX) for ranker in rankers.values()):
         # Not the version a full build makes: 'faqbot kb build --if-stale' recalibrates it (is_stale).
@@ -357,6 +368,7 @@ def _rankers(
     trained: frozenset[str] = frozenset(),
     encoders: dict[str, Embedder] | None = None,
     reload: bool = False,
+    live: LiveRows | None = None,
 ) -> tuple[dict[str, LanguageRanker], list[str]]:
     """A ranker per language: the live version's when its key is unchanged, else fitted now.
 
@@ -370,7 +382,7 @@ def _rankers(
     and the next full build recalibrates.
     """
     previous = _previous_rankers(index_dir)
-    live_rows = _live_rows(index_dir) if reload else {}
+    live_rows = _live_rows(live) if reload and live is not None else {}
     rankers, fitted = {}, []
     for lang in sorted({row.lang for row in rows}):
         ids = [i for i, row in enumerate(rows) if row.lang == lang]
@@ -418,20 +430,12 @@ def _rankers(
     return rankers, fitted
 
 
-def _live_rows(index_dir: Path) -> dict[str, list[str]]:
-    """The text hashes of the live version's rows per language, in order (empty when unreadable)."""
-    version = current_version(index_dir)
-    if version is None:
-        return {}
-    try:
-        manifest = json.loads((index_dir / version / "manifest.json").read_text(encoding="utf-8"))
-        langs = [row["lang"] for row in json.loads((index_dir / version / "rows.json").read_text(encoding="utf-8"))]
-        result: dict[str, list[str]] = {}
-        for lang, text_hash in zip(langs, manifest["row_text_hashes"], strict=True):
-            result.setdefault(lang, []).append(text_hash)
-        return result
-    except (OSError, ValueError, KeyError, TypeError):
-        return {}
+def _live_rows(live: LiveRows) -> dict[str, list[str]]:
+    """The text hashes of the live version's rows per language, in order."""
+    result: dict[str, list[str]] = {}
+    for lang, text_hash in zip(live.langs, live.hashes, strict=True):
+        result.setdefault(lang, []).append(text_hash)
+    return result
 
 
 def _previous_rows(hashes: list[str], live: list[str]) -> np.ndarray:
@@ -550,7 +554,7 @@ def _write_version(
         json.dumps([dataclasses.asdict(row) for row in rows], ensure_ascii=False), encoding="utf-8"
     )
     (path / "entries.json").write_text(
-        json.dumps([entry.to_dict() for entry in kb.entries], ensure_ascii=False, indent=1), encoding="utf-8"
+        json.dumps([entry.to_dict() for entry in kb.entries], ensure_ascii=False), encoding="utf-8"
     )
     manifest = {
         "format": FORMAT_VERSION,
@@ -572,34 +576,54 @@ def _write_version(
     (path / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
 
 
-def _previous_vectors(index_dir: Path, model: str) -> dict[str, np.ndarray]:
-    """Vectors of the live version by encoder and text hash (``_cache_key``).
+@dataclasses.dataclass(frozen=True)
+class LiveRows:
+    """What a build reuses of the live version's rows, read once: its manifest, each row's language and text
+    hash, and the rows' vectors (memory-mapped: only the rows reused are read)."""
 
-    Those of the (adapted) model only if it is ``model``; those of another
-    encoder a language was embedded with (multilingual.py) in any case.
-    """
+    manifest: dict[str, object]
+    langs: list[str]
+    hashes: list[str]
+    vectors: np.ndarray
+
+
+def _read_live(index_dir: Path) -> LiveRows | None:
+    """The live version's rows (None when there is none or it is unreadable, with a warning)."""
     version = current_version(index_dir)
     if version is None:
-        return {}
+        return None
     path = index_dir / version
     try:
         manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
         # Vectors and their text hashes are stored the same way since format 1.
         if manifest.get("format") not in (1, FORMAT_VERSION):
-            return {}
-        default = manifest.get("encoder", manifest.get("model"))
-        encoders = manifest.get("encoders") or {}
-        vectors = np.load(path / "vectors.npy")
-        hashes = manifest["row_text_hashes"]
+            return None
+        vectors = np.load(path / "vectors.npy", mmap_mode="r")
+        hashes = list(manifest["row_text_hashes"])
         langs = [row["lang"] for row in json.loads((path / "rows.json").read_text(encoding="utf-8"))]
+        if len(langs) != len(hashes) or len(vectors) != len(hashes):
+            raise ValueError(f"{len(langs)} rows, {len(hashes)} text hashes, {len(vectors)} vectors")
     except (OSError, ValueError, KeyError, TypeError) as exc:
         log.warning("ignoring unreadable previous index %s: %s", path, exc)
+        return None
+    return LiveRows(manifest, langs, hashes, vectors)
+
+
+def _previous_vectors(live: LiveRows | None, model: str) -> dict[str, np.ndarray]:
+    """Vectors of the live version by encoder and text hash (``_cache_key``).
+
+    Those of the (adapted) model only if it is ``model``; those of another
+    encoder a language was embedded with (multilingual.py) in any case.
+    """
+    if live is None:
         return {}
+    default = live.manifest.get("encoder", live.manifest.get("model"))
+    encoders: dict[str, str] = live.manifest.get("encoders") or {}  # type: ignore[assignment]
     cache = {}
-    for i, (text_hash, lang) in enumerate(zip(hashes, langs, strict=False)):
+    for i, (text_hash, lang) in enumerate(zip(live.hashes, live.langs, strict=True)):
         name = encoders.get(lang, default)
         if name != default or default == model:
-            cache[_cache_key(name, text_hash)] = vectors[i]
+            cache[_cache_key(str(name), text_hash)] = live.vectors[i]
     return cache
 
 
