@@ -634,7 +634,7 @@ def _previous_vectors(live: LiveRows | None, model: str) -> dict[str, int]:
         return {}
     default = live.manifest.get("encoder", live.manifest.get("model"))
     encoders: dict[str, str] = live.manifest.get("encoders") or {}  # type: ignore[assignment]
-    cache = {}
+    cache: dict[str, int] = {}
     for i, (text_hash, lang) in enumerate(zip(live.hashes, live.langs, strict=True)):
         name = encoders.get(lang, default)
         if name != default or default == model:
