@@ -199,12 +199,15 @@ def build_index(
     version = index_version(kb, embedder.name, ranking, adapter.key if adapter else None)
     # Each language's encoder: the (adapted) model, or the multilingual one (multilingual.py).
     encoders = {lang: _row_encoder(embedder, encoder, lang, rows, ranking) for lang in sorted({r.lang for r in rows})}
-    cache = _previous_vectors(index_dir, encoder.name)
+    live_data = _read_live(index_dir)
+    # The live version's vectors by key (their row there), and those embedded now.
+    previous = _previous_vectors(live_data, encoder.name)
+    cache: dict[str, np.ndarray] = {}
+    keys = [_cache_key(encoders[row.lang].name, row.text_hash) for row in rows]
     missing_by: dict[tuple[str, bool], list[str]] = {}
-    for row in rows:
-        name = encoders[row.lang].name
-        if _cache_key(name, row.text_hash) not in cache:
-            missing_by.setdefault((name, row.field == "answer"), []).append(row.text)
+    for row, key in zip(rows, keys, strict=True):
+        if key not in previous:
+            missing_by.setdefault((encoders[row.lang].name, row.field == "answer"), []).append(row.text)
     by_name = {e.name: e for e in encoders.values()}
     missing = sorted({text for texts in missing_by.values() for text in texts})
     if missing:
@@ -218,19 +221,37 @@ def build_index(
                 cache[_cache_key(name, IndexRow("", "", "", text).text_hash)] = vector
             count.update(len(batch))
         count.close()
-    dimension = int(next(iter(cache.values())).shape[0]) if cache else embedder.dimension
-    if any(vector.shape[0] != dimension for vector in cache.values()):
+    dimensions = {vector.shape[0] for vector in cache.values()}
+    if previous and live_data is not None:
+        dimensions.add(live_data.vectors.shape[1])
+    if len(dimensions) > 1:
         raise IndexError_("the encoders of this KB's languages give vectors of different dimensions")
-    vectors = (
-        np.stack([cache[_cache_key(encoders[row.lang].name, row.text_hash)] for row in rows]).astype(np.float32)
-        if rows
-        else np.zeros((0, dimension), dtype=np.float32)
-    )
+    dimension = dimensions.pop() if dimensions else embedder.dimension
+    vectors = np.zeros((len(rows), dimension), dtype=np.float32)
+    if previous and live_data is not None:
+        # The reused rows in one gather from the live version's vectors.
+        reused = [(n, previous[key]) for n, key in enumerate(keys) if key in previous]
+        if reused:
+            at, source = np.asarray(reused, dtype=np.int64).T
+            vectors[at] = live_data.vectors[source]
+    for n, key in enumerate(keys):
+        if key not in previous:
+            vectors[n] = cache[key]
     names = {lang: e.name for lang, e in encoders.items()}
 
     trained = adapter.trained if adapter else frozenset()
     rankers, fitted = _rankers(
-        index_dir, kb.entries, rows, vectors, names, ranking, say, trained, encoders, reload=adapt == "reuse"
+        index_dir,
+        kb.entries,
+        rows,
+        vectors,
+        names,
+        ranking,
+        say,
+        trained,
+        encoders,
+        reload=adapt == "reuse",
+        live=live_data,
     )
     if any(ranker.key.endswith(CARRIED_SUFFIX) for ranker in rankers.values()):
         # Not the version a full build makes: 'faqbot kb build --if-stale' recalibrates it (is_stale).
@@ -357,6 +378,7 @@ def _rankers(
     trained: frozenset[str] = frozenset(),
     encoders: dict[str, Embedder] | None = None,
     reload: bool = False,
+    live: LiveRows | None = None,
 ) -> tuple[dict[str, LanguageRanker], list[str]]:
     """A ranker per language: the live version's when its key is unchanged, else fitted now.
 
@@ -370,7 +392,7 @@ def _rankers(
     and the next full build recalibrates.
     """
     previous = _previous_rankers(index_dir)
-    live_rows = _live_rows(index_dir) if reload else {}
+    live_rows = _live_rows(live) if reload and live is not None else {}
     rankers, fitted = {}, []
     for lang in sorted({row.lang for row in rows}):
         ids = [i for i, row in enumerate(rows) if row.lang == lang]
@@ -418,24 +440,19 @@ def _rankers(
     return rankers, fitted
 
 
-def _live_rows(index_dir: Path) -> dict[str, list[str]]:
-    """The text hashes of the live version's rows per language, in order (empty when unreadable)."""
-    version = current_version(index_dir)
-    if version is None:
-        return {}
-    try:
-        manifest = json.loads((index_dir / version / "manifest.json").read_text(encoding="utf-8"))
-        langs = [row["lang"] for row in json.loads((index_dir / version / "rows.json").read_text(encoding="utf-8"))]
-        result: dict[str, list[str]] = {}
-        for lang, text_hash in zip(langs, manifest["row_text_hashes"], strict=True):
-            result.setdefault(lang, []).append(text_hash)
-        return result
-    except (OSError, ValueError, KeyError, TypeError):
-        return {}
+def _live_rows(live: LiveRows) -> dict[str, list[str]]:
+    """The text hashes of the live version's rows per language, in order."""
+    result: dict[str, list[str]] = {}
+    for lang, text_hash in zip(live.langs, live.hashes, strict=True):
+        result.setdefault(lang, []).append(text_hash)
+    return result
 
 
 def _previous_rows(hashes: list[str], live: list[str]) -> np.ndarray:
     """For each of ``hashes``, the position of the same text among ``live`` (-1: none)."""
+    unique = dict(zip(live, range(len(live)), strict=True))
+    if len(unique) == len(live):  # no text twice (the usual case): one lookup each
+        return np.fromiter((unique.get(h, -1) for h in hashes), dtype=np.int64, count=len(hashes))
     positions: dict[str, list[int]] = {}
     for n, text_hash in enumerate(live):
         positions.setdefault(text_hash, []).append(n)
@@ -496,8 +513,7 @@ def load_index(index_dir: Path, version: str | None = None) -> FaqIndex:
     rankers = _load_rankers(path, manifest)
     entries = {}
     for raw in entries_raw:
-        raw = dict(raw, alternates=tuple(raw["alternates"]), tags=tuple(raw["tags"]))
-        entry = FaqEntry(**raw)
+        entry = FaqEntry(**raw)  # its lists become tuples in FaqEntry.__post_init__
         entries[entry.key] = entry
     rows = [IndexRow(**row) for row in rows_raw]
     row_ids_by_lang = {
@@ -547,10 +563,13 @@ def _write_version(
         faiss.write_index(index, str(path / f"{lang}.faiss"))
     np.save(path / "vectors.npy", vectors)
     (path / "rows.json").write_text(
-        json.dumps([dataclasses.asdict(row) for row in rows], ensure_ascii=False), encoding="utf-8"
+        json.dumps(
+            [{"faq_id": r.faq_id, "lang": r.lang, "field": r.field, "text": r.text} for r in rows], ensure_ascii=False
+        ),
+        encoding="utf-8",
     )
     (path / "entries.json").write_text(
-        json.dumps([entry.to_dict() for entry in kb.entries], ensure_ascii=False, indent=1), encoding="utf-8"
+        json.dumps([entry.to_dict() for entry in kb.entries], ensure_ascii=False), encoding="utf-8"
     )
     manifest = {
         "format": FORMAT_VERSION,
@@ -572,34 +591,54 @@ def _write_version(
     (path / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
 
 
-def _previous_vectors(index_dir: Path, model: str) -> dict[str, np.ndarray]:
-    """Vectors of the live version by encoder and text hash (``_cache_key``).
+@dataclasses.dataclass(frozen=True)
+class LiveRows:
+    """What a build reuses of the live version's rows, read once: its manifest, each row's language and text
+    hash, and the rows' vectors."""
 
-    Those of the (adapted) model only if it is ``model``; those of another
-    encoder a language was embedded with (multilingual.py) in any case.
-    """
+    manifest: dict[str, object]
+    langs: list[str]
+    hashes: list[str]
+    vectors: np.ndarray
+
+
+def _read_live(index_dir: Path) -> LiveRows | None:
+    """The live version's rows (None when there is none or it is unreadable, with a warning)."""
     version = current_version(index_dir)
     if version is None:
-        return {}
+        return None
     path = index_dir / version
     try:
         manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
         # Vectors and their text hashes are stored the same way since format 1.
         if manifest.get("format") not in (1, FORMAT_VERSION):
-            return {}
-        default = manifest.get("encoder", manifest.get("model"))
-        encoders = manifest.get("encoders") or {}
+            return None
         vectors = np.load(path / "vectors.npy")
-        hashes = manifest["row_text_hashes"]
+        hashes = list(manifest["row_text_hashes"])
         langs = [row["lang"] for row in json.loads((path / "rows.json").read_text(encoding="utf-8"))]
+        if len(langs) != len(hashes) or len(vectors) != len(hashes):
+            raise ValueError(f"{len(langs)} rows, {len(hashes)} text hashes, {len(vectors)} vectors")
     except (OSError, ValueError, KeyError, TypeError) as exc:
         log.warning("ignoring unreadable previous index %s: %s", path, exc)
+        return None
+    return LiveRows(manifest, langs, hashes, vectors)
+
+
+def _previous_vectors(live: LiveRows | None, model: str) -> dict[str, int]:
+    """The rows of the live version's vectors (``live.vectors``) by encoder and text hash (``_cache_key``).
+
+    Those of the (adapted) model only if it is ``model``; those of another
+    encoder a language was embedded with (multilingual.py) in any case.
+    """
+    if live is None:
         return {}
-    cache = {}
-    for i, (text_hash, lang) in enumerate(zip(hashes, langs, strict=False)):
+    default = live.manifest.get("encoder", live.manifest.get("model"))
+    encoders: dict[str, str] = live.manifest.get("encoders") or {}  # type: ignore[assignment]
+    cache: dict[str, int] = {}
+    for i, (text_hash, lang) in enumerate(zip(live.hashes, live.langs, strict=True)):
         name = encoders.get(lang, default)
         if name != default or default == model:
-            cache[_cache_key(name, text_hash)] = vectors[i]
+            cache.setdefault(_cache_key(str(name), text_hash), i)
     return cache
 
 
@@ -624,6 +663,8 @@ def _prune(index_dir: Path, keep: int) -> None:
     for old in versions[keep:]:
         if old.name != live:
             shutil.rmtree(old, ignore_errors=True)
+    if not (index_dir / adaptation.ADAPTERS_DIR).is_dir():
+        return  # no adapter to keep or remove: the kept versions' manifests need not be read
     used = set()
     for path in [*versions[:keep], *([index_dir / live] if live else [])]:
         try:

@@ -302,3 +302,33 @@ def test_bm25_updated_in_place_equals_the_general_update():
     assert (
         abs(old.weights - before).max() == 0 and (old.weights.indptr == before.indptr).all()
     )  # the live one as it was
+
+
+def test_a_reload_reuses_the_live_vectors_and_gets_those_a_build_from_scratch_gets(tmp_path: Path):
+    """The reused vectors are gathered from the live version's by text (moved, kept, removed and new passages),
+    and the version holds exactly the vectors and rows a build from nothing gives the same KB."""
+    texts = _passages(300)
+    entries = tuple(FaqEntry(id=f"p{n:04d}", lang="en", question="", answer=t) for n, t in enumerate(texts))
+    config = Ranking(passage_pseudo_questions=50)
+    index_dir = tmp_path / "index"
+    build_index(KnowledgeBase(root=Path("."), entries=entries), EMBEDDER, index_dir, config)
+    # One passage edited, one removed, two new, and the order changed (a passage moved to the end).
+    changed = [
+        *entries[1:150],
+        dataclasses.replace(entries[150], answer="museum roof cafe"),
+        *entries[152:],
+        FaqEntry(id="new1", lang="en", question="", answer="a harbour ferry timetable"),
+        entries[0],
+        FaqEntry(id="new2", lang="en", question="", answer=texts[7]),  # a kept text under a new id
+    ]
+    kb = KnowledgeBase(root=Path("."), entries=tuple(changed))
+    reload = build_index(kb, EMBEDDER, index_dir, config, adapt="reuse")
+    assert (reload.embedded, reload.reused) == (2, len(changed) - 2)
+    scratch = build_index(kb, EMBEDDER, tmp_path / "scratch", config)
+    assert scratch.embedded == len(changed) - 1  # texts[7] twice: embedded once
+    reloaded, fresh = load_index(index_dir), load_index(tmp_path / "scratch")
+    assert reloaded.rows == fresh.rows
+    assert reloaded.vectors.dtype == np.float32 and np.array_equal(reloaded.vectors, fresh.vectors)
+    retriever = Retriever(reloaded, EMBEDDER)
+    assert retriever.search("museum roof cafe", "en", 1)[0].faq_id == "p0150"
+    assert retriever.search("a harbour ferry timetable", "en", 1)[0].faq_id == "new1"
