@@ -30,13 +30,14 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import functools
 import re
 from collections.abc import Sequence
 
 import numpy as np
 from scipy.stats import beta
 
-from bot.retrieval.calibration import DENSE, LEXICAL, WORDS, Calibration, dense_trust, fit_calibration
+from bot.retrieval.calibration import DENSE, LEXICAL, WORDS, Calibration, fit_calibration
 from bot.retrieval.embedder import Embedder
 from bot.retrieval.heldout import HeldOut, pick_candidates
 from bot.retrieval.progress import Progress, counter
@@ -130,14 +131,12 @@ def calibrate_passages(
     # A question the KB does not answer lacks its passage's context too: the
     # neighbours the ranker credits with a share of the passage's score.
     must = own[:, None] if ranker.neighbours is None else np.stack([own, *ranker.neighbours[:, own]], axis=1)
-    # An encoder that puts any two of the language's texts close (the English model on Arabic or
-    # Russian: calibration.dense_trust) is not asked: harder pseudo-questions would give its noise a weight.
-    embedded = (
-        encoder is not None
-        and vectors is not None
-        and len(vectors) == len(texts)
-        and dense_trust(ranker.dense_background) > 0
-    )
+    # Only an encoder that knows the language is asked (the default model's languages, or the
+    # multilingual encoder's): the English model's vectors of Arabic or Russian texts are noise, which
+    # pseudo-questions as hard as real ones would give a small weight. (calibration.dense_trust cannot
+    # tell: the multilingual encoder also puts unrelated texts at a high cosine, yet ranks them well.)
+    knows = ranker.lang in config.model_languages or ranker.lang in config.multilingual_languages
+    embedded = knows and encoder is not None and vectors is not None and len(vectors) == len(texts)
     query_vectors = encoder.encode(questions) if embedded and encoder is not None else None
     # Each pseudo-question is scored against every passage, and only its
     # candidates are kept (heldout.py): memory is pseudo-questions x candidates.
@@ -175,18 +174,28 @@ def calibrate_passages(
     agreement = answer_needs_agreement(embedded, calibration)
     probabilities = held.probabilities(calibration, check)
     uncovered = (held.faqs[check][:, :, None] == must[check][:, None, :]).any(axis=2) | ~held.valid[check]
-    thresholds, summary = fit_answer_threshold(
-        probabilities, signals[check], uncovered, agreement, config.passage_uncovered_answers
-    )
-    thresholds, band = fit_answer_band(
+    band_of = functools.partial(
+        fit_answer_band,
         probabilities,
         signals[check],
         held.targets[check],
         agreement,
-        thresholds,
-        config.passage_answer_precision,
-        config.passage_precision_confidence,
+        precision=config.passage_answer_precision,
+        confidence=config.passage_precision_confidence,
     )
+    # The bot answers on both the threshold and the margin, so each is fitted given the other: the
+    # margin at the lowest threshold, the threshold at that margin, then the margin at that threshold.
+    lowest = Thresholds(answer=ANSWER_GRID[0], clarify=ANSWER_GRID[0])
+    first, _ = band_of(lowest)
+    thresholds, summary = fit_answer_threshold(
+        probabilities,
+        signals[check],
+        uncovered,
+        agreement,
+        config.passage_uncovered_answers,
+        base=dataclasses.replace(Thresholds(), margin=first.margin),
+    )
+    thresholds, band = band_of(dataclasses.replace(thresholds, margin=Thresholds().margin))
     summary.update(band, agreement=float(agreement))
     return dataclasses.replace(ranker, calibration=calibration, thresholds=thresholds, thresholds_fit=summary)
 

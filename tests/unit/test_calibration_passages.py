@@ -218,3 +218,19 @@ def test_a_passage_kb_is_calibrated_on_pseudo_questions_at_build(tmp_path: Path)
     build_index(kb, embedder, off, Ranking(passage_pseudo_questions=0))
     fixed = load_index(off).rankers["en"]
     assert fixed.calibration.samples == 0 and fixed.thresholds is None
+
+
+def test_a_language_the_model_does_not_know_is_calibrated_without_its_vectors(tmp_path: Path):
+    entries = tuple(
+        FaqEntry(id=f"p{n}", lang="en", question="", alternates=(), answer=text) for n, text in enumerate(PASSAGES * 3)
+    )
+    kb = KnowledgeBase(root=tmp_path, entries=entries)
+    embedder = HashingEmbedder()
+    known = tmp_path / "known"
+    build_index(kb, embedder, known, Ranking(passage_pseudo_questions=30))
+    assert load_index(known).rankers["en"].calibration.weight("dense") > 0  # the hashed words rank passages
+    unknown = tmp_path / "unknown"
+    build_index(kb, embedder, unknown, Ranking(passage_pseudo_questions=30, model_languages=()))
+    ranker = load_index(unknown).rankers["en"]
+    assert ranker.calibration.samples > 0 and ranker.calibration.weight("dense") == 0
+    assert not ranker.needs_embedding and ranker.thresholds_fit["agreement"] == 0.0
