@@ -29,7 +29,7 @@ import faiss
 import numpy as np
 
 from bot.errors import IndexError_
-from bot.kb.models import FaqEntry, KnowledgeBase
+from bot.kb.models import PASSAGE, FaqEntry, KnowledgeBase
 from bot.retrieval import adaptation, ann
 from bot.retrieval.adaptation import AdapterInfo
 from bot.retrieval.calibration_passages import calibrate_passages
@@ -239,7 +239,7 @@ def build_index(
     rankers, passage_rankers, fitted = _rankers(
         index_dir, kb.entries, rows, vectors, names, ranking, say, trained, encoders, reload=adapt == "reuse"
     )
-    if any(ranker.key.endswith(CARRIED_SUFFIX) for ranker in rankers.values()):
+    if any(ranker.key.endswith(CARRIED_SUFFIX) for ranker in [*rankers.values(), *passage_rankers.values()]):
         # Not the version a full build makes: 'faqbot kb build --if-stale' recalibrates it (is_stale).
         version += CARRIED_SUFFIX
     target = index_dir / version
@@ -397,6 +397,7 @@ def _rankers(
     previous = _previous_rankers(index_dir)
     previous_passages = _previous_rankers(index_dir, passages=True)
     live_rows = _live_rows(index_dir) if reload else {}
+    live_passages = _live_rows(index_dir, passages=True) if reload else {}
     passage_keys = {e.key for e in entries if e.is_passage}
     rankers: dict[str, LanguageRanker] = {}
     passage_rankers: dict[str, LanguageRanker] = {}
@@ -418,11 +419,14 @@ def _rankers(
                 say=say,
                 trained=trained,
                 encoders=encoders,
-                live=None,
             )
-            rankers[lang], faq_fitted = fit(faq_rows, old=previous.get(lang))
+            rankers[lang], faq_fitted = fit(faq_rows, old=previous.get(lang), live=None)
             say(f"{lang}: {len(passage_rows)} help-center passages beside the FAQs")
-            passage_rankers[lang], passages_fitted = fit(passage_rows, old=previous_passages.get(lang))
+            # A hot reload of a few passages keeps their live calibration, as in an answer-only language.
+            passage_live = live_passages.get(lang, []) if reload else None
+            passage_rankers[lang], passages_fitted = fit(
+                passage_rows, old=previous_passages.get(lang), live=passage_live
+            )
             if faq_fitted or passages_fitted:
                 fitted.append(lang)
             continue
@@ -498,17 +502,24 @@ def _language_ranker(
     return ranker, True
 
 
-def _live_rows(index_dir: Path) -> dict[str, list[str]]:
-    """The text hashes of the live version's rows per language, in order (empty when unreadable)."""
+def _live_rows(index_dir: Path, passages: bool = False) -> dict[str, list[str]]:
+    """The text hashes of the live version's rows per language, in order (empty when unreadable);
+    ``passages``: only the rows of its help-center passages (``kind: passage``)."""
     version = current_version(index_dir)
     if version is None:
         return {}
     try:
-        manifest = json.loads((index_dir / version / "manifest.json").read_text(encoding="utf-8"))
-        langs = [row["lang"] for row in json.loads((index_dir / version / "rows.json").read_text(encoding="utf-8"))]
+        folder = index_dir / version
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+        rows = json.loads((folder / "rows.json").read_text(encoding="utf-8"))
+        wanted = None
+        if passages:
+            entries = json.loads((folder / "entries.json").read_text(encoding="utf-8"))
+            wanted = {(e["lang"], e["id"]) for e in entries if e.get("kind") == PASSAGE}
         result: dict[str, list[str]] = {}
-        for lang, text_hash in zip(langs, manifest["row_text_hashes"], strict=True):
-            result.setdefault(lang, []).append(text_hash)
+        for row, text_hash in zip(rows, manifest["row_text_hashes"], strict=True):
+            if wanted is None or (row["lang"], row["faq_id"]) in wanted:
+                result.setdefault(row["lang"], []).append(text_hash)
         return result
     except (OSError, ValueError, KeyError, TypeError):
         return {}
