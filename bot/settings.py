@@ -323,6 +323,14 @@ class Settings:
     #: False when the operator set thresholds explicitly, which then apply.
     fitted_thresholds: bool = True
     ranking: Ranking = Ranking()
+    # Help-center articles ('faqbot kb import SOURCE --lang LANG', bot/kb/articles.py)
+    #: An article file larger than this is refused (named in the error).
+    article_max_bytes: int = setting("FAQBOT_ARTICLE_MAX_BYTES", 2_000_000)
+    #: A section longer than this (characters of markdown) is cut at paragraph boundaries into passages
+    #: of at most this size: an answer a customer reads in the chat, and one the embedding sees whole.
+    passage_max_chars: int = setting("FAQBOT_PASSAGE_MAX_CHARS", 1200)
+    #: A section shorter than this is merged into the passage before it (too little to answer alone).
+    passage_min_chars: int = setting("FAQBOT_PASSAGE_MIN_CHARS", 120)
     # Dialogue
     max_message_chars: int = setting("FAQBOT_MAX_MESSAGE_CHARS", 5000)
     #: The unanswered inbox sets longer texts apart as junk: a question an FAQ should learn is shorter.
@@ -584,6 +592,11 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
             raise ConfigError(f"{name}={url!r} is not an http:// or https:// address")
     if settings.max_request_bytes < settings.max_message_chars:
         raise ConfigError("FAQBOT_MAX_REQUEST_BYTES must be at least FAQBOT_MAX_MESSAGE_CHARS")
+    if not 0 < settings.passage_min_chars < settings.passage_max_chars or settings.article_max_bytes <= 0:
+        raise ConfigError(
+            "FAQBOT_PASSAGE_MIN_CHARS must be above 0 and below FAQBOT_PASSAGE_MAX_CHARS, "
+            "and FAQBOT_ARTICLE_MAX_BYTES above 0"
+        )
     if not 0 <= settings.widget_suggestions <= MAX_WIDGET_SUGGESTIONS:
         raise ConfigError(f"FAQBOT_WIDGET_SUGGESTIONS must be 0 to {MAX_WIDGET_SUGGESTIONS}")
     if settings.widget_popular_days <= 0 or settings.widget_popular_refresh <= 0:
