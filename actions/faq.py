@@ -77,6 +77,21 @@ def follow_up_buttons(entry: FaqEntry, lookup: Callable[[str], FaqEntry | None],
     return buttons
 
 
+def article_citation(entry: FaqEntry, domain: DomainDict, lang: str) -> str:
+    """The link to the whole article under a passage's answer (``utter_article_link`` in ``lang``, with the
+    article's own title and URL); "" for an FAQ. Cited, never invented: the URL is the one the passage
+    was imported with (an http(s) address, validated by the KB's schema)."""
+    if not entry.is_passage or not entry.article_url:
+        return ""
+    template = response_text(domain, Responses.ARTICLE_LINK, lang)
+    if not template:
+        log.error("domain.yml has no %s response: the article link of %s is left out", Responses.ARTICLE_LINK, entry.id)
+        return ""
+    title = entry.article_title.replace("\\", "\\\\").replace("[", "\\[").replace("]", "\\]")
+    url = entry.article_url.replace("(", "%28").replace(")", "%29").replace(" ", "%20")
+    return template.replace("{title}", title).replace("{url}", url)
+
+
 class ActionAnswerFaq(Action):
     """Answers from the FAQ knowledge base, asks "did you mean", or offers a person."""
 
@@ -86,7 +101,7 @@ class ActionAnswerFaq(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         intent = (tracker.latest_message.get("intent") or {}).get("name")
         if intent == Intents.CHOOSE_FAQ:
-            return self._answer_chosen(dispatcher, tracker)
+            return self._answer_chosen(dispatcher, tracker, domain)
         if intent == Intents.NONE_OF_THESE:
             return self._no_answer(dispatcher, tracker)
 
@@ -126,7 +141,8 @@ class ActionAnswerFaq(Action):
             entry = answer.entry(best.faq_id)
             if entry is not None:
                 buttons = follow_up_buttons(entry, answer.entry, reach)
-                return events + self._utter_answer(dispatcher, entry, answer.kb_version, best.score, buttons)
+                citation = article_citation(entry, domain, answer.lang)
+                return events + self._utter_answer(dispatcher, entry, answer.kb_version, best.score, buttons, citation)
         if band == CLARIFY:
             buttons = [{"title": c.question, "payload": choose_payload(c.faq_id)} for c in answer.decision.choices]
             none_label = response_text(domain, Responses.CLARIFY_NONE_BUTTON, answer.lang)
@@ -143,11 +159,12 @@ class ActionAnswerFaq(Action):
         kb_version: str,
         score: float | None,
         buttons: list[dict[str, str]],
+        citation: str = "",
     ) -> list[EventType]:
         dispatcher.utter_message(
             response=Responses.FAQ_ANSWER,
             buttons=buttons,
-            answer=entry.answer,
+            answer=f"{entry.answer}\n\n{citation}" if citation else entry.answer,
             # identifies this answer for the customer's thumbs up/down (bot/storage/feedback.py)
             answer_id=uuid.uuid4().hex,
             faq_id=entry.id,
@@ -161,7 +178,7 @@ class ActionAnswerFaq(Action):
             *survey.reminder(),
         ]
 
-    def _answer_chosen(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:
+    def _answer_chosen(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         faq_id = next(
             (e.get("value") for e in tracker.latest_message.get("entities", []) if e.get("entity") == Entities.FAQ_ID),
             None,
@@ -175,7 +192,8 @@ class ActionAnswerFaq(Action):
             # (possibly to get an answer restricted to another channel or audience).
             return self._no_answer(dispatcher, tracker)
         buttons = follow_up_buttons(entry, lambda related: index.entry(related, lang), reach)
-        return self._utter_answer(dispatcher, entry, index.version, None, buttons)
+        citation = article_citation(entry, domain, lang)
+        return self._utter_answer(dispatcher, entry, index.version, None, buttons, citation)
 
     @staticmethod
     def _no_answer(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:

@@ -13,10 +13,12 @@ import dataclasses
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from bot.analytics.conversations import TrackerReader
 from bot.analytics.outcomes import Filters, select
 from bot.kb.loader import load_knowledge_base
+from bot.kb.models import FaqEntry
 from bot.settings import Settings
 
 
@@ -29,14 +31,19 @@ class FilterChoices:
     faq: tuple[str, ...]
     tag: tuple[str, ...]
     kb_version: tuple[str, ...]
+    #: What the FAQ filter shows beside each id: its question, or a passage's "article title — heading"
+    #: (in the default language when the FAQ has it there).
+    titles: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def with_current(self, filters: Filters) -> FilterChoices:
         """These choices plus the filters' own values, so that a value in the URL stays selectable."""
         extra = {k: v for k, v in filters.to_dict().items() if v and v not in getattr(self, k)}
-        return dataclasses.replace(self, **{k: (*getattr(self, k), v) for k, v in extra.items()})
+        values: dict[str, Any] = {k: (*getattr(self, k), v) for k, v in extra.items()}
+        return dataclasses.replace(self, **values)
 
     def to_dict(self) -> dict[str, list[str]]:
-        return {k: list(v) for k, v in dataclasses.asdict(self).items()}
+        """The values of each filter (not the titles)."""
+        return {k: list(v) for k, v in dataclasses.asdict(self).items() if k != "titles"}
 
 
 def _sorted(values: Iterable[str | None]) -> tuple[str, ...]:
@@ -72,4 +79,12 @@ def filter_choices(
         faq=_sorted([e.id for e in kb.entries] + [q.faq_id for q in questions]),
         tag=_sorted(tag for e in kb.entries for tag in e.tags),
         kb_version=tuple(sorted(last_used, key=lambda v: (-last_used[v], v))),
+        titles=_titles(kb.entries, settings.default_language),
     )
+
+
+def _titles(entries: Iterable[FaqEntry], default_language: str) -> dict[str, str]:
+    titles: dict[str, str] = {}
+    for entry in sorted(entries, key=lambda e: (e.lang != default_language, e.lang)):
+        titles.setdefault(entry.id, entry.title)
+    return titles

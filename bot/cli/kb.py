@@ -75,10 +75,11 @@ def cmd_validate(args: argparse.Namespace, services: Services) -> int:
     found = ", ".join(f"{name} {n}" for name, n in report.counts().items() if n)
     passed = sum(o.passed for o in report.outcomes)
     tests = f"; test questions: {passed}/{len(report.outcomes)} passed" if report.outcomes else ""
+    passages = sum(e.is_passage for e in kb.entries)
+    of_which = f", of them {passages} help-center passages" if passages else ""
     print(
-        f"{len(kb.entries)} FAQs loaded ({counts}); {len(report.errors)} errors, {len(report.warnings)} warnings"
-        + (f" ({found})" if found else "")
-        + tests
+        f"{len(kb.entries)} FAQs loaded ({counts}{of_which}); {len(report.errors)} errors, "
+        f"{len(report.warnings)} warnings" + (f" ({found})" if found else "") + tests
     )
     return 0 if report.ok else 1
 

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from bot.cli.options import kb_services
 from bot.errors import KnowledgeBaseError
+from bot.kb.article_import import apply_articles, plan_articles
+from bot.kb.articles import Limits
 from bot.kb.interchange import FORMATS, format_of, read_rows, write_rows
 from bot.kb.loader import load_knowledge_base
 from bot.kb.writer import DEFAULT_NEW_FILE, apply_plan, plan_import
@@ -21,8 +23,20 @@ def add_parsers(commands: argparse._SubParsersAction) -> list[argparse.ArgumentP
     export.add_argument("--out", type=Path, help="file to write (default: standard output; required for xlsx)")
     export.set_defaults(func=cmd_export)
 
-    imp = commands.add_parser("import", help="add or update FAQs from a CSV, XLSX or JSONL file (all or nothing)")
-    imp.add_argument("file", type=Path, help="a .csv, .xlsx or .jsonl file with a header of columns")
+    imp = commands.add_parser(
+        "import",
+        help="add or update FAQs from a CSV, XLSX or JSONL file, or help-center articles with --lang (all or nothing)",
+    )
+    imp.add_argument(
+        "file",
+        type=Path,
+        nargs="+",
+        metavar="SOURCE",
+        help="a .csv, .xlsx or .jsonl file with a header of columns; with --lang: folders of .md/.html articles, "
+        "article files, sitemap.xml files or .txt lists of files",
+    )
+    imp.add_argument("--lang", help="import help-center articles (SOURCE...) as passages of this language")
+    imp.add_argument("--base-url", default="", help="articles without a URL of their own: BASE-URL/<path>")
     imp.add_argument("--dry-run", action="store_true", help="report what would change; write nothing")
     imp.add_argument(
         "--file",
@@ -58,6 +72,16 @@ def cmd_export(args: argparse.Namespace, services: Services) -> int:
 
 def cmd_import(args: argparse.Namespace, services: Services) -> int:
     services = kb_services(args, services)
+    if args.lang is not None:
+        return _import_articles(args, services)
+    if len(args.file) != 1:
+        raise KnowledgeBaseError("a spreadsheet import takes one file; help-center articles need --lang LANG")
+    args.file = args.file[0]
+    if args.file.is_dir() or args.file.suffix.lower().lstrip(".") not in FORMATS:
+        raise KnowledgeBaseError(
+            f"cannot tell the format of {args.file}: use a .csv, .xlsx or .jsonl file "
+            "(help-center articles: --lang LANG)"
+        )
     settings = services.settings
     rows, ignored = read_rows(args.file)
     if ignored:
@@ -77,6 +101,31 @@ def cmd_import(args: argparse.Namespace, services: Services) -> int:
         return 0
     written = apply_plan(plan)
     print(f"imported: {summary}; {len(written)} files written (run 'faqbot kb validate')")
+    return 0
+
+
+def _import_articles(args: argparse.Namespace, services: Services) -> int:
+    """Help-center articles into <kb>/<lang>/articles/ (bot/kb/article_import.py)."""
+    settings = services.settings
+    limits = Limits(settings.article_max_bytes, settings.passage_max_chars, settings.passage_min_chars)
+    plan = plan_articles(args.file, settings.kb_dir, args.lang, settings.languages, limits, args.base_url)
+    if plan.errors:
+        for error in plan.errors:
+            print(f"error: {error}", file=sys.stderr)
+        print(f"nothing imported: {len(plan.errors)} errors", file=sys.stderr)
+        return 1
+    for sign, ids in (("+", plan.added), ("~", plan.changed), ("-", plan.removed)):
+        for passage_id in ids:
+            print(f"{sign} {passage_id}")
+    summary = (
+        f"{plan.articles} articles: {len(plan.added)} passages added, {len(plan.changed)} changed, "
+        f"{len(plan.removed)} removed, {len(plan.unchanged)} unchanged"
+    )
+    if args.dry_run:
+        print(f"dry run: {summary}; nothing written")
+        return 0
+    written = apply_articles(plan)
+    print(f"imported {summary}; {len(written)} files written (run 'faqbot kb validate')")
     return 0
 
 

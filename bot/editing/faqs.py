@@ -72,6 +72,8 @@ def update_faq(text: str, lang: str, path: str, faq_id: str, changes: Mapping[st
         raise KnowledgeBaseError(f"there is no FAQ {faq_id!r} in {path}")
     changes = checked_changes(changes)
     new = dataclasses.replace(old, **changes)
+    if new.is_passage and new.alternates:
+        raise KnowledgeBaseError(f"{faq_id!r} is a help-center passage: it has no alternates (found by its text)")
     lines = text.split("\n")
     span = block_spans(text)[old.line]
     # Bottom up, so that the earlier line numbers stay right: answer, metadata keys, heading.

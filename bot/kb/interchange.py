@@ -85,9 +85,12 @@ def entry_values(entry: FaqEntry) -> dict[str, Any]:
 
 def write_rows(entries: Iterable[FaqEntry], fmt: str, out: IO[bytes]) -> int:
     """Write ``entries`` to ``out`` in ``fmt``; returns how many were written."""
-    rows = [entry_values(e) for e in entries]
+    entries_list = list(entries)
+    rows = [entry_values(e) for e in entries_list]
     if fmt == "jsonl":
-        for row in rows:
+        for entry, row in zip(entries_list, rows, strict=True):
+            if entry.is_passage:  # JSONL carries a passage whole (bot/kb/jsonl.py)
+                row = {**row, "kind": entry.kind, "article": {"title": entry.article_title, "url": entry.article_url}}
             out.write((json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8"))
     elif fmt == "csv":
         text = io.StringIO(newline="")

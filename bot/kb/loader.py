@@ -70,8 +70,12 @@ def load_knowledge_base(root: Path, languages: Iterable[str]) -> KnowledgeBase:
 
 
 def _missing_translations(entries: list[FaqEntry], languages: tuple[str, ...]) -> list[KbProblem]:
+    """FAQs missing in some language. Passages are left out: a help center's articles need not exist, nor
+    split into the same sections, in every language."""
     by_id: dict[str, dict[str, FaqEntry]] = {}
     for entry in entries:
+        if entry.is_passage:
+            continue
         by_id.setdefault(entry.id, {})[entry.lang] = entry
     problems = []
     for faq_id, versions in sorted(by_id.items()):

@@ -12,6 +12,12 @@ from pathlib import Path
 #: The channels an answer can be restricted to (``channels:`` in a FAQ's metadata).
 CHANNELS = ("web", "telegram", "slack", "messenger", "twilio", "callback", "rest")
 
+#: The kinds of entry (``kind:`` in the metadata): a question with its answer, or a passage of a
+#: help-center article (``faqbot kb import``), found by its text and answered with a link to the article.
+FAQ = "faq"
+PASSAGE = "passage"
+KINDS = (FAQ, PASSAGE)
+
 
 @dataclasses.dataclass(frozen=True)
 class FaqEntry:
@@ -22,6 +28,11 @@ class FaqEntry:
     everywhere, everyone); ``updated`` is the ISO date it last changed ("" when
     unknown). ``lines`` locates its metadata keys and phrasings in the file
     (``"related"``, ``"alternates[0]"``, ...) for messages; it is not content.
+
+    ``kind`` is ``"passage"`` for a section of a help-center article: then
+    ``question`` holds the section's heading (shown, searched with the text,
+    never taken for a customer's question), and ``article_title`` and
+    ``article_url`` name the whole article that an answer cites.
     """
 
     id: str
@@ -36,6 +47,9 @@ class FaqEntry:
     channels: tuple[str, ...] = ()
     audience: tuple[str, ...] = ()
     updated: str = ""
+    kind: str = FAQ
+    article_title: str = ""
+    article_url: str = ""
     lines: Mapping[str, int] = dataclasses.field(default_factory=dict, compare=False, hash=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -65,18 +79,37 @@ class FaqEntry:
         return f"{self.lang}:{self.id}"
 
     @property
+    def is_passage(self) -> bool:
+        """A section of a help-center article (``kind: passage``)."""
+        return self.kind == PASSAGE
+
+    @property
+    def answer_only(self) -> bool:
+        """Found by its answer text, not by questions: a passage, or an entry with no question (JSONL)."""
+        return self.is_passage or not (self.question or self.alternates)
+
+    @property
     def phrasings(self) -> tuple[str, ...]:
         """Every way customers ask it: the question and its alternates.
 
         An answer-only entry (no question, as in passage retrieval) is found by
-        its answer text instead.
+        its answer text instead; a passage by its article's title and its
+        heading together with its text.
         """
+        if self.is_passage:
+            heading = self.question if self.question != self.article_title else ""
+            return ("\n".join(t for t in (self.article_title, heading, self.answer) if t),)
         asked = tuple(p for p in (self.question, *self.alternates) if p)
         return asked or (self.answer,)
 
     @property
     def title(self) -> str:
-        """What to show for this FAQ in a list: its question, or the start of its answer."""
+        """What to show for this FAQ in a list: its question, a passage's "article title — heading", or the
+        start of its answer."""
+        if self.is_passage and self.article_title:
+            if not self.question or self.question == self.article_title:
+                return self.article_title
+            return f"{self.article_title} — {self.question}"
         if self.question:
             return self.question
         return self.answer if len(self.answer) <= 80 else self.answer[:79].rstrip() + "…"
@@ -86,19 +119,24 @@ class FaqEntry:
         """A hash of everything the bot serves, so edits can be detected per entry (computed once: an
         entry is frozen, and a build asks for every entry's hash several times).
 
-        ``updated`` is bookkeeping and left out; the follow-ups and restrictions
-        count only when set, so entries without them keep their earlier hashes.
+        ``updated`` is bookkeeping and left out; the follow-ups, restrictions and
+        a passage's kind and article count only when set, so FAQs keep their
+        earlier hashes.
         """
         content: list[object] = [self.id, self.lang, self.question, list(self.alternates), self.answer, list(self.tags)]
         restrictions = (("related", self.related), ("channels", self.channels), ("audience", self.audience))
-        extra = {key: list(value) for key, value in restrictions if value}
+        extra: dict[str, object] = {key: list(value) for key, value in restrictions if value}
+        if self.is_passage:
+            extra["kind"] = self.kind
+            extra["article"] = [self.article_title, self.article_url]
         if extra:
             content.append(extra)
         payload = json.dumps(content, ensure_ascii=False)
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
 
     def to_dict(self) -> dict[str, object]:
-        return {
+        """The entry as JSON; a passage's kind and article only for passages (FAQs read as before)."""
+        result: dict[str, object] = {
             "id": self.id,
             "lang": self.lang,
             "question": self.question,
@@ -112,6 +150,9 @@ class FaqEntry:
             "audience": list(self.audience),
             "updated": self.updated,
         }
+        if self.is_passage:
+            result.update(kind=self.kind, article_title=self.article_title, article_url=self.article_url)
+        return result
 
 
 @dataclasses.dataclass(frozen=True)

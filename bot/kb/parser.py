@@ -19,7 +19,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from bot.kb.models import CHANNELS, FaqEntry, KbProblem
+from bot.kb.models import CHANNELS, FAQ, PASSAGE, FaqEntry, KbProblem
 from bot.settings import PROJECT_ROOT
 
 #: libyaml's loader when PyYAML has it (its wheels do): the same documents, four times faster to
@@ -27,7 +27,7 @@ from bot.settings import PROJECT_ROOT
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 ID_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 TAG_PATTERN = re.compile(r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$")
-KNOWN_KEYS = {"id", "alternates", "tags", "related", "channels", "audience", "updated"}
+KNOWN_KEYS = {"id", "alternates", "tags", "related", "channels", "audience", "updated", "kind", "article"}
 LIST_KEYS = ("alternates", "tags", "related", "channels", "audience")
 MAX_FILE_BYTES = 5_000_000
 #: The JSON Schema of the metadata block, documented with the format.
@@ -174,8 +174,10 @@ def _build_entry(block: _Block, lang: str, path: str) -> tuple[FaqEntry | None, 
         problems.append(
             KbProblem(path, block.line, f"FAQ {meta.get('id', block.question)!r} has no answer", check="format")
         )
+    problems.extend(_kind_problems(meta, lines, block, path))
     if any(p.severity == "error" for p in problems):
         return None, problems
+    article = meta.get("article") or {}
     entry = FaqEntry(
         id=meta["id"],
         lang=lang,
@@ -189,9 +191,29 @@ def _build_entry(block: _Block, lang: str, path: str) -> tuple[FaqEntry | None, 
         channels=tuple(meta.get("channels") or ()),
         audience=tuple(meta.get("audience") or ()),
         updated=str(meta.get("updated") or ""),
+        kind=str(meta.get("kind") or FAQ),
+        article_title=str(article.get("title") or "").strip(),
+        article_url=str(article.get("url") or "").strip(),
         lines=dict(lines, meta=block.meta_line, answer=_answer_line(block)),
     )
     return entry, problems
+
+
+def _kind_problems(meta: dict[str, Any], lines: dict[str, int], block: _Block, path: str) -> list[KbProblem]:
+    """A passage needs its article and has no alternates; an FAQ has no article."""
+    if meta.get("kind") == PASSAGE:
+        problems = []
+        if "article" not in meta:
+            message = "a passage needs 'article: {title: ..., url: ...}' (the article it cites)"
+            problems.append(KbProblem(path, lines.get("kind", block.meta_line), message, check="schema"))
+        if meta.get("alternates"):
+            message = "a passage has no alternates: it is found by its heading and text"
+            problems.append(KbProblem(path, lines.get("alternates", block.meta_line), message, check="schema"))
+        return problems
+    if "article" in meta:
+        message = "'article' belongs to a passage: add 'kind: passage' or remove it"
+        return [KbProblem(path, lines.get("article", block.meta_line), message, check="schema")]
+    return []
 
 
 def _answer_line(block: _Block) -> int:
@@ -256,6 +278,15 @@ def _schema_message(error: jsonschema.ValidationError) -> str:
         return f"id {value!r} must be a lowercase slug like 'order-tracking'"
     if key == "updated":
         return f"'updated' must be an ISO date like 2024-05-31, not {value!r}"
+    if key == "kind":
+        return f"kind {value!r} is not one of: faq, passage"
+    if key == "article":
+        field = str(where[1]) if len(where) > 1 else ""
+        if field == "url":
+            return f"article url {value!r} must be an http:// or https:// address"
+        if field == "title":
+            return "article title must not be empty"
+        return "'article' must be a mapping with a non-empty 'title' and an http(s) 'url' (and nothing else)"
     if len(where) == 1:
         if error.validator == "uniqueItems":
             return f"'{key}' lists the same item twice"

@@ -117,9 +117,15 @@ def apply_plan(plan: ImportPlan) -> list[Path]:
     """Write the planned files: every new text is staged next to its file first, then swapped in."""
     if not plan.ok:
         raise ValueError("an import plan with errors is never written")
+    return write_files(plan.files)
+
+
+def write_files(files: dict[Path, str]) -> list[Path]:
+    """Write each file's new text: all are staged next to their files first, then swapped in (``os.replace``,
+    atomic per file), so a failure while staging leaves every file as it was."""
     staged: list[tuple[str, Path]] = []
     try:
-        for path, text in plan.files.items():
+        for path, text in files.items():
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
             with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
@@ -139,8 +145,13 @@ def render_block(entry: FaqEntry) -> str:
 
 
 def render_meta(entry: FaqEntry) -> list[str]:
-    """The lines of an entry's YAML block (empty lists left out)."""
+    """The lines of an entry's YAML block (empty lists left out; a passage's kind and article after its id)."""
     lines = [f"id: {entry.id}"]
+    if entry.is_passage:
+        lines.append(f"kind: {entry.kind}")
+        lines.append("article:")
+        lines.append(f"  title: {yaml_scalar(entry.article_title)}")
+        lines.append(f"  url: {yaml_scalar(entry.article_url)}")
     for key in ("tags", "related", "channels", "audience"):
         values = getattr(entry, key)
         if values:

@@ -118,6 +118,7 @@ class Responses:
     FAQ_ANSWER = "utter_faq_answer"
     CLARIFY = "utter_clarify"
     CLARIFY_NONE_BUTTON = "utter_clarify_none_button"
+    ARTICLE_LINK = "utter_article_link"
     NO_ANSWER_OFFER_HUMAN = "utter_no_answer_offer_human"
     HANDOFF_AFTER_FAILURES = "utter_handoff_after_failures"
     YOU_ARE_WELCOME = "utter_you_are_welcome"

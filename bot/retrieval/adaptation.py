@@ -449,7 +449,7 @@ class AdaptedEmbedder:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         if self._onnx is not None:
-            return self._onnx.encode(texts, self.batch_size)
+            return self._onnx.encode(texts)
         assert self._encoder is not None
         with self._lock, torch_threads(len(texts), self.int8):
             return self._torch_encode(self._encoder, texts, 1 if self.int8 else self.batch_size)

@@ -134,4 +134,4 @@ class Bm25:
         if ceiling <= 0:
             return np.zeros(self.weights.shape[0])
         total = self._columns.dot(terms, np.ones(len(terms)))
-        return np.zeros(self.weights.shape[0]) + total / ceiling
+        return total / ceiling  # type: ignore[no-any-return]

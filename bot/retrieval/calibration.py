@@ -40,7 +40,7 @@ class Calibration:
 
     def probabilities(self, signals: np.ndarray) -> np.ndarray:
         """``signals`` has SIGNALS along its last axis."""
-        z = signals.astype(np.float64) @ np.asarray(self.weights) + self.intercept
+        z = np.asarray(signals, dtype=np.float64) @ np.asarray(self.weights) + self.intercept  # no copy of float64
         return 1.0 / (1.0 + np.exp(-np.clip(z, -50.0, 50.0)))
 
     def probability(self, **signals: float) -> float:

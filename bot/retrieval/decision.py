@@ -70,3 +70,23 @@ def _has_evidence(best: Candidate, thresholds: Thresholds) -> bool:
     # A passage is answered outright only when the embedding and the character
     # n-grams, two independent views of the question, both rank it first.
     return best.dense >= thresholds.dense_floor and best.support >= thresholds.support_floor and best.agrees
+
+
+def combine(faqs: Decision, passages: Decision, max_choices: int) -> Decision:
+    """One decision from a language's FAQs' and its help-center passages', each made on its own ranker's
+    calibration and bands.
+
+    An FAQ answered outright wins (it was written for the question); else a
+    passage answered outright; else "did you mean" over the choices of each
+    side that would ask (best first, at most ``max_choices``); else hand off.
+    The candidates of both follow the winner's, for the record.
+    """
+    if faqs.band == ANSWER:
+        return Decision(ANSWER, faqs.candidates + passages.candidates)
+    if passages.band == ANSWER:
+        return Decision(ANSWER, passages.candidates + faqs.candidates)
+    merged = tuple(sorted(faqs.candidates + passages.candidates, key=lambda c: -c.score))
+    choices = tuple(sorted(faqs.choices + passages.choices, key=lambda c: -c.score))[:max_choices]
+    if choices:
+        return Decision(CLARIFY, merged, choices)
+    return Decision(HANDOFF, merged)

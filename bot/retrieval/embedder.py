@@ -227,7 +227,7 @@ class SentenceTransformerEmbedder:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         if self._onnx is not None:
-            return self._onnx.encode(texts, self.batch_size)
+            return self._onnx.encode(texts)
         assert self._model is not None
         with self._encode_lock, torch_threads(len(texts), self.int8):
             if self.int8:

@@ -14,6 +14,7 @@ version and is replaced atomically, so readers never see a half-written index.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -21,13 +22,14 @@ import os
 import pickle
 import shutil
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import faiss
 import numpy as np
 
 from bot.errors import IndexError_
-from bot.kb.models import FaqEntry, KnowledgeBase
+from bot.kb.models import PASSAGE, FaqEntry, KnowledgeBase
 from bot.retrieval import adaptation, ann
 from bot.retrieval.adaptation import AdapterInfo
 from bot.retrieval.calibration_passages import calibrate_passages
@@ -45,6 +47,8 @@ CURRENT_FILE = "CURRENT"
 KEEP_VERSIONS = 5
 #: Ends the key of a ranker, and the name of a version, whose calibration a hot reload carried over.
 CARRIED_SUFFIX = "-c"
+#: The file name prefix of a passage ranker beside a language's FAQ ranker (``ranker-<lang>.pkl``).
+PASSAGES_PREFIX = "passages"
 #: Phrasings embedded per call during a build (the progress bar moves once per batch).
 EMBED_BATCH = 1024
 
@@ -77,6 +81,9 @@ class FaqIndex:
     faiss_by_lang: dict[str, faiss.Index]
     row_ids_by_lang: dict[str, np.ndarray]
     rankers: dict[str, LanguageRanker] = dataclasses.field(default_factory=dict)
+    #: Languages with both FAQs and help-center passages: the passages' own ranker (calibrated on
+    #: pseudo-questions, calibration_passages.py); ``rankers`` then ranks the FAQs alone.
+    passage_rankers: dict[str, LanguageRanker] = dataclasses.field(default_factory=dict)
     built_at: float = 0.0
     #: The adapter the vectors were embedded with (see adaptation.py), None for the model as it is.
     adapter: str | None = None
@@ -130,7 +137,7 @@ def index_version(kb: KnowledgeBase, model: str, ranking: Ranking | None = None,
 def rows_for(entries: list[FaqEntry] | tuple[FaqEntry, ...]) -> list[IndexRow]:
     rows = []
     for entry in entries:
-        asked = bool(entry.question or entry.alternates)
+        asked = not entry.answer_only
         for n, text in enumerate(entry.phrasings):
             field = ("question" if n == 0 and entry.question else "alternate") if asked else "answer"
             rows.append(IndexRow(entry.id, entry.lang, field, text))
@@ -199,12 +206,15 @@ def build_index(
     version = index_version(kb, embedder.name, ranking, adapter.key if adapter else None)
     # Each language's encoder: the (adapted) model, or the multilingual one (multilingual.py).
     encoders = {lang: _row_encoder(embedder, encoder, lang, rows, ranking) for lang in sorted({r.lang for r in rows})}
-    cache = _previous_vectors(index_dir, encoder.name)
+    live_data = _read_live(index_dir)
+    # The live version's vectors by key (their row there), and those embedded now.
+    previous = _previous_vectors(live_data, encoder.name)
+    cache: dict[str, np.ndarray] = {}
+    keys = [_cache_key(encoders[row.lang].name, row.text_hash) for row in rows]
     missing_by: dict[tuple[str, bool], list[str]] = {}
-    for row in rows:
-        name = encoders[row.lang].name
-        if _cache_key(name, row.text_hash) not in cache:
-            missing_by.setdefault((name, row.field == "answer"), []).append(row.text)
+    for row, key in zip(rows, keys, strict=True):
+        if key not in previous:
+            missing_by.setdefault((encoders[row.lang].name, row.field == "answer"), []).append(row.text)
     by_name = {e.name: e for e in encoders.values()}
     missing = sorted({text for texts in missing_by.values() for text in texts})
     if missing:
@@ -218,21 +228,39 @@ def build_index(
                 cache[_cache_key(name, IndexRow("", "", "", text).text_hash)] = vector
             count.update(len(batch))
         count.close()
-    dimension = int(next(iter(cache.values())).shape[0]) if cache else embedder.dimension
-    if any(vector.shape[0] != dimension for vector in cache.values()):
+    dimensions = {vector.shape[0] for vector in cache.values()}
+    if previous and live_data is not None:
+        dimensions.add(live_data.vectors.shape[1])
+    if len(dimensions) > 1:
         raise IndexError_("the encoders of this KB's languages give vectors of different dimensions")
-    vectors = (
-        np.stack([cache[_cache_key(encoders[row.lang].name, row.text_hash)] for row in rows]).astype(np.float32)
-        if rows
-        else np.zeros((0, dimension), dtype=np.float32)
-    )
+    dimension = dimensions.pop() if dimensions else embedder.dimension
+    vectors = np.zeros((len(rows), dimension), dtype=np.float32)
+    if previous and live_data is not None:
+        # The reused rows in one gather from the live version's vectors.
+        reused = [(n, previous[key]) for n, key in enumerate(keys) if key in previous]
+        if reused:
+            at, source = np.asarray(reused, dtype=np.int64).T
+            vectors[at] = live_data.vectors[source]
+    for n, key in enumerate(keys):
+        if key not in previous:
+            vectors[n] = cache[key]
     names = {lang: e.name for lang, e in encoders.items()}
 
     trained = adapter.trained if adapter else frozenset()
-    rankers, fitted = _rankers(
-        index_dir, kb.entries, rows, vectors, names, ranking, say, trained, encoders, reload=adapt == "reuse"
+    rankers, passage_rankers, fitted = _rankers(
+        index_dir,
+        kb.entries,
+        rows,
+        vectors,
+        names,
+        ranking,
+        say,
+        trained,
+        encoders,
+        reload=adapt == "reuse",
+        live=live_data,
     )
-    if any(ranker.key.endswith(CARRIED_SUFFIX) for ranker in rankers.values()):
+    if any(ranker.key.endswith(CARRIED_SUFFIX) for ranker in [*rankers.values(), *passage_rankers.values()]):
         # Not the version a full build makes: 'faqbot kb build --if-stale' recalibrates it (is_stale).
         version += CARRIED_SUFFIX
     target = index_dir / version
@@ -240,7 +268,19 @@ def build_index(
     adaptation.write_folder(
         target,
         lambda folder: _write_version(
-            folder, kb, rows, vectors, embedder.name, dimension, version, rankers, adapter, encoder.name, names, ranking
+            folder,
+            kb,
+            rows,
+            vectors,
+            embedder.name,
+            dimension,
+            version,
+            rankers,
+            adapter,
+            encoder.name,
+            names,
+            ranking,
+            passage_rankers,
         ),
     )
     set_current(index_dir, version)
@@ -256,7 +296,9 @@ def build_index(
         len(rows) - len(missing),
         seconds,
         fitted=tuple(fitted),
-        fit_seconds=sum(rankers[lang].fit_seconds for lang in fitted),
+        fit_seconds=sum(
+            ranker.fit_seconds for lang, ranker in [*rankers.items(), *passage_rankers.items()] if lang in fitted
+        ),
         adapter=adapter.key if adapter else None,
         adapt_seconds=adapt_seconds,
     )
@@ -348,7 +390,7 @@ def _encoder(
 
 def _rankers(
     index_dir: Path,
-    entries: tuple[FaqEntry, ...] | list[FaqEntry],
+    entries: Sequence[FaqEntry],
     rows: list[IndexRow],
     vectors: np.ndarray,
     models: dict[str, str],
@@ -357,8 +399,10 @@ def _rankers(
     trained: frozenset[str] = frozenset(),
     encoders: dict[str, Embedder] | None = None,
     reload: bool = False,
-) -> tuple[dict[str, LanguageRanker], list[str]]:
-    """A ranker per language: the live version's when its key is unchanged, else fitted now.
+    live: LiveRows | None = None,
+) -> tuple[dict[str, LanguageRanker], dict[str, LanguageRanker], list[str]]:
+    """A ranker per language (and one for the passages of a language that also has FAQs): the live
+    version's when its key is unchanged, else fitted now.
 
     ``models``: the name of each language's encoder; ``encoders``: the
     encoders themselves, which embed the pseudo-questions that calibrate
@@ -367,75 +411,147 @@ def _rankers(
     the passages changed keeps the live ranker's calibration and answer
     threshold instead of recalibrating on pseudo-questions (the bulk of a
     reload's time on a large KB); its key then says so (``CARRIED_SUFFIX``),
-    and the next full build recalibrates.
+    and the next full build recalibrates. A language with FAQs and
+    help-center passages (``kind: passage``) gets two rankers: its FAQs'
+    (exactly as without the passages) and its passages', fitted and
+    calibrated as an answer-only language is; FaqService.ask decides on both.
     """
     previous = _previous_rankers(index_dir)
-    live_rows = _live_rows(index_dir) if reload else {}
-    rankers, fitted = {}, []
+    previous_passages = _previous_rankers(index_dir, passages=True)
+    passage_keys = {e.key for e in entries if e.is_passage}
+    live_rows = _live_rows(live) if reload and live is not None else {}
+    live_passages = _live_rows(live, _live_passages(index_dir)) if reload and live is not None and passage_keys else {}
+    rankers: dict[str, LanguageRanker] = {}
+    passage_rankers: dict[str, LanguageRanker] = {}
+    fitted: list[str] = []
     for lang in sorted({row.lang for row in rows}):
         ids = [i for i, row in enumerate(rows) if row.lang == lang]
-        texts = [rows[i].text for i in ids]
-        faq_of_row = [rows[i].faq_id for i in ids]
-        answered = {e.id: e.answer for e in entries if e.lang == lang and (e.question or e.alternates)}
-        # Answer-only entries: the phrasing is the answer already.
-        answers = answered if answered and ranking.answer_field else None
-        key = ranker_key(lang, texts, faq_of_row, models[lang], ranking, answers)
-        old = previous.get(lang)
-        if old is not None and (old.key == key or (reload and old.key == key + CARRIED_SUFFIX)):
-            rankers[lang] = old
-            continue
-        # A hot reload of a few of this language's rows: their BM25 rows are updated, the calibration kept.
-        previous_rows = _previous_rows([rows[i].text_hash for i in ids], live_rows.get(lang, []))
-        changed = int((previous_rows < 0).sum())
-        few = reload and old is not None and changed <= ranking.reload_carry_share * len(ids)
-        say(f"{lang}: fitting the ranker on {len(ids)} phrasings")
-        data = LanguageRows(
-            lang,
-            texts,
-            faq_of_row,
-            vectors[ids],
-            answers=answers,
-            passages=not answered,
-            # Calibrate only on phrasings the adapter never saw (all of them without one).
-            calibration_rows=np.array([rows[i].text_hash not in trained for i in ids]) if trained else None,
-            previous_rows=previous_rows if few and not answered else None,
-        )
-        rankers[lang] = fit_ranker(data, ranking, key=key, progress=say, previous=old)
-        if few and not answered and old is not None and old.passage_char is not None and old.calibration.samples:
-            say(f"{lang}: {changed} passages changed, keeping the live calibration (a full build recalibrates)")
-            rankers[lang] = dataclasses.replace(
-                rankers[lang],
-                key=key + CARRIED_SUFFIX,
-                calibration=old.calibration,
-                thresholds=old.thresholds,
-                thresholds_fit=old.thresholds_fit,
+        in_passages = [f"{lang}:{rows[i].faq_id}" in passage_keys for i in ids]
+        faq_rows = [i for i, passage in zip(ids, in_passages, strict=True) if not passage]
+        passage_rows = [i for i, passage in zip(ids, in_passages, strict=True) if passage]
+        if faq_rows and passage_rows:
+            fit = functools.partial(
+                _language_ranker,
+                lang,
+                entries=entries,
+                rows=rows,
+                vectors=vectors,
+                models=models,
+                ranking=ranking,
+                say=say,
+                trained=trained,
+                encoders=encoders,
             )
-        elif not answered and ranking.passage_pseudo_questions > 0:
-            say(f"{lang}: calibrating on {ranking.passage_pseudo_questions} pseudo-questions from the passages")
-            encoder = (encoders or {}).get(lang)
-            rankers[lang] = calibrate_passages(rankers[lang], texts, vectors[ids], encoder, ranking, say)
-        fitted.append(lang)
-    return rankers, fitted
+            rankers[lang], faq_fitted = fit(faq_rows, old=previous.get(lang), live=None)
+            say(f"{lang}: {len(passage_rows)} help-center passages beside the FAQs")
+            # A hot reload of a few passages keeps their live calibration, as in an answer-only language.
+            passage_live = live_passages.get(lang, []) if reload else None
+            passage_rankers[lang], passages_fitted = fit(
+                passage_rows, old=previous_passages.get(lang), live=passage_live
+            )
+            if faq_fitted or passages_fitted:
+                fitted.append(lang)
+            continue
+        hashes = live_rows.get(lang, []) if reload else None
+        rankers[lang], was_fitted = _language_ranker(
+            lang, ids, entries, rows, vectors, models, ranking, say, trained, encoders, previous.get(lang), hashes
+        )
+        if was_fitted:
+            fitted.append(lang)
+    return rankers, passage_rankers, fitted
 
 
-def _live_rows(index_dir: Path) -> dict[str, list[str]]:
-    """The text hashes of the live version's rows per language, in order (empty when unreadable)."""
+def _language_ranker(
+    lang: str,
+    ids: list[int],
+    entries: Sequence[FaqEntry],
+    rows: list[IndexRow],
+    vectors: np.ndarray,
+    models: dict[str, str],
+    ranking: Ranking,
+    say: Progress,
+    trained: frozenset[str],
+    encoders: dict[str, Embedder] | None,
+    old: LanguageRanker | None,
+    live: list[str] | None,
+) -> tuple[LanguageRanker, bool]:
+    """The ranker of ``rows[ids]`` (one language's, or its passages'), and whether it was fitted now.
+
+    ``old``: the live version's ranker of the same rows, reused when its key is
+    unchanged; ``live``: the text hashes of the live version's rows in a hot
+    reload (None: a full fit).
+    """
+    reload = live is not None
+    texts = [rows[i].text for i in ids]
+    faq_of_row = [rows[i].faq_id for i in ids]
+    here = set(faq_of_row)
+    answered = {e.id: e.answer for e in entries if e.lang == lang and e.id in here and not e.answer_only}
+    # Answer-only entries: the phrasing is the answer already.
+    answers = answered if answered and ranking.answer_field else None
+    key = ranker_key(lang, texts, faq_of_row, models[lang], ranking, answers)
+    if old is not None and (old.key == key or (reload and old.key == key + CARRIED_SUFFIX)):
+        return old, False
+    # A hot reload of a few of this language's rows: their BM25 rows are updated, the calibration kept.
+    previous_rows = _previous_rows([rows[i].text_hash for i in ids], live or [])
+    changed = int((previous_rows < 0).sum())
+    few = reload and old is not None and changed <= ranking.reload_carry_share * len(ids)
+    say(f"{lang}: fitting the ranker on {len(ids)} phrasings")
+    data = LanguageRows(
+        lang,
+        texts,
+        faq_of_row,
+        vectors[ids],
+        answers=answers,
+        passages=not answered,
+        # Calibrate only on phrasings the adapter never saw (all of them without one).
+        calibration_rows=np.array([rows[i].text_hash not in trained for i in ids]) if trained else None,
+        previous_rows=previous_rows if few and not answered else None,
+    )
+    ranker = fit_ranker(data, ranking, key=key, progress=say, previous=old)
+    if few and not answered and old is not None and old.passage_char is not None and old.calibration.samples:
+        say(f"{lang}: {changed} passages changed, keeping the live calibration (a full build recalibrates)")
+        ranker = dataclasses.replace(
+            ranker,
+            key=key + CARRIED_SUFFIX,
+            calibration=old.calibration,
+            thresholds=old.thresholds,
+            thresholds_fit=old.thresholds_fit,
+        )
+    elif not answered and ranking.passage_pseudo_questions > 0:
+        say(f"{lang}: calibrating on {ranking.passage_pseudo_questions} pseudo-questions from the passages")
+        encoder = (encoders or {}).get(lang)
+        ranker = calibrate_passages(ranker, texts, vectors[ids], encoder, ranking, say)
+    return ranker, True
+
+
+def _live_rows(live: LiveRows, keys: set[tuple[str, str]] | None = None) -> dict[str, list[str]]:
+    """The text hashes of the live version's rows per language, in order; ``keys``: only the rows of
+    these (language, id) entries (the live version's help-center passages)."""
+    result: dict[str, list[str]] = {}
+    for lang, faq_id, text_hash in zip(live.langs, live.faq_ids, live.hashes, strict=True):
+        if keys is None or (lang, faq_id) in keys:
+            result.setdefault(lang, []).append(text_hash)
+    return result
+
+
+def _live_passages(index_dir: Path) -> set[tuple[str, str]]:
+    """The (language, id) of the live version's help-center passages (``kind: passage``; empty when
+    unreadable)."""
     version = current_version(index_dir)
     if version is None:
-        return {}
+        return set()
     try:
-        manifest = json.loads((index_dir / version / "manifest.json").read_text(encoding="utf-8"))
-        langs = [row["lang"] for row in json.loads((index_dir / version / "rows.json").read_text(encoding="utf-8"))]
-        result: dict[str, list[str]] = {}
-        for lang, text_hash in zip(langs, manifest["row_text_hashes"], strict=True):
-            result.setdefault(lang, []).append(text_hash)
-        return result
+        entries = json.loads((index_dir / version / "entries.json").read_text(encoding="utf-8"))
+        return {(e["lang"], e["id"]) for e in entries if e.get("kind") == PASSAGE}
     except (OSError, ValueError, KeyError, TypeError):
-        return {}
+        return set()
 
 
 def _previous_rows(hashes: list[str], live: list[str]) -> np.ndarray:
     """For each of ``hashes``, the position of the same text among ``live`` (-1: none)."""
+    unique = dict(zip(live, range(len(live)), strict=True))
+    if len(unique) == len(live):  # no text twice (the usual case): one lookup each
+        return np.fromiter((unique.get(h, -1) for h in hashes), dtype=np.int64, count=len(hashes))
     positions: dict[str, list[int]] = {}
     for n, text_hash in enumerate(live):
         positions.setdefault(text_hash, []).append(n)
@@ -447,28 +563,33 @@ def _previous_rows(hashes: list[str], live: list[str]) -> np.ndarray:
     return result
 
 
-def _previous_rankers(index_dir: Path) -> dict[str, LanguageRanker]:
+def _previous_rankers(index_dir: Path, passages: bool = False) -> dict[str, LanguageRanker]:
+    """The live version's rankers (``passages``: its passage rankers), or none when unreadable."""
     version = current_version(index_dir)
     if version is None or not (index_dir / version / "manifest.json").exists():
         return {}
     try:
-        return _load_rankers(index_dir / version, json.loads((index_dir / version / "manifest.json").read_text()))
+        manifest = json.loads((index_dir / version / "manifest.json").read_text())
+        return _load_rankers(index_dir / version, manifest, passages)
     except (OSError, ValueError, KeyError, IndexError_) as exc:
         log.warning("not reusing the rankers of %s: %s", version, exc)
         return {}
 
 
-def _load_rankers(path: Path, manifest: dict[str, object]) -> dict[str, LanguageRanker]:
+def _load_rankers(path: Path, manifest: dict[str, object], passages: bool = False) -> dict[str, LanguageRanker]:
+    """The rankers of a saved version by language (``passages``: the passage rankers beside FAQs)."""
     # The index folder is the project's own build output, as trusted as its code.
     rankers = {}
-    for lang in manifest.get("languages", []):  # type: ignore[attr-defined]
+    langs = manifest.get("passage_rankers", {}) if passages else manifest.get("languages", [])
+    for lang in langs:  # type: ignore[attr-defined]
+        name = f"{PASSAGES_PREFIX if passages else 'ranker'}-{lang}.pkl"
         try:
-            with (path / f"ranker-{lang}.pkl").open("rb") as handle:
+            with (path / name).open("rb") as handle:
                 ranker = pickle.load(handle)  # noqa: S301
         except (OSError, pickle.UnpicklingError, AttributeError, EOFError, ImportError) as exc:
             raise IndexError_(f"ranker for {lang} in {path} is unreadable: {exc}") from exc
         if not isinstance(ranker, LanguageRanker):
-            raise IndexError_(f"{path}/ranker-{lang}.pkl is not a ranker")
+            raise IndexError_(f"{path}/{name} is not a ranker")
         rankers[lang] = ranker
     return rankers
 
@@ -494,10 +615,10 @@ def load_index(index_dir: Path, version: str | None = None) -> FaqIndex:
             f"index {path} has format {manifest.get('format')}, expected {FORMAT_VERSION}: run 'faqbot kb build'"
         )
     rankers = _load_rankers(path, manifest)
+    passage_rankers = _load_rankers(path, manifest, passages=True)
     entries = {}
     for raw in entries_raw:
-        raw = dict(raw, alternates=tuple(raw["alternates"]), tags=tuple(raw["tags"]))
-        entry = FaqEntry(**raw)
+        entry = FaqEntry(**raw)  # its lists become tuples in FaqEntry.__post_init__
         entries[entry.key] = entry
     rows = [IndexRow(**row) for row in rows_raw]
     row_ids_by_lang = {
@@ -515,6 +636,7 @@ def load_index(index_dir: Path, version: str | None = None) -> FaqIndex:
         faiss_by_lang=faiss_by_lang,
         row_ids_by_lang=row_ids_by_lang,
         rankers=rankers,
+        passage_rankers=passage_rankers,
         built_at=float(manifest.get("built_at", 0.0)),
         adapter=manifest.get("adapter"),
         encoders=dict(manifest.get("encoders") or {}),
@@ -534,12 +656,15 @@ def _write_version(
     encoder: str | None = None,
     encoders: dict[str, str] | None = None,
     ranking: Ranking | None = None,
+    passage_rankers: dict[str, LanguageRanker] | None = None,
 ) -> None:
     languages = sorted({row.lang for row in rows})
     kinds = {}
-    for lang, ranker in rankers.items():
-        with (path / f"ranker-{lang}.pkl").open("wb") as handle:
-            pickle.dump(ranker, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    passage_rankers = passage_rankers or {}
+    for prefix, saved in (("ranker", rankers), (PASSAGES_PREFIX, passage_rankers)):
+        for lang, ranker in saved.items():
+            with (path / f"{prefix}-{lang}.pkl").open("wb") as handle:
+                pickle.dump(ranker, handle, protocol=pickle.HIGHEST_PROTOCOL)
     for lang in languages:
         ids = [i for i, row in enumerate(rows) if row.lang == lang]
         kinds[lang] = ann.kind_for(len(ids), ranking or Ranking())
@@ -547,10 +672,13 @@ def _write_version(
         faiss.write_index(index, str(path / f"{lang}.faiss"))
     np.save(path / "vectors.npy", vectors)
     (path / "rows.json").write_text(
-        json.dumps([dataclasses.asdict(row) for row in rows], ensure_ascii=False), encoding="utf-8"
+        json.dumps(
+            [{"faq_id": r.faq_id, "lang": r.lang, "field": r.field, "text": r.text} for r in rows], ensure_ascii=False
+        ),
+        encoding="utf-8",
     )
     (path / "entries.json").write_text(
-        json.dumps([entry.to_dict() for entry in kb.entries], ensure_ascii=False, indent=1), encoding="utf-8"
+        json.dumps([entry.to_dict() for entry in kb.entries], ensure_ascii=False), encoding="utf-8"
     )
     manifest = {
         "format": FORMAT_VERSION,
@@ -568,38 +696,62 @@ def _write_version(
         "entries": {entry.key: entry.content_hash for entry in kb.entries},
         "row_text_hashes": [row.text_hash for row in rows],
         "rankers": {lang: ranker.describe() for lang, ranker in rankers.items()},
+        "passage_rankers": {lang: ranker.describe() for lang, ranker in passage_rankers.items()},
     }
     (path / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
 
 
-def _previous_vectors(index_dir: Path, model: str) -> dict[str, np.ndarray]:
-    """Vectors of the live version by encoder and text hash (``_cache_key``).
+@dataclasses.dataclass(frozen=True)
+class LiveRows:
+    """What a build reuses of the live version's rows, read once: its manifest, each row's language and text
+    hash, and the rows' vectors."""
 
-    Those of the (adapted) model only if it is ``model``; those of another
-    encoder a language was embedded with (multilingual.py) in any case.
-    """
+    manifest: dict[str, object]
+    langs: list[str]
+    faq_ids: list[str]
+    hashes: list[str]
+    vectors: np.ndarray
+
+
+def _read_live(index_dir: Path) -> LiveRows | None:
+    """The live version's rows (None when there is none or it is unreadable, with a warning)."""
     version = current_version(index_dir)
     if version is None:
-        return {}
+        return None
     path = index_dir / version
     try:
         manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
         # Vectors and their text hashes are stored the same way since format 1.
         if manifest.get("format") not in (1, FORMAT_VERSION):
-            return {}
-        default = manifest.get("encoder", manifest.get("model"))
-        encoders = manifest.get("encoders") or {}
+            return None
         vectors = np.load(path / "vectors.npy")
-        hashes = manifest["row_text_hashes"]
-        langs = [row["lang"] for row in json.loads((path / "rows.json").read_text(encoding="utf-8"))]
+        hashes = list(manifest["row_text_hashes"])
+        live_rows = json.loads((path / "rows.json").read_text(encoding="utf-8"))
+        langs = [row["lang"] for row in live_rows]
+        faq_ids = [row["faq_id"] for row in live_rows]
+        if len(langs) != len(hashes) or len(vectors) != len(hashes):
+            raise ValueError(f"{len(langs)} rows, {len(hashes)} text hashes, {len(vectors)} vectors")
     except (OSError, ValueError, KeyError, TypeError) as exc:
         log.warning("ignoring unreadable previous index %s: %s", path, exc)
+        return None
+    return LiveRows(manifest, langs, faq_ids, hashes, vectors)
+
+
+def _previous_vectors(live: LiveRows | None, model: str) -> dict[str, int]:
+    """The rows of the live version's vectors (``live.vectors``) by encoder and text hash (``_cache_key``).
+
+    Those of the (adapted) model only if it is ``model``; those of another
+    encoder a language was embedded with (multilingual.py) in any case.
+    """
+    if live is None:
         return {}
-    cache = {}
-    for i, (text_hash, lang) in enumerate(zip(hashes, langs, strict=False)):
+    default = live.manifest.get("encoder", live.manifest.get("model"))
+    encoders: dict[str, str] = live.manifest.get("encoders") or {}  # type: ignore[assignment]
+    cache: dict[str, int] = {}
+    for i, (text_hash, lang) in enumerate(zip(live.hashes, live.langs, strict=True)):
         name = encoders.get(lang, default)
         if name != default or default == model:
-            cache[_cache_key(name, text_hash)] = vectors[i]
+            cache.setdefault(_cache_key(str(name), text_hash), i)
     return cache
 
 
@@ -624,6 +776,8 @@ def _prune(index_dir: Path, keep: int) -> None:
     for old in versions[keep:]:
         if old.name != live:
             shutil.rmtree(old, ignore_errors=True)
+    if not (index_dir / adaptation.ADAPTERS_DIR).is_dir():
+        return  # no adapter to keep or remove: the kept versions' manifests need not be read
     used = set()
     for path in [*versions[:keep], *([index_dir / live] if live else [])]:
         try:

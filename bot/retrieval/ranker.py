@@ -64,7 +64,14 @@ class RowGroups:
 
     def per_faq_max(self, row_scores: np.ndarray) -> np.ndarray:
         """Max over each FAQ's rows, along the last axis."""
+        if self._one_row_each:
+            # Passages: each FAQ's one row, in FAQ order (at 100,000 the reduction doubled the time).
+            return row_scores[..., self.order]  # type: ignore[no-any-return]
         return np.maximum.reduceat(row_scores[..., self.order], self.starts, axis=-1)
+
+    @functools.cached_property
+    def _one_row_each(self) -> bool:
+        return len(self.starts) == len(self.order)
 
     def rows_of(self, faq: int) -> np.ndarray:
         """The rows of FAQ number ``faq`` (faq_ids order)."""

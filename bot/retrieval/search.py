@@ -13,6 +13,7 @@ from bot.retrieval import ann
 from bot.retrieval.calibration import ANSWER_TEXT, CLASSIFIER, DENSE, LEXICAL, WORDS, Calibration
 from bot.retrieval.embedder import Embedder
 from bot.retrieval.index import FaqIndex
+from bot.retrieval.ranker import LanguageRanker
 from bot.settings import Ranking
 
 
@@ -68,6 +69,10 @@ class Retriever:
         #: Languages whose questions another encoder embeds (multilingual.py); the rest use ``embedder``.
         self.encoders = dict(encoders or {})
         self.rankers = {lang: ranker for lang, ranker in index.rankers.items() if ranker.faq_ids}
+        #: Languages with help-center passages beside their FAQs: the passages' ranker, and the positions
+        #: of the FAQs' and of the passages' rows among the language's rows (which one FAISS index holds).
+        self.passage_rankers = {lang: ranker for lang, ranker in index.passage_rankers.items() if ranker.faq_ids}
+        self.row_subsets = {lang: _row_subsets(index, lang) for lang in self.passage_rankers}
         #: Languages searched by an approximate index (ann.py): their FAISS index; the rest are scored exactly.
         self.approximate = {
             lang: dense for lang, dense in index.faiss_by_lang.items() if ann.kind_of(dense) != ann.EXACT
@@ -87,15 +92,24 @@ class Retriever:
         faq_ids, signals, _ = self._signals(text, lang)
         return faq_ids, signals
 
-    def _signals(self, text: str, lang: str) -> tuple[list[str], np.ndarray, np.ndarray | None]:
+    def ranker(self, lang: str, passages: bool = False) -> LanguageRanker | None:
+        """The ranker of ``lang``'s FAQs, or (``passages``) of the passages beside them; None when it has none."""
+        return (self.passage_rankers if passages else self.rankers).get(lang)
+
+    def _signals(self, text: str, lang: str, passages: bool = False) -> tuple[list[str], np.ndarray, np.ndarray | None]:
         """``signals`` and the question's cosine to every phrasing (None when the embedding is not used)."""
-        ranker = self.rankers[lang]
+        ranker = (self.passage_rankers if passages else self.rankers)[lang]
         dense = vector = rows = None
         if ranker.needs_embedding:
             vector = self.encoder(lang).encode([text])[0]
-            rows = self.row_cosines(vector, lang)
+            rows = self._own_rows(self.row_cosines(vector, lang), lang, passages)
             dense = ranker.groups.per_faq_max(rows)
         return ranker.faq_ids, ranker.signals(text, dense, vector), rows
+
+    def _own_rows(self, cosines: np.ndarray, lang: str, passages: bool) -> np.ndarray:
+        """The cosines of the rows a ranker knows: all of the language's, or the FAQs' or the passages'."""
+        subset = self.row_subsets.get(lang)
+        return cosines if subset is None else cosines[subset[1 if passages else 0]]
 
     def dense(self, text: str, lang: str) -> tuple[np.ndarray, np.ndarray]:
         """The question's embedding and each FAQ's best cosine to it, over every phrasing of the language.
@@ -107,7 +121,9 @@ class Retriever:
         search (one question is too few for FAISS's batched BLAS path).
         """
         vector = self.encoder(lang).encode([text])[0]
-        return vector, self.rankers[lang].groups.per_faq_max(self.row_cosines(vector, lang))
+        return vector, self.rankers[lang].groups.per_faq_max(
+            self._own_rows(self.row_cosines(vector, lang), lang, False)
+        )
 
     def row_cosines(self, vector: np.ndarray, lang: str) -> np.ndarray:
         """``vector``'s cosine to every phrasing of ``lang``: exact, or as the approximate index knows it
@@ -121,13 +137,15 @@ class Retriever:
         """What embeds questions in ``lang``."""
         return self.encoders.get(lang, self.embedder)
 
-    def search(self, text: str, lang: str, k: int = 5) -> list[Candidate]:
-        """The ``k`` best FAQs in ``lang`` for ``text``, best first."""
-        if lang not in self.rankers or not text.strip():
+    def search(self, text: str, lang: str, k: int = 5, passages: bool = False) -> list[Candidate]:
+        """The ``k`` best FAQs in ``lang`` for ``text``, best first (``passages``: the help-center passages
+        of a language that has FAQs too, ranked by their own ranker)."""
+        rankers = self.passage_rankers if passages else self.rankers
+        if lang not in rankers or not text.strip():
             return []
-        faq_ids, signals, rows = self._signals(text, lang)
-        groups = self.rankers[lang].groups
-        ranker = self.rankers[lang]
+        faq_ids, signals, rows = self._signals(text, lang, passages)
+        ranker = rankers[lang]
+        groups = ranker.groups
         probability = ranker.calibration.probabilities(signals)
         top = best_first(probability, k)
         agreed = None
@@ -158,6 +176,13 @@ class Retriever:
                 )
             )
         return candidates
+
+
+def _row_subsets(index: FaqIndex, lang: str) -> tuple[np.ndarray, np.ndarray]:
+    """The positions of ``lang``'s FAQ rows and of its passage rows among its rows (index order)."""
+    rows = [index.rows[int(i)] for i in index.row_ids_by_lang[lang]]
+    is_passage = np.array([bool((e := index.entry(r.faq_id, lang)) and e.is_passage) for r in rows], dtype=bool)
+    return np.flatnonzero(~is_passage), np.flatnonzero(is_passage)
 
 
 def best_first(scores: np.ndarray, k: int) -> np.ndarray:

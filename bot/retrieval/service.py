@@ -17,11 +17,11 @@ from pathlib import Path
 from bot.errors import IndexError_, ModelError
 from bot.kb.models import FaqEntry
 from bot.retrieval.adaptation import Adapters
-from bot.retrieval.decision import Decision, decide
+from bot.retrieval.decision import Decision, combine, decide
 from bot.retrieval.embedder import Embedder
 from bot.retrieval.index import FaqIndex, current_version, load_index
 from bot.retrieval.multilingual import encoder_for
-from bot.retrieval.search import Retriever
+from bot.retrieval.search import Candidate, Retriever
 from bot.settings import Settings, Thresholds
 
 log = logging.getLogger(__name__)
@@ -147,6 +147,8 @@ class FaqService:
             other.encode(["warm up"])
         for lang in retriever.rankers:
             retriever.search("warm up", lang)
+        for lang in retriever.passage_rankers:
+            retriever.search("warm up", lang, passages=True)
 
     def resolve_language(self, lang: str, index: FaqIndex | None = None) -> str:
         """``lang`` if the index has FAQs in it, else the default language."""
@@ -155,14 +157,15 @@ class FaqService:
             return lang
         return self.settings.default_language if self.settings.default_language in languages else languages[0]
 
-    def thresholds(self, lang: str, retriever: Retriever | None = None) -> Thresholds:
-        """The bands for ``lang``: fitted on the live KB unless the operator set them.
+    def thresholds(self, lang: str, retriever: Retriever | None = None, passages: bool = False) -> Thresholds:
+        """The bands for ``lang`` (``passages``: for the help-center passages beside its FAQs): fitted on the
+        live KB unless the operator set them.
 
         The evidence floors are the KB's either way: they depend on the model
         and the KB's phrasings, not on how cautious the operator wants the bands.
         """
         configured = self.settings.thresholds
-        ranker = (retriever or self._live()).rankers.get(lang)
+        ranker = (retriever or self._live()).ranker(lang, passages)
         if ranker is None:
             return configured
         bands = configured
@@ -183,15 +186,33 @@ class FaqService:
         lang = self.resolve_language(lang, retriever.index)
         query = text[: self.settings.max_message_chars]
         thresholds = self.thresholds(lang, retriever)
+        decision = decide(self._ranked(retriever, query, lang, k, thresholds, allowed, False), thresholds)
+        if retriever.ranker(lang, passages=True) is not None:
+            # Help-center passages beside the FAQs: decided on their own calibration (calibration_passages.py).
+            bands = self.thresholds(lang, retriever, passages=True)
+            passages = decide(self._ranked(retriever, query, lang, k, bands, allowed, True), bands)
+            decision = combine(decision, passages, thresholds.max_choices)
+            if decision.best is not None and decision.best.faq_id in {c.faq_id for c in passages.candidates[:1]}:
+                thresholds = bands
+        return Answer(decision, retriever.index.version, lang, thresholds, retriever.index.entries)
+
+    @staticmethod
+    def _ranked(
+        retriever: Retriever,
+        query: str,
+        lang: str,
+        k: int,
+        thresholds: Thresholds,
+        allowed: Callable[[FaqEntry], bool] | None,
+        passages: bool,
+    ) -> list[Candidate]:
+        """The candidates the decision looks at: the best ``k`` (or as many as it may offer) of the allowed."""
         depth = max(k, thresholds.max_choices)
         if allowed is None:
-            candidates = retriever.search(query, lang, k=depth)
-        else:
-            # Rank every FAQ so that filtering still leaves ``depth`` candidates when it can.
-            ranked = retriever.search(query, lang, k=len(retriever.index.entries))
-            candidates = [c for c in ranked if _allows(retriever.index.entry(c.faq_id, c.lang), allowed)][:depth]
-        decision = decide(candidates, thresholds)
-        return Answer(decision, retriever.index.version, lang, thresholds, retriever.index.entries)
+            return retriever.search(query, lang, k=depth, passages=passages)
+        # Rank every FAQ so that filtering still leaves ``depth`` candidates when it can.
+        ranked = retriever.search(query, lang, k=len(retriever.index.entries), passages=passages)
+        return [c for c in ranked if _allows(retriever.index.entry(c.faq_id, c.lang), allowed)][:depth]
 
 
 def _allows(entry: FaqEntry | None, allowed: Callable[[FaqEntry], bool]) -> bool:

@@ -25,6 +25,7 @@ from bot.editing.saving import SaveRefused, file_problems, kb_lock, lang_of, sav
 from bot.editing.watch import read_status
 from bot.errors import FaqbotError, KnowledgeBaseError
 from bot.kb.loader import load_knowledge_base
+from bot.kb.models import FaqEntry
 from bot.kb.parser import parse_text
 from bot.rasa.tracker import tracker_location
 from bot.web.auth import current_user, login_required
@@ -33,6 +34,17 @@ from bot.web.common import services, settings
 bp = Blueprint("editor", __name__, url_prefix="/editor")
 
 HIT_WINDOW_DAYS = 30
+
+
+def passage_of(entry: FaqEntry) -> dict[str, Any]:
+    """What the form shows of a help-center passage (not editable there: a new import sets it)."""
+    if not entry.is_passage:
+        return {}
+    return {
+        "kind": entry.kind,
+        "title": entry.title,
+        "article": {"title": entry.article_title, "url": entry.article_url},
+    }
 
 
 @bp.errorhandler(KnowledgeBaseError)
@@ -135,7 +147,7 @@ def preview() -> ResponseReturnValue:
     problems, _ = file_problems(text, lang, relative)
     return jsonify(
         problems=[p.to_dict() for p in problems],
-        entries=[{"id": e.id, "line": e.line, **fields_of(e)} for e in entries],
+        entries=[{"id": e.id, "line": e.line, **fields_of(e), **passage_of(e)} for e in entries],
     )
 
 

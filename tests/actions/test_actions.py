@@ -17,6 +17,8 @@ from actions.faq import ActionAnswerFaq, ActionReplyToOffer
 from actions.handoff import ActionCreateTicket, ActionHandoffStored, ActionStartHandoff, ValidateHandoffForm
 from actions.slots import ActionValidateSlotMappings
 from bot.handoff.store import HandoffStore
+from bot.kb.loader import load_knowledge_base
+from bot.retrieval.index import build_index
 from bot.settings import PROJECT_ROOT
 from tests.actions.conftest import reconfigure
 
@@ -354,3 +356,36 @@ def test_a_second_handoff_does_not_reuse_the_first_tickets_question(tmp_path: Pa
     first, second = sorted(HandoffStore(tmp_path / "var" / "faqbot.db").tickets(), key=lambda t: int(t.id or 0))
     assert (first.question, second.question) == ("where is my package", "a person again please")
     assert second.candidates == []
+
+
+def test_a_passage_is_answered_with_a_link_to_its_article_and_titled_by_it_in_did_you_mean(small_kb):
+    """A help-center passage (kind: passage) beside the FAQs: its own ranker, its buttons' title, its citation."""
+    articles = small_kb / "en" / "articles"
+    articles.mkdir()
+    (articles / "wood-care.md").write_text(
+        "## Oiling and waxing\n```yaml\nid: wood-care-oiling\nkind: passage\narticle:\n"
+        "  title: Caring for wood\n  url: https://larkspur.example/help/wood-care\n```\n\n"
+        "Oil oak and walnut tables once or twice a year, thinly, and wipe off what does not soak in.\n",
+        encoding="utf-8",
+    )
+    services = reconfigure()
+    build_index(load_knowledge_base(small_kb, ("en", "ru")), services.embedder, services.settings.index_dir)
+    retriever = services.faq.retriever
+    assert "en" in retriever.passage_rankers and "ru" not in retriever.passage_rankers
+    (best,) = retriever.search("oil oak walnut tables", "en", k=1, passages=True)
+    assert best.faq_id == "wood-care-oiling" and best.question == "Caring for wood — Oiling and waxing"
+    assert all(c.faq_id != "wood-care-oiling" for c in retriever.search("oil oak walnut tables", "en", k=10))
+    t = tracker(
+        '/choose_faq{"faq_id": "wood-care-oiling"}',
+        intent="choose_faq",
+        entities=[{"entity": "faq_id", "value": "wood-care-oiling"}],
+    )
+    messages, _ = run(ActionAnswerFaq(), t)
+    assert responses(messages) == ["utter_faq_answer"] and messages[0]["faq_id"] == "wood-care-oiling"
+    assert messages[0]["answer"] == (
+        "Oil oak and walnut tables once or twice a year, thinly, and wipe off what does not soak in.\n\n"
+        "Read the whole article: [Caring for wood](https://larkspur.example/help/wood-care)"
+    )
+    # An FAQ's answer has no link.
+    messages, _ = run(ActionAnswerFaq(), tracker("where is my package"))
+    assert messages[0]["answer"] == "Use the tracking link in your shipping email."

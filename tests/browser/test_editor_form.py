@@ -150,3 +150,42 @@ def test_the_form_edits_one_faq_previews_it_as_customers_see_it_and_saves_only_t
     page.click("#tab-form")
     page.wait_for_selector(f".faq-form[data-faq={FAQ}] [name=alternate]")
     page.screenshot(path=str(ARTIFACTS / "editor-form-saved.png"), full_page=False)
+
+
+def test_a_help_center_passage_is_edited_in_the_form_and_the_raw_view(web, page):
+    settings, _ = web
+    relative = "en/articles/wood-care.md"
+    path = settings.kb_dir / relative
+    original = path.read_text(encoding="utf-8")
+    for untouched in ("ar/articles/assembly.md", relative):  # an untouched passage file saves byte for byte
+        head = _git(settings.kb_dir, "rev-parse", "HEAD")
+        _open(page, web, untouched)
+        page.click("#save")
+        page.wait_for_selector("#save-status:has-text('no change')")
+        assert _git(settings.kb_dir, "rev-parse", "HEAD") == head
+    card = page.locator(".faq-form[data-faq=wood-care-oiling-and-waxing]")
+    # A passage: its heading, the article it cites (its own URL), no alternates.
+    assert card.locator(".question-label").inner_text() == "Section heading"
+    assert card.locator("[name=question]").input_value() == "Oiling and waxing"
+    assert card.locator(".alternates-box").is_hidden()
+    link = card.locator(".article-source a.article-link")
+    assert link.inner_text() == "Caring for solid wood furniture"
+    assert link.get_attribute("href") == "https://larkspur.example/help/wood-care"
+    heading = page.locator("#preview article[data-faq=wood-care-oiling-and-waxing] h3")
+    assert heading.inner_text() == "Caring for solid wood furniture — Oiling and waxing"
+    answer = card.locator("[name=answer]")
+    answer.fill(answer.input_value() + "\n\nTip: test the oil on the **underside** first.")
+    card.locator(".answer-preview strong", has_text="underside").wait_for()
+    page.wait_for_selector("#problems li.ok")
+    card.scroll_into_view_if_needed()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "editor-form-passage.png"), full_page=False)
+    page.click("#save")
+    page.wait_for_selector("#save-status:has-text('Saved as')")
+    saved = path.read_text(encoding="utf-8")
+    added = [line[2:] for line in difflib.ndiff(original.split("\n"), saved.split("\n")) if line.startswith("+ ")]
+    assert sorted(added) == ["", "Tip: test the oil on the **underside** first."]  # one paragraph added
+    # The raw view: the same text, with kind and article as the import wrote them.
+    page.click("#tab-raw")
+    assert page.locator("#source").input_value() == saved
+    assert "kind: passage\narticle:\n  title: Caring for solid wood furniture" in saved

@@ -9,6 +9,7 @@ import requests
 
 from bot.handoff.store import HandoffStore
 from bot.kb.loader import load_knowledge_base
+from bot.rasa.names import choose_payload
 from bot.settings import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
@@ -50,6 +51,40 @@ def test_paraphrased_question_gets_the_right_answer_in_its_language(bot_servers,
     (event,) = [e for e in bot_servers.bot_events(sender) if e.get("text")]
     assert event["metadata"]["utter_action"] == "utter_faq_answer"
     assert event["metadata"]["faq_id"] == faq_id and event["metadata"]["kb_version"]
+
+
+@pytest.mark.parametrize(
+    "lang, question, faq_id, link",
+    [
+        (
+            "en",
+            "how often should I oil my oak table",
+            "wood-care-oiling-and-waxing",
+            "Read the whole article: [Caring for solid wood furniture](https://larkspur.example/help/wood-care)",
+        ),
+        (
+            "ar",
+            "ما هي الأدوات المطلوبة لتركيب الأثاث؟",
+            "assembly-tools",
+            "اقرأ المقال كاملاً: [تركيب الأثاث](https://larkspur.example/ar/help/assembly)",
+        ),
+        (
+            "ru",
+            "какие инструменты нужны для сборки шкафа",
+            "assembly-tools",
+            "Читать статью полностью: [Сборка мебели](https://larkspur.example/ru/help/assembly)",
+        ),
+    ],
+)
+def test_a_help_center_question_gets_the_passage_and_a_link_to_its_article(bot_servers, lang, question, faq_id, link):
+    sender = conversation()
+    replies = bot_servers.say(sender, question)
+    assert joined(replies) == f"{answer_of(faq_id, lang)}\n\n{link}"
+    (event,) = [e for e in bot_servers.bot_events(sender) if e.get("text")]
+    assert event["metadata"]["utter_action"] == "utter_faq_answer" and event["metadata"]["faq_id"] == faq_id
+    # Picked from "did you mean" (a button's payload), the passage comes with its link too.
+    picked = bot_servers.say(conversation(), choose_payload(faq_id) if lang == "en" else question)
+    assert joined(picked).endswith(link)
 
 
 def test_greeting_in_each_language(bot_servers):
@@ -165,7 +200,8 @@ def test_garbage_request_bodies_do_not_take_rasa_down(bot_servers):
 def test_health_and_api_of_the_running_web_app(bot_servers):
     health = requests.get(f"{bot_servers.web_url}/healthz", timeout=30).json()
     assert health["status"] == "ok"
-    assert health["kb"]["entries"] == {"ar": 40, "en": 40, "ru": 40}
+    # 40 FAQs and 10 help-center passages (examples/help-center) per language
+    assert health["kb"]["entries"] == {"ar": 50, "en": 50, "ru": 50} == KB.counts()
     api = requests.get(
         f"{bot_servers.web_url}/api/handoffs",
         headers={"Authorization": f"Bearer {bot_servers.settings.api_token}"},

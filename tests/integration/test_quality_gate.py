@@ -108,3 +108,22 @@ def test_quality_does_not_regress(name: str, tmp_path: Path):
     assert bool(result["adapter"]) == (data in PHRASINGS), "the model is adapted to the subset with 20 phrasings"
     for metric, floor in floors.items():
         assert result[metric] is not None and result[metric] >= floor, f"{name} {metric} {result[metric]} < {floor}"
+
+
+def test_the_demo_knowledge_base_answers_its_editors_test_questions_passages_included():
+    """knowledge_base/tests.yml through the real model and the bot's own decision, as `faqbot kb validate`
+    runs it: every FAQ question and the help-center passage questions (with their own ranker and
+    calibration) in en, ar and ru are answered as the editors expect."""
+    from bot.editing.validation import validate
+
+    services = Services(from_env())
+    report = validate(services.settings, services.embedder, commit_time=lambda path: None)
+    assert [str(p) for p in report.errors] == []
+    kb = report.kb
+    by_lang: dict[str, int] = {}
+    for outcome in report.outcomes:
+        entry = kb.get(outcome.test.expect, outcome.test.lang)
+        assert outcome.passed, outcome
+        if entry is not None and entry.is_passage:
+            by_lang[outcome.test.lang] = by_lang.get(outcome.test.lang, 0) + 1
+    assert set(by_lang) == {"en", "ar", "ru"}, by_lang

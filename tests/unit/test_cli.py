@@ -150,3 +150,15 @@ def test_faqbot_run_builds_the_index_in_a_child_and_refuses_a_broken_kb(tmp_path
     assert heavy == "[]"
     write_faqs(small_kb, "en", "broken.md", "## Broken?\n```yaml\nid: Not A Slug\n```\nx\n")
     assert prepare_index(settings) == 1
+
+
+def test_validate_counts_help_center_passages_apart(faqbot, small_kb: Path, capsys):
+    (small_kb / "en" / "articles").mkdir()
+    (small_kb / "en" / "articles" / "care.md").write_text(
+        "## Oiling\n```yaml\nid: care-oiling\nkind: passage\narticle:\n  title: Care\n"
+        "  url: https://shop.example/care\n```\n\nOil the table twice a year.\n",
+        encoding="utf-8",
+    )
+    assert faqbot(["kb", "validate", "--no-tests"]) == 0
+    out = capsys.readouterr().out
+    assert "7 FAQs loaded (en: 4, ru: 3, of them 1 help-center passages); 0 errors, 0 warnings" in out

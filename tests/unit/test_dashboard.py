@@ -390,3 +390,18 @@ def test_a_short_period_also_shows_its_numbers_as_a_table(app):
     assert table
     rows = re.findall(r"<tr><td>([\w-]+)</td><td>(\d+)</td>", table.group(1))
     assert rows and sum(int(n) for _, n in rows) == 11
+
+
+def test_the_faq_pick_list_shows_each_faqs_title_and_a_passages_article_and_heading(app, settings: Settings):
+    passage = (
+        "## Oiling and waxing\n```yaml\nid: wood-care-oiling\nkind: passage\narticle:\n"
+        "  title: Caring for wood\n  url: https://larkspur.example/help/wood-care\n```\n\nOil it once a year.\n"
+    )
+    (settings.kb_dir / "en" / "articles").mkdir(parents=True)
+    (settings.kb_dir / "en" / "articles" / "wood-care.md").write_text(passage, encoding="utf-8")
+    page = _admin(app).get(f"/admin/dashboard?{QUERY}").get_data(as_text=True)
+    faqs, _ = _options(page, "faq")
+    assert "wood-care-oiling" in faqs
+    select = re.search(r'<select name="faq" data-filter="faq">(.*?)</select>', page, re.S).group(1)
+    assert '<option value="wood-care-oiling">wood-care-oiling — Caring for wood — Oiling and waxing</option>' in select
+    assert re.search(r'<option value="order-tracking">order-tracking — [^<]+\?</option>', select)

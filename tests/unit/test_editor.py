@@ -239,3 +239,67 @@ def test_inbox_adds_an_alternate_or_starts_a_draft_and_drafts_are_published(app)
     kb = load_knowledge_base(settings.kb_dir, settings.languages)
     assert not kb.errors and any(e.question == "Do you sell gift cards?" for e in kb.entries)
     assert not (settings.kb_dir / relative).exists()
+
+
+PASSAGE_FILE = """# Caring for wood
+
+<!-- Imported by 'faqbot kb import': a new import of the article replaces this file. -->
+
+## Oiling and waxing
+```yaml
+id: wood-care-oiling
+kind: passage
+article:
+  title: Caring for wood
+  url: https://larkspur.example/help/wood-care
+```
+
+Oil oak and walnut **once or twice a year**, or when the surface looks dry.
+"""
+
+
+def test_a_help_center_passage_opens_edits_saves_and_goes_live_like_an_faq(app):
+    settings = app.config["FAQBOT_SETTINGS"]
+    services = app.extensions["faqbot"]
+    client, _ = _client(app)
+    _csrf(client)
+    relative = "en/articles/wood-care.md"
+    saved = client.post("/editor/save", json={"file": relative, "text": PASSAGE_FILE, "base": content_hash("")})
+    assert saved.status_code == 200 and saved.get_json()["commit"], saved.get_json()
+    # The list shows it by its article and heading; its file opens in the editor (form and raw text).
+    listing = client.get("/editor/?q=oil").get_data(as_text=True)
+    assert "Caring for wood — Oiling and waxing" in listing and f"{relative}:5" in listing
+    page = client.get(f"/editor/edit?file={relative}").get_data(as_text=True)
+    assert "id: wood-care-oiling" in page and "article-source" in page
+    entries = client.post("/editor/preview", json={"file": relative, "text": PASSAGE_FILE}).get_json()["entries"]
+    assert entries[0]["kind"] == "passage" and entries[0]["question"] == "Oiling and waxing"
+    assert entries[0]["title"] == "Caring for wood — Oiling and waxing"
+    assert entries[0]["article"] == {"title": "Caring for wood", "url": "https://larkspur.example/help/wood-care"}
+    # The form edits its heading and text; its kind and article stay as the import wrote them.
+    fields = {"question": "Oiling", "answer": "Oil it **twice a year**.", "alternates": [], "tags": []}
+    composed = client.post(
+        "/editor/compose",
+        json={"file": relative, "text": PASSAGE_FILE, "faqs": [{"id": "wood-care-oiling", "fields": fields}]},
+    ).get_json()
+    expected = PASSAGE_FILE.replace("## Oiling and waxing", "## Oiling").replace(
+        "Oil oak and walnut **once or twice a year**, or when the surface looks dry.", "Oil it **twice a year**."
+    )
+    assert composed["text"] == expected and composed["problems"] == []
+    with_alternates = dict(fields, alternates=["how do I oil it"])
+    refused = client.post(
+        "/editor/compose",
+        json={"file": relative, "text": PASSAGE_FILE, "faqs": [{"id": "wood-care-oiling", "fields": with_alternates}]},
+    )
+    assert refused.status_code == 400 and "no alternates" in refused.get_json()["error"]
+    # The raw view: a non-http article URL is an error and is not saved.
+    unsafe = PASSAGE_FILE.replace("https://larkspur.example/help/wood-care", "javascript:alert(1)")
+    bad = client.post("/editor/save", json={"file": relative, "text": unsafe, "base": content_hash(PASSAGE_FILE)})
+    assert bad.status_code == 422 and "http:// or https://" in str(bad.get_json()["problems"])
+    saved = client.post("/editor/save", json={"file": relative, "text": expected, "base": content_hash(PASSAGE_FILE)})
+    assert saved.status_code == 200 and saved.get_json()["commit"]
+    # Hot reload: the watcher builds the edit and the live bot has the passage, with its own ranker.
+    KbWatcher(settings, HashingEmbedder()).check_once()
+    index = services.faq.index
+    live = index.entry("wood-care-oiling", "en")
+    assert live is not None and live.is_passage and live.answer == "Oil it **twice a year**."
+    assert "en" in index.passage_rankers and "en" in index.rankers

@@ -258,3 +258,27 @@ def test_int8_that_cannot_run_on_onnx_runtime_is_an_error_not_other_vectors(tmp_
     with pytest.raises(ModelError, match="cannot run in int8 on ONNX Runtime.*FAQBOT_EMBEDDING_RUNTIME=torch"):
         embedder.encode(["where is my parcel"])
     assert not list(tmp_path.glob(f"*{onnx_runtime.INT8_SUFFIX}.onnx")) and not list(tmp_path.glob(".*"))
+
+
+@pytest.mark.slow
+def test_a_build_embeds_in_small_batches_with_the_vectors_a_question_gets(monkeypatch):
+    """Index builds run ONNX Runtime on batches of at most onnx_runtime.BATCH_SIZE texts (faster per text than
+    64: docs/scaling.md), and each text's vector is the one it gets alone, as a customer's question is embedded."""
+    embedder = SentenceTransformerEmbedder(runtime="onnx", onnx_dir=from_env({}).onnx_dir)
+    embedder.warm_up()
+    session = embedder._onnx.session
+    sizes: list[int] = []
+    real_run = session.run
+
+    class Counting:
+        def run(self, outputs, feed):
+            sizes.append(len(feed["input_ids"]))
+            return real_run(outputs, feed)
+
+    words = "the refund for a cancelled order is worked out from the day it was returned".split()
+    texts = [" ".join(words[: 1 + n % len(words)]) + f" {n}" for n in range(3 * onnx_runtime.BATCH_SIZE + 3)]
+    monkeypatch.setattr(embedder._onnx, "session", Counting())
+    batched = embedder.encode(texts)
+    assert sizes and max(sizes) == onnx_runtime.BATCH_SIZE and sum(sizes) == len(texts)
+    alone = np.vstack([embedder.encode([text]) for text in texts])
+    assert np.abs(batched - alone).max() < 1e-5

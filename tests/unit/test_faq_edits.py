@@ -16,7 +16,9 @@ from bot.errors import KnowledgeBaseError
 from bot.kb.parser import parse_text
 from bot.settings import PROJECT_ROOT
 
-DEMO_FILES = sorted((PROJECT_ROOT / "knowledge_base").glob("*/*.md"))
+#: Every demo file of FAQs or help-center passages (<lang>/*.md and <lang>/articles/*.md).
+KB_ROOT = PROJECT_ROOT / "knowledge_base"
+DEMO_FILES = sorted([*KB_ROOT.glob("*/*.md"), *KB_ROOT.glob("*/articles/*.md")])
 
 TEXT = """# Orders
 
@@ -53,10 +55,10 @@ def _changed_lines(before: str, after: str) -> list[str]:
     ]
 
 
-@pytest.mark.parametrize("path", DEMO_FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
+@pytest.mark.parametrize("path", DEMO_FILES, ids=lambda p: str(p.relative_to(KB_ROOT)))
 def test_every_demo_file_is_byte_identical_when_its_faqs_are_written_back_unchanged(path: Path):
     text = path.read_text(encoding="utf-8")
-    lang = path.parent.name
+    lang = path.relative_to(KB_ROOT).parts[0]
     entries, _ = parse_text(text, lang, str(path))
     assert entries
     result = text

@@ -148,8 +148,13 @@ def test_demo_knowledge_base_is_valid_and_complete():
     assert counts["en"] >= 30 and counts["en"] == counts["ar"] == counts["ru"]
     ids = {lang: {e.id for e in kb.entries if e.lang == lang} for lang in ("en", "ar", "ru")}
     assert ids["en"] == ids["ar"] == ids["ru"]
-    topics = {e.tags[0] for e in kb.entries}
+    faqs = [e for e in kb.entries if not e.is_passage]
+    assert all(e.tags for e in faqs)  # every FAQ has its topic; passages (help-center articles) have none
+    topics = {e.tags[0] for e in faqs}
     assert {"orders", "shipping", "returns", "payments", "account", "privacy", "contact"} <= topics
+    passages = [e for e in kb.entries if e.is_passage]
+    assert {e.lang for e in passages} == {"en", "ar", "ru"}
+    assert all(e.article_title and e.article_url.startswith("https://larkspur.example/") for e in passages)
 
 
 def test_libyaml_reads_the_metadata_exactly_as_pyyaml_does(monkeypatch):

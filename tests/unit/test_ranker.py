@@ -110,6 +110,17 @@ def test_row_groups_take_the_best_row_per_faq():
     ]
 
 
+def test_row_groups_of_one_row_each_give_the_rows_in_faq_order():
+    """Passages (one row per FAQ, in file order, not id order): the same numbers as the per-FAQ reduction."""
+    ids = [f"p{n}" for n in np.random.default_rng(3).permutation(50)]
+    groups = RowGroups(ids)
+    scores = np.random.default_rng(4).random((3, 50))
+    expected = np.maximum.reduceat(scores[..., groups.order], groups.starts, axis=-1)
+    assert np.array_equal(groups.per_faq_max(scores), expected)
+    assert np.array_equal(groups.per_faq_max(scores[0]), expected[0])
+    assert groups.per_faq_max(scores[0]).tolist() == [scores[0][ids.index(f)] for f in groups.faq_ids]
+
+
 def test_folds_hold_out_a_share_of_every_faq():
     group = np.repeat(np.arange(4), [6, 3, 2, 1])
     folds = _folds(group, 3, np.random.default_rng(0))

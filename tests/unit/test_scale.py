@@ -302,3 +302,77 @@ def test_bm25_updated_in_place_equals_the_general_update():
     assert (
         abs(old.weights - before).max() == 0 and (old.weights.indptr == before.indptr).all()
     )  # the live one as it was
+
+
+def test_a_reload_reuses_the_live_vectors_and_gets_those_a_build_from_scratch_gets(tmp_path: Path):
+    """The reused vectors are gathered from the live version's by text (moved, kept, removed and new passages),
+    and the version holds exactly the vectors and rows a build from nothing gives the same KB."""
+    texts = _passages(300)
+    entries = tuple(FaqEntry(id=f"p{n:04d}", lang="en", question="", answer=t) for n, t in enumerate(texts))
+    config = Ranking(passage_pseudo_questions=50)
+    index_dir = tmp_path / "index"
+    build_index(KnowledgeBase(root=Path("."), entries=entries), EMBEDDER, index_dir, config)
+    # One passage edited, one removed, two new, and the order changed (a passage moved to the end).
+    changed = [
+        *entries[1:150],
+        dataclasses.replace(entries[150], answer="museum roof cafe"),
+        *entries[152:],
+        FaqEntry(id="new1", lang="en", question="", answer="a harbour ferry timetable"),
+        entries[0],
+        FaqEntry(id="new2", lang="en", question="", answer=texts[7]),  # a kept text under a new id
+    ]
+    kb = KnowledgeBase(root=Path("."), entries=tuple(changed))
+    reload = build_index(kb, EMBEDDER, index_dir, config, adapt="reuse")
+    assert (reload.embedded, reload.reused) == (2, len(changed) - 2)
+    scratch = build_index(kb, EMBEDDER, tmp_path / "scratch", config)
+    assert scratch.embedded == len(changed) - 1  # texts[7] twice: embedded once
+    reloaded, fresh = load_index(index_dir), load_index(tmp_path / "scratch")
+    assert reloaded.rows == fresh.rows
+    assert reloaded.vectors.dtype == np.float32 and np.array_equal(reloaded.vectors, fresh.vectors)
+    retriever = Retriever(reloaded, EMBEDDER)
+    assert retriever.search("museum roof cafe", "en", 1)[0].faq_id == "p0150"
+    assert retriever.search("a harbour ferry timetable", "en", 1)[0].faq_id == "new1"
+
+
+def test_help_center_passages_beside_faqs_get_their_own_ranker_and_a_hot_reload_of_one_keeps_its_calibration(
+    tmp_path: Path,
+):
+    faqs = _kb().entries
+    passages = tuple(
+        FaqEntry(
+            id=f"p{n:04d}",
+            lang="en",
+            question=f"Section {n}",
+            answer=t,
+            kind="passage",
+            article_title="Guide",
+            article_url="https://shop.example/guide",
+        )
+        for n, t in enumerate(_passages(400))
+    )
+    kb = KnowledgeBase(root=Path("."), entries=(*faqs, *passages))
+    config = Ranking(passage_pseudo_questions=100)
+    index_dir = tmp_path / "index"
+    build_index(kb, EMBEDDER, index_dir, config)
+    index = load_index(index_dir)
+    faq_only = tmp_path / "faqs"
+    build_index(KnowledgeBase(root=Path("."), entries=faqs), EMBEDDER, faq_only, config)
+    # The FAQs' ranker is the one the FAQs alone get; the passages have their own, calibrated on pseudo-questions.
+    assert index.rankers["en"].key == load_index(faq_only).rankers["en"].key
+    live = index.passage_rankers["en"]
+    assert len(live.faq_ids) == 400 and live.calibration.samples > 0 and live.passage_char is not None
+    edited = dataclasses.replace(
+        kb, entries=(*kb.entries[:-1], dataclasses.replace(kb.entries[-1], answer="museum roof cafe"))
+    )
+    lines: list[str] = []
+    reload = build_index(edited, EMBEDDER, index_dir, config, progress=lines.append, adapt="reuse")
+    carried = load_index(index_dir).passage_rankers["en"]
+    assert reload.version.endswith(CARRIED_SUFFIX) and carried.key.endswith(CARRIED_SUFFIX)
+    assert carried.calibration == live.calibration and carried.thresholds == live.thresholds
+    assert any("BM25 updated for 1 changed passages" in line for line in lines)
+    retriever = Retriever(load_index(index_dir), EMBEDDER)
+    assert retriever.search("museum roof cafe", "en", 1, passages=True)[0].faq_id == "p0399"
+    assert is_stale(edited, index_dir, EMBEDDER.name, config)
+    full = build_index(edited, EMBEDDER, index_dir, config)
+    assert not full.version.endswith(CARRIED_SUFFIX)
+    assert not load_index(index_dir).passage_rankers["en"].key.endswith(CARRIED_SUFFIX)

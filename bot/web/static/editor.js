@@ -106,8 +106,9 @@ import { markdownRenderer } from "./widget/render.js";
       preview.replaceChildren();
       for (const e of entries) {
         const article = el("article", { "data-faq": e.id });
-        article.appendChild(el("h3", { dir: "auto" }, e.question));
-        article.appendChild(el("p", { class: "meta" }, `${e.id} · line ${e.line} · ${e.alternates.length} alternates`));
+        article.appendChild(el("h3", { dir: "auto" }, e.title || e.question));
+        const kind = e.kind === "passage" ? "help-center passage" : `${e.alternates.length} alternates`;
+        article.appendChild(el("p", { class: "meta" }, `${e.id} · line ${e.line} · ${kind}`));
         const bubble = el("div", { class: "fb-root" });
         const body = el("div", { class: "answer fb-msg fb-msg-bot", dir: "auto" });
         renderInto(body, e.answer);
@@ -139,6 +140,17 @@ import { markdownRenderer } from "./widget/render.js";
       card.querySelector(".faq-line").textContent = isNew ? "new" : `line ${entry.line}`;
       card.querySelector("[name=question]").value = entry.question;
       card.querySelector("[name=tags]").value = entry.tags.join(", ");
+      if (entry.kind === "passage") {
+        // A passage of a help-center article: its heading, no alternates (it is found by its text).
+        card.dataset.kind = "passage";
+        card.querySelector(".question-label").textContent = "Section heading";
+        card.querySelector(".alternates-box").hidden = true;
+        const source = card.querySelector(".article-source");
+        const link = source.querySelector(".article-link");
+        link.textContent = entry.article.title;
+        link.href = /^https?:\/\//i.test(entry.article.url) ? entry.article.url : "#";
+        source.hidden = false;
+      }
       const answer = card.querySelector("[name=answer]");
       answer.value = entry.answer;
       const list = card.querySelector(".alternates");
