@@ -269,17 +269,12 @@ def _conversation(sender: str, start: float, sessions: int, turns: int) -> list:
     return events
 
 
-@pytest.mark.parametrize("sessions, turns", [(1, 3), (3, 2)])
-def test_reads_and_counts_in_core_give_what_rasas_own_queries_give(tmp_path, sessions, turns):
-    """The store reads a conversation and counts its stored events with SQLAlchemy Core instead of Rasa's ORM
-    queries (CPU per turn): the same rows written by the same saves, and the same events of the same (latest)
-    session read back in the same order, conversations interleaved in the table, with and without a
-    session_started event."""
+def _side_by_side(ours, rasas, rows, sessions: int, turns: int, prefix: str) -> None:
+    """Saves the same interleaved conversations through ``ours`` and Rasa's own ``rasas``, then checks the
+    stored rows (``rows(store, senders)``) and every tracker read back are the same."""
     from rasa.core.tracker_store import SQLTrackerStore
 
-    ours = tracker_store.CardMaskingSQLTrackerStore(Domain.empty(), dialect="sqlite", db=str(tmp_path / "ours.db"))
-    rasas = SQLTrackerStore(Domain.empty(), dialect="sqlite", db=str(tmp_path / "rasa.db"))
-    senders = ["ada", "bob-s", "cy"]
+    senders = [f"{prefix}ada", f"{prefix}bob-s", f"{prefix}cy"]
     full = {sender: _conversation(sender, 1000.0 * n, sessions, turns) for n, sender in enumerate(senders)}
     done = {sender: 0 for sender in senders}
     for cut in (0.4, 0.7, 1.0):  # several saves per conversation, interleaved, as Rasa makes them
@@ -291,20 +286,51 @@ def test_reads_and_counts_in_core_give_what_rasas_own_queries_give(tmp_path, ses
                     tracker.update(event)
                 asyncio.run(store.save(tracker))
             done[sender] = upto
-
-    def rows(path):
-        return sqlite3.connect(path).execute("SELECT sender_id, type_name, data FROM events ORDER BY id").fetchall()
-
-    assert rows(tmp_path / "ours.db") == rows(tmp_path / "rasa.db")
-    assert len(rows(tmp_path / "ours.db")) == sum(len(events) for events in full.values())  # each event once
+    assert rows(ours, senders) == rows(rasas, senders)
+    assert len(rows(ours, senders)) == sum(len(events) for events in full.values())  # each event once
 
     def dump(tracker):
         return [event.as_dict() for event in tracker.events] if tracker is not None else None
 
-    for sender in [*senders, "nobody"]:
+    for sender in [*senders, f"{prefix}nobody"]:
         for all_sessions in (False, True):
             assert dump(asyncio.run(ours._retrieve(sender, all_sessions))) == dump(
-                asyncio.run(SQLTrackerStore._retrieve(ours, sender, all_sessions))
+                asyncio.run(SQLTrackerStore._retrieve(rasas, sender, all_sessions))
             )
-    assert asyncio.run(ours.retrieve("nobody")) is None
-    assert len(asyncio.run(ours.retrieve_full_tracker("ada")).events) == len(full["ada"])
+    assert asyncio.run(ours.retrieve(f"{prefix}nobody")) is None
+    assert len(asyncio.run(ours.retrieve_full_tracker(senders[0])).events) == len(full[senders[0]])
+
+
+def _rows(store, senders: list[str]) -> list[tuple]:
+    """The stored (sender, type, data) rows of ``senders``, in the order they were written."""
+    import sqlalchemy as sa
+
+    with store.engine.connect() as connection:
+        result = connection.execute(
+            sa.text("SELECT sender_id, type_name, data FROM events ORDER BY id"),
+        ).fetchall()
+    return [tuple(row) for row in result if row[0] in senders]
+
+
+@pytest.mark.parametrize("sessions, turns", [(1, 3), (3, 2)])
+def test_reads_and_counts_in_core_give_what_rasas_own_queries_give(tmp_path, sessions, turns):
+    """The store reads a conversation and counts its stored events with SQLAlchemy Core instead of Rasa's ORM
+    queries (CPU per turn): the same rows written by the same saves, and the same events of the same (latest)
+    session read back in the same order, conversations interleaved in the table, with and without a
+    session_started event."""
+    from rasa.core.tracker_store import SQLTrackerStore
+
+    ours = tracker_store.CardMaskingSQLTrackerStore(Domain.empty(), dialect="sqlite", db=str(tmp_path / "ours.db"))
+    rasas = SQLTrackerStore(Domain.empty(), dialect="sqlite", db=str(tmp_path / "rasa.db"))
+    _side_by_side(ours, rasas, _rows, sessions, turns, prefix="")
+
+
+@pytest.mark.slow
+def test_reads_and_counts_in_core_on_postgresql_give_what_rasas_own_queries_give(postgres, tmp_path):
+    """The same on PostgreSQL (the store at scale): Core's queries there against Rasa's own on the same saves."""
+    from rasa.core.tracker_store import SQLTrackerStore
+
+    ours = tracker_store.CardMaskingSQLTrackerStore(Domain.empty(), database_url=postgres.url)
+    assert ours.engine.dialect.name == "postgresql"
+    rasas = SQLTrackerStore(Domain.empty(), dialect="sqlite", db=str(tmp_path / "rasa.db"))
+    _side_by_side(ours, rasas, _rows, sessions=3, turns=2, prefix="core-pg-")
