@@ -429,6 +429,9 @@ class Settings:
     smtp_timeout: float = setting("FAQBOT_SMTP_TIMEOUT", 10.0)
     #: Attempts per email before it becomes a dead letter (retried with the outbox's backoff).
     smtp_max_attempts: int = setting("FAQBOT_SMTP_MAX_ATTEMPTS", 15)
+    #: Seconds /healthz reuses its last SMTP login check (a monitor polling every few seconds would
+    #: otherwise log in to the mail provider each time; 0: check on every call).
+    smtp_health_seconds: float = setting("FAQBOT_SMTP_HEALTH_SECONDS", 60.0)
     # Post-conversation survey after bot-only conversations (actions/desk.py)
     #: Ask "how easy was it to get help today?" (CES, 1-5) after the CSAT question.
     survey_ces: bool = setting("FAQBOT_SURVEY_CES", True)
@@ -649,8 +652,10 @@ def _check_smtp(settings: Settings) -> None:
             raise ConfigError(f"{name}={value!r} is not an email address like 'Help <help@shop.example>'")
     if bool(settings.smtp_username) != bool(settings.smtp_password):
         raise ConfigError("set both FAQBOT_SMTP_USERNAME and FAQBOT_SMTP_PASSWORD (or _FILE), or neither")
-    if settings.smtp_timeout <= 0 or settings.smtp_max_attempts < 1:
-        raise ConfigError("need FAQBOT_SMTP_TIMEOUT > 0 and FAQBOT_SMTP_MAX_ATTEMPTS >= 1")
+    if settings.smtp_timeout <= 0 or settings.smtp_max_attempts < 1 or settings.smtp_health_seconds < 0:
+        raise ConfigError(
+            "need FAQBOT_SMTP_TIMEOUT > 0, FAQBOT_SMTP_MAX_ATTEMPTS >= 1 and FAQBOT_SMTP_HEALTH_SECONDS >= 0"
+        )
 
 
 def _check_handoff(settings: Settings) -> None:

@@ -1,8 +1,10 @@
 """``/healthz``: is each part of the bot up, and which KB version is live.
 
 With an SMTP server configured, ``email`` says whether faqbot can log in to it
-now (connect, TLS, login, NOOP) and whether reply emails are being retried,
-so a failing mail server shows here before customers miss their answers.
+(connect, TLS, login, NOOP; the check is reused for FAQBOT_SMTP_HEALTH_SECONDS,
+so a monitor polling often does not log in to the provider each time; its age
+is in ``checked_seconds_ago``) and whether reply emails are being retried, so a
+failing mail server shows here before customers miss their answers.
 
 200 only when the status is ``ok``; 503 whenever it is not (a part is down,
 or the KB's last edit was rejected and the previous version still serves),
@@ -18,12 +20,14 @@ seconds; they are absent when not configured.
 from __future__ import annotations
 
 import json
+import threading
+import time
 import urllib.error
 import urllib.request
 
 import redis
 import sqlalchemy
-from flask import Blueprint, jsonify
+from flask import Blueprint, current_app, jsonify
 from flask.typing import ResponseReturnValue
 
 from bot.editing.watch import read_status
@@ -37,6 +41,10 @@ from bot.supervisor import read_status as read_services
 from bot.web.common import handoff_store, settings
 
 bp = Blueprint("health", __name__)
+
+#: Where each app keeps its last SMTP check: (time.monotonic() of it, the problem or None).
+SMTP_CHECK = "faqbot.smtp_check"
+_smtp_lock = threading.Lock()
 
 
 def probe(url: str, timeout: float) -> dict[str, object]:
@@ -95,8 +103,8 @@ def email_status(timeout: float) -> dict[str, object]:
     s = settings()
     if not s.email_replies:
         return {"ok": True, "configured": False}
-    problem = SmtpTransport.from_settings(s).check(timeout=timeout)
-    result: dict[str, object] = {"server": f"{s.smtp_host}:{s.smtp_port}"}
+    problem, age = _smtp_check(timeout)
+    result: dict[str, object] = {"server": f"{s.smtp_host}:{s.smtp_port}", "checked_seconds_ago": round(age, 1)}
     failing = None
     try:
         outbox = email_health(handoff_store())
@@ -109,6 +117,19 @@ def email_status(timeout: float) -> dict[str, object]:
     elif failing:
         result["error"] = f"reply emails are being retried: {failing['last_error']}"
     return {"ok": "error" not in result, **result}
+
+
+def _smtp_check(timeout: float) -> tuple[str | None, float]:
+    """The SMTP login check (None: it works, else what failed) and its age in seconds: the app's last one
+    while younger than ``smtp_health_seconds``, else a new one (one at a time per app)."""
+    with _smtp_lock:
+        last = current_app.extensions.get(SMTP_CHECK)
+        now = time.monotonic()
+        if last is not None and now - last[0] < settings().smtp_health_seconds:
+            return last[1], now - last[0]
+        problem = SmtpTransport.from_settings(settings()).check(timeout=timeout)
+        current_app.extensions[SMTP_CHECK] = (time.monotonic(), problem)
+        return problem, 0.0
 
 
 def redis_status(url: str, timeout: float) -> dict[str, object]:

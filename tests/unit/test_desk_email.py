@@ -133,6 +133,31 @@ def test_a_chat_ticket_offers_both_ways(settings: Settings, sink: SmtpSink):
     assert refused.status_code == 409 and "no email address" in refused.get_json()["error"]
 
 
+def test_healthz_logs_in_to_the_smtp_server_once_per_period_not_on_every_call(settings: Settings):
+    """A monitor polling /healthz must not log in to the mail provider each time (providers throttle
+    logins): the check is reused for FAQBOT_SMTP_HEALTH_SECONDS, its age shown; then it is made again
+    and a server gone down shows."""
+    sink = SmtpSink(credentials=("bot", "mail-secret"))
+    try:
+        app = _app(settings.replace(smtp_username="bot", smtp_password="mail-secret", smtp_health_seconds=0.5), sink)
+        client = app.test_client()
+        answers = [client.get("/healthz").get_json()["email"] for _ in range(5)]
+        assert all(a["ok"] for a in answers) and sink.logins == [("bot", True)]
+        assert answers[0]["checked_seconds_ago"] == 0.0 and 0 <= answers[-1]["checked_seconds_ago"] < 0.5
+        sink.down()
+        assert client.get("/healthz").get_json()["email"]["ok"]  # still the last check's word
+        time.sleep(0.6)
+        response = client.get("/healthz")
+        assert response.status_code == 503 and "cannot reach" in response.get_json()["email"]["error"]
+        sink.up()
+        every = _app(settings.replace(smtp_username="bot", smtp_password="mail-secret", smtp_health_seconds=0), sink)
+        for _ in range(3):
+            assert every.test_client().get("/healthz").get_json()["email"]["ok"]
+        assert len(sink.logins) == 4
+    finally:
+        sink.down()
+
+
 def test_healthz_reveals_a_failing_smtp_server(settings: Settings, sink: SmtpSink):
     up = _app(settings, sink).test_client().get("/healthz").get_json()["email"]
     assert up["ok"] and up["configured"] and up["server"] == f"127.0.0.1:{sink.port}"
