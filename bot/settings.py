@@ -358,6 +358,10 @@ class Settings:
     # Scale-out (docs/scaling.md)
     #: Redis for several Rasa replicas: their conversation lock store and socket.io's client manager; "": none.
     redis_url: str = setting("FAQBOT_REDIS_URL", "")
+    #: Lifetime of a singleton worker's Redis lease (bot/lease.py): when its holder dies another
+    #: replica takes over within this plus one step; it is renewed every step, so keep it well above
+    #: the steps' interval and Redis' round trip.
+    lease_seconds: float = setting("FAQBOT_LEASE_SECONDS", 10.0)
     #: Rasa's tracker store (conversations) as a SQLAlchemy URL, e.g. postgresql://user:pw@db/faqbot;
     #: "": the SQLite file var/rasa_tracker.db. Card numbers are masked before they are stored either way.
     tracker_url: str = setting("FAQBOT_TRACKER_URL", "")
@@ -578,6 +582,8 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
     )
     _check_handoff(settings)
     _check_smtp(settings)
+    if settings.lease_seconds < 1:
+        raise ConfigError(f"FAQBOT_LEASE_SECONDS={settings.lease_seconds}: a lease lives at least 1 second")
     if settings.redis_url and not settings.redis_url.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError(f"FAQBOT_REDIS_URL={settings.redis_url!r} is not a redis://, rediss:// or unix:// URL")
     if settings.tracker_url and "://" not in settings.tracker_url:

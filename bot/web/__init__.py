@@ -139,7 +139,7 @@ def start_workers(app: Flask) -> list[Any]:
 
     def lease(name: str) -> RedisLease | None:
         # Several web replicas (FAQBOT_REDIS_URL): each of these workers runs in one of them at a time.
-        return RedisLease(settings.redis_url, name) if settings.redis_url else None
+        return RedisLease(settings.redis_url, name, ttl=settings.lease_seconds) if settings.redis_url else None
 
     rasa = services.rasa(timeout=max(settings.http_timeout, 10.0))
     relay = RelayWorker(Relay(store, rasa), settings.relay_interval)

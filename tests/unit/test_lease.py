@@ -105,6 +105,7 @@ def test_the_web_apps_singletons_take_a_lease_only_with_redis(
         webhook_url="http://127.0.0.1:9/hook",
         webhook_secret="secret",
         redis_url=clean_redis.url if with_redis else "",
+        lease_seconds=3.0,
     )
     workers = start_workers(create_app(settings))
     try:
@@ -113,6 +114,8 @@ def test_the_web_apps_singletons_take_a_lease_only_with_redis(
         if with_redis:
             assert [lease.key for lease in leases] == ["faqbot:lease:relay", "faqbot:lease:outbox"]
             wait_until(lambda: redis.Redis.from_url(clean_redis.url).exists("faqbot:lease:relay") == 1)
+            # FAQBOT_LEASE_SECONDS sets their lifetime (the default's 10 s would show here as ~10,000 ms)
+            assert 0 < redis.Redis.from_url(clean_redis.url).pttl("faqbot:lease:relay") <= 3000
         else:
             assert leases == [None, None]
     finally:
