@@ -20,6 +20,7 @@ from bot.logs import install_log_privacy
 from bot.rasa.names import Actions
 from bot.services import Services
 from bot.settings import Settings, get_settings
+from bot.threads import limit_blas_threads
 from bot.worker import PeriodicWorker
 from channels.bodies import client_errors_kept, refuse_browsers, refuse_malformed_json
 
@@ -34,6 +35,7 @@ def main() -> None:
     args = parser.parse_args()
     install_log_privacy()  # no customer's email, phone or card number in actions.log
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    limit_blas_threads(settings.blas_threads)  # idle BLAS threads spin: docs/benchmarks.md, "BLAS threads"
     if not args.no_warm_up:
         services.faq.warm_up()
     # rasa_sdk reads these when it creates its Sanic app: the body limit, and the interface (its default is

@@ -362,6 +362,9 @@ class Settings:
     #: replica takes over within this plus one step; it is renewed every step, so keep it well above
     #: the steps' interval and Redis' round trip.
     lease_seconds: float = setting("FAQBOT_LEASE_SECONDS", 10.0)
+    #: Threads numpy's and SciPy's BLAS may use in the serving processes (Rasa, the action server, the
+    #: web app; bot/threads.py): more only spin idle after each of a question's small products.
+    blas_threads: int = setting("FAQBOT_BLAS_THREADS", 1)
     #: Rasa's tracker store (conversations) as a SQLAlchemy URL, e.g. postgresql://user:pw@db/faqbot;
     #: "": the SQLite file var/rasa_tracker.db. Card numbers are masked before they are stored either way.
     tracker_url: str = setting("FAQBOT_TRACKER_URL", "")
@@ -582,6 +585,8 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
     )
     _check_handoff(settings)
     _check_smtp(settings)
+    if settings.blas_threads < 1:
+        raise ConfigError(f"FAQBOT_BLAS_THREADS={settings.blas_threads}: at least 1")
     if settings.lease_seconds < 1:
         raise ConfigError(f"FAQBOT_LEASE_SECONDS={settings.lease_seconds}: a lease lives at least 1 second")
     if settings.redis_url and not settings.redis_url.startswith(("redis://", "rediss://", "unix://")):

@@ -39,6 +39,7 @@ from sanic.response import HTTPResponse
 from bot.errors import ConfigError
 from bot.logs import install_log_privacy
 from bot.settings import Settings, get_settings
+from bot.threads import limit_blas_threads
 from channels import action_results, event_types, slots
 from channels.bodies import refuse_malformed_json
 
@@ -111,6 +112,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     except ConfigError as error:
         sys.exit(f"channels.serve: {error}")
     os.environ.update(settings.sanic_limits())
+    limit_blas_threads(settings.blas_threads)
     _check_bodies_of_every_app()
     action_results.install()
     slots.install()

@@ -29,9 +29,11 @@ def cmd_train(args: argparse.Namespace, services: Services) -> int:
 def cmd_web(args: argparse.Namespace, services: Services) -> int:
     import waitress
 
+    from bot.threads import limit_blas_threads
     from bot.web import create_app, start_workers
 
     settings = services.settings
+    limit_blas_threads(settings.blas_threads)
     port = args.port or settings.web_port
     collapse_repeats()  # Rasa down: one "cannot reach Rasa" a minute, not one per relay pass
     app = create_app(services=services)
