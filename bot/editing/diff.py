@@ -33,6 +33,7 @@ from bot.retrieval.embedder import Embedder
 from bot.retrieval.index import BuildReport, build_index, current_version
 from bot.retrieval.service import FaqService
 from bot.settings import Settings
+from bot.threads import every_blas_thread
 
 log = logging.getLogger(__name__)
 
@@ -268,7 +269,10 @@ class ScratchIndex:
         started = time.perf_counter()
         if not kb.entries:
             return None, BuildReport("", self.settings.index_dir, 0, 0, 0, 0, 0.0)
-        report = build_index(kb, self.embedder, self.settings.index_dir, self.settings.ranking, progress, adapt="reuse")
+        with every_blas_thread():  # batch work in a serving process (bot/threads.py)
+            report = build_index(
+                kb, self.embedder, self.settings.index_dir, self.settings.ranking, progress, adapt="reuse"
+            )
         service = FaqService(self.settings.replace(kb_dir=kb.root), self.embedder)
         service.warm_up()
         return service, dataclasses.replace(report, seconds=time.perf_counter() - started)

@@ -28,6 +28,7 @@ from bot.retrieval.embedder import Embedder
 from bot.retrieval.index import build_index, current_version
 from bot.retrieval.tokens import load_text_tools
 from bot.settings import Settings
+from bot.threads import every_blas_thread
 from bot.worker import Lease, PeriodicWorker
 
 log = logging.getLogger(__name__)
@@ -108,14 +109,15 @@ class KbWatcher:
         else:
             try:
                 # Live in seconds: an adapter (minutes to train) is reused, the next 'faqbot kb build' retrains.
-                report = build_index(
-                    kb,
-                    self.embedder,
-                    self.settings.index_dir,
-                    self.settings.ranking,
-                    adapt="reuse",
-                    adapters=self.adapters,
-                )
+                with every_blas_thread():  # batch work in a serving process (bot/threads.py)
+                    report = build_index(
+                        kb,
+                        self.embedder,
+                        self.settings.index_dir,
+                        self.settings.ranking,
+                        adapt="reuse",
+                        adapters=self.adapters,
+                    )
             except FaqbotError as exc:
                 outcome = ReloadOutcome("rejected", current_version(self.settings.index_dir), 0.0, (str(exc),))
                 log.error("knowledge base not reloaded: %s", exc)
