@@ -17,6 +17,9 @@ CHANNELS = ("web", "telegram", "slack", "messenger", "twilio", "callback", "rest
 FAQ = "faq"
 PASSAGE = "passage"
 KINDS = (FAQ, PASSAGE)
+#: ``json.dumps(..., ensure_ascii=False)`` without building an encoder per call (a KB of 100,000 entries hashes
+#: each of them at every reload).
+_to_json = json.JSONEncoder(ensure_ascii=False).encode
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,8 +134,7 @@ class FaqEntry:
             extra["article"] = [self.article_title, self.article_url]
         if extra:
             content.append(extra)
-        payload = json.dumps(content, ensure_ascii=False)
-        return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
+        return hashlib.sha256(_to_json(content).encode("utf-8")).hexdigest()[:16]
 
     def to_dict(self) -> dict[str, object]:
         """The entry as JSON; a passage's kind and article only for passages (FAQs read as before)."""

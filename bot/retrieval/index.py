@@ -50,6 +50,7 @@ from bot.retrieval.stored import (
     FaqIndex,
     IndexRow,
     carry_ranker,
+    collector_paused,
     entry_record,
     previous_positions,
     ranker_inputs,
@@ -176,9 +177,10 @@ def build_index(
     started = time.perf_counter()
     ranking = ranking or Ranking()
     say = progress or (lambda message: None)
-    rows = rows_for(kb.entries)
+    with collector_paused():  # every entry's rows and hashes: a few hundred thousand small objects
+        rows = rows_for(kb.entries)
+        plain = index_version(kb, embedder.name, ranking)
     expected = _expected_adapter(rows, str(getattr(embedder, "model", embedder.name)), ranking)
-    plain = index_version(kb, embedder.name, ranking)
     live = current_version(index_dir)
     # A hot reload accepts this KB's index with any adapter; a full build wants the KB's own.
     same = live == index_version(kb, embedder.name, ranking, expected) or (
@@ -197,9 +199,21 @@ def build_index(
     names = {lang: e.name for lang, e in encoders.items()}
     trained = adapter.trained if adapter else frozenset()
     if adapt == "reuse" and ranking.reload_deltas > 0 and live is not None:
-        built = _build_delta(
-            kb, rows, index_dir, live, ranking, encoders, encoder.name, adapter, trained, say, version, embedder.name
-        )
+        with collector_paused():
+            built = _build_delta(
+                kb,
+                rows,
+                index_dir,
+                live,
+                ranking,
+                encoders,
+                encoder.name,
+                adapter,
+                trained,
+                say,
+                version,
+                embedder.name,
+            )
         if built is not None:
             target, embedded, carried = built
             seconds = time.perf_counter() - started
@@ -676,7 +690,8 @@ def load_index(index_dir: Path, version: str | None = None, held: FaqIndex | Non
                 light = delta.read(index_dir / name)
             except (OSError, ValueError) as exc:
                 raise IndexError_(f"index {index_dir / name} is unreadable: {exc}") from exc
-            index = delta.apply(index, index_dir / name, light)
+            with collector_paused():
+                index = delta.apply(index, index_dir / name, light)
         return index
     try:
         manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
