@@ -100,6 +100,29 @@ class DeltaPlan:
         return f"{version}-d{hashlib.sha256(self.parent.encode()).hexdigest()[:6]}{suffix}"
 
 
+def known_hashes(kb: KnowledgeBase, manifest: dict[str, Any]) -> list[str] | None:
+    """Every entry's ``entry_record``; an entry whose record the live version (its ``manifest``) has for the same
+    key gets its content hash from there, as if computed (None: the manifest has no records).
+
+    Hashing every entry of a freshly read KB of 100,000 passages took 0.3-0.6 s, most of a delta's build.
+    """
+    if not isinstance(manifest.get("entries"), dict) or not isinstance(manifest.get("entry_records"), list):
+        return None
+    stored: dict[str, str] = manifest["entries"]
+    records: list[str] = manifest["entry_records"]
+    if len(records) != len(stored):
+        return None
+    where = {key: (record, content) for (key, content), record in zip(stored.items(), records, strict=True)}
+    result = []
+    for entry in kb.entries:
+        record = entry_record(entry)
+        known = where.get(entry.key)
+        if known is not None and known[0] == record and "content_hash" not in entry.__dict__:
+            entry.__dict__["content_hash"] = known[1]  # what FaqEntry.content_hash (a cached property) would compute
+        result.append(record)
+    return result
+
+
 def plan(
     kb: KnowledgeBase,
     rows: list[IndexRow],
@@ -111,9 +134,10 @@ def plan(
     adapter: str | None,
     trained: frozenset[str],
     say: Callable[[str], None] = lambda message: None,
+    new_records: list[str] | None = None,
 ) -> tuple[DeltaPlan | None, str]:
-    """The delta of ``kb`` (whose rows are ``rows``) against the live version ``parent`` (its ``manifest``),
-    or None and why not: a full version is written then."""
+    """The delta of ``kb`` (whose rows are ``rows``; ``new_records``: its entries' records, when known already)
+    against the live version ``parent`` (its ``manifest``), or None and why not: a full version is written then."""
     if any(field not in manifest for field in NEEDED):
         return None, "the live version predates deltas"
     depth = int(manifest.get("depth", 0))
@@ -142,7 +166,8 @@ def plan(
     parent_starts = np.r_[0, np.cumsum(parent_counts)[:-1]].astype(np.int64)
     where = {key: n for n, key in enumerate(parent_keys)}
     found: list[int] = []
-    new_records = [entry_record(entry) for entry in kb.entries]
+    if new_records is None or len(new_records) != len(kb.entries):
+        new_records = [entry_record(entry) for entry in kb.entries]
     for entry, record in zip(kb.entries, new_records, strict=True):
         at = where.get(entry.key, -1)
         found.append(at if at >= 0 and records[at] == record else -1)

@@ -29,6 +29,7 @@ import shutil
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import faiss
 import numpy as np
@@ -177,11 +178,16 @@ def build_index(
     started = time.perf_counter()
     ranking = ranking or Ranking()
     say = progress or (lambda message: None)
+    live = current_version(index_dir)
+    live_manifest = records = None
     with collector_paused():  # every entry's rows and hashes: a few hundred thousand small objects
+        if adapt == "reuse" and ranking.reload_deltas > 0 and live is not None:
+            # A hot reload: the entries the live version has as they are keep its content hashes (delta.py).
+            live_manifest = _read_manifest(index_dir, live)
+            records = delta.known_hashes(kb, live_manifest) if live_manifest is not None else None
         rows = rows_for(kb.entries)
         plain = index_version(kb, embedder.name, ranking)
     expected = _expected_adapter(rows, str(getattr(embedder, "model", embedder.name)), ranking)
-    live = current_version(index_dir)
     # A hot reload accepts this KB's index with any adapter; a full build wants the KB's own.
     same = live == index_version(kb, embedder.name, ranking, expected) or (
         adapt == "reuse"
@@ -198,13 +204,13 @@ def build_index(
     encoders = {lang: _row_encoder(embedder, encoder, lang, rows, ranking) for lang in sorted({r.lang for r in rows})}
     names = {lang: e.name for lang, e in encoders.items()}
     trained = adapter.trained if adapter else frozenset()
-    if adapt == "reuse" and ranking.reload_deltas > 0 and live is not None:
+    if live_manifest is not None and live is not None:
         with collector_paused():
             built = _build_delta(
                 kb,
                 rows,
                 index_dir,
-                live,
+                (live, live_manifest, records),
                 ranking,
                 encoders,
                 encoder.name,
@@ -341,7 +347,7 @@ def _build_delta(
     kb: KnowledgeBase,
     rows: list[IndexRow],
     index_dir: Path,
-    live: str,
+    live_version: tuple[str, dict[str, Any], list[str] | None],
     ranking: Ranking,
     encoders: dict[str, Embedder],
     encoder: str,
@@ -351,17 +357,13 @@ def _build_delta(
     version: str,
     model: str,
 ) -> tuple[Path, int, tuple[str, ...]] | None:
-    """Write ``kb`` (``version``: its full version's name) as a delta of the live version and make it live
-    (delta.py): (its folder, phrasings embedded, languages whose ranker was carried), or None when it cannot
-    be one (a full version is built then)."""
+    """Write ``kb`` (``version``: its full version's name) as a delta of the live version (``live_version``:
+    its name, manifest and ``kb``'s entries' records) and make it live (delta.py): (its folder, phrasings embedded,
+    languages whose ranker was carried), or None when it cannot be one (a full version is built then)."""
+    live, manifest, records = live_version
     names = {lang: e.name for lang, e in encoders.items()}
-    try:
-        manifest = json.loads((index_dir / live / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        log.warning("no delta of %s: its manifest is unreadable: %s", live, exc)
-        return None
     planned, why = delta.plan(
-        kb, rows, live, manifest, ranking, names, encoder, adapter.key if adapter else None, trained, say
+        kb, rows, live, manifest, ranking, names, encoder, adapter.key if adapter else None, trained, say, records
     )
     if planned is None:
         say(f"a full index version ({why})")
@@ -386,6 +388,16 @@ def _build_delta(
     _prune(index_dir, keep=KEEP_VERSIONS)
     carried = {lang for group in planned.specs.values() for lang, spec in group.items() if spec["mode"] == delta.CARRY}
     return target, len({row.text for row in embed}), tuple(sorted(carried))
+
+
+def _read_manifest(index_dir: Path, version: str) -> dict[str, Any] | None:
+    """The manifest of ``version`` (None, with a warning, when it is unreadable)."""
+    try:
+        manifest = json.loads((index_dir / version / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        log.warning("index version %s: its manifest is unreadable: %s", version, exc)
+        return None
+    return manifest if isinstance(manifest, dict) else None
 
 
 def _load_live_delta(index_dir: Path, live: str | None) -> FaqIndex | None:

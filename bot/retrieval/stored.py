@@ -23,6 +23,8 @@ from bot.retrieval.ranker import LanguageRanker, Progress
 from bot.settings import Ranking
 
 FORMAT_VERSION = 2
+#: Bump with any change to ``FaqEntry.content_hash``: a stored record then no longer vouches for a stored hash.
+RECORD_SCHEME = 1
 #: Ends the key of a ranker, and the name of a version, whose calibration a hot reload carried over.
 CARRIED_SUFFIX = "-c"
 #: In a delta version (delta.py): the name of the version it is a delta of.
@@ -82,10 +84,33 @@ class FaqIndex:
 
 
 def entry_record(entry: FaqEntry) -> str:
-    """A hash of everything an index keeps of ``entry`` (its content, file, line and date): the same record,
-    the same entry in entries.json."""
-    text = f"{entry.content_hash}\0{entry.path}\0{entry.line}\0{entry.updated}"
-    return hashlib.blake2b(text.encode("utf-8"), digest_size=8).hexdigest()
+    """A hash of every field of ``entry`` an index keeps (entries.json): the same record, the same entry, and so
+    the same ``content_hash`` (``RECORD_SCHEME`` names how that is computed).
+
+    The fields' ``repr`` (unambiguous for strings, numbers and tuples of
+    strings) is several times cheaper than the content hash's JSON: a hot
+    reload records every entry of a freshly read KB, and an entry whose
+    record the live version has takes its content hash from there.
+    """
+    fields = (
+        RECORD_SCHEME,
+        entry.id,
+        entry.lang,
+        entry.question,
+        entry.alternates,
+        entry.tags,
+        entry.answer,
+        entry.path,
+        entry.line,
+        entry.related,
+        entry.channels,
+        entry.audience,
+        entry.updated,
+        entry.kind,
+        entry.article_title,
+        entry.article_url,
+    )
+    return hashlib.blake2b(repr(fields).encode("utf-8"), digest_size=16).hexdigest()
 
 
 def ranker_rows(rows: list[IndexRow], passage_keys: set[str]) -> dict[str, tuple[list[int], list[int]]]:

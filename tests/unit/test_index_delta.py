@@ -315,3 +315,29 @@ def test_a_killed_delta_build_leaves_a_live_version_that_loads(tmp_path: Path, w
     assert _is_delta(index_dir, reload.version)
     _assert_same_content(load_index(index_dir), _fresh(_edit(kb, 20, "museum roof cafe"), tmp_path, "scratch"))
     assert os.path.isdir(index_dir / live)
+
+
+def test_a_reload_takes_the_content_hashes_of_entries_the_live_version_has_as_they_are(tmp_path: Path, monkeypatch):
+    from bot.kb import models
+
+    kb = _passage_kb(_passages(300))
+    index_dir = tmp_path / "index"
+    build_index(kb, EMBEDDER, index_dir, CONFIG)
+    # As the watcher reads it anew: new entry objects, no hash computed yet; one edited, one moved down its file.
+    reread = [dataclasses.replace(entry) for entry in kb.entries]
+    reread[3] = dataclasses.replace(reread[3], answer="museum roof cafe")
+    reread[4] = dataclasses.replace(reread[4], line=40)
+    edited = dataclasses.replace(kb, entries=tuple(reread))
+    assert not any("content_hash" in entry.__dict__ for entry in edited.entries)
+    hashed: list[object] = []
+    real = models._to_json
+    monkeypatch.setattr(models, "_to_json", lambda content: hashed.append(content) or real(content))
+    report = build_index(edited, EMBEDDER, index_dir, CONFIG, adapt="reuse")
+    assert _is_delta(index_dir, report.version)
+    assert len(hashed) == 2  # the edited entry and the moved one (its record changed): the others were known
+    monkeypatch.setattr(models, "_to_json", real)
+    taken = [entry.__dict__["content_hash"] for entry in edited.entries]
+    assert taken == [dataclasses.replace(entry).content_hash for entry in edited.entries]
+    hashed_anew = dataclasses.replace(edited, entries=tuple(dataclasses.replace(entry) for entry in reread))
+    assert load_index(index_dir).kb_hash == hashed_anew.content_hash
+    _assert_same_content(load_index(index_dir), _fresh(edited, tmp_path, "scratch"))
