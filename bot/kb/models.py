@@ -202,9 +202,11 @@ class KnowledgeBase:
     @functools.cached_property
     def content_hash(self) -> str:
         """A hash over every entry's content: the knowledge base's version (computed once, it is frozen)."""
-        digest = hashlib.sha256()
-        for key, entry_hash in sorted((e.key, e.content_hash) for e in self.entries):
-            digest.update(f"{key}={entry_hash}\n".encode())
+        # One update over the joined lines: the same digest as one update per entry, without a call per entry.
+        lines = "".join(
+            f"{key}={entry_hash}\n" for key, entry_hash in sorted((e.key, e.content_hash) for e in self.entries)
+        )
+        digest = hashlib.sha256(lines.encode())
         return digest.hexdigest()[:16]
 
     def counts(self) -> dict[str, int]:
