@@ -8,7 +8,7 @@ the live version it was built from, its ``parent``:
 - ``delta.json``: what a loader needs (model, encoders, languages, the parent,
   how many deltas deep it is) and, per ranker, "same" (the parent's ranker)
   or "carry" (the parent's ranker with the BM25 rows of the changed passages
-  replaced and its calibration kept: ``index.carry_ranker``, the very function
+  replaced and its calibration kept: ``stored.carry_ranker``, the very function
   a full hot reload uses);
 - ``delta.npz``: for each entry and each row, its position in the parent (-1:
   given here), for each row given here the parent row with the same text
@@ -16,7 +16,7 @@ the live version it was built from, its ``parent``:
   and each carried ranker's ``previous_rows``;
 - ``entries.json``, ``rows.json``, ``vectors.npy``: the entries, rows and
   vectors that are new or changed; ``ranking.pkl``: the build's settings;
-- ``manifest.json``: what builders and ``faqbot kb live`` read of any version
+- ``manifest.json``: what builders and ``faqbot kb versions`` read of any version
   (every entry's and row's hash), so the next delta is planned without
   reading the chain.
 
@@ -26,7 +26,7 @@ bot after its last switch) applies it to the index it holds; any other (a
 fresh start, another replica, the web app) loads the parent chain from disk
 first and applies the same function, so both get the same index. A build
 from nothing of the same KB gets the same entries, rows and vectors
-(tests/unit/test_scale.py). After ``Ranking.reload_deltas`` deltas in a row
+(tests/unit/test_index_delta.py). After ``Ranking.reload_deltas`` deltas in a row
 the next hot reload writes a full version; the prune keeps the parents of
 every kept delta.
 """

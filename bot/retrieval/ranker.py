@@ -219,7 +219,7 @@ class LanguageRanker:
     @property
     def carriable(self) -> bool:
         """Whether a hot reload of a few passages may keep this ranker's calibration and update its BM25
-        indexes (index.carry_ranker)."""
+        indexes (stored.carry_ranker)."""
         return (
             self.passage_char is not None
             and self.passage_words is not None

@@ -335,6 +335,7 @@ def test_a_reload_reuses_the_live_vectors_and_gets_those_a_build_from_scratch_ge
     config = Ranking(passage_pseudo_questions=50)
     index_dir = tmp_path / "index"
     build_index(KnowledgeBase(root=Path("."), entries=entries), EMBEDDER, index_dir, config)
+    live = load_index(index_dir)
     # One passage edited, one removed, two new, and the order changed (a passage moved to the end).
     changed = [
         *entries[1:150],
@@ -349,9 +350,13 @@ def test_a_reload_reuses_the_live_vectors_and_gets_those_a_build_from_scratch_ge
     assert (reload.embedded, reload.reused) == (2, len(changed) - 2)
     scratch = build_index(kb, EMBEDDER, tmp_path / "scratch", config)
     assert scratch.embedded == len(changed) - 1  # texts[7] twice: embedded once
-    reloaded, fresh = load_index(index_dir), load_index(tmp_path / "scratch")
-    assert reloaded.rows == fresh.rows
-    assert reloaded.vectors.dtype == np.float32 and np.array_equal(reloaded.vectors, fresh.vectors)
+    # The reload is a delta of the live version (bot/retrieval/delta.py): read cold (the chain from disk) and
+    # applied to the live version a bot holds, it is the same.
+    assert (index_dir / reload.version / "parent").read_text().strip() == live.version
+    fresh = load_index(tmp_path / "scratch")
+    for reloaded in (load_index(index_dir), load_index(index_dir, held=live)):
+        assert reloaded.rows == fresh.rows and list(reloaded.entries.items()) == list(fresh.entries.items())
+        assert reloaded.vectors.dtype == np.float32 and np.array_equal(reloaded.vectors, fresh.vectors)
     retriever = Retriever(reloaded, EMBEDDER)
     assert retriever.search("museum roof cafe", "en", 1)[0].faq_id == "p0150"
     assert retriever.search("a harbour ferry timetable", "en", 1)[0].faq_id == "new1"
