@@ -184,6 +184,10 @@ class Thresholds:
     support_floor: float = 0.0
 
 
+#: Ranking settings that change how an index is written, not what is fitted (left out of ``Ranking.key``).
+_NOT_FITTED = frozenset({"reload_deltas"})
+
+
 @dataclasses.dataclass(frozen=True)
 class Ranking:
     """How the per-language ranking model is fitted on the KB at build time.
@@ -279,6 +283,10 @@ class Ranking:
     #: A hot reload that changed at most this share of an answer-only language's passages keeps
     #: the live calibration (bot/retrieval/index.py: recalibrating is most of a large KB's reload).
     reload_carry_share: float = setting("FAQBOT_RELOAD_CARRY_SHARE", 0.01)
+    #: A hot reload that only edits, adds or removes a few passages writes a delta of the live index version
+    #: (the changed entries, rows and vectors; bot/retrieval/delta.py), live in about a second at 100,000
+    #: passages; after this many deltas in a row the next one is a full version. 0: always full versions.
+    reload_deltas: int = setting("FAQBOT_RELOAD_DELTAS", 20)
     #: The dense index of each language (bot/retrieval/ann.py): "exact" (FAISS flat: every
     #: phrasing scored), "hnsw" or "ivf" (approximate: the ``ann_candidates`` nearest phrasings),
     #: "auto": approximate (HNSW) from ``ann_auto_rows`` phrasings of a language on, exact below.
@@ -291,7 +299,10 @@ class Ranking:
         return rows >= self.adapt_min_rows and rows >= self.adapt_min_per_faq * faqs
 
     def key(self) -> str:
-        return ",".join(f"{f.name}={getattr(self, f.name)}" for f in dataclasses.fields(self))
+        """What a fit depends on (how versions are written, ``reload_deltas``, does not change a fit)."""
+        return ",".join(
+            f"{f.name}={getattr(self, f.name)}" for f in dataclasses.fields(self) if f.name not in _NOT_FITTED
+        )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -23,14 +23,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bot.analytics.conversations import TrackerReader
-from bot.errors import FaqbotError
+from bot.errors import FaqbotError, IndexError_
 from bot.kb.loader import load_knowledge_base
 from bot.kb.models import KnowledgeBase
 from bot.rasa.tracker import tracker_location
 from bot.retrieval.adaptation import ADAPTERS_DIR
 from bot.retrieval.decision import ANSWER, CLARIFY, HANDOFF, Decision
 from bot.retrieval.embedder import Embedder
-from bot.retrieval.index import BuildReport, build_index, current_version
+from bot.retrieval.index import BuildReport, build_index, current_version, version_chain
 from bot.retrieval.service import FaqService
 from bot.settings import Settings
 from bot.threads import every_blas_thread
@@ -252,7 +252,9 @@ class ScratchIndex:
         if version is None or not (live_index_dir / version / "manifest.json").exists():
             return
         try:
-            shutil.copytree(live_index_dir / version, self.settings.index_dir / version)
+            # A delta version (bot/retrieval/delta.py) loads on its parents: the whole chain is copied.
+            for name in version_chain(live_index_dir, version):
+                shutil.copytree(live_index_dir / name, self.settings.index_dir / name)
             adapter = json.loads((live_index_dir / version / "manifest.json").read_text(encoding="utf-8")).get(
                 "adapter"
             )
@@ -261,7 +263,7 @@ class ScratchIndex:
                     live_index_dir / ADAPTERS_DIR / adapter, self.settings.index_dir / ADAPTERS_DIR / adapter
                 )
             (self.settings.index_dir / "CURRENT").write_text(version + "\n", encoding="utf-8")
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, IndexError_) as exc:
             log.warning("not reusing the live index %s: %s", version, exc)
 
     def build(self, kb: KnowledgeBase, progress: Progress | None = None) -> tuple[FaqService | None, BuildReport]:

@@ -12,7 +12,6 @@ questions, like a cosine.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import functools
 from collections.abc import Callable, Sequence
@@ -33,11 +32,14 @@ class Bm25:
     """Passages indexed for BM25; ``scores`` gives each passage's share of a query's best possible score."""
 
     vectorizer: CountVectorizer
-    weights: sp.csc_matrix  # passages x terms: idf * saturated, length-normalised tf
+    weights: sp.csc_matrix  # passages (as fitted) x terms: idf * saturated, length-normalised tf
     ceiling: np.ndarray  # per term: idf * (k1 + 1), what a term can add at most
     unseen_ceiling: float  # the same for a term no passage has
     #: The passages' mean length in terms (0 in a ranker pickled before it was kept: ``updated`` then refuses).
     mean_length: float = 0.0
+    #: After a hot reload (``updated``): the changed passages and where the kept ones are; None: ``weights``'
+    #: rows are the passages.
+    overlay: Overlay | None = None
 
     @classmethod
     def fit(cls, analyzer: Callable[[str], list[str]], passages: Sequence[str], k1: float = K1, b: float = B) -> Bm25:
@@ -61,57 +63,97 @@ class Bm25:
         and the mean length stay this index's (a hot reload of a few passages
         among many moves them by a hair; a full build refits), and a term no
         passage had gets the idf of a term in one passage, so an edit's new
-        words are found at once. ValueError when this index cannot be updated.
+        words are found at once. The result shares this index's matrix and
+        vocabulary (the kept rows are not copied: an ``Overlay`` holds the new
+        rows and where each kept row is), so it takes time in the changed
+        passages, not in the index's size. ValueError when this index cannot be updated.
         """
         if self.mean_length <= 0:
             raise ValueError("this BM25 index predates updates: fit it anew")
         previous_rows = np.asarray(previous_rows, dtype=np.int64)
+        if len(previous_rows) != len(passages) or (previous_rows >= self.rows).any():
+            raise ValueError("previous_rows does not match this index")
+        old = self.overlay
         fresh = np.flatnonzero(previous_rows < 0)
         kept = np.flatnonzero(previous_rows >= 0)
-        vocabulary = dict(self.vectorizer.vocabulary_)
-        n_old_terms = len(vocabulary)
+        vocabulary = self.vectorizer.vocabulary_
+        n_base_terms = len(vocabulary)
+        extra = dict(old.vocabulary) if old is not None else {}
+        n_old_extra = len(extra)
         rows: list[int] = []
         columns: list[int] = []
         counts: list[float] = []
         for n, row in enumerate(fresh):
             terms: dict[int, int] = {}
             for token in self._analyzer(passages[int(row)]):
-                column = vocabulary.setdefault(token, len(vocabulary))
+                column = vocabulary.get(token)
+                if column is None:
+                    column = extra.setdefault(token, n_base_terms + len(extra))
                 terms[column] = terms.get(column, 0) + 1
             rows += [n] * len(terms)
             columns += list(terms)
             counts += [float(c) for c in terms.values()]
-        n_terms = len(vocabulary)
+        n_terms = n_base_terms + len(extra)
         rare = float(np.log(1.0 + (len(passages) - 1 + 0.5) / 1.5))
-        idf = np.r_[self.ceiling / (k1 + 1.0), np.full(n_terms - n_old_terms, rare)]
+        old_extra = old.ceiling if old is not None else np.zeros(0)
+        extra_ceiling = np.r_[old_extra, np.full(len(extra) - n_old_extra, rare * (k1 + 1.0))]
         tf = np.asarray(counts)
         row_index = np.asarray(rows, dtype=np.int64)
         column_index = np.asarray(columns, dtype=np.int64)
         length = np.bincount(row_index, weights=tf, minlength=len(fresh))
         norm = 1.0 - b + b * length / self.mean_length
-        values = idf[column_index] * tf * (k1 + 1.0) / (tf + k1 * norm[row_index]) if len(tf) else tf
-        if len(passages) == self.weights.shape[0] and (previous_rows[kept] == kept).all():
-            # Passages edited in place (the usual hot reload): their old entries out, their new ones in.
-            stale = np.isin(self.weights.indices, fresh)
-            data = np.where(stale, 0.0, self.weights.data)
-            old_in_place = sp.csc_matrix(
-                (data, self.weights.indices.copy(), self.weights.indptr.copy()), shape=self.weights.shape
-            )
-            old_in_place.eliminate_zeros()
-            old_in_place.resize((len(passages), n_terms))
-            edits = sp.csc_matrix((values, (fresh[row_index], column_index)), shape=(len(passages), n_terms))
-            weights = (old_in_place + edits).tocsc()
+        if len(tf):
+            base = column_index < n_base_terms
+            idf = np.empty(len(column_index))
+            idf[base] = self.ceiling[column_index[base]] / (k1 + 1.0)
+            idf[~base] = extra_ceiling[column_index[~base] - n_base_terms] / (k1 + 1.0)
+            values = idf * tf * (k1 + 1.0) / (tf + k1 * norm[row_index])
         else:
-            new = sp.csr_matrix((values, (row_index, column_index)), shape=(len(fresh), n_terms))
-            old = sp.csr_matrix(self.weights)[previous_rows[kept]]
-            old.resize((len(kept), n_terms))
-            order = np.empty(len(passages), dtype=np.int64)
-            order[kept] = np.arange(len(kept))
-            order[fresh] = len(kept) + np.arange(len(fresh))
-            weights = sp.vstack([old, new], format="csr")[order].tocsc()
-        vectorizer = copy.copy(self.vectorizer)
-        vectorizer.vocabulary_ = vocabulary
-        return Bm25(vectorizer, weights, idf * (k1 + 1.0), self.unseen_ceiling, self.mean_length)
+            values = tf
+        new = sp.csr_matrix((values, (row_index, column_index)), shape=(len(fresh), n_terms))
+        # Each kept row: its row in ``weights``, or (-1) a row of the previous overlay's patch.
+        base_rows = np.full(len(passages), -1, dtype=np.int64)
+        base_rows[kept] = previous_rows[kept] if old is None else old.base_rows[previous_rows[kept]]
+        patched = np.flatnonzero(base_rows < 0)
+        if old is not None and len(patched) > len(fresh):
+            carried = np.setdiff1d(patched, fresh, assume_unique=True)
+            old_patch = old.patch.tocsr()[old.patch_row[previous_rows[carried]]]
+            old_patch.resize((len(carried), n_terms))
+            order = np.empty(len(patched), dtype=np.int64)
+            order[np.searchsorted(patched, carried)] = np.arange(len(carried))
+            order[np.searchsorted(patched, fresh)] = len(carried) + np.arange(len(fresh))
+            patch = sp.vstack([old_patch, new], format="csr")[order]
+        else:
+            patch = new
+        n_base = int(self.weights.shape[0])
+        if not len(patched) and len(base_rows) == n_base and (base_rows == np.arange(n_base)).all():
+            overlay = None
+        else:
+            overlay = Overlay(base_rows, sp.csc_matrix(patch), extra, extra_ceiling, n_base)
+        result = Bm25(self.vectorizer, self.weights, self.ceiling, self.unseen_ceiling, self.mean_length, overlay)
+        for shared in ("_analyzer", "_columns"):  # what this index computed of the shared matrix, kept
+            if shared in self.__dict__:
+                result.__dict__[shared] = self.__dict__[shared]
+        return result
+
+    @property
+    def rows(self) -> int:
+        """How many passages this index scores."""
+        return self.weights.shape[0] if self.overlay is None else len(self.overlay.base_rows)
+
+    def row_weights(self) -> sp.csr_matrix:
+        """Every passage's weights as one (passages x terms) matrix, the overlay applied (for checks)."""
+        if self.overlay is None:
+            return sp.csr_matrix(self.weights)
+        overlay = self.overlay
+        n_terms = overlay.patch.shape[1]
+        base = sp.csr_matrix(self.weights)[overlay.base_rows[overlay.kept_at]]
+        base.resize((len(overlay.kept_at), n_terms))
+        stacked = sp.vstack([base, overlay.patch.tocsr()], format="csr")
+        order = np.empty(len(overlay.base_rows), dtype=np.int64)
+        order[overlay.kept_at] = np.arange(len(overlay.kept_at))
+        order[overlay.patched_at] = len(overlay.kept_at) + np.arange(len(overlay.patched_at))
+        return stacked[order]  # type: ignore[no-any-return]
 
     @functools.cached_property
     def _analyzer(self) -> Callable[[str], list[str]]:
@@ -130,8 +172,72 @@ class Bm25:
         vocabulary = self.vectorizer.vocabulary_
         tokens = set(self._analyzer(text))
         terms = np.array(sorted(vocabulary[t] for t in tokens if t in vocabulary), dtype=np.int64)
-        ceiling = float(self.ceiling[terms].sum()) + self.unseen_ceiling * (len(tokens) - len(terms))
+        overlay = self.overlay
+        if overlay is None:
+            ceiling = float(self.ceiling[terms].sum()) + self.unseen_ceiling * (len(tokens) - len(terms))
+            if ceiling <= 0:
+                return np.zeros(self.weights.shape[0])
+            total = self._columns.dot(terms, np.ones(len(terms)))
+            return total / ceiling  # type: ignore[no-any-return]
+        n_base_terms = len(vocabulary)
+        extra = np.array(sorted(overlay.vocabulary[t] for t in tokens if t in overlay.vocabulary), dtype=np.int64)
+        known = len(terms) + len(extra)
+        ceiling = float(np.r_[self.ceiling[terms], overlay.ceiling[extra - n_base_terms]].sum())
+        ceiling += self.unseen_ceiling * (len(tokens) - known)
         if ceiling <= 0:
-            return np.zeros(self.weights.shape[0])
-        total = self._columns.dot(terms, np.ones(len(terms)))
+            return np.zeros(len(overlay.base_rows))
+        base = self._columns.dot(terms, np.ones(len(terms)))
+        if overlay.in_place:
+            total = base
+        else:
+            total = np.zeros(len(overlay.base_rows))
+            total[overlay.kept_at] = base[overlay.kept_from]
+        if len(overlay.patched_at):
+            total[overlay.patched_at] = overlay.columns.dot(np.r_[terms, extra], np.ones(known))
         return total / ceiling  # type: ignore[no-any-return]
+
+
+@dataclasses.dataclass
+class Overlay:
+    """A BM25 index's passages after a hot reload, over the matrix of the index it was updated from.
+
+    ``base_rows``: each passage's row in that matrix, -1 for a passage of
+    ``patch`` (new or changed: its rows in the same order as the passages);
+    ``vocabulary``: the terms that matrix's passages did not have, numbered
+    on from its last column, and ``ceiling`` their idf * (k1 + 1);
+    ``base_count``: the matrix's rows.
+    """
+
+    base_rows: np.ndarray
+    patch: sp.csc_matrix
+    vocabulary: dict[str, int]
+    ceiling: np.ndarray
+    base_count: int
+
+    @functools.cached_property
+    def kept_at(self) -> np.ndarray:
+        return np.flatnonzero(self.base_rows >= 0)
+
+    @functools.cached_property
+    def kept_from(self) -> np.ndarray:
+        return self.base_rows[self.kept_at]
+
+    @functools.cached_property
+    def patched_at(self) -> np.ndarray:
+        return np.flatnonzero(self.base_rows < 0)
+
+    @functools.cached_property
+    def patch_row(self) -> np.ndarray:
+        """For each passage, its row in ``patch`` (-1: a row of the matrix)."""
+        result = np.full(len(self.base_rows), -1, dtype=np.int64)
+        result[self.patched_at] = np.arange(len(self.patched_at))
+        return result
+
+    @functools.cached_property
+    def in_place(self) -> bool:
+        """The kept passages are where they were in the matrix, and no passage was added or removed."""
+        return len(self.base_rows) == self.base_count and bool((self.kept_from == self.kept_at).all())
+
+    @functools.cached_property
+    def columns(self) -> Columns:
+        return Columns(self.patch)

@@ -112,7 +112,9 @@ def fit_ranker(
     passages, calibration_rows = data.passages, data.calibration_rows
     started = time.perf_counter()
     say = progress or (lambda message: None)
-    groups = RowGroups(data.faq_of_row)
+    # A hot reload that kept every row's FAQ (passages edited in place) keeps the live ranker's groups.
+    same_rows = previous is not None and previous.groups.faq_of_row == list(data.faq_of_row)
+    groups = previous.groups if same_rows and previous is not None else RowGroups(data.faq_of_row)
     n_rows, n_faqs = len(texts), len(groups.faq_ids)
     sizes = np.bincount(groups.group, minlength=n_faqs)
     use_classifier = config.classifier and n_faqs >= 2 and n_rows >= config.min_phrasings * n_faqs
@@ -218,7 +220,9 @@ def fit_ranker(
             char_analyzer = char.build_analyzer()
             passage_char = Bm25.fit(functools.partial(normalized_analyzer, char_analyzer, lang), texts)
             passage_words = Bm25.fit(functools.partial(content_tokens, lang), texts)
-        neighbours = _neighbours(groups)
+        neighbours = previous.neighbours if same_rows and previous is not None else None
+        if neighbours is None:
+            neighbours = _neighbours(groups)
     seconds = time.perf_counter() - started
     log.info("ranker %s: %d FAQs, %d phrasings, classifier=%s, %.1fs", lang, n_faqs, n_rows, coef is not None, seconds)
     return LanguageRanker(

@@ -9,6 +9,11 @@ model fitted on that language's phrasings (n-gram vectorizers, the KB
 classifier and the calibration, see ranker.py). A language whose phrasings,
 model and ranking settings did not change reuses the previous ranker. ``<index_dir>/CURRENT`` names the live
 version and is replaced atomically, so readers never see a half-written index.
+
+A hot reload of a few passages writes a delta version instead (delta.py):
+the changes against the live version, which a version names in its
+``parent`` file; ``load_index`` applies a chain of them, and the prune keeps
+the parents of every version it keeps.
 """
 
 from __future__ import annotations
@@ -24,84 +29,47 @@ import shutil
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import faiss
 import numpy as np
 
 from bot.errors import IndexError_
 from bot.kb.models import PASSAGE, FaqEntry, KnowledgeBase
-from bot.retrieval import adaptation, ann
+from bot.retrieval import adaptation, ann, delta
 from bot.retrieval.adaptation import AdapterInfo
 from bot.retrieval.calibration_passages import calibrate_passages
 from bot.retrieval.embedder import Embedder
-from bot.retrieval.fit import FIT_VERSION, LanguageRows, fit_ranker, ranker_key
+from bot.retrieval.fit import FIT_VERSION, LanguageRows, fit_ranker
 from bot.retrieval.multilingual import encode_rows, encoder_for
 from bot.retrieval.progress import counter as progress_counter
 from bot.retrieval.ranker import LanguageRanker, Progress
+from bot.retrieval.stored import (
+    CARRIED_SUFFIX,
+    FORMAT_VERSION,
+    PARENT_FILE,
+    FaqIndex,
+    IndexRow,
+    carry_ranker,
+    collector_paused,
+    entry_record,
+    previous_positions,
+    ranker_inputs,
+    ranker_rows,
+    take_rows,
+)
 from bot.settings import Ranking
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2
 CURRENT_FILE = "CURRENT"
 KEEP_VERSIONS = 5
-#: Ends the key of a ranker, and the name of a version, whose calibration a hot reload carried over.
-CARRIED_SUFFIX = "-c"
 #: The file name prefix of a passage ranker beside a language's FAQ ranker (``ranker-<lang>.pkl``).
 PASSAGES_PREFIX = "passages"
 #: Phrasings embedded per call during a build (the progress bar moves once per batch).
 EMBED_BATCH = 1024
-
-
-@dataclasses.dataclass(frozen=True)
-class IndexRow:
-    """One searchable phrasing of a FAQ."""
-
-    faq_id: str
-    lang: str
-    field: str  # "question", "alternate", or "answer" for answer-only entries
-    text: str
-
-    @property
-    def text_hash(self) -> str:
-        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()[:20]
-
-
-@dataclasses.dataclass
-class FaqIndex:
-    """A loaded index version: entries, rows, their vectors, and FAISS per language."""
-
-    version: str
-    model: str
-    dimension: int
-    kb_hash: str
-    entries: dict[str, FaqEntry]  # by "lang:id"
-    rows: list[IndexRow]
-    vectors: np.ndarray
-    faiss_by_lang: dict[str, faiss.Index]
-    row_ids_by_lang: dict[str, np.ndarray]
-    rankers: dict[str, LanguageRanker] = dataclasses.field(default_factory=dict)
-    #: Languages with both FAQs and help-center passages: the passages' own ranker (calibrated on
-    #: pseudo-questions, calibration_passages.py); ``rankers`` then ranks the FAQs alone.
-    passage_rankers: dict[str, LanguageRanker] = dataclasses.field(default_factory=dict)
-    built_at: float = 0.0
-    #: The adapter the vectors were embedded with (see adaptation.py), None for the model as it is.
-    adapter: str | None = None
-    #: The encoder of each language's vectors (multilingual.py), when it is not ``model``.
-    encoders: dict[str, str] = dataclasses.field(default_factory=dict)
-
-    @property
-    def languages(self) -> tuple[str, ...]:
-        return tuple(sorted(self.faiss_by_lang))
-
-    def counts(self) -> dict[str, int]:
-        result: dict[str, int] = {}
-        for entry in self.entries.values():
-            result[entry.lang] = result.get(entry.lang, 0) + 1
-        return dict(sorted(result.items()))
-
-    def entry(self, faq_id: str, lang: str) -> FaqEntry | None:
-        return self.entries.get(f"{lang}:{faq_id}")
+#: The most deltas a version may stand on (settings.Ranking.reload_deltas is the usual bound, far below).
+MAX_CHAIN = 1000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -153,6 +121,28 @@ def current_version(index_dir: Path) -> str | None:
     return version or None
 
 
+def version_chain(index_dir: Path, version: str, stop_at: str | None = None) -> list[str]:
+    """``version`` and, when it is a delta (delta.py), its parent, the parent's parent, ... up to a full version
+    (or up to ``stop_at``, whose own folder is then not read).
+
+    IndexError_ when an ancestor is missing or the chain does not end.
+    """
+    chain = [version]
+    while chain[-1] != stop_at:
+        try:
+            parent = (index_dir / chain[-1] / PARENT_FILE).read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            if not (index_dir / chain[-1]).is_dir():
+                raise IndexError_(f"index version {chain[-1]} is missing from {index_dir}") from None
+            return chain
+        except OSError as exc:
+            raise IndexError_(f"index {index_dir / chain[-1]} is unreadable: {exc}") from exc
+        if parent in chain or len(chain) > MAX_CHAIN:
+            raise IndexError_(f"index {version}: its chain of deltas does not end ({' <- '.join(chain)})")
+        chain.append(parent)
+    return chain
+
+
 def is_stale(kb: KnowledgeBase, index_dir: Path, model: str, ranking: Ranking | None = None) -> bool:
     """True when the live index was not built from exactly this KB, model and ranking settings.
 
@@ -188,15 +178,21 @@ def build_index(
     started = time.perf_counter()
     ranking = ranking or Ranking()
     say = progress or (lambda message: None)
-    rows = rows_for(kb.entries)
-    expected = _expected_adapter(rows, str(getattr(embedder, "model", embedder.name)), ranking)
-    plain = index_version(kb, embedder.name, ranking)
     live = current_version(index_dir)
+    live_manifest = records = None
+    with collector_paused():  # every entry's rows and hashes: a few hundred thousand small objects
+        if adapt == "reuse" and ranking.reload_deltas > 0 and live is not None:
+            # A hot reload: the entries the live version has as they are keep its content hashes (delta.py).
+            live_manifest = _read_manifest(index_dir, live)
+            records = delta.known_hashes(kb, live_manifest) if live_manifest is not None else None
+        rows = rows_for(kb.entries)
+        plain = index_version(kb, embedder.name, ranking)
+    expected = _expected_adapter(rows, str(getattr(embedder, "model", embedder.name)), ranking)
     # A hot reload accepts this KB's index with any adapter; a full build wants the KB's own.
     same = live == index_version(kb, embedder.name, ranking, expected) or (
         adapt == "reuse"
         and live is not None
-        and (live == plain or live.startswith(f"{plain}-a") or live.startswith(f"{plain}{CARRIED_SUFFIX}"))
+        and (live == plain or live.startswith((f"{plain}-a", f"{plain}{CARRIED_SUFFIX}", f"{plain}-d")))
     )
     if same and live is not None and (index_dir / live / "manifest.json").exists():
         return BuildReport(live, index_dir / live, len(kb.entries), len(rows), 0, len(rows), 0.0, unchanged=True)
@@ -206,28 +202,54 @@ def build_index(
     version = index_version(kb, embedder.name, ranking, adapter.key if adapter else None)
     # Each language's encoder: the (adapted) model, or the multilingual one (multilingual.py).
     encoders = {lang: _row_encoder(embedder, encoder, lang, rows, ranking) for lang in sorted({r.lang for r in rows})}
-    live_data = _read_live(index_dir)
+    names = {lang: e.name for lang, e in encoders.items()}
+    trained = adapter.trained if adapter else frozenset()
+    if live_manifest is not None and live is not None:
+        with collector_paused():
+            built = _build_delta(
+                kb,
+                rows,
+                index_dir,
+                (live, live_manifest, records),
+                ranking,
+                encoders,
+                encoder.name,
+                adapter,
+                trained,
+                say,
+                version,
+                embedder.name,
+            )
+        if built is not None:
+            target, embedded, carried = built
+            seconds = time.perf_counter() - started
+            log.info("built index %s (a delta): %d rows, %d embedded, %.2fs", target.name, len(rows), embedded, seconds)
+            return BuildReport(
+                target.name,
+                target,
+                len(kb.entries),
+                len(rows),
+                embedded,
+                len(rows) - embedded,
+                seconds,
+                fitted=carried,
+                adapter=adapter.key if adapter else None,
+                adapt_seconds=adapt_seconds,
+            )
+    # The live version loaded when it is a delta: its own files hold only its changes.
+    live_index = _load_live_delta(index_dir, live)
+    live_data = _read_live(index_dir, live_index)
     # The live version's vectors by key (their row there), and those embedded now.
     previous = _previous_vectors(live_data, encoder.name)
-    cache: dict[str, np.ndarray] = {}
     keys = [_cache_key(encoders[row.lang].name, row.text_hash) for row in rows]
     missing_by: dict[tuple[str, bool], list[str]] = {}
     for row, key in zip(rows, keys, strict=True):
         if key not in previous:
             missing_by.setdefault((encoders[row.lang].name, row.field == "answer"), []).append(row.text)
-    by_name = {e.name: e for e in encoders.values()}
     missing = sorted({text for texts in missing_by.values() for text in texts})
     if missing:
         say(f"embedding {len(missing)} new phrasings ({len(rows) - len(missing)} reused)")
-    for (name, passages), texts in sorted(missing_by.items()):
-        texts = sorted(set(texts))
-        count = progress_counter(say, "embedding", len(texts))
-        for start in range(0, len(texts), EMBED_BATCH):
-            batch = texts[start : start + EMBED_BATCH]
-            for text, vector in zip(batch, encode_rows(by_name[name], batch, passages), strict=True):
-                cache[_cache_key(name, IndexRow("", "", "", text).text_hash)] = vector
-            count.update(len(batch))
-        count.close()
+    cache = _embed(missing_by, {e.name: e for e in encoders.values()}, say)
     dimensions = {vector.shape[0] for vector in cache.values()}
     if previous and live_data is not None:
         dimensions.add(live_data.vectors.shape[1])
@@ -244,9 +266,7 @@ def build_index(
     for n, key in enumerate(keys):
         if key not in previous:
             vectors[n] = cache[key]
-    names = {lang: e.name for lang, e in encoders.items()}
 
-    trained = adapter.trained if adapter else frozenset()
     rankers, passage_rankers, fitted = _rankers(
         index_dir,
         kb.entries,
@@ -259,6 +279,7 @@ def build_index(
         encoders,
         reload=adapt == "reuse",
         live=live_data,
+        live_index=live_index,
     )
     if any(ranker.key.endswith(CARRIED_SUFFIX) for ranker in [*rankers.values(), *passage_rankers.values()]):
         # Not the version a full build makes: 'faqbot kb build --if-stale' recalibrates it (is_stale).
@@ -281,6 +302,7 @@ def build_index(
             names,
             ranking,
             passage_rankers,
+            [key.split("\0", 1)[1] for key in keys],
         ),
     )
     set_current(index_dir, version)
@@ -302,6 +324,91 @@ def build_index(
         adapter=adapter.key if adapter else None,
         adapt_seconds=adapt_seconds,
     )
+
+
+def _embed(
+    missing_by: dict[tuple[str, bool], list[str]], by_name: dict[str, Embedder], say: Progress
+) -> dict[str, np.ndarray]:
+    """The vectors of the texts to embed, grouped by (encoder name, passages), by ``_cache_key``."""
+    cache: dict[str, np.ndarray] = {}
+    for (name, passages), texts in sorted(missing_by.items()):
+        texts = sorted(set(texts))
+        count = progress_counter(say, "embedding", len(texts))
+        for start in range(0, len(texts), EMBED_BATCH):
+            batch = texts[start : start + EMBED_BATCH]
+            for text, vector in zip(batch, encode_rows(by_name[name], batch, passages), strict=True):
+                cache[_cache_key(name, IndexRow("", "", "", text).text_hash)] = vector
+            count.update(len(batch))
+        count.close()
+    return cache
+
+
+def _build_delta(
+    kb: KnowledgeBase,
+    rows: list[IndexRow],
+    index_dir: Path,
+    live_version: tuple[str, dict[str, Any], list[str] | None],
+    ranking: Ranking,
+    encoders: dict[str, Embedder],
+    encoder: str,
+    adapter: AdapterInfo | None,
+    trained: frozenset[str],
+    say: Progress,
+    version: str,
+    model: str,
+) -> tuple[Path, int, tuple[str, ...]] | None:
+    """Write ``kb`` (``version``: its full version's name) as a delta of the live version (``live_version``:
+    its name, manifest and ``kb``'s entries' records) and make it live (delta.py): (its folder, phrasings embedded,
+    languages whose ranker was carried), or None when it cannot be one (a full version is built then)."""
+    live, manifest, records = live_version
+    names = {lang: e.name for lang, e in encoders.items()}
+    planned, why = delta.plan(
+        kb, rows, live, manifest, ranking, names, encoder, adapter.key if adapter else None, trained, say, records
+    )
+    if planned is None:
+        say(f"a full index version ({why})")
+        return None
+    embed = [row for row, source in zip(planned.rows, planned.vector_from.tolist(), strict=True) if source < 0]
+    missing_by: dict[tuple[str, bool], list[str]] = {}
+    for row in embed:
+        missing_by.setdefault((names[row.lang], row.field == "answer"), []).append(row.text)
+    say(f"a delta of {live}: {len(planned.entries)} entries changed, {len(embed)} phrasings to embed")
+    cache = _embed(missing_by, {e.name: e for e in encoders.values()}, say)
+    dimension = int(manifest["dimension"])
+    vectors = np.zeros((len(embed), dimension), dtype=np.float32)
+    for n, row in enumerate(embed):
+        vector = cache[_cache_key(names[row.lang], row.text_hash)]
+        if vector.shape[0] != dimension:
+            raise IndexError_("the encoders of this KB's languages give vectors of different dimensions")
+        vectors[n] = vector
+    name = planned.name(version)
+    target = index_dir / name
+    adaptation.write_folder(target, lambda folder: delta.write(folder, planned, kb, name, vectors, ranking, model))
+    set_current(index_dir, name)
+    _prune(index_dir, keep=KEEP_VERSIONS)
+    carried = {lang for group in planned.specs.values() for lang, spec in group.items() if spec["mode"] == delta.CARRY}
+    return target, len({row.text for row in embed}), tuple(sorted(carried))
+
+
+def _read_manifest(index_dir: Path, version: str) -> dict[str, Any] | None:
+    """The manifest of ``version`` (None, with a warning, when it is unreadable)."""
+    try:
+        manifest = json.loads((index_dir / version / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        log.warning("index version %s: its manifest is unreadable: %s", version, exc)
+        return None
+    return manifest if isinstance(manifest, dict) else None
+
+
+def _load_live_delta(index_dir: Path, live: str | None) -> FaqIndex | None:
+    """The live version, loaded, when it is a delta (None when it is a full version, or unreadable)."""
+    if live is None or not (index_dir / live / PARENT_FILE).exists():
+        return None
+    try:
+        return load_index(index_dir, live)
+    except IndexError_ as exc:
+        log.warning("ignoring unreadable previous index %s: %s", live, exc)
+        return None
 
 
 def _row_encoder(embedder: Embedder, encoder: Embedder, lang: str, rows: list[IndexRow], ranking: Ranking) -> Embedder:
@@ -400,6 +507,7 @@ def _rankers(
     encoders: dict[str, Embedder] | None = None,
     reload: bool = False,
     live: LiveRows | None = None,
+    live_index: FaqIndex | None = None,
 ) -> tuple[dict[str, LanguageRanker], dict[str, LanguageRanker], list[str]]:
     """A ranker per language (and one for the passages of a language that also has FAQs): the live
     version's when its key is unchanged, else fitted now.
@@ -415,20 +523,22 @@ def _rankers(
     help-center passages (``kind: passage``) gets two rankers: its FAQs'
     (exactly as without the passages) and its passages', fitted and
     calibrated as an answer-only language is; FaqService.ask decides on both.
+    ``live_index``: the live version when it is a delta (its rankers are not files of its own).
     """
-    previous = _previous_rankers(index_dir)
-    previous_passages = _previous_rankers(index_dir, passages=True)
+    if live_index is not None:
+        previous, previous_passages = live_index.rankers, live_index.passage_rankers
+    else:
+        previous = _previous_rankers(index_dir)
+        previous_passages = _previous_rankers(index_dir, passages=True)
     passage_keys = {e.key for e in entries if e.is_passage}
     live_rows = _live_rows(live) if reload and live is not None else {}
-    live_passages = _live_rows(live, _live_passages(index_dir)) if reload and live is not None and passage_keys else {}
+    live_passages = (
+        _live_rows(live, _live_passages(index_dir, live_index)) if reload and live is not None and passage_keys else {}
+    )
     rankers: dict[str, LanguageRanker] = {}
     passage_rankers: dict[str, LanguageRanker] = {}
     fitted: list[str] = []
-    for lang in sorted({row.lang for row in rows}):
-        ids = [i for i, row in enumerate(rows) if row.lang == lang]
-        in_passages = [f"{lang}:{rows[i].faq_id}" in passage_keys for i in ids]
-        faq_rows = [i for i, passage in zip(ids, in_passages, strict=True) if not passage]
-        passage_rows = [i for i, passage in zip(ids, in_passages, strict=True) if passage]
+    for lang, (faq_rows, passage_rows) in sorted(ranker_rows(rows, passage_keys).items()):
         if faq_rows and passage_rows:
             fit = functools.partial(
                 _language_ranker,
@@ -452,6 +562,7 @@ def _rankers(
             if faq_fitted or passages_fitted:
                 fitted.append(lang)
             continue
+        ids = faq_rows or passage_rows
         hashes = live_rows.get(lang, []) if reload else None
         rankers[lang], was_fitted = _language_ranker(
             lang, ids, entries, rows, vectors, models, ranking, say, trained, encoders, previous.get(lang), hashes
@@ -482,17 +593,12 @@ def _language_ranker(
     reload (None: a full fit).
     """
     reload = live is not None
-    texts = [rows[i].text for i in ids]
-    faq_of_row = [rows[i].faq_id for i in ids]
-    here = set(faq_of_row)
-    answered = {e.id: e.answer for e in entries if e.lang == lang and e.id in here and not e.answer_only}
-    # Answer-only entries: the phrasing is the answer already.
-    answers = answered if answered and ranking.answer_field else None
-    key = ranker_key(lang, texts, faq_of_row, models[lang], ranking, answers)
+    inputs = ranker_inputs(lang, ids, entries, rows, models, ranking)
+    texts, faq_of_row, answered, key = inputs.texts, inputs.faq_of_row, inputs.answered, inputs.key
     if old is not None and (old.key == key or (reload and old.key == key + CARRIED_SUFFIX)):
         return old, False
     # A hot reload of a few of this language's rows: their BM25 rows are updated, the calibration kept.
-    previous_rows = _previous_rows([rows[i].text_hash for i in ids], live or [])
+    previous_rows = previous_positions([rows[i].text_hash for i in ids], live or [])
     changed = int((previous_rows < 0).sum())
     few = reload and old is not None and changed <= ranking.reload_carry_share * len(ids)
     say(f"{lang}: fitting the ranker on {len(ids)} phrasings")
@@ -500,27 +606,22 @@ def _language_ranker(
         lang,
         texts,
         faq_of_row,
-        vectors[ids],
-        answers=answers,
+        take_rows(vectors, ids),
+        answers=inputs.answers,
         passages=not answered,
         # Calibrate only on phrasings the adapter never saw (all of them without one).
         calibration_rows=np.array([rows[i].text_hash not in trained for i in ids]) if trained else None,
         previous_rows=previous_rows if few and not answered else None,
     )
-    ranker = fit_ranker(data, ranking, key=key, progress=say, previous=old)
     if few and not answered and old is not None and old.passage_char is not None and old.calibration.samples:
+        ranker = carry_ranker(old, data, ranking, key, say)
         say(f"{lang}: {changed} passages changed, keeping the live calibration (a full build recalibrates)")
-        ranker = dataclasses.replace(
-            ranker,
-            key=key + CARRIED_SUFFIX,
-            calibration=old.calibration,
-            thresholds=old.thresholds,
-            thresholds_fit=old.thresholds_fit,
-        )
-    elif not answered and ranking.passage_pseudo_questions > 0:
+        return ranker, True
+    ranker = fit_ranker(data, ranking, key=key, progress=say, previous=old)
+    if not answered and ranking.passage_pseudo_questions > 0:
         say(f"{lang}: calibrating on {ranking.passage_pseudo_questions} pseudo-questions from the passages")
         encoder = (encoders or {}).get(lang)
-        ranker = calibrate_passages(ranker, texts, vectors[ids], encoder, ranking, say)
+        ranker = calibrate_passages(ranker, texts, take_rows(vectors, ids), encoder, ranking, say)
     return ranker, True
 
 
@@ -534,9 +635,11 @@ def _live_rows(live: LiveRows, keys: set[tuple[str, str]] | None = None) -> dict
     return result
 
 
-def _live_passages(index_dir: Path) -> set[tuple[str, str]]:
+def _live_passages(index_dir: Path, live_index: FaqIndex | None = None) -> set[tuple[str, str]]:
     """The (language, id) of the live version's help-center passages (``kind: passage``; empty when
-    unreadable)."""
+    unreadable); ``live_index``: the live version when it is loaded already (a delta)."""
+    if live_index is not None:
+        return {(e.lang, e.id) for e in live_index.entries.values() if e.is_passage}
     version = current_version(index_dir)
     if version is None:
         return set()
@@ -545,22 +648,6 @@ def _live_passages(index_dir: Path) -> set[tuple[str, str]]:
         return {(e["lang"], e["id"]) for e in entries if e.get("kind") == PASSAGE}
     except (OSError, ValueError, KeyError, TypeError):
         return set()
-
-
-def _previous_rows(hashes: list[str], live: list[str]) -> np.ndarray:
-    """For each of ``hashes``, the position of the same text among ``live`` (-1: none)."""
-    unique = dict(zip(live, range(len(live)), strict=True))
-    if len(unique) == len(live):  # no text twice (the usual case): one lookup each
-        return np.fromiter((unique.get(h, -1) for h in hashes), dtype=np.int64, count=len(hashes))
-    positions: dict[str, list[int]] = {}
-    for n, text_hash in enumerate(live):
-        positions.setdefault(text_hash, []).append(n)
-    result = np.full(len(hashes), -1, dtype=np.int64)
-    for n, text_hash in enumerate(hashes):
-        found = positions.get(text_hash)
-        if found:
-            result[n] = found.pop(0) if len(found) > 1 else found[0]
-    return result
 
 
 def _previous_rankers(index_dir: Path, passages: bool = False) -> dict[str, LanguageRanker]:
@@ -594,12 +681,30 @@ def _load_rankers(path: Path, manifest: dict[str, object], passages: bool = Fals
     return rankers
 
 
-def load_index(index_dir: Path, version: str | None = None) -> FaqIndex:
-    """Load a saved version (the live one by default)."""
+def load_index(index_dir: Path, version: str | None = None, held: FaqIndex | None = None) -> FaqIndex:
+    """Load a saved version (the live one by default).
+
+    A delta version (delta.py) is applied to its parent: ``held`` when that
+    is its parent (or an ancestor), the index a process serves already, so
+    only the changes are read; else the parent loaded from disk, the same way.
+    """
     version = version or current_version(index_dir)
     if version is None:
         raise IndexError_(f"no index in {index_dir}: run 'faqbot kb build'")
     path = index_dir / version
+    chain = version_chain(index_dir, version, stop_at=held.version if held is not None else None)
+    if len(chain) > 1:
+        # From the newest ancestor at hand (``held``) or the full version at the chain's root, forward.
+        start = next((n for n, name in enumerate(chain) if held is not None and name == held.version), None)
+        index = held if start is not None and held is not None else load_index(index_dir, chain[-1])
+        for name in reversed(chain[: start if start is not None else len(chain) - 1]):
+            try:
+                light = delta.read(index_dir / name)
+            except (OSError, ValueError) as exc:
+                raise IndexError_(f"index {index_dir / name} is unreadable: {exc}") from exc
+            with collector_paused():
+                index = delta.apply(index, index_dir / name, light)
+        return index
     try:
         manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
         entries_raw = json.loads((path / "entries.json").read_text(encoding="utf-8"))
@@ -657,6 +762,7 @@ def _write_version(
     encoders: dict[str, str] | None = None,
     ranking: Ranking | None = None,
     passage_rankers: dict[str, LanguageRanker] | None = None,
+    row_hashes: list[str] | None = None,
 ) -> None:
     languages = sorted({row.lang for row in rows})
     kinds = {}
@@ -694,11 +800,17 @@ def _write_version(
         "dense_index": kinds,
         "built_at": time.time(),
         "entries": {entry.key: entry.content_hash for entry in kb.entries},
-        "row_text_hashes": [row.text_hash for row in rows],
+        # What the next hot reload plans a delta on (delta.py): every entry's record and number of rows.
+        "entry_records": [entry_record(entry) for entry in kb.entries],
+        "entry_rows": [len(entry.phrasings) for entry in kb.entries],
+        "passage_keys": [entry.key for entry in kb.entries if entry.is_passage],
+        "row_text_hashes": row_hashes if row_hashes is not None else [row.text_hash for row in rows],
         "rankers": {lang: ranker.describe() for lang, ranker in rankers.items()},
         "passage_rankers": {lang: ranker.describe() for lang, ranker in passage_rankers.items()},
+        "depth": 0,
     }
-    (path / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
+    # Not indented: at 100,000 passages it holds 300,000 hashes.
+    (path / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -713,8 +825,11 @@ class LiveRows:
     vectors: np.ndarray
 
 
-def _read_live(index_dir: Path) -> LiveRows | None:
-    """The live version's rows (None when there is none or it is unreadable, with a warning)."""
+def _read_live(index_dir: Path, live_index: FaqIndex | None = None) -> LiveRows | None:
+    """The live version's rows (None when there is none or it is unreadable, with a warning).
+
+    ``live_index``: the live version when it is a delta (delta.py), loaded: its own files hold only changes.
+    """
     version = current_version(index_dir)
     if version is None:
         return None
@@ -724,11 +839,22 @@ def _read_live(index_dir: Path) -> LiveRows | None:
         # Vectors and their text hashes are stored the same way since format 1.
         if manifest.get("format") not in (1, FORMAT_VERSION):
             return None
-        vectors = np.load(path / "vectors.npy")
         hashes = list(manifest["row_text_hashes"])
-        live_rows = json.loads((path / "rows.json").read_text(encoding="utf-8"))
-        langs = [row["lang"] for row in live_rows]
-        faq_ids = [row["faq_id"] for row in live_rows]
+        if live_index is not None:
+            vectors = live_index.vectors
+            langs = [row.lang for row in live_index.rows]
+            faq_ids = [row.faq_id for row in live_index.rows]
+        else:
+            vectors = np.load(path / "vectors.npy", mmap_mode="r")
+            if "entry_rows" in manifest:  # each row's language and FAQ from its entry's, without rows.json
+                counts = np.asarray(manifest["entry_rows"], dtype=np.int64)
+                keys = [key.split(":", 1) for key in manifest["entries"]]
+                langs = np.repeat(np.array([k[0] for k in keys], dtype=object), counts).tolist()
+                faq_ids = np.repeat(np.array([k[1] for k in keys], dtype=object), counts).tolist()
+            else:
+                live_rows = json.loads((path / "rows.json").read_text(encoding="utf-8"))
+                langs = [row["lang"] for row in live_rows]
+                faq_ids = [row["faq_id"] for row in live_rows]
         if len(langs) != len(hashes) or len(vectors) != len(hashes):
             raise ValueError(f"{len(langs)} rows, {len(hashes)} text hashes, {len(vectors)} vectors")
     except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -755,6 +881,19 @@ def _previous_vectors(live: LiveRows | None, model: str) -> dict[str, int]:
     return cache
 
 
+def _ancestors_present(index_dir: Path, version: str) -> list[str]:
+    """``version`` and those of its ancestors (delta.py) that are still on disk, up to the first missing."""
+    found: list[str] = []
+    name: str | None = version
+    while name and (index_dir / name).is_dir() and name not in found and len(found) <= MAX_CHAIN:
+        found.append(name)
+        try:
+            name = (index_dir / name / PARENT_FILE).read_text(encoding="utf-8").strip()
+        except OSError:
+            name = None
+    return found
+
+
 def set_current(index_dir: Path, version: str) -> None:
     """Make ``version`` the live one, atomically (a reader sees the old name or the new, never half of one)."""
     tmp = index_dir / f".{CURRENT_FILE}.{os.getpid()}"
@@ -763,6 +902,7 @@ def set_current(index_dir: Path, version: str) -> None:
 
 
 def _prune(index_dir: Path, keep: int) -> None:
+    """Remove all but the ``keep`` newest versions and the live one, and the versions those are deltas of."""
     versions = sorted(
         (
             p
@@ -773,13 +913,20 @@ def _prune(index_dir: Path, keep: int) -> None:
         reverse=True,
     )
     live = current_version(index_dir)
-    for old in versions[keep:]:
-        if old.name != live:
+    kept = {p.name for p in versions[:keep]} | ({live} if live else set())
+    for name in list(kept):
+        try:
+            kept.update(version_chain(index_dir, name))
+        except IndexError_ as exc:  # a broken chain: what is left of it stays, for an operator to look at
+            log.warning("index version %s: %s", name, exc)
+            kept.update(_ancestors_present(index_dir, name))
+    for old in versions:
+        if old.name not in kept:
             shutil.rmtree(old, ignore_errors=True)
     if not (index_dir / adaptation.ADAPTERS_DIR).is_dir():
         return  # no adapter to keep or remove: the kept versions' manifests need not be read
     used = set()
-    for path in [*versions[:keep], *([index_dir / live] if live else [])]:
+    for path in (index_dir / name for name in sorted(kept)):
         try:
             key = json.loads((path / "manifest.json").read_text(encoding="utf-8")).get("adapter")
         except (OSError, ValueError):

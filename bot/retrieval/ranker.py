@@ -216,8 +216,22 @@ class LanguageRanker:
         assert self.answer_rows is not None
         return Columns(self.answer_rows)
 
+    @property
+    def carriable(self) -> bool:
+        """Whether a hot reload of a few passages may keep this ranker's calibration and update its BM25
+        indexes (stored.carry_ranker)."""
+        return (
+            self.passage_char is not None
+            and self.passage_words is not None
+            and self.passage_char.mean_length > 0
+            and self.passage_words.mean_length > 0
+            and self.calibration.samples > 0
+        )
+
     def describe(self) -> dict[str, object]:
         return {
+            "key": self.key,
+            "carriable": self.carriable,
             "faqs": len(self.faq_ids),
             "rows": len(self.groups.faq_of_row),
             "classifier": self.coef is not None,

@@ -71,7 +71,8 @@ class FaqService:
             if retriever is not None and retriever.index.version == version:
                 return retriever
             try:
-                index = load_index(self.index_dir, version)
+                # A delta version (delta.py) of the index served now is applied to it: only the changes are read.
+                index = load_index(self.index_dir, version, held=retriever.index if retriever is not None else None)
                 if index.model != self.embedder.name:
                     raise IndexError_(
                         f"index {index.version} was built with {index.model!r}, "

@@ -280,7 +280,8 @@ def test_bm25_updated_for_a_changed_passage_scores_like_a_fresh_fit():
     edited = [*texts[:10], "zeppelin museum hangar", *texts[11:], "a new passage on the river library"]
     previous_rows = np.r_[np.arange(10), -1, np.arange(11, 300), -1]
     updated, fresh = old.updated(edited, previous_rows), Bm25.fit(analyzer, edited)
-    assert updated.weights.shape[0] == 301
+    assert updated.rows == 301 and updated.row_weights().shape[0] == 301
+    assert updated.weights is old.weights  # the kept rows are not copied (an overlay holds the changes)
     assert int(np.argmax(updated.scores("zeppelin hangar"))) == 10  # a word no passage had: found at once
     for question in ("museum river", "w3 w17 library", "new passage river"):
         assert np.argmax(updated.scores(question)) == np.argmax(fresh.scores(question))
@@ -296,12 +297,34 @@ def test_bm25_updated_in_place_equals_the_general_update():
     in_place = old.updated(edited, np.r_[np.arange(50), -1, np.arange(51, 200)])
     swapped = [edited[1], edited[0], *edited[2:]]  # rows moved: the general path
     moved = old.updated(swapped, np.r_[1, 0, np.arange(2, 50), -1, np.arange(51, 200)])
-    back = moved.weights.tocsr()[np.r_[1, 0, np.arange(2, 200)]]
-    assert abs(in_place.weights - back).max() < 1e-12
+    back = moved.row_weights()[np.r_[1, 0, np.arange(2, 200)]]
+    assert abs(in_place.row_weights() - back).max() < 1e-12
     assert int(np.argmax(in_place.scores("zeppelin hangar"))) == 50
     assert (
         abs(old.weights - before).max() == 0 and (old.weights.indptr == before.indptr).all()
     )  # the live one as it was
+
+
+def test_bm25_updates_of_an_update_score_as_one_update_of_the_fitted_index():
+    """Hot reloads in a row (delta versions, bot/retrieval/delta.py) stack overlays: the same scores as the
+    changes made at once, and each overlay scores as its materialised matrix does."""
+    texts = _passages(200)
+    fitted = Bm25.fit(functools.partial(content_tokens, "en"), texts)
+    first = [*texts[:10], "zeppelin museum hangar", *texts[11:]]
+    once = fitted.updated(first, np.r_[np.arange(10), -1, np.arange(11, 200)])
+    # Then: passage 0 removed, passage 50 moved to the end, a new one, 20 edited with a new word.
+    second = [*first[1:20], "zeppelin airship river", *first[21:50], *first[51:], first[50], "a brand new passage"]
+    previous = np.r_[np.arange(1, 20), -1, np.arange(21, 50), np.arange(51, 200), 50, -1]
+    twice = once.updated(second, previous)
+    at_once = fitted.updated(second, np.where(np.isin(previous, [10]), -1, previous))
+    assert twice.weights is fitted.weights and twice.rows == len(second)
+    assert abs(twice.row_weights() - at_once.row_weights()).max() < 1e-12
+    for question in ("zeppelin", "zeppelin airship", "museum river w3", "brand new passage", "nothing known"):
+        scores = twice.scores(question)
+        assert np.allclose(scores, at_once.scores(question), rtol=0, atol=1e-12)
+        assert int(np.argmax(scores)) == int(np.argmax(at_once.scores(question)))
+    assert int(np.argmax(twice.scores("zeppelin hangar"))) == 9  # passage 10, one up since passage 0 left
+    assert int(np.argmax(twice.scores("zeppelin airship"))) == 19
 
 
 def test_a_reload_reuses_the_live_vectors_and_gets_those_a_build_from_scratch_gets(tmp_path: Path):
@@ -312,6 +335,7 @@ def test_a_reload_reuses_the_live_vectors_and_gets_those_a_build_from_scratch_ge
     config = Ranking(passage_pseudo_questions=50)
     index_dir = tmp_path / "index"
     build_index(KnowledgeBase(root=Path("."), entries=entries), EMBEDDER, index_dir, config)
+    live = load_index(index_dir)
     # One passage edited, one removed, two new, and the order changed (a passage moved to the end).
     changed = [
         *entries[1:150],
@@ -326,9 +350,13 @@ def test_a_reload_reuses_the_live_vectors_and_gets_those_a_build_from_scratch_ge
     assert (reload.embedded, reload.reused) == (2, len(changed) - 2)
     scratch = build_index(kb, EMBEDDER, tmp_path / "scratch", config)
     assert scratch.embedded == len(changed) - 1  # texts[7] twice: embedded once
-    reloaded, fresh = load_index(index_dir), load_index(tmp_path / "scratch")
-    assert reloaded.rows == fresh.rows
-    assert reloaded.vectors.dtype == np.float32 and np.array_equal(reloaded.vectors, fresh.vectors)
+    # The reload is a delta of the live version (bot/retrieval/delta.py): read cold (the chain from disk) and
+    # applied to the live version a bot holds, it is the same.
+    assert (index_dir / reload.version / "parent").read_text().strip() == live.version
+    fresh = load_index(tmp_path / "scratch")
+    for reloaded in (load_index(index_dir), load_index(index_dir, held=live)):
+        assert reloaded.rows == fresh.rows and list(reloaded.entries.items()) == list(fresh.entries.items())
+        assert reloaded.vectors.dtype == np.float32 and np.array_equal(reloaded.vectors, fresh.vectors)
     retriever = Retriever(reloaded, EMBEDDER)
     assert retriever.search("museum roof cafe", "en", 1)[0].faq_id == "p0150"
     assert retriever.search("a harbour ferry timetable", "en", 1)[0].faq_id == "new1"

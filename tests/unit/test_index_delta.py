@@ -1,0 +1,343 @@
+"""Delta index versions (issue #23): a hot reload of a few passages writes the changes against the live version.
+
+Every delta must load to exactly what a build from nothing of the same KB gives (entries, rows, vectors), whether
+the loading process holds the parent (a bot after its switch) or reads the chain from disk (a fresh start, another
+replica), and a killed build must leave a live version that loads.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bot.errors import IndexError_
+from bot.kb.models import FaqEntry, KnowledgeBase
+from bot.retrieval import delta
+from bot.retrieval.index import (
+    CARRIED_SUFFIX,
+    KEEP_VERSIONS,
+    PARENT_FILE,
+    FaqIndex,
+    build_index,
+    current_version,
+    is_stale,
+    load_index,
+    version_chain,
+)
+from bot.retrieval.search import Retriever
+from bot.retrieval.versions import list_versions, make_live
+from bot.settings import Ranking
+from tests.conftest import HashingEmbedder
+from tests.unit.test_scale import _kb, _passages
+
+EMBEDDER = HashingEmbedder(dimension=128)
+CONFIG = Ranking(passage_pseudo_questions=60)
+QUESTIONS = ("museum roof cafe", "w3 w17 library", "a harbour ferry timetable", "river tour fire")
+
+
+def _passage_kb(texts: list[str]) -> KnowledgeBase:
+    entries = tuple(FaqEntry(id=f"p{n:04d}", lang="en", question="", answer=t) for n, t in enumerate(texts))
+    return KnowledgeBase(root=Path("."), entries=entries)
+
+
+def _edit(kb: KnowledgeBase, at: int, answer: str) -> KnowledgeBase:
+    entries = list(kb.entries)
+    entries[at] = dataclasses.replace(entries[at], answer=answer)
+    return dataclasses.replace(kb, entries=tuple(entries))
+
+
+def _is_delta(index_dir: Path, version: str) -> bool:
+    return (index_dir / version / PARENT_FILE).exists()
+
+
+def _assert_same_content(index: FaqIndex, fresh: FaqIndex) -> None:
+    """What a build from nothing gives: entries (and their order), rows, vectors."""
+    assert list(index.entries.items()) == list(fresh.entries.items())
+    assert index.rows == fresh.rows
+    assert index.vectors.dtype == np.float32 and np.array_equal(index.vectors, fresh.vectors)
+    for lang, ids in fresh.row_ids_by_lang.items():
+        assert np.array_equal(index.row_ids_by_lang[lang], ids)
+        assert index.faiss_by_lang[lang].ntotal == len(ids)
+
+
+def _assert_same_ranking(one: FaqIndex, other: FaqIndex) -> None:
+    """Two loads of one version rank alike, to the last bit."""
+    assert {lang: r.key for lang, r in one.rankers.items()} == {lang: r.key for lang, r in other.rankers.items()}
+    first, second = Retriever(one, EMBEDDER), Retriever(other, EMBEDDER)
+    for lang in one.rankers:
+        for question in QUESTIONS:
+            ids, signals = first.signals(question, lang)
+            same_ids, same_signals = second.signals(question, lang)
+            assert ids == same_ids and np.array_equal(signals, same_signals)
+
+
+def _fresh(kb: KnowledgeBase, tmp_path: Path, name: str) -> FaqIndex:
+    build_index(kb, EMBEDDER, tmp_path / name, CONFIG)
+    return load_index(tmp_path / name)
+
+
+def test_a_hot_reload_of_one_passage_writes_a_delta_that_loads_as_a_build_from_nothing(tmp_path: Path):
+    kb = _passage_kb(_passages(300))
+    index_dir = tmp_path / "index"
+    first = build_index(kb, EMBEDDER, index_dir, CONFIG)
+    assert not _is_delta(index_dir, first.version)
+    parent = load_index(index_dir)
+    edited = _edit(kb, 150, "museum roof cafe")
+    lines: list[str] = []
+    reload = build_index(edited, EMBEDDER, index_dir, CONFIG, progress=lines.append, adapt="reuse")
+    assert _is_delta(index_dir, reload.version) and version_chain(index_dir, reload.version)[1] == first.version
+    assert reload.version.endswith(CARRIED_SUFFIX) and "-d" in reload.version
+    assert reload.embedded == 1 and reload.fitted == ("en",)
+    assert any("a delta of" in line for line in lines)
+    # The delta holds the change, not the KB: one entry, one row, one vector.
+    assert delta.read(index_dir / reload.version)["parent"] == first.version
+    assert np.load(index_dir / reload.version / "vectors.npy").shape == (1, EMBEDDER.dimension)
+    cold = load_index(index_dir)  # a process that does not hold the parent: reads the chain
+    hot = load_index(index_dir, held=parent)  # a bot that serves the parent
+    fresh = _fresh(edited, tmp_path, "scratch")
+    _assert_same_content(cold, fresh)
+    _assert_same_content(hot, fresh)
+    _assert_same_ranking(hot, cold)
+    assert hot.rankers["en"].passage_char.weights is parent.rankers["en"].passage_char.weights  # shared, not copied
+    assert cold.rankers["en"].calibration == parent.rankers["en"].calibration  # carried
+    assert Retriever(hot, EMBEDDER).search("museum roof cafe", "en", 1)[0].faq_id == "p0150"
+    assert is_stale(edited, index_dir, EMBEDDER.name, CONFIG)  # 'faqbot kb build --if-stale' makes a full one
+    again = build_index(edited, EMBEDDER, index_dir, CONFIG, adapt="reuse")
+    assert again.unchanged and again.version == reload.version
+    full = build_index(edited, EMBEDDER, index_dir, CONFIG)
+    assert not _is_delta(index_dir, full.version) and not full.version.endswith(CARRIED_SUFFIX)
+
+
+def test_a_held_parent_is_applied_without_reading_the_parents_files(tmp_path: Path):
+    kb = _passage_kb(_passages(300))
+    index_dir = tmp_path / "index"
+    parent_version = build_index(kb, EMBEDDER, index_dir, CONFIG).version
+    parent = load_index(index_dir)
+    reload = build_index(_edit(kb, 10, "museum roof cafe"), EMBEDDER, index_dir, CONFIG, adapt="reuse")
+    (index_dir / parent_version).rename(tmp_path / "moved-away")
+    hot = load_index(index_dir, held=parent)
+    assert hot.version == reload.version and hot.rows[10].text == "museum roof cafe"
+    with pytest.raises(IndexError_, match="missing"):
+        load_index(index_dir)  # a cold process needs the chain: a clear error, not a half index
+
+
+def test_a_chain_of_deltas_with_moved_removed_and_new_passages_then_a_full_version(tmp_path: Path):
+    texts = _passages(300)
+    kb = _passage_kb(texts)
+    config = dataclasses.replace(CONFIG, reload_deltas=3)
+    index_dir = tmp_path / "index"
+    build_index(kb, EMBEDDER, index_dir, config)
+    held = load_index(index_dir)
+    entries = list(kb.entries)
+    steps = [
+        lambda e: (  # edited in place; another moved down its file (the same content, another line)
+            e.__setitem__(5, dataclasses.replace(e[5], answer="museum roof cafe")),
+            e.__setitem__(8, dataclasses.replace(e[8], line=77)),
+        ),
+        lambda e: e.append(FaqEntry(id="new1", lang="en", question="", answer="a harbour ferry timetable")),
+        lambda e: (e.pop(0), e.append(e.pop(100))),  # removed, moved to the end
+        lambda e: e.__setitem__(7, dataclasses.replace(e[7], answer="river tour fire", line=99)),
+    ]
+    versions = []
+    for n, step in enumerate(steps):
+        step(entries)
+        edited = dataclasses.replace(kb, entries=tuple(entries))
+        report = build_index(edited, EMBEDDER, index_dir, config, adapt="reuse")
+        versions.append(report.version)
+        fresh = _fresh(edited, tmp_path, f"scratch{n}")
+        cold = load_index(index_dir)
+        hot = load_index(index_dir, held=held)
+        _assert_same_content(cold, fresh)
+        _assert_same_content(hot, fresh)
+        _assert_same_ranking(hot, cold)
+        held = hot
+        if n < 3:
+            assert _is_delta(index_dir, report.version) and len(version_chain(index_dir, report.version)) == n + 2
+        else:  # three deltas in a row: the next hot reload writes a full version
+            assert not _is_delta(index_dir, report.version)
+            assert report.version.endswith(CARRIED_SUFFIX)  # still a hot reload: the calibration carried
+    ranked = Retriever(held, EMBEDDER)
+    assert ranked.search("a harbour ferry timetable", "en", 1)[0].faq_id == "new1"
+    assert ranked.search("river tour fire", "en", 1)[0].faq_id == entries[7].id
+
+
+def test_a_full_version_is_written_when_a_delta_would_not_keep_the_calibration(tmp_path: Path):
+    kb = _passage_kb(_passages(300))
+    index_dir = tmp_path / "index"
+    build_index(kb, EMBEDDER, index_dir, CONFIG)
+    many = dataclasses.replace(
+        kb, entries=tuple(dataclasses.replace(e, answer=e.answer + " x") for e in kb.entries[:50])
+    )
+    lines: list[str] = []
+    report = build_index(many, EMBEDDER, index_dir, CONFIG, progress=lines.append, adapt="reuse")
+    assert not _is_delta(index_dir, report.version) and not report.version.endswith(CARRIED_SUFFIX)
+    assert any("a full index version" in line for line in lines)
+    off = dataclasses.replace(CONFIG, reload_deltas=0)
+    again = build_index(_edit(many, 3, "museum roof cafe"), EMBEDDER, index_dir, off, adapt="reuse")
+    assert not _is_delta(index_dir, again.version)
+
+
+def test_the_prune_keeps_every_parent_of_a_kept_delta_and_rollback_loads_a_delta(tmp_path: Path):
+    kb = _passage_kb(_passages(300))
+    index_dir = tmp_path / "index"
+    root = build_index(kb, EMBEDDER, index_dir, CONFIG).version
+    versions = []
+    for n in range(KEEP_VERSIONS + 3):
+        kb = _edit(kb, n, f"museum roof cafe {n}")
+        versions.append(build_index(kb, EMBEDDER, index_dir, CONFIG, adapt="reuse").version)
+    on_disk = {p.name for p in index_dir.iterdir() if p.is_dir() and not p.name.startswith(".")}
+    assert on_disk == {root, *versions}  # the chain of the kept deltas goes back to the full version
+    assert all(_is_delta(index_dir, v) for v in versions)
+    make_live(index_dir, versions[2])
+    rolled = load_index(index_dir)
+    assert rolled.version == versions[2] and rolled.rows[2].text == "museum roof cafe 2"
+    assert {v.version for v in list_versions(index_dir)} == on_disk
+    # A full version ends the chain: once the deltas are older than the kept ones, they go with their parent.
+    make_live(index_dir, versions[-1])
+    config = dataclasses.replace(CONFIG, reload_deltas=0)
+    for n in range(KEEP_VERSIONS):
+        kb = _edit(kb, 200 + n, f"river tour {n}")
+        build_index(kb, EMBEDDER, index_dir, config, adapt="reuse")
+    left = {p.name for p in index_dir.iterdir() if p.is_dir() and not p.name.startswith(".")}
+    assert len(left) == KEEP_VERSIONS and root not in left
+    assert load_index(index_dir).rows[204].text == "river tour 4"
+
+
+def test_help_center_passages_beside_faqs_reload_as_a_delta(tmp_path: Path):
+    faqs = _kb().entries
+    passages = tuple(
+        FaqEntry(
+            id=f"p{n:04d}",
+            lang="en",
+            question=f"Section {n}",
+            answer=t,
+            kind="passage",
+            article_title="Guide",
+            article_url="https://shop.example/guide",
+        )
+        for n, t in enumerate(_passages(300))
+    )
+    kb = KnowledgeBase(root=Path("."), entries=(*faqs, *passages))
+    index_dir = tmp_path / "index"
+    build_index(kb, EMBEDDER, index_dir, CONFIG)
+    parent = load_index(index_dir)
+    entries = list(kb.entries)
+    entries[-1] = dataclasses.replace(entries[-1], answer="museum roof cafe")
+    edited = dataclasses.replace(kb, entries=tuple(entries))
+    reload = build_index(edited, EMBEDDER, index_dir, CONFIG, adapt="reuse")
+    assert _is_delta(index_dir, reload.version)
+    hot, cold = load_index(index_dir, held=parent), load_index(index_dir)
+    fresh = _fresh(edited, tmp_path, "scratch")
+    _assert_same_content(hot, fresh)
+    _assert_same_content(cold, fresh)
+    assert hot.rankers["en"] is parent.rankers["en"]  # the FAQs' ranker: unchanged
+    assert hot.passage_rankers["en"].key.endswith(CARRIED_SUFFIX)
+    assert cold.passage_rankers["en"].key == hot.passage_rankers["en"].key
+    first, second = Retriever(hot, EMBEDDER), Retriever(cold, EMBEDDER)
+    found = first.search("museum roof cafe", "en", 3, passages=True)
+    assert found[0].faq_id == entries[-1].id
+    assert [c.score for c in found] == [c.score for c in second.search("museum roof cafe", "en", 3, passages=True)]
+    # An edited FAQ refits the FAQs' ranker: a full version.
+    entries[0] = dataclasses.replace(entries[0], alternates=(*entries[0].alternates, "a brand new way to ask"))
+    again = build_index(dataclasses.replace(kb, entries=tuple(entries)), EMBEDDER, index_dir, CONFIG, adapt="reuse")
+    assert not _is_delta(index_dir, again.version)
+    _assert_same_content(load_index(index_dir), _fresh(dataclasses.replace(kb, entries=tuple(entries)), tmp_path, "s2"))
+
+
+def test_a_service_switches_to_a_delta_of_the_version_it_serves(tmp_path: Path):
+    from bot.retrieval.service import FaqService
+    from bot.settings import Settings
+
+    settings = Settings(var_dir=tmp_path / "var", ranking=CONFIG)
+    kb = _passage_kb(_passages(300))
+    build_index(kb, EMBEDDER, settings.index_dir, CONFIG)
+    service = FaqService(settings, EMBEDDER)
+    before = service.index
+    edited = _edit(kb, 42, "museum roof cafe")
+    reload = build_index(edited, EMBEDDER, settings.index_dir, CONFIG, adapt="reuse")
+    answer = service.ask("museum roof cafe", "en")
+    assert answer.kb_version == reload.version and answer.decision.candidates[0].faq_id == "p0042"
+    assert service.index.rankers["en"].passage_char.weights is before.rankers["en"].passage_char.weights
+    _assert_same_content(service.index, _fresh(edited, tmp_path, "scratch"))
+
+
+KILLED_BUILD = textwrap.dedent(
+    """
+    import dataclasses, os, signal, sys
+    from pathlib import Path
+    sys.path.insert(0, {root!r})
+    from bot.retrieval import adaptation, delta
+    from bot.retrieval.index import build_index
+    from tests.unit.test_index_delta import CONFIG, EMBEDDER, _edit, _passage_kb
+    from tests.unit.test_scale import _passages
+
+    where = sys.argv[2]
+    if where == "writing":  # killed halfway through writing the delta's files
+        real = delta.np.save
+        def save(*args, **kwargs):
+            real(*args, **kwargs)
+            os.kill(os.getpid(), signal.SIGKILL)
+        delta.np.save = save
+    else:  # killed after the folder is complete, before it is made live
+        real_set = __import__("bot.retrieval.index", fromlist=["set_current"])
+        def killed(*args, **kwargs):
+            os.kill(os.getpid(), signal.SIGKILL)
+        real_set.set_current = killed
+    kb = _edit(_passage_kb(_passages(300)), 20, "museum roof cafe")
+    build_index(kb, EMBEDDER, Path(sys.argv[1]), CONFIG, adapt="reuse")
+    """
+)
+
+
+@pytest.mark.parametrize("where", ["writing", "before going live"])
+def test_a_killed_delta_build_leaves_a_live_version_that_loads(tmp_path: Path, where: str):
+    kb = _passage_kb(_passages(300))
+    index_dir = tmp_path / "index"
+    live = build_index(kb, EMBEDDER, index_dir, CONFIG).version
+    script = tmp_path / "build.py"
+    script.write_text(KILLED_BUILD.format(root=str(Path(__file__).resolve().parents[2])), encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, str(script), str(index_dir), where], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == -9, done.stderr[-2000:]
+    assert current_version(index_dir) == live
+    assert load_index(index_dir).version == live
+    assert [v.version for v in list_versions(index_dir) if v.live] == [live]
+    # The next reload goes ahead as if nothing happened.
+    reload = build_index(_edit(kb, 20, "museum roof cafe"), EMBEDDER, index_dir, CONFIG, adapt="reuse")
+    assert _is_delta(index_dir, reload.version)
+    _assert_same_content(load_index(index_dir), _fresh(_edit(kb, 20, "museum roof cafe"), tmp_path, "scratch"))
+    assert os.path.isdir(index_dir / live)
+
+
+def test_a_reload_takes_the_content_hashes_of_entries_the_live_version_has_as_they_are(tmp_path: Path, monkeypatch):
+    from bot.kb import models
+
+    kb = _passage_kb(_passages(300))
+    index_dir = tmp_path / "index"
+    build_index(kb, EMBEDDER, index_dir, CONFIG)
+    # As the watcher reads it anew: new entry objects, no hash computed yet; one edited, one moved down its file.
+    reread = [dataclasses.replace(entry) for entry in kb.entries]
+    reread[3] = dataclasses.replace(reread[3], answer="museum roof cafe")
+    reread[4] = dataclasses.replace(reread[4], line=40)
+    edited = dataclasses.replace(kb, entries=tuple(reread))
+    assert not any("content_hash" in entry.__dict__ for entry in edited.entries)
+    hashed: list[object] = []
+    real = models._to_json
+    monkeypatch.setattr(models, "_to_json", lambda content: hashed.append(content) or real(content))
+    report = build_index(edited, EMBEDDER, index_dir, CONFIG, adapt="reuse")
+    assert _is_delta(index_dir, report.version)
+    assert len(hashed) == 2  # the edited entry and the moved one (its record changed): the others were known
+    monkeypatch.setattr(models, "_to_json", real)
+    taken = [entry.__dict__["content_hash"] for entry in edited.entries]
+    assert taken == [dataclasses.replace(entry).content_hash for entry in edited.entries]
+    hashed_anew = dataclasses.replace(edited, entries=tuple(dataclasses.replace(entry) for entry in reread))
+    assert load_index(index_dir).kb_hash == hashed_anew.content_hash
+    _assert_same_content(load_index(index_dir), _fresh(edited, tmp_path, "scratch"))
