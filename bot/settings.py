@@ -262,24 +262,14 @@ class Ranking:
     #: Answer-only languages: calibrate on this many pseudo-questions made
     #: from the passages (retrieval/calibration_passages.py; 0: the fixed
     #: blend), each a span of about ``pseudo_question_words`` words of its
-    #: passage with each word dropped at rate ``pseudo_question_drop``, its
-    #: ``pseudo_question_mask`` rarest words masked and
-    #: ``pseudo_question_noise`` words of other passages mixed in (as hard to
-    #: rank as real questions); as many again fit the answer band.
+    #: passage with each word dropped at rate ``pseudo_question_drop``.
     passage_pseudo_questions: int = setting("FAQBOT_PASSAGE_PSEUDO_QUESTIONS", 800)
     pseudo_question_words: int = 8
     pseudo_question_drop: float = 0.5
-    pseudo_question_mask: int = 2
-    pseudo_question_noise: int = 2
     #: ... and set the passages' answer threshold as low as answers at most
     #: this share of those pseudo-questions asked with their own passage
     #: removed (questions the KB does not answer).
     passage_uncovered_answers: float = 0.05
-    #: ... and their answer margin as low as keeps the answered precision of
-    #: the pseudo-questions the calibration did not see at least
-    #: ``passage_answer_precision``, bounded from below at this confidence.
-    passage_answer_precision: float = setting("FAQBOT_PASSAGE_ANSWER_PRECISION", 0.9)
-    passage_precision_confidence: float = 0.95
     #: A hot reload that changed at most this share of an answer-only language's passages keeps
     #: the live calibration (bot/retrieval/index.py: recalibrating is most of a large KB's reload).
     reload_carry_share: float = setting("FAQBOT_RELOAD_CARRY_SHARE", 0.01)
@@ -564,15 +554,13 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         or not 0 <= ranking.passage_context <= 1
         or ranking.adapt_epochs <= 0
         or ranking.passage_pseudo_questions < 0
-        or not 0 < ranking.passage_answer_precision < 1
         or ranking.calibration_candidates < 8
         or ranking.ann_candidates < 10
     ):
         raise ConfigError(
             "need FAQBOT_CALIBRATION_FOLDS >= 2, FAQBOT_MIN_BAND_PHRASINGS >= 1, FAQBOT_CLASSIFIER_C > 0, "
             "0 <= FAQBOT_FALLBACK_CHAR_SHARE <= 1, 0 <= FAQBOT_PASSAGE_CONTEXT <= 1, FAQBOT_ADAPT_EPOCHS > 0, "
-            "FAQBOT_PASSAGE_PSEUDO_QUESTIONS >= 0, 0 < FAQBOT_PASSAGE_ANSWER_PRECISION < 1, "
-            "FAQBOT_CALIBRATION_CANDIDATES >= 8, FAQBOT_ANN_CANDIDATES >= 10"
+            "FAQBOT_PASSAGE_PSEUDO_QUESTIONS >= 0, FAQBOT_CALIBRATION_CANDIDATES >= 8, FAQBOT_ANN_CANDIDATES >= 10"
         )
     values = read_env(Settings, env)
     languages = values.setdefault("languages", Settings.languages)

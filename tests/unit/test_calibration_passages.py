@@ -3,21 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
-from scipy.stats import beta
 
 from bot.kb.models import FaqEntry, KnowledgeBase
-from bot.retrieval.calibration import DENSE, FALLBACK, LEXICAL, SIGNALS, Calibration
-from bot.retrieval.calibration_passages import (
-    MARGIN_GRID,
-    answer_needs_agreement,
-    fit_answer_band,
-    fit_answer_threshold,
-    pseudo_questions,
-)
+from bot.retrieval.calibration import DENSE, LEXICAL, SIGNALS
+from bot.retrieval.calibration_passages import fit_answer_threshold, pseudo_questions
 from bot.retrieval.decision import ANSWER, CLARIFY, decide
 from bot.retrieval.index import build_index, load_index
 from bot.retrieval.search import Candidate
@@ -52,98 +44,6 @@ def test_pseudo_questions_are_spans_of_their_passage_with_words_dropped():
             position = source.index(word, position) + 1
     assert pairs == pseudo_questions(PASSAGES, 50, 8, 0.5, np.random.default_rng(0))  # seeded
     assert len(pseudo_questions(PASSAGES, 3, 8, 0.5, np.random.default_rng(0))) == 3
-
-
-def test_harder_pseudo_questions_mask_the_rarest_words_and_mix_in_words_of_other_passages():
-    words_of = [re.findall(r"\w+", text) for text in PASSAGES]
-    passages_with = {
-        w.lower(): sum(w.lower() in {t.lower() for t in ws} for ws in words_of) for ws in words_of for w in ws
-    }
-    for seed in range(30):  # one pseudo-question per seed: the same passage and span, with and without the mask
-        ((question, row),) = pseudo_questions(PASSAGES, 1, 6, 0.0, np.random.default_rng(seed), mask=2)
-        ((span, same_row),) = pseudo_questions(PASSAGES, 1, 6, 0.0, np.random.default_rng(seed))
-        kept, full = question.split(), span.split()
-        assert row == same_row
-        if len(full) - 2 < 3:
-            continue  # too short to lose two words: its first three are kept
-        assert len(kept) == len(full) - 2
-        position = 0
-        for word in kept:  # in order, each a word of the span
-            position = full.index(word, position) + 1
-        dropped = list((Counter(full) - Counter(kept)).elements())
-        # The words left out are the ones fewest passages have.
-        assert max(passages_with[w.lower()] for w in dropped) <= min(passages_with[w.lower()] for w in kept)
-    noisy = pseudo_questions(PASSAGES, 50, 6, 0.0, np.random.default_rng(0), noise=3)
-    every_word = {w for ws in words_of for w in ws}
-    for question, _ in noisy:
-        assert len(question.split()) >= 3 + 3
-        assert set(question.split()) <= every_word
-    assert any(not set(q.split()) <= set(words_of[row]) for q, row in noisy)  # words from elsewhere
-
-
-def _band_case(questions: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Pseudo-questions whose best passage is right more often the more it leads: P(right) = lead / 5, capped."""
-    faqs = 10
-    lead = rng.uniform(0.0, 6.0, size=questions)
-    right = rng.random(questions) < np.minimum(0.55 + lead / 12, 1.0)
-    odds = np.zeros((questions, faqs))
-    odds[:, 1] = -lead  # the runner-up, ``lead`` behind the best (column 0)
-    odds[:, 2:] = -lead[:, None] - 3.0
-    probabilities = 1 / (1 + np.exp(-odds))
-    targets = np.zeros((questions, faqs), dtype=bool)
-    targets[right, 0] = True
-    targets[~right, 1] = True
-    signals = np.zeros((questions, faqs, len(SIGNALS)))
-    return probabilities, signals, targets
-
-
-def test_the_answer_margin_is_the_lowest_whose_precision_bound_reaches_the_target():
-    probabilities, signals, targets = _band_case(3000, np.random.default_rng(3))
-    base = Thresholds(answer=0.02, clarify=0.02, margin=1.0)
-    band, fit = fit_answer_band(probabilities, signals, targets, False, base, 0.9, 0.95)
-    lead = -np.log(probabilities[:, 1] / (1 - probabilities[:, 1]))  # the best is at log-odds 0
-    right = targets[:, 0]
-    answered = lead >= band.margin
-    assert right[answered].mean() >= 0.9 > fit["precision_bound"] - 0.05
-    assert fit["precision_bound"] >= 0.9 and fit["answered"] == round(answered.mean(), 4)
-    lower = band.margin - 0.25  # the margin just below it does not reach the target with that confidence
-    assert lower < 1.0 or right[lead >= lower].mean() < 0.9 + 0.02
-    # More confidence asked, a margin at least as high; a lower target, one at least as low.
-    sure, _ = fit_answer_band(probabilities, signals, targets, False, base, 0.9, 0.999)
-    loose, _ = fit_answer_band(probabilities, signals, targets, False, base, 0.7, 0.95)
-    assert sure.margin >= band.margin >= loose.margin == 1.0
-    assert band.answer == base.answer and band.clarify == base.clarify
-    # Never below the configured margin.
-    high, _ = fit_answer_band(probabilities, signals, targets, False, Thresholds(margin=3.0, answer=0.02), 0.7, 0.95)
-    assert high.margin == 3.0
-
-
-def test_an_answer_margin_out_of_reach_is_the_one_with_the_best_bound():
-    probabilities, signals, targets = _band_case(2000, np.random.default_rng(4))
-    # A lead means right up to 3, wrong beyond (precision peaks in the middle): the target is out of reach.
-    lead = -np.log(probabilities[:, 1] / (1 - probabilities[:, 1]))
-    flip = lead > 3.0
-    targets[flip, 0], targets[flip, 1] = targets[flip, 1].copy(), targets[flip, 0].copy()
-    band, fit = fit_answer_band(probabilities, signals, targets, False, Thresholds(answer=0.02), 0.99, 0.95)
-    assert fit["precision_bound"] < 0.99
-    right = targets[:, 0]
-    bounds = {}  # the one-sided 95 % Clopper-Pearson lower bound of each margin's answered precision
-    for margin in MARGIN_GRID:
-        answered = lead >= margin
-        n, k = int(answered.sum()), int((answered & right).sum())
-        if n >= 20:
-            bounds[margin] = beta.ppf(0.05, k, n - k + 1)
-    assert band.margin == max(bounds, key=lambda m: (bounds[m], -m))
-    assert fit["precision_bound"] == round(bounds[band.margin], 4)
-
-
-def test_agreement_is_fitted_only_where_the_search_checks_it():
-    # The search embeds a question, and so checks agreement, only when the embedding has a weight.
-    weighted = Calibration((2.0, 6.0, 1.0, 0.0, 0.0), -6.0)
-    dropped = Calibration((0.0, 6.0, 1.0, 0.0, 0.0), -6.0)
-    assert answer_needs_agreement(True, weighted)
-    assert not answer_needs_agreement(True, dropped) and not answer_needs_agreement(False, weighted)
-    assert not answer_needs_agreement(True, FALLBACK.__class__((0.0, 6.0, 0.0, 0.0, 0.0), -6.0))
 
 
 def _uncovered_case(questions: int, lead_share: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -208,9 +108,6 @@ def test_a_passage_kb_is_calibrated_on_pseudo_questions_at_build(tmp_path: Path)
     ranker = load_index(settings.index_dir).rankers["en"]
     assert ranker.calibration.samples > 0  # fitted, not the fixed blend
     assert ranker.thresholds is not None and ranker.thresholds_fit["uncovered_answered"] <= 0.05
-    # The band was fitted on the pseudo-questions the calibration did not see, and says how it went.
-    assert ranker.thresholds.margin >= 1.0 and 0 < ranker.thresholds_fit["band_pseudo_questions"] <= 11
-    assert ranker.thresholds_fit["agreement"] == float(ranker.needs_embedding)
     answer = FaqService(settings, embedder).ask("when did the west wing roof burn in a fire", "en")
     assert answer.decision.best is not None and answer.decision.best.faq_id == "p1"
 
@@ -218,19 +115,3 @@ def test_a_passage_kb_is_calibrated_on_pseudo_questions_at_build(tmp_path: Path)
     build_index(kb, embedder, off, Ranking(passage_pseudo_questions=0))
     fixed = load_index(off).rankers["en"]
     assert fixed.calibration.samples == 0 and fixed.thresholds is None
-
-
-def test_a_language_the_model_does_not_know_is_calibrated_without_its_vectors(tmp_path: Path):
-    entries = tuple(
-        FaqEntry(id=f"p{n}", lang="en", question="", alternates=(), answer=text) for n, text in enumerate(PASSAGES * 3)
-    )
-    kb = KnowledgeBase(root=tmp_path, entries=entries)
-    embedder = HashingEmbedder()
-    known = tmp_path / "known"
-    build_index(kb, embedder, known, Ranking(passage_pseudo_questions=30))
-    assert load_index(known).rankers["en"].calibration.weight("dense") > 0  # the hashed words rank passages
-    unknown = tmp_path / "unknown"
-    build_index(kb, embedder, unknown, Ranking(passage_pseudo_questions=30, model_languages=()))
-    ranker = load_index(unknown).rankers["en"]
-    assert ranker.calibration.samples > 0 and ranker.calibration.weight("dense") == 0
-    assert not ranker.needs_embedding and ranker.thresholds_fit["agreement"] == 0.0
