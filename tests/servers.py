@@ -517,6 +517,7 @@ def running_bot(var_dir: Path, **changes: Any) -> Iterator[RunningBot]:
         smtp_from="Larkspur help <help@larkspur.example>",
         smtp_reply_to="support@larkspur.example",
         smtp_timeout=5.0,
+        smtp_health_seconds=0.0,  # /healthz checks the mailbox each time (tests stop it and expect a 503 at once)
     )
     # The bot serves a copy of the KB, so editor tests never touch the repository's knowledge_base/.
     kb_copy = var_dir / "knowledge_base"

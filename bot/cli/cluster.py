@@ -33,6 +33,9 @@ import argparse
 import shutil
 import socket
 import sys
+import urllib.error
+import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from bot.cli.run import child_env, prepare, readiness_urls, serve, service_commands
@@ -101,16 +104,16 @@ def haproxy_config(settings: Settings, replicas: list[Settings]) -> str:
         "frontend rasa",
         f"    bind {host}:{settings.rasa_port}",
         "    default_backend rasa",
-        *backend("rasa", "/ready", [r.rasa_port for r in replicas], sticky=True),
+        *backend("rasa", CHECK_PATHS["rasa"], [r.rasa_port for r in replicas], sticky=True),
         "frontend actions",
         f"    bind {host}:{settings.action_port}",
         "    default_backend actions",
-        *backend("actions", "/health", [r.action_port for r in replicas]),
+        *backend("actions", CHECK_PATHS["actions"], [r.action_port for r in replicas]),
         "frontend web",
         f"    bind {host}:{settings.web_port}",
         "    monitor-uri /haproxy-health",
         "    default_backend web",
-        *backend("web", "/login", [r.web_port for r in replicas], sticky=True),
+        *backend("web", CHECK_PATHS["web"], [r.web_port for r in replicas], sticky=True),
     ]
     return "\n".join(lines) + "\n"
 
@@ -160,6 +163,37 @@ def cluster_services(settings: Settings, model: Path, replicas: int) -> tuple[li
     return services, settings
 
 
+#: The path HAProxy checks each backend's replicas on (``haproxy_config``).
+CHECK_PATHS = {"rasa": "/ready", "actions": "/health", "web": "/login"}
+
+
+def unbalanced(settings: Settings, timeout: float = 2.0) -> Callable[[], list[str]]:
+    """The backends a request through HAProxy's public ports of ``settings`` does not reach yet (none: each
+    answers through the load balancer). The replicas answer on their own ports before HAProxy's next check
+    marks them up; the banner waits for that, so that "running" means a customer's first message is served."""
+    urls = {
+        "rasa": f"{settings.rasa_url}{CHECK_PATHS['rasa']}",
+        "actions": f"{settings.action_server_url}{CHECK_PATHS['actions']}",
+        "web": f"http://{settings.host}:{settings.web_port}{CHECK_PATHS['web']}",
+    }
+
+    def missing() -> list[str]:
+        absent = []
+        for name, url in urls.items():
+            try:
+                with urllib.request.urlopen(url, timeout=timeout) as response:
+                    if response.status >= 500:
+                        absent.append(name)
+            except urllib.error.HTTPError as error:
+                if error.code >= 500:  # 503: HAProxy has no server of the backend up yet
+                    absent.append(name)
+            except (urllib.error.URLError, OSError):
+                absent.append(name)
+        return absent
+
+    return missing
+
+
 def cluster_settings(settings: Settings) -> Settings:
     """The settings every process of the cluster shares: links name the public web address."""
     return settings.replace(public_web_url=settings.public_web_url or f"http://localhost:{settings.web_port}")
@@ -191,4 +225,4 @@ def cmd_cluster(args: argparse.Namespace, services: Services) -> int:
         f"  faqbot's database:       {Database(settings.database).name}\n"
         f"Press Ctrl-C to stop."
     )
-    return serve(supervisor, banner, admin_password)
+    return serve(supervisor, banner, admin_password, unbalanced(settings))

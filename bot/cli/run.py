@@ -7,6 +7,8 @@ import os
 import secrets
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from bot.cli.rasa_model import ensure_model, rasa_env
@@ -69,6 +71,8 @@ def child_env(settings: Settings) -> dict[str, str]:
         FAQBOT_RASA_URL=settings.rasa_address,
         FAQBOT_ACTION_SERVER_URL=settings.action_server_address,
         FAQBOT_REDIS_URL=settings.redis_url,
+        FAQBOT_LEASE_SECONDS=str(settings.lease_seconds),
+        FAQBOT_BLAS_THREADS=str(settings.blas_threads),
         FAQBOT_TRACKER_URL=settings.tracker_url,
         FAQBOT_DATABASE_URL=settings.database_url,
         FAQBOT_HTTP_TIMEOUT=str(settings.http_timeout),
@@ -115,6 +119,7 @@ def smtp_env(settings: Settings) -> dict[str, str]:
         "FAQBOT_SMTP_REPLY_TO": settings.smtp_reply_to,
         "FAQBOT_SMTP_TIMEOUT": str(settings.smtp_timeout),
         "FAQBOT_SMTP_MAX_ATTEMPTS": str(settings.smtp_max_attempts),
+        "FAQBOT_SMTP_HEALTH_SECONDS": str(settings.smtp_health_seconds),
     }
 
 
@@ -221,8 +226,16 @@ def prepare(services: Services) -> tuple[Settings, Path, str | None] | None:
     return None if model is None else (settings, model, admin_password)
 
 
-def serve(supervisor: Supervisor, banner: str, admin_password: str | None) -> int:
-    """Start the supervisor's services, say when each is up, then keep them running until Ctrl-C."""
+def serve(
+    supervisor: Supervisor,
+    banner: str,
+    admin_password: str | None,
+    unbalanced: Callable[[], list[str]] | None = None,
+) -> int:
+    """Start the supervisor's services, say when each is up, then keep them running until Ctrl-C.
+
+    ``unbalanced`` (``faqbot cluster``): the services a request through the load balancer does not reach
+    yet; the banner waits until there is none."""
     forward_signals(supervisor)
     logs = supervisor.logs
     try:
@@ -238,6 +251,18 @@ def serve(supervisor: Supervisor, banner: str, admin_password: str | None) -> in
             for name in not_ready:
                 print(f"{name} did not start; see {logs / (name + '.log')}", file=sys.stderr)
             return 1
+        if unbalanced is not None:
+            deadline = time.monotonic() + READY_TIMEOUT
+            while (missing := unbalanced()) and time.monotonic() < deadline and not supervisor.stopping:
+                time.sleep(0.2)
+            if supervisor.stopping:
+                return 0
+            if missing:
+                print(
+                    f"the load balancer does not reach {', '.join(missing)}; see {logs / 'haproxy.log'}",
+                    file=sys.stderr,
+                )
+                return 1
         print(banner, flush=True)
         if admin_password:
             print(
