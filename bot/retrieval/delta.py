@@ -413,19 +413,6 @@ def apply(parent: FaqIndex, path: Path, light: dict[str, Any]) -> FaqIndex:
             )
             key = spec["key"].removesuffix(CARRIED_SUFFIX)
             result[lang] = carry_ranker(old, data, ranking, key)
-    return FaqIndex(
-        version=light["version"],
-        model=light["model"],
-        dimension=int(light["dimension"]),
-        kb_hash=light["kb_hash"],
-        entries=entries,
-        rows=rows,
-        vectors=vectors,
-        faiss_by_lang=faiss_by_lang,
-        row_ids_by_lang=row_ids_by_lang,
-        rankers=rankers,
-        passage_rankers=passage_rankers,
-        built_at=float(light.get("built_at", 0.0)),
-        adapter=light.get("adapter"),
-        encoders=dict(light.get("encoders") or {}),
+    return FaqIndex.from_manifest(
+        light, light["version"], entries, rows, vectors, faiss_by_lang, row_ids_by_lang, rankers, passage_rankers
     )

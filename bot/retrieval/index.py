@@ -730,21 +730,8 @@ def load_index(index_dir: Path, version: str | None = None, held: FaqIndex | Non
         lang: np.array([i for i, row in enumerate(rows) if row.lang == lang], dtype=np.int64)
         for lang in manifest["languages"]
     }
-    return FaqIndex(
-        version=version,
-        model=manifest["model"],
-        dimension=int(manifest["dimension"]),
-        kb_hash=manifest["kb_hash"],
-        entries=entries,
-        rows=rows,
-        vectors=vectors,
-        faiss_by_lang=faiss_by_lang,
-        row_ids_by_lang=row_ids_by_lang,
-        rankers=rankers,
-        passage_rankers=passage_rankers,
-        built_at=float(manifest.get("built_at", 0.0)),
-        adapter=manifest.get("adapter"),
-        encoders=dict(manifest.get("encoders") or {}),
+    return FaqIndex.from_manifest(
+        manifest, version, entries, rows, vectors, faiss_by_lang, row_ids_by_lang, rankers, passage_rankers
     )
 
 

@@ -13,6 +13,7 @@ import functools
 import gc
 import hashlib
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import faiss
 import numpy as np
@@ -68,6 +69,37 @@ class FaqIndex:
     adapter: str | None = None
     #: The encoder of each language's vectors (multilingual.py), when it is not ``model``.
     encoders: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def from_manifest(
+        cls,
+        manifest: dict[str, Any],
+        version: str,
+        entries: dict[str, FaqEntry],
+        rows: list[IndexRow],
+        vectors: np.ndarray,
+        faiss_by_lang: dict[str, faiss.Index],
+        row_ids_by_lang: dict[str, np.ndarray],
+        rankers: dict[str, LanguageRanker],
+        passage_rankers: dict[str, LanguageRanker],
+    ) -> FaqIndex:
+        """The version ``version`` whose manifest (a full version's or a delta's) is ``manifest``, of these parts."""
+        return cls(
+            version=version,
+            model=manifest["model"],
+            dimension=int(manifest["dimension"]),
+            kb_hash=manifest["kb_hash"],
+            entries=entries,
+            rows=rows,
+            vectors=vectors,
+            faiss_by_lang=faiss_by_lang,
+            row_ids_by_lang=row_ids_by_lang,
+            rankers=rankers,
+            passage_rankers=passage_rankers,
+            built_at=float(manifest.get("built_at", 0.0)),
+            adapter=manifest.get("adapter"),
+            encoders=dict(manifest.get("encoders") or {}),
+        )
 
     @property
     def languages(self) -> tuple[str, ...]:
