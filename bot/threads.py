@@ -19,8 +19,8 @@ from collections.abc import Iterator
 from threadpoolctl import threadpool_info, threadpool_limits
 
 _lock = threading.Lock()
-#: (the limit, the BLAS pools' largest thread count before it) once ``limit_blas_threads`` ran in this process.
-_limits: list[tuple[int, int]] = []
+#: Once ``limit_blas_threads`` ran in this process: the limit, and the BLAS pools' largest thread count before it.
+_limit: tuple[int, int] | None = None
 _batches = 0
 
 
@@ -31,14 +31,13 @@ def _blas_threads() -> list[int]:
 def limit_blas_threads(count: int) -> list[int]:
     """Limits every BLAS library loaded in this process (numpy's and SciPy's OpenBLAS are loaded first) to
     ``count`` threads for the rest of its life; returns the thread counts of the BLAS pools afterwards."""
+    global _limit
     import numpy  # noqa: F401  (loads numpy's OpenBLAS, so that it is limited too)
     import scipy.linalg  # noqa: F401  (SciPy ships an OpenBLAS of its own)
 
     with _lock:
-        if not _limits:
-            _limits.append((count, max(_blas_threads(), default=count)))
-        else:
-            _limits[0] = (count, _limits[0][1])
+        before = _limit[1] if _limit else max(_blas_threads(), default=count)
+        _limit = (count, before)
         threadpool_limits(limits=count, user_api="blas")
         return _blas_threads()
 
@@ -49,14 +48,14 @@ def every_blas_thread() -> Iterator[None]:
     process: an index build); the limit is back when the last of the blocks running at once ends."""
     global _batches
     with _lock:
-        limits = _limits[0] if _limits else None
+        limit = _limit
         _batches += 1
-        if limits is not None and _batches == 1:
-            threadpool_limits(limits=limits[1], user_api="blas")
+        if limit is not None and _batches == 1:
+            threadpool_limits(limits=limit[1], user_api="blas")
     try:
         yield
     finally:
         with _lock:
             _batches -= 1
-            if limits is not None and _batches == 0:
-                threadpool_limits(limits=limits[0], user_api="blas")
+            if limit is not None and _batches == 0:
+                threadpool_limits(limits=limit[0], user_api="blas")

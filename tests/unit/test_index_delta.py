@@ -35,7 +35,7 @@ from bot.retrieval.search import Retriever
 from bot.retrieval.versions import list_versions, make_live
 from bot.settings import Ranking
 from tests.conftest import HashingEmbedder
-from tests.unit.test_scale import _kb, _passages
+from tests.unit.test_scale import _faqs_and_help_center, _passages
 
 EMBEDDER = HashingEmbedder(dimension=128)
 CONFIG = Ranking(passage_pseudo_questions=60)
@@ -211,20 +211,7 @@ def test_the_prune_keeps_every_parent_of_a_kept_delta_and_rollback_loads_a_delta
 
 
 def test_help_center_passages_beside_faqs_reload_as_a_delta(tmp_path: Path):
-    faqs = _kb().entries
-    passages = tuple(
-        FaqEntry(
-            id=f"p{n:04d}",
-            lang="en",
-            question=f"Section {n}",
-            answer=t,
-            kind="passage",
-            article_title="Guide",
-            article_url="https://shop.example/guide",
-        )
-        for n, t in enumerate(_passages(300))
-    )
-    kb = KnowledgeBase(root=Path("."), entries=(*faqs, *passages))
+    kb = _faqs_and_help_center(300)
     index_dir = tmp_path / "index"
     build_index(kb, EMBEDDER, index_dir, CONFIG)
     parent = load_index(index_dir)

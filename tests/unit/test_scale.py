@@ -197,6 +197,23 @@ def _kb() -> KnowledgeBase:
     return KnowledgeBase(root=Path("."), entries=entries)
 
 
+def _faqs_and_help_center(count: int) -> KnowledgeBase:
+    """``_kb()``'s FAQs and ``count`` help-center passages (``kind: passage``) of one article, all in English."""
+    passages = tuple(
+        FaqEntry(
+            id=f"p{n:04d}",
+            lang="en",
+            question=f"Section {n}",
+            answer=t,
+            kind="passage",
+            article_title="Guide",
+            article_url="https://shop.example/guide",
+        )
+        for n, t in enumerate(_passages(count))
+    )
+    return KnowledgeBase(root=Path("."), entries=(*_kb().entries, *passages))
+
+
 def test_the_built_index_is_approximate_when_set_and_answers_alike(tmp_path: Path):
     kb = _kb()
     exact_dir, hnsw_dir = tmp_path / "exact", tmp_path / "hnsw"
@@ -366,19 +383,7 @@ def test_help_center_passages_beside_faqs_get_their_own_ranker_and_a_hot_reload_
     tmp_path: Path,
 ):
     faqs = _kb().entries
-    passages = tuple(
-        FaqEntry(
-            id=f"p{n:04d}",
-            lang="en",
-            question=f"Section {n}",
-            answer=t,
-            kind="passage",
-            article_title="Guide",
-            article_url="https://shop.example/guide",
-        )
-        for n, t in enumerate(_passages(400))
-    )
-    kb = KnowledgeBase(root=Path("."), entries=(*faqs, *passages))
+    kb = _faqs_and_help_center(400)
     config = Ranking(passage_pseudo_questions=100)
     index_dir = tmp_path / "index"
     build_index(kb, EMBEDDER, index_dir, config)
