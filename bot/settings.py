@@ -617,6 +617,39 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
     return settings
 
 
+def to_env(settings: Settings) -> dict[str, str]:
+    """The ``FAQBOT_*`` variables from which ``from_env`` builds ``settings`` again: every declared setting,
+    read from the fields, so a setting added to ``Settings`` reaches ``faqbot run``'s children with no list to
+    keep. The SMTP password goes as itself (already read from its file). The fitted bands stay fitted: the
+    answer, clarify and margin variables are written only when ``settings`` has them set by the operator."""
+    env = {
+        "FAQBOT_HOME": str(settings.home),
+        "FAQBOT_KB_DIR": str(settings.kb_dir),
+        "FAQBOT_VAR_DIR": str(settings.var_dir),
+        "FAQBOT_SMTP_PASSWORD": settings.smtp_password,
+        "FAQBOT_SMTP_PASSWORD_FILE": "",
+    }
+    for part in (settings, settings.thresholds, settings.ranking):
+        for field in dataclasses.fields(part):
+            if "env" in field.metadata:
+                env[field.metadata["env"][0]] = _text(getattr(part, field.name), str(field.type))
+    if settings.fitted_thresholds:  # blank: from_env keeps the defaults and fits the bands
+        env.update(dict.fromkeys(_variables(Thresholds, "answer", "clarify", "margin"), ""))
+    return env
+
+
+def _text(value: Any, kind: str) -> str:
+    """``value`` as the environment gives it to the parser of its declared type ``kind`` (see ``PARSERS``)."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if kind == "tuple[int, float]":  # a rate (``_rate``)
+        count, seconds = value
+        return f"{count}/{seconds!r}s" if count else "off"
+    if isinstance(value, tuple):
+        return ",".join(value)
+    return repr(value) if isinstance(value, float) else str(value)
+
+
 def _variables(cls: type, *names: str) -> tuple[str, ...]:
     """The environment variables of ``cls``'s settings ``names``."""
     return tuple(field.metadata["env"][0] for field in dataclasses.fields(cls) if field.name in names)

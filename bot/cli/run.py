@@ -14,7 +14,7 @@ from pathlib import Path
 from bot.cli.rasa_model import ensure_model, rasa_env
 from bot.rasa.channels import channel_status, read_template, write_credentials, write_endpoints
 from bot.services import Services
-from bot.settings import Settings
+from bot.settings import Settings, to_env
 from bot.supervisor import Service, Supervisor, forward_signals
 
 READY_TIMEOUT = 300.0
@@ -57,75 +57,9 @@ def ensure_admin(settings: Settings) -> str | None:
 
 
 def child_env(settings: Settings) -> dict[str, str]:
-    env = rasa_env(settings)
-    env.update(
-        FAQBOT_HOME=str(settings.home),
-        FAQBOT_KB_DIR=str(settings.kb_dir),
-        FAQBOT_VAR_DIR=str(settings.var_dir),
-        FAQBOT_API_TOKEN=settings.api_token,
-        FAQBOT_RASA_TOKEN=settings.rasa_token,
-        FAQBOT_RASA_PORT=str(settings.rasa_port),
-        FAQBOT_ACTION_PORT=str(settings.action_port),
-        FAQBOT_WEB_PORT=str(settings.web_port),
-        FAQBOT_HOST=settings.host,
-        FAQBOT_RASA_URL=settings.rasa_address,
-        FAQBOT_ACTION_SERVER_URL=settings.action_server_address,
-        FAQBOT_REDIS_URL=settings.redis_url,
-        FAQBOT_LEASE_SECONDS=str(settings.lease_seconds),
-        FAQBOT_BLAS_THREADS=str(settings.blas_threads),
-        FAQBOT_TRACKER_URL=settings.tracker_url,
-        FAQBOT_DATABASE_URL=settings.database_url,
-        FAQBOT_HTTP_TIMEOUT=str(settings.http_timeout),
-        FAQBOT_BUSINESS_HOURS=settings.business_hours,
-        FAQBOT_TIMEZONE=settings.timezone,
-        FAQBOT_HOLIDAYS=settings.holidays,
-        FAQBOT_WEBHOOK_URL=settings.webhook_url,
-        FAQBOT_WEBHOOK_SECRET=settings.webhook_secret,
-        FAQBOT_WEBHOOK_MAX_ATTEMPTS=str(settings.webhook_max_attempts),
-        FAQBOT_RELAY_INTERVAL=str(settings.relay_interval),
-        FAQBOT_HANDOFF_RETRY_INTERVAL=str(settings.handoff_retry_interval),
-        FAQBOT_SECRET_KEY=settings.secret_key,
-        FAQBOT_SECURE_COOKIES="on" if settings.secure_cookies else "off",
-        FAQBOT_PUBLIC_WEB_URL=settings.public_web_url,
-        FAQBOT_WIDGET_ORIGINS=",".join(settings.widget_origins),
-        FAQBOT_MAX_MESSAGE_CHARS=str(settings.max_message_chars),
-        FAQBOT_MAX_REQUEST_BYTES=str(settings.max_request_bytes),
-        FAQBOT_RATE_LIMIT=_rate_text(settings.rest_rate_limit),
-        FAQBOT_WIDGET_FEEDBACK_LIMIT=_rate_text(settings.widget_feedback_limit),
-        FAQBOT_WIDGET_HISTORY_LIMIT=_rate_text(settings.widget_history_limit),
-        FAQBOT_WIDGET_MESSAGE_LIMIT=_rate_text(settings.widget_message_limit),
-        FAQBOT_KB_RELOAD="on" if settings.kb_reload else "off",
-        FAQBOT_SURVEY_CES="on" if settings.survey_ces else "off",
-        FAQBOT_SURVEY_AFTER_MINUTES=str(settings.survey_after_minutes),
-        FAQBOT_KB_RELOAD_INTERVAL=str(settings.kb_reload_interval),
-        PYTHONUNBUFFERED="1",
-    )
-    env.update(smtp_env(settings))
-    return env
-
-
-def smtp_env(settings: Settings) -> dict[str, str]:
-    """The SMTP settings as the children read them (the password itself, already read from its file)."""
-    if not settings.smtp_host:
-        return {}
-    return {
-        "FAQBOT_SMTP_HOST": settings.smtp_host,
-        "FAQBOT_SMTP_PORT": str(settings.smtp_port),
-        "FAQBOT_SMTP_SECURITY": settings.smtp_security,
-        "FAQBOT_SMTP_USERNAME": settings.smtp_username,
-        "FAQBOT_SMTP_PASSWORD": settings.smtp_password,
-        "FAQBOT_SMTP_PASSWORD_FILE": "",
-        "FAQBOT_SMTP_FROM": settings.smtp_from,
-        "FAQBOT_SMTP_REPLY_TO": settings.smtp_reply_to,
-        "FAQBOT_SMTP_TIMEOUT": str(settings.smtp_timeout),
-        "FAQBOT_SMTP_MAX_ATTEMPTS": str(settings.smtp_max_attempts),
-        "FAQBOT_SMTP_HEALTH_SECONDS": str(settings.smtp_health_seconds),
-    }
-
-
-def _rate_text(rate: tuple[int, float]) -> str:
-    count, period = rate
-    return f"{count}/{period:g}s" if count else "off"
+    """The environment of the services ``faqbot run`` starts: Rasa's (``rasa_env``) and every faqbot
+    setting as ``settings`` has it (``to_env``), including those a caller changed in code."""
+    return {**rasa_env(settings), **to_env(settings), "PYTHONUNBUFFERED": "1"}
 
 
 def credentials_file(settings: Settings) -> Path:

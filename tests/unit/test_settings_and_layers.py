@@ -1,9 +1,11 @@
+import dataclasses
 from pathlib import Path
 
 import pytest
 
+from bot.cli.run import child_env
 from bot.errors import ConfigError
-from bot.settings import PROJECT_ROOT, from_env
+from bot.settings import PROJECT_ROOT, Ranking, Settings, Thresholds, from_env, to_env
 
 
 def test_defaults_resolve_from_the_project_root():
@@ -115,3 +117,87 @@ def test_services_elsewhere_are_reached_at_their_urls():
     for variable in ("FAQBOT_RASA_URL", "FAQBOT_ACTION_SERVER_URL"):
         with pytest.raises(ConfigError, match=variable):
             from_env({variable: "rasa:5005"})
+
+
+#: A valid value other than the default for each declared setting that is not a number or a flag.
+TEXTS = {
+    "FAQBOT_EMBEDDING_MODEL": "/models/other",
+    "FAQBOT_EMBEDDING_RUNTIME": "torch",
+    "FAQBOT_LANGUAGES": "ru,en",
+    "FAQBOT_DEFAULT_LANGUAGE": "ru",
+    "FAQBOT_ORDER_NUMBER_PATTERN": r"#\d{6}",
+    "FAQBOT_HOST": "0.0.0.0",
+    "FAQBOT_API_TOKEN": "api-token",
+    "FAQBOT_RASA_TOKEN": "rasa-token",
+    "FAQBOT_PUBLIC_RASA_URL": "https://chat.shop.example",
+    "FAQBOT_RASA_URL": "http://10.0.0.2:5005",
+    "FAQBOT_ACTION_SERVER_URL": "http://10.0.0.3:5055",
+    "FAQBOT_RATE_LIMIT": "30/minute",
+    "FAQBOT_REDIS_URL": "redis://:secret@10.0.0.5:6379/0",
+    "FAQBOT_TRACKER_URL": "postgresql://bot:pw@10.0.0.6/tracker",
+    "FAQBOT_DATABASE_URL": "postgresql://bot:pw@10.0.0.6/faqbot",
+    "FAQBOT_BUSINESS_HOURS": "mon-sat 08:00-20:00",
+    "FAQBOT_TIMEZONE": "Europe/Moscow",
+    "FAQBOT_HOLIDAYS": "2026-12-31",
+    "FAQBOT_WEBHOOK_URL": "https://hooks.shop.example/faqbot",
+    "FAQBOT_WEBHOOK_SECRET": "hook-secret",
+    "FAQBOT_SECRET_KEY": "cookie-key",
+    "FAQBOT_PUBLIC_WEB_URL": "https://help.shop.example",
+    "FAQBOT_WIDGET_ORIGINS": "https://shop.example,https://www.shop.example",
+    "FAQBOT_WIDGET_FEEDBACK_LIMIT": "off",
+    "FAQBOT_WIDGET_HISTORY_LIMIT": "10/90s",
+    "FAQBOT_WIDGET_MESSAGE_LIMIT": "7/hour",
+    "FAQBOT_SMTP_HOST": "smtp.shop.example",
+    "FAQBOT_SMTP_SECURITY": "ssl",
+    "FAQBOT_SMTP_USERNAME": "bot",
+    "FAQBOT_SMTP_FROM": "Help <help@shop.example>",
+    "FAQBOT_SMTP_REPLY_TO": "support@shop.example",
+    "FAQBOT_MODEL_LANGUAGES": "en,ru",
+    "FAQBOT_MULTILINGUAL_LANGUAGES": "ar",
+    "FAQBOT_ANN": "hnsw",
+}
+
+
+def _declared() -> list[tuple[object, dataclasses.Field]]:
+    defaults = (Settings(), Thresholds(), Ranking())
+    return [(part, field) for part in defaults for field in dataclasses.fields(part) if "env" in field.metadata]
+
+
+def _changed(field: dataclasses.Field) -> str:
+    """The environment's text of a valid value other than ``field``'s default."""
+    variable, default = field.metadata["env"][0], field.default
+    if isinstance(default, bool):
+        return "off" if default else "on"
+    if isinstance(default, int):
+        return str(default + 1)
+    if isinstance(default, float):
+        return repr(default / 2 if default else 0.5)
+    assert variable in TEXTS, f"add a non-default value of the new setting {variable} to TEXTS"
+    return TEXTS[variable]
+
+
+def test_every_setting_reaches_the_services_as_set(tmp_path: Path):
+    """faqbot run hands its children ``to_env``: every declared setting, changed or not, comes back the same."""
+    env = {field.metadata["env"][0]: _changed(field) for _, field in _declared()}
+    env.update(FAQBOT_HOME=str(tmp_path), FAQBOT_KB_DIR="kb2", FAQBOT_VAR_DIR="/srv/var", FAQBOT_SMTP_PASSWORD="pw")
+    changed = from_env(env)
+    parts = {Thresholds: changed.thresholds, Ranking: changed.ranking}
+    for part, field in _declared():
+        variable = field.metadata["env"][0]
+        value = getattr(parts.get(type(part), changed), field.name)
+        assert value != field.default, f"{variable}={env[variable]!r} did not change it"
+    assert not changed.fitted_thresholds and changed.smtp_password == "pw"
+    assert from_env(to_env(changed)) == changed
+    assert from_env(to_env(from_env({}))) == from_env({})
+
+
+def test_a_setting_changed_in_code_reaches_the_children(monkeypatch: pytest.MonkeyPatch):
+    # The test bot changes settings in code; a child reads only its environment (it once missed
+    # FAQBOT_SMTP_HEALTH_SECONDS, listed by hand). The parent's own environment says otherwise here.
+    monkeypatch.setenv("FAQBOT_SMTP_HEALTH_SECONDS", "60")
+    monkeypatch.setenv("FAQBOT_ANSWER_THRESHOLD", "0.9")
+    settings = from_env({}).replace(smtp_health_seconds=0.0, ranking=Ranking(reload_deltas=3))
+    child = from_env(child_env(settings))
+    assert child.smtp_health_seconds == 0.0 and child.ranking.reload_deltas == 3
+    # the parent fits its bands, so do the children, whatever was left in the environment
+    assert child.fitted_thresholds and child.thresholds == settings.thresholds
