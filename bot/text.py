@@ -82,18 +82,92 @@ def detect_language(text: str, supported: tuple[str, ...], fallback: str, min_le
     return lang if lang in supported else fallback
 
 
+#: Words of spoken Arabic (Levantine, Gulf, Egyptian, Maghrebi) that customers write for what Modern
+#: Standard Arabic says otherwise, folded to the standard word, in normalised spelling. Only words with no
+#: other common meaning in a customer's question: question words, "I want", negation, and a few
+#: loanwords of commerce (card, order, password, phone). Dialect writing puts these where a KB written in
+#: MSA has its own words, so no n-gram or stem of the two ever meets. General language, not fitted on any
+#: data: the benchmark's dev set was only checked for harm (docs/benchmarks.md, "Dialects").
+_DIALECT_WORDS = {
+    **dict.fromkeys(("كيفاش", "كيفاه", "كيفش", "ازاي", "ازاى"), "كيف"),
+    **dict.fromkeys(("علاش", "لاش", "ليش", "ليه", "ليشن"), "لماذا"),
+    **dict.fromkeys(("وين", "فين", "فينا"), "اين"),
+    **dict.fromkeys(("شنو", "شنوه", "شنيه", "شنهو", "شنهي", "وش", "ايش", "شو"), "ماذا"),
+    **dict.fromkeys(("امتى", "ايمتى", "امتي", "وقتاش", "فوقاش", "امتين", "ايمته", "متين"), "متى"),
+    **dict.fromkeys(("قداش", "شحال", "قديش", "اديش", "كام"), "كم"),
+    "واش": "هل",
+    **dict.fromkeys(
+        ("بغيت", "نبغي", "نبغى", "ابغى", "ابغي", "ابى", "ابي", "بدي", "عايز", "عاوز", "عايزه", "عاوزه", "نحب"),
+        "اريد",
+    ),
+    **dict.fromkeys(("مش", "مو", "موش", "مب", "ميش"), "لا"),
+    **dict.fromkeys(("دابا", "توا", "هلق", "دلوقتي", "هلء"), "الان"),
+    **dict.fromkeys(("بزاف", "برشا", "برشه", "واجد", "كتير"), "كثير"),
+    **dict.fromkeys(("فلوس", "مصاري", "مصارى", "مصريات"), "اموال"),
+    **dict.fromkeys(("كارطه", "كارت", "كرت", "لاكارط", "كارته"), "بطاقه"),
+    **dict.fromkeys(("كوموند", "كومند", "كوماند", "كوموندا", "اوردر"), "طلب"),
+    **dict.fromkeys(("موبايل", "بورطابل", "تليفون", "تلفون", "تيليفون"), "هاتف"),
+    **dict.fromkeys(("صيفط", "نصيفط", "صيفطت", "صيفطو"), "ارسل"),
+    **dict.fromkeys(("باسورد", "باسوورد", "پاسورد"), "كلمه المرور"),
+}
+#: Prefixes a word may carry in front of a dialect word above (longest first): and, with, so, to, the.
+_PROCLITICS = ("وال", "بال", "فال", "لل", "ال", "و", "ب", "ف", "ل")
+#: The short dialect words a one-letter prefix is read on (and only these): on another short word it
+#: would more often be a word of its own ("فكرت", I thought, is not "ف" + "كرت", card; "بوش" is a name).
+_SHORT_AFTER_PREFIX = frozenset(("بدي", "مش", "وين", "فين", "شو", "ليش"))
+#: The possessive of spoken Arabic written after its noun ("الكارطة ديالي", "الطلب تبعي": my card, my
+#: order), with the MSA suffix it stands for ("بطاقتي", "طلبي").
+_POSSESSIVES = {
+    **dict.fromkeys(("ديالي", "متاعي", "تاعي", "بتاعي", "بتاعتي", "تبعي", "تبعتي"), "ي"),
+    **dict.fromkeys(("ديالك", "متاعك", "تاعك", "بتاعك", "بتاعتك", "تبعك"), "ك"),
+    **dict.fromkeys(("ديالنا", "متاعنا", "تاعنا", "بتاعنا", "تبعنا"), "نا"),
+}
+
+#: The article of a noun, after an optional and / with / so / to.
+_DEFINITE = re.compile(r"^([وبفل]?)ال(..+)$")
+
+
+def _dialect_word(word: str) -> str:
+    standard = _DIALECT_WORDS.get(word)
+    if standard is not None:
+        return standard
+    for prefix in _PROCLITICS:
+        rest = word[len(prefix) :]
+        if not word.startswith(prefix) or (len(prefix) == 1 and len(rest) < 4 and rest not in _SHORT_AFTER_PREFIX):
+            continue
+        standard = _DIALECT_WORDS.get(rest)
+        if standard is not None and " " not in standard:
+            return prefix + standard
+    return word
+
+
+def fold_dialect(text: str) -> str:
+    """Normalised Arabic ``text`` with the spoken words above written as MSA writes them, and a possessive
+    written after its noun joined to it as MSA's suffix ("الكارطه ديالي" -> "بطاقتي")."""
+    words: list[str] = []
+    for word in text.split(" "):
+        suffix = _POSSESSIVES.get(word)
+        if suffix is not None and words and len(words[-1]) > 1:
+            owned = _DEFINITE.sub(r"\1\2", words[-1])  # "والفلوس" -> "وفلوس": a suffix takes no article
+            words[-1] = (owned[:-1] + "ت" if owned.endswith("ه") else owned) + suffix
+        else:
+            words.append(_dialect_word(word))
+    return " ".join(words)
+
+
 def normalize(text: str, lang: str | None = None) -> str:
     """Lowercased, punctuation-free text with language-specific spelling folded.
 
     Arabic: diacritics and tatweel removed, alef/hamza forms unified, ta marbuta
     as ha, alef maqsura as ya, the Persian-alphabet letters of dialect writing
-    folded (گ, ڨ as ق; ڤ as ف; پ as ب), a letter repeated for emphasis once.
-    Russian: ё as е. Every language: NFKC, casefold.
+    folded (گ, ڨ as ق; ڤ as ف; پ as ب), a letter repeated for emphasis once, and
+    the words of spoken Arabic that MSA writes otherwise as MSA writes them (``fold_dialect``; only when
+    ``lang`` is "ar"). Russian: ё as е. Every language: NFKC, casefold.
     """
     text = unicodedata.normalize("NFKC", text).casefold()
     if lang in (None, "ar"):
         text = _ELONGATION.sub(r"\1", _ARABIC_DIACRITICS.sub("", text).translate(_ARABIC_MAP))
     if lang in (None, "ru"):
         text = text.replace("ё", "е")
-    text = _NON_WORD.sub(" ", text)
-    return _SPACES.sub(" ", text).strip()
+    text = _SPACES.sub(" ", _NON_WORD.sub(" ", text)).strip()
+    return fold_dialect(text) if lang == "ar" else text

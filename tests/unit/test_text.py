@@ -40,9 +40,27 @@ def test_normalize_folds_dialect_writing():
     assert normalize("گال", "ar") == normalize("ڨال", "ar") == normalize("قال", "ar")
     assert normalize("کارت ی", "ar") == normalize("كارت ي", "ar")
     # a letter written three or more times for emphasis, once; a real double letter stays
-    assert normalize("شكراااا كتيييير", "ar") == "شكرا كتير"
+    assert normalize("شكراااا كتيييير", None) == "شكرا كتير"
     assert normalize("مما", "ar") == "مما"
     assert normalize("Soooo", "en") == "soooo"  # only Arabic letters
+
+
+def test_normalize_writes_spoken_arabic_words_as_msa_does():
+    # Moroccan, Tunisian, Gulf, Levantine and Egyptian words for what MSA says otherwise, with their prefixes
+    assert normalize("بغيت نعرف كيفاش", "ar") == normalize("نحب نعرف كيفاه", "ar") == "اريد نعرف كيف"
+    assert normalize("ابغى", "ar") == normalize("بدي", "ar") == normalize("عايز", "ar") == normalize("أريد", "ar")
+    assert normalize("فين؟ وين؟ ليش؟ علاش؟ قداش؟ شحال؟", "ar") == "اين اين لماذا لماذا كم كم"
+    assert normalize("وبدي الفلوس ومش المصاري", "ar") == "واريد الاموال ولا الاموال"
+    assert normalize("بالكارطة", "ar") == "بالبطاقه"
+    # a possessive written after its noun becomes MSA's suffix, the article dropped
+    assert normalize("الكارطة ديالي", "ar") == normalize("الكرت تبعي", "ar") == normalize("بطاقتي", "ar")
+    assert normalize("والفلوس متاعي", "ar") == "واموالي"
+    assert normalize("الكوموند ديالك", "ar") == "طلبك"
+    # MSA words that look like a prefix on a short dialect word are left alone
+    assert normalize("فكرت في بوش", "ar") == "فكرت في بوش"
+    assert normalize("ديالي", "ar") == "ديالي"
+    # only for a text known to be Arabic
+    assert normalize("وين", None) == "وين" and normalize("شكراااا كتيييير", "ar") == "شكرا كثير"
 
 
 def test_normalize_russian_and_case():
