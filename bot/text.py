@@ -109,6 +109,23 @@ _DIALECT_WORDS = {
     **dict.fromkeys(("موبايل", "بورطابل", "تليفون", "تلفون", "تيليفون"), "هاتف"),
     **dict.fromkeys(("صيفط", "نصيفط", "صيفطت", "صيفطو"), "ارسل"),
     **dict.fromkeys(("باسورد", "باسوورد", "پاسورد"), "كلمه المرور"),
+    # The French words of Maghrebi banking and shopping (compte, virement, solde, facture, guichet, code)
+    **dict.fromkeys(("كونط", "كومبت"), "حساب"),
+    **dict.fromkeys(("فيرمون", "فيرمو", "فيرموا", "فيرما"), "تحويل"),
+    **dict.fromkeys(("صولد", "سولد"), "رصيد"),
+    **dict.fromkeys(("فاكتوره", "فاكتورا"), "فاتوره"),
+    **dict.fromkeys(("قيشي", "كيشي"), "صراف"),
+    "كود": "رمز",
+    # "I need", "do", "this", "also", "like this"
+    **dict.fromkeys(("خصني", "خاصني", "يلزمني"), "احتاج"),
+    **dict.fromkeys(("اسوي", "ندير"), "افعل"),
+    "نسوي": "نفعل",
+    "يسوي": "يفعل",
+    "تسوي": "تفعل",
+    **dict.fromkeys(("هاد", "هادا", "هدا"), "هذا"),
+    **dict.fromkeys(("هادي", "هادى"), "هذه"),
+    "كمان": "ايضا",
+    "هيك": "هكذا",
 }
 #: Prefixes a word may carry in front of a dialect word above (longest first): and, with, so, to, the.
 _PROCLITICS = ("وال", "بال", "فال", "لل", "ال", "و", "ب", "ف", "ل")
@@ -118,8 +135,8 @@ _SHORT_AFTER_PREFIX = frozenset(("بدي", "مش", "وين", "فين", "شو", "
 #: The possessive of spoken Arabic written after its noun ("الكارطة ديالي", "الطلب تبعي": my card, my
 #: order), with the MSA suffix it stands for ("بطاقتي", "طلبي").
 _POSSESSIVES = {
-    **dict.fromkeys(("ديالي", "متاعي", "تاعي", "بتاعي", "بتاعتي", "تبعي", "تبعتي"), "ي"),
-    **dict.fromkeys(("ديالك", "متاعك", "تاعك", "بتاعك", "بتاعتك", "تبعك"), "ك"),
+    **dict.fromkeys(("ديالي", "متاعي", "تاعي", "بتاعي", "بتاعتي", "تبعي", "تبعتي", "حقتي"), "ي"),
+    **dict.fromkeys(("ديالك", "متاعك", "تاعك", "بتاعك", "بتاعتك", "تبعك", "حقتك"), "ك"),
     **dict.fromkeys(("ديالنا", "متاعنا", "تاعنا", "بتاعنا", "تبعنا"), "نا"),
 }
 

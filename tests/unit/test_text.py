@@ -56,6 +56,12 @@ def test_normalize_writes_spoken_arabic_words_as_msa_does():
     assert normalize("الكارطة ديالي", "ar") == normalize("الكرت تبعي", "ar") == normalize("بطاقتي", "ar")
     assert normalize("والفلوس متاعي", "ar") == "واموالي"
     assert normalize("الكوموند ديالك", "ar") == "طلبك"
+    # the French words of Maghrebi banking, and the Gulf possessive
+    assert normalize("الصولد ديال الكونط", "ar") == "الرصيد ديال الحساب"
+    assert normalize("الفيرمو ما وصلش للقيشي", "ar") == "التحويل ما وصلش للصراف"
+    assert normalize("البطاقة حقتي", "ar") == "بطاقتي"
+    # "the Count" of a Wikipedia passage is not "account"
+    assert normalize("الكونت", "ar") == "الكونت"
     # MSA words that look like a prefix on a short dialect word are left alone
     assert normalize("فكرت في بوش", "ar") == "فكرت في بوش"
     assert normalize("ديالي", "ar") == "ديالي"
