@@ -12,6 +12,7 @@ phrasings of a language on). The parameters below are FAISS's usual ones for
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import faiss
@@ -65,9 +66,63 @@ def build(vectors: np.ndarray, kind: str) -> faiss.Index:
     return index
 
 
-def kind_of(index: faiss.Index) -> str:
+@dataclasses.dataclass(frozen=True)
+class Patched:
+    """An HNSW graph of an earlier version's phrasings with a hot reload's changes beside it (delta.py).
+
+    FAISS's HNSW can add vectors but not remove or replace one, and rebuilding
+    the graph of 100,000 phrasings took 150 s. So a delta keeps the graph as
+    it is (shared with the version it was applied to, never changed), drops
+    the graph's nodes whose phrasing was removed or replaced (``base_rows``
+    -1), and scores the phrasings the graph does not hold (``side_rows``, at
+    most the changed ones since the last full version) exactly. A search
+    fetches as many more of the graph's nearest as it has dropped nodes, so
+    what it returns from the graph is the graph's own best of the phrasings
+    it still holds; the changed phrasings are found exactly, as a fresh
+    graph finds them only approximately. The next full version (or
+    checkpoint, consolidate.py) builds a fresh graph.
+    """
+
+    base: faiss.Index  # the graph, as loaded or built
+    base_rows: np.ndarray  # per node of ``base``: the language's row it is now, -1: removed or replaced
+    side_rows: np.ndarray  # the language's rows the graph does not hold
+    side_vectors: np.ndarray  # their vectors
+    ntotal: int  # the language's rows
+
+    @property
+    def dropped(self) -> int:
+        return int((self.base_rows < 0).sum())
+
+    def search(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The (at most) ``k`` nearest rows of ``vector``, best first: (cosines, the language's rows)."""
+        fetched = min(self.base.ntotal, k + self.dropped)
+        scores, ids = self.base.search(np.ascontiguousarray(vector[None, :], dtype=np.float32), fetched)
+        held = ids[0] >= 0
+        rows = self.base_rows[ids[0][held]]
+        kept = rows >= 0
+        all_rows = np.concatenate([rows[kept], self.side_rows])
+        all_scores = np.concatenate([scores[0][held][kept], self.side_vectors @ vector]).astype(np.float32)
+        order = np.argsort(-all_scores, kind="stable")[:k]
+        return all_scores[order], all_rows[order]
+
+
+def patch(dense: faiss.Index | Patched, rows_now: np.ndarray, vectors: np.ndarray) -> Patched:
+    """``dense`` (a graph, or a patched one) after a delta: ``rows_now`` gives, per row of the language before,
+    its row now (-1: removed or replaced); ``vectors``: the language's vectors now. The graph is shared."""
+    if isinstance(dense, Patched):
+        base = dense.base
+        base_rows = np.where(dense.base_rows >= 0, rows_now[np.maximum(dense.base_rows, 0)], -1)
+    else:
+        base, base_rows = dense, rows_now.astype(np.int64, copy=True)
+    covered = np.zeros(len(vectors), dtype=bool)
+    covered[base_rows[base_rows >= 0]] = True
+    side = np.flatnonzero(~covered)
+    return Patched(base, base_rows, side, np.ascontiguousarray(vectors[side], dtype=np.float32), len(vectors))
+
+
+def kind_of(index: faiss.Index | Patched) -> str:
     """Which kind a loaded index is."""
-    if isinstance(index, faiss.IndexHNSWFlat):
+    if isinstance(index, faiss.IndexHNSWFlat | Patched):
         return HNSW
     if isinstance(index, faiss.IndexIVFFlat):
         return IVF
@@ -88,11 +143,15 @@ def search_one_thread() -> None:
     faiss.omp_set_num_threads(1)
 
 
-def nearest_rows(index: faiss.Index, vector: np.ndarray, k: int, rows: int) -> np.ndarray:
+def nearest_rows(index: faiss.Index | Patched, vector: np.ndarray, k: int, rows: int) -> np.ndarray:
     """Every row's cosine to ``vector`` as the approximate index knows it: the ``k`` nearest exactly,
     and for each other row the least of those (an upper bound of its own: it is not nearer)."""
-    scores, ids = index.search(np.ascontiguousarray(vector[None, :], dtype=np.float32), min(k, rows))
-    found = ids[0] >= 0
-    result = np.full(rows, float(scores[0][found].min()) if found.any() else 0.0, dtype=np.float32)
-    result[ids[0][found]] = scores[0][found]
+    if isinstance(index, Patched):
+        scores, ids = index.search(vector, min(k, rows))
+    else:
+        found_scores, found_ids = index.search(np.ascontiguousarray(vector[None, :], dtype=np.float32), min(k, rows))
+        found = found_ids[0] >= 0
+        scores, ids = found_scores[0][found], found_ids[0][found]
+    result = np.full(rows, float(scores.min()) if len(scores) else 0.0, dtype=np.float32)
+    result[ids] = scores
     return result

@@ -20,6 +20,7 @@ import pytest
 from bot.errors import IndexError_
 from bot.kb.models import FaqEntry, KnowledgeBase
 from bot.retrieval import delta
+from bot.retrieval.consolidate import consolidate
 from bot.retrieval.index import (
     CARRIED_SUFFIX,
     KEEP_VERSIONS,
@@ -128,7 +129,7 @@ def test_a_held_parent_is_applied_without_reading_the_parents_files(tmp_path: Pa
         load_index(index_dir)  # a cold process needs the chain: a clear error, not a half index
 
 
-def test_a_chain_of_deltas_with_moved_removed_and_new_passages_then_a_full_version(tmp_path: Path):
+def test_a_chain_of_deltas_with_moved_removed_and_new_passages_then_consolidated(tmp_path: Path):
     texts = _passages(300)
     kb = _passage_kb(texts)
     config = dataclasses.replace(CONFIG, reload_deltas=3)
@@ -158,14 +159,44 @@ def test_a_chain_of_deltas_with_moved_removed_and_new_passages_then_a_full_versi
         _assert_same_content(hot, fresh)
         _assert_same_ranking(hot, cold)
         held = hot
-        if n < 3:
-            assert _is_delta(index_dir, report.version) and len(version_chain(index_dir, report.version)) == n + 2
-        else:  # three deltas in a row: the next hot reload writes a full version
-            assert not _is_delta(index_dir, report.version)
-            assert report.version.endswith(CARRIED_SUFFIX)  # still a hot reload: the calibration carried
+        # Reload number reload_deltas + 1 (a full version on the edit's path before) is a delta too.
+        assert _is_delta(index_dir, report.version) and len(version_chain(index_dir, report.version)) == n + 2
     ranked = Retriever(held, EMBEDDER)
     assert ranked.search("a harbour ferry timetable", "en", 1)[0].faq_id == "new1"
     assert ranked.search("river tour fire", "en", 1)[0].faq_id == entries[7].id
+    # Consolidated off the edit's path: the same version written whole, read without the chain.
+    live = current_version(index_dir)
+    assert consolidate(index_dir) and not consolidate(index_dir)  # the second: nothing left to do
+    assert current_version(index_dir) == live == versions[-1] and version_chain(index_dir, live) == [live]
+    whole = load_index(index_dir)
+    _assert_same_content(whole, fresh)
+    _assert_same_ranking(whole, held)
+    assert load_index(index_dir, held=held) is held  # a bot that serves it keeps it: the same version
+    # The next edit is a delta of it, one deep; the prune then drops the chain behind it.
+    entries[9] = dataclasses.replace(entries[9], answer="museum roof garden")
+    edited = dataclasses.replace(kb, entries=tuple(entries))
+    after = build_index(edited, EMBEDDER, index_dir, config, adapt="reuse")
+    assert version_chain(index_dir, after.version) == [after.version, live]
+    _assert_same_content(load_index(index_dir), _fresh(edited, tmp_path, "scratch-after"))
+    _assert_same_content(load_index(index_dir, held=held), _fresh(edited, tmp_path, "scratch-after2"))
+    for n in range(KEEP_VERSIONS):
+        entries[10] = dataclasses.replace(entries[10], answer=f"river tour {n}")
+        build_index(dataclasses.replace(kb, entries=tuple(entries)), EMBEDDER, index_dir, config, adapt="reuse")
+    on_disk = {p.name for p in index_dir.iterdir() if p.is_dir() and not p.name.startswith(".")}
+    assert live in on_disk and not set(versions[:-1]) & on_disk
+
+
+def test_without_consolidation_a_full_version_bounds_the_chain(tmp_path: Path):
+    kb = _passage_kb(_passages(300))
+    config = dataclasses.replace(CONFIG, reload_deltas=1)
+    index_dir = tmp_path / "index"
+    build_index(kb, EMBEDDER, index_dir, config)
+    kinds = []
+    for n in range(delta.CHAIN_SLACK + 1):
+        kb = _edit(kb, n, f"museum roof cafe {n}")
+        kinds.append(_is_delta(index_dir, build_index(kb, EMBEDDER, index_dir, config, adapt="reuse").version))
+    assert kinds == [True] * delta.CHAIN_SLACK + [False]
+    _assert_same_content(load_index(index_dir), _fresh(kb, tmp_path, "scratch"))
 
 
 def test_a_full_version_is_written_when_a_delta_would_not_keep_the_calibration(tmp_path: Path):
@@ -328,3 +359,122 @@ def test_a_reload_takes_the_content_hashes_of_entries_the_live_version_has_as_th
     hashed_anew = dataclasses.replace(edited, entries=tuple(dataclasses.replace(entry) for entry in reread))
     assert load_index(index_dir).kb_hash == hashed_anew.content_hash
     _assert_same_content(load_index(index_dir), _fresh(edited, tmp_path, "scratch"))
+
+
+KILLED_CONSOLIDATION = textwrap.dedent(
+    """
+    import os, signal, sys
+    from pathlib import Path
+    sys.path.insert(0, {root!r})
+    from bot.retrieval import adaptation, index
+    from bot.retrieval.consolidate import consolidate
+
+    if sys.argv[2] == "writing":  # killed halfway through writing the version whole
+        real = index.np.save
+        def save(*args, **kwargs):
+            real(*args, **kwargs)
+            os.kill(os.getpid(), signal.SIGKILL)
+        index.np.save = save
+    else:  # killed with every file written, before the rename that completes it
+        def killed(*args, **kwargs):
+            os.kill(os.getpid(), signal.SIGKILL)
+        adaptation.os.replace = killed
+    consolidate(Path(sys.argv[1]))
+    """
+)
+
+
+@pytest.mark.parametrize("where", ["writing", "before the rename"])
+def test_a_killed_consolidation_leaves_the_chain_readable_and_the_next_one_finishes(tmp_path: Path, where: str):
+    kb = _passage_kb(_passages(300))
+    index_dir = tmp_path / "index"
+    config = dataclasses.replace(CONFIG, reload_deltas=2)
+    build_index(kb, EMBEDDER, index_dir, config)
+    for n in range(3):
+        kb = _edit(kb, 30 + n, f"museum roof cafe {n}")
+        live = build_index(kb, EMBEDDER, index_dir, config, adapt="reuse").version
+    script = tmp_path / "consolidate.py"
+    script.write_text(KILLED_CONSOLIDATION.format(root=str(Path(__file__).resolve().parents[2])), encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, str(script), str(index_dir), where], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == -9, done.stderr[-2000:]
+    assert any((index_dir / live).glob(".full.*"))  # the staging folder it left
+    assert current_version(index_dir) == live and len(version_chain(index_dir, live)) == 4  # nothing half used
+    fresh = _fresh(kb, tmp_path, "scratch")
+    _assert_same_content(load_index(index_dir), fresh)
+    # The next consolidation (the watcher's next start) cleans up and writes it whole.
+    assert consolidate(index_dir)
+    assert version_chain(index_dir, live) == [live] and not any((index_dir / live).glob(".full.*"))
+    _assert_same_content(load_index(index_dir), fresh)
+    kb = _edit(kb, 40, "river tour fire")
+    edit = build_index(kb, EMBEDDER, index_dir, config, adapt="reuse").version
+    assert version_chain(index_dir, edit) == [edit, live]
+    _assert_same_content(load_index(index_dir), _fresh(kb, tmp_path, "scratch2"))
+
+
+def test_a_new_edit_racing_a_consolidation(tmp_path: Path, monkeypatch):
+    import threading
+
+    from bot.retrieval import consolidate as consolidating
+
+    kb = _passage_kb(_passages(300))
+    index_dir = tmp_path / "index"
+    config = dataclasses.replace(CONFIG, reload_deltas=2)
+    build_index(kb, EMBEDDER, index_dir, config)
+    for n in range(2):
+        kb = _edit(kb, 50 + n, f"museum roof cafe {n}")
+        consolidated = build_index(kb, EMBEDDER, index_dir, config, adapt="reuse").version
+    held = load_index(index_dir)
+    written, go_on = threading.Event(), threading.Event()
+    real = consolidating.write_parts
+
+    def slow(*args, **kwargs):
+        real(*args, **kwargs)
+        written.set()  # the files are written; the edit arrives before the version is complete
+        assert go_on.wait(30)
+
+    monkeypatch.setattr(consolidating, "write_parts", slow)
+    results: list[bool] = []
+    worker = threading.Thread(target=lambda: results.append(consolidate(index_dir, consolidated)))
+    worker.start()
+    assert written.wait(30)
+    assert not consolidate(index_dir, consolidated)  # a second writer of the same version stands back
+    kb = _edit(kb, 60, "a harbour ferry timetable")
+    edit = build_index(kb, EMBEDDER, index_dir, config, adapt="reuse")  # does not wait for the consolidation
+    assert _is_delta(index_dir, edit.version) and len(version_chain(index_dir, edit.version)) == 4
+    _assert_same_content(load_index(index_dir), _fresh(kb, tmp_path, "scratch"))
+    go_on.set()
+    worker.join(30)
+    assert results == [True]
+    # The edit stays live; its chain now ends at the consolidated version; hot and cold agree.
+    assert current_version(index_dir) == edit.version
+    assert version_chain(index_dir, edit.version) == [edit.version, consolidated]
+    fresh = _fresh(kb, tmp_path, "scratch2")
+    cold, hot = load_index(index_dir), load_index(index_dir, held=held)
+    _assert_same_content(cold, fresh)
+    _assert_same_content(hot, fresh)
+    _assert_same_ranking(hot, cold)
+
+
+def test_the_watcher_consolidates_in_a_child_process_after_the_edit_is_live(tmp_path: Path):
+    from bot.editing.watch import KbWatcher
+    from bot.settings import Settings
+
+    config = dataclasses.replace(CONFIG, reload_deltas=2)
+    settings = Settings(var_dir=tmp_path / "var", ranking=config)
+    index_dir = settings.index_dir
+    kb = _passage_kb(_passages(300))
+    build_index(kb, EMBEDDER, index_dir, config)
+    watcher = KbWatcher(settings, EMBEDDER)
+    for n in range(2):
+        kb = _edit(kb, 70 + n, f"museum roof cafe {n}")
+        live = build_index(kb, EMBEDDER, index_dir, config, adapt="reuse").version
+        watcher._note_chain(live)  # what the watcher's reload does once the edit is live
+        started = watcher.consolidate_due()
+        assert (started is None) == (n == 0)  # one delta deep: not due yet
+    assert watcher.wait_consolidation(120) == 0
+    assert current_version(index_dir) == live and version_chain(index_dir, live) == [live]
+    _assert_same_content(load_index(index_dir), _fresh(kb, tmp_path, "scratch"))
+    watcher._note_chain(live)
+    assert watcher.consolidate_due() is None  # done already
