@@ -14,12 +14,13 @@ import sys
 import textwrap
 from pathlib import Path
 
+import faiss
 import numpy as np
 import pytest
 
 from bot.errors import IndexError_
 from bot.kb.models import FaqEntry, KnowledgeBase
-from bot.retrieval import delta
+from bot.retrieval import ann, delta
 from bot.retrieval.consolidate import consolidate
 from bot.retrieval.index import (
     CARRIED_SUFFIX,
@@ -79,8 +80,8 @@ def _assert_same_ranking(one: FaqIndex, other: FaqIndex) -> None:
             assert ids == same_ids and np.array_equal(signals, same_signals)
 
 
-def _fresh(kb: KnowledgeBase, tmp_path: Path, name: str) -> FaqIndex:
-    build_index(kb, EMBEDDER, tmp_path / name, CONFIG)
+def _fresh(kb: KnowledgeBase, tmp_path: Path, name: str, config: Ranking = CONFIG) -> FaqIndex:
+    build_index(kb, EMBEDDER, tmp_path / name, config)
     return load_index(tmp_path / name)
 
 
@@ -478,3 +479,102 @@ def test_the_watcher_consolidates_in_a_child_process_after_the_edit_is_live(tmp_
     _assert_same_content(load_index(index_dir), _fresh(kb, tmp_path, "scratch"))
     watcher._note_chain(live)
     assert watcher.consolidate_due() is None  # done already
+
+
+HNSW_CONFIG = dataclasses.replace(CONFIG, ann="hnsw", ann_candidates=50)
+
+
+def _cosines(index: FaqIndex, text: str) -> np.ndarray:
+    vector = EMBEDDER.encode([text])[0]
+    return ann.nearest_rows(index.faiss_by_lang["en"], vector, HNSW_CONFIG.ann_candidates, len(index.rows))
+
+
+def test_an_hnsw_language_reloads_as_a_delta_that_finds_the_changed_passage_as_a_fresh_build(tmp_path: Path):
+    kb = _passage_kb(_passages(300))
+    index_dir = tmp_path / "index"
+    build_index(kb, EMBEDDER, index_dir, HNSW_CONFIG)
+    parent = load_index(index_dir)
+    graph = parent.faiss_by_lang["en"]
+    assert ann.kind_of(graph) == ann.HNSW and not isinstance(graph, ann.Patched)
+    held = parent
+    steps = [  # edited in place; then one removed (every row after it moves up) and one added
+        lambda e: e.__setitem__(150, dataclasses.replace(e[150], answer="museum roof cafe")),
+        lambda e: (e.pop(0), e.append(FaqEntry(id="new1", lang="en", question="", answer="a harbour ferry timetable"))),
+    ]
+    entries = list(kb.entries)
+    for n, step in enumerate(steps):
+        removed = entries[0]
+        step(entries)
+        edited = dataclasses.replace(kb, entries=tuple(entries))
+        reload = build_index(edited, EMBEDDER, index_dir, HNSW_CONFIG, adapt="reuse")
+        assert _is_delta(index_dir, reload.version)  # before: a full version and a new graph
+        hot, cold = load_index(index_dir, held=held), load_index(index_dir)
+        fresh = _fresh(edited, tmp_path, f"scratch{n}", HNSW_CONFIG)
+        _assert_same_content(hot, fresh)
+        _assert_same_content(cold, fresh)
+        _assert_same_ranking(hot, cold)
+        patched = hot.faiss_by_lang["en"]
+        assert isinstance(patched, ann.Patched) and patched.base is graph  # the graph is shared, not rebuilt
+        for question, key in (("museum roof cafe", "p0150"), ("a harbour ferry timetable", "new1")):
+            if n == 0 and key == "new1":
+                continue
+            at = next(i for i, row in enumerate(hot.rows) if row.faq_id == key)
+            found, expected = _cosines(hot, question), _cosines(fresh, question)
+            assert int(found.argmax()) == int(expected.argmax()) == at
+            assert found[at] == pytest.approx(expected[at], abs=1e-6)
+            assert Retriever(hot, EMBEDDER).search(question, "en", 1)[0].faq_id == key
+            assert Retriever(fresh, EMBEDDER).search(question, "en", 1)[0].faq_id == key
+        if n == 1:  # the removed passage's node is still in the graph, but never found
+            assert removed.id not in {c.faq_id for c in Retriever(hot, EMBEDDER).search(removed.answer, "en", 10)}
+        held = hot
+    # Consolidated: a graph built anew, the same content.
+    assert consolidate(index_dir)
+    whole = load_index(index_dir)
+    assert type(whole.faiss_by_lang["en"]) is type(graph)
+    _assert_same_content(whole, fresh)
+
+
+def test_a_patched_hnsw_graph_recalls_at_least_as_much_as_a_rebuilt_one():
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)  # a deterministic graph
+    try:
+        rng = np.random.default_rng(7)
+
+        def unit(count: int) -> np.ndarray:
+            vectors = rng.standard_normal((count, 96)).astype(np.float32)
+            return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+        before = unit(6000)
+        graph = ann.build(before, ann.HNSW)
+        # 60 rows replaced, 30 removed (the rest move up), 40 added at the end.
+        after = before.copy()
+        replaced = rng.choice(6000, 60, replace=False)
+        after[replaced] = unit(60)
+        removed = np.setdiff1d(rng.choice(6000, 30, replace=False), replaced)
+        keep = np.setdiff1d(np.arange(6000), removed)
+        after = np.vstack([after[keep], unit(40)])
+        rows_now = np.full(6000, -1, dtype=np.int64)
+        rows_now[keep] = np.arange(len(keep))
+        rows_now[replaced] = -1
+        patched = ann.patch(graph, rows_now, after)
+        rebuilt = ann.build(after, ann.HNSW)
+        # Questions near random rows and near the changed ones.
+        changed = np.r_[np.flatnonzero(np.isin(keep, replaced)), np.arange(len(keep), len(after))]
+        targets = np.r_[rng.choice(len(after), 200, replace=False), changed]
+        questions = after[targets] + 0.35 * unit(len(targets))
+        questions /= np.linalg.norm(questions, axis=1, keepdims=True)
+        k = 10
+        for small in (graph, rebuilt):  # a narrow search, so that the graphs' misses show
+            small.hnsw.efSearch = k
+        recall = {"patched": 0.0, "rebuilt": 0.0}
+        for question in questions:
+            exact = set(np.argsort(-(after @ question))[:k].tolist())
+            found = {
+                "patched": patched.search(question, k)[1],
+                "rebuilt": rebuilt.search(question[None, :], k)[1][0],
+            }
+            for name, rows in found.items():
+                recall[name] += len(exact & set(rows.tolist())) / k / len(questions)
+        assert recall["patched"] >= recall["rebuilt"] > 0.5, recall
+    finally:
+        faiss.omp_set_num_threads(threads)
