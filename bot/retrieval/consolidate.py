@@ -61,6 +61,8 @@ def consolidate(index_dir: Path, version: str | None = None, held: FaqIndex | No
     if not (folder / PARENT_FILE).is_file() or has_checkpoint(index_dir, version):
         return False
     started = time.perf_counter()
+    # The prune orders versions by their folder's time: a checkpoint does not make a version newer.
+    stat = folder.stat()
     with (folder / LOCK_FILE).open("a") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -94,9 +96,7 @@ def consolidate(index_dir: Path, version: str | None = None, held: FaqIndex | No
             # Last: a reader takes the folder for complete by its manifest (index.has_checkpoint).
             (staging / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
 
-        stat = folder.stat()
         adaptation.write_folder(folder / FULL_DIR, fill)
-        # The prune orders versions by their folder's time: a checkpoint does not make a version newer.
         os.utime(folder, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     log.info("index %s consolidated (written whole) in %.2fs", version, time.perf_counter() - started)
     return True

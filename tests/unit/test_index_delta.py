@@ -578,3 +578,17 @@ def test_a_patched_hnsw_graph_recalls_at_least_as_much_as_a_rebuilt_one():
         assert recall["patched"] >= recall["rebuilt"] > 0.5, recall
     finally:
         faiss.omp_set_num_threads(threads)
+
+
+def test_a_consolidated_version_keeps_its_place_among_the_versions(tmp_path: Path):
+    kb = _passage_kb(_passages(300))
+    index_dir = tmp_path / "index"
+    build_index(kb, EMBEDDER, index_dir, CONFIG)
+    kb = _edit(kb, 5, "museum roof cafe")
+    first = build_index(kb, EMBEDDER, index_dir, CONFIG, adapt="reuse").version
+    kb = _edit(kb, 6, "river tour fire")
+    build_index(kb, EMBEDDER, index_dir, CONFIG, adapt="reuse")
+    before = (index_dir / first).stat().st_mtime_ns
+    assert consolidate(index_dir, first)
+    assert (index_dir / first).stat().st_mtime_ns == before  # the prune keeps the newest by this time
+    assert [v.version for v in list_versions(index_dir)][1] == first
