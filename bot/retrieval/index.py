@@ -140,9 +140,9 @@ def version_chain(index_dir: Path, version: str, stop_at: str | None = None) -> 
         try:
             parent = (index_dir / chain[-1] / PARENT_FILE).read_text(encoding="utf-8").strip()
         except FileNotFoundError:
+            if consolidated is not None:  # ``stop_at`` is no ancestor: from the checkpoint (those behind it go)
+                return consolidated
             if not (index_dir / chain[-1]).is_dir():
-                if consolidated is not None:  # ancestors of a checkpoint are pruned in time
-                    return consolidated
                 raise IndexError_(f"index version {chain[-1]} is missing from {index_dir}") from None
             return chain
         except OSError as exc:

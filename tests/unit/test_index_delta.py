@@ -592,3 +592,18 @@ def test_a_consolidated_version_keeps_its_place_among_the_versions(tmp_path: Pat
     assert consolidate(index_dir, first)
     assert (index_dir / first).stat().st_mtime_ns == before  # the prune keeps the newest by this time
     assert [v.version for v in list_versions(index_dir)][1] == first
+
+
+def test_a_process_holding_a_version_off_the_chain_reads_from_the_checkpoint(tmp_path: Path):
+    kb = _passage_kb(_passages(300))
+    index_dir = tmp_path / "index"
+    build_index(kb, EMBEDDER, index_dir, CONFIG)
+    for n in range(2):
+        kb = _edit(kb, 80 + n, f"museum roof cafe {n}")
+        consolidated = build_index(kb, EMBEDDER, index_dir, CONFIG, adapt="reuse").version
+    assert consolidate(index_dir)
+    kb = _edit(kb, 90, "river tour fire")
+    newest = build_index(kb, EMBEDDER, index_dir, CONFIG, adapt="reuse").version
+    elsewhere = _fresh(_passage_kb(_passages(30)), tmp_path, "elsewhere")  # e.g. a bot after a rollback
+    assert version_chain(index_dir, newest, stop_at=elsewhere.version) == [newest, consolidated]
+    _assert_same_content(load_index(index_dir, held=elsewhere), _fresh(kb, tmp_path, "scratch"))
