@@ -26,9 +26,12 @@ bot after its last switch) applies it to the index it holds; any other (a
 fresh start, another replica, the web app) loads the parent chain from disk
 first and applies the same function, so both get the same index. A build
 from nothing of the same KB gets the same entries, rows and vectors
-(tests/unit/test_index_delta.py). After ``Ranking.reload_deltas`` deltas in a row
-the next hot reload writes a full version; the prune keeps the parents of
-every kept delta.
+(tests/unit/test_index_delta.py). Every hot reload of a few passages is a
+delta; the watcher consolidates a chain ``Ranking.reload_deltas`` long in the
+background (consolidate.py), and only a chain of ``CHAIN_SLACK`` times that
+makes a reload write a full version itself. An HNSW language keeps its
+parent's graph (ann.Patched). The prune keeps the parents of every kept
+delta, up to the first one written whole.
 """
 
 from __future__ import annotations

@@ -13,7 +13,8 @@ version and is replaced atomically, so readers never see a half-written index.
 A hot reload of a few passages writes a delta version instead (delta.py):
 the changes against the live version, which a version names in its
 ``parent`` file; ``load_index`` applies a chain of them, and the prune keeps
-the parents of every version it keeps.
+the parents of every version it keeps. A delta written whole as well
+(``<version>/full/``, consolidate.py) ends the chain for a reader from disk.
 """
 
 from __future__ import annotations
