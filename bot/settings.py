@@ -275,7 +275,9 @@ class Ranking:
     reload_carry_share: float = setting("FAQBOT_RELOAD_CARRY_SHARE", 0.01)
     #: A hot reload that only edits, adds or removes a few passages writes a delta of the live index version
     #: (the changed entries, rows and vectors; bot/retrieval/delta.py), live in about a second at 100,000
-    #: passages; after this many deltas in a row the next one is a full version. 0: always full versions.
+    #: passages. Once a fresh process would apply this many deltas, the watcher writes the live version whole in a
+    #: background process after the edit is live (bot/retrieval/consolidate.py); a reload writes a full version
+    #: itself only at twice this many (delta.CHAIN_SLACK: no consolidation ran). 0: always full versions.
     reload_deltas: int = setting("FAQBOT_RELOAD_DELTAS", 20)
     #: The dense index of each language (bot/retrieval/ann.py): "exact" (FAISS flat: every
     #: phrasing scored), "hnsw" or "ivf" (approximate: the ``ann_candidates`` nearest phrasings),

@@ -8,6 +8,12 @@ Otherwise it builds a new index version (reusing the vectors of unchanged
 phrasings and the rankers of unchanged languages) and switches the live
 pointer atomically; every running ``FaqService`` picks the new version up at
 its next question, and each answer records the version it came from.
+
+A hot reload of a few passages is a delta of the live version
+(bot/retrieval/delta.py). Once the chain of deltas a fresh process would
+apply is ``Ranking.reload_deltas`` long, the watcher writes the live version
+whole in a child process (bot/retrieval/consolidate.py), after the edit went
+live: no edit waits for it, and the next edits are deltas while it runs.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ import dataclasses
 import json
 import logging
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -25,7 +33,7 @@ from bot.errors import FaqbotError
 from bot.kb.loader import NON_CONTENT_DIRS, load_knowledge_base
 from bot.retrieval.adaptation import Adapters
 from bot.retrieval.embedder import Embedder
-from bot.retrieval.index import build_index, current_version
+from bot.retrieval.index import build_index, chain_depth, current_version, has_checkpoint
 from bot.retrieval.tokens import load_text_tools
 from bot.settings import Settings
 from bot.threads import every_blas_thread
@@ -89,6 +97,9 @@ class KbWatcher:
         self.interval = interval
         self._signature: tuple[tuple[str, int, int], ...] | None = None
         self._worker: PeriodicWorker | None = None
+        #: The child process consolidating a version (consolidate.py), and the version due next.
+        self._consolidation: subprocess.Popen[bytes] | None = None
+        self._due: str | None = None
 
     def check_once(self) -> ReloadOutcome | None:
         """Reload if the files changed since the last check; None when they did not."""
@@ -126,8 +137,38 @@ class KbWatcher:
                 outcome = ReloadOutcome(state, report.version, time.perf_counter() - started)
                 if state == "live":
                     log.info("knowledge base version %s is live (%.2fs)", report.version, outcome.seconds)
+                    self._note_chain(report.version)
         self._write_status(outcome)
+        self.consolidate_due()
         return outcome
+
+    def _note_chain(self, version: str) -> None:
+        """Mark ``version`` for consolidation when a fresh process would apply ``reload_deltas`` deltas for it."""
+        depth = chain_depth(self.settings.index_dir, version)
+        if depth is not None and depth >= max(1, self.settings.ranking.reload_deltas):
+            self._due = version
+
+    def consolidate_due(self) -> subprocess.Popen[bytes] | None:
+        """Start consolidating the version marked due in a child process (one at a time; the version due when it
+        ends is started then); the process, or None when none was started."""
+        if self._due is None or (self._consolidation is not None and self._consolidation.poll() is None):
+            return None
+        if self._consolidation is not None and self._consolidation.returncode not in (0, None):
+            log.error("consolidating the index failed (exit %s): see its log lines", self._consolidation.returncode)
+        version, self._due = self._due, None
+        index_dir = self.settings.index_dir
+        if current_version(index_dir) != version or has_checkpoint(index_dir, version):
+            return None  # another version went live since (it is marked itself when due)
+        command = [sys.executable, "-m", "bot.retrieval.consolidate", str(index_dir), version]
+        log.info("consolidating index version %s (a chain of deltas) in the background", version)
+        self._consolidation = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        return self._consolidation
+
+    def wait_consolidation(self, timeout: float) -> int | None:
+        """Wait for a consolidation in flight (its exit code; None when none ran)."""
+        if self._consolidation is None:
+            return None
+        return self._consolidation.wait(timeout)
 
     def _write_status(self, outcome: ReloadOutcome) -> None:
         data = {
@@ -158,12 +199,25 @@ class KbWatcher:
         """Stop watching; a reload in flight may take up to ``timeout`` seconds to finish."""
         if self._worker is not None:
             self._worker.stop(timeout)
+        if self._consolidation is not None and self._consolidation.poll() is None:
+            # Safe to stop at any point (consolidate.py); the next start consolidates again.
+            self._consolidation.terminate()
+            try:
+                self._consolidation.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self._consolidation.kill()
+                self._consolidation.wait(timeout)
 
     def warm_up(self) -> None:
         """Load the model and the text tools now, before the first edit rather than during it."""
         self.embedder.encode(["warm up"])
         load_text_tools(self.settings.languages)
+        live = current_version(self.settings.index_dir)
+        if live is not None:  # a consolidation killed with the last run is redone
+            self._note_chain(live)
+            self.consolidate_due()
 
     def check_and_continue(self) -> None:
-        """``check_once``, for the worker (a reload is never a backlog)."""
+        """``check_once``, for the worker (a reload is never a backlog), then a consolidation due."""
         self.check_once()
+        self.consolidate_due()

@@ -12,6 +12,8 @@ phrasings of a language on). The parameters below are FAISS's usual ones for
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
 
 import faiss
@@ -65,9 +67,115 @@ def build(vectors: np.ndarray, kind: str) -> faiss.Index:
     return index
 
 
-def kind_of(index: faiss.Index) -> str:
+#: A changed phrasing's nearest nodes of a patched graph, found when the delta is applied: the links it would get
+#: were it inserted (HNSW's level-0 links, 2 M). A search that finds it also scores those (``Patched.search``).
+PATCH_NEIGHBOURS = 2 * HNSW_M
+
+
+@dataclasses.dataclass(frozen=True)
+class Patched:
+    """An HNSW graph of an earlier version's phrasings with a hot reload's changes beside it (delta.py).
+
+    FAISS's HNSW can add vectors but not remove or replace one, and rebuilding
+    the graph of 100,000 phrasings took 150 s. So a delta keeps the graph as
+    it is (shared with the version it was applied to, never changed: no copy,
+    and every process that applies the same chain searches the same graph),
+    drops the graph's nodes whose phrasing was removed or replaced
+    (``base_rows`` -1), and scores the phrasings the graph does not hold
+    (``side_rows``: the changed ones since the last full version) exactly.
+
+    A search fetches as many more of the graph's nearest as it has dropped
+    nodes, so what it keeps from the graph is the graph's best of the
+    phrasings it still holds. A changed phrasing is not a node, so the graph
+    cannot lead a search through it to its neighbours as a fresh graph would;
+    instead, each changed phrasing that makes the top ``k`` brings its
+    ``PATCH_NEIGHBOURS`` nearest nodes (found once, when the delta is applied),
+    scored exactly. Recall against a graph built anew is checked in
+    tests/unit/test_index_delta.py. The next full version (or the checkpoint,
+    consolidate.py) builds a fresh graph.
+    """
+
+    base: faiss.Index  # the graph, as loaded or built
+    base_rows: np.ndarray  # per node of ``base``: the language's row it is now, -1: removed or replaced
+    side_rows: np.ndarray  # the language's rows the graph does not hold
+    side_vectors: np.ndarray  # their vectors
+    side_neighbours: np.ndarray  # per side row: its nearest nodes of ``base`` (-1: none)
+    ntotal: int  # the language's rows
+
+    @functools.cached_property
+    def dropped(self) -> int:
+        return int((self.base_rows < 0).sum())
+
+    @functools.cached_property
+    def side_of_row(self) -> np.ndarray:
+        """Per row of the language: its position among the side rows, -1: a node of the graph."""
+        where = np.full(self.ntotal, -1, dtype=np.int64)
+        where[self.side_rows] = np.arange(len(self.side_rows))
+        return where
+
+    def search(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The (at most) ``k`` nearest rows of ``vector``, best first: (cosines, the language's rows)."""
+        vector = np.ascontiguousarray(vector, dtype=np.float32)
+        fetched = min(self.base.ntotal, k + self.dropped)
+        scores, ids = self.base.search(vector[None, :], fetched)
+        held = ids[0] >= 0
+        nodes = ids[0][held]
+        rows = self.base_rows[nodes]
+        kept = rows >= 0
+        found_scores = np.concatenate([scores[0][held][kept], self.side_vectors @ vector])
+        found_rows = np.concatenate([rows[kept], self.side_rows])
+        order = np.argsort(-found_scores, kind="stable")[:k]
+        best_scores, best_rows = found_scores[order], found_rows[order]
+        sides = self.side_of_row[best_rows]
+        if not (sides >= 0).any():
+            return best_scores.astype(np.float32), best_rows
+        # The changed phrasings near the question: their neighbours too, as a fresh graph would reach them.
+        near = np.unique(self.side_neighbours[sides[sides >= 0]])
+        near = near[(near >= 0) & ~np.isin(near, nodes)]
+        near = near[self.base_rows[near] >= 0]
+        if not len(near):
+            return best_scores.astype(np.float32), best_rows
+        more_scores = self.base.reconstruct_batch(near) @ vector
+        all_scores = np.concatenate([best_scores, more_scores])
+        all_rows = np.concatenate([best_rows, self.base_rows[near]])
+        order = np.argsort(-all_scores, kind="stable")[:k]
+        return all_scores[order].astype(np.float32), all_rows[order]
+
+
+def patch(dense: faiss.Index | Patched, rows_now: np.ndarray, vectors: np.ndarray) -> Patched:
+    """``dense`` (a graph, or a patched one) after a delta: ``rows_now`` gives, per row of the language before,
+    its row now (-1: removed or replaced); ``vectors``: the language's vectors now. The graph is shared; the
+    changed rows' nearest nodes are searched for those not beside the graph before."""
+    known: dict[int, np.ndarray] = {}
+    if isinstance(dense, Patched):
+        base = dense.base
+        base_rows = np.where(dense.base_rows >= 0, rows_now[np.maximum(dense.base_rows, 0)], -1)
+        for j, row in enumerate(rows_now[dense.side_rows].tolist()):
+            if row >= 0:  # kept as it was: the same vector, the same neighbours
+                known[row] = dense.side_neighbours[j]
+    else:
+        base, base_rows = dense, rows_now.astype(np.int64, copy=True)
+    covered = np.zeros(len(vectors), dtype=bool)
+    covered[base_rows[base_rows >= 0]] = True
+    side = np.flatnonzero(~covered)
+    side_vectors = np.ascontiguousarray(vectors[side], dtype=np.float32)
+    neighbours = np.full((len(side), PATCH_NEIGHBOURS), -1, dtype=np.int64)
+    new = []
+    for j, row in enumerate(side.tolist()):
+        if row in known:
+            neighbours[j] = known[row]
+        else:
+            new.append(j)
+    if new and base.ntotal:
+        wide = faiss.SearchParametersHNSW(efSearch=max(HNSW_EF_SEARCH, PATCH_NEIGHBOURS))
+        _, found = base.search(side_vectors[new], min(PATCH_NEIGHBOURS, base.ntotal), params=wide)
+        neighbours[new, : found.shape[1]] = found
+    return Patched(base, base_rows, side, side_vectors, neighbours, len(vectors))
+
+
+def kind_of(index: faiss.Index | Patched) -> str:
     """Which kind a loaded index is."""
-    if isinstance(index, faiss.IndexHNSWFlat):
+    if isinstance(index, faiss.IndexHNSWFlat | Patched):
         return HNSW
     if isinstance(index, faiss.IndexIVFFlat):
         return IVF
@@ -88,11 +196,15 @@ def search_one_thread() -> None:
     faiss.omp_set_num_threads(1)
 
 
-def nearest_rows(index: faiss.Index, vector: np.ndarray, k: int, rows: int) -> np.ndarray:
+def nearest_rows(index: faiss.Index | Patched, vector: np.ndarray, k: int, rows: int) -> np.ndarray:
     """Every row's cosine to ``vector`` as the approximate index knows it: the ``k`` nearest exactly,
     and for each other row the least of those (an upper bound of its own: it is not nearer)."""
-    scores, ids = index.search(np.ascontiguousarray(vector[None, :], dtype=np.float32), min(k, rows))
-    found = ids[0] >= 0
-    result = np.full(rows, float(scores[0][found].min()) if found.any() else 0.0, dtype=np.float32)
-    result[ids[0][found]] = scores[0][found]
+    if isinstance(index, Patched):
+        scores, ids = index.search(vector, min(k, rows))
+    else:
+        found_scores, found_ids = index.search(np.ascontiguousarray(vector[None, :], dtype=np.float32), min(k, rows))
+        found = found_ids[0] >= 0
+        scores, ids = found_scores[0][found], found_ids[0][found]
+    result = np.full(rows, float(scores.min()) if len(scores) else 0.0, dtype=np.float32)
+    result[ids] = scores
     return result

@@ -26,9 +26,12 @@ bot after its last switch) applies it to the index it holds; any other (a
 fresh start, another replica, the web app) loads the parent chain from disk
 first and applies the same function, so both get the same index. A build
 from nothing of the same KB gets the same entries, rows and vectors
-(tests/unit/test_index_delta.py). After ``Ranking.reload_deltas`` deltas in a row
-the next hot reload writes a full version; the prune keeps the parents of
-every kept delta.
+(tests/unit/test_index_delta.py). Every hot reload of a few passages is a
+delta; the watcher consolidates a chain ``Ranking.reload_deltas`` long in the
+background (consolidate.py), and only a chain of ``CHAIN_SLACK`` times that
+makes a reload write a full version itself. An HNSW language keeps its
+parent's graph (ann.Patched). The prune keeps the parents of every kept
+delta, up to the first one written whole.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import faiss
 import numpy as np
 
 from bot.errors import IndexError_
@@ -67,7 +71,13 @@ from bot.settings import Ranking
 DELTA_FILE = "delta.json"
 ARRAYS_FILE = "delta.npz"
 RANKING_FILE = "ranking.pkl"
+#: A hot reload writes a full version itself only when the chain of deltas a reader applies is this many times
+#: ``Ranking.reload_deltas`` long: the watcher consolidates from ``reload_deltas`` on in the background
+#: (consolidate.py), so this is the bound when that did not run (no watcher) or failed.
+CHAIN_SLACK = 2
 SAME, CARRY = "same", "carry"
+#: The dense index kinds a delta applies (ann.py): the rest are rebuilt whole by a full version.
+PATCHABLE = (ann.EXACT, ann.HNSW)
 #: The manifest fields a full or delta version needs for a delta to be planned on it.
 NEEDED = ("entries", "entry_records", "entry_rows", "row_text_hashes", "passage_keys", "rankers", "passage_rankers")
 
@@ -135,14 +145,17 @@ def plan(
     trained: frozenset[str],
     say: Callable[[str], None] = lambda message: None,
     new_records: list[str] | None = None,
+    depth: int | None = None,
 ) -> tuple[DeltaPlan | None, str]:
     """The delta of ``kb`` (whose rows are ``rows``; ``new_records``: its entries' records, when known already)
-    against the live version ``parent`` (its ``manifest``), or None and why not: a full version is written then."""
+    against the live version ``parent`` (its ``manifest``; ``depth``: how many deltas a reader of it applies,
+    by default as many as it was written on), or None and why not: a full version is written then."""
     if any(field not in manifest for field in NEEDED):
         return None, "the live version predates deltas"
-    depth = int(manifest.get("depth", 0))
-    if depth >= ranking.reload_deltas:
-        return None, f"{depth} deltas in a row: a full version now"
+    if depth is None:
+        depth = int(manifest.get("depth", 0))
+    if depth >= ranking.reload_deltas * CHAIN_SLACK:
+        return None, f"{depth} deltas in a row and none consolidated: a full version now"
     if manifest.get("format") != FORMAT_VERSION or manifest.get("encoder") != encoder:
         return None, "the live version was embedded otherwise"
     if (manifest.get("encoders") or {}) != names or manifest.get("adapter") != adapter:
@@ -154,8 +167,9 @@ def plan(
     if manifest.get("languages") != languages:
         return None, "the languages changed"
     kinds = manifest.get("dense_index") or {}
-    if any(kinds.get(lang) != ann.EXACT or ann.kind_for(counts[lang], ranking) != ann.EXACT for lang in languages):
-        return None, "an approximate dense index is rebuilt whole"
+    # Exact: rebuilt from the vectors where the delta is applied; HNSW: the live graph patched (ann.Patched).
+    if any(kinds.get(lang) not in PATCHABLE or ann.kind_for(counts[lang], ranking) != kinds[lang] for lang in counts):
+        return None, "the dense index changes kind (or is IVF): it is rebuilt whole"
 
     parent_keys = list(manifest["entries"])
     records: list[str] = manifest["entry_records"]
@@ -323,6 +337,16 @@ def _entry_rows(plan: DeltaPlan) -> list[int]:
     return counts.tolist()  # type: ignore[no-any-return]
 
 
+def _rows_now(before: np.ndarray, lang_rows: np.ndarray, row_from: np.ndarray, parent_rows: int) -> np.ndarray:
+    """Per row of a language in the parent (``before``: their rows there), its position among the language's
+    rows now (``lang_rows``), -1 when it was removed or replaced (its row given by the delta)."""
+    now = np.full(parent_rows, -1, dtype=np.int64)
+    source = row_from[lang_rows]
+    kept = source >= 0
+    now[source[kept]] = np.flatnonzero(kept)
+    return now[before]
+
+
 def read(path: Path) -> dict[str, Any]:
     """A delta version's ``delta.json``."""
     return json.loads((path / DELTA_FILE).read_text(encoding="utf-8"))  # type: ignore[no-any-return]
@@ -371,7 +395,7 @@ def apply(parent: FaqIndex, path: Path, light: dict[str, Any]) -> FaqIndex:
 
     langs = np.array([row.lang for row in rows], dtype=object)
     row_ids_by_lang = {lang: np.flatnonzero(langs == lang) for lang in light["languages"]}
-    faiss_by_lang = {}
+    faiss_by_lang: dict[str, faiss.Index | ann.Patched] = {}
     for lang, lang_rows in row_ids_by_lang.items():
         before = parent.row_ids_by_lang.get(lang)
         same = (
@@ -380,8 +404,14 @@ def apply(parent: FaqIndex, path: Path, light: dict[str, Any]) -> FaqIndex:
             and np.array_equal(before, lang_rows)
             and not np.isin(given, lang_rows).any()
         )
-        dense = parent.faiss_by_lang[lang] if same else ann.build(take_rows(vectors, lang_rows), ann.EXACT)
-        faiss_by_lang[lang] = dense
+        live = parent.faiss_by_lang.get(lang)
+        if same and live is not None:
+            faiss_by_lang[lang] = live
+        elif live is not None and before is not None and ann.kind_of(live) == ann.HNSW:
+            now = _rows_now(before, lang_rows, row_from, len(parent.rows))
+            faiss_by_lang[lang] = ann.patch(live, now, take_rows(vectors, lang_rows))
+        else:
+            faiss_by_lang[lang] = ann.build(take_rows(vectors, lang_rows), ann.EXACT)
 
     passage_keys = {key for key, entry in entries.items() if entry.is_passage}
     split = ranker_rows(rows, passage_keys)

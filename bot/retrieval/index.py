@@ -13,7 +13,8 @@ version and is replaced atomically, so readers never see a half-written index.
 A hot reload of a few passages writes a delta version instead (delta.py):
 the changes against the live version, which a version names in its
 ``parent`` file; ``load_index`` applies a chain of them, and the prune keeps
-the parents of every version it keeps.
+the parents of every version it keeps. A delta written whole as well
+(``<version>/full/``, consolidate.py) ends the chain for a reader from disk.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from bot.retrieval.ranker import LanguageRanker, Progress
 from bot.retrieval.stored import (
     CARRIED_SUFFIX,
     FORMAT_VERSION,
+    FULL_DIR,
     PARENT_FILE,
     FaqIndex,
     IndexRow,
@@ -123,15 +125,24 @@ def current_version(index_dir: Path) -> str | None:
 
 def version_chain(index_dir: Path, version: str, stop_at: str | None = None) -> list[str]:
     """``version`` and, when it is a delta (delta.py), its parent, the parent's parent, ... up to a full version
-    (or up to ``stop_at``, whose own folder is then not read).
+    (or up to ``stop_at``, whose own folder is then not read). Without ``stop_at`` it ends at the first version
+    written whole as well (a consolidated delta, consolidate.py); with it, it goes through those to ``stop_at``
+    (a bot applies the few deltas after the version it holds), or else ends there too.
 
     IndexError_ when an ancestor is missing or the chain does not end.
     """
     chain = [version]
+    consolidated: list[str] | None = None  # the chain up to the first version written whole too (a checkpoint)
     while chain[-1] != stop_at:
+        if consolidated is None and has_checkpoint(index_dir, chain[-1]):
+            consolidated = list(chain)
+            if stop_at is None:
+                return consolidated
         try:
             parent = (index_dir / chain[-1] / PARENT_FILE).read_text(encoding="utf-8").strip()
         except FileNotFoundError:
+            if consolidated is not None:  # ``stop_at`` is no ancestor: from the checkpoint (those behind it go)
+                return consolidated
             if not (index_dir / chain[-1]).is_dir():
                 raise IndexError_(f"index version {chain[-1]} is missing from {index_dir}") from None
             return chain
@@ -141,6 +152,20 @@ def version_chain(index_dir: Path, version: str, stop_at: str | None = None) -> 
             raise IndexError_(f"index {version}: its chain of deltas does not end ({' <- '.join(chain)})")
         chain.append(parent)
     return chain
+
+
+def has_checkpoint(index_dir: Path, version: str) -> bool:
+    """True when ``version`` (a delta) was also written whole (consolidate.py): a reader loads that instead."""
+    return (index_dir / version / FULL_DIR / "manifest.json").is_file()
+
+
+def chain_depth(index_dir: Path, version: str) -> int | None:
+    """How many deltas a process that loads ``version`` from disk applies (0: a full version, or a delta
+    written whole too); None when its chain is broken."""
+    try:
+        return len(version_chain(index_dir, version)) - 1
+    except IndexError_:
+        return None
 
 
 def is_stale(kb: KnowledgeBase, index_dir: Path, model: str, ranking: Ranking | None = None) -> bool:
@@ -179,12 +204,13 @@ def build_index(
     ranking = ranking or Ranking()
     say = progress or (lambda message: None)
     live = current_version(index_dir)
-    live_manifest = records = None
+    live_manifest = records = depth = None
     with collector_paused():  # every entry's rows and hashes: a few hundred thousand small objects
         if adapt == "reuse" and ranking.reload_deltas > 0 and live is not None:
             # A hot reload: the entries the live version has as they are keep its content hashes (delta.py).
             live_manifest = _read_manifest(index_dir, live)
             records = delta.known_hashes(kb, live_manifest) if live_manifest is not None else None
+            depth = chain_depth(index_dir, live)
         rows = rows_for(kb.entries)
         plain = index_version(kb, embedder.name, ranking)
     expected = _expected_adapter(rows, str(getattr(embedder, "model", embedder.name)), ranking)
@@ -210,7 +236,7 @@ def build_index(
                 kb,
                 rows,
                 index_dir,
-                (live, live_manifest, records),
+                (live, live_manifest, records, depth),
                 ranking,
                 encoders,
                 encoder.name,
@@ -347,7 +373,7 @@ def _build_delta(
     kb: KnowledgeBase,
     rows: list[IndexRow],
     index_dir: Path,
-    live_version: tuple[str, dict[str, Any], list[str] | None],
+    live_version: tuple[str, dict[str, Any], list[str] | None, int | None],
     ranking: Ranking,
     encoders: dict[str, Embedder],
     encoder: str,
@@ -358,12 +384,23 @@ def _build_delta(
     model: str,
 ) -> tuple[Path, int, tuple[str, ...]] | None:
     """Write ``kb`` (``version``: its full version's name) as a delta of the live version (``live_version``:
-    its name, manifest and ``kb``'s entries' records) and make it live (delta.py): (its folder, phrasings embedded,
-    languages whose ranker was carried), or None when it cannot be one (a full version is built then)."""
-    live, manifest, records = live_version
+    its name, manifest, ``kb``'s entries' records and its chain's depth) and make it live (delta.py): (its folder,
+    phrasings embedded, languages whose ranker was carried), or None when it cannot be one (a full version then)."""
+    live, manifest, records, depth = live_version
     names = {lang: e.name for lang, e in encoders.items()}
     planned, why = delta.plan(
-        kb, rows, live, manifest, ranking, names, encoder, adapter.key if adapter else None, trained, say, records
+        kb,
+        rows,
+        live,
+        manifest,
+        ranking,
+        names,
+        encoder,
+        adapter.key if adapter else None,
+        trained,
+        say,
+        records,
+        depth,
     )
     if planned is None:
         say(f"a full index version ({why})")
@@ -691,6 +728,8 @@ def load_index(index_dir: Path, version: str | None = None, held: FaqIndex | Non
     version = version or current_version(index_dir)
     if version is None:
         raise IndexError_(f"no index in {index_dir}: run 'faqbot kb build'")
+    if held is not None and held.version == version:
+        return held
     path = index_dir / version
     chain = version_chain(index_dir, version, stop_at=held.version if held is not None else None)
     if len(chain) > 1:
@@ -705,6 +744,8 @@ def load_index(index_dir: Path, version: str | None = None, held: FaqIndex | Non
             with collector_paused():
                 index = delta.apply(index, index_dir / name, light)
         return index
+    if has_checkpoint(index_dir, version):  # a delta written whole too (consolidate.py)
+        path = path / FULL_DIR
     try:
         manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
         entries_raw = json.loads((path / "entries.json").read_text(encoding="utf-8"))
@@ -752,27 +793,10 @@ def _write_version(
     row_hashes: list[str] | None = None,
 ) -> None:
     languages = sorted({row.lang for row in rows})
-    kinds = {}
     passage_rankers = passage_rankers or {}
-    for prefix, saved in (("ranker", rankers), (PASSAGES_PREFIX, passage_rankers)):
-        for lang, ranker in saved.items():
-            with (path / f"{prefix}-{lang}.pkl").open("wb") as handle:
-                pickle.dump(ranker, handle, protocol=pickle.HIGHEST_PROTOCOL)
-    for lang in languages:
-        ids = [i for i, row in enumerate(rows) if row.lang == lang]
-        kinds[lang] = ann.kind_for(len(ids), ranking or Ranking())
-        index = ann.build(vectors[ids].reshape(len(ids), dimension), kinds[lang])
-        faiss.write_index(index, str(path / f"{lang}.faiss"))
-    np.save(path / "vectors.npy", vectors)
-    (path / "rows.json").write_text(
-        json.dumps(
-            [{"faq_id": r.faq_id, "lang": r.lang, "field": r.field, "text": r.text} for r in rows], ensure_ascii=False
-        ),
-        encoding="utf-8",
-    )
-    (path / "entries.json").write_text(
-        json.dumps([entry.to_dict() for entry in kb.entries], ensure_ascii=False), encoding="utf-8"
-    )
+    counts = {lang: sum(1 for row in rows if row.lang == lang) for lang in languages}
+    kinds = {lang: ann.kind_for(counts[lang], ranking or Ranking()) for lang in languages}
+    write_parts(path, kb.entries, rows, vectors.reshape(len(rows), dimension), rankers, passage_rankers, kinds)
     manifest = {
         "format": FORMAT_VERSION,
         "version": version,
@@ -798,6 +822,37 @@ def _write_version(
     }
     # Not indented: at 100,000 passages it holds 300,000 hashes.
     (path / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
+
+
+def write_parts(
+    path: Path,
+    entries: Sequence[FaqEntry],
+    rows: list[IndexRow],
+    vectors: np.ndarray,
+    rankers: dict[str, LanguageRanker],
+    passage_rankers: dict[str, LanguageRanker],
+    kinds: dict[str, str],
+) -> None:
+    """A full version's files but its manifest: rankers, each language's dense index (of ``kinds``, built
+    anew), vectors, rows and entries."""
+    for prefix, saved in (("ranker", rankers), (PASSAGES_PREFIX, passage_rankers)):
+        for lang, ranker in saved.items():
+            with (path / f"{prefix}-{lang}.pkl").open("wb") as handle:
+                pickle.dump(ranker, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    for lang, kind in sorted(kinds.items()):
+        ids = [i for i, row in enumerate(rows) if row.lang == lang]
+        index = ann.build(take_rows(vectors, ids), kind)
+        faiss.write_index(index, str(path / f"{lang}.faiss"))
+    np.save(path / "vectors.npy", vectors)
+    (path / "rows.json").write_text(
+        json.dumps(
+            [{"faq_id": r.faq_id, "lang": r.lang, "field": r.field, "text": r.text} for r in rows], ensure_ascii=False
+        ),
+        encoding="utf-8",
+    )
+    (path / "entries.json").write_text(
+        json.dumps([entry.to_dict() for entry in entries], ensure_ascii=False), encoding="utf-8"
+    )
 
 
 @dataclasses.dataclass(frozen=True)

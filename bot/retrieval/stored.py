@@ -30,6 +30,9 @@ RECORD_SCHEME = 1
 CARRIED_SUFFIX = "-c"
 #: In a delta version (delta.py): the name of the version it is a delta of.
 PARENT_FILE = "parent"
+#: In a delta version: the same version written whole (a checkpoint, consolidate.py), once complete; a reader
+#: of the version loads it instead of the chain of deltas behind it.
+FULL_DIR = "full"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,7 +61,7 @@ class FaqIndex:
     entries: dict[str, FaqEntry]  # by "lang:id"
     rows: list[IndexRow]
     vectors: np.ndarray
-    faiss_by_lang: dict[str, faiss.Index]
+    faiss_by_lang: dict[str, faiss.Index]  # or, a delta's HNSW language: ann.Patched
     row_ids_by_lang: dict[str, np.ndarray]
     rankers: dict[str, LanguageRanker] = dataclasses.field(default_factory=dict)
     #: Languages with both FAQs and help-center passages: the passages' own ranker (calibrated on

@@ -14,12 +14,14 @@ import sys
 import textwrap
 from pathlib import Path
 
+import faiss
 import numpy as np
 import pytest
 
 from bot.errors import IndexError_
 from bot.kb.models import FaqEntry, KnowledgeBase
-from bot.retrieval import delta
+from bot.retrieval import ann, delta
+from bot.retrieval.consolidate import consolidate
 from bot.retrieval.index import (
     CARRIED_SUFFIX,
     KEEP_VERSIONS,
@@ -78,8 +80,8 @@ def _assert_same_ranking(one: FaqIndex, other: FaqIndex) -> None:
             assert ids == same_ids and np.array_equal(signals, same_signals)
 
 
-def _fresh(kb: KnowledgeBase, tmp_path: Path, name: str) -> FaqIndex:
-    build_index(kb, EMBEDDER, tmp_path / name, CONFIG)
+def _fresh(kb: KnowledgeBase, tmp_path: Path, name: str, config: Ranking = CONFIG) -> FaqIndex:
+    build_index(kb, EMBEDDER, tmp_path / name, config)
     return load_index(tmp_path / name)
 
 
@@ -128,7 +130,7 @@ def test_a_held_parent_is_applied_without_reading_the_parents_files(tmp_path: Pa
         load_index(index_dir)  # a cold process needs the chain: a clear error, not a half index
 
 
-def test_a_chain_of_deltas_with_moved_removed_and_new_passages_then_a_full_version(tmp_path: Path):
+def test_a_chain_of_deltas_with_moved_removed_and_new_passages_then_consolidated(tmp_path: Path):
     texts = _passages(300)
     kb = _passage_kb(texts)
     config = dataclasses.replace(CONFIG, reload_deltas=3)
@@ -158,14 +160,44 @@ def test_a_chain_of_deltas_with_moved_removed_and_new_passages_then_a_full_versi
         _assert_same_content(hot, fresh)
         _assert_same_ranking(hot, cold)
         held = hot
-        if n < 3:
-            assert _is_delta(index_dir, report.version) and len(version_chain(index_dir, report.version)) == n + 2
-        else:  # three deltas in a row: the next hot reload writes a full version
-            assert not _is_delta(index_dir, report.version)
-            assert report.version.endswith(CARRIED_SUFFIX)  # still a hot reload: the calibration carried
+        # Reload number reload_deltas + 1 (a full version on the edit's path before) is a delta too.
+        assert _is_delta(index_dir, report.version) and len(version_chain(index_dir, report.version)) == n + 2
     ranked = Retriever(held, EMBEDDER)
     assert ranked.search("a harbour ferry timetable", "en", 1)[0].faq_id == "new1"
     assert ranked.search("river tour fire", "en", 1)[0].faq_id == entries[7].id
+    # Consolidated off the edit's path: the same version written whole, read without the chain.
+    live = current_version(index_dir)
+    assert consolidate(index_dir) and not consolidate(index_dir)  # the second: nothing left to do
+    assert current_version(index_dir) == live == versions[-1] and version_chain(index_dir, live) == [live]
+    whole = load_index(index_dir)
+    _assert_same_content(whole, fresh)
+    _assert_same_ranking(whole, held)
+    assert load_index(index_dir, held=held) is held  # a bot that serves it keeps it: the same version
+    # The next edit is a delta of it, one deep; the prune then drops the chain behind it.
+    entries[9] = dataclasses.replace(entries[9], answer="museum roof garden")
+    edited = dataclasses.replace(kb, entries=tuple(entries))
+    after = build_index(edited, EMBEDDER, index_dir, config, adapt="reuse")
+    assert version_chain(index_dir, after.version) == [after.version, live]
+    _assert_same_content(load_index(index_dir), _fresh(edited, tmp_path, "scratch-after"))
+    _assert_same_content(load_index(index_dir, held=held), _fresh(edited, tmp_path, "scratch-after2"))
+    for n in range(KEEP_VERSIONS):
+        entries[10] = dataclasses.replace(entries[10], answer=f"river tour {n}")
+        build_index(dataclasses.replace(kb, entries=tuple(entries)), EMBEDDER, index_dir, config, adapt="reuse")
+    on_disk = {p.name for p in index_dir.iterdir() if p.is_dir() and not p.name.startswith(".")}
+    assert live in on_disk and not set(versions[:-1]) & on_disk
+
+
+def test_without_consolidation_a_full_version_bounds_the_chain(tmp_path: Path):
+    kb = _passage_kb(_passages(300))
+    config = dataclasses.replace(CONFIG, reload_deltas=1)
+    index_dir = tmp_path / "index"
+    build_index(kb, EMBEDDER, index_dir, config)
+    kinds = []
+    for n in range(delta.CHAIN_SLACK + 1):
+        kb = _edit(kb, n, f"museum roof cafe {n}")
+        kinds.append(_is_delta(index_dir, build_index(kb, EMBEDDER, index_dir, config, adapt="reuse").version))
+    assert kinds == [True] * delta.CHAIN_SLACK + [False]
+    _assert_same_content(load_index(index_dir), _fresh(kb, tmp_path, "scratch"))
 
 
 def test_a_full_version_is_written_when_a_delta_would_not_keep_the_calibration(tmp_path: Path):
@@ -328,3 +360,250 @@ def test_a_reload_takes_the_content_hashes_of_entries_the_live_version_has_as_th
     hashed_anew = dataclasses.replace(edited, entries=tuple(dataclasses.replace(entry) for entry in reread))
     assert load_index(index_dir).kb_hash == hashed_anew.content_hash
     _assert_same_content(load_index(index_dir), _fresh(edited, tmp_path, "scratch"))
+
+
+KILLED_CONSOLIDATION = textwrap.dedent(
+    """
+    import os, signal, sys
+    from pathlib import Path
+    sys.path.insert(0, {root!r})
+    from bot.retrieval import adaptation, index
+    from bot.retrieval.consolidate import consolidate
+
+    if sys.argv[2] == "writing":  # killed halfway through writing the version whole
+        real = index.np.save
+        def save(*args, **kwargs):
+            real(*args, **kwargs)
+            os.kill(os.getpid(), signal.SIGKILL)
+        index.np.save = save
+    else:  # killed with every file written, before the rename that completes it
+        def killed(*args, **kwargs):
+            os.kill(os.getpid(), signal.SIGKILL)
+        adaptation.os.replace = killed
+    consolidate(Path(sys.argv[1]))
+    """
+)
+
+
+@pytest.mark.parametrize("where", ["writing", "before the rename"])
+def test_a_killed_consolidation_leaves_the_chain_readable_and_the_next_one_finishes(tmp_path: Path, where: str):
+    kb = _passage_kb(_passages(300))
+    index_dir = tmp_path / "index"
+    config = dataclasses.replace(CONFIG, reload_deltas=2)
+    build_index(kb, EMBEDDER, index_dir, config)
+    for n in range(3):
+        kb = _edit(kb, 30 + n, f"museum roof cafe {n}")
+        live = build_index(kb, EMBEDDER, index_dir, config, adapt="reuse").version
+    script = tmp_path / "consolidate.py"
+    script.write_text(KILLED_CONSOLIDATION.format(root=str(Path(__file__).resolve().parents[2])), encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, str(script), str(index_dir), where], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == -9, done.stderr[-2000:]
+    assert any((index_dir / live).glob(".full.*"))  # the staging folder it left
+    assert current_version(index_dir) == live and len(version_chain(index_dir, live)) == 4  # nothing half used
+    fresh = _fresh(kb, tmp_path, "scratch")
+    _assert_same_content(load_index(index_dir), fresh)
+    # The next consolidation (the watcher's next start) cleans up and writes it whole.
+    assert consolidate(index_dir)
+    assert version_chain(index_dir, live) == [live] and not any((index_dir / live).glob(".full.*"))
+    _assert_same_content(load_index(index_dir), fresh)
+    kb = _edit(kb, 40, "river tour fire")
+    edit = build_index(kb, EMBEDDER, index_dir, config, adapt="reuse").version
+    assert version_chain(index_dir, edit) == [edit, live]
+    _assert_same_content(load_index(index_dir), _fresh(kb, tmp_path, "scratch2"))
+
+
+def test_a_new_edit_racing_a_consolidation(tmp_path: Path, monkeypatch):
+    import threading
+
+    from bot.retrieval import consolidate as consolidating
+
+    kb = _passage_kb(_passages(300))
+    index_dir = tmp_path / "index"
+    config = dataclasses.replace(CONFIG, reload_deltas=2)
+    build_index(kb, EMBEDDER, index_dir, config)
+    for n in range(2):
+        kb = _edit(kb, 50 + n, f"museum roof cafe {n}")
+        consolidated = build_index(kb, EMBEDDER, index_dir, config, adapt="reuse").version
+    held = load_index(index_dir)
+    written, go_on = threading.Event(), threading.Event()
+    real = consolidating.write_parts
+
+    def slow(*args, **kwargs):
+        real(*args, **kwargs)
+        written.set()  # the files are written; the edit arrives before the version is complete
+        assert go_on.wait(30)
+
+    monkeypatch.setattr(consolidating, "write_parts", slow)
+    results: list[bool] = []
+    worker = threading.Thread(target=lambda: results.append(consolidate(index_dir, consolidated)))
+    worker.start()
+    assert written.wait(30)
+    assert not consolidate(index_dir, consolidated)  # a second writer of the same version stands back
+    kb = _edit(kb, 60, "a harbour ferry timetable")
+    edit = build_index(kb, EMBEDDER, index_dir, config, adapt="reuse")  # does not wait for the consolidation
+    assert _is_delta(index_dir, edit.version) and len(version_chain(index_dir, edit.version)) == 4
+    _assert_same_content(load_index(index_dir), _fresh(kb, tmp_path, "scratch"))
+    go_on.set()
+    worker.join(30)
+    assert results == [True]
+    # The edit stays live; its chain now ends at the consolidated version; hot and cold agree.
+    assert current_version(index_dir) == edit.version
+    assert version_chain(index_dir, edit.version) == [edit.version, consolidated]
+    fresh = _fresh(kb, tmp_path, "scratch2")
+    cold, hot = load_index(index_dir), load_index(index_dir, held=held)
+    _assert_same_content(cold, fresh)
+    _assert_same_content(hot, fresh)
+    _assert_same_ranking(hot, cold)
+
+
+def test_the_watcher_consolidates_in_a_child_process_after_the_edit_is_live(tmp_path: Path):
+    from bot.editing.watch import KbWatcher
+    from bot.settings import Settings
+
+    config = dataclasses.replace(CONFIG, reload_deltas=2)
+    settings = Settings(var_dir=tmp_path / "var", ranking=config)
+    index_dir = settings.index_dir
+    kb = _passage_kb(_passages(300))
+    build_index(kb, EMBEDDER, index_dir, config)
+    watcher = KbWatcher(settings, EMBEDDER)
+    for n in range(2):
+        kb = _edit(kb, 70 + n, f"museum roof cafe {n}")
+        live = build_index(kb, EMBEDDER, index_dir, config, adapt="reuse").version
+        watcher._note_chain(live)  # what the watcher's reload does once the edit is live
+        started = watcher.consolidate_due()
+        assert (started is None) == (n == 0)  # one delta deep: not due yet
+    assert watcher.wait_consolidation(120) == 0
+    assert current_version(index_dir) == live and version_chain(index_dir, live) == [live]
+    _assert_same_content(load_index(index_dir), _fresh(kb, tmp_path, "scratch"))
+    watcher._note_chain(live)
+    assert watcher.consolidate_due() is None  # done already
+
+
+HNSW_CONFIG = dataclasses.replace(CONFIG, ann="hnsw", ann_candidates=50)
+
+
+def _cosines(index: FaqIndex, text: str) -> np.ndarray:
+    vector = EMBEDDER.encode([text])[0]
+    return ann.nearest_rows(index.faiss_by_lang["en"], vector, HNSW_CONFIG.ann_candidates, len(index.rows))
+
+
+def test_an_hnsw_language_reloads_as_a_delta_that_finds_the_changed_passage_as_a_fresh_build(tmp_path: Path):
+    kb = _passage_kb(_passages(300))
+    index_dir = tmp_path / "index"
+    build_index(kb, EMBEDDER, index_dir, HNSW_CONFIG)
+    parent = load_index(index_dir)
+    graph = parent.faiss_by_lang["en"]
+    assert ann.kind_of(graph) == ann.HNSW and not isinstance(graph, ann.Patched)
+    held = parent
+    steps = [  # edited in place; then one removed (every row after it moves up) and one added
+        lambda e: e.__setitem__(150, dataclasses.replace(e[150], answer="museum roof cafe")),
+        lambda e: (e.pop(0), e.append(FaqEntry(id="new1", lang="en", question="", answer="a harbour ferry timetable"))),
+    ]
+    entries = list(kb.entries)
+    for n, step in enumerate(steps):
+        removed = entries[0]
+        step(entries)
+        edited = dataclasses.replace(kb, entries=tuple(entries))
+        reload = build_index(edited, EMBEDDER, index_dir, HNSW_CONFIG, adapt="reuse")
+        assert _is_delta(index_dir, reload.version)  # before: a full version and a new graph
+        hot, cold = load_index(index_dir, held=held), load_index(index_dir)
+        fresh = _fresh(edited, tmp_path, f"scratch{n}", HNSW_CONFIG)
+        _assert_same_content(hot, fresh)
+        _assert_same_content(cold, fresh)
+        _assert_same_ranking(hot, cold)
+        patched = hot.faiss_by_lang["en"]
+        assert isinstance(patched, ann.Patched) and patched.base is graph  # the graph is shared, not rebuilt
+        for question, key in (("museum roof cafe", "p0150"), ("a harbour ferry timetable", "new1")):
+            if n == 0 and key == "new1":
+                continue
+            at = next(i for i, row in enumerate(hot.rows) if row.faq_id == key)
+            found, expected = _cosines(hot, question), _cosines(fresh, question)
+            assert int(found.argmax()) == int(expected.argmax()) == at
+            assert found[at] == pytest.approx(expected[at], abs=1e-6)
+            assert Retriever(hot, EMBEDDER).search(question, "en", 1)[0].faq_id == key
+            assert Retriever(fresh, EMBEDDER).search(question, "en", 1)[0].faq_id == key
+        if n == 1:  # the removed passage's node is still in the graph, but never found
+            assert removed.id not in {c.faq_id for c in Retriever(hot, EMBEDDER).search(removed.answer, "en", 10)}
+        held = hot
+    # Consolidated: a graph built anew, the same content.
+    assert consolidate(index_dir)
+    whole = load_index(index_dir)
+    assert type(whole.faiss_by_lang["en"]) is type(graph)
+    _assert_same_content(whole, fresh)
+
+
+def test_a_patched_hnsw_graph_recalls_at_least_as_much_as_a_rebuilt_one():
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)  # a deterministic graph
+    try:
+        rng = np.random.default_rng(7)
+
+        def unit(count: int) -> np.ndarray:
+            vectors = rng.standard_normal((count, 96)).astype(np.float32)
+            return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+        before = unit(6000)
+        graph = ann.build(before, ann.HNSW)
+        # 60 rows replaced, 30 removed (the rest move up), 40 added at the end.
+        after = before.copy()
+        replaced = rng.choice(6000, 60, replace=False)
+        after[replaced] = unit(60)
+        removed = np.setdiff1d(rng.choice(6000, 30, replace=False), replaced)
+        keep = np.setdiff1d(np.arange(6000), removed)
+        after = np.vstack([after[keep], unit(40)])
+        rows_now = np.full(6000, -1, dtype=np.int64)
+        rows_now[keep] = np.arange(len(keep))
+        rows_now[replaced] = -1
+        patched = ann.patch(graph, rows_now, after)
+        rebuilt = ann.build(after, ann.HNSW)
+        # Questions near random rows and near the changed ones.
+        changed = np.r_[np.flatnonzero(np.isin(keep, replaced)), np.arange(len(keep), len(after))]
+        targets = np.r_[rng.choice(len(after), 200, replace=False), changed]
+        questions = after[targets] + 0.35 * unit(len(targets))
+        questions /= np.linalg.norm(questions, axis=1, keepdims=True)
+        k = 10
+        for small in (graph, rebuilt):  # a narrow search, so that the graphs' misses show
+            small.hnsw.efSearch = k
+        recall = {"patched": 0.0, "rebuilt": 0.0}
+        for question in questions:
+            exact = set(np.argsort(-(after @ question))[:k].tolist())
+            found = {
+                "patched": patched.search(question, k)[1],
+                "rebuilt": rebuilt.search(question[None, :], k)[1][0],
+            }
+            for name, rows in found.items():
+                recall[name] += len(exact & set(rows.tolist())) / k / len(questions)
+        assert recall["patched"] >= recall["rebuilt"] > 0.5, recall
+    finally:
+        faiss.omp_set_num_threads(threads)
+
+
+def test_a_consolidated_version_keeps_its_place_among_the_versions(tmp_path: Path):
+    kb = _passage_kb(_passages(300))
+    index_dir = tmp_path / "index"
+    build_index(kb, EMBEDDER, index_dir, CONFIG)
+    kb = _edit(kb, 5, "museum roof cafe")
+    first = build_index(kb, EMBEDDER, index_dir, CONFIG, adapt="reuse").version
+    kb = _edit(kb, 6, "river tour fire")
+    build_index(kb, EMBEDDER, index_dir, CONFIG, adapt="reuse")
+    before = (index_dir / first).stat().st_mtime_ns
+    assert consolidate(index_dir, first)
+    assert (index_dir / first).stat().st_mtime_ns == before  # the prune keeps the newest by this time
+    assert [v.version for v in list_versions(index_dir)][1] == first
+
+
+def test_a_process_holding_a_version_off_the_chain_reads_from_the_checkpoint(tmp_path: Path):
+    kb = _passage_kb(_passages(300))
+    index_dir = tmp_path / "index"
+    build_index(kb, EMBEDDER, index_dir, CONFIG)
+    for n in range(2):
+        kb = _edit(kb, 80 + n, f"museum roof cafe {n}")
+        consolidated = build_index(kb, EMBEDDER, index_dir, CONFIG, adapt="reuse").version
+    assert consolidate(index_dir)
+    kb = _edit(kb, 90, "river tour fire")
+    newest = build_index(kb, EMBEDDER, index_dir, CONFIG, adapt="reuse").version
+    elsewhere = _fresh(_passage_kb(_passages(30)), tmp_path, "elsewhere")  # e.g. a bot after a rollback
+    assert version_chain(index_dir, newest, stop_at=elsewhere.version) == [newest, consolidated]
+    _assert_same_content(load_index(index_dir, held=elsewhere), _fresh(kb, tmp_path, "scratch"))

@@ -177,3 +177,72 @@ def test_the_text_tools_load_at_start_not_at_the_first_edit_or_question(
     service = FaqService(settings, embedder)
     service.warm_up()
     assert set(loaded) >= set(service.index.languages)  # ... and before the first question
+
+
+ARTICLE = """# Caring for wood
+
+## Oiling and waxing
+```yaml
+id: wood-care-oiling
+kind: passage
+article: {title: Caring for wood, url: https://larkspur.example/help/wood-care}
+```
+
+Oil oak and walnut once or twice a year, or when the surface looks dry.
+
+## Scratches
+```yaml
+id: wood-care-scratches
+kind: passage
+article: {title: Caring for wood, url: https://larkspur.example/help/wood-care}
+```
+
+Rub a light scratch with a walnut kernel; fill a deep one with coloured wax.
+
+## Water rings
+```yaml
+id: wood-care-rings
+kind: passage
+article: {title: Caring for wood, url: https://larkspur.example/help/wood-care}
+```
+
+Lift a white water ring with a warm iron over a cotton cloth.
+"""
+
+
+def test_the_watcher_consolidates_the_chain_after_the_edit_went_live(settings: Settings, embedder: HashingEmbedder):
+    import dataclasses
+
+    from bot.retrieval.index import has_checkpoint, load_index, version_chain
+
+    ranking = dataclasses.replace(settings.ranking, reload_deltas=1, reload_carry_share=1.0)
+    settings = settings.replace(ranking=ranking)
+    article = settings.kb_dir / "en" / "articles" / "wood-care.md"
+    article.parent.mkdir(parents=True, exist_ok=True)
+    from tests.unit.test_scale import _passages
+
+    more = "".join(  # enough passages for a calibration that a reload carries
+        f"\n## Note {n}\n```yaml\nid: wood-note-{n}\nkind: passage\n"
+        f"article: {{title: Caring for wood, url: https://larkspur.example/help/wood-care}}\n```\n\n{text}\n"
+        for n, text in enumerate(_passages(60))
+    )
+    article.write_text(ARTICLE + more, encoding="utf-8")
+    watcher = KbWatcher(settings, embedder)
+    try:
+        assert watcher.check_once().state == "live"
+        _edit(article, "a warm iron", "a hair dryer")
+        edited = watcher.check_once()
+        index_dir = settings.index_dir
+        assert edited.state == "live" and (index_dir / edited.version / "parent").exists()  # a delta
+        # Live before the consolidation ends; it ran in a child process and left the version live.
+        assert watcher.wait_consolidation(120) == 0
+        assert current_version(index_dir) == edited.version and has_checkpoint(index_dir, edited.version)
+        assert version_chain(index_dir, edited.version) == [edited.version]
+        answer = FaqService(settings, embedder).ask("white water ring hair dryer", "en")
+        assert answer.kb_version == edited.version
+        assert any("hair dryer" in e.answer for e in load_index(index_dir).entries.values())
+        _edit(article, "coloured wax", "a wax crayon")
+        again = watcher.check_once()
+        assert again.state == "live" and version_chain(index_dir, again.version) == [again.version, edited.version]
+    finally:
+        watcher.stop()
