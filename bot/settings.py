@@ -270,6 +270,15 @@ class Ranking:
     #: this share of those pseudo-questions asked with their own passage
     #: removed (questions the KB does not answer).
     passage_uncovered_answers: float = 0.05
+    #: Answer-only languages: a passage is answered only when it leads the runner-up by this much in
+    #: log-odds (the passages' ``Thresholds.margin``; the answer threshold above is fitted with it). 2.0,
+    #: the best odds at least e^2 (7.4) times the runner-up's, where FAQs take 1.0: passages of one article
+    #: resemble each other far more than FAQs do, and at 1.0 one answer in 7 to 8 was wrong on XQuAD-R ar / ru
+    #: dev (docs/benchmarks.md, "A wider margin for passages") ...
+    passage_margin: float = setting("FAQBOT_PASSAGE_MARGIN", 2.0)
+    #: ... and, where the question is embedded, only when the embedding and the character n-grams both
+    #: rank it first (``Candidate.agrees``).
+    passage_agreement: bool = setting("FAQBOT_PASSAGE_AGREEMENT", True)
     #: A hot reload that changed at most this share of an answer-only language's passages keeps
     #: the live calibration (bot/retrieval/index.py: recalibrating is most of a large KB's reload).
     reload_carry_share: float = setting("FAQBOT_RELOAD_CARRY_SHARE", 0.01)

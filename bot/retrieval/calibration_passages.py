@@ -121,10 +121,18 @@ def calibrate_passages(
     if calibration is ranker.calibration:
         return ranker
     uncovered = (held.faqs[:, :, None] == must[:, None, :]).any(axis=2) | ~held.valid
+    agreement = embedded and config.passage_agreement
     thresholds, summary = fit_answer_threshold(
-        held.probabilities(calibration), signals, uncovered, embedded, config.passage_uncovered_answers
+        held.probabilities(calibration),
+        signals,
+        uncovered,
+        agreement,
+        config.passage_uncovered_answers,
+        Thresholds(margin=config.passage_margin),
     )
-    return dataclasses.replace(ranker, calibration=calibration, thresholds=thresholds, thresholds_fit=summary)
+    return dataclasses.replace(
+        ranker, calibration=calibration, thresholds=thresholds, thresholds_fit=summary, agreement=agreement
+    )
 
 
 #: The answer thresholds ``fit_answer_threshold`` tries, lowest first.

@@ -138,6 +138,9 @@ class LanguageRanker:
     passage_words: Bm25 | None = None
     context: float = 0.0
     neighbours: np.ndarray | None = None  # (2, FAQs): the FAQs before and after each one, -1 for none
+    # Answer-only languages: a passage is answered only when the embedding and the character n-grams both
+    # rank it first (settings.Ranking.passage_agreement).
+    agreement: bool = True
 
     @property
     def faq_ids(self) -> list[str]:

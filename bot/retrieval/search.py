@@ -149,7 +149,7 @@ class Retriever:
         probability = ranker.calibration.probabilities(signals)
         top = best_first(probability, k)
         agreed = None
-        if ranker.passage_char is not None and rows is not None and len(signals):
+        if ranker.agreement and ranker.passage_char is not None and rows is not None and len(signals):
             # Two independent rankings, the meaning and the spelling, that pick the same passage.
             first = int(np.argmax(signals[:, DENSE]))
             agreed = first if first == int(np.argmax(signals[:, LEXICAL])) else -1

@@ -78,6 +78,14 @@ def test_the_answer_threshold_keeps_uncovered_answers_within_the_budget():
     assert strictest.answer == 0.5 and fit["uncovered_answered"] > 0
 
 
+def test_a_wider_margin_answers_fewer_uncovered_questions_so_its_threshold_is_fitted_lower():
+    probabilities, signals, targets = _uncovered_case(400, 0.3)
+    narrow, fit_narrow = fit_answer_threshold(probabilities, signals, targets, True, 0.1, Thresholds(margin=1.0))
+    wide, fit_wide = fit_answer_threshold(probabilities, signals, targets, True, 0.1, Thresholds(margin=6.0))
+    assert (narrow.margin, wide.margin) == (1.0, 6.0)
+    assert wide.answer < narrow.answer and fit_wide["uncovered_answered"] <= 0.1
+
+
 def test_a_passage_the_two_rankings_do_not_agree_on_is_only_offered():
     thresholds = Thresholds(answer=0.3, clarify=0.1, margin=1.0)
     best = Candidate("p1", "en", 0.9, 0.8, 0.7, "p1")
@@ -110,6 +118,12 @@ def test_a_passage_kb_is_calibrated_on_pseudo_questions_at_build(tmp_path: Path)
     assert ranker.thresholds is not None and ranker.thresholds_fit["uncovered_answered"] <= 0.05
     answer = FaqService(settings, embedder).ask("when did the west wing roof burn in a fire", "en")
     assert answer.decision.best is not None and answer.decision.best.faq_id == "p1"
+
+    # The passages' margin and agreement are the settings', kept with the fit.
+    assert ranker.thresholds.margin == Ranking().passage_margin == 2.0 and ranker.agreement
+    loose = tmp_path / "loose"
+    build_index(kb, embedder, loose, Ranking(passage_pseudo_questions=100, passage_margin=0.5, passage_agreement=False))
+    assert load_index(loose).rankers["en"].thresholds.margin == 0.5 and not load_index(loose).rankers["en"].agreement
 
     off = tmp_path / "off"
     build_index(kb, embedder, off, Ranking(passage_pseudo_questions=0))

@@ -71,6 +71,7 @@ BOOLEANS = {
     "FAQBOT_CLASSIFIER": ("ranking", "classifier"),
     "FAQBOT_ANSWER_FIELD": ("ranking", "answer_field"),
     "FAQBOT_PASSAGE_BM25": ("ranking", "passage_bm25"),
+    "FAQBOT_PASSAGE_AGREEMENT": ("ranking", "passage_agreement"),
     "FAQBOT_ADAPT": ("ranking", "adapt"),
     "FAQBOT_SECURE_COOKIES": ("secure_cookies",),
     "FAQBOT_SURVEY_CES": ("survey_ces",),
