@@ -40,16 +40,25 @@ def kind_for(rows: int, ranking: Ranking) -> str:
     return EXACT if rows <= ranking.ann_candidates else ranking.ann
 
 
-def build(vectors: np.ndarray, kind: str) -> faiss.Index:
-    """An inner-product index of ``vectors`` (L2-normalised rows: inner product is cosine) of ``kind``."""
+def build(
+    vectors: np.ndarray,
+    kind: str,
+    hnsw_m: int = HNSW_M,
+    ef_construction: int = HNSW_EF_CONSTRUCTION,
+    ef_search: int = HNSW_EF_SEARCH,
+) -> faiss.Index:
+    """An inner-product index of ``vectors`` (L2-normalised rows: inner product is cosine) of ``kind``.
+
+    ``hnsw_m``, ``ef_construction``, ``ef_search``: HNSW's parameters (the module's by default; other
+    values are for measuring them, scripts/bench_scale.py --ann)."""
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     dimension = vectors.shape[1]
     if kind == EXACT:
         index = faiss.IndexFlatIP(dimension)
     elif kind == HNSW:
-        index = faiss.IndexHNSWFlat(dimension, HNSW_M, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-        index.hnsw.efSearch = HNSW_EF_SEARCH
+        index = faiss.IndexHNSWFlat(dimension, hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = ef_construction
+        index.hnsw.efSearch = ef_search
     elif kind == IVF:
         lists = max(1, min(len(vectors) // 39, int(IVF_LISTS_PER_SQRT * math.sqrt(len(vectors)))))
         index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dimension), dimension, lists, faiss.METRIC_INNER_PRODUCT)
