@@ -141,7 +141,7 @@ ANN_SOURCES = ("stand-in", "model")
 CHUNK_ROWS = 16_384
 
 
-def model_distractor_vectors(bench: Path, embedder: Embedder, size: int, cache: Path) -> np.ndarray:
+def model_distractor_vectors(bench: Path, embedder: Embedder, size: int, cache: Path, wait: float = 0.0) -> np.ndarray:
     """The model's vectors of the first ``size`` distractor passages (make_distractors.py's, in its order).
 
     Embedded as a build embeds (``encode_rows`` as passages, ``index.EMBED_BATCH`` texts per call),
@@ -149,6 +149,8 @@ def model_distractor_vectors(bench: Path, embedder: Embedder, size: int, cache: 
     file renamed), so that a killed run resumes at the first missing chunk and a larger size reuses a
     smaller one's chunks (the distractors of N are the first N of any larger size). The key names the
     model, the sentences file and the seed: another model or file never reads these vectors.
+    ``wait`` (seconds): another run (``--ann-embed-only``) is filling the cache: look for each missing
+    chunk this often instead of embedding it here.
     """
     # Whole chunks only (the last one too), so that every chunk file holds the same rows for any size.
     texts = list(distractor_sentences(bench, -(-size // CHUNK_ROWS) * CHUNK_ROWS))
@@ -160,12 +162,16 @@ def model_distractor_vectors(bench: Path, embedder: Embedder, size: int, cache: 
     started, embedded = time.perf_counter(), 0
     for first in range(0, size, CHUNK_ROWS):
         path = folder / f"chunk-{first:09d}.npy"
+        if wait and not path.exists():
+            print(f"waiting for {path} (another run embeds it)", file=sys.stderr)
+            while not path.exists():
+                time.sleep(wait)
         if not path.exists():
             batch = texts[first : first + CHUNK_ROWS]
             chunk = np.concatenate(
                 [encode_rows(embedder, batch[n : n + EMBED_BATCH], True) for n in range(0, len(batch), EMBED_BATCH)]
             )
-            partial = path.with_suffix(".partial.npy")
+            partial = folder / f".{path.stem}.{os.getpid()}.partial.npy"  # another run may write this chunk too
             np.save(partial, chunk.astype(np.float32))
             os.replace(partial, path)
             embedded += len(batch)
@@ -275,6 +281,8 @@ def run_ann(
     shapes: Sequence[HnswShape] = (),
     ef_searches: Sequence[int] = (ann.HNSW_EF_SEARCH,),
     keep: Path | None = None,
+    grow: bool = False,
+    wait: float = 0.0,
 ) -> dict[str, object]:
     """Recall@10 and search time per question of the approximate indexes against exact search.
 
@@ -284,30 +292,35 @@ def run_ann(
     the normalised sum of two random Wikipedia sentences' vectors (as ProxyEmbedder makes them), so
     that a million needs no million passages embedded. ``embed_only``: fill the cache and stop.
     ``shapes``, ``ef_searches``, ``keep``: the HNSW graphs measured and their searches (``_measure``).
+    ``grow`` (model vectors): each HNSW graph is built once and grown from size to size (the next
+    distractors added), its build time the sum; ``wait``: see ``model_distractor_vectors``.
     """
+    if grow and (source != "model" or keep):
+        raise SystemExit("--ann-grow: with --ann-vectors model, without --ann-keep")
     if source not in ANN_SOURCES:
         raise SystemExit(f"--ann-vectors: one of {', '.join(ANN_SOURCES)}, not {source!r}")
     base = bench / "xquad_r" / "en"
     services = Services(from_env({}).replace(languages=("en",), default_language="en"))
     embedder = services.embedder
     if source == "model":
-        model_distractor_vectors(bench, embedder, max(sizes), cache or ROOT / "var" / "bench-cache")
         if embed_only:
+            model_distractor_vectors(bench, embedder, max(sizes), cache or ROOT / "var" / "bench-cache")
             return {"runs": []}
     query_vectors = embedder.encode([q.text for q in load_queries(base / "dev.jsonl")])
     passages = [e.answer for e in load_jsonl_kb(base / "faqs.jsonl").entries]
     real = encode_rows(embedder, passages, True)
     runs = []
-    for size in sizes:
+    grown: dict[HnswShape, tuple[faiss.Index, dict[str, object]]] | None = {} if grow else None
+    for size in sorted(sizes) if grow else sizes:
         vectors = np.empty((len(real) + size, real.shape[1]), dtype=np.float32)
         vectors[: len(real)] = real
         if source == "model":
             vectors[len(real) :] = model_distractor_vectors(
-                bench, embedder, size, cache or ROOT / "var" / "bench-cache"
+                bench, embedder, size, cache or ROOT / "var" / "bench-cache", wait
             )
         else:
             _stand_in_vectors(sentence_vectors(bench, embedder), np.random.default_rng(size), vectors[len(real) :])
-        measured = _measure(vectors, query_vectors, kinds, shapes or (HnswShape(),), ef_searches, keep)
+        measured = _measure(vectors, query_vectors, kinds, shapes or (HnswShape(),), ef_searches, keep, grown)
         runs.append({"distractor_vectors": source, **measured})
         print(json.dumps(runs[-1]), file=sys.stderr, flush=True)
         del vectors
@@ -355,6 +368,7 @@ def _measure(
     shapes: Sequence[HnswShape] = (HnswShape(),),
     ef_searches: Sequence[int] = (ann.HNSW_EF_SEARCH,),
     keep: Path | None = None,
+    grown: dict[HnswShape, tuple[faiss.Index, dict[str, object]]] | None = None,
 ) -> dict[str, object]:
     """Recall@10 against exact search and search time per question of each index in ``kinds``.
 
@@ -363,6 +377,8 @@ def _measure(
     10 it returns. HNSW: one graph per shape in ``shapes``, searched with each of ``ef_searches``; its
     build time (FAISS's OpenMP threads), the memory it holds (resident growth while built) and, with
     ``keep``, the graph kept in (and read back from) that folder, keyed by the vectors' hash and shape.
+    ``grown``: the HNSW graphs of a smaller size's call (whose vectors are the first rows of these),
+    extended with the rest of ``vectors`` instead of built anew; updated with this call's graphs.
     """
     k = from_env({}).ranking.ann_candidates
     started = time.perf_counter()
@@ -377,21 +393,45 @@ def _measure(
     for kind in kinds:
         graphs = []
         for shape in shapes if kind == ann.HNSW else (None,):
-            index, facts = _built(vectors, kind, shape, keep)
+            if shape and grown is not None and shape in grown:
+                index, facts = _grown(vectors, *grown[shape])
+            else:
+                index, facts = _built(vectors, kind, shape, keep)
+            if shape and grown is not None:
+                grown[shape] = (index, facts)
             if shape:
                 searches: list[dict[str, object]] = []
                 facts["searches"] = searches
                 for ef in ef_searches:
                     index.hnsw.efSearch = ef
                     searches.append({"ef_search": ef, **_search_times(index, queries, truth, k)})
-                    print(json.dumps({"vectors": len(vectors), kind: facts}), file=sys.stderr, flush=True)
+                    graph = {key: value for key, value in facts.items() if key != "searches"}
+                    print(json.dumps({"vectors": len(vectors), kind: {**graph, **searches[-1]}}), file=sys.stderr)
             else:
                 facts.update(_search_times(index, queries, truth, k))
-                print(json.dumps({"vectors": len(vectors), kind: facts}), file=sys.stderr, flush=True)
-            graphs.append(facts)
+                print(json.dumps({"vectors": len(vectors), kind: facts}), file=sys.stderr)
+            graphs.append(dict(facts))
             del index
         row[kind] = graphs if kind == ann.HNSW else graphs[0]
     return row
+
+
+def _grown(vectors: np.ndarray, index: faiss.Index, facts: dict[str, object]) -> tuple[faiss.Index, dict[str, object]]:
+    """``index`` (an HNSW graph of ``vectors``' first rows) with the rest of ``vectors`` added, and its facts:
+    the build time and resident growth summed over the additions, the sizes it grew from."""
+    load_before, before, rows = os.getloadavg()[0], _rss_mb(), index.ntotal
+    started = time.perf_counter()
+    index.add(np.ascontiguousarray(vectors[rows:], dtype=np.float32))
+    seconds, grew = time.perf_counter() - started, _rss_mb() - before
+    numbers = {key: float(facts[key]) for key in ("build_seconds", "index_mb", "build_load_average")}  # type: ignore[arg-type]
+    grown_from = [*facts.get("grown_from", ()), rows]  # type: ignore[misc]
+    return index, {
+        **{key: value for key, value in facts.items() if key != "searches"},
+        "build_seconds": round(numbers["build_seconds"] + seconds, 1),
+        "index_mb": round(numbers["index_mb"] + grew),
+        "build_load_average": round(max(numbers["build_load_average"], load_before, os.getloadavg()[0]), 1),
+        "grown_from": grown_from,
+    }
 
 
 def _built(
@@ -546,6 +586,12 @@ def main() -> None:
         "--ann-ef-search", default=str(ann.HNSW_EF_SEARCH), help="--ann: HNSW efSearch values, each graph"
     )
     parser.add_argument("--ann-keep", type=Path, help="--ann: keep the built indexes in this folder, read them back")
+    parser.add_argument(
+        "--ann-grow", action="store_true", help="--ann-vectors model: grow each HNSW graph from size to size"
+    )
+    parser.add_argument(
+        "--ann-wait", type=float, default=0.0, help="--ann-vectors model: wait for another run's chunks (poll seconds)"
+    )
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     parser.add_argument("--render-only", action="store_true")
@@ -582,6 +628,8 @@ def main() -> None:
                 [HnswShape.parse(shape) for shape in args.ann_hnsw.split(",") if shape],
                 [int(ef) for ef in args.ann_ef_search.split(",") if ef],
                 args.ann_keep,
+                args.ann_grow,
+                args.ann_wait,
             )
             if args.ann_embed_only:
                 return

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -114,3 +115,40 @@ def test_ann_build_takes_hnsw_parameters():
     default, dense = ann.build(vectors, ann.HNSW), ann.build(vectors, ann.HNSW, 48, 100, 512)
     assert default.hnsw.nb_neighbors(0) == 2 * ann.HNSW_M and default.hnsw.efSearch == ann.HNSW_EF_SEARCH
     assert dense.hnsw.nb_neighbors(0) == 96 and dense.hnsw.efConstruction == 100 and dense.hnsw.efSearch == 512
+
+
+class Refusing(HashingEmbedder):
+    """Fails the test if asked to embed: the run waits for another run's chunks instead."""
+
+    def encode(self, texts):
+        raise AssertionError(f"embedded {len(texts)} texts itself")
+
+
+def test_a_waiting_run_takes_the_chunks_another_run_writes(bench_scale, bench, tmp_path, monkeypatch):
+    monkeypatch.setattr(bench_scale, "CHUNK_ROWS", 4)
+    cache = tmp_path / "cache"
+    bench_scale.model_distractor_vectors(bench, HashingEmbedder(dimension=16), 4, cache)  # the first chunk only
+    other = threading.Timer(0.3, bench_scale.model_distractor_vectors, (bench, HashingEmbedder(dimension=16), 8, cache))
+    other.start()
+    vectors = bench_scale.model_distractor_vectors(bench, Refusing(dimension=16), 8, cache, wait=0.05)
+    other.join()
+    texts = list(bench_scale.distractor_sentences(bench, 8))
+    assert np.array_equal(vectors, HashingEmbedder(dimension=16).encode(texts))
+
+
+def test_a_grown_graph_is_the_smaller_sizes_graph_with_the_rest_added(bench_scale):
+    rng = np.random.default_rng(2)
+    vectors = rng.normal(size=(3000, 24)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    queries = vectors[:40] + rng.normal(0, 0.05, (40, 24)).astype(np.float32)
+    shape, grown = bench_scale.HnswShape(16, 40), {}
+    small = bench_scale._measure(vectors[:2000], queries, ["hnsw"], [shape], [128], grown=grown)
+    first = grown[shape][0]
+    large = bench_scale._measure(vectors, queries, ["exact", "hnsw"], [shape], [128], grown=grown)
+    assert grown[shape][0] is first and first.ntotal == 3000  # the same graph, grown
+    (before,), (after,) = small["hnsw"], large["hnsw"]
+    assert "grown_from" not in before and after["grown_from"] == [2000]
+    assert after["build_seconds"] >= before["build_seconds"] and after["m"] == 16
+    assert large["exact"]["recall_at_10"] == 1.0 and after["searches"][0]["recall_at_10"] >= 0.95
+    with pytest.raises(SystemExit, match="--ann-grow"):
+        bench_scale.run_ann(Path("."), [10], ["hnsw"], "stand-in", grow=True)
