@@ -23,7 +23,8 @@ EXACT, HNSW, IVF = "exact", "hnsw", "ivf"
 #: HNSW: links per node, the candidate list while building and while searching.
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 80
-HNSW_EF_SEARCH = 256
+#: The search width of a freshly built graph; a loaded one gets ``Ranking.ann_ef_search`` (``prepare``).
+HNSW_EF_SEARCH = Ranking.ann_ef_search
 #: IVF: lists = IVF_LISTS_PER_SQRT * sqrt(rows), each question visits IVF_PROBE_SHARE of them (at least 16).
 IVF_LISTS_PER_SQRT = 4
 IVF_PROBE_SHARE = 0.1
@@ -83,10 +84,11 @@ def kind_of(index: faiss.Index) -> str:
     return EXACT
 
 
-def prepare(index: faiss.Index) -> faiss.Index:
-    """A loaded index (``faiss.read_index`` returns its own type) with this module's search-time parameters."""
+def prepare(index: faiss.Index, ef_search: int = HNSW_EF_SEARCH) -> faiss.Index:
+    """A loaded index (``faiss.read_index`` returns its own type) with its search-time parameters:
+    HNSW's search width ``ef_search`` (``Ranking.ann_ef_search``)."""
     if isinstance(index, faiss.IndexHNSWFlat):
-        index.hnsw.efSearch = HNSW_EF_SEARCH
+        index.hnsw.efSearch = ef_search
     return index
 
 
