@@ -287,7 +287,7 @@ class Ranking:
     #: HNSW's search width (efSearch): how many candidates a question's search keeps while it walks the
     #: graph; at least ``ann_candidates`` are kept whatever this says. Wider finds more of the exact nearest
     #: (recall) and takes longer: measured in docs/scaling.md. Read when an index is loaded, not built.
-    ann_ef_search: int = setting("FAQBOT_ANN_EF_SEARCH", 256)
+    ann_ef_search: int = setting("FAQBOT_ANN_EF_SEARCH", 512)
 
     def learns_alone(self, rows: int, faqs: int) -> bool:
         """Enough phrasings to learn a language from: ``adapt_min_rows``, and ``adapt_min_per_faq`` per FAQ."""
