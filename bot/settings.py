@@ -285,7 +285,7 @@ class Ranking:
     ann_auto_rows: int = setting("FAQBOT_ANN_AUTO_ROWS", 300_000)
     ann_candidates: int = setting("FAQBOT_ANN_CANDIDATES", 256)
     #: HNSW's search width (efSearch): how many candidates a question's search keeps while it walks the
-    #: graph; at least ``ann_candidates`` are kept whatever this says. Wider finds more of the exact nearest
+    #: graph (FAISS does not widen it to ``ann_candidates``). Wider finds more of exact search's nearest
     #: (recall) and takes longer: measured in docs/scaling.md. Read when an index is loaded, not built.
     ann_ef_search: int = setting("FAQBOT_ANN_EF_SEARCH", 512)
 
