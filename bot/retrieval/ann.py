@@ -9,7 +9,7 @@ chooses: "exact", "hnsw", "ivf", or "auto" (HNSW from ``ann_auto_rows``
 phrasings of a language on). The parameters below were chosen by that
 measurement on the model's own vectors of up to a million passages (the HNSW
 graph's shape: recall@10 at least 0.99 against exact search needed a denser
-graph than FAISS's usual M 32 / efConstruction 80 beyond 500,000 passages).
+graph than FAISS's usual M 32 / efConstruction 80 from about 500,000 on).
 """
 
 from __future__ import annotations
@@ -22,9 +22,10 @@ import numpy as np
 from bot.settings import Ranking
 
 EXACT, HNSW, IVF = "exact", "hnsw", "ivf"
-#: HNSW: links per node and the candidate list while building. M 32 / efConstruction 80 (before) built a
-#: 500,000-passage graph in a third of the time, but kept recall@10 at 0.986 with efSearch 256 and 0.997 with
-#: 1,024 (p50 4.1 ms), falling with size; 48 / 200: 0.998 and 0.9997 with 256 and 512 (docs/scaling.md).
+#: HNSW: links per node and the candidate list while building. On a million passages embedded by the model,
+#: M 32 / efConstruction 80 (before) built the graph in 30 % of the time but found 0.957 of exact search's ten
+#: nearest searched 256 wide and 0.990 at best (2,048 wide); 48 / 200 found 0.9978 searched 512 wide (p50
+#: 2.5 ms) for 7 % more memory (docs/scaling.md, "On the model's vectors").
 HNSW_M = 48
 HNSW_EF_CONSTRUCTION = 200
 #: The search width of a freshly built graph; a loaded one gets ``Ranking.ann_ef_search`` (``prepare``).
