@@ -184,8 +184,9 @@ class Thresholds:
     support_floor: float = 0.0
 
 
-#: Ranking settings that change how an index is written, not what is fitted (left out of ``Ranking.key``).
-_NOT_FITTED = frozenset({"reload_deltas"})
+#: Ranking settings that change how an index is written or searched, not what is fitted or built (left out of
+#: ``Ranking.key``: a change needs no new index version).
+_NOT_FITTED = frozenset({"reload_deltas", "ann_ef_search"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -294,6 +295,10 @@ class Ranking:
     ann: str = setting("FAQBOT_ANN", "auto", parse=_ann)
     ann_auto_rows: int = setting("FAQBOT_ANN_AUTO_ROWS", 300_000)
     ann_candidates: int = setting("FAQBOT_ANN_CANDIDATES", 256)
+    #: HNSW's search width (efSearch): how many candidates a question's search keeps while it walks the
+    #: graph (FAISS does not widen it to ``ann_candidates``). Wider finds more of exact search's nearest
+    #: (recall) and takes longer: measured in docs/scaling.md. Read when an index is loaded, not built.
+    ann_ef_search: int = setting("FAQBOT_ANN_EF_SEARCH", 512)
 
     def learns_alone(self, rows: int, faqs: int) -> bool:
         """Enough phrasings to learn a language from: ``adapt_min_rows``, and ``adapt_min_per_faq`` per FAQ."""
@@ -567,11 +572,13 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         or ranking.passage_pseudo_questions < 0
         or ranking.calibration_candidates < 8
         or ranking.ann_candidates < 10
+        or ranking.ann_ef_search < 1
     ):
         raise ConfigError(
             "need FAQBOT_CALIBRATION_FOLDS >= 2, FAQBOT_MIN_BAND_PHRASINGS >= 1, FAQBOT_CLASSIFIER_C > 0, "
             "0 <= FAQBOT_FALLBACK_CHAR_SHARE <= 1, 0 <= FAQBOT_PASSAGE_CONTEXT <= 1, FAQBOT_ADAPT_EPOCHS > 0, "
-            "FAQBOT_PASSAGE_PSEUDO_QUESTIONS >= 0, FAQBOT_CALIBRATION_CANDIDATES >= 8, FAQBOT_ANN_CANDIDATES >= 10"
+            "FAQBOT_PASSAGE_PSEUDO_QUESTIONS >= 0, FAQBOT_CALIBRATION_CANDIDATES >= 8, FAQBOT_ANN_CANDIDATES >= 10, "
+            "FAQBOT_ANN_EF_SEARCH >= 1"
         )
     values = read_env(Settings, env)
     languages = values.setdefault("languages", Settings.languages)

@@ -9,11 +9,18 @@ reload's build plus the bot's switch at its next question). The load average
 of the shared machine is recorded with each size.
 
 ``--ann`` measures the approximate dense indexes (bot/retrieval/ann.py) on
-the largest built size's real vectors and the real questions: recall@10
-against exact search and the search time per question; and on N vectors
-beyond what was embedded (synthetic, labelled so in docs/scaling.md).
+XQuAD-R en's 1,180 passages plus N distractor vectors and its 632 questions:
+recall@10 against exact search and the search time per question, as the bot
+searches. The distractors' vectors are the model's (``--ann-vectors model``:
+make_distractors.py's passages embedded as a build embeds them, into a
+resumable cache of chunk files, ``--ann-cache``) or stand-ins made from two
+sentences' vectors (``stand-in``, the default: no million passages embedded;
+labelled so in docs/scaling.md). ``--ann-hnsw`` and ``--ann-ef-search`` sweep
+HNSW's graph shapes and search widths; ``--ann-keep`` keeps the built graphs.
 
 Usage: python scripts/bench_scale.py [--sizes 1000,10000,30000,100000] [--ann] [--render-only]
+       python scripts/bench_scale.py --sizes "" --ann --ann-vectors model --ann-cache /tmp/vectors \
+           --ann-sizes 1000000 [--ann-embed-only] [--ann-hnsw 32:80,48:200] [--ann-ef-search 256,1024]
 """
 
 from __future__ import annotations
@@ -44,7 +51,8 @@ from bot.kb.jsonl import load_jsonl_kb  # noqa: E402
 from bot.kb.models import KnowledgeBase  # noqa: E402
 from bot.retrieval import ann  # noqa: E402
 from bot.retrieval.embedder import Embedder  # noqa: E402
-from bot.retrieval.index import build_index  # noqa: E402
+from bot.retrieval.index import EMBED_BATCH, build_index  # noqa: E402
+from bot.retrieval.multilingual import encode_rows  # noqa: E402
 from bot.services import Services  # noqa: E402
 from bot.settings import from_env  # noqa: E402
 
@@ -125,6 +133,59 @@ class ProxyEmbedder:
                 vector = self.sentences[a] + self.sentences[b]
                 result[n] = vector / np.linalg.norm(vector)
         return result
+
+
+#: Where --ann's distractor vectors come from (run_ann).
+ANN_SOURCES = ("stand-in", "model")
+#: Distractors embedded per cache file (model_distractor_vectors): a crash loses at most one.
+CHUNK_ROWS = 16_384
+
+
+def model_distractor_vectors(bench: Path, embedder: Embedder, size: int, cache: Path, wait: float = 0.0) -> np.ndarray:
+    """The model's vectors of the first ``size`` distractor passages (make_distractors.py's, in its order).
+
+    Embedded as a build embeds (``encode_rows`` as passages, ``index.EMBED_BATCH`` texts per call),
+    ``CHUNK_ROWS`` at a time into ``cache/<key>/chunk-<first row>.npy``, each written whole (a temporary
+    file renamed), so that a killed run resumes at the first missing chunk and a larger size reuses a
+    smaller one's chunks (the distractors of N are the first N of any larger size). The key names the
+    model, the sentences file and the seed: another model or file never reads these vectors.
+    ``wait`` (seconds): another run (``--ann-embed-only``) is filling the cache: look for each missing
+    chunk this often instead of embedding it here.
+    """
+    # Whole chunks only (the last one too), so that every chunk file holds the same rows for any size.
+    texts = list(distractor_sentences(bench, -(-size // CHUNK_ROWS) * CHUNK_ROWS))
+    wiki = (bench / "scale" / "wiki_sents.txt").read_bytes()
+    key = hashlib.sha256(wiki + f"\0seed 7\0{embedder.name}\0{CHUNK_ROWS}".encode()).hexdigest()[:12]
+    folder = cache / f"distractors-{key}"
+    folder.mkdir(parents=True, exist_ok=True)
+    vectors = np.empty((size, embedder.dimension), dtype=np.float32)
+    started, embedded = time.perf_counter(), 0
+    for first in range(0, size, CHUNK_ROWS):
+        path = folder / f"chunk-{first:09d}.npy"
+        if wait and not path.exists():
+            print(f"waiting for {path} (another run embeds it)", file=sys.stderr)
+            while not path.exists():
+                time.sleep(wait)
+        if not path.exists():
+            batch = texts[first : first + CHUNK_ROWS]
+            chunk = np.concatenate(
+                [encode_rows(embedder, batch[n : n + EMBED_BATCH], True) for n in range(0, len(batch), EMBED_BATCH)]
+            )
+            partial = folder / f".{path.stem}.{os.getpid()}.partial.npy"  # another run may write this chunk too
+            np.save(partial, chunk.astype(np.float32))
+            os.replace(partial, path)
+            embedded += len(batch)
+            rate = embedded / (time.perf_counter() - started)
+            print(
+                f"embedded distractors {first + len(batch):,} of {size:,} "
+                f"({rate:.0f}/s, load {os.getloadavg()[0]:.1f})",
+                file=sys.stderr,
+                flush=True,
+            )
+        chunk = np.load(path, mmap_mode="r")
+        count = min(CHUNK_ROWS, size - first)
+        vectors[first : first + count] = chunk[:count]
+    return vectors
 
 
 def embedding_rate(embedder: Embedder, texts: Sequence[str]) -> float:
@@ -210,71 +271,220 @@ def run_one(size: int, bench: Path, proxy: bool = False, keep: Path | None = Non
         }
 
 
-def run_ann(bench: Path, sizes: Sequence[int], kinds: Sequence[str]) -> dict[str, object]:
+def run_ann(
+    bench: Path,
+    sizes: Sequence[int],
+    kinds: Sequence[str],
+    source: str = "stand-in",
+    cache: Path | None = None,
+    embed_only: bool = False,
+    shapes: Sequence[HnswShape] = (),
+    ef_searches: Sequence[int] = (ann.HNSW_EF_SEARCH,),
+    keep: Path | None = None,
+    grow: bool = False,
+    wait: float = 0.0,
+) -> dict[str, object]:
     """Recall@10 and search time per question of the approximate indexes against exact search.
 
     The questions are XQuAD-R en's 632, embedded by the model; the KB is its 1,180 passages (embedded)
-    plus N distractor vectors, each the normalised sum of two random Wikipedia sentences' vectors (as
-    ProxyEmbedder makes them), so that a million needs no million passages embedded.
+    plus N distractors. ``source`` "model": the distractor passages of make_distractors.py embedded by
+    the model (``model_distractor_vectors``, cached in ``cache``); "stand-in": each distractor vector
+    the normalised sum of two random Wikipedia sentences' vectors (as ProxyEmbedder makes them), so
+    that a million needs no million passages embedded. ``embed_only``: fill the cache and stop.
+    ``shapes``, ``ef_searches``, ``keep``: the HNSW graphs measured and their searches (``_measure``).
+    ``grow`` (model vectors): each HNSW graph is built once and grown from size to size (the next
+    distractors added), its build time the sum; ``wait``: see ``model_distractor_vectors``.
     """
+    if grow and (source != "model" or keep):
+        raise SystemExit("--ann-grow: with --ann-vectors model, without --ann-keep")
+    if source not in ANN_SOURCES:
+        raise SystemExit(f"--ann-vectors: one of {', '.join(ANN_SOURCES)}, not {source!r}")
     base = bench / "xquad_r" / "en"
     services = Services(from_env({}).replace(languages=("en",), default_language="en"))
     embedder = services.embedder
+    if source == "model":
+        if embed_only:
+            model_distractor_vectors(bench, embedder, max(sizes), cache or ROOT / "var" / "bench-cache")
+            return {"runs": []}
     query_vectors = embedder.encode([q.text for q in load_queries(base / "dev.jsonl")])
     passages = [e.answer for e in load_jsonl_kb(base / "faqs.jsonl").entries]
-    real = embedder.encode(passages)
-    sentences = sentence_vectors(bench, embedder)
+    real = encode_rows(embedder, passages, True)
     runs = []
-    for size in sizes:
-        rng = np.random.default_rng(size)
+    grown: dict[HnswShape, tuple[faiss.Index, dict[str, object]]] | None = {} if grow else None
+    for size in sorted(sizes) if grow else sizes:
         vectors = np.empty((len(real) + size, real.shape[1]), dtype=np.float32)
         vectors[: len(real)] = real
-        for start in range(0, size, 100_000):
-            count = min(100_000, size - start)
-            pairs = rng.integers(0, len(sentences), size=(count, 2))
-            chunk = sentences[pairs[:, 0]] + sentences[pairs[:, 1]]
-            vectors[len(real) + start : len(real) + start + count] = chunk / np.linalg.norm(
-                chunk, axis=1, keepdims=True
+        if source == "model":
+            vectors[len(real) :] = model_distractor_vectors(
+                bench, embedder, size, cache or ROOT / "var" / "bench-cache", wait
             )
-        runs.append(_measure(vectors, query_vectors, kinds))
+        else:
+            _stand_in_vectors(sentence_vectors(bench, embedder), np.random.default_rng(size), vectors[len(real) :])
+        measured = _measure(vectors, query_vectors, kinds, shapes or (HnswShape(),), ef_searches, keep, grown)
+        runs.append({"distractor_vectors": source, **measured})
         print(json.dumps(runs[-1]), file=sys.stderr, flush=True)
         del vectors
     return {"runs": runs}
 
 
-def _measure(vectors: np.ndarray, queries: np.ndarray, kinds: Sequence[str]) -> dict[str, object]:
+def _stand_in_vectors(sentences: np.ndarray, rng: np.random.Generator, out: np.ndarray) -> None:
+    """Fill ``out`` with stand-in distractor vectors: normalised sums of two random sentences' vectors."""
+    for start in range(0, len(out), 100_000):
+        count = min(100_000, len(out) - start)
+        pairs = rng.integers(0, len(sentences), size=(count, 2))
+        chunk = sentences[pairs[:, 0]] + sentences[pairs[:, 1]]
+        out[start : start + count] = chunk / np.linalg.norm(chunk, axis=1, keepdims=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class HnswShape:
+    """An HNSW graph's build parameters, measured by ``_measure`` (the module's by default)."""
+
+    m: int = ann.HNSW_M
+    ef_construction: int = ann.HNSW_EF_CONSTRUCTION
+
+    @classmethod
+    def parse(cls, text: str) -> HnswShape:
+        """``M:efConstruction``, e.g. ``32:80``."""
+        try:
+            m, ef = (int(part) for part in text.split(":"))
+        except ValueError:
+            raise SystemExit(f"--ann-hnsw: M:efConstruction (e.g. 32:80), not {text!r}") from None
+        if m < 2 or ef < 1:
+            raise SystemExit(f"--ann-hnsw: M >= 2 and efConstruction >= 1, not {text!r}")
+        return cls(m, ef)
+
+
+def _rss_mb() -> float:
+    """This process's resident memory now (MB)."""
+    with open("/proc/self/statm", encoding="ascii") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _measure(
+    vectors: np.ndarray,
+    queries: np.ndarray,
+    kinds: Sequence[str],
+    shapes: Sequence[HnswShape] = (HnswShape(),),
+    ef_searches: Sequence[int] = (ann.HNSW_EF_SEARCH,),
+    keep: Path | None = None,
+    grown: dict[HnswShape, tuple[faiss.Index, dict[str, object]]] | None = None,
+) -> dict[str, object]:
+    """Recall@10 against exact search and search time per question of each index in ``kinds``.
+
+    Each question is searched as the bot searches it (``Retriever``): alone, on one thread, for the
+    ``ann_candidates`` nearest rows; recall@10 is the share of exact search's 10 nearest among the first
+    10 it returns. HNSW: one graph per shape in ``shapes``, searched with each of ``ef_searches``; its
+    build time (FAISS's OpenMP threads), the memory it holds (resident growth while built) and, with
+    ``keep``, the graph kept in (and read back from) that folder, keyed by the vectors' hash and shape.
+    ``grown``: the HNSW graphs of a smaller size's call (whose vectors are the first rows of these),
+    extended with the rest of ``vectors`` instead of built anew; updated with this call's graphs.
+    """
+    k = from_env({}).ranking.ann_candidates
+    started = time.perf_counter()
     exact = ann.build(vectors, ann.EXACT)
     _, truth = exact.search(queries, 10)
     del exact
-    row: dict[str, object] = {"vectors": len(vectors)}
+    row: dict[str, object] = {
+        "vectors": len(vectors),
+        "candidates": k,
+        "exact_seconds": round(time.perf_counter() - started, 1),
+    }
     for kind in kinds:
-        started = time.perf_counter()
-        index = ann.build(vectors, kind)
-        build_seconds = time.perf_counter() - started
-        load_before = os.getloadavg()[0]
-        times, found = [], []
-        # One question at a time on one thread, as the bot searches (see Retriever: no OpenMP team
-        # woken per question on a shared machine).
-        threads = faiss.omp_get_max_threads()
-        faiss.omp_set_num_threads(1)
+        graphs = []
+        for shape in shapes if kind == ann.HNSW else (None,):
+            if shape and grown is not None and shape in grown:
+                index, facts = _grown(vectors, *grown[shape])
+            else:
+                index, facts = _built(vectors, kind, shape, keep)
+            if shape and grown is not None:
+                grown[shape] = (index, facts)
+            if shape:
+                searches: list[dict[str, object]] = []
+                facts["searches"] = searches
+                for ef in ef_searches:
+                    index.hnsw.efSearch = ef
+                    searches.append({"ef_search": ef, **_search_times(index, queries, truth, k)})
+                    graph = {key: value for key, value in facts.items() if key != "searches"}
+                    print(json.dumps({"vectors": len(vectors), kind: {**graph, **searches[-1]}}), file=sys.stderr)
+            else:
+                facts.update(_search_times(index, queries, truth, k))
+                print(json.dumps({"vectors": len(vectors), kind: facts}), file=sys.stderr)
+            graphs.append(dict(facts))
+            del index
+        row[kind] = graphs if kind == ann.HNSW else graphs[0]
+    return row
+
+
+def _grown(vectors: np.ndarray, index: faiss.Index, facts: dict[str, object]) -> tuple[faiss.Index, dict[str, object]]:
+    """``index`` (an HNSW graph of ``vectors``' first rows) with the rest of ``vectors`` added, and its facts:
+    the build time and resident growth summed over the additions, the sizes it grew from."""
+    load_before, before, rows = os.getloadavg()[0], _rss_mb(), index.ntotal
+    started = time.perf_counter()
+    index.add(np.ascontiguousarray(vectors[rows:], dtype=np.float32))
+    seconds, grew = time.perf_counter() - started, _rss_mb() - before
+    numbers = {key: float(facts[key]) for key in ("build_seconds", "index_mb", "build_load_average")}  # type: ignore[arg-type]
+    grown_from = [*facts.get("grown_from", ()), rows]  # type: ignore[misc]
+    return index, {
+        **{key: value for key, value in facts.items() if key != "searches"},
+        "build_seconds": round(numbers["build_seconds"] + seconds, 1),
+        "index_mb": round(numbers["index_mb"] + grew),
+        "build_load_average": round(max(numbers["build_load_average"], load_before, os.getloadavg()[0]), 1),
+        "grown_from": grown_from,
+    }
+
+
+def _built(
+    vectors: np.ndarray, kind: str, shape: HnswShape | None, keep: Path | None
+) -> tuple[faiss.Index, dict[str, object]]:
+    """The index of ``kind`` (of ``shape`` for HNSW) over ``vectors`` and its build's facts, read from
+    ``keep`` when a run before kept it there (and kept there now when ``keep`` is given)."""
+    load_before, before = os.getloadavg()[0], _rss_mb()
+    facts: dict[str, object] = {"m": shape.m, "ef_construction": shape.ef_construction} if shape else {}
+    name = ""
+    if keep:
+        keep.mkdir(parents=True, exist_ok=True)
+        name = f"{kind}-{len(vectors)}-{hashlib.sha256(vectors.data).hexdigest()[:12]}"
+        name += f"-m{shape.m}-efc{shape.ef_construction}" if shape else ""
+        if (keep / f"{name}.json").exists():
+            index = ann.prepare(faiss.read_index(str(keep / f"{name}.faiss")))
+            return index, {**json.loads((keep / f"{name}.json").read_text()), "read_back": True}
+    started = time.perf_counter()
+    index = ann.build(vectors, kind, shape.m, shape.ef_construction) if shape else ann.build(vectors, kind)
+    facts.update(
+        build_seconds=round(time.perf_counter() - started, 1),
+        build_threads=faiss.omp_get_max_threads(),
+        index_mb=round(_rss_mb() - before),
+        build_load_average=round(max(load_before, os.getloadavg()[0]), 1),
+    )
+    if keep:
+        faiss.write_index(index, str(keep / f"{name}.faiss"))
+        (keep / f"{name}.json").write_text(json.dumps(facts))
+    return index, facts
+
+
+def _search_times(index: faiss.Index, queries: np.ndarray, truth: np.ndarray, k: int) -> dict[str, float]:
+    """Recall@10 against ``truth`` and p50/p95 per question, each question searched alone on one thread."""
+    load_before = os.getloadavg()[0]
+    times, found = [], []
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
         for vector in queries:
             started = time.perf_counter()
-            _, ids = index.search(vector[None, :], 10)
+            _, ids = index.search(vector[None, :], k)
             times.append((time.perf_counter() - started) * 1000)
-            found.append(ids[0])
+            found.append(ids[0][:10])
+    finally:
         faiss.omp_set_num_threads(threads)
-        recall = float(np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth, strict=True)]))
-        times.sort()
-        row[kind] = {
-            "recall_at_10": round(recall, 4),
-            "p50_ms": round(times[len(times) // 2], 2),
-            "p95_ms": round(times[int(0.95 * len(times))], 2),
-            "build_seconds": round(build_seconds, 1),
-            "load_average": round(max(load_before, os.getloadavg()[0]), 1),
-        }
-        print(json.dumps({"vectors": len(vectors), kind: row[kind]}), file=sys.stderr, flush=True)
-        del index
-    return row
+    recall = float(np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth, strict=True)]))
+    times.sort()
+    return {
+        "recall_at_10": round(recall, 4),
+        "p50_ms": round(times[len(times) // 2], 2),
+        "p95_ms": round(times[int(0.95 * len(times))], 2),
+        "load_average": round(max(load_before, os.getloadavg()[0]), 1),
+    }
 
 
 def render(results: dict[str, object], out: Path, plot_path: Path) -> None:
@@ -357,6 +567,31 @@ def main() -> None:
     parser.add_argument("--ann", action="store_true", help="also measure the approximate dense indexes")
     parser.add_argument("--ann-sizes", default="100000,300000,1000000", help="--ann: distractor vectors")
     parser.add_argument("--ann-kinds", default="exact,hnsw,ivf", help="--ann: the indexes measured")
+    parser.add_argument(
+        "--ann-vectors",
+        default="stand-in",
+        choices=ANN_SOURCES,
+        help="--ann: distractor vectors embedded by the model (cached, resumable) or stand-ins from two sentences",
+    )
+    parser.add_argument(
+        "--ann-cache", type=Path, default=ROOT / "var" / "bench-cache", help="--ann-vectors model: the vector cache"
+    )
+    parser.add_argument("--ann-embed-only", action="store_true", help="--ann-vectors model: fill the cache, stop")
+    parser.add_argument(
+        "--ann-hnsw",
+        default=f"{ann.HNSW_M}:{ann.HNSW_EF_CONSTRUCTION}",
+        help="--ann: HNSW graphs, M:efConstruction,...",
+    )
+    parser.add_argument(
+        "--ann-ef-search", default=str(ann.HNSW_EF_SEARCH), help="--ann: HNSW efSearch values, each graph"
+    )
+    parser.add_argument("--ann-keep", type=Path, help="--ann: keep the built indexes in this folder, read them back")
+    parser.add_argument(
+        "--ann-grow", action="store_true", help="--ann-vectors model: grow each HNSW graph from size to size"
+    )
+    parser.add_argument(
+        "--ann-wait", type=float, default=0.0, help="--ann-vectors model: wait for another run's chunks (poll seconds)"
+    )
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     parser.add_argument("--render-only", action="store_true")
@@ -383,7 +618,22 @@ def main() -> None:
                 args.results.write_text(json.dumps(results, indent=1))
         if args.ann:
             sizes = [int(n) for n in args.ann_sizes.split(",") if n]
-            results["ann"] = run_ann(args.bench, sizes, args.ann_kinds.split(","))
+            run = run_ann(
+                args.bench,
+                sizes,
+                args.ann_kinds.split(","),
+                args.ann_vectors,
+                args.ann_cache,
+                args.ann_embed_only,
+                [HnswShape.parse(shape) for shape in args.ann_hnsw.split(",") if shape],
+                [int(ef) for ef in args.ann_ef_search.split(",") if ef],
+                args.ann_keep,
+                args.ann_grow,
+                args.ann_wait,
+            )
+            if args.ann_embed_only:
+                return
+            results["ann"] = run
             args.results.write_text(json.dumps(results, indent=1))
             print(json.dumps(results["ann"]), file=sys.stderr)
     render(results, args.out, args.out.parent / "benchmarks-scale.png")

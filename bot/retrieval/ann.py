@@ -6,8 +6,10 @@ An approximate index reads a small part of them and returns the
 ``ann_candidates`` nearest phrasings; recall against exact search is measured
 in docs/scaling.md (scripts/bench_scale.py --ann). ``settings.Ranking.ann``
 chooses: "exact", "hnsw", "ivf", or "auto" (HNSW from ``ann_auto_rows``
-phrasings of a language on). The parameters below are FAISS's usual ones for
-384-dimensional sentence embeddings, checked by that measurement.
+phrasings of a language on). The parameters below were chosen by that
+measurement on the model's own vectors of up to a million passages (the HNSW
+graph's shape: recall@10 at least 0.99 against exact search needed a denser
+graph than FAISS's usual M 32 / efConstruction 80 from about 500,000 on).
 """
 
 from __future__ import annotations
@@ -22,10 +24,14 @@ import numpy as np
 from bot.settings import Ranking
 
 EXACT, HNSW, IVF = "exact", "hnsw", "ivf"
-#: HNSW: links per node, the candidate list while building and while searching.
-HNSW_M = 32
-HNSW_EF_CONSTRUCTION = 80
-HNSW_EF_SEARCH = 256
+#: HNSW: links per node and the candidate list while building. On a million passages embedded by the model,
+#: M 32 / efConstruction 80 (before) built the graph in 30 % of the time but found 0.957 of exact search's ten
+#: nearest searched 256 wide and 0.990 at best (2,048 wide); 48 / 200 found 0.9978 searched 512 wide (p50
+#: 2.5 ms) for 7 % more memory (docs/scaling.md, "On the model's vectors").
+HNSW_M = 48
+HNSW_EF_CONSTRUCTION = 200
+#: The search width of a freshly built graph; a loaded one gets ``Ranking.ann_ef_search`` (``prepare``).
+HNSW_EF_SEARCH = Ranking.ann_ef_search
 #: IVF: lists = IVF_LISTS_PER_SQRT * sqrt(rows), each question visits IVF_PROBE_SHARE of them (at least 16).
 IVF_LISTS_PER_SQRT = 4
 IVF_PROBE_SHARE = 0.1
@@ -42,16 +48,25 @@ def kind_for(rows: int, ranking: Ranking) -> str:
     return EXACT if rows <= ranking.ann_candidates else ranking.ann
 
 
-def build(vectors: np.ndarray, kind: str) -> faiss.Index:
-    """An inner-product index of ``vectors`` (L2-normalised rows: inner product is cosine) of ``kind``."""
+def build(
+    vectors: np.ndarray,
+    kind: str,
+    hnsw_m: int = HNSW_M,
+    ef_construction: int = HNSW_EF_CONSTRUCTION,
+    ef_search: int = HNSW_EF_SEARCH,
+) -> faiss.Index:
+    """An inner-product index of ``vectors`` (L2-normalised rows: inner product is cosine) of ``kind``.
+
+    ``hnsw_m``, ``ef_construction``, ``ef_search``: HNSW's parameters (the module's by default; other
+    values are for measuring them, scripts/bench_scale.py --ann)."""
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     dimension = vectors.shape[1]
     if kind == EXACT:
         index = faiss.IndexFlatIP(dimension)
     elif kind == HNSW:
-        index = faiss.IndexHNSWFlat(dimension, HNSW_M, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-        index.hnsw.efSearch = HNSW_EF_SEARCH
+        index = faiss.IndexHNSWFlat(dimension, hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = ef_construction
+        index.hnsw.efSearch = ef_search
     elif kind == IVF:
         lists = max(1, min(len(vectors) // 39, int(IVF_LISTS_PER_SQRT * math.sqrt(len(vectors)))))
         index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dimension), dimension, lists, faiss.METRIC_INNER_PRODUCT)
@@ -182,10 +197,11 @@ def kind_of(index: faiss.Index | Patched) -> str:
     return EXACT
 
 
-def prepare(index: faiss.Index) -> faiss.Index:
-    """A loaded index (``faiss.read_index`` returns its own type) with this module's search-time parameters."""
+def prepare(index: faiss.Index, ef_search: int = HNSW_EF_SEARCH) -> faiss.Index:
+    """A loaded index (``faiss.read_index`` returns its own type) with its search-time parameters:
+    HNSW's search width ``ef_search`` (``Ranking.ann_ef_search``)."""
     if isinstance(index, faiss.IndexHNSWFlat):
-        index.hnsw.efSearch = HNSW_EF_SEARCH
+        index.hnsw.efSearch = ef_search
     return index
 
 

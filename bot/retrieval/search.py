@@ -62,6 +62,7 @@ class Retriever:
         embedder: Embedder,
         encoders: Mapping[str, Embedder] | None = None,
         ann_candidates: int = Ranking.ann_candidates,
+        ann_ef_search: int = Ranking.ann_ef_search,
     ) -> None:
         self.index = index
         self.ann_candidates = ann_candidates
@@ -75,7 +76,9 @@ class Retriever:
         self.row_subsets = {lang: _row_subsets(index, lang) for lang in self.passage_rankers}
         #: Languages searched by an approximate index (ann.py): their FAISS index; the rest are scored exactly.
         self.approximate = {
-            lang: dense for lang, dense in index.faiss_by_lang.items() if ann.kind_of(dense) != ann.EXACT
+            lang: ann.prepare(dense, ann_ef_search)
+            for lang, dense in index.faiss_by_lang.items()
+            if ann.kind_of(dense) != ann.EXACT
         }
         self.matrices = {
             lang: stored_vectors(flat) for lang, flat in index.faiss_by_lang.items() if lang not in self.approximate

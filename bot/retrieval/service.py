@@ -79,8 +79,13 @@ class FaqService:
                         f"but the configured model is {self.embedder.name!r}: run 'faqbot kb build'"
                     )
                 encoder = self._encoder(index)
+                ranking = self.settings.ranking
                 retriever = Retriever(
-                    index, encoder, self._language_encoders(index, encoder), self.settings.ranking.ann_candidates
+                    index,
+                    encoder,
+                    self._language_encoders(index, encoder),
+                    ranking.ann_candidates,
+                    ranking.ann_ef_search,
                 )
             except IndexError_ as exc:
                 # Keep serving the previous version when the new one cannot be loaded.
