@@ -197,11 +197,12 @@ def kind_of(index: faiss.Index | Patched) -> str:
     return EXACT
 
 
-def prepare(index: faiss.Index, ef_search: int = HNSW_EF_SEARCH) -> faiss.Index:
-    """A loaded index (``faiss.read_index`` returns its own type) with its search-time parameters:
-    HNSW's search width ``ef_search`` (``Ranking.ann_ef_search``)."""
-    if isinstance(index, faiss.IndexHNSWFlat):
-        index.hnsw.efSearch = ef_search
+def prepare(index: faiss.Index | Patched, ef_search: int = HNSW_EF_SEARCH) -> faiss.Index | Patched:
+    """A loaded index (``faiss.read_index`` returns its own type, a delta a ``Patched`` graph) with its
+    search-time parameters: HNSW's search width ``ef_search`` (``Ranking.ann_ef_search``)."""
+    graph = index.base if isinstance(index, Patched) else index
+    if isinstance(graph, faiss.IndexHNSWFlat):
+        graph.hnsw.efSearch = ef_search
     return index
 
 

@@ -225,6 +225,17 @@ def test_the_hnsw_search_width_is_a_setting_read_when_the_index_is_loaded(tmp_pa
     assert FaqService(narrow, EMBEDDER).retriever.approximate["en"].hnsw.efSearch == 64
 
 
+def test_the_search_width_reaches_a_patched_graph_too():
+    # A hot reload's delta serves the graph of an earlier version with the changes beside it (ann.Patched):
+    # the operator's width must reach that graph as it reaches a loaded one.
+    vectors = np.random.default_rng(3).normal(size=(300, 16)).astype(np.float32)
+    graph = ann.build(vectors, ann.HNSW)
+    rows_now = np.arange(300)
+    rows_now[5] = -1  # one phrasing replaced: its new vector beside the graph
+    patched = ann.patch(graph, rows_now, np.vstack([vectors[:5], vectors[6:], vectors[5:6] + 0.1]))
+    assert ann.prepare(patched, 77) is patched and patched.base.hnsw.efSearch == 77
+
+
 def _kb() -> KnowledgeBase:
     entries = tuple(
         FaqEntry(id=faq, lang="en", question=qs[0], alternates=tuple(qs[1:]), answer=f"Answer about {faq}.")
