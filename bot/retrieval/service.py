@@ -177,6 +177,9 @@ class FaqService:
         bands = configured
         if self.settings.fitted_thresholds and ranker.thresholds is not None:
             bands = dataclasses.replace(ranker.thresholds, max_choices=configured.max_choices)
+        elif self.settings.fitted_thresholds and ranker.passage_char is not None:
+            # Passages on the fixed blend (too few to fit on): the configured bands, at the passages' margin.
+            bands = dataclasses.replace(configured, margin=self.settings.ranking.passage_margin)
         return dataclasses.replace(
             bands, dense_floor=ranker.dense_floor or 0.0, support_floor=ranker.support_floor or 0.0
         )

@@ -129,3 +129,8 @@ def test_a_passage_kb_is_calibrated_on_pseudo_questions_at_build(tmp_path: Path)
     build_index(kb, embedder, off, Ranking(passage_pseudo_questions=0))
     fixed = load_index(off).rankers["en"]
     assert fixed.calibration.samples == 0 and fixed.thresholds is None
+    # Not fitted, the passages still get their own margin (the configured answer and clarify thresholds).
+    unfitted = settings.replace(var_dir=tmp_path / "var-off", ranking=Ranking(passage_pseudo_questions=0))
+    build_index(kb, embedder, unfitted.index_dir, unfitted.ranking)
+    bands = FaqService(unfitted, embedder).thresholds("en")
+    assert bands.margin == Ranking().passage_margin and bands.answer == Thresholds().answer
