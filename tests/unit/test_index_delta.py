@@ -385,15 +385,22 @@ KILLED_CONSOLIDATION = textwrap.dedent(
 )
 
 
+def _edited_chain(index_dir: Path, config: Ranking, edits: int, first: int) -> tuple[KnowledgeBase, str]:
+    """A 300-passage KB built in ``index_dir``, then ``edits`` hot reloads each editing one passage from ``first``
+    on: the KB and the live version (a delta chain, ``config.reload_deltas`` allowing)."""
+    kb = _passage_kb(_passages(300))
+    live = build_index(kb, EMBEDDER, index_dir, config).version
+    for n in range(edits):
+        kb = _edit(kb, first + n, f"museum roof cafe {n}")
+        live = build_index(kb, EMBEDDER, index_dir, config, adapt="reuse").version
+    return kb, live
+
+
 @pytest.mark.parametrize("where", ["writing", "before the rename"])
 def test_a_killed_consolidation_leaves_the_chain_readable_and_the_next_one_finishes(tmp_path: Path, where: str):
-    kb = _passage_kb(_passages(300))
     index_dir = tmp_path / "index"
     config = dataclasses.replace(CONFIG, reload_deltas=2)
-    build_index(kb, EMBEDDER, index_dir, config)
-    for n in range(3):
-        kb = _edit(kb, 30 + n, f"museum roof cafe {n}")
-        live = build_index(kb, EMBEDDER, index_dir, config, adapt="reuse").version
+    kb, live = _edited_chain(index_dir, config, edits=3, first=30)
     script = tmp_path / "consolidate.py"
     script.write_text(KILLED_CONSOLIDATION.format(root=str(Path(__file__).resolve().parents[2])), encoding="utf-8")
     done = subprocess.run(
@@ -419,13 +426,9 @@ def test_a_new_edit_racing_a_consolidation(tmp_path: Path, monkeypatch):
 
     from bot.retrieval import consolidate as consolidating
 
-    kb = _passage_kb(_passages(300))
     index_dir = tmp_path / "index"
     config = dataclasses.replace(CONFIG, reload_deltas=2)
-    build_index(kb, EMBEDDER, index_dir, config)
-    for n in range(2):
-        kb = _edit(kb, 50 + n, f"museum roof cafe {n}")
-        consolidated = build_index(kb, EMBEDDER, index_dir, config, adapt="reuse").version
+    kb, consolidated = _edited_chain(index_dir, config, edits=2, first=50)
     held = load_index(index_dir)
     written, go_on = threading.Event(), threading.Event()
     real = consolidating.write_parts
