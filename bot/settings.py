@@ -561,6 +561,8 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
     thresholds = Thresholds(**read_env(Thresholds, env))
     if not 0 <= thresholds.clarify <= thresholds.answer <= 1:
         raise ConfigError("thresholds must satisfy 0 <= clarify <= answer <= 1")
+    if thresholds.margin < 0 or thresholds.max_choices < 1:
+        raise ConfigError("need FAQBOT_CLARIFY_MARGIN >= 0 and FAQBOT_CLARIFY_CHOICES >= 1")
     ranking = Ranking(**read_env(Ranking, env))
     if (
         ranking.folds < 2
@@ -573,12 +575,18 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         or ranking.calibration_candidates < 8
         or ranking.ann_candidates < 10
         or ranking.ann_ef_search < 1
+        or ranking.passage_margin < 0
+        or ranking.classifier_dense_weight < 0
+        or not 0 <= ranking.reload_carry_share <= 1
+        or ranking.reload_deltas < 0
+        or ranking.ann_auto_rows < 1
     ):
         raise ConfigError(
             "need FAQBOT_CALIBRATION_FOLDS >= 2, FAQBOT_MIN_BAND_PHRASINGS >= 1, FAQBOT_CLASSIFIER_C > 0, "
             "0 <= FAQBOT_FALLBACK_CHAR_SHARE <= 1, 0 <= FAQBOT_PASSAGE_CONTEXT <= 1, FAQBOT_ADAPT_EPOCHS > 0, "
             "FAQBOT_PASSAGE_PSEUDO_QUESTIONS >= 0, FAQBOT_CALIBRATION_CANDIDATES >= 8, FAQBOT_ANN_CANDIDATES >= 10, "
-            "FAQBOT_ANN_EF_SEARCH >= 1"
+            "FAQBOT_ANN_EF_SEARCH >= 1, FAQBOT_PASSAGE_MARGIN >= 0, FAQBOT_CLASSIFIER_DENSE_WEIGHT >= 0, "
+            "0 <= FAQBOT_RELOAD_CARRY_SHARE <= 1, FAQBOT_RELOAD_DELTAS >= 0, FAQBOT_ANN_AUTO_ROWS >= 1"
         )
     values = read_env(Settings, env)
     languages = values.setdefault("languages", Settings.languages)
