@@ -88,12 +88,12 @@ def detect_language(text: str, supported: tuple[str, ...], fallback: str, min_le
 #: loanwords of commerce (card, order, password, phone). Dialect writing puts these where a KB written in
 #: MSA has its own words, so no n-gram or stem of the two ever meets. General language, not fitted on any
 #: data: the benchmark's dev set was only checked for harm (docs/benchmarks.md, "Dialects").
-_DIALECT_WORDS = {
+_SPOKEN_WORDS = {
     **dict.fromkeys(("كيفاش", "كيفاه", "كيفش", "ازاي", "ازاى"), "كيف"),
     **dict.fromkeys(("علاش", "لاش", "ليش", "ليه", "ليشن"), "لماذا"),
-    **dict.fromkeys(("وين", "فين", "فينا"), "اين"),
+    **dict.fromkeys(("وين", "فين"), "اين"),  # not فينا: "in us" in MSA
     **dict.fromkeys(("شنو", "شنوه", "شنيه", "شنهو", "شنهي", "وش", "ايش", "شو"), "ماذا"),
-    **dict.fromkeys(("امتى", "ايمتى", "امتي", "وقتاش", "فوقاش", "امتين", "ايمته", "متين"), "متى"),
+    **dict.fromkeys(("امتى", "ايمتى", "امتي", "وقتاش", "فوقاش", "امتين", "ايمته"), "متى"),  # not متين: "solid" in MSA
     **dict.fromkeys(("قداش", "شحال", "قديش", "اديش", "كام"), "كم"),
     "واش": "هل",
     **dict.fromkeys(
@@ -127,18 +127,40 @@ _DIALECT_WORDS = {
     "كمان": "ايضا",
     "هيك": "هكذا",
 }
+
+
+def _letters(text: str) -> str:
+    """Arabic ``text`` with normalize's letter folding (diacritics, tatweel, alef / hamza / ta marbuta / alef
+    maqsura forms, Persian-alphabet letters, emphasis) and nothing else."""
+    return _ELONGATION.sub(r"\1", _ARABIC_DIACRITICS.sub("", text).translate(_ARABIC_MAP))
+
+
+def _spelled(table: dict[str, str]) -> dict[str, str]:
+    """``table`` with its words spelled as normalize spells them: the fold runs on normalised text, and what it
+    writes must be what the MSA word becomes (normalize("متى") is "متي"), or the two never meet."""
+    result: dict[str, str] = {}
+    for word, standard in table.items():
+        key = _letters(word)
+        if result.setdefault(key, _letters(standard)) != _letters(standard):  # pragma: no cover - a typo above
+            raise ValueError(f"{word!r} folds two ways")
+    return result
+
+
+_DIALECT_WORDS = _spelled(_SPOKEN_WORDS)
 #: Prefixes a word may carry in front of a dialect word above (longest first): and, with, so, to, the.
 _PROCLITICS = ("وال", "بال", "فال", "لل", "ال", "و", "ب", "ف", "ل")
 #: The short dialect words a one-letter prefix is read on (and only these): on another short word it
 #: would more often be a word of its own ("فكرت", I thought, is not "ف" + "كرت", card; "بوش" is a name).
-_SHORT_AFTER_PREFIX = frozenset(("بدي", "مش", "وين", "فين", "شو", "ليش"))
+_SHORT_AFTER_PREFIX = frozenset(_letters(word) for word in ("بدي", "مش", "وين", "فين", "شو", "ليش"))
 #: The possessive of spoken Arabic written after its noun ("الكارطة ديالي", "الطلب تبعي": my card, my
 #: order), with the MSA suffix it stands for ("بطاقتي", "طلبي").
-_POSSESSIVES = {
-    **dict.fromkeys(("ديالي", "متاعي", "تاعي", "بتاعي", "بتاعتي", "تبعي", "تبعتي", "حقتي"), "ي"),
-    **dict.fromkeys(("ديالك", "متاعك", "تاعك", "بتاعك", "بتاعتك", "تبعك", "حقتك"), "ك"),
-    **dict.fromkeys(("ديالنا", "متاعنا", "تاعنا", "بتاعنا", "تبعنا"), "نا"),
-}
+_POSSESSIVES = _spelled(
+    {
+        **dict.fromkeys(("ديالي", "متاعي", "تاعي", "بتاعي", "بتاعتي", "تبعي", "تبعتي", "حقتي"), "ي"),
+        **dict.fromkeys(("ديالك", "متاعك", "تاعك", "بتاعك", "بتاعتك", "تبعك", "حقتك"), "ك"),
+        **dict.fromkeys(("ديالنا", "متاعنا", "تاعنا", "بتاعنا", "تبعنا"), "نا"),
+    }
+)
 
 #: The article of a noun, after an optional and / with / so / to.
 _DEFINITE = re.compile(r"^([وبفل]?)ال(..+)$")
@@ -183,7 +205,7 @@ def normalize(text: str, lang: str | None = None) -> str:
     """
     text = unicodedata.normalize("NFKC", text).casefold()
     if lang in (None, "ar"):
-        text = _ELONGATION.sub(r"\1", _ARABIC_DIACRITICS.sub("", text).translate(_ARABIC_MAP))
+        text = _letters(text)
     if lang in (None, "ru"):
         text = text.replace("ё", "е")
     text = _SPACES.sub(" ", _NON_WORD.sub(" ", text)).strip()

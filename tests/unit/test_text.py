@@ -69,6 +69,31 @@ def test_normalize_writes_spoken_arabic_words_as_msa_does():
     assert normalize("وين", None) == "وين" and normalize("شكراااا كتيييير", "ar") == "شكرا كثير"
 
 
+def test_spoken_words_fold_to_the_msa_word_as_it_is_normalised():
+    # "when" written as Levantine and Egyptian do meets the KB's MSA "متى" (whose alef maqsura is
+    # normalised as ya): the folded word is spelled as normalisation spells it, not as typed
+    assert normalize("امتى", "ar") == normalize("إيمتى", "ar") == normalize("وقتاش", "ar") == normalize("متى", "ar")
+    assert normalize("وامتى", "ar") == normalize("ومتى", "ar")
+
+
+def test_normalising_arabic_twice_changes_nothing():
+    # The KB's text and a question go through normalize once each, but stored and edited text may be
+    # normalised again: the result must be the same (it was not for every word folded to "متى").
+    from bot.text import _DIALECT_WORDS, _POSSESSIVES
+
+    words = sorted(set(_DIALECT_WORDS) | set(_DIALECT_WORDS.values()) | set(_POSSESSIVES))
+    for prefix in ("", "و", "ب", "ال", "وال", "بال"):
+        for word in words:
+            once = normalize(prefix + word, "ar")
+            assert normalize(once, "ar") == once, prefix + word
+
+
+def test_msa_words_that_look_like_spoken_ones_keep_their_meaning():
+    # "متين" (solid: a durable bag) is not "when", "فينا" (in us) is not "where"
+    assert normalize("القماش متين", "ar") == "القماش متين"
+    assert normalize("ثقتكم فينا", "ar") == "ثقتكم فينا"
+
+
 def test_normalize_russian_and_case():
     assert normalize("Ещё ЁЛКА!", "ru") == "еще елка"
     assert normalize("  Where's   MY order?? ", "en") == "where s my order"
