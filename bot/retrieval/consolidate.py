@@ -80,7 +80,8 @@ def consolidate(index_dir: Path, version: str | None = None, held: FaqIndex | No
             raise IndexError_(f"index {folder} is unreadable: {exc}") from exc
         kinds = {lang: str((manifest.get("dense_index") or {}).get(lang, ann.EXACT)) for lang in index.languages}
         manifest = {key: value for key, value in manifest.items() if key != "parent"}
-        manifest.update(depth=0, dense_index=kinds, consolidated_at=time.time())
+        shapes = {lang: ann.shape(kind) for lang, kind in kinds.items()}  # what write_parts builds them with
+        manifest.update(depth=0, dense_index=kinds, dense_shape=shapes, consolidated_at=time.time())
 
         def fill(staging: Path) -> None:
             with collector_paused():

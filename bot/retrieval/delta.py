@@ -170,6 +170,11 @@ def plan(
     # Exact: rebuilt from the vectors where the delta is applied; HNSW: the live graph patched (ann.Patched).
     if any(kinds.get(lang) not in PATCHABLE or ann.kind_for(counts[lang], ranking) != kinds[lang] for lang in counts):
         return None, "the dense index changes kind (or is IVF): it is rebuilt whole"
+    # A graph built with other parameters (an older faqbot's, or a version from before they were recorded) is not
+    # patched: the full version builds it as ann.build does now. An exact index has none to differ.
+    shapes = manifest.get("dense_shape") or {}
+    if any(shapes.get(lang, None if kinds[lang] != ann.EXACT else {}) != ann.shape(kinds[lang]) for lang in counts):
+        return None, "the dense index was built with other parameters: it is rebuilt whole"
 
     parent_keys = list(manifest["entries"])
     records: list[str] = manifest["entry_records"]

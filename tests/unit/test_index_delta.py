@@ -8,6 +8,7 @@ replica), and a killed build must leave a live version that loads.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import subprocess
 import sys
@@ -29,6 +30,7 @@ from bot.retrieval.index import (
     FaqIndex,
     build_index,
     current_version,
+    index_version,
     is_stale,
     load_index,
     version_chain,
@@ -535,6 +537,71 @@ def test_an_hnsw_language_reloads_as_a_delta_that_finds_the_changed_passage_as_a
     whole = load_index(index_dir)
     assert type(whole.faiss_by_lang["en"]) is type(graph)
     _assert_same_content(whole, fresh)
+
+
+def _graph_shape(index: FaqIndex) -> tuple[int, int]:
+    graph = index.faiss_by_lang["en"]
+    graph = graph.base if isinstance(graph, ann.Patched) else graph
+    return graph.hnsw.nb_neighbors(1), graph.hnsw.efConstruction  # M: the links per node above the bottom layer
+
+
+def test_a_graph_built_with_other_parameters_is_a_stale_version_and_never_patched(tmp_path: Path, monkeypatch):
+    """An HNSW index built by a faqbot of other defaults (M 32 / efConstruction 80 before the fourth session) is
+    kept readable after the upgrade, but it is no longer the version of its KB: 'faqbot kb build --if-stale'
+    builds the graph anew, and a hot reload writes a full version instead of patching the old graph."""
+    kb = _passage_kb(_passages(300))
+    index_dir = tmp_path / "index"
+    new_shape = (ann.HNSW_M, ann.HNSW_EF_CONSTRUCTION)
+    with monkeypatch.context() as older:
+        older.setattr(ann, "HNSW_M", 32)
+        older.setattr(ann, "HNSW_EF_CONSTRUCTION", 80)
+        old = build_index(kb, EMBEDDER, index_dir, HNSW_CONFIG).version
+        assert not is_stale(kb, index_dir, EMBEDDER.name, HNSW_CONFIG)
+        exact_name = index_version(kb, EMBEDDER.name, CONFIG)
+    # Upgraded: the version of this KB is another one; the old one still loads and serves.
+    assert is_stale(kb, index_dir, EMBEDDER.name, HNSW_CONFIG)
+    assert index_version(kb, EMBEDDER.name, CONFIG) == exact_name  # exact indexes have no shape: not renamed
+    held = load_index(index_dir)
+    assert held.version == old and _graph_shape(held) == (32, 80)
+    lines: list[str] = []
+    kb = _edit(kb, 150, "museum roof cafe")
+    reload = build_index(kb, EMBEDDER, index_dir, HNSW_CONFIG, progress=lines.append, adapt="reuse")
+    assert not _is_delta(index_dir, reload.version), "a delta would keep the old graph"
+    assert any("built with other parameters" in line for line in lines)
+    live = load_index(index_dir, held=held)
+    assert _graph_shape(live) == new_shape and not isinstance(live.faiss_by_lang["en"], ann.Patched)
+    assert Retriever(live, EMBEDDER).search("museum roof cafe", "en", 1)[0].faq_id == "p0150"
+    # On the new graph the chain goes on as before: a delta, consolidated with the same shape recorded.
+    kb = _edit(kb, 151, "river tour fire")
+    edit = build_index(kb, EMBEDDER, index_dir, HNSW_CONFIG, adapt="reuse").version
+    assert _is_delta(index_dir, edit) and version_chain(index_dir, edit) == [edit, reload.version]
+    assert consolidate(index_dir, edit)
+    for manifest in (index_dir / edit / "manifest.json", index_dir / edit / "full" / "manifest.json"):
+        shape = json.loads(manifest.read_text(encoding="utf-8"))["dense_shape"]
+        assert shape == {"en": {"m": new_shape[0], "ef_construction": new_shape[1]}}
+    whole = load_index(index_dir)
+    assert _graph_shape(whole) == new_shape
+    _assert_same_content(whole, _fresh(kb, tmp_path, "scratch", HNSW_CONFIG))
+    kb = _edit(kb, 152, "a harbour ferry timetable")
+    assert _is_delta(index_dir, build_index(kb, EMBEDDER, index_dir, HNSW_CONFIG, adapt="reuse").version)
+
+
+def test_a_version_written_before_the_shapes_were_recorded_loads_and_reloads(tmp_path: Path):
+    """A manifest without "dense_shape" (an index built before it was recorded): an exact language still reloads as
+    a delta (its index has no shape), an HNSW language as a full version (its graph's shape is unknown)."""
+    for config, delta_expected in ((CONFIG, True), (HNSW_CONFIG, False)):
+        index_dir = tmp_path / config.ann
+        kb = _passage_kb(_passages(300))
+        version = build_index(kb, EMBEDDER, index_dir, config).version
+        path = index_dir / version / "manifest.json"
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        del manifest["dense_shape"]
+        path.write_text(json.dumps(manifest), encoding="utf-8")
+        assert load_index(index_dir).version == version
+        kb = _edit(kb, 20, "museum roof cafe")
+        reload = build_index(kb, EMBEDDER, index_dir, config, adapt="reuse")
+        assert _is_delta(index_dir, reload.version) == delta_expected
+        _assert_same_content(load_index(index_dir), _fresh(kb, tmp_path, f"scratch-{config.ann}", config))
 
 
 def test_a_patched_hnsw_graph_recalls_at_least_as_much_as_a_rebuilt_one():
