@@ -133,7 +133,8 @@ PATCH_NEIGHBOURS = 2 * HNSW_M
 
 @dataclasses.dataclass(frozen=True)
 class Patched:
-    """An HNSW graph of an earlier version's phrasings with a hot reload's changes beside it (delta.py).
+    """An HNSW graph (or an IVF index) of an earlier version's phrasings with a hot reload's changes beside it
+    (delta.py).
 
     FAISS's HNSW can add vectors but not remove or replace one, and rebuilding
     the graph of 100,000 phrasings took 150 s. So a delta keeps the graph as
@@ -152,6 +153,12 @@ class Patched:
     scored exactly. Recall against a graph built anew is checked in
     tests/unit/test_index_delta.py. The next full version (or the checkpoint,
     consolidate.py) builds a fresh graph.
+
+    An IVF index is patched the same way, without the neighbours: its search
+    visits the lists nearest the question, whatever phrasings the lists still
+    hold, so a changed phrasing missing from them leads no search astray (and
+    its lists' centroids, trained on the earlier phrasings, still partition
+    the space the kept ones fill). The checkpoint trains new lists.
     """
 
     base: faiss.Index  # the graph, as loaded or built
@@ -202,9 +209,9 @@ class Patched:
 
 
 def patch(dense: faiss.Index | Patched, rows_now: np.ndarray, vectors: np.ndarray) -> Patched:
-    """``dense`` (a graph, or a patched one) after a delta: ``rows_now`` gives, per row of the language before,
-    its row now (-1: removed or replaced); ``vectors``: the language's vectors now. The graph is shared; the
-    changed rows' nearest nodes are searched for those not beside the graph before."""
+    """``dense`` (a graph or an IVF index, or a patched one) after a delta: ``rows_now`` gives, per row of the
+    language before, its row now (-1: removed or replaced); ``vectors``: the language's vectors now. The index is
+    shared; a graph's nearest nodes to the changed rows are searched for those not beside it before."""
     known: dict[int, np.ndarray] = {}
     if isinstance(dense, Patched):
         base = dense.base
@@ -218,14 +225,16 @@ def patch(dense: faiss.Index | Patched, rows_now: np.ndarray, vectors: np.ndarra
     covered[base_rows[base_rows >= 0]] = True
     side = np.flatnonzero(~covered)
     side_vectors = np.ascontiguousarray(vectors[side], dtype=np.float32)
-    neighbours = np.full((len(side), PATCH_NEIGHBOURS), -1, dtype=np.int64)
+    # A graph's search walks its links; an IVF index's does not need a changed phrasing's neighbours.
+    width = PATCH_NEIGHBOURS if isinstance(base, faiss.IndexHNSWFlat) else 0
+    neighbours = np.full((len(side), width), -1, dtype=np.int64)
     new = []
     for j, row in enumerate(side.tolist()):
         if row in known:
             neighbours[j] = known[row]
         else:
             new.append(j)
-    if new and base.ntotal:
+    if new and base.ntotal and width:
         wide = faiss.SearchParametersHNSW(efSearch=max(HNSW_EF_SEARCH, PATCH_NEIGHBOURS))
         _, found = base.search(side_vectors[new], min(PATCH_NEIGHBOURS, base.ntotal), params=wide)
         neighbours[new, : found.shape[1]] = found
@@ -233,8 +242,10 @@ def patch(dense: faiss.Index | Patched, rows_now: np.ndarray, vectors: np.ndarra
 
 
 def kind_of(index: faiss.Index | Patched) -> str:
-    """Which kind a loaded index is."""
-    if isinstance(index, faiss.IndexHNSWFlat | Patched):
+    """Which kind a loaded index is (a patched one: its base's)."""
+    if isinstance(index, Patched):
+        return kind_of(index.base)
+    if isinstance(index, faiss.IndexHNSWFlat):
         return HNSW
     if isinstance(index, faiss.IndexIVFFlat):
         return IVF

@@ -487,6 +487,7 @@ def test_the_watcher_consolidates_in_a_child_process_after_the_edit_is_live(tmp_
 
 
 HNSW_CONFIG = dataclasses.replace(CONFIG, ann="hnsw", ann_candidates=50)
+IVF_CONFIG = dataclasses.replace(HNSW_CONFIG, ann="ivf")
 
 
 def _cosines(index: FaqIndex, text: str) -> np.ndarray:
@@ -494,13 +495,16 @@ def _cosines(index: FaqIndex, text: str) -> np.ndarray:
     return ann.nearest_rows(index.faiss_by_lang["en"], vector, HNSW_CONFIG.ann_candidates, len(index.rows))
 
 
-def test_an_hnsw_language_reloads_as_a_delta_that_finds_the_changed_passage_as_a_fresh_build(tmp_path: Path):
+@pytest.mark.parametrize("config", [HNSW_CONFIG, IVF_CONFIG], ids=["hnsw", "ivf"])
+def test_an_approximate_language_reloads_as_a_delta_that_finds_the_changed_passage_as_a_fresh_build(
+    tmp_path: Path, config: Ranking
+):
     kb = _passage_kb(_passages(300))
     index_dir = tmp_path / "index"
-    build_index(kb, EMBEDDER, index_dir, HNSW_CONFIG)
+    build_index(kb, EMBEDDER, index_dir, config)
     parent = load_index(index_dir)
     graph = parent.faiss_by_lang["en"]
-    assert ann.kind_of(graph) == ann.HNSW and not isinstance(graph, ann.Patched)
+    assert ann.kind_of(graph) == config.ann and not isinstance(graph, ann.Patched)
     held = parent
     steps = [  # edited in place; then one removed (every row after it moves up) and one added
         lambda e: e.__setitem__(150, dataclasses.replace(e[150], answer="museum roof cafe")),
@@ -511,15 +515,16 @@ def test_an_hnsw_language_reloads_as_a_delta_that_finds_the_changed_passage_as_a
         removed = entries[0]
         step(entries)
         edited = dataclasses.replace(kb, entries=tuple(entries))
-        reload = build_index(edited, EMBEDDER, index_dir, HNSW_CONFIG, adapt="reuse")
-        assert _is_delta(index_dir, reload.version)  # before: a full version and a new graph
+        reload = build_index(edited, EMBEDDER, index_dir, config, adapt="reuse")
+        assert _is_delta(index_dir, reload.version)  # before: a full version and a new graph (IVF: new lists)
         hot, cold = load_index(index_dir, held=held), load_index(index_dir)
-        fresh = _fresh(edited, tmp_path, f"scratch{n}", HNSW_CONFIG)
+        fresh = _fresh(edited, tmp_path, f"scratch{n}", config)
         _assert_same_content(hot, fresh)
         _assert_same_content(cold, fresh)
         _assert_same_ranking(hot, cold)
         patched = hot.faiss_by_lang["en"]
         assert isinstance(patched, ann.Patched) and patched.base is graph  # the graph is shared, not rebuilt
+        assert ann.kind_of(patched) == ann.kind_of(cold.faiss_by_lang["en"]) == config.ann
         for question, key in (("museum roof cafe", "p0150"), ("a harbour ferry timetable", "new1")):
             if n == 0 and key == "new1":
                 continue
@@ -588,8 +593,8 @@ def test_a_graph_built_with_other_parameters_is_a_stale_version_and_never_patche
 
 def test_a_version_written_before_the_shapes_were_recorded_loads_and_reloads(tmp_path: Path):
     """A manifest without "dense_shape" (an index built before it was recorded): an exact language still reloads as
-    a delta (its index has no shape), an HNSW language as a full version (its graph's shape is unknown)."""
-    for config, delta_expected in ((CONFIG, True), (HNSW_CONFIG, False)):
+    a delta (its index has no shape), an HNSW or IVF language as a full version (its shape is unknown)."""
+    for config, delta_expected in ((CONFIG, True), (HNSW_CONFIG, False), (IVF_CONFIG, False)):
         index_dir = tmp_path / config.ann
         kb = _passage_kb(_passages(300))
         version = build_index(kb, EMBEDDER, index_dir, config).version
@@ -604,7 +609,8 @@ def test_a_version_written_before_the_shapes_were_recorded_loads_and_reloads(tmp
         _assert_same_content(load_index(index_dir), _fresh(kb, tmp_path, f"scratch-{config.ann}", config))
 
 
-def test_a_patched_hnsw_graph_recalls_at_least_as_much_as_a_rebuilt_one():
+@pytest.mark.parametrize("kind", [ann.HNSW, ann.IVF])
+def test_a_patched_index_recalls_at_least_as_much_as_a_rebuilt_one(kind: str):
     threads = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(1)  # a deterministic graph
     try:
@@ -615,7 +621,7 @@ def test_a_patched_hnsw_graph_recalls_at_least_as_much_as_a_rebuilt_one():
             return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
         before = unit(6000)
-        graph = ann.build(before, ann.HNSW)
+        graph = ann.build(before, kind)
         # 60 rows replaced, 30 removed (the rest move up), 40 added at the end.
         after = before.copy()
         replaced = rng.choice(6000, 60, replace=False)
@@ -627,15 +633,18 @@ def test_a_patched_hnsw_graph_recalls_at_least_as_much_as_a_rebuilt_one():
         rows_now[keep] = np.arange(len(keep))
         rows_now[replaced] = -1
         patched = ann.patch(graph, rows_now, after)
-        rebuilt = ann.build(after, ann.HNSW)
+        rebuilt = ann.build(after, kind)
         # Questions near random rows and near the changed ones.
         changed = np.r_[np.flatnonzero(np.isin(keep, replaced)), np.arange(len(keep), len(after))]
         targets = np.r_[rng.choice(len(after), 200, replace=False), changed]
         questions = after[targets] + 0.35 * unit(len(targets))
         questions /= np.linalg.norm(questions, axis=1, keepdims=True)
         k = 10
-        for small in (graph, rebuilt):  # a narrow search, so that the graphs' misses show
-            small.hnsw.efSearch = k
+        for small in (graph, rebuilt):  # a narrow search, so that the misses show
+            if kind == ann.HNSW:
+                small.hnsw.efSearch = k
+            else:  # 32 of about 150 lists (IVF patched 0.682, rebuilt 0.663)
+                small.nprobe = 32
         recall = {"patched": 0.0, "rebuilt": 0.0}
         for question in questions:
             exact = set(np.argsort(-(after @ question))[:k].tolist())
