@@ -10,6 +10,13 @@ phrasings of a language on). The parameters below were chosen by that
 measurement on the model's own vectors of up to a million passages (the HNSW
 graph's shape: recall@10 at least 0.99 against exact search needed a denser
 graph than FAISS's usual M 32 / efConstruction 80 from about 500,000 on).
+
+What a stored index is built with (its kind, and for that kind ``shape``:
+HNSW's M and efConstruction, IVF's lists and training sample) is part of the
+index version (index.index_version) and of its manifest, so a change of them
+builds a new version and a hot reload never patches a graph built otherwise
+(delta.plan). What is set at search time (HNSW's efSearch, IVF's probes) is
+not: ``prepare`` sets it on every index loaded.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+from collections.abc import Iterable
 
 import faiss
 import numpy as np
@@ -32,12 +40,15 @@ HNSW_M = 48
 HNSW_EF_CONSTRUCTION = 200
 #: The search width of a freshly built graph; a loaded one gets ``Ranking.ann_ef_search`` (``prepare``).
 HNSW_EF_SEARCH = Ranking.ann_ef_search
-#: IVF: lists = IVF_LISTS_PER_SQRT * sqrt(rows), each question visits IVF_PROBE_SHARE of them (at least 16).
+#: IVF: lists = IVF_LISTS_PER_SQRT * sqrt(rows) (and at most one per IVF_MIN_LIST_ROWS rows: FAISS warns below 39
+#: training vectors per list); each question visits IVF_PROBE_SHARE of them (at least 16), set at load (``prepare``).
 IVF_LISTS_PER_SQRT = 4
+IVF_MIN_LIST_ROWS = 39
 IVF_PROBE_SHARE = 0.1
 IVF_MIN_PROBES = 16
-#: IVF trains its lists on at most this many vectors (FAISS wants ~40 per list).
+#: IVF trains its lists on at most this many vectors, a sample drawn with this seed.
 IVF_TRAIN_ROWS = 100_000
+IVF_TRAIN_SEED = 0
 
 
 def kind_for(rows: int, ranking: Ranking) -> str:
@@ -48,33 +59,66 @@ def kind_for(rows: int, ranking: Ranking) -> str:
     return EXACT if rows <= ranking.ann_candidates else ranking.ann
 
 
+def shape(kind: str) -> dict[str, int]:
+    """The build-time parameters a stored index of ``kind`` is made with, the module's now (none for exact search):
+    HNSW's links per node and build width, IVF's lists and training sample. Recorded per language in a version's
+    manifest ("dense_shape") and hashed into its name (``shape_key``); not the search-time ones (``prepare``)."""
+    if kind == HNSW:
+        return {"m": HNSW_M, "ef_construction": HNSW_EF_CONSTRUCTION}
+    if kind == IVF:
+        return {
+            "lists_per_sqrt": IVF_LISTS_PER_SQRT,
+            "min_list_rows": IVF_MIN_LIST_ROWS,
+            "train_rows": IVF_TRAIN_ROWS,
+            "train_seed": IVF_TRAIN_SEED,
+        }
+    return {}
+
+
+def shape_key(kinds: Iterable[str]) -> str:
+    """The ``shape`` of each of ``kinds`` as one string, for a version's name; empty when every one is exact, so
+    that a version of exact indexes is named as it was before the shapes were recorded."""
+    return ";".join(
+        f"{kind}:" + ",".join(f"{name}={value}" for name, value in shape(kind).items())
+        for kind in sorted(set(kinds))
+        if shape(kind)
+    )
+
+
+def ivf_probes(lists: int) -> int:
+    """How many of an IVF index's ``lists`` a question visits."""
+    return max(IVF_MIN_PROBES, int(math.ceil(lists * IVF_PROBE_SHARE)))
+
+
 def build(
     vectors: np.ndarray,
     kind: str,
-    hnsw_m: int = HNSW_M,
-    ef_construction: int = HNSW_EF_CONSTRUCTION,
+    hnsw_m: int | None = None,
+    ef_construction: int | None = None,
     ef_search: int = HNSW_EF_SEARCH,
 ) -> faiss.Index:
-    """An inner-product index of ``vectors`` (L2-normalised rows: inner product is cosine) of ``kind``.
+    """An inner-product index of ``vectors`` (L2-normalised rows: inner product is cosine) of ``kind``, of the
+    module's ``shape`` (read when called).
 
-    ``hnsw_m``, ``ef_construction``, ``ef_search``: HNSW's parameters (the module's by default; other
-    values are for measuring them, scripts/bench_scale.py --ann)."""
+    ``hnsw_m``, ``ef_construction``, ``ef_search``: other HNSW parameters, for measuring them
+    (scripts/bench_scale.py --ann)."""
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     dimension = vectors.shape[1]
     if kind == EXACT:
         index = faiss.IndexFlatIP(dimension)
     elif kind == HNSW:
-        index = faiss.IndexHNSWFlat(dimension, hnsw_m, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = ef_construction
+        index = faiss.IndexHNSWFlat(dimension, hnsw_m or HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = ef_construction or HNSW_EF_CONSTRUCTION
         index.hnsw.efSearch = ef_search
     elif kind == IVF:
-        lists = max(1, min(len(vectors) // 39, int(IVF_LISTS_PER_SQRT * math.sqrt(len(vectors)))))
+        lists = max(1, min(len(vectors) // IVF_MIN_LIST_ROWS, int(IVF_LISTS_PER_SQRT * math.sqrt(len(vectors)))))
         index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dimension), dimension, lists, faiss.METRIC_INNER_PRODUCT)
         sample = vectors
         if len(vectors) > IVF_TRAIN_ROWS:
-            sample = vectors[np.random.default_rng(0).choice(len(vectors), IVF_TRAIN_ROWS, replace=False)]
+            rng = np.random.default_rng(IVF_TRAIN_SEED)
+            sample = vectors[rng.choice(len(vectors), IVF_TRAIN_ROWS, replace=False)]
         index.train(sample)
-        index.nprobe = max(IVF_MIN_PROBES, int(math.ceil(lists * IVF_PROBE_SHARE)))
+        index.nprobe = ivf_probes(lists)
     else:
         raise ValueError(f"unknown index kind {kind!r}")
     if len(vectors):
@@ -89,7 +133,8 @@ PATCH_NEIGHBOURS = 2 * HNSW_M
 
 @dataclasses.dataclass(frozen=True)
 class Patched:
-    """An HNSW graph of an earlier version's phrasings with a hot reload's changes beside it (delta.py).
+    """An HNSW graph (or an IVF index) of an earlier version's phrasings with a hot reload's changes beside it
+    (delta.py).
 
     FAISS's HNSW can add vectors but not remove or replace one, and rebuilding
     the graph of 100,000 phrasings took 150 s. So a delta keeps the graph as
@@ -108,6 +153,12 @@ class Patched:
     scored exactly. Recall against a graph built anew is checked in
     tests/unit/test_index_delta.py. The next full version (or the checkpoint,
     consolidate.py) builds a fresh graph.
+
+    An IVF index is patched the same way, without the neighbours: its search
+    visits the lists nearest the question, whatever phrasings the lists still
+    hold, so a changed phrasing missing from them leads no search astray (and
+    its lists' centroids, trained on the earlier phrasings, still partition
+    the space the kept ones fill). The checkpoint trains new lists.
     """
 
     base: faiss.Index  # the graph, as loaded or built
@@ -158,9 +209,9 @@ class Patched:
 
 
 def patch(dense: faiss.Index | Patched, rows_now: np.ndarray, vectors: np.ndarray) -> Patched:
-    """``dense`` (a graph, or a patched one) after a delta: ``rows_now`` gives, per row of the language before,
-    its row now (-1: removed or replaced); ``vectors``: the language's vectors now. The graph is shared; the
-    changed rows' nearest nodes are searched for those not beside the graph before."""
+    """``dense`` (a graph or an IVF index, or a patched one) after a delta: ``rows_now`` gives, per row of the
+    language before, its row now (-1: removed or replaced); ``vectors``: the language's vectors now. The index is
+    shared; a graph's nearest nodes to the changed rows are searched for those not beside it before."""
     known: dict[int, np.ndarray] = {}
     if isinstance(dense, Patched):
         base = dense.base
@@ -174,14 +225,16 @@ def patch(dense: faiss.Index | Patched, rows_now: np.ndarray, vectors: np.ndarra
     covered[base_rows[base_rows >= 0]] = True
     side = np.flatnonzero(~covered)
     side_vectors = np.ascontiguousarray(vectors[side], dtype=np.float32)
-    neighbours = np.full((len(side), PATCH_NEIGHBOURS), -1, dtype=np.int64)
+    # A graph's search walks its links; an IVF index's does not need a changed phrasing's neighbours.
+    width = PATCH_NEIGHBOURS if isinstance(base, faiss.IndexHNSWFlat) else 0
+    neighbours = np.full((len(side), width), -1, dtype=np.int64)
     new = []
     for j, row in enumerate(side.tolist()):
         if row in known:
             neighbours[j] = known[row]
         else:
             new.append(j)
-    if new and base.ntotal:
+    if new and base.ntotal and width:
         wide = faiss.SearchParametersHNSW(efSearch=max(HNSW_EF_SEARCH, PATCH_NEIGHBOURS))
         _, found = base.search(side_vectors[new], min(PATCH_NEIGHBOURS, base.ntotal), params=wide)
         neighbours[new, : found.shape[1]] = found
@@ -189,8 +242,10 @@ def patch(dense: faiss.Index | Patched, rows_now: np.ndarray, vectors: np.ndarra
 
 
 def kind_of(index: faiss.Index | Patched) -> str:
-    """Which kind a loaded index is."""
-    if isinstance(index, faiss.IndexHNSWFlat | Patched):
+    """Which kind a loaded index is (a patched one: its base's)."""
+    if isinstance(index, Patched):
+        return kind_of(index.base)
+    if isinstance(index, faiss.IndexHNSWFlat):
         return HNSW
     if isinstance(index, faiss.IndexIVFFlat):
         return IVF
@@ -199,10 +254,13 @@ def kind_of(index: faiss.Index | Patched) -> str:
 
 def prepare(index: faiss.Index | Patched, ef_search: int = HNSW_EF_SEARCH) -> faiss.Index | Patched:
     """A loaded index (``faiss.read_index`` returns its own type, a delta a ``Patched`` graph) with its
-    search-time parameters: HNSW's search width ``ef_search`` (``Ranking.ann_ef_search``)."""
+    search-time parameters: HNSW's search width ``ef_search`` (``Ranking.ann_ef_search``), the lists an IVF
+    index visits (``ivf_probes``: the module's now, not those stored with it)."""
     graph = index.base if isinstance(index, Patched) else index
     if isinstance(graph, faiss.IndexHNSWFlat):
         graph.hnsw.efSearch = ef_search
+    elif isinstance(graph, faiss.IndexIVFFlat):
+        graph.nprobe = ivf_probes(graph.nlist)
     return index
 
 

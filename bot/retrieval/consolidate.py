@@ -8,7 +8,7 @@ version on an edit's path took 23.5 s at 100,000 passages (and rebuilding an
 HNSW graph 150 s). Instead, once a delta is ``Ranking.reload_deltas`` deep,
 the watcher (bot/editing/watch.py) runs ``consolidate`` in a child process
 (``python -m bot.retrieval.consolidate INDEX_DIR VERSION``), after that delta
-is live:
+is live; ``faqbot kb consolidate`` does the same at once (``checkpoint``):
 
 - it writes the same version whole into ``<version>/full/`` (``FULL_DIR``):
   the entries, rows, vectors and rankers a reader of the chain gets, each
@@ -21,7 +21,8 @@ is live:
   (``index.has_checkpoint``). A consolidation killed halfway leaves the chain
   as it was (readable), and the next one removes the staging folder and
   writes it again;
-- one at a time per version (an exclusive ``flock`` on ``<version>/.consolidating``);
+- one at a time per version (an exclusive ``flock`` on ``<version>/.consolidating``, which names the
+  process that holds it);
 - from then on a reader of that version, or of a delta on it, stops there
   (``index.version_chain``), the next delta counts its depth from it, and the
   prune drops the versions behind it once no kept version needs them.
@@ -29,6 +30,8 @@ is live:
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import fcntl
 import json
 import logging
@@ -40,7 +43,7 @@ from pathlib import Path
 
 from bot.errors import IndexError_
 from bot.retrieval import adaptation, ann
-from bot.retrieval.index import current_version, has_checkpoint, load_index, write_parts
+from bot.retrieval.index import current_version, has_checkpoint, load_index, version_chain, write_parts
 from bot.retrieval.stored import FULL_DIR, PARENT_FILE, FaqIndex, collector_paused
 
 log = logging.getLogger(__name__)
@@ -50,27 +53,67 @@ LOCK_FILE = ".consolidating"
 NICENESS = 10
 
 
+class Outcome(enum.Enum):
+    """What ``checkpoint`` found or did."""
+
+    WRITTEN = "written"  # written whole now
+    FULL = "full"  # a full version: nothing to consolidate
+    CONSOLIDATED = "consolidated"  # written whole before
+    BUSY = "busy"  # another process is consolidating it
+
+
+@dataclasses.dataclass(frozen=True)
+class Checkpoint:
+    """``checkpoint``'s result: the version, what happened, how many deltas a process that loads it from disk
+    applied before (0 unless written now), the seconds it took, and (busy) the process holding the lock."""
+
+    version: str
+    outcome: Outcome
+    deltas: int = 0
+    seconds: float = 0.0
+    holder: int | None = None
+
+
 def consolidate(index_dir: Path, version: str | None = None, held: FaqIndex | None = None) -> bool:
     """Write ``version`` (default: the live one), a delta, whole into its folder's ``full/``; False when there
-    is nothing to do (a full version, done already, or another process is at it). ``held``: the version or an
-    ancestor, loaded already (else the chain is read from disk). IndexError_ when the chain cannot be read."""
+    is nothing to do (no index, a full version, done already, or another process is at it). ``held``: the version
+    or an ancestor, loaded already (else the chain is read from disk). IndexError_ when the chain cannot be read."""
+    version = version or current_version(index_dir)
+    if version is None or not (index_dir / version / "manifest.json").is_file():
+        return False
+    return checkpoint(index_dir, version, held).outcome is Outcome.WRITTEN
+
+
+def checkpoint(index_dir: Path, version: str | None = None, held: FaqIndex | None = None) -> Checkpoint:
+    """``consolidate``, saying what it found (``faqbot kb consolidate``). IndexError_ when there is no index, no
+    such version, or its chain cannot be read."""
     version = version or current_version(index_dir)
     if version is None:
-        return False
+        raise IndexError_(f"no index in {index_dir}: run 'faqbot kb build'")
     folder = index_dir / version
-    if not (folder / PARENT_FILE).is_file() or has_checkpoint(index_dir, version):
-        return False
+    if not (folder / "manifest.json").is_file():
+        raise IndexError_(f"no index version {version} in {index_dir} ('faqbot kb versions' lists them)")
+    if not (folder / PARENT_FILE).is_file():
+        return Checkpoint(version, Outcome.FULL)
+    if has_checkpoint(index_dir, version):
+        return Checkpoint(version, Outcome.CONSOLIDATED)
     started = time.perf_counter()
     # The prune orders versions by their folder's time: a checkpoint does not make a version newer.
     stat = folder.stat()
-    with (folder / LOCK_FILE).open("a") as lock:
+    with (folder / LOCK_FILE).open("a+") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             log.info("index %s is being consolidated by another process", version)
-            return False
+            lock.seek(0)
+            holder = lock.read().strip()
+            return Checkpoint(version, Outcome.BUSY, holder=int(holder) if holder.isdigit() else None)
+        lock.truncate(0)  # who holds it, for a second consolidator's message
+        lock.write(f"{os.getpid()}\n")
+        lock.flush()
         if has_checkpoint(index_dir, version):
-            return False
+            return Checkpoint(version, Outcome.CONSOLIDATED)
+        deltas = len(version_chain(index_dir, version)) - 1
         for staging in folder.glob(f".{FULL_DIR}.*"):  # a consolidation killed halfway
             shutil.rmtree(staging, ignore_errors=True)
         index = load_index(index_dir, version, held=held)
@@ -80,7 +123,8 @@ def consolidate(index_dir: Path, version: str | None = None, held: FaqIndex | No
             raise IndexError_(f"index {folder} is unreadable: {exc}") from exc
         kinds = {lang: str((manifest.get("dense_index") or {}).get(lang, ann.EXACT)) for lang in index.languages}
         manifest = {key: value for key, value in manifest.items() if key != "parent"}
-        manifest.update(depth=0, dense_index=kinds, consolidated_at=time.time())
+        shapes = {lang: ann.shape(kind) for lang, kind in kinds.items()}  # what write_parts builds them with
+        manifest.update(depth=0, dense_index=kinds, dense_shape=shapes, consolidated_at=time.time())
 
         def fill(staging: Path) -> None:
             with collector_paused():
@@ -98,8 +142,10 @@ def consolidate(index_dir: Path, version: str | None = None, held: FaqIndex | No
 
         adaptation.write_folder(folder / FULL_DIR, fill)
         os.utime(folder, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-    log.info("index %s consolidated (written whole) in %.2fs", version, time.perf_counter() - started)
-    return True
+        lock.truncate(0)
+    seconds = time.perf_counter() - started
+    log.info("index %s consolidated (written whole) in %.2fs", version, seconds)
+    return Checkpoint(version, Outcome.WRITTEN, deltas, seconds)
 
 
 def main(argv: list[str]) -> int:

@@ -29,8 +29,8 @@ from nothing of the same KB gets the same entries, rows and vectors
 (tests/unit/test_index_delta.py). Every hot reload of a few passages is a
 delta; the watcher consolidates a chain ``Ranking.reload_deltas`` long in the
 background (consolidate.py), and only a chain of ``CHAIN_SLACK`` times that
-makes a reload write a full version itself. An HNSW language keeps its
-parent's graph (ann.Patched). The prune keeps the parents of every kept
+makes a reload write a full version itself. An HNSW (or IVF) language keeps
+its parent's graph (or lists) as they are (ann.Patched). The prune keeps the parents of every kept
 delta, up to the first one written whole.
 """
 
@@ -76,8 +76,8 @@ RANKING_FILE = "ranking.pkl"
 #: (consolidate.py), so this is the bound when that did not run (no watcher) or failed.
 CHAIN_SLACK = 2
 SAME, CARRY = "same", "carry"
-#: The dense index kinds a delta applies (ann.py): the rest are rebuilt whole by a full version.
-PATCHABLE = (ann.EXACT, ann.HNSW)
+#: The dense index kinds a delta applies (ann.py): exact rebuilt from the vectors, HNSW and IVF patched.
+PATCHABLE = (ann.EXACT, ann.HNSW, ann.IVF)
 #: The manifest fields a full or delta version needs for a delta to be planned on it.
 NEEDED = ("entries", "entry_records", "entry_rows", "row_text_hashes", "passage_keys", "rankers", "passage_rankers")
 
@@ -167,9 +167,14 @@ def plan(
     if manifest.get("languages") != languages:
         return None, "the languages changed"
     kinds = manifest.get("dense_index") or {}
-    # Exact: rebuilt from the vectors where the delta is applied; HNSW: the live graph patched (ann.Patched).
+    # Exact: rebuilt from the vectors where the delta is applied; HNSW, IVF: the live index patched (ann.Patched).
     if any(kinds.get(lang) not in PATCHABLE or ann.kind_for(counts[lang], ranking) != kinds[lang] for lang in counts):
-        return None, "the dense index changes kind (or is IVF): it is rebuilt whole"
+        return None, "the dense index changes kind: it is rebuilt whole"
+    # A graph built with other parameters (an older faqbot's, or a version from before they were recorded) is not
+    # patched: the full version builds it as ann.build does now. An exact index has none to differ.
+    shapes = manifest.get("dense_shape") or {}
+    if any(shapes.get(lang, None if kinds[lang] != ann.EXACT else {}) != ann.shape(kinds[lang]) for lang in counts):
+        return None, "the dense index was built with other parameters: it is rebuilt whole"
 
     parent_keys = list(manifest["entries"])
     records: list[str] = manifest["entry_records"]
@@ -407,7 +412,7 @@ def apply(parent: FaqIndex, path: Path, light: dict[str, Any]) -> FaqIndex:
         live = parent.faiss_by_lang.get(lang)
         if same and live is not None:
             faiss_by_lang[lang] = live
-        elif live is not None and before is not None and ann.kind_of(live) == ann.HNSW:
+        elif live is not None and before is not None and ann.kind_of(live) in (ann.HNSW, ann.IVF):
             now = _rows_now(before, lang_rows, row_from, len(parent.rows))
             faiss_by_lang[lang] = ann.patch(live, now, take_rows(vectors, lang_rows))
         else:

@@ -92,14 +92,27 @@ class BuildReport:
     adapt_seconds: float = 0.0  # training the adapter in this build (0 when reused or none)
 
 
-def index_version(kb: KnowledgeBase, model: str, ranking: Ranking | None = None, adapter: str | None = None) -> str:
+def index_version(
+    kb: KnowledgeBase,
+    model: str,
+    ranking: Ranking | None = None,
+    adapter: str | None = None,
+    rows_per_language: dict[str, int] | None = None,
+) -> str:
     """The version name: the KB's content hash plus a hash of everything else the index depends on.
 
     With an adapter, its key too: a full build that trains one after a hot
     reload kept an older one is a new version, which running bots switch to.
+    And the build-time shape of each language's approximate index
+    (``ann.shape``: a graph built with other parameters is built anew); a
+    version of exact indexes only is named without it. ``rows_per_language``:
+    the KB's phrasings per language, when counted already.
     """
     ranking = ranking or Ranking()
-    setup = f"{model}\0{FORMAT_VERSION}\0{FIT_VERSION}\0{ranking.key()}"
+    if rows_per_language is None:
+        rows_per_language = count_rows(rows_for(kb.entries))
+    shapes = ann.shape_key(ann.kind_for(count, ranking) for count in rows_per_language.values())
+    setup = f"{model}\0{FORMAT_VERSION}\0{FIT_VERSION}\0{ranking.key()}" + (f"\0{shapes}" if shapes else "")
     version = f"{kb.content_hash}-{hashlib.sha256(setup.encode('utf-8')).hexdigest()[:6]}"
     return f"{version}-a{adapter[:8]}" if adapter else version
 
@@ -112,6 +125,14 @@ def rows_for(entries: list[FaqEntry] | tuple[FaqEntry, ...]) -> list[IndexRow]:
             field = ("question" if n == 0 and entry.question else "alternate") if asked else "answer"
             rows.append(IndexRow(entry.id, entry.lang, field, text))
     return rows
+
+
+def count_rows(rows: Sequence[IndexRow]) -> dict[str, int]:
+    """How many of ``rows`` each language has."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row.lang] = counts.get(row.lang, 0) + 1
+    return counts
 
 
 def current_version(index_dir: Path) -> str | None:
@@ -175,9 +196,12 @@ def is_stale(kb: KnowledgeBase, index_dir: Path, model: str, ranking: Ranking | 
     (``adapt="reuse"``): a full build trains this KB's own.
     """
     version = current_version(index_dir)
-    expected = _expected_adapter(rows_for(kb.entries), model, ranking or Ranking())
+    rows = rows_for(kb.entries)
+    expected = _expected_adapter(rows, model, ranking or Ranking())
+    counted = count_rows(rows)
     return (
-        version != index_version(kb, model, ranking, expected) or not (index_dir / version / "manifest.json").exists()
+        version != index_version(kb, model, ranking, expected, counted)
+        or not (index_dir / version / "manifest.json").exists()
     )
 
 
@@ -212,10 +236,11 @@ def build_index(
             records = delta.known_hashes(kb, live_manifest) if live_manifest is not None else None
             depth = chain_depth(index_dir, live)
         rows = rows_for(kb.entries)
-        plain = index_version(kb, embedder.name, ranking)
+        counted = count_rows(rows)
+        plain = index_version(kb, embedder.name, ranking, rows_per_language=counted)
     expected = _expected_adapter(rows, str(getattr(embedder, "model", embedder.name)), ranking)
     # A hot reload accepts this KB's index with any adapter; a full build wants the KB's own.
-    same = live == index_version(kb, embedder.name, ranking, expected) or (
+    same = live == index_version(kb, embedder.name, ranking, expected, counted) or (
         adapt == "reuse"
         and live is not None
         and (live == plain or live.startswith((f"{plain}-a", f"{plain}{CARRIED_SUFFIX}", f"{plain}-d")))
@@ -225,7 +250,7 @@ def build_index(
 
     adapters = adapters or adaptation.Adapters()
     encoder, adapter, adapt_seconds = _encoder(rows, embedder, index_dir, ranking, expected, adapt, say, adapters)
-    version = index_version(kb, embedder.name, ranking, adapter.key if adapter else None)
+    version = index_version(kb, embedder.name, ranking, adapter.key if adapter else None, counted)
     # Each language's encoder: the (adapted) model, or the multilingual one (multilingual.py).
     encoders = {lang: _row_encoder(embedder, encoder, lang, rows, ranking) for lang in sorted({r.lang for r in rows})}
     names = {lang: e.name for lang, e in encoders.items()}
@@ -794,7 +819,7 @@ def _write_version(
 ) -> None:
     languages = sorted({row.lang for row in rows})
     passage_rankers = passage_rankers or {}
-    counts = {lang: sum(1 for row in rows if row.lang == lang) for lang in languages}
+    counts = count_rows(rows)
     kinds = {lang: ann.kind_for(counts[lang], ranking or Ranking()) for lang in languages}
     write_parts(path, kb.entries, rows, vectors.reshape(len(rows), dimension), rankers, passage_rankers, kinds)
     manifest = {
@@ -809,6 +834,8 @@ def _write_version(
         "kb_hash": kb.content_hash,
         "languages": languages,
         "dense_index": kinds,
+        # What each language's dense index was built with: a hot reload patches only one built as it would be now.
+        "dense_shape": {lang: ann.shape(kind) for lang, kind in kinds.items()},
         "built_at": time.time(),
         "entries": {entry.key: entry.content_hash for entry in kb.entries},
         # What the next hot reload plans a delta on (delta.py): every entry's record and number of rows.

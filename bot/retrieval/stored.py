@@ -61,7 +61,7 @@ class FaqIndex:
     entries: dict[str, FaqEntry]  # by "lang:id"
     rows: list[IndexRow]
     vectors: np.ndarray
-    faiss_by_lang: dict[str, faiss.Index]  # or, a delta's HNSW language: ann.Patched
+    faiss_by_lang: dict[str, faiss.Index]  # or, a delta's HNSW or IVF language: ann.Patched
     row_ids_by_lang: dict[str, np.ndarray]
     rankers: dict[str, LanguageRanker] = dataclasses.field(default_factory=dict)
     #: Languages with both FAQs and help-center passages: the passages' own ranker (calibrated on

@@ -162,3 +162,85 @@ def test_validate_counts_help_center_passages_apart(faqbot, small_kb: Path, caps
     assert faqbot(["kb", "validate", "--no-tests"]) == 0
     out = capsys.readouterr().out
     assert "7 FAQs loaded (en: 4, ru: 3, of them 1 help-center passages); 0 errors, 0 warnings" in out
+
+
+PAUSED_CONSOLIDATION = """
+import sys, time
+from pathlib import Path
+sys.path.insert(0, {root!r})
+from bot.retrieval import consolidate as consolidating
+real = consolidating.write_parts
+def paused(*args, **kwargs):
+    Path(sys.argv[2]).touch()  # holding the version's lock
+    while not Path(sys.argv[3]).exists():
+        time.sleep(0.05)
+    real(*args, **kwargs)
+consolidating.write_parts = paused
+sys.exit(consolidating.main([sys.argv[1]]))
+"""
+
+
+def test_kb_consolidate_writes_the_live_delta_whole_and_stands_back_for_another_consolidator(
+    faqbot, tmp_path: Path, capsys
+):
+    import shutil
+    import subprocess
+    import sys
+    import time
+
+    from bot.retrieval.index import build_index, current_version, load_index, version_chain
+    from tests.unit.test_index_delta import CONFIG, EMBEDDER, _assert_same_content, _edit, _edited_chain, _fresh
+
+    assert faqbot(["kb", "consolidate"]) == 2
+    assert "no index in" in capsys.readouterr().err
+    index_dir = tmp_path / "var" / "index"
+    kb, live = _edited_chain(index_dir, CONFIG, edits=2, first=30)  # the watcher's consolidation did not run
+    root = version_chain(index_dir, live)[-1]
+    assert len(version_chain(index_dir, live)) == 3
+    # Another consolidator (the watcher's child) holds the version: this one stands back, saying so.
+    started, go_on = tmp_path / "started", tmp_path / "go-on"
+    script = tmp_path / "paused.py"
+    script.write_text(PAUSED_CONSOLIDATION.format(root=str(Path(__file__).resolve().parents[2])), encoding="utf-8")
+    child = subprocess.Popen([sys.executable, str(script), str(index_dir), str(started), str(go_on)])
+    try:
+        deadline = time.monotonic() + 120
+        while not started.exists() and child.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert started.exists(), "the other consolidator did not start"
+        assert faqbot(["kb", "consolidate"]) == 1
+        err = capsys.readouterr().err
+        assert f"{live} is being consolidated by another process (process {child.pid})" in err
+        assert faqbot(["kb", "consolidate", "--json"]) == 1
+        busy = json.loads(capsys.readouterr().out)
+        assert busy == {"version": live, "outcome": "busy", "deltas": 0, "seconds": 0.0, "holder": child.pid}
+        assert version_chain(index_dir, live) != [live]  # nothing written by the one that stood back
+        go_on.touch()
+        assert child.wait(120) == 0
+    finally:
+        go_on.touch()
+        child.wait(120)
+    assert faqbot(["kb", "consolidate"]) == 0
+    assert f"{live} is already whole: consolidated before" in capsys.readouterr().out
+    # One more edit, a delta on the consolidated version: written whole by the command itself.
+    kb = _edit(kb, 40, "river tour fire")
+    edit = build_index(kb, EMBEDDER, index_dir, CONFIG, adapt="reuse").version
+    assert version_chain(index_dir, edit) == [edit, live]
+    assert faqbot(["kb", "consolidate"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"{edit} written whole in") and "instead of applying 1 delta." in out
+    assert faqbot(["kb", "consolidate", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["outcome"] == "consolidated"
+    assert current_version(index_dir) == edit and version_chain(index_dir, edit) == [edit]
+    _assert_same_content(load_index(index_dir), _fresh(kb, tmp_path, "scratch"))
+    # A full version, and a version that is not kept.
+    assert faqbot(["kb", "consolidate", root]) == 0
+    assert f"{root} is already whole: a full version, not a delta" in capsys.readouterr().out
+    assert faqbot(["kb", "consolidate", "no-such-version"]) == 2
+    assert "no index version no-such-version" in capsys.readouterr().err
+    # A delta whose parent is gone (removed by hand): a clear error, nothing written.
+    kb = _edit(kb, 41, "a harbour ferry timetable")
+    orphan = build_index(kb, EMBEDDER, index_dir, CONFIG, adapt="reuse").version
+    shutil.rmtree(index_dir / edit)
+    assert faqbot(["kb", "consolidate"]) == 2
+    assert f"index version {edit} is missing" in capsys.readouterr().err
+    assert not (index_dir / orphan / "full").exists()

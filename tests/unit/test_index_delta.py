@@ -8,6 +8,7 @@ replica), and a killed build must leave a live version that loads.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import subprocess
 import sys
@@ -29,6 +30,7 @@ from bot.retrieval.index import (
     FaqIndex,
     build_index,
     current_version,
+    index_version,
     is_stale,
     load_index,
     version_chain,
@@ -485,6 +487,7 @@ def test_the_watcher_consolidates_in_a_child_process_after_the_edit_is_live(tmp_
 
 
 HNSW_CONFIG = dataclasses.replace(CONFIG, ann="hnsw", ann_candidates=50)
+IVF_CONFIG = dataclasses.replace(HNSW_CONFIG, ann="ivf")
 
 
 def _cosines(index: FaqIndex, text: str) -> np.ndarray:
@@ -492,13 +495,16 @@ def _cosines(index: FaqIndex, text: str) -> np.ndarray:
     return ann.nearest_rows(index.faiss_by_lang["en"], vector, HNSW_CONFIG.ann_candidates, len(index.rows))
 
 
-def test_an_hnsw_language_reloads_as_a_delta_that_finds_the_changed_passage_as_a_fresh_build(tmp_path: Path):
+@pytest.mark.parametrize("config", [HNSW_CONFIG, IVF_CONFIG], ids=["hnsw", "ivf"])
+def test_an_approximate_language_reloads_as_a_delta_that_finds_the_changed_passage_as_a_fresh_build(
+    tmp_path: Path, config: Ranking
+):
     kb = _passage_kb(_passages(300))
     index_dir = tmp_path / "index"
-    build_index(kb, EMBEDDER, index_dir, HNSW_CONFIG)
+    build_index(kb, EMBEDDER, index_dir, config)
     parent = load_index(index_dir)
     graph = parent.faiss_by_lang["en"]
-    assert ann.kind_of(graph) == ann.HNSW and not isinstance(graph, ann.Patched)
+    assert ann.kind_of(graph) == config.ann and not isinstance(graph, ann.Patched)
     held = parent
     steps = [  # edited in place; then one removed (every row after it moves up) and one added
         lambda e: e.__setitem__(150, dataclasses.replace(e[150], answer="museum roof cafe")),
@@ -509,15 +515,16 @@ def test_an_hnsw_language_reloads_as_a_delta_that_finds_the_changed_passage_as_a
         removed = entries[0]
         step(entries)
         edited = dataclasses.replace(kb, entries=tuple(entries))
-        reload = build_index(edited, EMBEDDER, index_dir, HNSW_CONFIG, adapt="reuse")
-        assert _is_delta(index_dir, reload.version)  # before: a full version and a new graph
+        reload = build_index(edited, EMBEDDER, index_dir, config, adapt="reuse")
+        assert _is_delta(index_dir, reload.version)  # before: a full version and a new graph (IVF: new lists)
         hot, cold = load_index(index_dir, held=held), load_index(index_dir)
-        fresh = _fresh(edited, tmp_path, f"scratch{n}", HNSW_CONFIG)
+        fresh = _fresh(edited, tmp_path, f"scratch{n}", config)
         _assert_same_content(hot, fresh)
         _assert_same_content(cold, fresh)
         _assert_same_ranking(hot, cold)
         patched = hot.faiss_by_lang["en"]
         assert isinstance(patched, ann.Patched) and patched.base is graph  # the graph is shared, not rebuilt
+        assert ann.kind_of(patched) == ann.kind_of(cold.faiss_by_lang["en"]) == config.ann
         for question, key in (("museum roof cafe", "p0150"), ("a harbour ferry timetable", "new1")):
             if n == 0 and key == "new1":
                 continue
@@ -537,7 +544,73 @@ def test_an_hnsw_language_reloads_as_a_delta_that_finds_the_changed_passage_as_a
     _assert_same_content(whole, fresh)
 
 
-def test_a_patched_hnsw_graph_recalls_at_least_as_much_as_a_rebuilt_one():
+def _graph_shape(index: FaqIndex) -> tuple[int, int]:
+    graph = index.faiss_by_lang["en"]
+    graph = graph.base if isinstance(graph, ann.Patched) else graph
+    return graph.hnsw.nb_neighbors(1), graph.hnsw.efConstruction  # M: the links per node above the bottom layer
+
+
+def test_a_graph_built_with_other_parameters_is_a_stale_version_and_never_patched(tmp_path: Path, monkeypatch):
+    """An HNSW index built by a faqbot of other defaults (M 32 / efConstruction 80 before the fourth session) is
+    kept readable after the upgrade, but it is no longer the version of its KB: 'faqbot kb build --if-stale'
+    builds the graph anew, and a hot reload writes a full version instead of patching the old graph."""
+    kb = _passage_kb(_passages(300))
+    index_dir = tmp_path / "index"
+    new_shape = (ann.HNSW_M, ann.HNSW_EF_CONSTRUCTION)
+    with monkeypatch.context() as older:
+        older.setattr(ann, "HNSW_M", 32)
+        older.setattr(ann, "HNSW_EF_CONSTRUCTION", 80)
+        old = build_index(kb, EMBEDDER, index_dir, HNSW_CONFIG).version
+        assert not is_stale(kb, index_dir, EMBEDDER.name, HNSW_CONFIG)
+        exact_name = index_version(kb, EMBEDDER.name, CONFIG)
+    # Upgraded: the version of this KB is another one; the old one still loads and serves.
+    assert is_stale(kb, index_dir, EMBEDDER.name, HNSW_CONFIG)
+    assert index_version(kb, EMBEDDER.name, CONFIG) == exact_name  # exact indexes have no shape: not renamed
+    held = load_index(index_dir)
+    assert held.version == old and _graph_shape(held) == (32, 80)
+    lines: list[str] = []
+    kb = _edit(kb, 150, "museum roof cafe")
+    reload = build_index(kb, EMBEDDER, index_dir, HNSW_CONFIG, progress=lines.append, adapt="reuse")
+    assert not _is_delta(index_dir, reload.version), "a delta would keep the old graph"
+    assert any("built with other parameters" in line for line in lines)
+    live = load_index(index_dir, held=held)
+    assert _graph_shape(live) == new_shape and not isinstance(live.faiss_by_lang["en"], ann.Patched)
+    assert Retriever(live, EMBEDDER).search("museum roof cafe", "en", 1)[0].faq_id == "p0150"
+    # On the new graph the chain goes on as before: a delta, consolidated with the same shape recorded.
+    kb = _edit(kb, 151, "river tour fire")
+    edit = build_index(kb, EMBEDDER, index_dir, HNSW_CONFIG, adapt="reuse").version
+    assert _is_delta(index_dir, edit) and version_chain(index_dir, edit) == [edit, reload.version]
+    assert consolidate(index_dir, edit)
+    for manifest in (index_dir / edit / "manifest.json", index_dir / edit / "full" / "manifest.json"):
+        shape = json.loads(manifest.read_text(encoding="utf-8"))["dense_shape"]
+        assert shape == {"en": {"m": new_shape[0], "ef_construction": new_shape[1]}}
+    whole = load_index(index_dir)
+    assert _graph_shape(whole) == new_shape
+    _assert_same_content(whole, _fresh(kb, tmp_path, "scratch", HNSW_CONFIG))
+    kb = _edit(kb, 152, "a harbour ferry timetable")
+    assert _is_delta(index_dir, build_index(kb, EMBEDDER, index_dir, HNSW_CONFIG, adapt="reuse").version)
+
+
+def test_a_version_written_before_the_shapes_were_recorded_loads_and_reloads(tmp_path: Path):
+    """A manifest without "dense_shape" (an index built before it was recorded): an exact language still reloads as
+    a delta (its index has no shape), an HNSW or IVF language as a full version (its shape is unknown)."""
+    for config, delta_expected in ((CONFIG, True), (HNSW_CONFIG, False), (IVF_CONFIG, False)):
+        index_dir = tmp_path / config.ann
+        kb = _passage_kb(_passages(300))
+        version = build_index(kb, EMBEDDER, index_dir, config).version
+        path = index_dir / version / "manifest.json"
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        del manifest["dense_shape"]
+        path.write_text(json.dumps(manifest), encoding="utf-8")
+        assert load_index(index_dir).version == version
+        kb = _edit(kb, 20, "museum roof cafe")
+        reload = build_index(kb, EMBEDDER, index_dir, config, adapt="reuse")
+        assert _is_delta(index_dir, reload.version) == delta_expected
+        _assert_same_content(load_index(index_dir), _fresh(kb, tmp_path, f"scratch-{config.ann}", config))
+
+
+@pytest.mark.parametrize("kind", [ann.HNSW, ann.IVF])
+def test_a_patched_index_recalls_at_least_as_much_as_a_rebuilt_one(kind: str):
     threads = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(1)  # a deterministic graph
     try:
@@ -548,7 +621,7 @@ def test_a_patched_hnsw_graph_recalls_at_least_as_much_as_a_rebuilt_one():
             return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
         before = unit(6000)
-        graph = ann.build(before, ann.HNSW)
+        graph = ann.build(before, kind)
         # 60 rows replaced, 30 removed (the rest move up), 40 added at the end.
         after = before.copy()
         replaced = rng.choice(6000, 60, replace=False)
@@ -560,15 +633,18 @@ def test_a_patched_hnsw_graph_recalls_at_least_as_much_as_a_rebuilt_one():
         rows_now[keep] = np.arange(len(keep))
         rows_now[replaced] = -1
         patched = ann.patch(graph, rows_now, after)
-        rebuilt = ann.build(after, ann.HNSW)
+        rebuilt = ann.build(after, kind)
         # Questions near random rows and near the changed ones.
         changed = np.r_[np.flatnonzero(np.isin(keep, replaced)), np.arange(len(keep), len(after))]
         targets = np.r_[rng.choice(len(after), 200, replace=False), changed]
         questions = after[targets] + 0.35 * unit(len(targets))
         questions /= np.linalg.norm(questions, axis=1, keepdims=True)
         k = 10
-        for small in (graph, rebuilt):  # a narrow search, so that the graphs' misses show
-            small.hnsw.efSearch = k
+        for small in (graph, rebuilt):  # a narrow search, so that the misses show
+            if kind == ann.HNSW:
+                small.hnsw.efSearch = k
+            else:  # 32 of about 150 lists (IVF patched 0.682, rebuilt 0.663)
+                small.nprobe = 32
         recall = {"patched": 0.0, "rebuilt": 0.0}
         for question in questions:
             exact = set(np.argsort(-(after @ question))[:k].tolist())

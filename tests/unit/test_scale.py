@@ -8,6 +8,7 @@ import io
 import json
 from pathlib import Path
 
+import faiss
 import numpy as np
 import pytest
 
@@ -223,6 +224,19 @@ def test_the_hnsw_search_width_is_a_setting_read_when_the_index_is_loaded(tmp_pa
     assert narrow.ranking.key() == settings.ranking.key()
     assert build_index(_kb(), EMBEDDER, narrow.index_dir, narrow.ranking).unchanged
     assert FaqService(narrow, EMBEDDER).retriever.approximate["en"].hnsw.efSearch == 64
+
+
+def test_the_ivf_probes_are_set_when_the_index_is_loaded_not_taken_from_the_file(tmp_path: Path):
+    # Like HNSW's search width, a search-time parameter: not part of the index's shape (ann.shape), so an index
+    # stored with other probes (an older faqbot's) searches with today's.
+    vectors = np.random.default_rng(4).normal(size=(2000, 16)).astype(np.float32)
+    stored = ann.build(vectors, ann.IVF)
+    stored.nprobe = 1
+    faiss.write_index(stored, str(tmp_path / "en.faiss"))
+    loaded = ann.prepare(faiss.read_index(str(tmp_path / "en.faiss")))
+    assert loaded.nprobe == ann.ivf_probes(loaded.nlist) == ann.IVF_MIN_PROBES
+    assert ann.shape(ann.EXACT) == {} and ann.shape_key([ann.EXACT, ann.EXACT]) == ""
+    assert "nprobe" not in ann.shape_key([ann.HNSW, ann.IVF]) and "ef_search" not in ann.shape_key([ann.HNSW])
 
 
 def test_the_search_width_reaches_a_patched_graph_too():
