@@ -184,9 +184,11 @@ class Thresholds:
     support_floor: float = 0.0
 
 
-#: Ranking settings that change how an index is written or searched, not what is fitted or built (left out of
-#: ``Ranking.key``: a change needs no new index version).
-_NOT_FITTED = frozenset({"reload_deltas", "ann_ef_search"})
+#: Ranking settings that change how an index is written or searched, not what is fitted (left out of
+#: ``Ranking.key``, which names every fitted ranker: a change refits nothing). The dense index a language gets
+#: (``ann``, ``ann_auto_rows``) names the version through its kind and shape instead (index.index_version,
+#: ann.shape_key); how many nearest phrasings a question reads and HNSW's search width are search-time only.
+_NOT_FITTED = frozenset({"reload_deltas", "ann", "ann_auto_rows", "ann_candidates", "ann_ef_search"})
 
 
 @dataclasses.dataclass(frozen=True)

@@ -226,6 +226,27 @@ def test_the_hnsw_search_width_is_a_setting_read_when_the_index_is_loaded(tmp_pa
     assert FaqService(narrow, EMBEDDER).retriever.approximate["en"].hnsw.efSearch == 64
 
 
+def test_the_dense_index_settings_never_refit_a_ranker_and_search_time_ones_keep_the_version(tmp_path: Path):
+    # How many nearest phrasings a question reads is search-time: the same version, nothing rebuilt. Which index a
+    # language gets is build-time: a new version, but the rankers (which never read it) are reused, not refitted.
+    settings = from_env({"FAQBOT_ANN": "exact"}).replace(var_dir=tmp_path / "var", languages=("en",))
+    first = build_index(_kb(), EMBEDDER, settings.index_dir, settings.ranking)
+    assert first.fitted == ("en",)
+    fewer = dataclasses.replace(settings.ranking, ann_candidates=50)
+    assert build_index(_kb(), EMBEDDER, settings.index_dir, fewer).unchanged
+    # HNSW asked for 30 phrasings, fewer than a question reads: exact search (ann.kind_for), the same index.
+    assert build_index(_kb(), EMBEDDER, settings.index_dir, dataclasses.replace(fewer, ann="hnsw")).unchanged
+    for ranking in (
+        dataclasses.replace(settings.ranking, ann="hnsw", ann_candidates=10),
+        dataclasses.replace(settings.ranking, ann="ivf", ann_candidates=10),
+        dataclasses.replace(settings.ranking, ann="auto", ann_auto_rows=1),
+    ):
+        again = build_index(_kb(), EMBEDDER, settings.index_dir, ranking)
+        assert not again.unchanged and again.version != first.version
+        assert again.fitted == (), ranking.ann
+    assert ann.kind_of(FaqService(settings.replace(ranking=ranking), EMBEDDER).retriever.approximate["en"]) == ann.HNSW
+
+
 def test_the_ivf_probes_are_set_when_the_index_is_loaded_not_taken_from_the_file(tmp_path: Path):
     # Like HNSW's search width, a search-time parameter: not part of the index's shape (ann.shape), so an index
     # stored with other probes (an older faqbot's) searches with today's.
