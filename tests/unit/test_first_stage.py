@@ -114,3 +114,59 @@ def test_an_exact_language_and_the_settings(tmp_path: Path):
     (settings.index_dir).mkdir(parents=True)
     build_index(_kb(texts), EMBEDDER, settings.index_dir, dataclasses.replace(settings.ranking, ann="hnsw"))
     assert FaqService(settings, EMBEDDER).retriever.first_stage is False
+
+
+def test_the_first_stage_after_a_hot_reload_and_beside_faqs(tmp_path: Path):
+    """A delta version (the HNSW graph patched, BM25 with an overlay) and passages beside FAQs (their rows a subset
+    of the language's): the first stage ranks them as every passage scored does."""
+    texts = _passages(600)
+    config = Ranking(ann="hnsw", ann_candidates=20, passage_pseudo_questions=100)
+    kb = _kb(texts)
+    build_index(kb, EMBEDDER, tmp_path / "index", config)
+    edited = dataclasses.replace(
+        kb, entries=(*kb.entries[:-1], dataclasses.replace(kb.entries[-1], answer="zebra quartz lantern w3"))
+    )
+    build_index(edited, EMBEDDER, tmp_path / "index", config, adapt="reuse")
+    index = load_index(tmp_path / "index")
+    ranker = index.rankers["en"]
+    assert isinstance(index.faiss_by_lang["en"], ann.Patched) and ranker.passage_char.overlay is not None
+    first = Retriever(index, EMBEDDER, ann_candidates=20)
+    every = Retriever(index, EMBEDDER, ann_candidates=20, first_stage=False)
+    assert first.search("zebra quartz lantern", "en", 1)[0].faq_id == "p0599"
+    assert first._signals("zebra quartz lantern", "en")[3] is not None
+    for question in ("zebra quartz lantern", texts[10][:40], texts[300][20:70]):
+        full = {c.faq_id: c for c in every.search(question, "en", len(texts))}
+        found = first.search(question, "en", 3)
+        assert found[0].faq_id == next(iter(full))
+        assert all(c.score == pytest.approx(full[c.faq_id].score, abs=1e-12) for c in found)
+    # (Not necessarily the same second and third: a passage ranked only for its neighbour's share is not a candidate.)
+
+    faqs = tuple(
+        FaqEntry(id=f"faq{n}", lang="en", question=q, alternates=(q + " please",), answer=f"Answer {n}.")
+        for n, q in enumerate(("where is my parcel", "reset my password", "my card was refused", "opening hours"))
+    )
+    passages = tuple(
+        FaqEntry(
+            id=f"p{n:04d}",
+            lang="en",
+            question=f"Section {n}",
+            answer=t,
+            kind="passage",
+            article_title="Guide",
+            article_url="https://shop.example/guide",
+        )
+        for n, t in enumerate(texts[:400])
+    )
+    mixed = KnowledgeBase(root=Path("."), entries=(*faqs, *passages))
+    build_index(mixed, EMBEDDER, tmp_path / "mixed", config)
+    index = load_index(tmp_path / "mixed")
+    first = Retriever(index, EMBEDDER, ann_candidates=20)
+    every = Retriever(index, EMBEDDER, ann_candidates=20, first_stage=False)
+    assert first.passage_rankers["en"].has_first_stage and "en" in first.row_subsets
+    for question in (texts[7][:40], texts[250][10:60], "w0 w5 w77"):
+        found = first.search(question, "en", 3, passages=True)
+        assert first._signals(question, "en", passages=True)[3] is not None
+        full = {c.faq_id: c for c in every.search(question, "en", 500, passages=True)}
+        assert found[0].faq_id == next(iter(full))
+        assert all(c.score == pytest.approx(full[c.faq_id].score, abs=1e-12) for c in found)
+        assert all(c.faq_id.startswith("p") for c in found)
