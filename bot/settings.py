@@ -187,8 +187,11 @@ class Thresholds:
 #: Ranking settings that change how an index is written or searched, not what is fitted (left out of
 #: ``Ranking.key``, which names every fitted ranker: a change refits nothing). The dense index a language gets
 #: (``ann``, ``ann_auto_rows``) names the version through its kind and shape instead (index.index_version,
-#: ann.shape_key); how many nearest phrasings a question reads and HNSW's search width are search-time only.
-_NOT_FITTED = frozenset({"reload_deltas", "ann", "ann_auto_rows", "ann_candidates", "ann_ef_search"})
+#: ann.shape_key); how many nearest phrasings a question reads, HNSW's search width and the first stage
+#: (``first_stage``, ``first_stage_common``) are search-time only.
+_NOT_FITTED = frozenset(
+    {"reload_deltas", "ann", "ann_auto_rows", "ann_candidates", "ann_ef_search", "first_stage", "first_stage_common"}
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -301,6 +304,13 @@ class Ranking:
     #: graph (FAISS does not widen it to ``ann_candidates``). Wider finds more of exact search's nearest
     #: (recall) and takes longer: measured in docs/scaling.md. Read when an index is loaded, not built.
     ann_ef_search: int = setting("FAQBOT_ANN_EF_SEARCH", 512)
+    #: A language searched by an approximate dense index whose passages are ranked by BM25 and the embedding
+    #: alone scores only the passages a first stage returns, not every passage (search.Retriever,
+    #: ranker.LanguageRanker.candidate_signals): the ``ann_candidates`` nearest, the best ``ann_candidates`` of
+    #: each BM25 index over the question's terms at most ``first_stage_common`` of the passages have, and their
+    #: neighbours; each candidate's BM25 counts every term. Off: every passage scored (docs/scaling.md).
+    first_stage: bool = setting("FAQBOT_FIRST_STAGE", True)
+    first_stage_common: float = setting("FAQBOT_FIRST_STAGE_COMMON", 0.01)
 
     def learns_alone(self, rows: int, faqs: int) -> bool:
         """Enough phrasings to learn a language from: ``adapt_min_rows``, and ``adapt_min_per_faq`` per FAQ."""
@@ -582,13 +592,15 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         or not 0 <= ranking.reload_carry_share <= 1
         or ranking.reload_deltas < 0
         or ranking.ann_auto_rows < 1
+        or not 0 < ranking.first_stage_common <= 1
     ):
         raise ConfigError(
             "need FAQBOT_CALIBRATION_FOLDS >= 2, FAQBOT_MIN_BAND_PHRASINGS >= 1, FAQBOT_CLASSIFIER_C > 0, "
             "0 <= FAQBOT_FALLBACK_CHAR_SHARE <= 1, 0 <= FAQBOT_PASSAGE_CONTEXT <= 1, FAQBOT_ADAPT_EPOCHS > 0, "
             "FAQBOT_PASSAGE_PSEUDO_QUESTIONS >= 0, FAQBOT_CALIBRATION_CANDIDATES >= 8, FAQBOT_ANN_CANDIDATES >= 10, "
             "FAQBOT_ANN_EF_SEARCH >= 1, FAQBOT_PASSAGE_MARGIN >= 0, FAQBOT_CLASSIFIER_DENSE_WEIGHT >= 0, "
-            "0 <= FAQBOT_RELOAD_CARRY_SHARE <= 1, FAQBOT_RELOAD_DELTAS >= 0, FAQBOT_ANN_AUTO_ROWS >= 1"
+            "0 <= FAQBOT_RELOAD_CARRY_SHARE <= 1, FAQBOT_RELOAD_DELTAS >= 0, FAQBOT_ANN_AUTO_ROWS >= 1, "
+            "0 < FAQBOT_FIRST_STAGE_COMMON <= 1"
         )
     values = read_env(Settings, env)
     languages = values.setdefault("languages", Settings.languages)

@@ -17,10 +17,14 @@ resumable cache of chunk files, ``--ann-cache``) or stand-ins made from two
 sentences' vectors (``stand-in``, the default: no million passages embedded;
 labelled so in docs/scaling.md). ``--ann-hnsw`` and ``--ann-ef-search`` sweep
 HNSW's graph shapes and search widths; ``--ann-keep`` keeps the built graphs.
+``--cached-vectors DIR`` gives the whole-question sizes above ``--real-up-to``
+the model's own distractor vectors from that cache (no stand-ins, no second
+embedding: the build time then projects the embedding from its measured rate).
 
 Usage: python scripts/bench_scale.py [--sizes 1000,10000,30000,100000] [--ann] [--render-only]
        python scripts/bench_scale.py --sizes "" --ann --ann-vectors model --ann-cache /tmp/vectors \
            --ann-sizes 1000000 [--ann-embed-only] [--ann-hnsw 32:80,48:200] [--ann-ef-search 256,1024]
+       python scripts/bench_scale.py --sizes 300000,500000 --cached-vectors /tmp/vectors --results R.json --out R.md
 """
 
 from __future__ import annotations
@@ -135,6 +139,37 @@ class ProxyEmbedder:
         return result
 
 
+class CachedEmbedder:
+    """The model, except for distractor passages: their vectors are read from the model's cache
+    (``model_distractor_vectors``: the same passages embedded by the same model as a build embeds
+    them), so that a size's build does not embed its distractors again. Labelled in the report;
+    the embedding time is measured on a sample and projected, as with ``ProxyEmbedder``."""
+
+    def __init__(self, embedder: Embedder, texts: Sequence[str], vectors: np.ndarray) -> None:
+        if len(texts) != len(vectors):
+            raise ValueError(f"{len(texts)} distractor texts against {len(vectors)} cached vectors")
+        self.embedder = embedder
+        self.rows = {text: n for n, text in enumerate(texts)}
+        self.vectors = vectors
+        self.name = embedder.name
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.embedder, name)
+
+    @property
+    def dimension(self) -> int:
+        return self.embedder.dimension
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        result = np.zeros((len(texts), self.vectors.shape[1]), dtype=np.float32)
+        real = [n for n, text in enumerate(texts) if text not in self.rows]
+        if real:
+            result[real] = self.embedder.encode([texts[n] for n in real])
+        cached = [n for n, text in enumerate(texts) if text in self.rows]
+        result[cached] = self.vectors[[self.rows[texts[n]] for n in cached]]
+        return result
+
+
 #: Where --ann's distractor vectors come from (run_ann).
 ANN_SOURCES = ("stand-in", "model")
 #: Distractors embedded per cache file (model_distractor_vectors): a crash loses at most one.
@@ -201,11 +236,15 @@ def _distractors(bench: Path, size: int, out: Path) -> None:
     subprocess.run([sys.executable, str(script), str(base), str(size), str(out)], check=True)
 
 
-def run_one(size: int, bench: Path, proxy: bool = False, keep: Path | None = None) -> dict[str, object]:
+def run_one(
+    size: int, bench: Path, proxy: bool = False, keep: Path | None = None, cache: Path | None = None
+) -> dict[str, object]:
     """Build and ask at one size, in this process (run by ``main`` in a child process per size).
 
-    ``proxy``: distractor vectors from their sentences (ProxyEmbedder); the build time then
-    lacks the embedding of the distractors, which is measured on a sample and added as a projection.
+    ``proxy``: distractor vectors from their sentences (ProxyEmbedder), or with ``cache`` the model's
+    own vectors of the distractors from that cache (CachedEmbedder, ``model_distractor_vectors``:
+    chunks missing there are embedded into it first); the build time then lacks the embedding of the
+    distractors, which is measured on a sample and added as a projection.
     ``keep``: build in this folder (kept, e.g. to profile the index) instead of a temporary one.
     """
     base = bench / "xquad_r" / "en"
@@ -231,7 +270,13 @@ def run_one(size: int, bench: Path, proxy: bool = False, keep: Path | None = Non
             missing = [text for text in distractors if text not in pairs]
             if missing:
                 raise SystemExit(f"{len(missing)} distractors not reproduced, e.g. {missing[0]!r}")
-            embedder = ProxyEmbedder(embedder, pairs, sentence_vectors(bench, services.embedder))
+            if cache:
+                texts = list(pairs)
+                embedder = CachedEmbedder(
+                    embedder, texts, model_distractor_vectors(bench, services.embedder, len(texts), cache)
+                )
+            else:
+                embedder = ProxyEmbedder(embedder, pairs, sentence_vectors(bench, services.embedder))
         load_before = os.getloadavg()[0]
         build = build_index(kb, embedder, local.index_dir, local.ranking, adapters=services.adapters)
         build_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -248,7 +293,8 @@ def run_one(size: int, bench: Path, proxy: bool = False, keep: Path | None = Non
             "size": size,
             "entries": len(kb.entries),
             "index_seconds": round(build.seconds, 1),
-            "proxy_vectors": proxy and bool(size),
+            "proxy_vectors": proxy and bool(size) and not cache,
+            "cached_vectors": proxy and bool(size) and bool(cache),
             "embedded": build.embedded,
             "embed_per_second": round(rate, 1) if rate else None,
             # The build with the distractors embedded by the model: measured build + their embedding at the rate.
@@ -506,6 +552,7 @@ def render(results: dict[str, object], out: Path, plot_path: Path) -> None:
     ]
     for r in sizes:
         vectors = "their sentences' (stand-in)" if r.get("proxy_vectors") else "the model's"
+        vectors += " (cached: build + embedding projected)" if r.get("cached_vectors") else ""
         rate = r.get("embed_per_second") or "–"
         lines.append(
             f"| {int(r['entries']):,} | {vectors} | {r['index_seconds']} | {rate} "
@@ -564,6 +611,11 @@ def main() -> None:
         "--real-up-to", type=int, default=100_000, help="larger sizes take distractor vectors from their sentences"
     )
     parser.add_argument("--keep", type=Path, help="--one: build in this folder and keep it")
+    parser.add_argument(
+        "--cached-vectors",
+        type=Path,
+        help="sizes above --real-up-to: the model's distractor vectors from this cache (--ann-cache's), no stand-ins",
+    )
     parser.add_argument("--ann", action="store_true", help="also measure the approximate dense indexes")
     parser.add_argument("--ann-sizes", default="100000,300000,1000000", help="--ann: distractor vectors")
     parser.add_argument("--ann-kinds", default="exact,hnsw,ivf", help="--ann: the indexes measured")
@@ -597,7 +649,7 @@ def main() -> None:
     parser.add_argument("--render-only", action="store_true")
     args = parser.parse_args()
     if args.one is not None:
-        print(json.dumps(run_one(args.one, args.bench, args.one > args.real_up_to, args.keep)))
+        print(json.dumps(run_one(args.one, args.bench, args.one > args.real_up_to, args.keep, args.cached_vectors)))
         return
     results = json.loads(args.results.read_text()) if args.results.exists() else {}
     if not args.render_only:
@@ -607,7 +659,8 @@ def main() -> None:
                 print(f"size {size} ...", file=sys.stderr, flush=True)
                 done = subprocess.run(
                     [sys.executable, __file__, "--one", str(size), "--bench", str(args.bench)]
-                    + ["--real-up-to", str(args.real_up_to)],
+                    + ["--real-up-to", str(args.real_up_to)]
+                    + (["--cached-vectors", str(args.cached_vectors)] if args.cached_vectors else []),
                     check=True,
                     capture_output=True,
                     text=True,

@@ -271,15 +271,23 @@ def search_one_thread() -> None:
     faiss.omp_set_num_threads(1)
 
 
+def nearest(index: faiss.Index | Patched, vector: np.ndarray, k: int, rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """The (at most) ``k`` rows nearest ``vector`` the approximate index finds: (their cosines, their rows)."""
+    if isinstance(index, Patched):
+        return index.search(vector, min(k, rows))
+    found_scores, found_ids = index.search(np.ascontiguousarray(vector[None, :], dtype=np.float32), min(k, rows))
+    found = found_ids[0] >= 0
+    return found_scores[0][found], found_ids[0][found]
+
+
 def nearest_rows(index: faiss.Index | Patched, vector: np.ndarray, k: int, rows: int) -> np.ndarray:
     """Every row's cosine to ``vector`` as the approximate index knows it: the ``k`` nearest exactly,
     and for each other row the least of those (an upper bound of its own: it is not nearer)."""
-    if isinstance(index, Patched):
-        scores, ids = index.search(vector, min(k, rows))
-    else:
-        found_scores, found_ids = index.search(np.ascontiguousarray(vector[None, :], dtype=np.float32), min(k, rows))
-        found = found_ids[0] >= 0
-        scores, ids = found_scores[0][found], found_ids[0][found]
+    return spread(*nearest(index, vector, k, rows), rows)
+
+
+def spread(scores: np.ndarray, ids: np.ndarray, rows: int) -> np.ndarray:
+    """``nearest``'s cosines as every row's (``nearest_rows``)."""
     result = np.full(rows, float(scores.min()) if len(scores) else 0.0, dtype=np.float32)
     result[ids] = scores
     return result

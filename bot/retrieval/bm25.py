@@ -163,6 +163,52 @@ class Bm25:
     def _columns(self) -> Columns:
         return Columns(self.weights)
 
+    @functools.cached_property
+    def _document_frequency(self) -> np.ndarray:
+        """Per term of the matrix, how many of its passages have it."""
+        return np.diff(self._columns.matrix.indptr)
+
+    def query(self, text: str, common: float, reach: int = 0) -> Bm25Query:
+        """``text`` scored in two stages (``Bm25Query``): at once over the terms at most ``common`` (a share) of
+        the passages have, and the rarest others until those terms are in ``reach`` passages (counted with
+        repeats), so that a question of common words only still has a first stage; then for the candidates
+        that stage returns over the remaining, common terms too.
+
+        ``Bm25Query.at(rows)`` equals ``scores(text)[rows]`` (to rounding); it reads the common terms' long
+        columns only at those rows. Most of a question's character n-grams are in most passages (" th", "the")
+        and are most of the work of ``scores``, while they tell little about which passages match.
+        """
+        vocabulary = self.vectorizer.vocabulary_
+        tokens = set(self._analyzer(text))
+        terms = np.array(sorted(vocabulary[t] for t in tokens if t in vocabulary), dtype=np.int64)
+        columns = self._columns
+        if not columns.matrix.has_sorted_indices:  # the fitted matrix has them; the lookups need them
+            columns.matrix.sort_indices()
+        frequency = self._document_frequency[terms]
+        rare_enough = frequency <= common * columns.rows
+        rarest = np.argsort(frequency, kind="stable")
+        rare_enough[rarest[: int(np.searchsorted(np.cumsum(frequency[rarest]), reach)) + 1]] = True
+        common_terms, rare = terms[~rare_enough], terms[rare_enough]
+        overlay = self.overlay
+        if overlay is None:
+            ceiling = float(self.ceiling[terms].sum()) + self.unseen_ceiling * (len(tokens) - len(terms))
+            partial = columns.dot(rare, np.ones(len(rare)))
+            return Bm25Query(partial, common_terms, ceiling, columns.matrix, None)
+        n_base_terms = len(vocabulary)
+        extra = np.array(sorted(overlay.vocabulary[t] for t in tokens if t in overlay.vocabulary), dtype=np.int64)
+        known = len(terms) + len(extra)
+        ceiling = float(np.r_[self.ceiling[terms], overlay.ceiling[extra - n_base_terms]].sum())
+        ceiling += self.unseen_ceiling * (len(tokens) - known)
+        base = columns.dot(rare, np.ones(len(rare)))
+        if overlay.in_place:
+            partial = base
+        else:
+            partial = np.zeros(len(overlay.base_rows))
+            partial[overlay.kept_at] = base[overlay.kept_from]
+        if len(overlay.patched_at):  # a changed passage's whole score: it has no row in the matrix
+            partial[overlay.patched_at] = overlay.columns.dot(np.r_[terms, extra], np.ones(known))
+        return Bm25Query(partial, common_terms, ceiling, columns.matrix, overlay.base_rows)
+
     def scores(self, text: str) -> np.ndarray:
         """0..1 per passage: BM25 of ``text`` (each distinct term counted once) over its ceiling.
 
@@ -195,6 +241,49 @@ class Bm25:
         if len(overlay.patched_at):
             total[overlay.patched_at] = overlay.columns.dot(np.r_[terms, extra], np.ones(known))
         return total / ceiling  # type: ignore[no-any-return]
+
+
+@dataclasses.dataclass
+class Bm25Query:
+    """A question's BM25 in two stages (``Bm25.query``).
+
+    ``partial``: per passage, the sum of the question's uncommon terms' weights (a changed passage of an
+    overlay: its whole sum); ``common``: the other terms (columns of ``matrix``, sorted row indices);
+    ``base_rows``: each passage's row in ``matrix`` (-1: a changed passage), None when they are the same.
+    """
+
+    partial: np.ndarray
+    common: np.ndarray
+    ceiling: float
+    matrix: sp.csc_matrix
+    base_rows: np.ndarray | None
+
+    def top(self, k: int) -> np.ndarray:
+        """The (at most) ``k`` passages with the highest uncommon-term sums, of those with any; no order."""
+        if len(self.partial) <= k:
+            return np.flatnonzero(self.partial > 0)
+        chosen = np.argpartition(self.partial, len(self.partial) - k)[len(self.partial) - k :]
+        return chosen[self.partial[chosen] > 0]  # type: ignore[no-any-return]
+
+    def at(self, rows: np.ndarray) -> np.ndarray:
+        """The passages ``rows``' scores, every term counted: ``Bm25.scores(text)[rows]``."""
+        if self.ceiling <= 0:
+            return np.zeros(len(rows))
+        total = self.partial[rows].astype(np.float64, copy=True)
+        base = rows if self.base_rows is None else self.base_rows[rows]
+        present = np.flatnonzero(base >= 0)
+        order = present[np.argsort(base[present], kind="stable")]
+        wanted = base[order]
+        indptr, indices, data = self.matrix.indptr, self.matrix.indices, self.matrix.data
+        for term in self.common.tolist():
+            start, end = int(indptr[term]), int(indptr[term + 1])
+            if start == end or not len(wanted):
+                continue
+            column = indices[start:end]
+            at = np.minimum(np.searchsorted(column, wanted), end - start - 1)
+            hit = column[at] == wanted
+            total[order[hit]] += data[start + at[hit]]
+        return total / self.ceiling  # type: ignore[no-any-return]
 
 
 @dataclasses.dataclass

@@ -186,6 +186,61 @@ class LanguageRanker:
             result[:, CLASSIFIER] = scores + self.intercept
         return result
 
+    @property
+    def has_first_stage(self) -> bool:
+        """Whether ``candidate_signals`` can rank this language: answer-only passages, one row each, scored by
+        BM25 and the embedding alone (no classifier, no answer field)."""
+        return (
+            self.passage_char is not None
+            and self.passage_words is not None
+            and self.coef is None
+            and self.answers is None
+            and self.groups._one_row_each
+        )
+
+    def candidate_signals(
+        self, text: str, dense: np.ndarray, nearest: np.ndarray, k: int, common: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The signals of the FAQs a first stage returns, instead of every FAQ's: (FAQ positions, ascending;
+        their rows of ``signals``, the same numbers as there to rounding). ``has_first_stage`` must hold.
+
+        The first stage: ``nearest`` (FAQ positions: the dense index's nearest) and the ``k`` best of each BM25
+        index over the question's terms at most ``common`` of the passages have (``Bm25.query``: and the rarest
+        others until they reach ``k`` passages); their neighbours are scored too (a passage's score has a share of
+        its neighbours'), not ranked. ``dense``: every FAQ's dense signal.
+        A passage found by none of them is not ranked: its dense signal is the floor of every passage the dense
+        index did not return, and its uncommon terms' BM25 is not among the ``k`` best of either index.
+        """
+        assert self.passage_char is not None and self.passage_words is not None
+        char = self.passage_char.query(text, common, k)
+        words = self.passage_words.query(text, common, k)
+        row_faq = self.groups.group  # each row's FAQ position
+        first = np.r_[nearest, row_faq[char.top(k)], row_faq[words.top(k)]].astype(np.int64)
+        context = self.context > 0 and self.neighbours is not None
+        positions = np.unique(first)
+        scored = positions
+        if context:
+            assert self.neighbours is not None
+            around = self.neighbours[:, positions].ravel()
+            scored = np.unique(np.r_[positions, around[around >= 0]])
+        result = np.zeros((len(positions), len(SIGNALS)), dtype=np.float64)
+        at = np.searchsorted(scored, positions)
+        rows = self.groups.order[scored]
+        for column, query in ((LEXICAL, char), (WORDS, words)):
+            values = query.at(rows)
+            result[:, column] = values[at]
+            if context:
+                assert self.neighbours is not None
+                padded = np.r_[values, 0.0]  # -1 (no neighbour) reads the padding
+                before, after = self.neighbours[:, positions]
+                best = np.maximum(
+                    padded[np.where(before >= 0, np.searchsorted(scored, before), -1)],
+                    padded[np.where(after >= 0, np.searchsorted(scored, after), -1)],
+                )
+                result[:, column] += self.context * best
+        result[:, DENSE] = dense[positions]
+        return positions, result
+
     @functools.cached_property
     def _coef_by_feature(self) -> np.ndarray:
         """The classifier's weights as (features, FAQs): a question's features are contiguous rows."""

@@ -63,9 +63,14 @@ class Retriever:
         encoders: Mapping[str, Embedder] | None = None,
         ann_candidates: int = Ranking.ann_candidates,
         ann_ef_search: int = Ranking.ann_ef_search,
+        first_stage: bool = Ranking.first_stage,
+        first_stage_common: float = Ranking.first_stage_common,
     ) -> None:
         self.index = index
         self.ann_candidates = ann_candidates
+        #: Approximate languages: score only a first stage's candidates (LanguageRanker.candidate_signals).
+        self.first_stage = first_stage
+        self.first_stage_common = first_stage_common
         self.embedder = embedder
         #: Languages whose questions another encoder embeds (multilingual.py); the rest use ``embedder``.
         self.encoders = dict(encoders or {})
@@ -92,27 +97,53 @@ class Retriever:
 
     def signals(self, text: str, lang: str) -> tuple[list[str], np.ndarray]:
         """Every FAQ of ``lang`` and its signals for ``text``: (FAQ ids, array of FAQs x SIGNALS)."""
-        faq_ids, signals, _ = self._signals(text, lang)
+        faq_ids, signals, _, _ = self._signals(text, lang, first_stage=False)
         return faq_ids, signals
 
     def ranker(self, lang: str, passages: bool = False) -> LanguageRanker | None:
         """The ranker of ``lang``'s FAQs, or (``passages``) of the passages beside them; None when it has none."""
         return (self.passage_rankers if passages else self.rankers).get(lang)
 
-    def _signals(self, text: str, lang: str, passages: bool = False) -> tuple[list[str], np.ndarray, np.ndarray | None]:
-        """``signals`` and the question's cosine to every phrasing (None when the embedding is not used)."""
+    def _signals(
+        self, text: str, lang: str, passages: bool = False, first_stage: bool = True
+    ) -> tuple[list[str], np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """``signals``, the question's cosine to every phrasing (None when the embedding is not used), and
+        the positions of the FAQs the signals' rows are (None: every FAQ, in order).
+
+        A language searched by an approximate dense index, whose ranker has a first stage, gets only the
+        candidates' rows (``LanguageRanker.candidate_signals``): scoring every passage's BM25 and fusion
+        grows with the KB, a first stage does not (docs/scaling.md). ``first_stage`` False: every FAQ.
+        """
         ranker = (self.passage_rankers if passages else self.rankers)[lang]
         dense = vector = rows = None
         if ranker.needs_embedding:
             vector = self.encoder(lang).encode([text])[0]
+            approximate = self.approximate.get(lang)
+            if approximate is not None and first_stage and self.first_stage and ranker.has_first_stage:
+                scores, ids = ann.nearest(approximate, vector, self.ann_candidates, approximate.ntotal)
+                rows = self._own_rows(ann.spread(scores, ids, approximate.ntotal), lang, passages)
+                nearest = ranker.groups.group[self._own_ids(ids, lang, passages)]
+                positions, signals = ranker.candidate_signals(
+                    text, ranker.groups.per_faq_max(rows), nearest, self.ann_candidates, self.first_stage_common
+                )
+                return ranker.faq_ids, signals, rows, positions
             rows = self._own_rows(self.row_cosines(vector, lang), lang, passages)
             dense = ranker.groups.per_faq_max(rows)
-        return ranker.faq_ids, ranker.signals(text, dense, vector), rows
+        return ranker.faq_ids, ranker.signals(text, dense, vector), rows, None
 
     def _own_rows(self, cosines: np.ndarray, lang: str, passages: bool) -> np.ndarray:
         """The cosines of the rows a ranker knows: all of the language's, or the FAQs' or the passages'."""
         subset = self.row_subsets.get(lang)
         return cosines if subset is None else cosines[subset[1 if passages else 0]]
+
+    def _own_ids(self, ids: np.ndarray, lang: str, passages: bool) -> np.ndarray:
+        """Of the language's rows ``ids``, those a ranker knows, as its own row numbers (see ``_own_rows``)."""
+        subset = self.row_subsets.get(lang)
+        if subset is None:
+            return ids
+        own = subset[1 if passages else 0]  # ascending
+        at = np.minimum(np.searchsorted(own, ids), max(len(own) - 1, 0))
+        return at[own[at] == ids] if len(own) else at[:0]
 
     def dense(self, text: str, lang: str) -> tuple[np.ndarray, np.ndarray]:
         """The question's embedding and each FAQ's best cosine to it, over every phrasing of the language.
@@ -146,7 +177,7 @@ class Retriever:
         rankers = self.passage_rankers if passages else self.rankers
         if lang not in rankers or not text.strip():
             return []
-        faq_ids, signals, rows = self._signals(text, lang, passages)
+        faq_ids, signals, rows, positions = self._signals(text, lang, passages)
         ranker = rankers[lang]
         groups = ranker.groups
         probability = ranker.calibration.probabilities(signals)
@@ -158,7 +189,8 @@ class Retriever:
             agreed = first if first == int(np.argmax(signals[:, LEXICAL])) else -1
         candidates = []
         for n in top:
-            entry = self.index.entry(faq_ids[n], lang)
+            faq = int(n) if positions is None else int(positions[n])  # the FAQ's position in faq_ids
+            entry = self.index.entry(faq_ids[faq], lang)
             if entry is None:
                 continue
             row = signals[n]
@@ -174,7 +206,7 @@ class Retriever:
                     words=float(row[WORDS]),
                     classifier=float(row[CLASSIFIER]),
                     answer=float(row[ANSWER_TEXT]),
-                    support=groups.support(rows, int(n)) if rows is not None else 0.0,
+                    support=groups.support(rows, faq) if rows is not None else 0.0,
                     agrees=agreed is None or agreed == int(n),
                 )
             )

@@ -86,6 +86,8 @@ class FaqService:
                     self._language_encoders(index, encoder),
                     ranking.ann_candidates,
                     ranking.ann_ef_search,
+                    ranking.first_stage,
+                    ranking.first_stage_common,
                 )
             except IndexError_ as exc:
                 # Keep serving the previous version when the new one cannot be loaded.

@@ -152,3 +152,22 @@ def test_a_grown_graph_is_the_smaller_sizes_graph_with_the_rest_added(bench_scal
     assert large["exact"]["recall_at_10"] == 1.0 and after["searches"][0]["recall_at_10"] >= 0.95
     with pytest.raises(SystemExit, match="--ann-grow"):
         bench_scale.run_ann(Path("."), [10], ["hnsw"], "stand-in", grow=True)
+
+
+def test_cached_vectors_stand_for_the_model_on_distractors_only(bench_scale, bench, tmp_path, monkeypatch):
+    """--cached-vectors: a size's build reads its distractors' vectors from the --ann cache instead of embedding
+    them again; every other text (the real passages, a question) is embedded by the model."""
+    monkeypatch.setattr(bench_scale, "CHUNK_ROWS", 4)
+    cache = tmp_path / "cache"
+    texts = list(bench_scale.distractor_sentences(bench, 6))
+    bench_scale.model_distractor_vectors(bench, HashingEmbedder(dimension=16), 6, cache)
+
+    model = HashingEmbedder(dimension=16)
+    cached = bench_scale.CachedEmbedder(model, texts, bench_scale.model_distractor_vectors(bench, model, 6, cache))
+    assert model.calls == []  # every chunk read from the cache
+    mixed = [texts[3], "a real passage", texts[0], "a question?"]
+    assert np.array_equal(cached.encode(mixed), HashingEmbedder(dimension=16).encode(mixed))
+    assert model.calls == [["a real passage", "a question?"]]  # the distractors were not embedded
+    assert cached.name == model.name and cached.dimension == 16  # the index records the model's name
+    with pytest.raises(ValueError, match="5 distractor texts against 6"):
+        bench_scale.CachedEmbedder(model, texts[:5], np.zeros((6, 16), dtype=np.float32))

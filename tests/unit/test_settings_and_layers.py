@@ -91,6 +91,7 @@ BOOLEANS = {
     "FAQBOT_ANSWER_FIELD": ("ranking", "answer_field"),
     "FAQBOT_PASSAGE_BM25": ("ranking", "passage_bm25"),
     "FAQBOT_PASSAGE_AGREEMENT": ("ranking", "passage_agreement"),
+    "FAQBOT_FIRST_STAGE": ("ranking", "first_stage"),
     "FAQBOT_ADAPT": ("ranking", "adapt"),
     "FAQBOT_SECURE_COOKIES": ("secure_cookies",),
     "FAQBOT_SURVEY_CES": ("survey_ces",),
