@@ -181,9 +181,7 @@ class Bm25:
         vocabulary = self.vectorizer.vocabulary_
         tokens = set(self._analyzer(text))
         terms = np.array(sorted(vocabulary[t] for t in tokens if t in vocabulary), dtype=np.int64)
-        columns = self._columns
-        if not columns.matrix.has_sorted_indices:  # the fitted matrix has them; the lookups need them
-            columns.matrix.sort_indices()
+        columns = self._columns  # its columns' rows sorted (sparse.Columns), as ``Bm25Query.at`` needs
         frequency = self._document_frequency[terms]
         rare_enough = frequency <= common * columns.rows
         rarest = np.argsort(frequency, kind="stable")

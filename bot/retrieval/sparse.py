@@ -62,6 +62,9 @@ class Columns:
 
     def __init__(self, matrix: sp.spmatrix) -> None:
         self.matrix = sp.csc_matrix(matrix)
+        # Each column's rows in order (bm25.Bm25Query.at looks rows up in them), sorted here, once: in place
+        # later, a question would rewrite arrays another thread's question may be reading.
+        self.matrix.sort_indices()
         self.rows = self.matrix.shape[0]
 
     def dot(self, features: np.ndarray, values: np.ndarray) -> np.ndarray:

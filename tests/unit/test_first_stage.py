@@ -56,6 +56,23 @@ def test_a_two_stage_bm25_query_scores_any_passage_as_the_whole_index_does(commo
         assert np.allclose(updated.query(question, common).at(every), whole, rtol=1e-12, atol=1e-12)
 
 
+def test_the_columns_are_sorted_when_made_not_by_a_question():
+    # The first stage's lookups need each column's rows sorted. Sorting them in place when a question found them
+    # unsorted rewrote arrays another thread's question may be reading; they are sorted once, when made.
+    texts = _passages(200)
+    bm25 = Bm25.fit(functools.partial(content_tokens, "en"), texts)
+    shuffled = bm25.weights.copy()
+    for column in range(shuffled.shape[1]):  # each column's entries in reverse order: the same matrix, unsorted
+        start, end = shuffled.indptr[column], shuffled.indptr[column + 1]
+        shuffled.indices[start:end] = shuffled.indices[start:end][::-1].copy()
+        shuffled.data[start:end] = shuffled.data[start:end][::-1].copy()
+    shuffled.has_sorted_indices = False
+    unsorted = dataclasses.replace(bm25, weights=shuffled)
+    assert unsorted._columns.matrix.has_sorted_indices
+    question = texts[5][:40]
+    assert np.allclose(unsorted.query(question, 0.01).at(np.arange(len(texts))), bm25.scores(question), atol=1e-12)
+
+
 def _kb(texts: list[str]) -> KnowledgeBase:
     entries = tuple(FaqEntry(id=f"p{n:04d}", lang="en", question="", answer=t) for n, t in enumerate(texts))
     return KnowledgeBase(root=Path("."), entries=entries)
