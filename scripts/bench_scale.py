@@ -108,15 +108,12 @@ def sentence_vectors(bench: Path, embedder: Embedder) -> np.ndarray:
     return vectors
 
 
-class ProxyEmbedder:
-    """The model, except for distractor passages: their vector is the normalised sum of their two
-    sentences' vectors (embedded once, cached), so that large sizes do not embed N passages on a
-    shared 2-core machine. Labelled in the report; the embedding time is measured apart."""
+class _StandIn:
+    """The model, except for the texts ``known`` gives a vector of its own (None: the model embeds it)."""
 
-    def __init__(self, embedder: Embedder, pairs: dict[str, tuple[int, int]], sentences: np.ndarray) -> None:
+    def __init__(self, embedder: Embedder, width: int) -> None:
         self.embedder = embedder
-        self.pairs = pairs
-        self.sentences = sentences
+        self.width = width
         self.name = embedder.name
 
     def __getattr__(self, name: str) -> object:
@@ -126,20 +123,42 @@ class ProxyEmbedder:
     def dimension(self) -> int:
         return self.embedder.dimension
 
+    def known(self, text: str) -> np.ndarray | None:
+        raise NotImplementedError
+
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        result = np.zeros((len(texts), self.sentences.shape[1]), dtype=np.float32)
-        real = [n for n, text in enumerate(texts) if text not in self.pairs]
+        result = np.zeros((len(texts), self.width), dtype=np.float32)
+        real = []
+        for n, text in enumerate(texts):
+            vector = self.known(text)
+            if vector is None:
+                real.append(n)
+            else:
+                result[n] = vector
         if real:
             result[real] = self.embedder.encode([texts[n] for n in real])
-        for n, text in enumerate(texts):
-            if text in self.pairs:
-                a, b = self.pairs[text]
-                vector = self.sentences[a] + self.sentences[b]
-                result[n] = vector / np.linalg.norm(vector)
         return result
 
 
-class CachedEmbedder:
+class ProxyEmbedder(_StandIn):
+    """The model, except for distractor passages: their vector is the normalised sum of their two
+    sentences' vectors (embedded once, cached), so that large sizes do not embed N passages on a
+    shared 2-core machine. Labelled in the report; the embedding time is measured apart."""
+
+    def __init__(self, embedder: Embedder, pairs: dict[str, tuple[int, int]], sentences: np.ndarray) -> None:
+        super().__init__(embedder, sentences.shape[1])
+        self.pairs = pairs
+        self.sentences = sentences
+
+    def known(self, text: str) -> np.ndarray | None:
+        if text not in self.pairs:
+            return None
+        a, b = self.pairs[text]
+        vector = self.sentences[a] + self.sentences[b]
+        return vector / np.linalg.norm(vector)  # type: ignore[no-any-return]
+
+
+class CachedEmbedder(_StandIn):
     """The model, except for distractor passages: their vectors are read from the model's cache
     (``model_distractor_vectors``: the same passages embedded by the same model as a build embeds
     them), so that a size's build does not embed its distractors again. Labelled in the report;
@@ -148,26 +167,13 @@ class CachedEmbedder:
     def __init__(self, embedder: Embedder, texts: Sequence[str], vectors: np.ndarray) -> None:
         if len(texts) != len(vectors):
             raise ValueError(f"{len(texts)} distractor texts against {len(vectors)} cached vectors")
-        self.embedder = embedder
+        super().__init__(embedder, vectors.shape[1])
         self.rows = {text: n for n, text in enumerate(texts)}
         self.vectors = vectors
-        self.name = embedder.name
 
-    def __getattr__(self, name: str) -> object:
-        return getattr(self.embedder, name)
-
-    @property
-    def dimension(self) -> int:
-        return self.embedder.dimension
-
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        result = np.zeros((len(texts), self.vectors.shape[1]), dtype=np.float32)
-        real = [n for n, text in enumerate(texts) if text not in self.rows]
-        if real:
-            result[real] = self.embedder.encode([texts[n] for n in real])
-        cached = [n for n, text in enumerate(texts) if text in self.rows]
-        result[cached] = self.vectors[[self.rows[texts[n]] for n in cached]]
-        return result
+    def known(self, text: str) -> np.ndarray | None:
+        row = self.rows.get(text)
+        return None if row is None else self.vectors[row]
 
 
 #: Where --ann's distractor vectors come from (run_ann).
