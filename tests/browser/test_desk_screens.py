@@ -208,7 +208,11 @@ def test_navigation_pick_lists_and_the_canned_replies_screen(bot_servers, browse
     original = source.input_value()
     source.fill(original + "- id: greeting\n  title: Again\n  text: twice\n")
     english.locator("button[type=submit]").click()
-    english.locator(".problems li").wait_for()
+    # The answer, whatever it is (its status line says), then its problems: a timeout alone once said nothing.
+    page.wait_for_function(
+        "!document.querySelector('.canned-lang[data-lang=en] .save-status').innerText.startsWith('Saving')"
+    )
+    assert english.locator(".problems li").count(), english.locator(".save-status").inner_text()
     assert "duplicate id 'greeting'" in english.locator(".problems").inner_text()
     assert "nothing was saved" in english.locator(".save-status").inner_text()
     source.fill(
