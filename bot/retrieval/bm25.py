@@ -192,9 +192,10 @@ class Bm25:
         repeats), so that a question of common words only still has a first stage; then for the candidates
         that stage returns over the remaining, common terms too.
 
-        ``Bm25Query.at(rows)`` equals ``scores(text)[rows]`` (to rounding); it reads the common terms' long
-        columns only at those rows. Most of a question's character n-grams are in most passages (" th", "the")
-        and are most of the work of ``scores``, while they tell little about which passages match.
+        ``Bm25Query.at(rows)`` equals ``scores(text)[rows]`` (to rounding); it reads the common terms' weights
+        at those rows only, from a by-row copy of the common columns (``CommonRows``, made at the first call).
+        Most of a question's character n-grams are in most passages (" th", "the") and are most of the work of
+        ``scores``, while they tell little about which passages match.
         """
         vocabulary = self.vectorizer.vocabulary_
         tokens = set(self._analyzer(text))
