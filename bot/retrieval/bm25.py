@@ -317,13 +317,16 @@ class CommonRows:
         starts = self.indptr[rows]
         lengths = self.indptr[rows + 1] - starts
         ends = np.cumsum(lengths)
-        # Each of the rows' stored entries: its place in ``data`` and the row (of ``rows``) it belongs to.
+        # The rows' stored entries one after another (row n's from ends[n] - lengths[n]), each its place in ``data``.
         entries = np.arange(int(ends[-1]) if len(ends) else 0) + np.repeat(starts - (ends - lengths), lengths)
-        owner = np.repeat(np.arange(len(rows)), lengths)
-        wanted = np.zeros(int(self.local.max()) + 1, dtype=bool)
-        wanted[local] = True
-        hit = wanted[self.columns[entries]]
-        return np.bincount(owner[hit], weights=self.data[entries[hit]], minlength=len(rows))
+        weight = np.zeros(int(self.local.max()) + 1)  # 1 for the wanted columns: a product, not a filter
+        weight[local] = 1.0
+        values = self.data[entries] * weight[self.columns[entries]]
+        result = np.zeros(len(rows))
+        some = np.flatnonzero(lengths)  # reduceat would give an empty row the next row's first value
+        if len(some):
+            result[some] = np.add.reduceat(values, (ends - lengths)[some])
+        return result
 
 
 @dataclasses.dataclass
