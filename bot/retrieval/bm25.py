@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import threading
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -131,7 +132,7 @@ class Bm25:
         else:
             overlay = Overlay(base_rows, sp.csc_matrix(patch), extra, extra_ceiling, n_base)
         result = Bm25(self.vectorizer, self.weights, self.ceiling, self.unseen_ceiling, self.mean_length, overlay)
-        for shared in ("_analyzer", "_columns"):  # what this index computed of the shared matrix, kept
+        for shared in ("_analyzer", "_columns", "_by_row"):  # what this index computed of the shared matrix, kept
             if shared in self.__dict__:
                 result.__dict__[shared] = self.__dict__[shared]
         return result
@@ -163,6 +164,23 @@ class Bm25:
     def _columns(self) -> Columns:
         return Columns(self.weights)
 
+    def __getstate__(self) -> dict[str, object]:
+        state = dict(self.__dict__)
+        state.pop("_by_row", None)  # a cache of the matrix by row (``_common_rows``): made again when needed
+        return state
+
+    def _common_rows(self, least: int) -> CommonRows:
+        """The matrix's columns that more than ``least`` of its passages have, by row; made once per ``least``
+        (``Bm25.query``'s ``common`` times the passages) and kept, shared with ``updated`` indexes."""
+        cache: dict[int, CommonRows] = self.__dict__.setdefault("_by_row", {})
+        found = cache.get(least)
+        if found is None:
+            with _COMMON_ROWS_LOCK:  # two questions at once make it once
+                found = cache.get(least)
+                if found is None:
+                    found = cache[least] = CommonRows.of(self._columns.matrix, self._document_frequency > least)
+        return found
+
     @functools.cached_property
     def _document_frequency(self) -> np.ndarray:
         """Per term of the matrix, how many of its passages have it."""
@@ -174,16 +192,18 @@ class Bm25:
         repeats), so that a question of common words only still has a first stage; then for the candidates
         that stage returns over the remaining, common terms too.
 
-        ``Bm25Query.at(rows)`` equals ``scores(text)[rows]`` (to rounding); it reads the common terms' long
-        columns only at those rows. Most of a question's character n-grams are in most passages (" th", "the")
-        and are most of the work of ``scores``, while they tell little about which passages match.
+        ``Bm25Query.at(rows)`` equals ``scores(text)[rows]`` (to rounding); it reads the common terms' weights
+        at those rows only, from a by-row copy of the common columns (``CommonRows``, made at the first call).
+        Most of a question's character n-grams are in most passages (" th", "the") and are most of the work of
+        ``scores``, while they tell little about which passages match.
         """
         vocabulary = self.vectorizer.vocabulary_
         tokens = set(self._analyzer(text))
         terms = np.array(sorted(vocabulary[t] for t in tokens if t in vocabulary), dtype=np.int64)
         columns = self._columns  # its columns' rows sorted (sparse.Columns), as ``Bm25Query.at`` needs
         frequency = self._document_frequency[terms]
-        rare_enough = frequency <= common * columns.rows
+        least = int(common * columns.rows)  # a term more passages have than this is read by row (``at``)
+        rare_enough = frequency <= least
         rarest = np.argsort(frequency, kind="stable")
         rare_enough[rarest[: int(np.searchsorted(np.cumsum(frequency[rarest]), reach)) + 1]] = True
         common_terms, rare = terms[~rare_enough], terms[rare_enough]
@@ -191,7 +211,7 @@ class Bm25:
         if overlay is None:
             ceiling = float(self.ceiling[terms].sum()) + self.unseen_ceiling * (len(tokens) - len(terms))
             partial = columns.dot(rare, np.ones(len(rare)))
-            return Bm25Query(partial, common_terms, ceiling, columns.matrix, None)
+            return Bm25Query(partial, common_terms, ceiling, self._common_rows(least), None)
         n_base_terms = len(vocabulary)
         extra = np.array(sorted(overlay.vocabulary[t] for t in tokens if t in overlay.vocabulary), dtype=np.int64)
         known = len(terms) + len(extra)
@@ -205,7 +225,7 @@ class Bm25:
             partial[overlay.kept_at] = base[overlay.kept_from]
         if len(overlay.patched_at):  # a changed passage's whole score: it has no row in the matrix
             partial[overlay.patched_at] = overlay.columns.dot(np.r_[terms, extra], np.ones(known))
-        return Bm25Query(partial, common_terms, ceiling, columns.matrix, overlay.base_rows)
+        return Bm25Query(partial, common_terms, ceiling, self._common_rows(least), overlay.base_rows)
 
     def scores(self, text: str) -> np.ndarray:
         """0..1 per passage: BM25 of ``text`` (each distinct term counted once) over its ceiling.
@@ -241,19 +261,87 @@ class Bm25:
         return total / ceiling  # type: ignore[no-any-return]
 
 
+_COMMON_ROWS_LOCK = threading.Lock()
+
+
+@dataclasses.dataclass(frozen=True)
+class CommonRows:
+    """Some columns of a BM25 matrix (its common terms) by row, so that a few rows' sums over some of those
+    columns read only those rows: about 200 stored weights per passage of character n-grams, where a binary
+    search in each long column (a common term is in up to every passage) costs more and grows with the KB.
+
+    ``local``: per column of the matrix, its column here (-1: not kept); row r's weights here are
+    ``data[indptr[r]:indptr[r + 1]]``, in the kept columns ``columns[...]`` (ascending).
+    """
+
+    local: np.ndarray
+    indptr: np.ndarray
+    columns: np.ndarray
+    data: np.ndarray
+
+    @classmethod
+    def of(cls, matrix: sp.csc_matrix, keep: np.ndarray) -> CommonRows:
+        """``matrix``'s columns where ``keep`` (a mask) is true, by row. Written column by column into arrays of
+        the result's size: a copy of the kept columns first (SciPy's slice, then its conversion) would hold
+        them twice while it is made (1.8 instead of 1.1 GB at 501,180 passages)."""
+        kept = np.flatnonzero(keep)
+        local = np.full(matrix.shape[1], -1, dtype=np.int64)
+        local[kept] = np.arange(len(kept))
+        indptr_in, indices_in, data_in = matrix.indptr, matrix.indices, matrix.data
+        per_row = np.zeros(matrix.shape[0], dtype=np.int64)
+        for column in kept.tolist():
+            per_row[indices_in[indptr_in[column] : indptr_in[column + 1]]] += 1  # a column holds a row once
+        indptr = np.r_[0, np.cumsum(per_row)]
+        columns = np.empty(int(indptr[-1]), dtype=np.uint16 if len(kept) <= 2**16 else np.int32)
+        data = np.empty(int(indptr[-1]), dtype=np.float64)
+        following = indptr[:-1].copy()  # each row's next free place
+        for n, column in enumerate(kept.tolist()):  # ascending: each row's columns come out sorted
+            start, end = indptr_in[column], indptr_in[column + 1]
+            rows = indices_in[start:end]
+            at = following[rows]
+            columns[at] = n
+            data[at] = data_in[start:end]
+            following[rows] += 1
+        return cls(local, indptr, columns, data)
+
+    @property
+    def stored(self) -> int:
+        """How many weights this copy holds."""
+        return len(self.data)
+
+    def sums(self, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
+        """Per row of ``rows`` (matrix rows), the sum of its weights in ``columns`` (matrix columns, all kept)."""
+        local = self.local[columns]
+        if (local < 0).any():
+            raise ValueError("a column that is not kept")
+        starts = self.indptr[rows]
+        lengths = self.indptr[rows + 1] - starts
+        ends = np.cumsum(lengths)
+        # The rows' stored entries one after another (row n's from ends[n] - lengths[n]), each its place in ``data``.
+        entries = np.arange(int(ends[-1]) if len(ends) else 0) + np.repeat(starts - (ends - lengths), lengths)
+        weight = np.zeros(int(self.local.max()) + 1)  # 1 for the wanted columns: a product, not a filter
+        weight[local] = 1.0
+        values = self.data[entries] * weight[self.columns[entries]]
+        result = np.zeros(len(rows))
+        some = np.flatnonzero(lengths)  # reduceat would give an empty row the next row's first value
+        if len(some):
+            result[some] = np.add.reduceat(values, (ends - lengths)[some])
+        return result
+
+
 @dataclasses.dataclass
 class Bm25Query:
     """A question's BM25 in two stages (``Bm25.query``).
 
     ``partial``: per passage, the sum of the question's uncommon terms' weights (a changed passage of an
-    overlay: its whole sum); ``common``: the other terms (columns of ``matrix``, sorted row indices);
-    ``base_rows``: each passage's row in ``matrix`` (-1: a changed passage), None when they are the same.
+    overlay: its whole sum); ``common``: the other terms (columns of the index's matrix, all in ``by_row``);
+    ``base_rows``: each passage's row in that matrix (-1: a changed passage), None when they are the same.
     """
 
     partial: np.ndarray
     common: np.ndarray
     ceiling: float
-    matrix: sp.csc_matrix
+    by_row: CommonRows
     base_rows: np.ndarray | None
 
     def top(self, k: int) -> np.ndarray:
@@ -264,23 +352,14 @@ class Bm25Query:
         return chosen[self.partial[chosen] > 0]  # type: ignore[no-any-return]
 
     def at(self, rows: np.ndarray) -> np.ndarray:
-        """The passages ``rows``' scores, every term counted: ``Bm25.scores(text)[rows]``."""
+        """The passages ``rows``' scores, every term counted: ``Bm25.scores(text)[rows]`` (to rounding)."""
         if self.ceiling <= 0:
             return np.zeros(len(rows))
         total = self.partial[rows].astype(np.float64, copy=True)
         base = rows if self.base_rows is None else self.base_rows[rows]
         present = np.flatnonzero(base >= 0)
-        order = present[np.argsort(base[present], kind="stable")]
-        wanted = base[order]
-        indptr, indices, data = self.matrix.indptr, self.matrix.indices, self.matrix.data
-        for term in self.common.tolist():
-            start, end = int(indptr[term]), int(indptr[term + 1])
-            if start == end or not len(wanted):
-                continue
-            column = indices[start:end]
-            at = np.minimum(np.searchsorted(column, wanted), end - start - 1)
-            hit = column[at] == wanted
-            total[order[hit]] += data[start + at[hit]]
+        if len(self.common) and len(present):
+            total[present] += self.by_row.sums(base[present], self.common)
         return total / self.ceiling  # type: ignore[no-any-return]
 
 

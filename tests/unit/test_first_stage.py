@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import pickle
 from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from bot.kb.models import FaqEntry, KnowledgeBase
 from bot.retrieval import ann
@@ -54,6 +56,37 @@ def test_a_two_stage_bm25_query_scores_any_passage_as_the_whole_index_does(commo
         whole = updated.scores(question)
         every = np.arange(len(edited))
         assert np.allclose(updated.query(question, common).at(every), whole, rtol=1e-12, atol=1e-12)
+
+
+def test_the_common_terms_are_read_by_row_for_any_rows_and_the_copy_is_kept_out_of_a_pickle():
+    # ``Bm25Query.at`` reads the common terms' weights from a by-row copy of their columns (CommonRows):
+    # rows in any order, repeated or none, before and after a hot reload that shares the matrix.
+    texts = [*_passages(400, seed=5), "w1990 w1991"]  # the last: no common word, an empty row in the copy
+    bm25 = Bm25.fit(functools.partial(content_tokens, "en"), texts)
+    question = "w0 w1 w2 w3 w7 w400 w1990 " + texts[9][:30]
+    whole = bm25.scores(question)
+    query = bm25.query(question, 0.05)
+    assert len(query.common) >= 3  # the common words are read by row, not in the first stage
+    rows = np.array([399, 0, 400, 5, 5, 17, 0, 400, 250, 400])
+    assert np.allclose(query.at(rows), whole[rows], rtol=1e-12, atol=1e-12)
+    assert query.at(np.zeros(0, dtype=np.int64)).shape == (0,)
+    by_row = query.by_row
+    kept = np.flatnonzero(by_row.local >= 0)
+    assert by_row.indptr[400] == by_row.indptr[401] and whole[400] > 0
+    assert by_row.columns.dtype == np.uint16 and by_row.stored == bm25.weights[:, kept].nnz
+    copy = sp.csr_matrix((by_row.data, by_row.columns.astype(np.int64), by_row.indptr), shape=(len(texts), len(kept)))
+    assert copy.has_sorted_indices and np.array_equal(copy.toarray(), bm25.weights[:, kept].toarray())
+    assert bm25.query("w5 w0", 0.05).by_row is by_row  # made once per share of passages
+    assert by_row.sums(np.zeros(0, dtype=np.int64), query.common).shape == (0,)
+    rare = int(np.flatnonzero(by_row.local < 0)[0])
+    with pytest.raises(ValueError, match="not kept"):
+        by_row.sums(rows, np.array([rare]))
+    updated = bm25.updated(texts[:-1], np.arange(len(texts) - 1))  # the last passage removed
+    assert updated.query(question, 0.05).by_row is by_row  # the updated index shares the copy
+    assert np.allclose(updated.query(question, 0.05).at(np.arange(len(texts) - 1)), whole[:-1], atol=1e-12)
+    restored = pickle.loads(pickle.dumps(bm25))
+    assert "_by_row" in bm25.__dict__ and "_by_row" not in restored.__dict__
+    assert np.allclose(restored.query(question, 0.05).at(rows), whole[rows], rtol=1e-12, atol=1e-12)
 
 
 def test_the_columns_are_sorted_when_made_not_by_a_question():
