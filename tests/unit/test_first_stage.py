@@ -21,6 +21,7 @@ from bot.retrieval.service import FaqService
 from bot.retrieval.tokens import content_tokens
 from bot.settings import ConfigError, Ranking, from_env
 from tests.conftest import HashingEmbedder
+from tests.unit.test_scale import help_center
 
 EMBEDDER = HashingEmbedder(dimension=128)
 
@@ -195,18 +196,7 @@ def test_the_first_stage_after_a_hot_reload_and_beside_faqs(tmp_path: Path):
         FaqEntry(id=f"faq{n}", lang="en", question=q, alternates=(q + " please",), answer=f"Answer {n}.")
         for n, q in enumerate(("where is my parcel", "reset my password", "my card was refused", "opening hours"))
     )
-    passages = tuple(
-        FaqEntry(
-            id=f"p{n:04d}",
-            lang="en",
-            question=f"Section {n}",
-            answer=t,
-            kind="passage",
-            article_title="Guide",
-            article_url="https://shop.example/guide",
-        )
-        for n, t in enumerate(texts[:400])
-    )
+    passages = help_center(texts[:400])
     mixed = KnowledgeBase(root=Path("."), entries=(*faqs, *passages))
     build_index(mixed, EMBEDDER, tmp_path / "mixed", config)
     index = load_index(tmp_path / "mixed")

@@ -6,6 +6,7 @@ import dataclasses
 import functools
 import io
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import faiss
@@ -279,9 +280,9 @@ def _kb() -> KnowledgeBase:
     return KnowledgeBase(root=Path("."), entries=entries)
 
 
-def _faqs_and_help_center(count: int) -> KnowledgeBase:
-    """``_kb()``'s FAQs and ``count`` help-center passages (``kind: passage``) of one article, all in English."""
-    passages = tuple(
+def help_center(texts: Sequence[str]) -> tuple[FaqEntry, ...]:
+    """``texts`` as the help-center passages (``kind: passage``) of one English article, ids p0000, p0001..."""
+    return tuple(
         FaqEntry(
             id=f"p{n:04d}",
             lang="en",
@@ -291,9 +292,13 @@ def _faqs_and_help_center(count: int) -> KnowledgeBase:
             article_title="Guide",
             article_url="https://shop.example/guide",
         )
-        for n, t in enumerate(_passages(count))
+        for n, t in enumerate(texts)
     )
-    return KnowledgeBase(root=Path("."), entries=(*_kb().entries, *passages))
+
+
+def _faqs_and_help_center(count: int) -> KnowledgeBase:
+    """``_kb()``'s FAQs and ``count`` help-center passages (``kind: passage``) of one article, all in English."""
+    return KnowledgeBase(root=Path("."), entries=(*_kb().entries, *help_center(_passages(count))))
 
 
 def test_the_built_index_is_approximate_when_set_and_answers_alike(tmp_path: Path):
