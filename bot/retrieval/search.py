@@ -61,16 +61,12 @@ class Retriever:
         index: FaqIndex,
         embedder: Embedder,
         encoders: Mapping[str, Embedder] | None = None,
-        ann_candidates: int = Ranking.ann_candidates,
-        ann_ef_search: int = Ranking.ann_ef_search,
-        first_stage: bool = Ranking.first_stage,
-        first_stage_common: float = Ranking.first_stage_common,
+        ranking: Ranking | None = None,
     ) -> None:
         self.index = index
-        self.ann_candidates = ann_candidates
-        #: Approximate languages: score only a first stage's candidates (LanguageRanker.candidate_signals).
-        self.first_stage = first_stage
-        self.first_stage_common = first_stage_common
+        #: How an approximate language is searched: its ``ann_candidates`` nearest, HNSW's ``ann_ef_search``,
+        #: and (``first_stage``) only a first stage's candidates scored (LanguageRanker.candidate_signals).
+        self.ranking = ranking or Ranking()
         self.embedder = embedder
         #: Languages whose questions another encoder embeds (multilingual.py); the rest use ``embedder``.
         self.encoders = dict(encoders or {})
@@ -81,7 +77,7 @@ class Retriever:
         self.row_subsets = {lang: _row_subsets(index, lang) for lang in self.passage_rankers}
         #: Languages searched by an approximate index (ann.py): their FAISS index; the rest are scored exactly.
         self.approximate = {
-            lang: ann.prepare(dense, ann_ef_search)
+            lang: ann.prepare(dense, self.ranking.ann_ef_search)
             for lang, dense in index.faiss_by_lang.items()
             if ann.kind_of(dense) != ann.EXACT
         }
@@ -119,12 +115,13 @@ class Retriever:
         if ranker.needs_embedding:
             vector = self.encoder(lang).encode([text])[0]
             approximate = self.approximate.get(lang)
-            if approximate is not None and first_stage and self.first_stage and ranker.has_first_stage:
-                scores, ids = ann.nearest(approximate, vector, self.ann_candidates, approximate.ntotal)
+            if approximate is not None and first_stage and self.ranking.first_stage and ranker.has_first_stage:
+                k = self.ranking.ann_candidates
+                scores, ids = ann.nearest(approximate, vector, k, approximate.ntotal)
                 rows = self._own_rows(ann.spread(scores, ids, approximate.ntotal), lang, passages)
                 nearest = ranker.groups.group[self._own_ids(ids, lang, passages)]
                 positions, signals = ranker.candidate_signals(
-                    text, ranker.groups.per_faq_max(rows), nearest, self.ann_candidates, self.first_stage_common
+                    text, ranker.groups.per_faq_max(rows), nearest, k, self.ranking.first_stage_common
                 )
                 return ranker.faq_ids, signals, rows, positions
             rows = self._own_rows(self.row_cosines(vector, lang), lang, passages)
@@ -165,7 +162,7 @@ class Retriever:
         approximate = self.approximate.get(lang)
         if approximate is None:
             return self.matrices[lang] @ vector  # type: ignore[no-any-return]
-        return ann.nearest_rows(approximate, vector, self.ann_candidates, approximate.ntotal)
+        return ann.nearest_rows(approximate, vector, self.ranking.ann_candidates, approximate.ntotal)
 
     def encoder(self, lang: str) -> Embedder:
         """What embeds questions in ``lang``."""

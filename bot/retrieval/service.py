@@ -79,16 +79,7 @@ class FaqService:
                         f"but the configured model is {self.embedder.name!r}: run 'faqbot kb build'"
                     )
                 encoder = self._encoder(index)
-                ranking = self.settings.ranking
-                retriever = Retriever(
-                    index,
-                    encoder,
-                    self._language_encoders(index, encoder),
-                    ranking.ann_candidates,
-                    ranking.ann_ef_search,
-                    ranking.first_stage,
-                    ranking.first_stage_common,
-                )
+                retriever = Retriever(index, encoder, self._language_encoders(index, encoder), self.settings.ranking)
             except IndexError_ as exc:
                 # Keep serving the previous version when the new one cannot be loaded.
                 self._load_error = str(exc)

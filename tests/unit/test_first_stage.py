@@ -120,7 +120,7 @@ def test_an_approximate_passage_language_ranks_a_first_stages_candidates_without
     build_index(_kb(texts), EMBEDDER, tmp_path / "index", config)
     index = load_index(tmp_path / "index")
     assert ann.kind_of(index.faiss_by_lang["en"]) == ann.HNSW and index.rankers["en"].has_first_stage
-    every = Retriever(index, EMBEDDER, ann_candidates=20, first_stage=False)
+    every = Retriever(index, EMBEDDER, ranking=Ranking(ann_candidates=20, first_stage=False))
     questions = [" ".join(texts[n].split()[3:9]) for n in range(0, 800, 40)] + ["w0 w5 w77", "w1 w1200 w1300"]
     expected = [{c.faq_id: c for c in every.search(q, "en", len(texts))} for q in questions]
 
@@ -128,7 +128,7 @@ def test_an_approximate_passage_language_ranks_a_first_stages_candidates_without
         raise AssertionError("scored every passage")
 
     monkeypatch.setattr(Bm25, "scores", every_passage)
-    first = Retriever(index, EMBEDDER, ann_candidates=20)
+    first = Retriever(index, EMBEDDER, ranking=Ranking(ann_candidates=20))
     same_top = own = 0
     for n, (question, full) in enumerate(zip(questions, expected, strict=True)):
         found = first.search(question, "en", 5)
@@ -147,7 +147,7 @@ def test_an_approximate_passage_language_ranks_a_first_stages_candidates_without
     _, signals, _, positions = first._signals(questions[0], "en")
     assert positions is not None and len(signals) == len(positions) < len(texts) / 2  # only the candidates
     with pytest.raises(AssertionError, match="scored every passage"):  # the setting off: every passage, as before
-        Retriever(index, EMBEDDER, ann_candidates=20, first_stage=False).search(questions[0], "en", 5)
+        Retriever(index, EMBEDDER, ranking=Ranking(ann_candidates=20, first_stage=False)).search(questions[0], "en", 5)
 
 
 def test_an_exact_language_and_the_settings(tmp_path: Path):
@@ -164,7 +164,7 @@ def test_an_exact_language_and_the_settings(tmp_path: Path):
     settings = from_env({"FAQBOT_FIRST_STAGE": "false"}).replace(var_dir=tmp_path / "var")
     (settings.index_dir).mkdir(parents=True)
     build_index(_kb(texts), EMBEDDER, settings.index_dir, dataclasses.replace(settings.ranking, ann="hnsw"))
-    assert FaqService(settings, EMBEDDER).retriever.first_stage is False
+    assert FaqService(settings, EMBEDDER).retriever.ranking.first_stage is False
 
 
 def test_the_first_stage_after_a_hot_reload_and_beside_faqs(tmp_path: Path):
@@ -181,8 +181,8 @@ def test_the_first_stage_after_a_hot_reload_and_beside_faqs(tmp_path: Path):
     index = load_index(tmp_path / "index")
     ranker = index.rankers["en"]
     assert isinstance(index.faiss_by_lang["en"], ann.Patched) and ranker.passage_char.overlay is not None
-    first = Retriever(index, EMBEDDER, ann_candidates=20)
-    every = Retriever(index, EMBEDDER, ann_candidates=20, first_stage=False)
+    first = Retriever(index, EMBEDDER, ranking=Ranking(ann_candidates=20))
+    every = Retriever(index, EMBEDDER, ranking=Ranking(ann_candidates=20, first_stage=False))
     assert first.search("zebra quartz lantern", "en", 1)[0].faq_id == "p0599"
     assert first._signals("zebra quartz lantern", "en")[3] is not None
     for question in ("zebra quartz lantern", texts[10][:40], texts[300][20:70]):
@@ -200,8 +200,8 @@ def test_the_first_stage_after_a_hot_reload_and_beside_faqs(tmp_path: Path):
     mixed = KnowledgeBase(root=Path("."), entries=(*faqs, *passages))
     build_index(mixed, EMBEDDER, tmp_path / "mixed", config)
     index = load_index(tmp_path / "mixed")
-    first = Retriever(index, EMBEDDER, ann_candidates=20)
-    every = Retriever(index, EMBEDDER, ann_candidates=20, first_stage=False)
+    first = Retriever(index, EMBEDDER, ranking=Ranking(ann_candidates=20))
+    every = Retriever(index, EMBEDDER, ranking=Ranking(ann_candidates=20, first_stage=False))
     assert first.passage_rankers["en"].has_first_stage and "en" in first.row_subsets
     for question in (texts[7][:40], texts[250][10:60], "w0 w5 w77"):
         found = first.search(question, "en", 3, passages=True)

@@ -311,7 +311,7 @@ def test_the_built_index_is_approximate_when_set_and_answers_alike(tmp_path: Pat
     assert ann.kind_of(approximate.faiss_by_lang["en"]) == ann.HNSW
     version = (hnsw_dir / (hnsw_dir / "CURRENT").read_text().strip() / "manifest.json").read_text()
     assert json.loads(version)["dense_index"] == {"en": "hnsw"}
-    plain, fast = Retriever(exact, EMBEDDER), Retriever(approximate, EMBEDDER, ann_candidates=10)
+    plain, fast = Retriever(exact, EMBEDDER), Retriever(approximate, EMBEDDER, ranking=Ranking(ann_candidates=10))
     assert "en" in fast.approximate and "en" not in plain.approximate
     for question in ("where is my parcel", "reset my password please", "my card got refused"):
         assert plain.search(question, "en", 1)[0].faq_id == fast.search(question, "en", 1)[0].faq_id
