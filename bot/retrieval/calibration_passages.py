@@ -101,7 +101,12 @@ def calibrate_passages(
         columns = [full[:, DENSE]] if embedded else []
         columns += [full[:, LEXICAL], full[:, WORDS]]
         faqs, weights = pick_candidates(
-            [c[None, :] for c in columns], must[n : n + 1], n_faqs, config.calibration_candidates, rng
+            [c[None, :] for c in columns],
+            must[n : n + 1],
+            n_faqs,
+            config.calibration_candidates,
+            rng,
+            population=config.passage_reference,
         )
         picked.append((faqs[0], weights[0], np.where(faqs[0][:, None] >= 0, full[np.maximum(faqs[0], 0)], 0.0)))
         del full

@@ -66,6 +66,7 @@ def pick_candidates(
     n_faqs: int,
     limit: int,
     rng: np.random.Generator,
+    population: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(faqs, weights), each (queries, K): the FAQs to keep per query and how many pairs each stands for.
 
@@ -74,7 +75,9 @@ def pick_candidates(
     FAQ is kept, in order, with weight 1. Otherwise K = ``limit``: the top
     ``limit // (len(columns) + 1)`` of each column, ``must``, and a uniform
     sample of the remaining FAQs in the slots left, each weighted
-    (remaining FAQs) / (sampled).
+    (remaining FAQs) / (sampled): the weights add up to the KB's FAQs, or to
+    ``population`` when that is smaller (the sample then stands for the rest
+    of a KB of that size; never less than the kept FAQs).
     """
     n_queries = len(must)
     if n_faqs <= limit:
@@ -88,7 +91,7 @@ def pick_candidates(
         slots = limit - len(chosen)
         faqs[n, : len(chosen)] = chosen
         weights[n, : len(chosen)] = 1.0
-        rest = n_faqs - len(chosen)
+        rest = min(n_faqs, population or n_faqs) - len(chosen)
         if slots <= 0 or rest <= 0:
             continue
         draw = rng.integers(0, n_faqs, size=2 * slots + len(chosen))

@@ -23,7 +23,7 @@ from bot.retrieval.calibration_passages import calibrate_passages
 from bot.retrieval.fit import LanguageRows, _classifier_features, _fit_classifier, _folds, _held_out, fit_ranker
 from bot.retrieval.index import CARRIED_SUFFIX, build_index, is_stale, load_index
 from bot.retrieval.progress import counter
-from bot.retrieval.ranker import RowGroups
+from bot.retrieval.ranker import LanguageRanker, RowGroups
 from bot.retrieval.search import Retriever, best_first
 from bot.retrieval.service import FaqService
 from bot.retrieval.tokens import content_tokens
@@ -109,6 +109,13 @@ def test_candidates_keep_the_best_of_each_signal_the_own_faq_and_a_weighted_samp
     # Small KBs: every FAQ, in order, once.
     all_faqs, ones = heldout.pick_candidates(columns, must, 30, 30, rng)
     assert (all_faqs == np.arange(30)).all() and (ones == 1).all()
+    # A population smaller than the KB: the same candidates, and the sample stands for the rest of a KB that size.
+    again, capped = heldout.pick_candidates(columns, must, n_faqs, limit, np.random.default_rng(0), population=200)
+    assert (capped[capped == 1] == weights[weights == 1]).all()
+    assert capped.sum(axis=1) == pytest.approx(200)
+    # Never less than the candidates themselves.
+    _, tiny = heldout.pick_candidates(columns, must, n_faqs, limit, rng, population=3)
+    assert ((tiny == 0) | (tiny == 1)).all() and (tiny == 1).sum(axis=1).min() >= limit // 4
 
 
 def test_dense_background_is_computed_without_the_query_by_row_matrix():
@@ -141,6 +148,35 @@ def test_passage_calibration_on_candidates_is_close_to_the_exhaustive_one():
     # The same signals matter, by about as much.
     assert np.allclose(sampled, full, rtol=0.25, atol=0.5)
     assert bounded.calibration.intercept == pytest.approx(exhaustive.calibration.intercept, rel=0.25, abs=0.5)
+
+
+def test_easy_passages_added_past_the_reference_size_leave_the_passage_calibration_as_it_was():
+    """Issue #23: at 101,180 passages the weights grew about 1.4 times and the margin of 2.0 acted like 1.4.
+
+    Forty articles of six passages that resemble each other (near-equals, where the margin decides), and
+    passages too short to make pseudo-questions that resemble nothing: the same pseudo-questions either
+    way. Once the KB is past ``passage_reference`` (2,048), more of the easy ones must not steepen the fit.
+    """
+    rng = np.random.default_rng(5)
+    topics = [[f"t{a}x{k}" for k in range(12)] for a in range(40)]
+    common = [f"c{k}" for k in range(300)]
+    noise = [f"n{k}" for k in range(5000)]
+    articles = [" ".join([*rng.choice(topic, 6), *rng.choice(common, 8)]) for topic in topics for _ in range(6)]
+    easy = [" ".join([*rng.choice(noise, 3), *rng.choice(common, 2)]) for _ in range(12_000)]
+
+    def calibrated(texts: list[str], **config: int) -> LanguageRanker:
+        ids = [f"p{n:05d}" for n in range(len(texts))]
+        rows = LanguageRows("en", texts, ids, EMBEDDER.encode(texts), passages=True)
+        ranking = Ranking(passage_pseudo_questions=300, calibration_candidates=64, **config)
+        return calibrate_passages(fit_ranker(rows, Ranking()), texts, rows.vectors, EMBEDDER, ranking)
+
+    reference = calibrated(articles + easy[: 2048 - len(articles)]).calibration
+    grown = calibrated(articles + easy).calibration
+    assert grown.weights == pytest.approx(reference.weights, abs=1.0)
+    assert grown.intercept == pytest.approx(reference.intercept, abs=0.5)
+    # Without it (every easy passage counted), the near-equals are drowned out and the fit drifts.
+    drifted = calibrated(articles + easy, passage_reference=len(articles + easy)).calibration
+    assert max(abs(a - b) for a, b in zip(drifted.weights, reference.weights, strict=True)) > 2.0
 
 
 def test_a_passage_kb_scores_no_held_out_phrasing_it_cannot_learn_from(monkeypatch):
