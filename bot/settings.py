@@ -289,8 +289,8 @@ class Ranking:
     #: resemble each other far more than FAQs do, and at 1.0 one answer in 7 to 8 was wrong on XQuAD-R ar / ru
     #: dev (docs/benchmarks.md, "A wider margin for passages") ...
     passage_margin: float = setting("FAQBOT_PASSAGE_MARGIN", 2.0)
-    #: ... and, where the question is embedded, only when the embedding and the character n-grams both
-    #: rank it first (``Candidate.agrees``).
+    #: ... and, where the embedding finds passages at all (calibration_passages.VIEW_SHARE), only when the
+    #: embedding and the character n-grams both rank it first (``Candidate.agrees``).
     passage_agreement: bool = setting("FAQBOT_PASSAGE_AGREEMENT", True)
     #: A hot reload that changed at most this share of an answer-only language's passages keeps
     #: the live calibration (bot/retrieval/index.py: recalibrating is most of a large KB's reload).

@@ -67,7 +67,7 @@ def ranker_key(
 
 
 #: Bump when the fitting procedure changes, so saved rankers are refitted.
-FIT_VERSION = 12
+FIT_VERSION = 13
 
 
 @dataclasses.dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -134,3 +135,30 @@ def test_a_passage_kb_is_calibrated_on_pseudo_questions_at_build(tmp_path: Path)
     build_index(kb, embedder, unfitted.index_dir, unfitted.ranking)
     bands = FaqService(unfitted, embedder).thresholds("en")
     assert bands.margin == Ranking().passage_margin and bands.answer == Thresholds().answer
+
+
+class _NoiseEmbedder(HashingEmbedder):
+    """A model that cannot tell the texts apart: a random vector for every text, the same each time."""
+
+    def encode(self, texts):  # type: ignore[no-untyped-def]
+        out = np.stack([np.random.default_rng(zlib.crc32(t.encode())).standard_normal(self.dimension) for t in texts])
+        return (out / np.linalg.norm(out, axis=1, keepdims=True)).astype(np.float32)
+
+
+def test_the_embedding_vetoes_answers_only_where_it_finds_the_passages():
+    """A fit that gave the embedding of a language the model cannot read any weight, 0.01 once, made its
+    ranking of the passages a veto over every answer (XQuAD-R ru dev, another draw of pseudo-questions:
+    49.4 answered and right fell to 10.8)."""
+    from bot.retrieval.calibration_passages import calibrate_passages
+    from bot.retrieval.fit import LanguageRows, fit_ranker
+    from tests.unit.test_scale import _passages
+
+    texts = _passages(300)
+    ids = [f"p{n:04d}" for n in range(len(texts))]
+    config = Ranking(passage_pseudo_questions=200)
+    for embedder, view in ((HashingEmbedder(), True), (_NoiseEmbedder(), False)):
+        vectors = embedder.encode(texts)
+        base = fit_ranker(LanguageRows("en", texts, ids, vectors, passages=True), Ranking())
+        ranker = calibrate_passages(base, texts, vectors, embedder, config)
+        assert ranker.calibration is not base.calibration
+        assert ranker.agreement is view
