@@ -276,12 +276,12 @@ class Ranking:
     #: this share of those pseudo-questions asked with their own passage
     #: removed (questions the KB does not answer).
     passage_uncovered_answers: float = 0.05
-    #: Answer-only languages above this many passages: the calibration's sample of
-    #: each pseudo-question's non-candidates stands for the rest of a KB this size,
-    #: not of the whole KB, so near-equals keep the share of the negatives they
-    #: have in a KB calibrated on every passage (``calibration_candidates``), and
-    #: the log-odds, which the margin below is measured in, keep their scale as
-    #: the KB grows (docs/scaling.md, "The decision at 100,000 passages").
+    #: Answer-only languages above this many passages (or ``calibration_candidates``, if more): the
+    #: calibration's sample of each pseudo-question's non-candidates stands for the rest of a KB this
+    #: size, not of the whole KB, so near-equals keep the share of the negatives they have in a KB
+    #: calibrated on every passage (``calibration_candidates``), and the log-odds, which the margin
+    #: below is measured in, keep their scale as the KB grows (docs/scaling.md, "The decision at
+    #: 100,000 passages").
     passage_reference: int = 2048
     #: Answer-only languages: a passage is answered only when it leads the runner-up by this much in
     #: log-odds (the passages' ``Thresholds.margin``; the answer threshold above is fitted with it). 2.0,

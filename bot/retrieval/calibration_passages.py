@@ -114,7 +114,8 @@ def calibrate_passages(
             n_faqs,
             config.calibration_candidates,
             rng,
-            population=config.passage_reference,
+            # Never fewer than a KB calibrated on every passage holds (FAQBOT_CALIBRATION_CANDIDATES raised).
+            population=max(config.passage_reference, config.calibration_candidates),
         )
         picked.append((faqs[0], weights[0], np.where(faqs[0][:, None] >= 0, full[np.maximum(faqs[0], 0)], 0.0)))
         del full

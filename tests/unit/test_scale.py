@@ -179,6 +179,21 @@ def test_easy_passages_added_past_the_reference_size_leave_the_passage_calibrati
     assert max(abs(a - b) for a, b in zip(drifted.weights, reference.weights, strict=True)) > 2.0
 
 
+def test_the_reference_size_is_never_below_the_candidates_a_kb_is_calibrated_on_whole():
+    texts = _passages(300)
+    ids = [f"p{n:04d}" for n in range(len(texts))]
+    vectors = EMBEDDER.encode(texts)
+    base = fit_ranker(LanguageRows("en", texts, ids, vectors, passages=True), Ranking())
+
+    def calibrated(reference: int) -> tuple[float, ...]:
+        config = Ranking(passage_pseudo_questions=100, calibration_candidates=64, passage_reference=reference)
+        fitted = calibrate_passages(base, texts, vectors, EMBEDDER, config).calibration
+        return (*fitted.weights, fitted.intercept)
+
+    # A reference under the candidates (FAQBOT_CALIBRATION_CANDIDATES raised past it) counts as the candidates.
+    assert calibrated(10) == calibrated(64) != calibrated(300)
+
+
 def test_a_passage_kb_scores_no_held_out_phrasing_it_cannot_learn_from(monkeypatch):
     texts = _passages(50)
     called = []
