@@ -276,7 +276,7 @@ class Ranking:
     #: this share of those pseudo-questions asked with their own passage
     #: removed (questions the KB does not answer).
     passage_uncovered_answers: float = 0.05
-    #: Answer-only languages above this many passages (or ``calibration_candidates``, if more): the
+    #: Answer-only languages above this many passages (or ``calibration_candidates``, if more: heldout.py): the
     #: calibration's sample of each pseudo-question's non-candidates stands for the rest of a KB this
     #: size, not of the whole KB, so near-equals keep the share of the negatives they have in a KB
     #: calibrated on every passage (``calibration_candidates``), and the log-odds, which the margin
@@ -289,9 +289,15 @@ class Ranking:
     #: resemble each other far more than FAQs do, and at 1.0 one answer in 7 to 8 was wrong on XQuAD-R ar / ru
     #: dev (docs/benchmarks.md, "A wider margin for passages") ...
     passage_margin: float = setting("FAQBOT_PASSAGE_MARGIN", 2.0)
-    #: ... and, where the embedding finds passages at all (calibration_passages.VIEW_SHARE), only when the
+    #: ... and, where the embedding finds passages at all (``passage_view_share``), only when the
     #: embedding and the character n-grams both rank it first (``Candidate.agrees``).
     passage_agreement: bool = setting("FAQBOT_PASSAGE_AGREEMENT", True)
+    #: The embedding gets that veto only where, alone, it ranks a pseudo-question's own passage first at
+    #: least this share as often as the character n-grams do. Measured with the defaults on XQuAD-R: the
+    #: default model 0.58 in English, 0.21 in Russian and 0.06 in Arabic (languages it cannot tell apart);
+    #: multilingual-e5 0.58 in Russian, 0.42 in Arabic (docs/benchmarks.md, "Agreement where the embedding
+    #: is no view").
+    passage_view_share: float = 1 / 3
     #: A hot reload that changed at most this share of an answer-only language's passages keeps
     #: the live calibration (bot/retrieval/index.py: recalibrating is most of a large KB's reload).
     reload_carry_share: float = setting("FAQBOT_RELOAD_CARRY_SHARE", 0.01)

@@ -30,14 +30,6 @@ from bot.settings import Ranking, Thresholds
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
-#: Agreement (``Ranking.passage_agreement``) gives the embedding a veto over
-#: answers: it is a second view only where it finds a pseudo-question's own
-#: passage first at least this share as often as the character n-grams do.
-#: Measured with the defaults on XQuAD-R: the default model 0.58 in English,
-#: 0.21 in Russian and 0.06 in Arabic (languages it cannot tell apart);
-#: multilingual-e5 0.58 in Russian, 0.42 in Arabic.
-VIEW_SHARE = 1 / 3
-
 
 def pseudo_questions(
     texts: Sequence[str], count: int, words: int, drop: float, rng: np.random.Generator
@@ -114,8 +106,7 @@ def calibrate_passages(
             n_faqs,
             config.calibration_candidates,
             rng,
-            # Never fewer than a KB calibrated on every passage holds (FAQBOT_CALIBRATION_CANDIDATES raised).
-            population=max(config.passage_reference, config.calibration_candidates),
+            population=config.passage_reference,
         )
         picked.append((faqs[0], weights[0], np.where(faqs[0][:, None] >= 0, full[np.maximum(faqs[0], 0)], 0.0)))
         del full
@@ -148,14 +139,15 @@ def calibrate_passages(
     # still fitted with the veto wherever the question is embedded, as before: for a language the
     # model cannot tell apart that is optimistic (docs/benchmarks.md, "Agreement where the
     # embedding is no view"), and left so for now.
-    veto = agreement and is_a_view(signals, held.targets, held.valid)
+    veto = agreement and is_a_view(signals, held.targets, held.valid, config.passage_view_share)
     return dataclasses.replace(
         ranker, calibration=calibration, thresholds=thresholds, thresholds_fit=summary, agreement=veto
     )
 
 
-def is_a_view(signals: np.ndarray, targets: np.ndarray, valid: np.ndarray) -> bool:
-    """Whether the embedding alone finds the pseudo-questions' own passages (``VIEW_SHARE``).
+def is_a_view(signals: np.ndarray, targets: np.ndarray, valid: np.ndarray, share: float) -> bool:
+    """Whether the embedding alone ranks the pseudo-questions' own passages first at least ``share`` times
+    as often as the character n-grams do (``Ranking.passage_view_share``).
 
     Before this, agreement held wherever the question was embedded, that is
     wherever the fit gave the embedding any weight: a weight of 0.01 (a model
@@ -168,7 +160,7 @@ def is_a_view(signals: np.ndarray, targets: np.ndarray, valid: np.ndarray) -> bo
     first = [np.where(valid, signals[:, :, signal], -np.inf).argmax(axis=1) == own for signal in (DENSE, LEXICAL)]
     has_own = targets[rows, own]
     dense, lexical = (float((found & has_own).sum()) for found in first)
-    return lexical > 0 and dense >= VIEW_SHARE * lexical
+    return lexical > 0 and dense >= share * lexical
 
 
 #: The answer thresholds ``fit_answer_threshold`` tries, lowest first.

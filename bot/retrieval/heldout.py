@@ -77,7 +77,9 @@ def pick_candidates(
     sample of the remaining FAQs in the slots left, each weighted
     (remaining FAQs) / (sampled): the weights add up to the KB's FAQs, or to
     ``population`` when that is smaller (the sample then stands for the rest
-    of a KB of that size; never less than the kept FAQs).
+    of a KB of that size). A population under ``limit`` counts as ``limit``:
+    no fewer than a KB of every FAQ kept stands for, so the weights go on
+    from those of the largest KB calibrated whole.
     """
     n_queries = len(must)
     if n_faqs <= limit:
@@ -91,7 +93,7 @@ def pick_candidates(
         slots = limit - len(chosen)
         faqs[n, : len(chosen)] = chosen
         weights[n, : len(chosen)] = 1.0
-        rest = min(n_faqs, population or n_faqs) - len(chosen)
+        rest = min(n_faqs, max(population or n_faqs, limit)) - len(chosen)
         if slots <= 0 or rest <= 0:
             continue
         draw = rng.integers(0, n_faqs, size=2 * slots + len(chosen))

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import re
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from bot.kb.models import FaqEntry, KnowledgeBase
 from bot.retrieval.calibration import DENSE, LEXICAL, SIGNALS
-from bot.retrieval.calibration_passages import fit_answer_threshold, pseudo_questions
+from bot.retrieval.calibration_passages import calibrate_passages, fit_answer_threshold, pseudo_questions
 from bot.retrieval.decision import ANSWER, CLARIFY, decide
+from bot.retrieval.fit import LanguageRows, fit_ranker
 from bot.retrieval.index import build_index, load_index
 from bot.retrieval.search import Candidate
 from bot.retrieval.service import FaqService
 from bot.settings import Ranking, Settings, Thresholds
 from tests.conftest import HashingEmbedder
+from tests.unit.test_scale import _passages
 
 PASSAGES = [
     "The museum opened in 1887 and holds twelve thousand paintings from the Dutch golden age.",
@@ -140,7 +143,7 @@ def test_a_passage_kb_is_calibrated_on_pseudo_questions_at_build(tmp_path: Path)
 class _NoiseEmbedder(HashingEmbedder):
     """A model that cannot tell the texts apart: a random vector for every text, the same each time."""
 
-    def encode(self, texts):  # type: ignore[no-untyped-def]
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
         out = np.stack([np.random.default_rng(zlib.crc32(t.encode())).standard_normal(self.dimension) for t in texts])
         return (out / np.linalg.norm(out, axis=1, keepdims=True)).astype(np.float32)
 
@@ -149,10 +152,6 @@ def test_the_embedding_vetoes_answers_only_where_it_finds_the_passages():
     """A fit that gave the embedding of a language the model cannot read any weight, 0.01 once, made its
     ranking of the passages a veto over every answer (XQuAD-R ru dev, another draw of pseudo-questions:
     49.4 answered and right fell to 10.8)."""
-    from bot.retrieval.calibration_passages import calibrate_passages
-    from bot.retrieval.fit import LanguageRows, fit_ranker
-    from tests.unit.test_scale import _passages
-
     texts = _passages(300)
     ids = [f"p{n:04d}" for n in range(len(texts))]
     config = Ranking(passage_pseudo_questions=200)
