@@ -276,6 +276,14 @@ class Ranking:
     #: this share of those pseudo-questions asked with their own passage
     #: removed (questions the KB does not answer).
     passage_uncovered_answers: float = 0.05
+    #: Answer-only languages: the strength of the calibration's L2 penalty as the inverse of
+    #: scikit-learn's C times the pseudo-questions' number (C = this / their number: 1 for the default
+    #: 800). The fit's data term grows with the pseudo-questions while the penalty did not (C 10, the
+    #: FAQs'), and on spans of the passages themselves the character n-grams and the stemmed words are
+    #: nearly collinear: the weights moved along that ridge with the draw (character n-grams 13.9-19.1
+    #: over five draws on XQuAD-R en), and with them the hand-offs (10-28 %). Scaled so, the penalty
+    #: keeps one share of the evidence whatever the KB's size. 0: C 10 (the FAQs' fit).
+    passage_fit_c: float = setting("FAQBOT_PASSAGE_FIT_C", 800.0)
     #: Answer-only languages above this many passages (or ``calibration_candidates``, if more: heldout.py): the
     #: calibration's sample of each pseudo-question's non-candidates stands for the rest of a KB this
     #: size, not of the whole KB, so near-equals keep the share of the negatives they have in a KB
@@ -601,6 +609,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         or ranking.ann_candidates < 10
         or ranking.ann_ef_search < 1
         or ranking.passage_margin < 0
+        or ranking.passage_fit_c < 0
         or ranking.classifier_dense_weight < 0
         or not 0 <= ranking.reload_carry_share <= 1
         or ranking.reload_deltas < 0

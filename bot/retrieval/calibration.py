@@ -109,6 +109,7 @@ def fit_calibration(
     fallback: Calibration = FALLBACK,
     available: tuple[str, ...] = SIGNALS,
     weights: np.ndarray | None = None,
+    c: float = 10.0,
 ) -> Calibration:
     """Fit from held-out queries: ``signals`` is (queries, FAQs, SIGNALS), ``targets`` (queries, FAQs) bool.
 
@@ -118,6 +119,7 @@ def fit_calibration(
     ``weights`` (queries, FAQs): how many pairs each one stands for, when the
     FAQs along the second axis are a query's candidates and a sample of the
     rest (bot.retrieval.heldout); 0 marks padding. None: every pair once.
+    ``c``: scikit-learn's inverse strength of the L2 penalty.
     """
     usable = np.isfinite(signals).all(axis=-1)
     if weights is not None:
@@ -132,7 +134,7 @@ def fit_calibration(
     sample_weight = np.where(y == 1, 1.0, counts * (1 - PRIOR) / PRIOR * positives / negatives)
     active = [SIGNALS.index(name) for name in available]
     while active:
-        coefs, intercept = _fit(x[:, active], y, sample_weight)
+        coefs, intercept = _fit(x[:, active], y, sample_weight, c)
         if min(coefs) >= 0:
             fitted = [0.0] * len(SIGNALS)
             for column, coef in zip(active, coefs, strict=True):
@@ -147,7 +149,7 @@ def fit_calibration(
     return fallback
 
 
-def _fit(x: np.ndarray, y: np.ndarray, weights: np.ndarray) -> tuple[list[float], float]:
-    model = LogisticRegression(C=10.0, max_iter=1000)
+def _fit(x: np.ndarray, y: np.ndarray, weights: np.ndarray, c: float) -> tuple[list[float], float]:
+    model = LogisticRegression(C=c, max_iter=1000)
     model.fit(x, y, sample_weight=weights)
     return [float(c) for c in model.coef_[0]], float(model.intercept_[0])

@@ -65,14 +65,17 @@ def calibrate_passages(
     encoder: Embedder | None,
     config: Ranking,
     progress: Progress | None = None,
+    seed: int = 0,
 ) -> LanguageRanker:
     """``ranker`` with its calibration fitted on pseudo-questions of its passages ``texts`` (rows order).
 
     ``vectors`` are the passages' embeddings and ``encoder`` embeds the
     pseudo-questions; without them the dense signal gets no weight. The
-    fixed blend stays when the fit has too little to learn from.
+    fixed blend stays when the fit has too little to learn from. ``seed``
+    draws the pseudo-questions (always 0 in the bot: a diagnosis of how much
+    the draw moves the fit).
     """
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     pairs = pseudo_questions(
         texts, config.passage_pseudo_questions, config.pseudo_question_words, config.pseudo_question_drop, rng
     )
@@ -122,7 +125,8 @@ def calibrate_passages(
     available = ("dense", "lexical", "words") if embedded else ("lexical", "words")
     if not embedded:
         signals[:, :, DENSE] = 0.0
-    calibration = fit_calibration(signals, held.targets, ranker.calibration, available, held.weights)
+    c = config.passage_fit_c / len(pairs) if config.passage_fit_c > 0 else 10.0
+    calibration = fit_calibration(signals, held.targets, ranker.calibration, available, held.weights, c)
     if calibration is ranker.calibration:
         return ranker
     uncovered = (held.faqs[:, :, None] == must[:, None, :]).any(axis=2) | ~held.valid
