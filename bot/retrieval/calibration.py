@@ -95,6 +95,9 @@ MIN_POSITIVES = 10
 #: candidate ~1/3 likely and a 150-FAQ KB ~1/150.
 PRIOR = 0.02
 
+#: scikit-learn's C of the fit (the inverse strength of its L2 penalty), unless told otherwise.
+PENALTY_C = 10.0
+
 
 def dense_background(dense: np.ndarray, query_rows: np.ndarray, faq_ids: list[str] | np.ndarray) -> float:
     """Mean cosine between a query row and the rows of other FAQs."""
@@ -109,7 +112,7 @@ def fit_calibration(
     fallback: Calibration = FALLBACK,
     available: tuple[str, ...] = SIGNALS,
     weights: np.ndarray | None = None,
-    c: float = 10.0,
+    c: float = PENALTY_C,
 ) -> Calibration:
     """Fit from held-out queries: ``signals`` is (queries, FAQs, SIGNALS), ``targets`` (queries, FAQs) bool.
 
@@ -152,4 +155,4 @@ def fit_calibration(
 def _fit(x: np.ndarray, y: np.ndarray, weights: np.ndarray, c: float) -> tuple[list[float], float]:
     model = LogisticRegression(C=c, max_iter=1000)
     model.fit(x, y, sample_weight=weights)
-    return [float(c) for c in model.coef_[0]], float(model.intercept_[0])
+    return [float(coef) for coef in model.coef_[0]], float(model.intercept_[0])

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from bot.retrieval.calibration import DENSE, LEXICAL, WORDS, fit_calibration
+from bot.retrieval.calibration import DENSE, LEXICAL, PENALTY_C, WORDS, fit_calibration
 from bot.retrieval.embedder import Embedder
 from bot.retrieval.heldout import HeldOut, pick_candidates
 from bot.retrieval.progress import Progress, counter
@@ -125,7 +125,7 @@ def calibrate_passages(
     available = ("dense", "lexical", "words") if embedded else ("lexical", "words")
     if not embedded:
         signals[:, :, DENSE] = 0.0
-    c = config.passage_fit_c / len(pairs) if config.passage_fit_c > 0 else 10.0
+    c = config.passage_fit_c / len(pairs) if config.passage_fit_c > 0 else PENALTY_C
     calibration = fit_calibration(signals, held.targets, ranker.calibration, available, held.weights, c)
     if calibration is ranker.calibration:
         return ranker
