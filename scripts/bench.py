@@ -453,19 +453,30 @@ def write_report(results: list[dict[str, object]], out: Path, args: argparse.Nam
         from bench_live import live_section
 
         lines += ["", *live_section(json.loads(live.read_text(encoding="utf-8")))]
-    previous = out.read_text(encoding="utf-8") if out.exists() else ""
-    if LOAD_START in previous and LOAD_END in previous:  # written by hand and by scripts/soak.py (make soak)
-        lines += ["", previous[previous.index(LOAD_START) : previous.index(LOAD_END) + len(LOAD_END)]]
-    # Hand-measured sections (<!-- kept:start --> ... <!-- kept:end -->, e.g. issue 21's ablations) survive a rerun.
-    kept = re.findall(r"<!-- kept:start -->.*?<!-- kept:end -->", previous, flags=re.S)
-    lines += [""] + kept if kept else []
-    # So does the scale section (scripts/bench_scale.py, make bench-scale) and the notes written below it, to the
-    # end of the file: a rerun of this script used to drop them.
-    if SCALE_START in previous:
-        lines += ["", previous[previous.index(SCALE_START) :].rstrip("\n")]
+    lines += kept_sections(out.read_text(encoding="utf-8") if out.exists() else "")
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     (out.parent / "benchmarks.json").write_text(json.dumps(results, indent=1, ensure_ascii=False), encoding="utf-8")
     plot(results, out.parent / "benchmarks.png")
+
+
+def kept_sections(previous: str) -> list[str]:
+    """The lines of the previous report that a rerun keeps as they are, after what it writes anew.
+
+    The load and soak section (by hand and scripts/soak.py), the hand-measured sections
+    (<!-- kept:start --> ... <!-- kept:end -->, e.g. issue 21's ablations) and the scale section of
+    scripts/bench_scale.py with the notes written below it, to the end of the file (a rerun used to drop
+    those).
+    """
+    from bench_scale import BEGIN as SCALE_START
+
+    lines: list[str] = []
+    if LOAD_START in previous and LOAD_END in previous:
+        lines += ["", previous[previous.index(LOAD_START) : previous.index(LOAD_END) + len(LOAD_END)]]
+    kept = re.findall(r"<!-- kept:start -->.*?<!-- kept:end -->", previous, flags=re.S)
+    lines += [""] + kept if kept else []
+    if SCALE_START in previous:
+        lines += ["", previous[previous.index(SCALE_START) :].rstrip("\n")]
+    return lines
 
 
 def plot(results: list[dict[str, object]], path: Path) -> None:
@@ -496,9 +507,6 @@ def plot(results: list[dict[str, object]], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
-
-#: Where scripts/bench_scale.py's section begins (its ``BEGIN``); it and what follows it are kept.
-SCALE_START = "<!-- scale:begin -->"
 
 #: The load and soak section of docs/benchmarks.md (issue #20): kept as it is when this script rewrites the file.
 LOAD_START, LOAD_END = "<!-- load:start -->", "<!-- load:end -->"
