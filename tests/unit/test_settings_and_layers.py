@@ -63,6 +63,7 @@ def test_invalid_settings_are_rejected(env):
         ("FAQBOT_CLARIFY_MARGIN", "-1"),
         ("FAQBOT_CLARIFY_CHOICES", "0"),
         ("FAQBOT_PASSAGE_MARGIN", "-1"),
+        ("FAQBOT_PASSAGE_FIT_C", "-1"),
         ("FAQBOT_CLASSIFIER_DENSE_WEIGHT", "-2"),
         ("FAQBOT_RELOAD_CARRY_SHARE", "1.5"),
         ("FAQBOT_RELOAD_DELTAS", "-1"),
