@@ -77,11 +77,19 @@ class Cluster:
         return dict(json.loads((self.var / "run" / "services.json").read_text("utf-8"))["services"])
 
     def say(self, sender: str, text: str, retries: int = 0) -> list[dict[str, Any]]:
-        """Post a message as a channel does; with ``retries``, again after a 502 (a replica died holding it)."""
-        for _ in range(retries + 1):
-            reply = requests.post(
-                f"{self.rasa}/webhooks/rest/webhook", json={"sender": sender, "message": text}, timeout=60
-            )
+        """Post a message as a channel does; with ``retries``, again after a 502 or a connection closed with no
+        answer at all: a replica died holding it. HAProxy answers 502 when the replica dies before its reply
+        starts, and closes the connection (log state SD) when it dies once the request is under way, as one
+        SIGKILL did in a full run here; a channel retries both."""
+        for attempt in range(retries + 1):
+            try:
+                reply = requests.post(
+                    f"{self.rasa}/webhooks/rest/webhook", json={"sender": sender, "message": text}, timeout=60
+                )
+            except requests.ConnectionError:
+                if attempt == retries:
+                    raise
+                continue
             if reply.status_code != 502:
                 break
         reply.raise_for_status()
