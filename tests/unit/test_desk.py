@@ -178,6 +178,21 @@ def test_claim_reply_resolve_and_a_second_agent_is_refused(app, monkeypatch):
     assert [c.kind for c in store.due_commands()] == ["deliver", "resume_resolved"]
 
 
+def test_the_ticket_pages_controls_wait_for_the_desk_script(app):
+    """The actions work only through desk.js, which enables what the ticket's state allows. Rendered
+    enabled, a Claim clicked before the deferred script had run was lost: the send button never came on
+    (a browser test's timeout under full-suite load); a reply typed then would have gone as a plain GET
+    form, the text in the URL."""
+    ticket = _ticket(app)
+    page = _agent(app, "ann").get(f"/desk/tickets/{ticket.id}").get_data(as_text=True)
+    for control in ("claim", "release", "resolve", "send", "add-note", "reply-text"):
+        tag = re.search(rf'<(?:button|textarea)[^>]*\bid="{control}"[^>]*>', page)
+        assert tag and re.search(r"\sdisabled[\s>]", tag.group(0)), (control, tag and tag.group(0))
+    script = (Path(desk.__file__).parent / "static" / "desk.js").read_text(encoding="utf-8")
+    for enabled in ('"claim").disabled =', '"send").disabled =', "textBox.disabled =", '"add-note").disabled = false'):
+        assert enabled in script
+
+
 def test_an_admin_may_release_someone_elses_conversation(app):
     ticket = _ticket(app)
     _agent(app, "ann").post(f"/desk/tickets/{ticket.id}/claim")

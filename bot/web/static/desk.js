@@ -335,6 +335,7 @@
         addMessage(message);
       }
     });
+    document.getElementById("add-note").disabled = false; // the page renders it disabled until bound here
 
     document.getElementById("kb-search-form").addEventListener("submit", async (event) => {
       event.preventDefault();
