@@ -314,11 +314,23 @@ def fmt(value: object, pct: bool = True) -> str:
     return f"{100 * float(value):.1f}" if pct else f"{float(value):.1f}"
 
 
-def write_report(results: list[dict[str, object]], out: Path, args: argparse.Namespace) -> None:
+#: The report's first line after its title says when its numbers were measured.
+WRITTEN = re.compile(r"Written by `make bench` on (\d{4}-\d{2}-\d{2})")
+
+
+def run_date(previous: str | None) -> str:
+    """When the numbers of ``previous`` (the report being re-rendered) were measured; today for a new run."""
+    found = WRITTEN.search(previous or "")
+    return found.group(1) if found else datetime.date.today().isoformat()
+
+
+def write_report(
+    results: list[dict[str, object]], out: Path, args: argparse.Namespace, measured: str | None = None
+) -> None:
     lines = [
         "# Benchmarks",
         "",
-        f"Written by `make bench` on {datetime.date.today().isoformat()} ({platform.machine()}, "
+        f"Written by `make bench` on {measured or datetime.date.today().isoformat()} ({platform.machine()}, "
         f"{platform.python_version()}, CPU only). Data: `../shared/bench` (dev splits; see its README"
         " for sources and licences). Every number below comes from that one run.",
         "",
@@ -528,7 +540,8 @@ def main() -> None:
         for result in results:  # pick up DIET results trained since
             if not result.get("diet") or "top1" not in result["diet"]:
                 result["diet"] = run_diet(str(result["set"]), args.bench, args.diet_epochs, args.limit, True, True)
-        write_report(results, args.out, args)
+        previous = args.out.read_text(encoding="utf-8") if args.out.exists() else None
+        write_report(results, args.out, args, run_date(previous))  # the numbers keep the date they were taken
         return
     results = []
     for name in args.sets.split(","):

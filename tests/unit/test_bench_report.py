@@ -52,3 +52,9 @@ def test_a_rerun_keeps_the_load_the_hand_measured_and_the_scale_sections(bench):
     assert "old table, rewritten" not in text
     assert text.index("<!-- load:start -->") < text.index("<!-- kept:start -->") < text.index("<!-- scale:begin -->")
     assert bench.kept_sections("# Benchmarks\nnothing kept\n") == []
+
+
+def test_a_rendered_report_keeps_the_date_its_numbers_were_measured(bench):
+    """`--render-only` (a rewrite from benchmarks.json) stamped the day of the rewrite on a run of another day."""
+    assert bench.run_date("# Benchmarks\n\nWritten by `make bench` on 2026-12-07 (x86_64, ...)") == "2026-12-07"
+    assert bench.run_date(None) == bench.datetime.date.today().isoformat()
