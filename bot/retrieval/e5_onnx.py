@@ -192,8 +192,9 @@ class Tokenizer:
 
     def __init__(self, model: ModelFile) -> None:
         self.bos, self.eos, self.unk = model.bos, model.eos, model.unk
-        offsets, scores, blob = model.piece_offsets.tolist(), model.piece_scores.tolist(), model.piece_blob
-        pieces: dict[str, tuple[int, float]] = {}
+        offsets, blob = model.piece_offsets.tolist(), model.piece_blob
+        self.scores: list[float] = model.piece_scores.tolist()  # exact float32 values
+        pieces: dict[str, int] = {}  # piece -> id; 250,000 of them, so no tuple per entry
         self.max_bytes = 1
         for index in range(model.pieces):
             raw = blob[offsets[index] : offsets[index + 1]]
@@ -203,8 +204,8 @@ class Tokenizer:
             except UnicodeDecodeError:
                 continue  # never matches UTF-8 text
             if raw and piece not in pieces:  # the engine's hash probe finds the lowest index
-                pieces[piece] = (index, scores[index])
-        unknown = next((p for p, (i, _) in pieces.items() if i == model.unk), None)
+                pieces[piece] = index
+        unknown = next((p for p, i in pieces.items() if i == model.unk), None)
         if unknown is not None:
             del pieces[unknown]  # the engine rejects a match on the unknown piece
         self.pieces = pieces
@@ -236,7 +237,7 @@ class Tokenizer:
         piece_at = [0] * (n + 1)
         start_at = [0] * (n + 1)
         best[0] = 0.0
-        pack, unpack = _F32.pack, _F32.unpack
+        pack, unpack, scores = _F32.pack, _F32.unpack, self.scores
         for i in range(n):
             here = best[i]
             if here <= -1e29:
@@ -252,9 +253,9 @@ class Tokenizer:
                     limit = min(limit, i + longest)
                 hit = self.pieces.get(span)
                 if hit is not None:
-                    score = unpack(pack(here + hit[1]))[0]
+                    score = unpack(pack(here + scores[hit]))[0]
                     if score > best[end]:
-                        best[end], piece_at[end], start_at[end] = score, hit[0], i
+                        best[end], piece_at[end], start_at[end] = score, hit, i
                 end += 1
             score = unpack(pack(here + self.unknown_score))[0]
             if score > best[i + 1]:
