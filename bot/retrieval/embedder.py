@@ -17,7 +17,7 @@ import numpy as np
 from bot.errors import ModelError
 from bot.retrieval import onnx_runtime
 from bot.retrieval.onnx_runtime import OnnxEncoder
-from bot.settings import DEFAULT_EMBEDDING_MODEL
+from bot.settings import DEFAULT_EMBEDDING_MODEL, EMBEDDING_RUNTIMES
 
 log = logging.getLogger(__name__)
 
@@ -77,9 +77,6 @@ def model_suffix(int8: bool, runtime: str) -> str:
 #: Encode at most this many texts with one thread (see ``encode``).
 SINGLE_THREAD_BATCH = 4
 
-#: How the model runs: ONNX Runtime (see onnx_runtime.py) or PyTorch.
-RUNTIMES = ("onnx", "torch")
-
 
 @contextlib.contextmanager
 def torch_threads(texts: int, int8: bool) -> Iterator[None]:
@@ -115,8 +112,8 @@ class SentenceTransformerEmbedder:
         runtime: str = "torch",
         onnx_dir: Path | None = None,
     ) -> None:
-        if runtime not in RUNTIMES:
-            raise ModelError(f"unknown embedding runtime {runtime!r}: use one of {', '.join(RUNTIMES)}")
+        if runtime not in EMBEDDING_RUNTIMES:
+            raise ModelError(f"unknown embedding runtime {runtime!r}: use one of {', '.join(EMBEDDING_RUNTIMES)}")
         if runtime == "onnx" and onnx_dir is None:
             raise ModelError("the onnx runtime needs a folder for its export (onnx_dir)")
         # int8 vectors differ from float ones: a name of their own keeps their indexes apart.

