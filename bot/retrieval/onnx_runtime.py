@@ -47,6 +47,7 @@ import json
 import logging
 import os
 import tempfile
+import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from importlib import metadata
@@ -262,9 +263,22 @@ def load_or_export(
     return encoder
 
 
+#: A staging file older than this was left by a process killed while exporting (no export takes an hour).
+STALE_STAGING_SECONDS = 3600.0
+
+
 @contextlib.contextmanager
 def staging_file(folder: Path, stem: str) -> Iterator[Path]:
-    """A new hidden file in ``folder`` to write a model to, removed afterwards unless moved away."""
+    """A new hidden file in ``folder`` to write a model to, removed afterwards unless moved away.
+
+    Staging files of ``stem`` that a killed process left behind (older than an hour; an export in progress
+    elsewhere is younger) are removed first: each can hold a whole float model.
+    """
+    now = time.time()
+    for left in folder.glob(f".{stem}-*.onnx"):
+        with contextlib.suppress(OSError):
+            if now - left.stat().st_mtime > STALE_STAGING_SECONDS:
+                left.unlink()
     handle, name = tempfile.mkstemp(prefix=f".{stem}-", suffix=".onnx", dir=folder)
     os.close(handle)
     try:

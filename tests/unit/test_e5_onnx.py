@@ -122,3 +122,22 @@ def test_the_runtime_setting_is_checked_by_name():
         E5Embedder(1, "onnx")
     with pytest.raises(ModelError, match="not 'gpu'"):
         E5Embedder(1, "gpu", Path("."))
+
+
+def test_a_staging_file_left_by_a_killed_export_is_removed_by_the_next_one(tmp_path: Path):
+    """A SIGKILL (an OOM kill, a container stopped) mid-export used to leave its hidden file, a whole float
+    model, in var/cache/onnx for good."""
+    import os
+    import time
+
+    from bot.retrieval import onnx_runtime
+
+    left, busy = tmp_path / ".e5-small-q4-killed.onnx", tmp_path / ".e5-small-q4-exporting.onnx"
+    for path in (left, busy):
+        path.write_bytes(b"half a model")
+    hours_ago = time.time() - 2 * onnx_runtime.STALE_STAGING_SECONDS
+    os.utime(left, (hours_ago, hours_ago))
+    with onnx_runtime.staging_file(tmp_path, "e5-small-q4") as staging:
+        assert staging.exists() and not left.exists()
+        assert busy.exists()  # another process's export in progress is left alone
+    assert not staging.exists()
