@@ -141,3 +141,15 @@ def test_a_staging_file_left_by_a_killed_export_is_removed_by_the_next_one(tmp_p
         assert staging.exists() and not left.exists()
         assert busy.exists()  # another process's export in progress is left alone
     assert not staging.exists()
+
+
+def test_questions_racing_on_threads_get_the_vectors_they_get_alone(engines: tuple[E5Embedder, E5Embedder]):
+    """The web app and the action server answer on several threads: one graph serves them all at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    onnx, _ = engines
+    questions = [text for text in TEXTS if text] * 4
+    alone = [onnx.encode([q])[0] for q in questions]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        racing = list(pool.map(lambda q: onnx.encode([q])[0], questions))
+    assert all(np.array_equal(a, b) for a, b in zip(alone, racing, strict=True))
